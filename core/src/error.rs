@@ -1,0 +1,107 @@
+//! One error type for the whole crate. Each error carries a kind (which decides the process
+//! exit code, see `docs/exit-codes.md`), a message that says what is wrong and where, and an
+//! optional hint that says what to do. Errors never carry passwords: everything that could
+//! contain a connection string is redacted before it is put into an `Error`.
+
+use std::fmt;
+
+/// Exit codes shared by every binary. Documented in `docs/exit-codes.md`.
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// `migrate-check` (or `--check-heads`) found problems: pending revisions, several heads,
+    /// an unknown revision in the database, checksum or schema drift.
+    pub const PROBLEMS: i32 = 1;
+    /// Bad command line, bad configuration, unknown or ambiguous revision.
+    pub const USAGE: i32 = 2;
+    /// Could not connect to the database (refused, timeout, authentication, missing database, TLS).
+    pub const CONNECT: i32 = 3;
+    /// A migration's SQL failed; the message says what state the database is in now.
+    pub const MIGRATION_FAILED: i32 = 4;
+    /// Another process held the migration lock for longer than `--lock-timeout`.
+    pub const LOCK_TIMEOUT: i32 = 5;
+    /// The migration scripts are invalid (parse error, duplicate id, cycle, missing parent).
+    pub const SCRIPTS_INVALID: i32 = 6;
+    /// The database's state forbids the command (a revision no script has, an edited applied
+    /// script); nothing was changed.
+    pub const STATE: i32 = 7;
+    /// An I/O or internal error not covered above.
+    pub const OTHER: i32 = 10;
+}
+
+/// What went wrong, coarsely; decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Usage,
+    Script,
+    Connect,
+    Migration,
+    LockTimeout,
+    State,
+    Problems,
+    Io,
+    Database,
+}
+
+impl ErrorKind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Usage => exit::USAGE,
+            ErrorKind::Script => exit::SCRIPTS_INVALID,
+            ErrorKind::Connect => exit::CONNECT,
+            ErrorKind::Migration => exit::MIGRATION_FAILED,
+            ErrorKind::LockTimeout => exit::LOCK_TIMEOUT,
+            ErrorKind::State => exit::STATE,
+            ErrorKind::Problems => exit::PROBLEMS,
+            ErrorKind::Io | ErrorKind::Database => exit::OTHER,
+        }
+    }
+}
+
+/// The crate's error: a kind, a message (what and where) and an optional hint (what to do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into(), hint: None }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Usage, message)
+    }
+    pub fn script(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Script, message)
+    }
+    pub fn state(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::State, message)
+    }
+    pub fn io(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Io, message)
+    }
+    /// Adds (or replaces) the "what to do" line.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn exit_code(&self) -> i32 {
+        self.kind.exit_code()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
