@@ -2,12 +2,25 @@
 //!
 //! The crate is a pure core (script parsing, the revision graph, plans) and a thin I/O edge
 //! (configuration, the database connection, the version table, the run loop). The `migrate-*`
-//! binaries only parse arguments and call [`commands`]; an application can call the same
-//! functions to migrate at start-up (see `examples/` and `docs/library.md`).
+//! binaries only parse arguments and call into this crate; an application can call the same
+//! functions to migrate at start-up (see [`Migrator`] and `docs/library.md`).
 
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod db;
 pub mod error;
 pub mod graph;
+pub mod migrator;
+pub mod offline;
 pub mod plan;
+pub mod project;
+pub mod revision;
+pub mod run;
 pub mod script;
+pub mod sqlsplit;
 
 pub use error::{Error, ErrorKind, Result};
+pub use migrator::Migrator;
+pub use project::Project;
+pub use run::{RunOptions, RunReport};

@@ -1,0 +1,176 @@
+//! The database edge: connecting (with TLS), and turning PostgreSQL's errors into messages that
+//! say which host, which user, and why — never with the password.
+
+pub mod version;
+
+use crate::config::{DbUrl, SslMode};
+use crate::error::{Error, ErrorKind, Result};
+use postgres::config::SslMode as PgSslMode;
+use postgres::{Client, Config, NoTls};
+use std::time::Duration;
+
+pub use version::VersionTable;
+
+/// Default time to wait for the TCP connection and the start-up handshake.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens a connection whose `application_name` is `app` (the binary's name, so it shows in
+/// `pg_stat_activity` and in the lock holder report).
+pub fn connect(url: &DbUrl, app: &str) -> Result<Client> {
+    let mut cfg = Config::new();
+    cfg.host(&url.host)
+        .port(url.port)
+        .user(&url.user)
+        .dbname(&url.dbname)
+        .application_name(app)
+        .connect_timeout(url.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT));
+    if let Some(p) = url.password() {
+        cfg.password(p);
+    }
+    if let Some(o) = &url.options {
+        cfg.options(o);
+    }
+    let result = match url.sslmode {
+        SslMode::Disable => cfg.ssl_mode(PgSslMode::Disable).connect(NoTls),
+        mode => {
+            cfg.ssl_mode(if mode == SslMode::Prefer { PgSslMode::Prefer } else { PgSslMode::Require });
+            let connector = tls_connector(url)?;
+            cfg.connect(connector)
+        }
+    };
+    result.map_err(|e| connect_error(url, &e))
+}
+
+fn tls_connector(url: &DbUrl) -> Result<postgres_native_tls::MakeTlsConnector> {
+    let mut b = native_tls::TlsConnector::builder();
+    let verify = matches!(url.sslmode, SslMode::VerifyCa | SslMode::VerifyFull);
+    if let Some(path) = &url.sslrootcert {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(ErrorKind::Connect, format!("cannot read sslrootcert {}: {e}", path.display()))
+        })?;
+        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+            Error::new(ErrorKind::Connect, format!("sslrootcert {} is not a PEM certificate: {e}", path.display()))
+        })?;
+        b.add_root_certificate(cert);
+    }
+    if !verify {
+        // libpq's prefer/require encrypt but do not authenticate the server.
+        b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+    } else if url.sslmode == SslMode::VerifyCa {
+        b.danger_accept_invalid_hostnames(true);
+    }
+    let c = b
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Connect, format!("cannot set up TLS: {e}")))?;
+    Ok(postgres_native_tls::MakeTlsConnector::new(c))
+}
+
+/// Why a connection failed, said for people: where, as whom, what happened, what to do.
+pub fn connect_error(url: &DbUrl, e: &postgres::Error) -> Error {
+    let whom = format!("cannot connect to {} as user '{}' (database '{}')", url.endpoint(), url.user, url.dbname);
+    if let Some(db) = e.as_db_error() {
+        let (why, hint) = match db.code().code() {
+            "28P01" => ("password authentication failed".to_string(), "check the password in the database URL (DATABASE_URL / PGVECTOR_DB_URL / --database-url)".to_string()),
+            "28000" => (db.message().to_string(), "the server's pg_hba.conf does not admit this user/host/database; ask the administrator".to_string()),
+            "3D000" => (format!("database '{}' does not exist", url.dbname), format!("create it (createdb {}) or fix the database name in the URL", url.dbname)),
+            "57P03" => ("the server is starting up or shutting down".to_string(), "retry in a moment, or use --wait".to_string()),
+            "53300" => ("too many connections".to_string(), "the server's max_connections is reached; retry later".to_string()),
+            _ => (format!("{} (SQLSTATE {})", db.message(), db.code().code()), "check the URL and the server's log".to_string()),
+        };
+        return Error::new(ErrorKind::Connect, format!("{whom}: {why}")).with_hint(hint);
+    }
+    let text = crate::config::redact_url_text(&error_chain(e));
+    let lower = text.to_lowercase();
+    let (why, hint) = if lower.contains("refused") {
+        ("connection refused".to_string(), "is the server running and listening on that host and port? (make db-up starts the local one; --wait waits for it)")
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        ("timed out".to_string(), "check the host, port and firewall; raise connect_timeout in the URL if the network is slow")
+    } else if lower.contains("failed to lookup") || lower.contains("name or service not known") || lower.contains("no such host") || lower.contains("resolve") {
+        ("unknown host".to_string(), "check the host name in the URL (inside docker compose, use the service name, e.g. db)")
+    } else if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") || lower.contains("hostname") {
+        (format!("TLS failed: {text}"), "check sslmode and sslrootcert; verify-full needs the URL host to match the server certificate's name")
+    } else {
+        (text.clone(), "check the database URL and that the server is reachable")
+    };
+    Error::new(ErrorKind::Connect, format!("{whom}: {why}")).with_hint(hint)
+}
+
+/// The error and its sources on one line ("a: b: c"), without duplicates.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+/// A database error from a statement, with everything PostgreSQL said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlFailure {
+    pub sqlstate: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// 1-based character position in the statement text, when PostgreSQL gave one.
+    pub position: Option<u32>,
+}
+
+impl SqlFailure {
+    pub fn from_pg(e: &postgres::Error) -> SqlFailure {
+        match e.as_db_error() {
+            Some(db) => SqlFailure {
+                sqlstate: db.code().code().to_string(),
+                message: db.message().to_string(),
+                detail: db.detail().map(str::to_string),
+                hint: db.hint().map(str::to_string),
+                position: match db.position() {
+                    Some(postgres::error::ErrorPosition::Original(p)) => Some(*p),
+                    _ => None,
+                },
+            },
+            None => SqlFailure {
+                sqlstate: String::new(),
+                message: crate::config::redact_url_text(&error_chain(e)),
+                detail: None,
+                hint: None,
+                position: None,
+            },
+        }
+    }
+
+    /// "ERROR 42P07: relation \"x\" already exists\n  DETAIL: ...\n  HINT: ..."
+    pub fn describe(&self) -> String {
+        let mut s = if self.sqlstate.is_empty() {
+            self.message.clone()
+        } else {
+            format!("ERROR {}: {}", self.sqlstate, self.message)
+        };
+        if let Some(d) = &self.detail {
+            s.push_str(&format!("\n  DETAIL: {d}"));
+        }
+        if let Some(h) = &self.hint {
+            s.push_str(&format!("\n  HINT: {h}"));
+        }
+        s
+    }
+}
+
+/// Maps a failed statement on an open connection to an error (used outside the run loop).
+pub fn db_error(context: &str, e: &postgres::Error) -> Error {
+    Error::new(ErrorKind::Database, format!("{context}: {}", SqlFailure::from_pg(e).describe()))
+}
+
+/// Quotes an identifier for SQL ("a""b").
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Quotes a string literal for SQL ('it''s').
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

@@ -1,0 +1,39 @@
+//! A project: the migration scripts of one directory and the revision graph built from them,
+//! read once per command (never re-read during a walk).
+
+use crate::error::{Error, Result};
+use crate::graph::RevisionGraph;
+use crate::script::{self, Script};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub dir: PathBuf,
+    pub scripts: Vec<Script>,
+    pub graph: RevisionGraph,
+    index: HashMap<String, usize>,
+}
+
+impl Project {
+    /// Reads and validates every script in `dir`: parse errors, duplicate ids, missing parents
+    /// and cycles are errors naming the files.
+    pub fn load(dir: &Path) -> Result<Project> {
+        let scripts = script::load_scripts(dir)?;
+        Self::from_scripts(dir, scripts)
+    }
+
+    pub fn from_scripts(dir: &Path, scripts: Vec<Script>) -> Result<Project> {
+        let graph = RevisionGraph::new(scripts.iter().map(Script::to_node).collect())?;
+        let index = scripts.iter().enumerate().map(|(i, s)| (s.revision.clone(), i)).collect();
+        Ok(Project { dir: dir.to_path_buf(), scripts, graph, index })
+    }
+
+    /// The script of a revision the graph knows.
+    pub fn script(&self, id: &str) -> Result<&Script> {
+        self.index
+            .get(id)
+            .map(|&i| &self.scripts[i])
+            .ok_or_else(|| Error::state(format!("Can't locate revision identified by '{id}'")))
+    }
+}

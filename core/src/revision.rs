@@ -1,0 +1,187 @@
+//! `migrate-revision`: writes a new script file. Ids are sequential and zero-padded by default
+//! (`001`, `002`, as seed 000 numbers its files), or random 12-hex ids on request.
+
+use crate::error::{Error, Result};
+use crate::project::Project;
+use crate::script::{file_name_for, render_script, validate_revision_id, NewScript};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// What to create.
+#[derive(Debug, Clone, Default)]
+pub struct RevisionOptions {
+    pub message: String,
+    pub rev_id: Option<String>,
+    /// `--head REV|base`: the parent; default: the single head.
+    pub head: Option<String>,
+    /// Allow a parent that is not a head (starts a branch).
+    pub splice: bool,
+    pub branch_labels: Vec<String>,
+    pub depends_on: Vec<String>,
+    pub non_transactional: bool,
+    /// Random 12-hex ids instead of sequential numbers.
+    pub random_id: bool,
+    /// `--merge`: the revisions to merge (`heads` for all heads).
+    pub merge: Option<Vec<String>>,
+    /// Bodies of the sections (autogenerate fills them; empty for a hand-written revision).
+    pub up_sql: String,
+    pub down_sql: String,
+    /// The `created:` timestamp; now when `None`.
+    pub created: Option<String>,
+}
+
+/// The script to write and where: computed without touching the file system.
+pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, NewScript)> {
+    let graph = &project.graph;
+    let heads = graph.heads();
+    let down_revisions: Vec<String> = if let Some(merge) = &opts.merge {
+        let mut revs = Vec::new();
+        for m in merge {
+            if m == "heads" {
+                revs.extend(heads.iter().cloned());
+            } else {
+                revs.push(graph.resolve(m)?);
+            }
+        }
+        revs.dedup();
+        if revs.len() < 2 {
+            return Err(Error::usage(format!("nothing to merge: {} revision given ({})", revs.len(), revs.join(", ")))
+                .with_hint("a merge needs two or more revisions; `--merge heads` merges every head"));
+        }
+        revs
+    } else {
+        match opts.head.as_deref() {
+            Some("base") => Vec::new(),
+            Some(h) => {
+                let id = if h == "head" {
+                    single_head(&heads)?
+                } else {
+                    graph.resolve(h.trim_end_matches("@head"))?
+                };
+                if !heads.contains(&id) && !opts.splice {
+                    return Err(Error::usage(format!("revision {id} is not a head revision"))
+                        .with_hint("pass --splice to create a new branch from a non-head revision"));
+                }
+                vec![id]
+            }
+            None if heads.is_empty() => Vec::new(),
+            None => vec![single_head(&heads)?],
+        }
+    };
+    let depends_on = opts.depends_on.iter().map(|d| graph.resolve(d)).collect::<Result<Vec<_>>>()?;
+    for label in &opts.branch_labels {
+        if project.graph.nodes().iter().any(|n| n.branch_labels.contains(label)) {
+            return Err(Error::usage(format!("branch label '{label}' is already used")));
+        }
+    }
+    let revision = match &opts.rev_id {
+        Some(id) => id.clone(),
+        None if opts.random_id => random_id(&opts.message),
+        None => next_sequential(project),
+    };
+    validate_revision_id(&revision)?;
+    if project.graph.get(&revision).is_some() {
+        return Err(Error::usage(format!("revision id '{revision}' already exists")).with_hint("choose another --rev-id"));
+    }
+    let script = NewScript {
+        revision: revision.clone(),
+        down_revisions,
+        depends_on,
+        branch_labels: opts.branch_labels.clone(),
+        message: opts.message.clone(),
+        created: opts.created.clone().unwrap_or_else(now_rfc3339),
+        transactional: !opts.non_transactional,
+        up_sql: opts.up_sql.clone(),
+        down_sql: opts.down_sql.clone(),
+    };
+    Ok((project.dir.join(file_name_for(&revision, &opts.message)), script))
+}
+
+/// Writes the script; refuses to overwrite a file.
+pub fn create(project: &Project, opts: &RevisionOptions) -> Result<PathBuf> {
+    let (path, script) = prepare(project, opts)?;
+    write_new(&path, &render_script(&script))?;
+    Ok(path)
+}
+
+pub fn write_new(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes()).map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))
+}
+
+fn single_head(heads: &[String]) -> Result<String> {
+    match heads {
+        [h] => Ok(h.clone()),
+        [] => Err(Error::usage("there is no head revision")),
+        many => Err(Error::usage(format!(
+            "Multiple heads are present ({}); please specify the head revision on which the new revision should be based, or perform a merge",
+            many.join(", ")
+        ))
+        .with_hint("pass --head REV, or merge them first: migrate-revision --merge heads -m \"merge\"")),
+    }
+}
+
+/// One more than the largest all-digit id, padded to the widest such id (at least 3 digits).
+fn next_sequential(project: &Project) -> String {
+    let mut max: u64 = 0;
+    let mut width = 3;
+    for n in project.graph.nodes() {
+        if !n.id.is_empty() && n.id.len() <= 19 && n.id.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(v) = n.id.parse::<u64>() {
+                max = max.max(v);
+                width = width.max(n.id.len());
+            }
+        }
+    }
+    format!("{:0width$}", max + 1, width = width)
+}
+
+fn random_id(seed: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(seed.as_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    h.update(now.as_nanos().to_le_bytes());
+    let digest = h.finalize();
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Current UTC time as `2026-11-22T10:00:00Z` (no date crate needed).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    rfc3339(secs)
+}
+
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_341_600), "2026-11-22T10:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}
