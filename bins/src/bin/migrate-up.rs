@@ -1,1 +1,54 @@
-fn main(){}
+//! migrate-up: apply revisions up to TARGET (default: heads).
+use clap::Parser;
+use retort::cli::{self, CommonArgs};
+use retort::{offline, Migrator, RunOptions};
+
+/// Upgrade the database to TARGET (default: all heads), or print the SQL (--sql) or the plan (--dry-run).
+#[derive(Parser)]
+#[command(name = "migrate-up", version)]
+struct Args {
+    /// head, heads, a revision (or unique prefix), +N, REV+N, LABEL@head, ...
+    #[arg(default_value = "heads")]
+    target: String,
+    /// Print the SQL instead of running it (offline; no database needed). Range: [START:]END,
+    /// or the TARGET when no value is given.
+    #[arg(long, value_name = "[START:]END", num_args = 0..=1, default_missing_value = "")]
+    sql: Option<String>,
+    /// Show what would run, without running it.
+    #[arg(long)]
+    dry_run: bool,
+    /// Commit after each revision instead of once for the whole run.
+    #[arg(long)]
+    transaction_per_migration: bool,
+    /// More log output.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() {
+    let a = Args::parse();
+    cli::init_logging(a.common.quiet, a.verbose);
+    cli::main(|| {
+        let settings = a.common.settings()?;
+        let opts = RunOptions { transaction_per_migration: a.transaction_per_migration };
+        if let Some(range) = &a.sql {
+            let range = if range.is_empty() { &a.target } else { range };
+            let project = retort::Project::load(&settings.migrations_dir)?;
+            let (plan, create) = retort::migrator::offline_plan(&project, range, true)?;
+            let table = retort::db::VersionTable::new(settings.version_table.clone());
+            let o = offline::OfflineOptions { create_version_table: create, transaction_per_migration: a.transaction_per_migration };
+            println!("{}", offline::render(&project, &table, &plan, &o)?);
+            return Ok(0);
+        }
+        let mut m = Migrator::open(&settings, "migrate-up")?;
+        if a.dry_run {
+            let plan = m.plan_upgrade(&a.target)?;
+            print!("{}", retort::run::describe_plan(&m.project, &m.table, &plan));
+            return Ok(0);
+        }
+        m.upgrade(&a.target, &opts)?;
+        Ok(0)
+    })
+}

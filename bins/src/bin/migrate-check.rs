@@ -1,0 +1,44 @@
+//! migrate-check: exit 0 only if the scripts are sound and the database is at the heads.
+use clap::Parser;
+use retort::check::{check, CheckOptions};
+use retort::cli::{self, CommonArgs};
+
+/// Check the scripts (parse, no cycles, one head) and the database (at the heads, no unknown
+/// revision). Exit 0: all good; 1: problems found (listed); 3: cannot connect; 2: usage.
+#[derive(Parser)]
+#[command(name = "migrate-check", version)]
+struct Args {
+    /// Check the scripts only; no database needed (for CI on pull requests).
+    #[arg(long)]
+    offline: bool,
+    /// Do not count several heads as a problem.
+    #[arg(long)]
+    allow_multiple_heads: bool,
+    /// More log output.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() {
+    let a = Args::parse();
+    cli::init_logging(a.common.quiet, a.verbose);
+    cli::main(|| {
+        let settings = a.common.settings()?;
+        let opts = CheckOptions { offline: a.offline, allow_multiple_heads: a.allow_multiple_heads };
+        let report = check(&settings, &opts, "migrate-check")?;
+        if report.ok() {
+            let at = match &report.current {
+                Some(c) => format!("; the database is at {}", retort::run::heads_text(c)),
+                None => String::new(),
+            };
+            println!("OK: {} head{} ({}){at}", report.heads.len(), if report.heads.len() == 1 { "" } else { "s" }, report.heads.join(", "));
+            return Ok(0);
+        }
+        for p in &report.problems {
+            println!("problem [{}]: {}", p.code, p.message);
+        }
+        Ok(retort::error::exit::PROBLEMS)
+    })
+}

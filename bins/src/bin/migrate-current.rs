@@ -1,0 +1,42 @@
+//! migrate-current: the database's current revision(s).
+use clap::Parser;
+use retort::cli::{self, CommonArgs};
+use retort::Migrator;
+
+/// Show the revision(s) the database is at: one line per head, nothing for an empty database.
+#[derive(Parser)]
+#[command(name = "migrate-current", version)]
+struct Args {
+    /// Show each revision in full (parents, path, message).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Exit 1 unless the database is at every head of the scripts.
+    #[arg(long)]
+    check_heads: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() {
+    let a = Args::parse();
+    cli::init_logging(a.common.quiet, a.verbose.saturating_sub(1));
+    cli::main(|| {
+        let settings = a.common.settings()?;
+        let mut m = Migrator::open(&settings, "migrate-current")?;
+        let current = m.known_heads()?;
+        print!("{}", retort::history::format_current(&m.project.graph, &current, a.verbose > 0));
+        if a.check_heads {
+            let mut heads = m.project.graph.heads();
+            heads.sort();
+            if heads != current {
+                eprintln!(
+                    "the database is not at the heads: it is at {}, the scripts' heads are {}",
+                    retort::run::heads_text(&current),
+                    heads.join(", ")
+                );
+                return Ok(retort::error::exit::PROBLEMS);
+            }
+        }
+        Ok(0)
+    })
+}

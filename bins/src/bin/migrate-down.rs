@@ -1,0 +1,63 @@
+//! migrate-down: revert revisions down to TARGET (default: -1).
+use clap::Parser;
+use retort::cli::{self, CommonArgs};
+use retort::{offline, Migrator, RunOptions};
+
+/// Downgrade the database to TARGET (default: -1, one step back; base: everything).
+#[derive(Parser)]
+#[command(name = "migrate-down", version)]
+struct Args {
+    /// -1, -N, a revision (or unique prefix), base, LABEL@base, ...
+    #[arg(default_value = "-1", allow_hyphen_values = true)]
+    target: String,
+    /// Print the SQL for START:END instead of running it (offline; no database needed).
+    #[arg(long, value_name = "START:END", num_args = 0..=1, default_missing_value = "", allow_hyphen_values = true)]
+    sql: Option<String>,
+    /// Show what would run, without running it.
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not ask before downgrading to base (required without a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Commit after each revision instead of once for the whole run.
+    #[arg(long)]
+    transaction_per_migration: bool,
+    /// More log output.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() {
+    let a = Args::parse();
+    cli::init_logging(a.common.quiet, a.verbose);
+    cli::main(|| {
+        let settings = a.common.settings()?;
+        if let Some(range) = &a.sql {
+            let range = if range.is_empty() { &a.target } else { range };
+            let project = retort::Project::load(&settings.migrations_dir)?;
+            let (plan, _) = retort::migrator::offline_plan(&project, range, false)?;
+            let table = retort::db::VersionTable::new(settings.version_table.clone());
+            let o = offline::OfflineOptions { create_version_table: false, transaction_per_migration: a.transaction_per_migration };
+            println!("{}", offline::render(&project, &table, &plan, &o)?);
+            return Ok(0);
+        }
+        let mut m = Migrator::open(&settings, "migrate-down")?;
+        let plan = m.plan_downgrade(&a.target)?;
+        if a.dry_run {
+            print!("{}", retort::run::describe_plan(&m.project, &m.table, &plan));
+            return Ok(0);
+        }
+        if a.target == "base" && !plan.is_empty() && !a.yes {
+            let q = format!("Downgrade to base reverts all {} applied revisions (data in their tables is lost). Continue?", plan.steps.len());
+            if !cli::confirm(&q, "--yes")? {
+                eprintln!("aborted; nothing was changed");
+                return Ok(retort::error::exit::USAGE);
+            }
+        }
+        let opts = RunOptions { transaction_per_migration: a.transaction_per_migration };
+        m.downgrade(&a.target, &opts)?;
+        Ok(0)
+    })
+}

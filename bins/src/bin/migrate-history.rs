@@ -1,0 +1,63 @@
+//! migrate-history: the revision history, newest first.
+use clap::Parser;
+use retort::cli::{self, CommonArgs};
+use retort::history;
+
+/// List revisions newest first (no database needed unless --indicate-current).
+#[derive(Parser)]
+#[command(name = "migrate-history", version)]
+struct Args {
+    /// Range START:END (START inclusive); e.g. base:head, 002:, -3:current.
+    #[arg(short = 'r', long, value_name = "START:END", allow_hyphen_values = true)]
+    rev_range: Option<String>,
+    /// A block per revision: parents, branches, dependencies, path, message.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Tag the database's current revisions with (current).
+    #[arg(short, long)]
+    indicate_current: bool,
+    /// Show the heads only.
+    #[arg(long, conflicts_with_all = ["branches", "show"])]
+    heads: bool,
+    /// Show the branch points only.
+    #[arg(long, conflicts_with = "show")]
+    branches: bool,
+    /// Show one revision in full.
+    #[arg(long, value_name = "REV")]
+    show: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() {
+    let a = Args::parse();
+    cli::init_logging(a.common.quiet, a.verbose.saturating_sub(1));
+    cli::main(|| {
+        let settings = a.common.settings()?;
+        let project = retort::Project::load(&settings.migrations_dir)?;
+        let g = &project.graph;
+        let verbose = a.verbose > 0;
+        if a.heads {
+            print!("{}", history::format_heads(g, verbose));
+            return Ok(0);
+        }
+        if a.branches {
+            print!("{}", history::format_branches(g));
+            return Ok(0);
+        }
+        if let Some(rev) = &a.show {
+            print!("{}", history::format_show(g, &g.resolve(rev)?));
+            return Ok(0);
+        }
+        let needs_db = a.indicate_current || a.rev_range.as_deref().is_some_and(|r| r.contains("current") || r.starts_with(['-', '+']));
+        let current = if needs_db {
+            let mut m = retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
+            m.known_heads()?
+        } else {
+            Vec::new()
+        };
+        let revs = g.history_range(a.rev_range.as_deref(), &current)?;
+        print!("{}", history::format_history(g, &revs, verbose, &current, a.indicate_current));
+        Ok(0)
+    })
+}

@@ -1,0 +1,218 @@
+//! The test harness: every scenario gets its own database on the test server (so tests run in
+//! parallel) and its own temporary migrations directory, and runs the real binaries.
+//!
+//! The server comes from TEST_DATABASE_URL, which `make test` sets after starting a throwaway
+//! PostgreSQL with pgvector (scripts/pg.sh run). The database is dropped when the scenario ends.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("TEST_DATABASE_URL is not set: run the tests with `make test` (it starts a PostgreSQL with pgvector), or point TEST_DATABASE_URL at a server")
+    })
+}
+
+/// Replaces the database name in a postgresql:// URL.
+pub fn with_db(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let cut = base.rfind('/').expect("URL has a database part");
+    format!("{}/{}{}", &base[..cut], db, query)
+}
+
+pub fn connect(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"))
+}
+
+/// A database of its own, dropped at the end.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        let name = format!("retort_t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let mut admin = connect(&server_url());
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
+        TestDb { url: with_db(&server_url(), &name), name }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        connect(&self.url)
+    }
+
+    /// The first column of every row, as text.
+    pub fn strings(&self, sql: &str) -> Vec<String> {
+        self.client().query(sql, &[]).unwrap().iter().map(|r| r.get::<_, String>(0)).collect()
+    }
+
+    pub fn execute(&self, sql: &str) {
+        self.client().batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The version table's rows, sorted ([] when the table does not exist).
+    pub fn version_rows(&self) -> Vec<String> {
+        self.version_rows_in("alembic_version")
+    }
+
+    pub fn version_rows_in(&self, table: &str) -> Vec<String> {
+        if !self.table_exists(table) {
+            return vec![];
+        }
+        self.strings(&format!("SELECT version_num::text FROM {table} ORDER BY 1"))
+    }
+
+    pub fn table_exists(&self, name: &str) -> bool {
+        let r = self.client().query_one("SELECT to_regclass($1) IS NOT NULL", &[&name]).unwrap();
+        r.get(0)
+    }
+
+    /// User tables in public, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        self.strings("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&server_url(), postgres::NoTls) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// What a binary printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// A migrations directory and a database; runs the binaries against both.
+pub struct Scenario {
+    pub dir: tempfile::TempDir,
+    pub db: TestDb,
+    /// Extra environment for every run.
+    pub env: Vec<(String, String)>,
+}
+
+impl Scenario {
+    pub fn new() -> Scenario {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("migrations")).unwrap();
+        Scenario { dir, db: TestDb::new(), env: Vec::new() }
+    }
+
+    /// With the example application's migrations copied in.
+    pub fn with_example() -> Scenario {
+        let s = Scenario::new();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        for e in std::fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), s.migrations().join(e.file_name())).unwrap();
+        }
+        s
+    }
+
+    pub fn migrations(&self) -> PathBuf {
+        self.dir.path().join("migrations")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file under the scenario directory.
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// Writes `migrations/<rev>_x.sql` with the given header lines, up and down SQL.
+    pub fn revision(&self, rev: &str, down: &str, up: &str, down_sql: &str) {
+        self.revision_with(rev, down, "", up, down_sql);
+    }
+
+    pub fn revision_with(&self, rev: &str, down: &str, extra_header: &str, up: &str, down_sql: &str) {
+        let mut text = format!("-- revision: {rev}\n");
+        if !down.is_empty() {
+            text.push_str(&format!("-- down_revision: {down}\n"));
+        }
+        text.push_str(&format!("-- message: rev {rev}\n{extra_header}\n-- migrate:up\n{up}\n\n-- migrate:down\n{down_sql}\n"));
+        self.write(&format!("migrations/{rev}_x.sql"), &text);
+    }
+
+    /// Runs `bin` with DATABASE_URL pointing at this scenario's database, in the scenario dir.
+    pub fn run(&self, bin: &str, args: &[&str]) -> Run {
+        self.run_env(bin, args, &[("DATABASE_URL", self.db.url.as_str())])
+    }
+
+    /// Runs `bin` with only the given variables set (beyond PATH/HOME), in the scenario dir.
+    pub fn run_env(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(bin_path(bin));
+        cmd.args(args).current_dir(self.dir.path()).env_clear();
+        for k in ["PATH", "HOME", "LANG"] {
+            if let Ok(v) = std::env::var(k) {
+                cmd.env(k, v);
+            }
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(std::process::Stdio::null());
+        Run::from(cmd.output().unwrap())
+    }
+}
+
+pub fn bin_path(bin: &str) -> PathBuf {
+    let p = match bin {
+        "migrate-up" => env!("CARGO_BIN_EXE_migrate-up"),
+        "migrate-down" => env!("CARGO_BIN_EXE_migrate-down"),
+        "migrate-current" => env!("CARGO_BIN_EXE_migrate-current"),
+        "migrate-history" => env!("CARGO_BIN_EXE_migrate-history"),
+        "migrate-revision" => env!("CARGO_BIN_EXE_migrate-revision"),
+        "migrate-check" => env!("CARGO_BIN_EXE_migrate-check"),
+        "migrate-stamp" => env!("CARGO_BIN_EXE_migrate-stamp"),
+        other => panic!("no binary {other}"),
+    };
+    PathBuf::from(p)
+}
