@@ -120,3 +120,36 @@ pub fn offline_plan(project: &Project, range: &str, up: bool) -> Result<(Plan, b
     };
     Ok((plan, from_base && up))
 }
+
+/// Offline `migrate-stamp --sql [START:]END...`: the version-table writes only.
+pub fn offline_stamp(project: &Project, table: &VersionTable, revisions: &[String], purge: bool) -> Result<String> {
+    let mut start: Vec<String> = Vec::new();
+    let mut ends: Vec<String> = Vec::new();
+    for r in revisions {
+        match r.split_once(':') {
+            Some((s, e)) => {
+                if !s.is_empty() && s != "base" {
+                    start = project.graph.stamp_heads(&[], &[s.to_string()])?;
+                }
+                ends.push(e.to_string());
+            }
+            None => ends.push(r.clone()),
+        }
+    }
+    let target = project.graph.stamp_heads(&start, &ends)?;
+    let mut out = String::from("BEGIN;\n\n");
+    if start.is_empty() {
+        out.push_str(&table.create_sql());
+        out.push_str("\n\n");
+    }
+    if purge {
+        out.push_str(&format!("DELETE FROM {};\n\n", table.qualified()));
+        start.clear();
+    }
+    for op in stamp_ops(&start, &target) {
+        out.push_str(&table.op_sql(&op));
+        out.push_str("\n\n");
+    }
+    out.push_str("COMMIT;\n");
+    Ok(out)
+}

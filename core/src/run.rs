@@ -328,6 +328,31 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// The `--dry-run` text: what would run, in order, with the version-table writes.
+pub fn describe_plan(project: &Project, table: &VersionTable, plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        out.push_str(&format!("Nothing to do: the database is at {}.\n", heads_text(&plan.start_heads)));
+        return out;
+    }
+    out.push_str(&format!(
+        "Plan: {} step{} from {} to {}\n",
+        plan.steps.len(),
+        if plan.steps.len() == 1 { "" } else { "s" },
+        heads_text(&plan.start_heads),
+        heads_text(&plan.end_heads)
+    ));
+    for step in &plan.steps {
+        let path = project.script(&step.revision).map(|s| s.path.display().to_string()).unwrap_or_default();
+        let nt = project.script(&step.revision).map(|s| !s.transactional).unwrap_or(false);
+        out.push_str(&format!("  {}  [{}{}]\n", step_title(project, step), path, if nt { ", non-transactional" } else { "" }));
+        for op in &step.version_ops {
+            out.push_str(&format!("      {}\n", table.op_sql(op)));
+        }
+    }
+    out
+}
+
 /// "base" for no heads, else the heads joined by ", ".
 pub fn heads_text(heads: &[String]) -> String {
     if heads.is_empty() {
