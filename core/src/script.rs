@@ -31,7 +31,8 @@
 //! up). Marker lines are matched after trimming, case-sensitively; a line that looks like a
 //! marker but is not exactly one (`-- migrate: down`, `-- migrate:down transaction:false`) is an
 //! error rather than silently becoming part of the SQL. A script without `-- migrate:down`
-//! cannot be downgraded.
+//! cannot be downgraded. Markers are found by lines, so they must not appear anywhere else,
+//! even inside a dollar-quoted function body.
 //!
 //! Files must be UTF-8 (a BOM is skipped); LF and CRLF line endings are both accepted.
 
@@ -376,7 +377,8 @@ fn hint_of(e: &Error) -> String {
 }
 
 /// `comment` is a header comment after its `--`. If it has the form ` word: value`, returns
-/// (word, trimmed value). A word is ASCII letters, digits, `_` and `-`, starting with a letter.
+/// (word, trimmed value). A word is ASCII letters, digits, `_` and `-`, starting with a letter;
+/// spaces may come before the colon.
 fn header_key(comment: &str) -> Option<(&str, &str)> {
     let c = comment.trim_start();
     let end = c.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '-'))?;
@@ -384,13 +386,17 @@ fn header_key(comment: &str) -> Option<(&str, &str)> {
     if !word.starts_with(|ch: char| ch.is_ascii_alphabetic()) {
         return None;
     }
-    let value = rest.strip_prefix(':')?;
+    // `word : value` counts too, so that a stray space cannot turn a key into a comment.
+    let value = rest.trim_start().strip_prefix(':')?;
     Some((word, value.trim()))
 }
 
 /// A line that is not a marker but was probably meant as one: `--migrate:up`, `-- migrate: down`,
 /// `-- Migrate:Up`, `-- migrate:down transaction:false`.
 fn looks_like_marker(trimmed: &str) -> bool {
+    if !trimmed.starts_with("--") {
+        return false;
+    }
     let squeezed: String = trimmed
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -994,6 +1000,17 @@ DROP TABLE server_settings;
     fn plain_comments_in_the_header_are_ignored() {
         let s = p("-- Adds the settings table. See issue #12\n-- revision: 002\n-- 10:30 is not a key\n\n-- migrate:up\n").unwrap();
         assert_eq!(s.revision, "002");
+        // A space before the colon still makes a key.
+        let s = p("-- revision : 002\n--down_revision:001\n-- migrate:up\n").unwrap();
+        assert_eq!(
+            (s.revision.as_str(), s.down_revisions.as_slice()),
+            ("002", ["001".to_string()].as_slice())
+        );
+        let e = perr("-- revision: 002\n-- down_revison : 001\n-- migrate:up\n");
+        assert!(
+            e.message.contains("unknown header key 'down_revison'"),
+            "{e}"
+        );
     }
 
     #[test]
