@@ -184,7 +184,7 @@ impl DbUrl {
     pub fn parse(raw: &str, env: &Env) -> Result<DbUrl> {
         let raw = raw.trim();
         let (scheme, rest) = raw.split_once("://").ok_or_else(|| {
-            Error::usage(format!("database URL '{}' has no scheme", redact_url_text(raw)))
+            Error::usage("the database URL has no scheme (it must start with postgresql://)")
                 .with_hint("write it as postgresql://user:password@host:5432/dbname")
         })?;
         let scheme_l = scheme.to_ascii_lowercase();

@@ -55,7 +55,7 @@ pub fn step_title(project: &Project, step: &Step) -> String {
 }
 
 /// The section of `script` that a step runs; a missing down section is an error naming the file.
-pub fn section_for<'a>(script: &'a Script, direction: Direction) -> Result<&'a Section> {
+pub fn section_for(script: &Script, direction: Direction) -> Result<&Section> {
     match direction {
         Direction::Up => Ok(&script.up),
         Direction::Down => script.down.as_ref().ok_or_else(|| {
