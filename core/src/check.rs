@@ -73,6 +73,16 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
         report.current = Some(current);
         return Ok(report);
     }
+    for mismatch in m.checksum_mismatches(&current)? {
+        report.problems.push(Problem {
+            code: "checksum_mismatch",
+            message: format!(
+                "{}; revert the edit, or if it is deliberate run migrate-stamp --rehash {}",
+                mismatch.describe(),
+                mismatch.revision
+            ),
+        });
+    }
     let plan = m.project.graph.upgrade_plan(&current, "heads")?;
     report.pending = plan.steps.iter().map(|s| s.revision.clone()).collect();
     if !report.pending.is_empty() {

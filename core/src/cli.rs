@@ -25,9 +25,27 @@ pub struct CommonArgs {
     /// Schema of the version table. Default: MIGRATE_VERSION_SCHEMA, else the search_path.
     #[arg(long, value_name = "SCHEMA", global = true)]
     pub version_schema: Option<String>,
+    /// Keep retrying the connection this long while the server is not up yet (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", global = true, value_parser = parse_duration_arg)]
+    pub wait: Option<std::time::Duration>,
+    /// How long to wait for another run's migration lock (default 10m).
+    #[arg(long, value_name = "DURATION", global = true, value_parser = parse_duration_arg)]
+    pub lock_timeout: Option<std::time::Duration>,
     /// Less output: warnings and errors only.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+fn parse_duration_arg(s: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::config::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `--format text|json` for the binaries that report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
 }
 
 impl CommonArgs {
@@ -45,7 +63,17 @@ impl CommonArgs {
             version_schema: self.version_schema.clone(),
             schema_file: None,
         };
-        Settings::resolve(&flags, env)
+        let mut s = Settings::resolve(&flags, env)?;
+        s.wait = self.wait;
+        Ok(s)
+    }
+
+    /// Options for the writing operations (lock timeout; checksums are per binary).
+    pub fn migrator_options(&self, ignore_checksums: bool) -> crate::migrator::MigratorOptions {
+        crate::migrator::MigratorOptions {
+            lock_timeout: self.lock_timeout.unwrap_or(crate::migrator::DEFAULT_LOCK_TIMEOUT),
+            ignore_checksums,
+        }
     }
 }
 

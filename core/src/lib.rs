@@ -11,6 +11,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
+pub mod json;
+pub mod history;
 pub mod migrator;
 pub mod offline;
 pub mod plan;

@@ -9,6 +9,7 @@
 //! Every failure says which file and line, PostgreSQL's SQLSTATE, message, detail and hint, and
 //! what state the database is in now.
 
+use crate::db::records::Records;
 use crate::db::{SqlFailure, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{Direction, Plan, Step};
@@ -34,9 +35,27 @@ pub struct StepResult {
 
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
+    /// The steps that ran and were committed.
     pub steps: Vec<StepResult>,
+    /// The version table's rows after the run (after a failure: as committed).
     pub end_heads: Vec<String>,
     pub duration: Duration,
+}
+
+/// A run's result: the report of what was committed, and the error if it failed.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub report: RunReport,
+    pub error: Option<Error>,
+}
+
+impl RunOutcome {
+    pub fn into_result(self) -> Result<RunReport> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.report),
+        }
+    }
 }
 
 /// `-- Running upgrade 001 -> 002, message` (without the leading `-- `).
@@ -77,14 +96,22 @@ pub fn preflight(project: &Project, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Runs `plan`. The caller has read `plan.start_heads` from `table` on this connection (under
-/// the migration lock); nothing is open on `client` when this is called.
+/// Runs `plan` (see [`execute_recorded`]) without applied-revision records.
 pub fn execute(client: &mut Client, project: &Project, table: &VersionTable, plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
-    preflight(project, plan)?;
-    let started = Instant::now();
+    execute_recorded(client, project, table, None, plan, opts).into_result()
+}
+
+/// Runs `plan`. The caller has read `plan.start_heads` from `table` on this connection (under
+/// the migration lock); nothing is open on `client` when this is called. With `records`, each
+/// step also records (upgrade) or forgets (downgrade) its revision in the same transaction.
+pub fn execute_recorded(client: &mut Client, project: &Project, table: &VersionTable, records: Option<&Records>, plan: &Plan, opts: &RunOptions) -> RunOutcome {
     let mut report = RunReport { end_heads: plan.start_heads.clone(), ..Default::default() };
+    if let Err(e) = preflight(project, plan) {
+        return RunOutcome { report, error: Some(e) };
+    }
+    let started = Instant::now();
     if plan.is_empty() {
-        return Ok(report);
+        return RunOutcome { report, error: None };
     }
     let mut st = RunState {
         committed_heads: plan.start_heads.clone(),
@@ -93,14 +120,20 @@ pub fn execute(client: &mut Client, project: &Project, table: &VersionTable, pla
         pending_steps: 0,
         in_tx: false,
     };
-    let result = run_steps(client, project, table, plan, opts, &mut st, &mut report);
+    let mut done = Vec::new();
+    let result = run_steps(client, project, table, records, plan, opts, &mut st, &mut done).and_then(|()| {
+        if st.in_tx {
+            simple(client, "COMMIT").map_err(failure_at_commit)?;
+            st.in_tx = false;
+            mark_committed(&mut st);
+        }
+        Ok(())
+    });
+    report.duration = started.elapsed();
+    report.steps = done[..st.committed_steps.min(done.len())].to_vec();
+    report.end_heads = st.committed_heads.clone();
     match result {
         Ok(()) => {
-            if st.in_tx {
-                simple(client, "COMMIT").map_err(failure_at_commit)?;
-            }
-            report.end_heads = st.heads.clone();
-            report.duration = started.elapsed();
             log::info!(
                 "{} step{} in {}; database now at {}",
                 report.steps.len(),
@@ -108,7 +141,7 @@ pub fn execute(client: &mut Client, project: &Project, table: &VersionTable, pla
                 fmt_duration(report.duration),
                 heads_text(&report.end_heads)
             );
-            Ok(report)
+            RunOutcome { report, error: None }
         }
         Err(mut e) => {
             if st.in_tx {
@@ -129,7 +162,7 @@ pub fn execute(client: &mut Client, project: &Project, table: &VersionTable, pla
                 )
             };
             e.message.push_str(&format!("\nstate: {state}"));
-            Err(e)
+            RunOutcome { report, error: Some(e) }
         }
     }
 }
@@ -143,7 +176,17 @@ struct RunState {
     in_tx: bool,
 }
 
-fn run_steps(client: &mut Client, project: &Project, table: &VersionTable, plan: &Plan, opts: &RunOptions, st: &mut RunState, report: &mut RunReport) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn run_steps(
+    client: &mut Client,
+    project: &Project,
+    table: &VersionTable,
+    records: Option<&Records>,
+    plan: &Plan,
+    opts: &RunOptions,
+    st: &mut RunState,
+    done: &mut Vec<StepResult>,
+) -> Result<()> {
     let mut table_checked = false;
     for step in &plan.steps {
         let script = project.script(&step.revision)?;
@@ -157,7 +200,7 @@ fn run_steps(client: &mut Client, project: &Project, table: &VersionTable, plan:
                 st.in_tx = true;
             }
             if !table_checked {
-                table.ensure(client)?;
+                ensure_tables(client, table, records)?;
                 table_checked = true;
             }
             run_section(client, script, section, step)?;
@@ -168,7 +211,7 @@ fn run_steps(client: &mut Client, project: &Project, table: &VersionTable, plan:
                 mark_committed(st);
             }
             if !table_checked {
-                table.ensure(client)?;
+                ensure_tables(client, table, records)?;
                 table_checked = true;
             }
             run_non_transactional(client, script, section, step)?;
@@ -177,6 +220,13 @@ fn run_steps(client: &mut Client, project: &Project, table: &VersionTable, plan:
         }
         for op in &step.version_ops {
             table.apply(client, op).map_err(|e| Error::new(ErrorKind::Migration, e.message))?;
+        }
+        if let Some(r) = records {
+            let recorded = match step.direction {
+                Direction::Up => r.record(client, &step.revision, &script.checksum, Some(t0.elapsed()), "up"),
+                Direction::Down => r.forget(client, &step.revision),
+            };
+            recorded.map_err(|e| Error::new(ErrorKind::Migration, e.message))?;
         }
         apply_ops(&mut st.heads, step);
         st.pending_steps += 1;
@@ -187,7 +237,15 @@ fn run_steps(client: &mut Client, project: &Project, table: &VersionTable, plan:
         }
         let d = t0.elapsed();
         log::info!("  done {} in {}", step.revision, fmt_duration(d));
-        report.steps.push(StepResult { revision: step.revision.clone(), direction: step.direction, duration: d });
+        done.push(StepResult { revision: step.revision.clone(), direction: step.direction, duration: d });
+    }
+    Ok(())
+}
+
+fn ensure_tables(client: &mut Client, table: &VersionTable, records: Option<&Records>) -> Result<()> {
+    table.ensure(client)?;
+    if let Some(r) = records {
+        r.ensure(client)?;
     }
     Ok(())
 }

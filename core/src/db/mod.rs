@@ -1,6 +1,8 @@
 //! The database edge: connecting (with TLS), and turning PostgreSQL's errors into messages that
 //! say which host, which user, and why — never with the password.
 
+pub mod lock;
+pub mod records;
 pub mod version;
 
 use crate::config::{DbUrl, SslMode};
@@ -39,6 +41,58 @@ pub fn connect(url: &DbUrl, app: &str) -> Result<Client> {
         }
     };
     result.map_err(|e| connect_error(url, &e))
+}
+
+/// [`connect`], retrying for up to `wait` while the server is not accepting connections yet
+/// (refused, timed out, unknown host, starting up): containers start before their database.
+/// Authentication and configuration errors are not retried. A line is logged per attempt, at
+/// most every few seconds.
+pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Client> {
+    let Some(wait) = wait else { return connect(url, app) };
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    let mut last_report: Option<std::time::Instant> = None;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match connect(url, app) {
+            Ok(c) => {
+                if attempt > 1 {
+                    log::info!("connected to {} after {} attempts ({:.1} s)", url.endpoint(), attempt, started.elapsed().as_secs_f64());
+                }
+                return Ok(c);
+            }
+            Err(e) if is_retryable(&e) => {
+                let elapsed = started.elapsed();
+                if elapsed >= wait {
+                    return Err(Error::new(
+                        ErrorKind::Connect,
+                        format!("gave up after waiting {:.0} s ({attempt} attempts): {}", elapsed.as_secs_f64(), e.message),
+                    )
+                    .with_hint(e.hint.unwrap_or_default()));
+                }
+                if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(3)) {
+                    log::info!("waiting for the database (attempt {attempt}, {:.0} s of {:.0} s): {}", elapsed.as_secs_f64(), wait.as_secs_f64(), e.message);
+                    last_report = Some(std::time::Instant::now());
+                }
+                std::thread::sleep(delay.min(wait.saturating_sub(elapsed)));
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether a connection error may go away by itself (the server is not up yet).
+fn is_retryable(e: &Error) -> bool {
+    let m = e.message.as_str();
+    e.kind == ErrorKind::Connect
+        && (m.ends_with("connection refused")
+            || m.ends_with("timed out")
+            || m.ends_with("unknown host")
+            || m.contains("starting up")
+            || m.contains("too many connections")
+            || m.contains("connection reset"))
 }
 
 fn tls_connector(url: &DbUrl) -> Result<postgres_native_tls::MakeTlsConnector> {

@@ -1,0 +1,132 @@
+//! The migration lock: a PostgreSQL session advisory lock keyed on the database and the version
+//! table, so concurrent runs of any writing binary (up, down, stamp) are serialized.
+//!
+//! It is taken by polling `pg_try_advisory_lock`, never by a blocking `pg_advisory_lock`: a
+//! session blocked on an advisory lock can deadlock with a concurrent `CREATE INDEX
+//! CONCURRENTLY`, which waits for every transaction that might see the table. While waiting we
+//! say once who holds it; on timeout we fail with the same information. The lock belongs to the
+//! connection: a killed process's lock goes with its connection.
+//!
+//! Caveat: session advisory locks do not work through PgBouncer in transaction pooling mode
+//! (the lock may be taken on one server connection and released on another). Connect directly
+//! to PostgreSQL (or through a session-pooling PgBouncer) to migrate.
+
+use super::{db_error, VersionTable};
+use crate::error::{Error, ErrorKind, Result};
+use postgres::Client;
+use std::time::{Duration, Instant};
+
+/// The first key of the two-key advisory lock: "rtrt", so our locks are recognisable in pg_locks.
+pub const LOCK_CLASS: i32 = 0x7274_7274;
+
+/// Who holds the lock, from pg_locks and pg_stat_activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: i32,
+    pub application_name: String,
+    pub client: String,
+    pub since: String,
+    pub query: String,
+}
+
+impl Holder {
+    pub fn describe(&self) -> String {
+        format!(
+            "pid {} ({}) from {}, connected since {}, running: {}",
+            self.pid,
+            if self.application_name.is_empty() { "no application_name" } else { &self.application_name },
+            self.client,
+            self.since,
+            if self.query.is_empty() { "(idle)".to_string() } else { self.query.chars().take(200).collect::<String>() }
+        )
+    }
+}
+
+/// A held lock; release it with [`MigrationLock::release`] (dropping the connection also does).
+#[derive(Debug)]
+pub struct MigrationLock {
+    key: i32,
+    pub waited: Duration,
+}
+
+/// The second lock key: a hash of the database and the qualified version table.
+fn key_sql() -> &'static str {
+    "hashtext(current_database() || ':' || $1)"
+}
+
+/// Takes the lock, polling until `timeout`. Prints (logs) who holds it once while waiting.
+pub fn acquire(client: &mut Client, table: &VersionTable, timeout: Duration) -> Result<MigrationLock> {
+    let started = Instant::now();
+    let qualified = table.qualified();
+    let key: i32 = client
+        .query_one(&format!("SELECT {}", key_sql()), &[&qualified])
+        .map_err(|e| db_error("cannot compute the lock key", &e))?
+        .get(0);
+    let try_lock = client
+        .prepare("SELECT pg_try_advisory_lock($1, $2)")
+        .map_err(|e| db_error("cannot prepare the lock query", &e))?;
+    let mut announced = false;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let got: bool = client
+            .query_one(&try_lock, &[&LOCK_CLASS, &key])
+            .map_err(|e| db_error("cannot take the migration lock", &e))?
+            .get(0);
+        if got {
+            let waited = started.elapsed();
+            if announced {
+                log::info!("got the migration lock after waiting {}", crate::run::fmt_duration(waited));
+            }
+            return Ok(MigrationLock { key, waited });
+        }
+        let holder = holder(client, key)?;
+        let who = holder.as_ref().map(Holder::describe).unwrap_or_else(|| "another session (it just let go?)".into());
+        if started.elapsed() >= timeout {
+            return Err(Error::new(
+                ErrorKind::LockTimeout,
+                format!(
+                    "timed out after {} waiting for the migration lock on {} held by {who}",
+                    crate::run::fmt_duration(started.elapsed()),
+                    qualified
+                ),
+            )
+            .with_hint("another migration is running; wait for it, raise --lock-timeout, or if that session is stuck end it with SELECT pg_terminate_backend(pid)"));
+        }
+        if !announced {
+            log::warn!("waiting for the migration lock on {qualified}, held by {who}");
+            announced = true;
+        }
+        std::thread::sleep(delay.min(timeout.saturating_sub(started.elapsed())).max(Duration::from_millis(10)));
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Who holds our lock right now, if anyone.
+pub fn holder(client: &mut Client, key: i32) -> Result<Option<Holder>> {
+    let rows = client
+        .query(
+            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'),
+                    coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?'), coalesce(a.query, '')
+               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+              WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid AND l.objid = $2::int::oid
+                AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[&LOCK_CLASS, &key],
+        )
+        .map_err(|e| db_error("cannot look up the lock holder", &e))?;
+    Ok(rows.first().map(|r| Holder {
+        pid: r.get(0),
+        application_name: r.get(1),
+        client: r.get(2),
+        since: r.get(3),
+        query: r.get(4),
+    }))
+}
+
+impl MigrationLock {
+    pub fn release(self, client: &mut Client) -> Result<()> {
+        client
+            .query_one("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &self.key])
+            .map_err(|e| db_error("cannot release the migration lock", &e))?;
+        Ok(())
+    }
+}

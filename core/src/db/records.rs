@@ -1,0 +1,253 @@
+//! What Alembic does not record: beside the version table, a row per applied revision (its
+//! checksum, when, how long, who, from where, which tool version) and an append-only audit log
+//! of every up, down, stamp, purge, rehash and adoption, successful or not.
+//!
+//! Tables (named after the version table, in its schema):
+//! - `<table>_applied(revision PK, checksum, applied_at, duration_ms, db_user, client_host,
+//!    tool_version, how)`; a downgrade deletes the row (the audit log keeps the event).
+//! - `<table>_audit(id, at, action, target, from_heads, to_heads, revisions, lock_wait_ms,
+//!    duration_ms, success, error, db_user, client_host, application_name, tool_version)`.
+
+use super::{db_error, quote_ident, VersionTable};
+use crate::error::Result;
+use postgres::GenericClient;
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The two tables beside a version table.
+#[derive(Debug, Clone)]
+pub struct Records {
+    pub applied: String,
+    pub audit: String,
+}
+
+/// One audit-log entry to write.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    pub action: String,
+    pub target: String,
+    pub from_heads: Vec<String>,
+    pub to_heads: Vec<String>,
+    pub revisions: Vec<String>,
+    pub lock_wait: Duration,
+    pub duration: Duration,
+    pub success: bool,
+    pub error: Option<String>,
+    /// Anything else worth keeping (e.g. the old and new checksum of a rehash).
+    pub note: Option<String>,
+}
+
+/// One audit-log entry as read back.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub action: String,
+    pub target: String,
+    pub from_heads: Vec<String>,
+    pub to_heads: Vec<String>,
+    pub revisions: Vec<String>,
+    pub lock_wait_ms: i64,
+    pub duration_ms: i64,
+    pub success: bool,
+    pub error: Option<String>,
+    pub note: Option<String>,
+    pub db_user: String,
+    pub client_host: String,
+    pub application_name: String,
+    pub tool_version: String,
+}
+
+/// An applied revision's record.
+#[derive(Debug, Clone)]
+pub struct AppliedRecord {
+    pub revision: String,
+    pub checksum: String,
+    pub applied_at: Option<String>,
+    pub how: String,
+}
+
+impl Records {
+    pub fn for_table(table: &VersionTable) -> Records {
+        let q = |suffix: &str| {
+            let name = quote_ident(&format!("{}_{suffix}", table.name.name));
+            match &table.name.schema {
+                Some(s) => format!("{}.{}", quote_ident(s), name),
+                None => name,
+            }
+        };
+        Records { applied: q("applied"), audit: q("audit") }
+    }
+
+    pub fn exist(&self, client: &mut impl GenericClient) -> Result<bool> {
+        let r = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", &[&self.applied, &self.audit])
+            .map_err(|e| db_error("cannot look up the record tables", &e))?;
+        Ok(r.get(0))
+    }
+
+    /// Creates both tables when missing (idempotent; callers hold the migration lock).
+    pub fn ensure(&self, client: &mut impl GenericClient) -> Result<()> {
+        if self.exist(client)? {
+            return Ok(());
+        }
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {a} (
+                    revision     varchar(32) PRIMARY KEY,
+                    checksum     char(64) NOT NULL,
+                    applied_at   timestamptz NOT NULL DEFAULT now(),
+                    duration_ms  bigint,
+                    db_user      text NOT NULL DEFAULT current_user,
+                    client_host  text DEFAULT host(inet_client_addr()),
+                    tool_version text NOT NULL,
+                    how          text NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS {l} (
+                    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    at               timestamptz NOT NULL DEFAULT clock_timestamp(),
+                    action           text NOT NULL,
+                    target           text NOT NULL DEFAULT '',
+                    from_heads       text[] NOT NULL DEFAULT '{{}}',
+                    to_heads         text[] NOT NULL DEFAULT '{{}}',
+                    revisions        text[] NOT NULL DEFAULT '{{}}',
+                    lock_wait_ms     bigint NOT NULL DEFAULT 0,
+                    duration_ms      bigint NOT NULL DEFAULT 0,
+                    success          boolean NOT NULL,
+                    error            text,
+                    note             text,
+                    db_user          text NOT NULL DEFAULT current_user,
+                    client_host      text DEFAULT host(inet_client_addr()),
+                    application_name text NOT NULL DEFAULT current_setting('application_name'),
+                    tool_version     text NOT NULL
+                 );
+                 COMMENT ON TABLE {l} IS 'retort audit log: append-only';",
+                a = self.applied,
+                l = self.audit
+            ))
+            .map_err(|e| db_error("cannot create the record tables", &e))
+    }
+
+    /// Records (or re-records) a revision as applied.
+    pub fn record(&self, client: &mut impl GenericClient, revision: &str, checksum: &str, duration: Option<Duration>, how: &str) -> Result<()> {
+        let ms = duration.map(|d| d.as_millis() as i64);
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (revision, checksum, duration_ms, tool_version, how) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (revision) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now(),
+                       duration_ms = EXCLUDED.duration_ms, db_user = current_user, client_host = host(inet_client_addr()),
+                       tool_version = EXCLUDED.tool_version, how = EXCLUDED.how",
+                    self.applied
+                ),
+                &[&revision, &checksum, &ms, &TOOL_VERSION, &how],
+            )
+            .map_err(|e| db_error("cannot record the applied revision", &e))?;
+        Ok(())
+    }
+
+    pub fn forget(&self, client: &mut impl GenericClient, revision: &str) -> Result<()> {
+        client
+            .execute(&format!("DELETE FROM {} WHERE revision = $1", self.applied), &[&revision])
+            .map_err(|e| db_error("cannot delete the applied revision's record", &e))?;
+        Ok(())
+    }
+
+    pub fn forget_all(&self, client: &mut impl GenericClient) -> Result<()> {
+        client
+            .batch_execute(&format!("DELETE FROM {}", self.applied))
+            .map_err(|e| db_error("cannot delete the applied records", &e))
+    }
+
+    /// Every applied record, by revision (empty when the table does not exist yet).
+    pub fn applied(&self, client: &mut impl GenericClient) -> Result<HashMap<String, AppliedRecord>> {
+        if !self.exist(client)? {
+            return Ok(HashMap::new());
+        }
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT revision::text, checksum::text, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'), how FROM {}",
+                    self.applied
+                ),
+                &[],
+            )
+            .map_err(|e| db_error("cannot read the applied records", &e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let rec = AppliedRecord { revision: r.get(0), checksum: r.get(1), applied_at: r.get(2), how: r.get(3) };
+                (rec.revision.clone(), rec)
+            })
+            .collect())
+    }
+
+    /// Appends an audit entry.
+    pub fn audit(&self, client: &mut impl GenericClient, e: &AuditEntry) -> Result<()> {
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (action, target, from_heads, to_heads, revisions, lock_wait_ms, duration_ms, success, error, note, tool_version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    self.audit
+                ),
+                &[
+                    &e.action,
+                    &e.target,
+                    &e.from_heads,
+                    &e.to_heads,
+                    &e.revisions,
+                    &(e.lock_wait.as_millis() as i64),
+                    &(e.duration.as_millis() as i64),
+                    &e.success,
+                    &e.error,
+                    &e.note,
+                    &TOOL_VERSION,
+                ],
+            )
+            .map_err(|e| db_error("cannot write the audit log", &e))?;
+        Ok(())
+    }
+
+    /// The audit log, newest first (at most `limit` rows; empty when there is none yet).
+    pub fn read_audit(&self, client: &mut impl GenericClient, limit: i64) -> Result<Vec<AuditRow>> {
+        if !self.exist(client)? {
+            return Ok(Vec::new());
+        }
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), action, target, from_heads, to_heads,
+                            revisions, lock_wait_ms, duration_ms, success, error, note, db_user, coalesce(client_host, 'local socket'),
+                            application_name, tool_version
+                       FROM {} ORDER BY id DESC LIMIT $1",
+                    self.audit
+                ),
+                &[&limit],
+            )
+            .map_err(|e| db_error("cannot read the audit log", &e))?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRow {
+                id: r.get(0),
+                at: r.get(1),
+                action: r.get(2),
+                target: r.get(3),
+                from_heads: r.get(4),
+                to_heads: r.get(5),
+                revisions: r.get(6),
+                lock_wait_ms: r.get(7),
+                duration_ms: r.get(8),
+                success: r.get(9),
+                error: r.get(10),
+                note: r.get(11),
+                db_user: r.get(12),
+                client_host: r.get(13),
+                application_name: r.get(14),
+                tool_version: r.get(15),
+            })
+            .collect())
+    }
+}
