@@ -14,6 +14,8 @@ struct Args {
     /// Do not count several heads as a problem.
     #[arg(long)]
     allow_multiple_heads: bool,
+    #[arg(long, value_enum, default_value_t = cli::Format::Text)]
+    format: cli::Format,
     /// More log output.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -28,6 +30,10 @@ fn main() {
         let settings = a.common.settings()?;
         let opts = CheckOptions { offline: a.offline, allow_multiple_heads: a.allow_multiple_heads };
         let report = check(&settings, &opts, "migrate-check")?;
+        if a.format == cli::Format::Json {
+            print!("{}", retort::json::to_string(&retort::json::check(&report)));
+            return Ok(if report.ok() { 0 } else { retort::error::exit::PROBLEMS });
+        }
         if report.ok() {
             let at = match &report.current {
                 Some(c) => format!("; the database is at {}", retort::run::heads_text(c)),

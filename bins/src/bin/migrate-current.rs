@@ -13,6 +13,8 @@ struct Args {
     /// Exit 1 unless the database is at every head of the scripts.
     #[arg(long)]
     check_heads: bool,
+    #[arg(long, value_enum, default_value_t = cli::Format::Text)]
+    format: cli::Format,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -24,7 +26,10 @@ fn main() {
         let settings = a.common.settings()?;
         let mut m = Migrator::open(&settings, "migrate-current")?;
         let current = m.known_heads()?;
-        print!("{}", retort::history::format_current(&m.project.graph, &current, a.verbose > 0));
+        match a.format {
+            cli::Format::Json => print!("{}", retort::json::to_string(&retort::json::current(&m.project.graph, &current))),
+            cli::Format::Text => print!("{}", retort::history::format_current(&m.project.graph, &current, a.verbose > 0)),
+        }
         if a.check_heads {
             let mut heads = m.project.graph.heads();
             heads.sort();

@@ -22,6 +22,9 @@ struct Args {
     /// Commit after each revision instead of once for the whole run.
     #[arg(long)]
     transaction_per_migration: bool,
+    /// Output format of --dry-run.
+    #[arg(long, value_enum, default_value_t = cli::Format::Text)]
+    format: cli::Format,
     /// More log output.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -43,10 +46,13 @@ fn main() {
             println!("{}", offline::render(&project, &table, &plan, &o)?);
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-down")?;
+        let mut m = Migrator::open(&settings, "migrate-down")?.with_options(a.common.migrator_options(false));
         let plan = m.plan_downgrade(&a.target)?;
         if a.dry_run {
-            print!("{}", retort::run::describe_plan(&m.project, &m.table, &plan));
+            match a.format {
+                cli::Format::Json => print!("{}", retort::json::to_string(&retort::json::plan(&m.project, &m.table, &plan))),
+                cli::Format::Text => print!("{}", retort::run::describe_plan(&m.project, &m.table, &plan)),
+            }
             return Ok(0);
         }
         if a.target == "base" && !plan.is_empty() && !a.yes {

@@ -25,6 +25,14 @@ struct Args {
     /// Show one revision in full.
     #[arg(long, value_name = "REV")]
     show: Option<String>,
+    /// Show the audit log (every up, down, stamp, purge, rehash), newest first.
+    #[arg(long, conflicts_with_all = ["heads", "branches", "show"])]
+    log: bool,
+    /// With --log: at most this many entries.
+    #[arg(long, default_value_t = 100)]
+    limit: i64,
+    #[arg(long, value_enum, default_value_t = cli::Format::Text)]
+    format: cli::Format,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -37,6 +45,17 @@ fn main() {
         let project = retort::Project::load(&settings.migrations_dir)?;
         let g = &project.graph;
         let verbose = a.verbose > 0;
+        let json = a.format == cli::Format::Json;
+        if a.log {
+            let mut m = retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
+            let rows = m.records.read_audit(&mut m.client, a.limit)?;
+            if json {
+                print!("{}", retort::json::to_string(&retort::json::audit_log(&rows)));
+            } else {
+                print!("{}", retort::db::records::format_audit_log(&rows));
+            }
+            return Ok(0);
+        }
         if a.heads {
             print!("{}", history::format_heads(g, verbose));
             return Ok(0);
@@ -57,7 +76,11 @@ fn main() {
             Vec::new()
         };
         let revs = g.history_range(a.rev_range.as_deref(), &current)?;
-        print!("{}", history::format_history(g, &revs, verbose, &current, a.indicate_current));
+        if json {
+            print!("{}", retort::json::to_string(&retort::json::history(g, &revs, &current)));
+        } else {
+            print!("{}", history::format_history(g, &revs, verbose, &current, a.indicate_current));
+        }
         Ok(0)
     })
 }

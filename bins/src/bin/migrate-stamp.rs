@@ -3,7 +3,8 @@ use clap::Parser;
 use retort::cli::{self, CommonArgs};
 use retort::Migrator;
 
-/// Mark the database as being at REV... without running scripts (adopt an existing schema).
+/// Mark the database as being at REV... without running scripts (adopt an existing schema), or
+/// re-record the checksum of an applied script that was edited deliberately (--rehash).
 #[derive(Parser)]
 #[command(name = "migrate-stamp", version)]
 struct Args {
@@ -16,6 +17,9 @@ struct Args {
     /// Print the SQL instead of running it.
     #[arg(long)]
     sql: bool,
+    /// Re-record the checksums of these applied revisions from their scripts as they are now.
+    #[arg(long, conflicts_with_all = ["purge", "sql"])]
+    rehash: bool,
     /// More log output.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -34,7 +38,14 @@ fn main() {
             print!("{}", retort::migrator::offline_stamp(&project, &table, &a.revisions, a.purge)?);
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-stamp")?;
+        let mut m = Migrator::open(&settings, "migrate-stamp")?.with_options(a.common.migrator_options(false));
+        if a.rehash {
+            for rev in &a.revisions {
+                let (old, new) = m.rehash(rev)?;
+                println!("{rev}: checksum {} -> {new}", if old.is_empty() { "(none)" } else { &old });
+            }
+            return Ok(0);
+        }
         let heads = m.stamp(&a.revisions, a.purge)?;
         println!("{}", retort::run::heads_text(&heads));
         Ok(0)

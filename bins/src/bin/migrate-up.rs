@@ -20,6 +20,12 @@ struct Args {
     /// Commit after each revision instead of once for the whole run.
     #[arg(long)]
     transaction_per_migration: bool,
+    /// Proceed even though an applied script was edited (see migrate-stamp --rehash).
+    #[arg(long)]
+    ignore_checksums: bool,
+    /// Output format of --dry-run.
+    #[arg(long, value_enum, default_value_t = cli::Format::Text)]
+    format: cli::Format,
     /// More log output.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -42,10 +48,13 @@ fn main() {
             println!("{}", offline::render(&project, &table, &plan, &o)?);
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-up")?;
+        let mut m = Migrator::open(&settings, "migrate-up")?.with_options(a.common.migrator_options(a.ignore_checksums));
         if a.dry_run {
             let plan = m.plan_upgrade(&a.target)?;
-            print!("{}", retort::run::describe_plan(&m.project, &m.table, &plan));
+            match a.format {
+                cli::Format::Json => print!("{}", retort::json::to_string(&retort::json::plan(&m.project, &m.table, &plan))),
+                cli::Format::Text => print!("{}", retort::run::describe_plan(&m.project, &m.table, &plan)),
+            }
             return Ok(0);
         }
         m.upgrade(&a.target, &opts)?;
