@@ -84,3 +84,68 @@ migrate-check: $(BIN)/migrate-check ## Exit 0 only if scripts are sound and the 
 migrate-stamp: $(BIN)/migrate-stamp ## Mark the database as at rev=REV without running scripts (args="--purge")
 	@[ -n "$(rev)" ] || { echo 'usage: make migrate-stamp rev=REV [args="--purge"]' >&2; exit 2; }
 	$(BIN)/migrate-stamp $(rev) $(args)
+
+# ==== Containers (docker compose) ==========================================================
+# docs/docker.md explains the workflow. The docker-migrate-* targets run the binaries inside the
+# running SERVICE container (default: backend) with `docker compose exec`, taking the same
+# args= / m= / rev= as the local targets above, e.g.
+#   make docker-migrate-down args="-2"      make docker-migrate-revision m="add user prefs"
+#   make docker-migrate-stamp rev=003       make docker-migrate-current SERVICE=api
+# For the production stack, point Compose at its file: COMPOSE_FILE=docker-compose.prod.yml.
+# docker-migrate-revision runs as your own uid:gid (REVISION_USER), so the file it writes into
+# the bind-mounted ./migrations belongs to you.
+
+COMPOSE ?= docker compose
+SERVICE ?= backend
+PROD_COMPOSE_FILE ?= docker-compose.prod.yml
+REVISION_USER ?= $(shell id -u):$(shell id -g)
+# lint-containers: hadolint (scripts/install-linters.sh puts it in .venv), docker-compose v1
+# (whose `config` validates a compose file without a Docker engine), shellcheck
+HADOLINT ?= $(if $(wildcard .venv/bin/hadolint),.venv/bin/hadolint,hadolint)
+COMPOSE_LINT ?= docker-compose
+SHELLCHECK ?= shellcheck
+SHELL_SCRIPTS = $(shell grep -lE '^\#!.*\b(ba)?sh\b' scripts/* .ci/run 2>/dev/null)
+
+.PHONY: dev dev-local prod docker-migrate docker-migrate-up docker-migrate-down \
+        docker-migrate-revision docker-migrate-history docker-migrate-current \
+        docker-migrate-check docker-migrate-stamp lint-containers
+
+dev: ## Containers: build and start db, migrate (one-shot), backend (docker compose up --build)
+	$(COMPOSE) up --build $(args)
+
+dev-local: ## Containers: only the database, on localhost:DB_PORT (5433); then the local targets
+	$(COMPOSE) up -d db
+
+prod: ## Containers: build and start the production stack (docker-compose.prod.yml)
+	$(COMPOSE) -f $(PROD_COMPOSE_FILE) up -d --build $(args)
+
+docker-migrate: ## Containers: run the one-shot migrate service again (docker compose run --rm migrate)
+	$(COMPOSE) run --rm migrate
+
+docker-migrate-up: ## Containers: migrate-up in SERVICE (args="TARGET --dry-run --sql ...")
+	$(COMPOSE) exec $(SERVICE) migrate-up $(args)
+
+docker-migrate-down: ## Containers: migrate-down in SERVICE (args="-2" / "base --yes" / REV)
+	$(COMPOSE) exec $(SERVICE) migrate-down $(args)
+
+docker-migrate-revision: ## Containers: new revision in SERVICE's mounted migrations/: m="message"
+	$(COMPOSE) exec --user $(REVISION_USER) $(SERVICE) migrate-revision $(if $(m),-m "$(m)") $(args)
+
+docker-migrate-history: ## Containers: migrate-history in SERVICE (args="-v -i -r base:head")
+	$(COMPOSE) exec $(SERVICE) migrate-history $(args)
+
+docker-migrate-current: ## Containers: migrate-current in SERVICE (args="-v --check-heads")
+	$(COMPOSE) exec $(SERVICE) migrate-current $(args)
+
+docker-migrate-check: ## Containers: migrate-check in SERVICE (exit 0 only if at the heads)
+	$(COMPOSE) exec $(SERVICE) migrate-check $(args)
+
+docker-migrate-stamp: ## Containers: migrate-stamp rev=REV in SERVICE (args="--purge")
+	@[ -n "$(rev)" ] || { echo 'usage: make docker-migrate-stamp rev=REV [args="--purge"]' >&2; exit 2; }
+	$(COMPOSE) exec $(SERVICE) migrate-stamp $(rev) $(args)
+
+lint-containers: ## hadolint the Dockerfile, validate both compose files, shellcheck the scripts
+	$(HADOLINT) Dockerfile
+	$(COMPOSE_LINT) -f docker-compose.yml config -q
+	POSTGRES_PASSWORD=lint-only $(COMPOSE_LINT) -f $(PROD_COMPOSE_FILE) config -q
+	$(SHELLCHECK) $(SHELL_SCRIPTS)
