@@ -5,14 +5,27 @@ use common::*;
 #[test]
 fn revisions_are_numbered_and_chained() {
     let s = Scenario::new();
-    let r = s.run_env("migrate-revision", &["-m", "create users"], &[]).ok();
+    let r = s
+        .run_env("migrate-revision", &["-m", "create users"], &[])
+        .ok();
     assert!(r.stdout.contains("001_create_users.sql"), "{}", r.stdout);
-    s.run_env("migrate-revision", &["-m", "add email"], &[]).ok();
+    s.run_env("migrate-revision", &["-m", "add email"], &[])
+        .ok();
     let text = std::fs::read_to_string(s.migrations().join("002_add_email.sql")).unwrap();
-    assert!(text.starts_with("-- revision: 002\n-- down_revision: 001\n-- message: add email\n-- created: "), "{text}");
+    assert!(
+        text.starts_with(
+            "-- revision: 002\n-- down_revision: 001\n-- message: add email\n-- created: "
+        ),
+        "{text}"
+    );
     assert!(text.contains("-- migrate:up") && text.contains("-- migrate:down"));
     // a non-transactional revision is marked as such
-    s.run_env("migrate-revision", &["-m", "index", "--non-transactional"], &[]).ok();
+    s.run_env(
+        "migrate-revision",
+        &["-m", "index", "--non-transactional"],
+        &[],
+    )
+    .ok();
     let text = std::fs::read_to_string(s.migrations().join("003_index.sql")).unwrap();
     assert!(text.contains("-- transactional: false"), "{text}");
     // no message and no terminal: an error, and no file
@@ -20,10 +33,19 @@ fn revisions_are_numbered_and_chained() {
     assert!(r.stderr.contains("-m"), "{}", r.stderr);
     assert_eq!(std::fs::read_dir(s.migrations()).unwrap().count(), 3);
     // ids that Alembic's VARCHAR(32) cannot hold, or with reserved characters, are refused
-    let r = s.run_env("migrate-revision", &["-m", "x", "--rev-id", &"a".repeat(33)], &[]).code(2);
+    let r = s
+        .run_env(
+            "migrate-revision",
+            &["-m", "x", "--rev-id", &"a".repeat(33)],
+            &[],
+        )
+        .code(2);
     assert!(r.stderr.contains("32"), "{}", r.stderr);
-    s.run_env("migrate-revision", &["-m", "x", "--rev-id", "a-b"], &[]).code(2);
-    let r = s.run_env("migrate-revision", &["-m", "x", "--random-id"], &[]).ok();
+    s.run_env("migrate-revision", &["-m", "x", "--rev-id", "a-b"], &[])
+        .code(2);
+    let r = s
+        .run_env("migrate-revision", &["-m", "x", "--random-id"], &[])
+        .ok();
     assert!(r.stdout.contains("_x.sql"));
 }
 
@@ -33,20 +55,46 @@ fn several_heads_need_head_or_merge() {
     s.run_env("migrate-revision", &["-m", "root"], &[]).ok();
     s.run_env("migrate-revision", &["-m", "two"], &[]).ok();
     // branching from a non-head needs --splice
-    let r = s.run_env("migrate-revision", &["-m", "side", "--head", "001"], &[]).code(2);
+    let r = s
+        .run_env("migrate-revision", &["-m", "side", "--head", "001"], &[])
+        .code(2);
     assert!(r.stderr.contains("--splice"), "{}", r.stderr);
-    s.run_env("migrate-revision", &["-m", "side", "--head", "001", "--splice"], &[]).ok();
+    s.run_env(
+        "migrate-revision",
+        &["-m", "side", "--head", "001", "--splice"],
+        &[],
+    )
+    .ok();
     let r = s.run_env("migrate-revision", &["-m", "next"], &[]).code(2);
-    assert!(r.stderr.contains("Multiple heads") && r.stderr.contains("--merge heads"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Multiple heads") && r.stderr.contains("--merge heads"),
+        "{}",
+        r.stderr
+    );
     let r = s.run_env("migrate-check", &["--offline"], &[]).code(1);
     assert!(r.stdout.contains("multiple_heads"), "{}", r.stdout);
-    s.run_env("migrate-check", &["--offline", "--allow-multiple-heads"], &[]).ok();
-    s.run_env("migrate-revision", &["--merge", "heads", "-m", "merge"], &[]).ok();
+    s.run_env(
+        "migrate-check",
+        &["--offline", "--allow-multiple-heads"],
+        &[],
+    )
+    .ok();
+    s.run_env(
+        "migrate-revision",
+        &["--merge", "heads", "-m", "merge"],
+        &[],
+    )
+    .ok();
     let text = std::fs::read_to_string(s.migrations().join("004_merge.sql")).unwrap();
     assert!(text.contains("-- down_revision: 002, 003"), "{text}");
     s.run_env("migrate-check", &["--offline"], &[]).ok();
     // a new root
-    s.run_env("migrate-revision", &["-m", "other root", "--head", "base"], &[]).ok();
+    s.run_env(
+        "migrate-revision",
+        &["-m", "other root", "--head", "base"],
+        &[],
+    )
+    .ok();
     let text = std::fs::read_to_string(s.migrations().join("005_other_root.sql")).unwrap();
     assert!(!text.contains("down_revision"), "{text}");
 }
@@ -55,11 +103,20 @@ fn several_heads_need_head_or_merge() {
 fn check_exit_codes_tell_problems_from_connection_failures() {
     let s = Scenario::with_example();
     let r = s.run("migrate-check", &[]).code(1);
-    assert!(r.stdout.contains("pending") && r.stdout.contains("4 revisions pending"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("pending") && r.stdout.contains("4 revisions pending"),
+        "{}",
+        r.stdout
+    );
     s.run("migrate-up", &[]).ok();
     let r = s.run("migrate-check", &[]).ok();
     assert!(r.stdout.starts_with("OK"), "{}", r.stdout);
-    s.run_env("migrate-check", &[], &[("DATABASE_URL", "postgresql://u:p@127.0.0.1:1/x")]).code(3);
+    s.run_env(
+        "migrate-check",
+        &[],
+        &[("DATABASE_URL", "postgresql://u:p@127.0.0.1:1/x")],
+    )
+    .code(3);
     s.run("migrate-check", &["--no-such-flag"]).code(2);
     s.run_env("migrate-check", &["--offline"], &[]).ok();
 }
@@ -71,22 +128,43 @@ fn history_current_and_branches_in_alembics_formats() {
     s.revision("2b3c4d5e6f70", "1a2b3c4d5e6f", "SELECT 1;", "SELECT 1;");
     s.revision("3c4d5e6f7081", "2b3c4d5e6f70", "SELECT 1;", "SELECT 1;");
     s.revision("4d5e6f708192", "2b3c4d5e6f70", "SELECT 1;", "SELECT 1;");
-    s.revision("5e6f708192a3", "3c4d5e6f7081, 4d5e6f708192", "SELECT 1;", "SELECT 1;");
+    s.revision(
+        "5e6f708192a3",
+        "3c4d5e6f7081, 4d5e6f708192",
+        "SELECT 1;",
+        "SELECT 1;",
+    );
     let r = s.run_env("migrate-history", &[], &[]).ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines[0], "3c4d5e6f7081, 4d5e6f708192 -> 5e6f708192a3 (head) (mergepoint), rev 5e6f708192a3");
-    assert_eq!(lines[3], "1a2b3c4d5e6f -> 2b3c4d5e6f70 (branchpoint), rev 2b3c4d5e6f70");
+    assert_eq!(
+        lines[0],
+        "3c4d5e6f7081, 4d5e6f708192 -> 5e6f708192a3 (head) (mergepoint), rev 5e6f708192a3"
+    );
+    assert_eq!(
+        lines[3],
+        "1a2b3c4d5e6f -> 2b3c4d5e6f70 (branchpoint), rev 2b3c4d5e6f70"
+    );
     assert_eq!(lines[4], "<base> -> 1a2b3c4d5e6f, rev 1a2b3c4d5e6f");
     assert_eq!(lines.len(), 5);
     let r = s.run_env("migrate-history", &["--branches"], &[]).ok();
-    assert_eq!(r.stdout, "2b3c4d5e6f70 (branchpoint)\n             -> 3c4d5e6f7081\n             -> 4d5e6f708192\n");
+    assert_eq!(r.stdout, "2b3c4d5e6f70 (branchpoint)\n             -> 3c4d5e6f7081\n             -> 4d5e6f708192\n\n");
     s.run("migrate-up", &["3c4d"]).ok();
     let r = s.run("migrate-history", &["--indicate-current"]).ok();
-    assert!(r.stdout.contains("2b3c4d5e6f70 -> 3c4d5e6f7081 (current), rev 3c4d5e6f7081"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("2b3c4d5e6f70 -> 3c4d5e6f7081 (current), rev 3c4d5e6f7081"),
+        "{}",
+        r.stdout
+    );
     let r = s.run("migrate-current", &[]).ok();
     assert_eq!(r.stdout, "3c4d5e6f7081\n");
     let r = s.run("migrate-history", &["-v", "--show", "5e6f"]).ok();
-    assert!(r.stdout.contains("Rev: 5e6f708192a3 (head) (mergepoint)") && r.stdout.contains("Merges: 3c4d5e6f7081, 4d5e6f708192"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Rev: 5e6f708192a3 (head) (mergepoint)")
+            && r.stdout.contains("Merges: 3c4d5e6f7081, 4d5e6f708192"),
+        "{}",
+        r.stdout
+    );
     let r = s.run_env("migrate-history", &["-r", "2b3c:3c4d"], &[]).ok();
     assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
 }
@@ -95,32 +173,75 @@ fn history_current_and_branches_in_alembics_formats() {
 fn broken_scripts_are_reported_with_file_and_line_and_change_nothing() {
     let s = Scenario::new();
     s.revision("r1", "", "CREATE TABLE t (id int);", "DROP TABLE t;");
-    s.write("migrations/r2_typo.sql", "-- revision: r2\n-- down_revison: r1\n\n-- migrate:up\nSELECT 1;\n");
+    s.write(
+        "migrations/r2_typo.sql",
+        "-- revision: r2\n-- down_revison: r1\n\n-- migrate:up\nSELECT 1;\n",
+    );
     let r = s.run("migrate-up", &[]).code(6);
-    assert!(r.stderr.contains("r2_typo.sql:2") && r.stderr.contains("down_revison"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("r2_typo.sql:2") && r.stderr.contains("down_revison"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.db.tables(), Vec::<String>::new());
     // duplicate ids name both files
-    s.write("migrations/r2_typo.sql", "-- revision: r1\n\n-- migrate:up\nSELECT 1;\n");
+    s.write(
+        "migrations/r2_typo.sql",
+        "-- revision: r1\n\n-- migrate:up\nSELECT 1;\n",
+    );
     let r = s.run_env("migrate-check", &["--offline"], &[]).code(1);
-    assert!(r.stdout.contains("r1_x.sql") && r.stdout.contains("r2_typo.sql"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("r1_x.sql") && r.stdout.contains("r2_typo.sql"),
+        "{}",
+        r.stdout
+    );
     // a missing parent
-    s.write("migrations/r2_typo.sql", "-- revision: r2\n-- down_revision: nope\n\n-- migrate:up\nSELECT 1;\n");
+    s.write(
+        "migrations/r2_typo.sql",
+        "-- revision: r2\n-- down_revision: nope\n\n-- migrate:up\nSELECT 1;\n",
+    );
     let r = s.run("migrate-up", &[]).code(6);
-    assert!(r.stderr.contains("r2_typo.sql") && r.stderr.contains("nope"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("r2_typo.sql") && r.stderr.contains("nope"),
+        "{}",
+        r.stderr
+    );
     // a cycle
-    s.write("migrations/r2_typo.sql", "-- revision: r2\n-- down_revision: r3\n\n-- migrate:up\nSELECT 1;\n");
-    s.write("migrations/r3_x.sql", "-- revision: r3\n-- down_revision: r2\n\n-- migrate:up\nSELECT 1;\n");
+    s.write(
+        "migrations/r2_typo.sql",
+        "-- revision: r2\n-- down_revision: r3\n\n-- migrate:up\nSELECT 1;\n",
+    );
+    s.write(
+        "migrations/r3_x.sql",
+        "-- revision: r3\n-- down_revision: r2\n\n-- migrate:up\nSELECT 1;\n",
+    );
     let r = s.run("migrate-up", &[]).code(6);
     assert!(r.stderr.contains("cycle"), "{}", r.stderr);
     // not UTF-8
     std::fs::remove_file(s.migrations().join("r3_x.sql")).unwrap();
-    std::fs::write(s.migrations().join("r2_typo.sql"), b"-- revision: r2\n-- down_revision: r1\n\n-- migrate:up\nSELECT '\xff';\n").unwrap();
+    std::fs::write(
+        s.migrations().join("r2_typo.sql"),
+        b"-- revision: r2\n-- down_revision: r1\n\n-- migrate:up\nSELECT '\xff';\n",
+    )
+    .unwrap();
     let r = s.run("migrate-up", &[]).code(6);
-    assert!(r.stderr.contains("r2_typo.sql:5") && r.stderr.contains("UTF-8"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("r2_typo.sql:5") && r.stderr.contains("UTF-8"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.db.tables(), Vec::<String>::new());
     // a missing up section
-    std::fs::write(s.migrations().join("r2_typo.sql"), "-- revision: r2\n-- down_revision: r1\n").unwrap();
+    std::fs::write(
+        s.migrations().join("r2_typo.sql"),
+        "-- revision: r2\n-- down_revision: r1\n",
+    )
+    .unwrap();
     let r = s.run("migrate-up", &[]).code(6);
-    assert!(r.stderr.contains("r2_typo.sql") && r.stderr.contains("migrate:up"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("r2_typo.sql") && r.stderr.contains("migrate:up"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.all().contains("panicked"), "{}", r.all());
 }

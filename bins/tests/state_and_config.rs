@@ -8,10 +8,24 @@ fn unknown_revision_in_the_table_blocks_every_command_until_purged() {
     let s = Scenario::with_example();
     s.run("migrate-up", &["002"]).ok();
     s.db.execute("UPDATE alembic_version SET version_num = 'deadbeef0000'");
-    for (bin, args) in [("migrate-up", vec![]), ("migrate-down", vec![]), ("migrate-current", vec![]), ("migrate-stamp", vec!["head"])] {
+    for (bin, args) in [
+        ("migrate-up", vec![]),
+        ("migrate-down", vec![]),
+        ("migrate-current", vec![]),
+        ("migrate-stamp", vec!["head"]),
+    ] {
         let r = s.run(bin, &args).code(7);
-        assert!(r.stderr.contains("Can't locate revision identified by 'deadbeef0000'"), "{bin}: {}", r.stderr);
-        assert!(r.stderr.contains("migrate-stamp --purge"), "{bin}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("Can't locate revision identified by 'deadbeef0000'"),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("migrate-stamp --purge"),
+            "{bin}: {}",
+            r.stderr
+        );
     }
     let r = s.run("migrate-check", &[]).code(1);
     assert!(r.stdout.contains("unknown_revision"), "{}", r.stdout);
@@ -53,7 +67,12 @@ fn stamp_adopts_an_existing_schema_and_offline_stamp_prints_sql() {
     s.run("migrate-stamp", &["base"]).ok();
     assert_eq!(s.db.version_rows(), Vec::<String>::new());
     let r = s.run_env("migrate-stamp", &["head", "--sql"], &[]).ok();
-    assert!(r.stdout.contains("INSERT INTO alembic_version (version_num) VALUES ('004');"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("INSERT INTO alembic_version (version_num) VALUES ('004');"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -61,21 +80,33 @@ fn configuration_flags_beat_environment_beat_dotenv() {
     let s = Scenario::with_example();
     let other = TestDb::new();
     // .env points at the scenario database, and names another migrations dir
-    s.write(".env", &format!("DATABASE_URL={}\nMIGRATIONS_DIR=migrations\n", s.db.url));
+    s.write(
+        ".env",
+        &format!("DATABASE_URL={}\nMIGRATIONS_DIR=migrations\n", s.db.url),
+    );
     s.run_env("migrate-up", &["001"], &[]).ok();
     assert_eq!(s.db.version_rows(), vec!["001"], ".env is read");
     // the environment wins over .env
-    s.run_env("migrate-up", &["002"], &[("DATABASE_URL", &other.url)]).ok();
+    s.run_env("migrate-up", &["002"], &[("DATABASE_URL", &other.url)])
+        .ok();
     assert_eq!(other.version_rows(), vec!["002"]);
     assert_eq!(s.db.version_rows(), vec!["001"]);
     // the flag wins over both
-    s.run_env("migrate-up", &["003", "--database-url", &s.db.url], &[("DATABASE_URL", &other.url)]).ok();
+    s.run_env(
+        "migrate-up",
+        &["003", "--database-url", &s.db.url],
+        &[("DATABASE_URL", &other.url)],
+    )
+    .ok();
     assert_eq!(s.db.version_rows(), vec!["003"]);
     // PGVECTOR_DB_URL is used when DATABASE_URL is not set; --env-file replaces ./.env
     s.write("alt.env", &format!("PGVECTOR_DB_URL={}\n", other.url));
-    s.run_env("migrate-up", &["--env-file", "alt.env"], &[]).ok();
+    s.run_env("migrate-up", &["--env-file", "alt.env"], &[])
+        .ok();
     assert_eq!(other.version_rows(), vec!["004"]);
-    let r = s.run_env("migrate-up", &["--env-file", "missing.env"], &[]).code(2);
+    let r = s
+        .run_env("migrate-up", &["--env-file", "missing.env"], &[])
+        .code(2);
     assert!(r.stderr.contains("missing.env"), "{}", r.stderr);
     // --dir beats MIGRATIONS_DIR
     std::fs::create_dir(s.path("empty")).unwrap();
@@ -88,42 +119,107 @@ fn every_url_form_connects() {
     let s = Scenario::with_example();
     let url = s.db.url.clone();
     let rest = url.split_once("://").unwrap().1;
-    for (i, scheme) in ["postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg"].iter().enumerate() {
+    for (i, scheme) in [
+        "postgres",
+        "postgresql",
+        "postgresql+asyncpg",
+        "postgresql+psycopg2",
+        "postgresql+psycopg",
+    ]
+    .iter()
+    .enumerate()
+    {
         let u = format!("{scheme}://{rest}");
-        s.run_env("migrate-up", &[&format!("00{}", i.min(3) + 1)], &[("DATABASE_URL", &u)]).ok();
+        s.run_env(
+            "migrate-up",
+            &[&format!("00{}", i.min(3) + 1)],
+            &[("DATABASE_URL", &u)],
+        )
+        .ok();
     }
     assert_eq!(s.db.version_rows(), vec!["004"]);
     // asyncpg's ssl= parameter maps to sslmode (the test server has no TLS: disable connects)
     let u = format!("postgresql+asyncpg://{rest}?ssl=disable");
-    s.run_env("migrate-current", &[], &[("DATABASE_URL", &u)]).ok();
+    s.run_env("migrate-current", &[], &[("DATABASE_URL", &u)])
+        .ok();
     let u = format!("postgresql+asyncpg://{rest}?ssl=require");
-    let r = s.run_env("migrate-current", &[], &[("DATABASE_URL", &u)]).code(3);
+    let r = s
+        .run_env("migrate-current", &[], &[("DATABASE_URL", &u)])
+        .code(3);
     assert!(r.stderr.contains("cannot connect"), "{}", r.stderr);
 }
 
 fn password_of(url: &str) -> String {
     let auth = url.split_once("://").unwrap().1.split_once('@').unwrap().0;
-    auth.split_once(':').map(|(_, p)| p.to_string()).unwrap_or_default()
+    auth.split_once(':')
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default()
 }
 
 #[test]
 fn passwords_never_appear_in_output() {
     let s = Scenario::with_example();
     let real = password_of(&s.db.url);
-    assert!(!real.is_empty(), "the test server uses password authentication");
-    let wrong = s.db.url.replacen(&format!(":{real}@"), ":Wr0ngSecret-xyz@", 1);
-    for bin in ["migrate-up", "migrate-current", "migrate-check", "migrate-stamp"] {
-        let args: &[&str] = if bin == "migrate-stamp" { &["head"] } else { &[] };
+    assert!(
+        !real.is_empty(),
+        "the test server uses password authentication"
+    );
+    let wrong =
+        s.db.url
+            .replacen(&format!(":{real}@"), ":Wr0ngSecret-xyz@", 1);
+    for bin in [
+        "migrate-up",
+        "migrate-current",
+        "migrate-check",
+        "migrate-stamp",
+    ] {
+        let args: &[&str] = if bin == "migrate-stamp" {
+            &["head"]
+        } else {
+            &[]
+        };
         let r = s.run_env(bin, args, &[("DATABASE_URL", &wrong)]).code(3);
-        assert!(r.stderr.contains("password authentication failed"), "{bin}: {}", r.stderr);
-        assert!(!r.all().contains("Wr0ngSecret"), "{bin} printed the password: {}", r.all());
+        assert!(
+            r.stderr.contains("password authentication failed"),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.all().contains("Wr0ngSecret"),
+            "{bin} printed the password: {}",
+            r.all()
+        );
     }
     // unreachable host: says where and as whom, not the password
-    let r = s.run_env("migrate-up", &["-v"], &[("DATABASE_URL", "postgresql://app:Hunter2pass@127.0.0.1:1/db")]).code(3);
-    assert!(r.stderr.contains("127.0.0.1:1") && r.stderr.contains("'app'") && r.stderr.contains("refused"), "{}", r.stderr);
+    let r = s
+        .run_env(
+            "migrate-up",
+            &["-v"],
+            &[(
+                "DATABASE_URL",
+                "postgresql://app:Hunter2pass@127.0.0.1:1/db",
+            )],
+        )
+        .code(3);
+    assert!(
+        r.stderr.contains("127.0.0.1:1")
+            && r.stderr.contains("'app'")
+            && r.stderr.contains("refused"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.all().contains("Hunter2pass"), "{}", r.all());
     // a malformed URL is not echoed with its password either
-    let r = s.run_env("migrate-up", &[], &[("DATABASE_URL", "postgresql://app:Hunter2pass@host:notaport/db")]).code(2);
+    let r = s
+        .run_env(
+            "migrate-up",
+            &[],
+            &[(
+                "DATABASE_URL",
+                "postgresql://app:Hunter2pass@host:notaport/db",
+            )],
+        )
+        .code(2);
     assert!(!r.all().contains("Hunter2pass"), "{}", r.all());
     let r = s.run_env("migrate-up", &[], &[]).code(2);
     assert!(r.stderr.contains("DATABASE_URL"), "{}", r.stderr);
@@ -133,6 +229,13 @@ fn passwords_never_appear_in_output() {
 fn missing_database_is_reported_as_such() {
     let s = Scenario::with_example();
     let u = with_db(&s.db.url, "no_such_db_here");
-    let r = s.run_env("migrate-current", &[], &[("DATABASE_URL", &u)]).code(3);
-    assert!(r.stderr.contains("database 'no_such_db_here' does not exist"), "{}", r.stderr);
+    let r = s
+        .run_env("migrate-current", &[], &[("DATABASE_URL", &u)])
+        .code(3);
+    assert!(
+        r.stderr
+            .contains("database 'no_such_db_here' does not exist"),
+        "{}",
+        r.stderr
+    );
 }

@@ -7,7 +7,11 @@ fn example_application_goes_up_and_down_linearly() {
     let s = Scenario::with_example();
     s.run("migrate-up", &[]).ok();
     assert_eq!(s.db.version_rows(), vec!["004"]);
-    assert_eq!(s.db.tables(), vec!["alembic_version", "api_keys", "chunks", "documents", "server_settings"]);
+    assert_eq!(
+        s.db.tables(),
+        vec!["api_keys", "chunks", "documents", "server_settings"]
+    );
+    assert!(s.db.table_exists("alembic_version"));
     // the HNSW index was built concurrently by the non-transactional revision, and is valid
     let idx = s.db.strings(
         "SELECT pg_get_indexdef(i.indexrelid) || ' valid=' || i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'chunks_embedding_hnsw_idx'",
@@ -27,7 +31,7 @@ fn example_application_goes_up_and_down_linearly() {
     assert_eq!(s.db.version_rows(), vec!["001"]);
     s.run("migrate-down", &["base", "--yes"]).ok();
     assert_eq!(s.db.version_rows(), Vec::<String>::new());
-    assert_eq!(s.db.tables(), vec!["alembic_version"]);
+    assert_eq!(s.db.tables(), Vec::<String>::new());
     // and all the way up again
     s.run("migrate-up", &["head"]).ok();
     assert_eq!(s.db.version_rows(), vec!["004"]);
@@ -37,11 +41,24 @@ fn example_application_goes_up_and_down_linearly() {
 fn progress_lines_name_each_revision() {
     let s = Scenario::with_example();
     let r = s.run("migrate-up", &["002"]).ok();
-    assert!(r.stderr.contains("Running upgrade  -> 001, baseline"), "{}", r.stderr);
-    assert!(r.stderr.contains("Running upgrade 001 -> 002, server settings table"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Running upgrade  -> 001, baseline"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("Running upgrade 001 -> 002, server settings table"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("003"), "{}", r.stderr);
     let r = s.run("migrate-up", &["002"]).ok();
-    assert!(r.stderr.contains("nothing to upgrade"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("nothing to do: the database is at 002"),
+        "{}",
+        r.stderr
+    );
 }
 
 fn three_steps_third_fails(s: &Scenario) {
@@ -55,27 +72,57 @@ fn failure_in_third_step_leaves_nothing_applied_by_default() {
     let s = Scenario::new();
     three_steps_third_fails(&s);
     let r = s.run("migrate-up", &[]).code(4);
-    assert!(r.stderr.contains("a3_x.sql:8"), "file and line of the failing statement: {}", r.stderr);
+    assert!(
+        r.stderr.contains("a3_x.sql:8"),
+        "file and line of the failing statement: {}",
+        r.stderr
+    );
     assert!(r.stderr.contains("22P02"), "SQLSTATE: {}", r.stderr);
-    assert!(r.stderr.contains("invalid input syntax for type integer"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("invalid input syntax for type integer"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("nothing was applied"), "{}", r.stderr);
-    assert_eq!(s.db.tables(), Vec::<String>::new(), "even the version table was rolled back");
+    assert_eq!(s.db.tables(), Vec::<String>::new());
+    assert!(
+        !s.db.table_exists("alembic_version"),
+        "even the version table was rolled back"
+    );
+    assert_eq!(
+        s.db.audit(),
+        vec!["up false "],
+        "the failed run is in the audit log, with nothing applied"
+    );
 }
 
 #[test]
 fn failure_in_third_step_keeps_two_with_transaction_per_migration() {
     let s = Scenario::new();
     three_steps_third_fails(&s);
-    let r = s.run("migrate-up", &["--transaction-per-migration"]).code(4);
-    assert!(r.stderr.contains("the database is at a2 (2 steps of this run committed)"), "{}", r.stderr);
+    let r = s
+        .run("migrate-up", &["--transaction-per-migration"])
+        .code(4);
+    assert!(
+        r.stderr
+            .contains("the database is at a2 (2 steps of this run committed)"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.db.version_rows(), vec!["a2"]);
-    assert_eq!(s.db.tables(), vec!["alembic_version", "t1", "t2"]);
+    assert_eq!(s.db.tables(), vec!["t1", "t2"]);
+    assert_eq!(s.db.audit(), vec!["up false a1,a2"]);
 }
 
 #[test]
 fn non_transactional_script_runs_outside_a_transaction() {
     let s = Scenario::new();
-    s.revision("n1", "", "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE items (id int, embedding vector(3));", "DROP TABLE items;");
+    s.revision(
+        "n1",
+        "",
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE items (id int, embedding vector(3));",
+        "DROP TABLE items;",
+    );
     s.revision_with(
         "n2",
         "n1",
@@ -94,11 +141,20 @@ fn non_transactional_script_runs_outside_a_transaction() {
 #[test]
 fn non_transactional_failure_says_what_stayed() {
     let s = Scenario::new();
-    s.revision("n1", "", "CREATE TABLE items (id int);", "DROP TABLE items;");
+    s.revision(
+        "n1",
+        "",
+        "CREATE TABLE items (id int);",
+        "DROP TABLE items;",
+    );
     s.revision_with("n2", "n1", "-- transactional: false", "CREATE INDEX CONCURRENTLY items_id ON items (id);\nCREATE INDEX CONCURRENTLY bad ON nowhere (id);", "SELECT 1;");
     let r = s.run("migrate-up", &[]).code(4);
     assert!(r.stderr.contains("n2_x.sql:7"), "{}", r.stderr);
-    assert!(r.stderr.contains("first 1 statement ran and stayed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("first 1 statement ran and stayed"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("the database is at n1"), "{}", r.stderr);
     assert_eq!(s.db.version_rows(), vec!["n1"]);
 }
@@ -107,10 +163,17 @@ fn non_transactional_failure_says_what_stayed() {
 fn a_script_without_down_section_cannot_be_downgraded() {
     let s = Scenario::new();
     s.revision("d1", "", "CREATE TABLE t (id int);", "DROP TABLE t;");
-    s.write("migrations/d2_x.sql", "-- revision: d2\n-- down_revision: d1\n\n-- migrate:up\nCREATE TABLE u (id int);\n");
+    s.write(
+        "migrations/d2_x.sql",
+        "-- revision: d2\n-- down_revision: d1\n\n-- migrate:up\nCREATE TABLE u (id int);\n",
+    );
     s.run("migrate-up", &[]).ok();
     let r = s.run("migrate-down", &["base", "--yes"]).code(2);
-    assert!(r.stderr.contains("d2_x.sql") && r.stderr.contains("no '-- migrate:down' section"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("d2_x.sql") && r.stderr.contains("no '-- migrate:down' section"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.db.version_rows(), vec!["d2"], "nothing changed");
     assert!(s.db.table_exists("t"));
 }
@@ -119,14 +182,37 @@ fn a_script_without_down_section_cannot_be_downgraded() {
 fn dry_run_shows_the_plan_and_changes_nothing() {
     let s = Scenario::with_example();
     let r = s.run("migrate-up", &["--dry-run"]).ok();
-    assert!(r.stdout.contains("Plan: 4 steps from base (no revision applied) to 004"), "{}", r.stdout);
-    assert!(r.stdout.contains("INSERT INTO alembic_version (version_num) VALUES ('001');"), "{}", r.stdout);
-    assert!(r.stdout.contains("004_chunks_embedding_hnsw.sql, non-transactional"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("Plan: 4 steps from base (no revision applied) to 004"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("INSERT INTO alembic_version (version_num) VALUES ('001');"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("004_chunks_embedding_hnsw.sql, non-transactional"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(s.db.tables(), Vec::<String>::new());
     s.run("migrate-up", &[]).ok();
     let r = s.run("migrate-down", &["--dry-run", "002"]).ok();
-    assert!(r.stdout.contains("Running downgrade 004 -> 003"), "{}", r.stdout);
-    assert!(r.stdout.contains("Running downgrade 003 -> 002"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Running downgrade 004 -> 003"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("Running downgrade 003 -> 002"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(s.db.version_rows(), vec!["004"]);
 }
 
@@ -134,9 +220,28 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
 fn custom_version_table_name_and_schema() {
     let s = Scenario::new();
     s.revision("v1", "", "CREATE TABLE t (id int);", "DROP TABLE t;");
-    s.run("migrate-up", &["--version-table", "schema_versions", "--version-schema", "ops"]).ok();
+    s.run(
+        "migrate-up",
+        &[
+            "--version-table",
+            "schema_versions",
+            "--version-schema",
+            "ops",
+        ],
+    )
+    .ok();
     assert_eq!(s.db.version_rows_in("ops.schema_versions"), vec!["v1"]);
     assert!(!s.db.table_exists("alembic_version"));
-    let r = s.run_env("migrate-current", &[], &[("DATABASE_URL", &s.db.url), ("MIGRATE_VERSION_TABLE", "schema_versions"), ("MIGRATE_VERSION_SCHEMA", "ops")]).ok();
+    let r = s
+        .run_env(
+            "migrate-current",
+            &[],
+            &[
+                ("DATABASE_URL", &s.db.url),
+                ("MIGRATE_VERSION_TABLE", "schema_versions"),
+                ("MIGRATE_VERSION_SCHEMA", "ops"),
+            ],
+        )
+        .ok();
     assert_eq!(r.stdout.trim(), "v1 (head)");
 }

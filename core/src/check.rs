@@ -44,7 +44,10 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
     let project = match Project::load(&settings.migrations_dir) {
         Ok(p) => p,
         Err(e) if e.kind == ErrorKind::Script || e.kind == ErrorKind::Io => {
-            report.problems.push(Problem { code: "scripts_invalid", message: e.to_string() });
+            report.problems.push(Problem {
+                code: "scripts_invalid",
+                message: e.to_string(),
+            });
             if !opts.offline {
                 settings.require_url()?;
             }
@@ -69,7 +72,10 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
     let mut m = Migrator::with_project(project, settings, app)?;
     let current = m.heads()?;
     if let Err(e) = m.project.graph.check_known(&current) {
-        report.problems.push(Problem { code: "unknown_revision", message: e.to_string() });
+        report.problems.push(Problem {
+            code: "unknown_revision",
+            message: e.to_string(),
+        });
         report.current = Some(current);
         return Ok(report);
     }

@@ -71,7 +71,9 @@ impl CommonArgs {
     /// Options for the writing operations (lock timeout; checksums are per binary).
     pub fn migrator_options(&self, ignore_checksums: bool) -> crate::migrator::MigratorOptions {
         crate::migrator::MigratorOptions {
-            lock_timeout: self.lock_timeout.unwrap_or(crate::migrator::DEFAULT_LOCK_TIMEOUT),
+            lock_timeout: self
+                .lock_timeout
+                .unwrap_or(crate::migrator::DEFAULT_LOCK_TIMEOUT),
             ignore_checksums,
         }
     }
@@ -92,7 +94,14 @@ pub fn init_logging(quiet: bool, verbose: u8) {
     if let Ok(spec) = std::env::var("RUST_LOG") {
         b.parse_filters(&spec);
     }
-    b.format(|buf, rec| writeln!(buf, "{:<5} [retort] {}", rec.level(), crate::config::redact_url_text(&rec.args().to_string())));
+    b.format(|buf, rec| {
+        writeln!(
+            buf,
+            "{:<5} [retort] {}",
+            rec.level(),
+            crate::config::redact_url_text(&rec.args().to_string())
+        )
+    });
     b.write_style(env_logger::WriteStyle::Never);
     let _ = b.try_init();
 }
@@ -116,23 +125,33 @@ pub fn main(body: impl FnOnce() -> Result<i32>) -> ! {
 /// which flag answers it (`flag`).
 pub fn confirm(question: &str, flag: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::usage(format!("{question} — refusing without a terminal to ask")).with_hint(format!("pass {flag} to confirm")));
+        return Err(
+            Error::usage(format!("{question} — refusing without a terminal to ask"))
+                .with_hint(format!("pass {flag} to confirm")),
+        );
     }
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io(format!("cannot read the answer: {e}")))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::io(format!("cannot read the answer: {e}")))?;
     Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 /// Asks for a line of text on the terminal; an error naming `flag` without one.
 pub fn prompt(question: &str, flag: &str) -> Result<String> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::usage(format!("{question}: no terminal to ask on")).with_hint(format!("pass {flag}")));
+        return Err(Error::usage(format!("{question}: no terminal to ask on"))
+            .with_hint(format!("pass {flag}")));
     }
     eprint!("{question}: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io(format!("cannot read the answer: {e}")))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::io(format!("cannot read the answer: {e}")))?;
     Ok(line.trim().to_string())
 }

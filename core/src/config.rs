@@ -45,21 +45,35 @@ impl Env {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(".env"), false),
         };
-        let mut env = Env { process, file: HashMap::new(), file_path: None };
+        let mut env = Env {
+            process,
+            file: HashMap::new(),
+            file_path: None,
+        };
         if path.exists() {
             env.file = read_env_file(&path)?;
             env.file_path = Some(path);
         } else if required {
-            return Err(Error::usage(format!("env file {} does not exist", path.display()))
-                .with_hint("check the --env-file path"));
+            return Err(
+                Error::usage(format!("env file {} does not exist", path.display()))
+                    .with_hint("check the --env-file path"),
+            );
         }
         Ok(env)
     }
 
     /// An environment made of the given pairs only (for tests and library users).
     pub fn from_pairs(process: &[(&str, &str)], file: &[(&str, &str)]) -> Env {
-        let conv = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Env { process: conv(process), file: conv(file), file_path: None }
+        let conv = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Env {
+            process: conv(process),
+            file: conv(file),
+            file_path: None,
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
@@ -195,8 +209,11 @@ impl DbUrl {
             .with_hint("use postgresql:// (postgres://, postgresql+asyncpg://, +psycopg2:// and +psycopg:// are accepted too)"));
         }
         let parsed = url::Url::parse(&format!("postgresql://{rest}")).map_err(|e| {
-            Error::usage(format!("database URL '{}' is malformed: {e}", redact_url_text(raw)))
-                .with_hint("special characters in the password must be percent-encoded (e.g. @ as %40)")
+            Error::usage(format!(
+                "database URL '{}' is malformed: {e}",
+                redact_url_text(raw)
+            ))
+            .with_hint("special characters in the password must be percent-encoded (e.g. @ as %40)")
         })?;
         let decode = |s: &str| -> String {
             url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
@@ -230,7 +247,9 @@ impl DbUrl {
                 }
                 "host" => host = v,
                 "port" => {
-                    port = v.parse().map_err(|_| Error::usage(format!("port '{v}' is not a number")))?
+                    port = v
+                        .parse()
+                        .map_err(|_| Error::usage(format!("port '{v}' is not a number")))?
                 }
                 "user" => user = v,
                 "password" => password = Some(v),
@@ -245,7 +264,10 @@ impl DbUrl {
             host = "localhost".into();
         }
         if user.is_empty() {
-            user = std::env::var("PGUSER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "postgres".into());
+            user = std::env::var("PGUSER")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "postgres".into());
         }
         if dbname.is_empty() {
             dbname = user.clone();
@@ -266,11 +288,24 @@ impl DbUrl {
         if connect_timeout.is_none() {
             if let Some(t) = env.get("PGCONNECT_TIMEOUT") {
                 connect_timeout = Some(Duration::from_secs(t.parse().map_err(|_| {
-                    Error::usage(format!("PGCONNECT_TIMEOUT '{t}' is not a number of seconds"))
+                    Error::usage(format!(
+                        "PGCONNECT_TIMEOUT '{t}' is not a number of seconds"
+                    ))
                 })?));
             }
         }
-        Ok(DbUrl { host, port, user, password, dbname, sslmode, sslrootcert, connect_timeout, options, extra })
+        Ok(DbUrl {
+            host,
+            port,
+            user,
+            password,
+            dbname,
+            sslmode,
+            sslrootcert,
+            connect_timeout,
+            options,
+            extra,
+        })
     }
 
     pub fn password(&self) -> Option<&str> {
@@ -288,7 +323,11 @@ impl DbUrl {
     }
 
     fn render(&self, redact: bool) -> String {
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20");
+        let enc = |s: &str| {
+            url::form_urlencoded::byte_serialize(s.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
+        };
         let mut s = format!("postgresql://{}", enc(&self.user));
         if let Some(p) = &self.password {
             s.push(':');
@@ -333,7 +372,10 @@ impl DbUrl {
 
     /// The same server and credentials, another database (shadow databases, test databases).
     pub fn with_dbname(&self, dbname: &str) -> DbUrl {
-        DbUrl { dbname: dbname.to_string(), ..self.clone() }
+        DbUrl {
+            dbname: dbname.to_string(),
+            ..self.clone()
+        }
     }
 }
 
@@ -346,7 +388,9 @@ pub fn redact_url_text(text: &str) -> String {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
         // the authority ends at the first '/', '?', '#' or whitespace after the last '@'
-        let end = tail.find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace()).unwrap_or(tail.len());
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(tail.len());
         let authority = &tail[..end];
         match (authority.rfind('@'), authority.find(':')) {
             (Some(at), Some(colon)) if colon < at => {
@@ -371,7 +415,10 @@ pub struct VersionTableName {
 
 impl Default for VersionTableName {
     fn default() -> Self {
-        VersionTableName { schema: None, name: "alembic_version".into() }
+        VersionTableName {
+            schema: None,
+            name: "alembic_version".into(),
+        }
     }
 }
 
@@ -418,11 +465,16 @@ impl Settings {
             .clone()
             .or_else(|| env.get("MIGRATE_VERSION_TABLE"))
             .unwrap_or_else(|| "alembic_version".into());
-        let schema = flags.version_schema.clone().or_else(|| env.get("MIGRATE_VERSION_SCHEMA"));
+        let schema = flags
+            .version_schema
+            .clone()
+            .or_else(|| env.get("MIGRATE_VERSION_SCHEMA"));
         for ident in std::iter::once(&name).chain(schema.iter()) {
             if ident.is_empty() || ident.len() > 63 || ident.contains('"') || ident.contains('\0') {
-                return Err(Error::usage(format!("'{ident}' is not a usable version table or schema name"))
-                    .with_hint("use a plain identifier of at most 63 bytes"));
+                return Err(Error::usage(format!(
+                    "'{ident}' is not a usable version table or schema name"
+                ))
+                .with_hint("use a plain identifier of at most 63 bytes"));
             }
         }
         let schema_file = flags
@@ -430,9 +482,18 @@ impl Settings {
             .clone()
             .or_else(|| env.get("MIGRATE_SCHEMA_FILE").map(PathBuf::from))
             .unwrap_or_else(|| {
-                migrations_dir.parent().map(|p| p.join("schema.sql")).unwrap_or_else(|| PathBuf::from("schema.sql"))
+                migrations_dir
+                    .parent()
+                    .map(|p| p.join("schema.sql"))
+                    .unwrap_or_else(|| PathBuf::from("schema.sql"))
             });
-        Ok(Settings { database_url, migrations_dir, version_table: VersionTableName { schema, name }, schema_file, wait: None })
+        Ok(Settings {
+            database_url,
+            migrations_dir,
+            version_table: VersionTableName { schema, name },
+            schema_file,
+            wait: None,
+        })
     }
 
     /// The URL, or the error that says how to configure one.
@@ -448,24 +509,33 @@ impl Settings {
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let t = text.trim();
     let bad = || {
-        Error::usage(format!("'{text}' is not a duration")).with_hint("write it like 30s, 5m, 1h30m, 500ms, or a number of seconds")
+        Error::usage(format!("'{text}' is not a duration"))
+            .with_hint("write it like 30s, 5m, 1h30m, 500ms, or a number of seconds")
     };
     if t.is_empty() {
         return Err(bad());
     }
     if let Ok(secs) = t.parse::<f64>() {
-        return if secs >= 0.0 && secs.is_finite() { Ok(Duration::from_secs_f64(secs)) } else { Err(bad()) };
+        return if secs >= 0.0 && secs.is_finite() {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(bad())
+        };
     }
     let mut total = Duration::ZERO;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         if digits == 0 {
             return Err(bad());
         }
         let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let secs = match unit {
@@ -485,11 +555,26 @@ mod tests {
     #[test]
     fn durations_parse_in_common_forms() {
         use std::time::Duration;
-        assert_eq!(super::parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(super::parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(super::parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(super::parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(super::parse_duration("12").unwrap(), Duration::from_secs(12));
+        assert_eq!(
+            super::parse_duration("30s").unwrap(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            super::parse_duration("5m").unwrap(),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            super::parse_duration("1h30m").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            super::parse_duration("500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            super::parse_duration("12").unwrap(),
+            Duration::from_secs(12)
+        );
         assert!(super::parse_duration("soon").is_err());
         assert!(super::parse_duration("5 parsecs").is_err());
     }
@@ -502,9 +587,22 @@ mod tests {
 
     #[test]
     fn every_accepted_scheme_normalizes_to_postgresql() {
-        for scheme in ["postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg"] {
-            let u = DbUrl::parse(&format!("{scheme}://app:s3cret@db.example:5433/rag"), &env()).unwrap();
-            assert_eq!((u.host.as_str(), u.port, u.user.as_str(), u.dbname.as_str()), ("db.example", 5433, "app", "rag"));
+        for scheme in [
+            "postgres",
+            "postgresql",
+            "postgresql+asyncpg",
+            "postgresql+psycopg2",
+            "postgresql+psycopg",
+        ] {
+            let u = DbUrl::parse(
+                &format!("{scheme}://app:s3cret@db.example:5433/rag"),
+                &env(),
+            )
+            .unwrap();
+            assert_eq!(
+                (u.host.as_str(), u.port, u.user.as_str(), u.dbname.as_str()),
+                ("db.example", 5433, "app", "rag")
+            );
             assert_eq!(u.password(), Some("s3cret"));
             assert_eq!(u.to_url(), "postgresql://app:s3cret@db.example:5433/rag");
         }
@@ -522,7 +620,10 @@ mod tests {
         let u = DbUrl::parse("postgresql://u:p%40ss%2Fword@h/d", &env()).unwrap();
         assert_eq!(u.password(), Some("p@ss/word"));
         for shown in [u.redacted(), format!("{u}"), format!("{u:?}")] {
-            assert!(!shown.contains("p@ss") && !shown.contains("p%40ss"), "{shown}");
+            assert!(
+                !shown.contains("p@ss") && !shown.contains("p%40ss"),
+                "{shown}"
+            );
         }
         assert!(u.to_url().contains("p%40ss%2Fword"));
     }
@@ -545,24 +646,59 @@ mod tests {
 
     #[test]
     fn flags_beat_environment_beat_dotenv() {
-        let e = Env::from_pairs(&[("DATABASE_URL", "postgresql://env@h/d")], &[("DATABASE_URL", "postgresql://file@h/d"), ("MIGRATIONS_DIR", "db/m")]);
+        let e = Env::from_pairs(
+            &[("DATABASE_URL", "postgresql://env@h/d")],
+            &[
+                ("DATABASE_URL", "postgresql://file@h/d"),
+                ("MIGRATIONS_DIR", "db/m"),
+            ],
+        );
         let s = Settings::resolve(&Overrides::default(), &e).unwrap();
         assert_eq!(s.database_url.unwrap().user, "env");
         assert_eq!(s.migrations_dir, PathBuf::from("db/m"));
         assert_eq!(s.schema_file, PathBuf::from("db/schema.sql"));
-        let flags = Overrides { database_url: Some("postgresql://flag@h/d".into()), ..Default::default() };
-        assert_eq!(Settings::resolve(&flags, &e).unwrap().database_url.unwrap().user, "flag");
+        let flags = Overrides {
+            database_url: Some("postgresql://flag@h/d".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::resolve(&flags, &e)
+                .unwrap()
+                .database_url
+                .unwrap()
+                .user,
+            "flag"
+        );
         let file_only = Env::from_pairs(&[], &[("PGVECTOR_DB_URL", "postgresql://vec@h/d")]);
-        assert_eq!(Settings::resolve(&Overrides::default(), &file_only).unwrap().database_url.unwrap().user, "vec");
+        assert_eq!(
+            Settings::resolve(&Overrides::default(), &file_only)
+                .unwrap()
+                .database_url
+                .unwrap()
+                .user,
+            "vec"
+        );
     }
 
     #[test]
     fn pg_variables_fill_in_what_the_url_does_not_say() {
-        let e = Env::from_pairs(&[("PGPASSWORD", "pw"), ("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "/ca.pem")], &[]);
+        let e = Env::from_pairs(
+            &[
+                ("PGPASSWORD", "pw"),
+                ("PGSSLMODE", "verify-full"),
+                ("PGSSLROOTCERT", "/ca.pem"),
+            ],
+            &[],
+        );
         let u = DbUrl::parse("postgresql://u@h/d", &e).unwrap();
         assert_eq!(u.password(), Some("pw"));
         assert_eq!(u.sslmode, SslMode::VerifyFull);
         assert_eq!(u.sslrootcert, Some(PathBuf::from("/ca.pem")));
-        assert_eq!(DbUrl::parse("postgresql://u@h/d?sslmode=disable", &e).unwrap().sslmode, SslMode::Disable);
+        assert_eq!(
+            DbUrl::parse("postgresql://u@h/d?sslmode=disable", &e)
+                .unwrap()
+                .sslmode,
+            SslMode::Disable
+        );
     }
 }

@@ -37,7 +37,10 @@ pub struct MigratorOptions {
 
 impl Default for MigratorOptions {
     fn default() -> Self {
-        MigratorOptions { lock_timeout: DEFAULT_LOCK_TIMEOUT, ignore_checksums: false }
+        MigratorOptions {
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            ignore_checksums: false,
+        }
     }
 }
 
@@ -84,7 +87,14 @@ impl Migrator {
         let client = db::connect_wait(&url, app, settings.wait)?;
         let table = VersionTable::new(settings.version_table.clone());
         let records = Records::for_table(&table);
-        Ok(Migrator { project, table, records, url, client, options: MigratorOptions::default() })
+        Ok(Migrator {
+            project,
+            table,
+            records,
+            url,
+            client,
+            options: MigratorOptions::default(),
+        })
     }
 
     pub fn with_options(mut self, options: MigratorOptions) -> Self {
@@ -163,7 +173,9 @@ impl Migrator {
     }
 
     pub fn downgrade(&mut self, target: &str, opts: &RunOptions) -> Result<RunReport> {
-        self.locked_run("down", target, opts, move |m, heads| m.project.graph.downgrade_plan(heads, target))
+        self.locked_run("down", target, opts, move |m, heads| {
+            m.project.graph.downgrade_plan(heads, target)
+        })
     }
 
     /// Takes the lock, reads the heads, adopts unrecorded revisions, plans with `plan`, runs,
@@ -177,7 +189,12 @@ impl Migrator {
     ) -> Result<RunReport> {
         let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)?;
         let started = Instant::now();
-        let mut entry = AuditEntry { action: action.into(), target: target.into(), lock_wait: lock.waited, ..Default::default() };
+        let mut entry = AuditEntry {
+            action: action.into(),
+            target: target.into(),
+            lock_wait: lock.waited,
+            ..Default::default()
+        };
         let result = (|| {
             let heads = self.known_heads()?;
             entry.from_heads = heads.clone();
@@ -185,11 +202,26 @@ impl Migrator {
             self.adopt(&heads)?;
             let plan = plan(self, &heads)?;
             if plan.is_empty() {
-                log::info!("nothing to do: the database is at {}", run::heads_text(&plan.start_heads));
+                log::info!(
+                    "nothing to do: the database is at {}",
+                    run::heads_text(&plan.start_heads)
+                );
             }
-            let outcome = run::execute_recorded(&mut self.client, &self.project, &self.table, Some(&self.records), &plan, opts);
+            let outcome = run::execute_recorded(
+                &mut self.client,
+                &self.project,
+                &self.table,
+                Some(&self.records),
+                &plan,
+                opts,
+            );
             entry.to_heads = outcome.report.end_heads.clone();
-            entry.revisions = outcome.report.steps.iter().map(|s| s.revision.clone()).collect();
+            entry.revisions = outcome
+                .report
+                .steps
+                .iter()
+                .map(|s| s.revision.clone())
+                .collect();
             outcome.into_result()
         })();
         entry.duration = started.elapsed();
@@ -197,14 +229,22 @@ impl Migrator {
     }
 
     /// Writes the audit entry (success or failure) and releases the lock.
-    fn finish<T>(&mut self, lock: MigrationLock, mut entry: AuditEntry, result: Result<T>) -> Result<T> {
+    fn finish<T>(
+        &mut self,
+        lock: MigrationLock,
+        mut entry: AuditEntry,
+        result: Result<T>,
+    ) -> Result<T> {
         entry.success = result.is_ok();
         entry.error = result.as_ref().err().map(|e| e.message.clone());
         // Refusals that happen before anything could run (bad target, unknown revision in the
         // table) are usage errors: they are not events worth a row.
         let worth_logging = !matches!(&result, Err(e) if e.kind == ErrorKind::Usage);
         if worth_logging {
-            let logged = self.records.ensure(&mut self.client).and_then(|()| self.records.audit(&mut self.client, &entry));
+            let logged = self
+                .records
+                .ensure(&mut self.client)
+                .and_then(|()| self.records.audit(&mut self.client, &entry));
             if let Err(e) = logged {
                 log::warn!("could not write the audit log: {e}");
             }
@@ -222,11 +262,18 @@ impl Migrator {
             return Ok(());
         }
         let records = self.records.applied(&mut self.client)?;
-        let missing: Vec<String> = self.applied_set(heads)?.into_iter().filter(|r| !records.contains_key(r)).collect();
+        let missing: Vec<String> = self
+            .applied_set(heads)?
+            .into_iter()
+            .filter(|r| !records.contains_key(r))
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
-        let mut tx = self.client.transaction().map_err(|e| db::db_error("cannot begin", &e))?;
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(|e| db::db_error("cannot begin", &e))?;
         self.records.ensure(&mut tx)?;
         for rev in &missing {
             let checksum = &self.project.script(rev)?.checksum;
@@ -243,7 +290,11 @@ impl Migrator {
         };
         self.records.audit(&mut tx, &entry)?;
         tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
-        log::info!("adopted {} applied revision(s) without records: {}", missing.len(), abbreviate(&missing));
+        log::info!(
+            "adopted {} applied revision(s) without records: {}",
+            missing.len(),
+            abbreviate(&missing)
+        );
         Ok(())
     }
 
@@ -253,15 +304,31 @@ impl Migrator {
         let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)?;
         let started = Instant::now();
         let action = if purge { "purge" } else { "stamp" };
-        let mut entry = AuditEntry { action: action.into(), target: targets.join(" "), lock_wait: lock.waited, ..Default::default() };
+        let mut entry = AuditEntry {
+            action: action.into(),
+            target: targets.join(" "),
+            lock_wait: lock.waited,
+            ..Default::default()
+        };
         let result = (|| {
-            let current = if purge { self.heads()? } else { self.known_heads()? };
+            let current = if purge {
+                self.heads()?
+            } else {
+                self.known_heads()?
+            };
             entry.from_heads = current.clone();
             let base: Vec<String> = if purge { Vec::new() } else { current.clone() };
             let new_heads = self.project.graph.stamp_heads(&base, targets)?;
             let now_applied = self.applied_set(&new_heads)?;
-            let before: BTreeSet<String> = if purge { BTreeSet::new() } else { self.applied_set(&current)?.into_iter().collect() };
-            let mut tx = self.client.transaction().map_err(|e| db::db_error("cannot begin", &e))?;
+            let before: BTreeSet<String> = if purge {
+                BTreeSet::new()
+            } else {
+                self.applied_set(&current)?.into_iter().collect()
+            };
+            let mut tx = self
+                .client
+                .transaction()
+                .map_err(|e| db::db_error("cannot begin", &e))?;
             self.table.ensure(&mut tx)?;
             self.records.ensure(&mut tx)?;
             if purge {
@@ -277,7 +344,13 @@ impl Migrator {
                 self.records.forget(&mut tx, rev)?;
             }
             for rev in now_applied.iter().filter(|r| !before.contains(*r)) {
-                self.records.record(&mut tx, rev, &self.project.script(rev)?.checksum, None, "stamp")?;
+                self.records.record(
+                    &mut tx,
+                    rev,
+                    &self.project.script(rev)?.checksum,
+                    None,
+                    "stamp",
+                )?;
             }
             tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
             entry.to_heads = new_heads.clone();
@@ -293,22 +366,47 @@ impl Migrator {
     pub fn rehash(&mut self, rev: &str) -> Result<(String, String)> {
         let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)?;
         let started = Instant::now();
-        let mut entry = AuditEntry { action: "rehash".into(), target: rev.into(), lock_wait: lock.waited, ..Default::default() };
+        let mut entry = AuditEntry {
+            action: "rehash".into(),
+            target: rev.into(),
+            lock_wait: lock.waited,
+            ..Default::default()
+        };
         let result = (|| {
             let heads = self.known_heads()?;
             entry.from_heads = heads.clone();
             entry.to_heads = heads.clone();
             let id = self.project.graph.resolve(rev)?;
             if !self.applied_set(&heads)?.contains(&id) {
-                return Err(Error::usage(format!("revision {id} is not applied, so it has no checksum to re-record")));
+                return Err(Error::usage(format!(
+                    "revision {id} is not applied, so it has no checksum to re-record"
+                )));
             }
-            let old = self.records.applied(&mut self.client)?.get(&id).map(|r| r.checksum.trim().to_string()).unwrap_or_default();
+            let old = self
+                .records
+                .applied(&mut self.client)?
+                .get(&id)
+                .map(|r| r.checksum.trim().to_string())
+                .unwrap_or_default();
             let new = self.project.script(&id)?.checksum.clone();
             self.records.ensure(&mut self.client)?;
-            self.records.record(&mut self.client, &id, &new, None, "rehash")?;
+            self.records
+                .record(&mut self.client, &id, &new, None, "rehash")?;
             entry.revisions = vec![id.clone()];
-            entry.note = Some(format!("checksum {} -> {}", if old.is_empty() { "(none)" } else { &old }, new));
-            log::info!("re-recorded the checksum of {id}: {} -> {}", if old.is_empty() { "(none)" } else { &old[..12.min(old.len())] }, &new[..12]);
+            entry.note = Some(format!(
+                "checksum {} -> {}",
+                if old.is_empty() { "(none)" } else { &old },
+                new
+            ));
+            log::info!(
+                "re-recorded the checksum of {id}: {} -> {}",
+                if old.is_empty() {
+                    "(none)"
+                } else {
+                    &old[..12.min(old.len())]
+                },
+                &new[..12]
+            );
             Ok((old, new))
         })();
         entry.duration = started.elapsed();
@@ -318,9 +416,21 @@ impl Migrator {
 
 /// The refusal when applied scripts were edited.
 pub fn checksum_error(bad: &[ChecksumMismatch]) -> Error {
-    let mut msg = format!("{} applied script{} changed since {} applied:", bad.len(), if bad.len() == 1 { "" } else { "s" }, if bad.len() == 1 { "it was" } else { "they were" });
+    let mut msg = format!(
+        "{} applied script{} changed since {} applied:",
+        bad.len(),
+        if bad.len() == 1 { "" } else { "s" },
+        if bad.len() == 1 {
+            "it was"
+        } else {
+            "they were"
+        }
+    );
     for m in bad {
-        msg.push_str(&format!("\n  {}\n    recorded {}\n    now      {}", m.path, m.recorded, m.current));
+        msg.push_str(&format!(
+            "\n  {}\n    recorded {}\n    now      {}",
+            m.path, m.recorded, m.current
+        ));
     }
     let revs: Vec<&str> = bad.iter().map(|m| m.revision.as_str()).collect();
     Error::new(ErrorKind::State, msg).with_hint(format!(
@@ -339,14 +449,17 @@ fn abbreviate(ids: &[String]) -> String {
 
 /// Offline SQL for `--sql START:END` (upgrade) or `--sql START:END` (downgrade, START required).
 pub fn offline_plan(project: &Project, range: &str, up: bool) -> Result<(Plan, bool)> {
-    let (start, end) = match range.split_once(':') {
-        Some((s, e)) => (Some(s), e),
-        None if up => (None, range),
-        None => {
-            return Err(Error::usage(format!("offline downgrade needs a range START:END, got '{range}'"))
-                .with_hint("e.g. migrate-down --sql head:base (offline mode cannot read the current revision)"))
-        }
-    };
+    let (start, end) =
+        match range.split_once(':') {
+            Some((s, e)) => (Some(s), e),
+            None if up => (None, range),
+            None => return Err(Error::usage(format!(
+                "offline downgrade needs a range START:END, got '{range}'"
+            ))
+            .with_hint(
+                "e.g. migrate-down --sql head:base (offline mode cannot read the current revision)",
+            )),
+        };
     let start_heads: Vec<String> = match start {
         None | Some("") | Some("base") => Vec::new(),
         Some(s) => project.graph.stamp_heads(&[], &[s.to_string()])?,
@@ -361,7 +474,12 @@ pub fn offline_plan(project: &Project, range: &str, up: bool) -> Result<(Plan, b
 }
 
 /// Offline `migrate-stamp --sql [START:]END...`: the version-table writes only.
-pub fn offline_stamp(project: &Project, table: &VersionTable, revisions: &[String], purge: bool) -> Result<String> {
+pub fn offline_stamp(
+    project: &Project,
+    table: &VersionTable,
+    revisions: &[String],
+    purge: bool,
+) -> Result<String> {
     let mut start: Vec<String> = Vec::new();
     let mut ends: Vec<String> = Vec::new();
     for r in revisions {

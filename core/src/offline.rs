@@ -17,7 +17,12 @@ pub struct OfflineOptions {
     pub transaction_per_migration: bool,
 }
 
-pub fn render(project: &Project, table: &VersionTable, plan: &Plan, opts: &OfflineOptions) -> Result<String> {
+pub fn render(
+    project: &Project,
+    table: &VersionTable,
+    plan: &Plan,
+    opts: &OfflineOptions,
+) -> Result<String> {
     crate::run::preflight(project, plan)?;
     let mut out = String::new();
     let mut in_tx = false;
@@ -48,7 +53,10 @@ pub fn render(project: &Project, table: &VersionTable, plan: &Plan, opts: &Offli
         }
         out.push_str(&format!("-- {}\n\n", step_title(project, step)));
         if !script.transactional {
-            out.push_str(&format!("-- {} is not transactional: it runs outside a transaction\n\n", script.path.display()));
+            out.push_str(&format!(
+                "-- {} is not transactional: it runs outside a transaction\n\n",
+                script.path.display()
+            ));
         }
         for stmt in split_statements(&section.sql, section.line) {
             out.push_str(stmt.sql.trim());

@@ -55,7 +55,10 @@ pub fn stamp_ops(current: &[String], target: &[String]) -> Vec<VersionOp> {
     let mut ops = Vec::new();
     let pairs = removed.len().min(added.len());
     for i in 0..pairs {
-        ops.push(VersionOp::Update { from: removed[i].clone(), to: added[i].clone() });
+        ops.push(VersionOp::Update {
+            from: removed[i].clone(),
+            to: added[i].clone(),
+        });
     }
     for r in &removed[pairs..] {
         ops.push(VersionOp::Delete((*r).clone()));
@@ -76,7 +79,10 @@ mod tests {
 
     #[test]
     fn stamp_from_base_inserts() {
-        assert_eq!(stamp_ops(&[], &s(&["a"])), vec![VersionOp::Insert("a".into())]);
+        assert_eq!(
+            stamp_ops(&[], &s(&["a"])),
+            vec![VersionOp::Insert("a".into())]
+        );
     }
 
     #[test]
@@ -84,7 +90,10 @@ mod tests {
         assert_eq!(
             stamp_ops(&s(&["a", "b"]), &s(&["c"])),
             vec![
-                VersionOp::Update { from: "a".into(), to: "c".into() },
+                VersionOp::Update {
+                    from: "a".into(),
+                    to: "c".into()
+                },
                 VersionOp::Delete("b".into())
             ]
         );

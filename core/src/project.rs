@@ -25,8 +25,17 @@ impl Project {
 
     pub fn from_scripts(dir: &Path, scripts: Vec<Script>) -> Result<Project> {
         let graph = RevisionGraph::new(scripts.iter().map(Script::to_node).collect())?;
-        let index = scripts.iter().enumerate().map(|(i, s)| (s.revision.clone(), i)).collect();
-        Ok(Project { dir: dir.to_path_buf(), scripts, graph, index })
+        let index = scripts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.revision.clone(), i))
+            .collect();
+        Ok(Project {
+            dir: dir.to_path_buf(),
+            scripts,
+            graph,
+            index,
+        })
     }
 
     /// The script of a revision the graph knows.

@@ -45,8 +45,12 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
         }
         revs.dedup();
         if revs.len() < 2 {
-            return Err(Error::usage(format!("nothing to merge: {} revision given ({})", revs.len(), revs.join(", ")))
-                .with_hint("a merge needs two or more revisions; `--merge heads` merges every head"));
+            return Err(Error::usage(format!(
+                "nothing to merge: {} revision given ({})",
+                revs.len(),
+                revs.join(", ")
+            ))
+            .with_hint("a merge needs two or more revisions; `--merge heads` merges every head"));
         }
         revs
     } else {
@@ -59,8 +63,11 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
                     graph.resolve(h.trim_end_matches("@head"))?
                 };
                 if !heads.contains(&id) && !opts.splice {
-                    return Err(Error::usage(format!("revision {id} is not a head revision"))
-                        .with_hint("pass --splice to create a new branch from a non-head revision"));
+                    return Err(
+                        Error::usage(format!("revision {id} is not a head revision")).with_hint(
+                            "pass --splice to create a new branch from a non-head revision",
+                        ),
+                    );
                 }
                 vec![id]
             }
@@ -68,10 +75,21 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
             None => vec![single_head(&heads)?],
         }
     };
-    let depends_on = opts.depends_on.iter().map(|d| graph.resolve(d)).collect::<Result<Vec<_>>>()?;
+    let depends_on = opts
+        .depends_on
+        .iter()
+        .map(|d| graph.resolve(d))
+        .collect::<Result<Vec<_>>>()?;
     for label in &opts.branch_labels {
-        if project.graph.nodes().iter().any(|n| n.branch_labels.contains(label)) {
-            return Err(Error::usage(format!("branch label '{label}' is already used")));
+        if project
+            .graph
+            .nodes()
+            .iter()
+            .any(|n| n.branch_labels.contains(label))
+        {
+            return Err(Error::usage(format!(
+                "branch label '{label}' is already used"
+            )));
         }
     }
     let revision = match &opts.rev_id {
@@ -81,7 +99,10 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
     };
     validate_revision_id(&revision)?;
     if project.graph.get(&revision).is_some() {
-        return Err(Error::usage(format!("revision id '{revision}' already exists")).with_hint("choose another --rev-id"));
+        return Err(
+            Error::usage(format!("revision id '{revision}' already exists"))
+                .with_hint("choose another --rev-id"),
+        );
     }
     let script = NewScript {
         revision: revision.clone(),
@@ -94,7 +115,10 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
         up_sql: opts.up_sql.clone(),
         down_sql: opts.down_sql.clone(),
     };
-    Ok((project.dir.join(file_name_for(&revision, &opts.message)), script))
+    Ok((
+        project.dir.join(file_name_for(&revision, &opts.message)),
+        script,
+    ))
 }
 
 /// Writes the script; refuses to overwrite a file.
@@ -111,7 +135,8 @@ pub fn write_new(path: &Path, text: &str) -> Result<()> {
         .create_new(true)
         .open(path)
         .map_err(|e| Error::io(format!("cannot create {}: {e}", path.display())))?;
-    f.write_all(text.as_bytes()).map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))
+    f.write_all(text.as_bytes())
+        .map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))
 }
 
 fn single_head(heads: &[String]) -> Result<String> {
@@ -145,7 +170,9 @@ fn random_id(seed: &str) -> String {
     let mut h = Sha256::new();
     h.update(seed.as_bytes());
     h.update(std::process::id().to_le_bytes());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     h.update(now.as_nanos().to_le_bytes());
     let digest = h.finalize();
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
@@ -153,7 +180,10 @@ fn random_id(seed: &str) -> String {
 
 /// Current UTC time as `2026-11-22T10:00:00Z` (no date crate needed).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     rfc3339(secs)
 }
 
@@ -171,7 +201,12 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -64,8 +64,15 @@ pub fn step_title(project: &Project, step: &Step) -> String {
         Direction::Up => "upgrade",
         Direction::Down => "downgrade",
     };
-    let msg = project.script(&step.revision).map(|s| s.message.clone()).unwrap_or_default();
-    let mut t = format!("Running {verb} {} -> {}", step.from.join(", "), step.to.join(", "));
+    let msg = project
+        .script(&step.revision)
+        .map(|s| s.message.clone())
+        .unwrap_or_default();
+    let mut t = format!(
+        "Running {verb} {} -> {}",
+        step.from.join(", "),
+        step.to.join(", ")
+    );
     if !msg.is_empty() {
         t.push_str(", ");
         t.push_str(&msg);
@@ -97,21 +104,43 @@ pub fn preflight(project: &Project, plan: &Plan) -> Result<()> {
 }
 
 /// Runs `plan` (see [`execute_recorded`]) without applied-revision records.
-pub fn execute(client: &mut Client, project: &Project, table: &VersionTable, plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
+pub fn execute(
+    client: &mut Client,
+    project: &Project,
+    table: &VersionTable,
+    plan: &Plan,
+    opts: &RunOptions,
+) -> Result<RunReport> {
     execute_recorded(client, project, table, None, plan, opts).into_result()
 }
 
 /// Runs `plan`. The caller has read `plan.start_heads` from `table` on this connection (under
 /// the migration lock); nothing is open on `client` when this is called. With `records`, each
 /// step also records (upgrade) or forgets (downgrade) its revision in the same transaction.
-pub fn execute_recorded(client: &mut Client, project: &Project, table: &VersionTable, records: Option<&Records>, plan: &Plan, opts: &RunOptions) -> RunOutcome {
-    let mut report = RunReport { end_heads: plan.start_heads.clone(), ..Default::default() };
+pub fn execute_recorded(
+    client: &mut Client,
+    project: &Project,
+    table: &VersionTable,
+    records: Option<&Records>,
+    plan: &Plan,
+    opts: &RunOptions,
+) -> RunOutcome {
+    let mut report = RunReport {
+        end_heads: plan.start_heads.clone(),
+        ..Default::default()
+    };
     if let Err(e) = preflight(project, plan) {
-        return RunOutcome { report, error: Some(e) };
+        return RunOutcome {
+            report,
+            error: Some(e),
+        };
     }
     let started = Instant::now();
     if plan.is_empty() {
-        return RunOutcome { report, error: None };
+        return RunOutcome {
+            report,
+            error: None,
+        };
     }
     let mut st = RunState {
         committed_heads: plan.start_heads.clone(),
@@ -121,7 +150,10 @@ pub fn execute_recorded(client: &mut Client, project: &Project, table: &VersionT
         in_tx: false,
     };
     let mut done = Vec::new();
-    let result = run_steps(client, project, table, records, plan, opts, &mut st, &mut done).and_then(|()| {
+    let result = run_steps(
+        client, project, table, records, plan, opts, &mut st, &mut done,
+    )
+    .and_then(|()| {
         if st.in_tx {
             simple(client, "COMMIT").map_err(failure_at_commit)?;
             st.in_tx = false;
@@ -141,7 +173,10 @@ pub fn execute_recorded(client: &mut Client, project: &Project, table: &VersionT
                 fmt_duration(report.duration),
                 heads_text(&report.end_heads)
             );
-            RunOutcome { report, error: None }
+            RunOutcome {
+                report,
+                error: None,
+            }
         }
         Err(mut e) => {
             if st.in_tx {
@@ -162,7 +197,10 @@ pub fn execute_recorded(client: &mut Client, project: &Project, table: &VersionT
                 )
             };
             e.message.push_str(&format!("\nstate: {state}"));
-            RunOutcome { report, error: Some(e) }
+            RunOutcome {
+                report,
+                error: Some(e),
+            }
         }
     }
 }
@@ -219,11 +257,19 @@ fn run_steps(
             st.in_tx = true;
         }
         for op in &step.version_ops {
-            table.apply(client, op).map_err(|e| Error::new(ErrorKind::Migration, e.message))?;
+            table
+                .apply(client, op)
+                .map_err(|e| Error::new(ErrorKind::Migration, e.message))?;
         }
         if let Some(r) = records {
             let recorded = match step.direction {
-                Direction::Up => r.record(client, &step.revision, &script.checksum, Some(t0.elapsed()), "up"),
+                Direction::Up => r.record(
+                    client,
+                    &step.revision,
+                    &script.checksum,
+                    Some(t0.elapsed()),
+                    "up",
+                ),
                 Direction::Down => r.forget(client, &step.revision),
             };
             recorded.map_err(|e| Error::new(ErrorKind::Migration, e.message))?;
@@ -237,12 +283,20 @@ fn run_steps(
         }
         let d = t0.elapsed();
         log::info!("  done {} in {}", step.revision, fmt_duration(d));
-        done.push(StepResult { revision: step.revision.clone(), direction: step.direction, duration: d });
+        done.push(StepResult {
+            revision: step.revision.clone(),
+            direction: step.direction,
+            duration: d,
+        });
     }
     Ok(())
 }
 
-fn ensure_tables(client: &mut Client, table: &VersionTable, records: Option<&Records>) -> Result<()> {
+fn ensure_tables(
+    client: &mut Client,
+    table: &VersionTable,
+    records: Option<&Records>,
+) -> Result<()> {
     table.ensure(client)?;
     if let Some(r) = records {
         r.ensure(client)?;
@@ -282,7 +336,12 @@ fn run_section(client: &mut Client, script: &Script, section: &Section, step: &S
     Ok(())
 }
 
-fn run_non_transactional(client: &mut Client, script: &Script, section: &Section, step: &Step) -> Result<()> {
+fn run_non_transactional(
+    client: &mut Client,
+    script: &Script,
+    section: &Section,
+    step: &Step,
+) -> Result<()> {
     let stmts = split_statements(&section.sql, section.line);
     for (i, stmt) in stmts.iter().enumerate() {
         if let Err(f) = simple(client, &stmt.sql) {
@@ -305,21 +364,31 @@ fn run_non_transactional(client: &mut Client, script: &Script, section: &Section
 }
 
 fn simple(client: &mut Client, sql: &str) -> std::result::Result<(), SqlFailure> {
-    client.batch_execute(sql).map_err(|e| SqlFailure::from_pg(&e))
+    client
+        .batch_execute(sql)
+        .map_err(|e| SqlFailure::from_pg(&e))
 }
 
 fn plain_failure(what: &str, f: SqlFailure) -> Error {
-    Error::new(ErrorKind::Migration, format!("{what} failed: {}", f.describe()))
+    Error::new(
+        ErrorKind::Migration,
+        format!("{what} failed: {}", f.describe()),
+    )
 }
 
 fn failure_at_commit(f: SqlFailure) -> Error {
-    Error::new(ErrorKind::Migration, format!("COMMIT failed (a deferred constraint?): {}", f.describe()))
+    Error::new(
+        ErrorKind::Migration,
+        format!("COMMIT failed (a deferred constraint?): {}", f.describe()),
+    )
 }
 
 /// The line in the file of a failing statement: the error position when PostgreSQL gave one,
 /// otherwise the statement's first line.
 pub fn failure_line(stmt: &Statement, f: &SqlFailure) -> usize {
-    let Some(pos) = f.position else { return stmt.line };
+    let Some(pos) = f.position else {
+        return stmt.line;
+    };
     let text: Vec<char> = stmt.sql.chars().collect();
     let start = leading_trivia_chars(&text);
     let upto = (pos as usize).saturating_sub(1).min(text.len());
@@ -363,19 +432,34 @@ fn leading_trivia_chars(t: &[char]) -> usize {
     }
 }
 
-fn statement_failure(script: &Script, step: &Step, stmt: &Statement, f: SqlFailure, non_tx: bool) -> Error {
-    let verb = if step.direction == Direction::Up { "upgrade" } else { "downgrade" };
+fn statement_failure(
+    script: &Script,
+    step: &Step,
+    stmt: &Statement,
+    f: SqlFailure,
+    non_tx: bool,
+) -> Error {
+    let verb = if step.direction == Direction::Up {
+        "upgrade"
+    } else {
+        "downgrade"
+    };
     let line = failure_line(stmt, &f);
     let mut msg = format!(
         "migration failed: {verb} {} at {}:{line}{}\n{}",
         step.revision,
         script.path.display(),
-        if non_tx { " (non-transactional script)" } else { "" },
+        if non_tx {
+            " (non-transactional script)"
+        } else {
+            ""
+        },
         f.describe()
     );
     let first = stmt.sql.trim().lines().next().unwrap_or("");
     msg.push_str(&format!("\n  statement: {}", truncate(first, 120)));
-    Error::new(ErrorKind::Migration, msg).with_hint("fix the script (or the data it trips over) and run the command again")
+    Error::new(ErrorKind::Migration, msg)
+        .with_hint("fix the script (or the data it trips over) and run the command again")
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -390,7 +474,10 @@ fn truncate(s: &str, n: usize) -> String {
 pub fn describe_plan(project: &Project, table: &VersionTable, plan: &Plan) -> String {
     let mut out = String::new();
     if plan.is_empty() {
-        out.push_str(&format!("Nothing to do: the database is at {}.\n", heads_text(&plan.start_heads)));
+        out.push_str(&format!(
+            "Nothing to do: the database is at {}.\n",
+            heads_text(&plan.start_heads)
+        ));
         return out;
     }
     out.push_str(&format!(
@@ -401,9 +488,20 @@ pub fn describe_plan(project: &Project, table: &VersionTable, plan: &Plan) -> St
         heads_text(&plan.end_heads)
     ));
     for step in &plan.steps {
-        let path = project.script(&step.revision).map(|s| s.path.display().to_string()).unwrap_or_default();
-        let nt = project.script(&step.revision).map(|s| !s.transactional).unwrap_or(false);
-        out.push_str(&format!("  {}  [{}{}]\n", step_title(project, step), path, if nt { ", non-transactional" } else { "" }));
+        let path = project
+            .script(&step.revision)
+            .map(|s| s.path.display().to_string())
+            .unwrap_or_default();
+        let nt = project
+            .script(&step.revision)
+            .map(|s| !s.transactional)
+            .unwrap_or(false);
+        out.push_str(&format!(
+            "  {}  [{}{}]\n",
+            step_title(project, step),
+            path,
+            if nt { ", non-transactional" } else { "" }
+        ));
         for op in &step.version_ops {
             out.push_str(&format!("      {}\n", table.op_sql(op)));
         }
@@ -434,12 +532,21 @@ mod tests {
     use super::*;
 
     fn f(pos: Option<u32>) -> SqlFailure {
-        SqlFailure { sqlstate: "42601".into(), message: "x".into(), detail: None, hint: None, position: pos }
+        SqlFailure {
+            sqlstate: "42601".into(),
+            message: "x".into(),
+            detail: None,
+            hint: None,
+            position: pos,
+        }
     }
 
     #[test]
     fn failure_line_follows_the_error_position() {
-        let stmt = Statement { sql: "-- lead\nCREATE TABLE t (\n  a int,\n  b nope\n)".into(), line: 11 };
+        let stmt = Statement {
+            sql: "-- lead\nCREATE TABLE t (\n  a int,\n  b nope\n)".into(),
+            line: 11,
+        };
         // position of "nope": after "CREATE TABLE t (\n  a int,\n  b "
         let body = "CREATE TABLE t (\n  a int,\n  b ";
         let pos = ("-- lead\n".chars().count() + body.chars().count() + 1) as u32;

@@ -28,18 +28,30 @@ fn main() {
     cli::init_logging(a.common.quiet, a.verbose);
     cli::main(|| {
         let settings = a.common.settings()?;
-        let opts = CheckOptions { offline: a.offline, allow_multiple_heads: a.allow_multiple_heads };
+        let opts = CheckOptions {
+            offline: a.offline,
+            allow_multiple_heads: a.allow_multiple_heads,
+        };
         let report = check(&settings, &opts, "migrate-check")?;
         if a.format == cli::Format::Json {
             print!("{}", retort::json::to_string(&retort::json::check(&report)));
-            return Ok(if report.ok() { 0 } else { retort::error::exit::PROBLEMS });
+            return Ok(if report.ok() {
+                0
+            } else {
+                retort::error::exit::PROBLEMS
+            });
         }
         if report.ok() {
             let at = match &report.current {
                 Some(c) => format!("; the database is at {}", retort::run::heads_text(c)),
                 None => String::new(),
             };
-            println!("OK: {} head{} ({}){at}", report.heads.len(), if report.heads.len() == 1 { "" } else { "s" }, report.heads.join(", "));
+            println!(
+                "OK: {} head{} ({}){at}",
+                report.heads.len(),
+                if report.heads.len() == 1 { "" } else { "s" },
+                report.heads.join(", ")
+            );
             return Ok(0);
         }
         for p in &report.problems {

@@ -27,8 +27,14 @@ fn main() {
         let mut m = Migrator::open(&settings, "migrate-current")?;
         let current = m.known_heads()?;
         match a.format {
-            cli::Format::Json => print!("{}", retort::json::to_string(&retort::json::current(&m.project.graph, &current))),
-            cli::Format::Text => print!("{}", retort::history::format_current(&m.project.graph, &current, a.verbose > 0)),
+            cli::Format::Json => print!(
+                "{}",
+                retort::json::to_string(&retort::json::current(&m.project.graph, &current))
+            ),
+            cli::Format::Text => print!(
+                "{}",
+                retort::history::format_current(&m.project.graph, &current, a.verbose > 0)
+            ),
         }
         if a.check_heads {
             let mut heads = m.project.graph.heads();

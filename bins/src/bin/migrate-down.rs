@@ -42,16 +42,26 @@ fn main() {
             let project = retort::Project::load(&settings.migrations_dir)?;
             let (plan, _) = retort::migrator::offline_plan(&project, range, false)?;
             let table = retort::db::VersionTable::new(settings.version_table.clone());
-            let o = offline::OfflineOptions { create_version_table: false, transaction_per_migration: a.transaction_per_migration };
-            println!("{}", offline::render(&project, &table, &plan, &o)?);
+            let o = offline::OfflineOptions {
+                create_version_table: false,
+                transaction_per_migration: a.transaction_per_migration,
+            };
+            print!("{}", offline::render(&project, &table, &plan, &o)?);
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-down")?.with_options(a.common.migrator_options(false));
+        let mut m = Migrator::open(&settings, "migrate-down")?
+            .with_options(a.common.migrator_options(false));
         let plan = m.plan_downgrade(&a.target)?;
         if a.dry_run {
             match a.format {
-                cli::Format::Json => print!("{}", retort::json::to_string(&retort::json::plan(&m.project, &m.table, &plan))),
-                cli::Format::Text => print!("{}", retort::run::describe_plan(&m.project, &m.table, &plan)),
+                cli::Format::Json => print!(
+                    "{}",
+                    retort::json::to_string(&retort::json::plan(&m.project, &m.table, &plan))
+                ),
+                cli::Format::Text => print!(
+                    "{}",
+                    retort::run::describe_plan(&m.project, &m.table, &plan)
+                ),
             }
             return Ok(0);
         }
@@ -62,7 +72,9 @@ fn main() {
                 return Ok(retort::error::exit::USAGE);
             }
         }
-        let opts = RunOptions { transaction_per_migration: a.transaction_per_migration };
+        let opts = RunOptions {
+            transaction_per_migration: a.transaction_per_migration,
+        };
         m.downgrade(&a.target, &opts)?;
         Ok(0)
     })

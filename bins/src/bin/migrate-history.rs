@@ -8,7 +8,12 @@ use retort::history;
 #[command(name = "migrate-history", version)]
 struct Args {
     /// Range START:END (START inclusive); e.g. base:head, 002:, -3:current.
-    #[arg(short = 'r', long, value_name = "START:END", allow_hyphen_values = true)]
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "START:END",
+        allow_hyphen_values = true
+    )]
     rev_range: Option<String>,
     /// A block per revision: parents, branches, dependencies, path, message.
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -47,10 +52,14 @@ fn main() {
         let verbose = a.verbose > 0;
         let json = a.format == cli::Format::Json;
         if a.log {
-            let mut m = retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
+            let mut m =
+                retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
             let rows = m.records.read_audit(&mut m.client, a.limit)?;
             if json {
-                print!("{}", retort::json::to_string(&retort::json::audit_log(&rows)));
+                print!(
+                    "{}",
+                    retort::json::to_string(&retort::json::audit_log(&rows))
+                );
             } else {
                 print!("{}", retort::db::records::format_audit_log(&rows));
             }
@@ -68,18 +77,28 @@ fn main() {
             print!("{}", history::format_show(g, &g.resolve(rev)?));
             return Ok(0);
         }
-        let needs_db = a.indicate_current || a.rev_range.as_deref().is_some_and(|r| r.contains("current") || r.starts_with(['-', '+']));
+        let needs_db = a.indicate_current
+            || a.rev_range
+                .as_deref()
+                .is_some_and(|r| r.contains("current") || r.starts_with(['-', '+']));
         let current = if needs_db {
-            let mut m = retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
+            let mut m =
+                retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
             m.known_heads()?
         } else {
             Vec::new()
         };
         let revs = g.history_range(a.rev_range.as_deref(), &current)?;
         if json {
-            print!("{}", retort::json::to_string(&retort::json::history(g, &revs, &current)));
+            print!(
+                "{}",
+                retort::json::to_string(&retort::json::history(g, &revs, &current))
+            );
         } else {
-            print!("{}", history::format_history(g, &revs, verbose, &current, a.indicate_current));
+            print!(
+                "{}",
+                history::format_history(g, &revs, verbose, &current, a.indicate_current)
+            );
         }
         Ok(0)
     })

@@ -35,14 +35,21 @@ fn main() {
         if a.sql {
             let project = retort::Project::load(&settings.migrations_dir)?;
             let table = retort::db::VersionTable::new(settings.version_table.clone());
-            print!("{}", retort::migrator::offline_stamp(&project, &table, &a.revisions, a.purge)?);
+            print!(
+                "{}",
+                retort::migrator::offline_stamp(&project, &table, &a.revisions, a.purge)?
+            );
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-stamp")?.with_options(a.common.migrator_options(false));
+        let mut m = Migrator::open(&settings, "migrate-stamp")?
+            .with_options(a.common.migrator_options(false));
         if a.rehash {
             for rev in &a.revisions {
                 let (old, new) = m.rehash(rev)?;
-                println!("{rev}: checksum {} -> {new}", if old.is_empty() { "(none)" } else { &old });
+                println!(
+                    "{rev}: checksum {} -> {new}",
+                    if old.is_empty() { "(none)" } else { &old }
+                );
             }
             return Ok(0);
         }

@@ -28,7 +28,8 @@ pub fn with_db(url: &str, db: &str) -> String {
 }
 
 pub fn connect(url: &str) -> postgres::Client {
-    postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"))
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"))
 }
 
 /// A database of its own, dropped at the end.
@@ -39,10 +40,22 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new() -> TestDb {
-        let name = format!("retort_t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "retort_t_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
         let mut admin = connect(&server_url());
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
-        TestDb { url: with_db(&server_url(), &name), name }
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        TestDb {
+            url: with_db(&server_url(), &name),
+            name,
+        }
     }
 
     pub fn client(&self) -> postgres::Client {
@@ -51,11 +64,18 @@ impl TestDb {
 
     /// The first column of every row, as text.
     pub fn strings(&self, sql: &str) -> Vec<String> {
-        self.client().query(sql, &[]).unwrap().iter().map(|r| r.get::<_, String>(0)).collect()
+        self.client()
+            .query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect()
     }
 
     pub fn execute(&self, sql: &str) {
-        self.client().batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.client()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// The version table's rows, sorted ([] when the table does not exist).
@@ -71,20 +91,35 @@ impl TestDb {
     }
 
     pub fn table_exists(&self, name: &str) -> bool {
-        let r = self.client().query_one("SELECT to_regclass($1) IS NOT NULL", &[&name]).unwrap();
+        let r = self
+            .client()
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+            .unwrap();
         r.get(0)
     }
 
-    /// User tables in public, sorted.
+    /// The application's tables in public, sorted: everything but retort's own
+    /// (alembic_version and its _applied / _audit record tables).
     pub fn tables(&self) -> Vec<String> {
-        self.strings("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        self.strings("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'alembic\\_version%' ORDER BY 1")
+    }
+
+    /// The audit log as `action success revisions` lines, oldest first.
+    pub fn audit(&self) -> Vec<String> {
+        if !self.table_exists("alembic_version_audit") {
+            return vec![];
+        }
+        self.strings("SELECT action || ' ' || success || ' ' || array_to_string(revisions, ',') FROM alembic_version_audit ORDER BY id")
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = postgres::Client::connect(&server_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -108,13 +143,21 @@ impl Run {
 
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -135,7 +178,11 @@ impl Scenario {
     pub fn new() -> Scenario {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("migrations")).unwrap();
-        Scenario { dir, db: TestDb::new(), env: Vec::new() }
+        Scenario {
+            dir,
+            db: TestDb::new(),
+            env: Vec::new(),
+        }
     }
 
     /// With the example application's migrations copied in.
@@ -169,7 +216,14 @@ impl Scenario {
         self.revision_with(rev, down, "", up, down_sql);
     }
 
-    pub fn revision_with(&self, rev: &str, down: &str, extra_header: &str, up: &str, down_sql: &str) {
+    pub fn revision_with(
+        &self,
+        rev: &str,
+        down: &str,
+        extra_header: &str,
+        up: &str,
+        down_sql: &str,
+    ) {
         let mut text = format!("-- revision: {rev}\n");
         if !down.is_empty() {
             text.push_str(&format!("-- down_revision: {down}\n"));

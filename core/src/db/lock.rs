@@ -34,10 +34,18 @@ impl Holder {
         format!(
             "pid {} ({}) from {}, connected since {}, running: {}",
             self.pid,
-            if self.application_name.is_empty() { "no application_name" } else { &self.application_name },
+            if self.application_name.is_empty() {
+                "no application_name"
+            } else {
+                &self.application_name
+            },
             self.client,
             self.since,
-            if self.query.is_empty() { "(idle)".to_string() } else { self.query.chars().take(200).collect::<String>() }
+            if self.query.is_empty() {
+                "(idle)".to_string()
+            } else {
+                self.query.chars().take(200).collect::<String>()
+            }
         )
     }
 }
@@ -55,7 +63,11 @@ fn key_sql() -> &'static str {
 }
 
 /// Takes the lock, polling until `timeout`. Prints (logs) who holds it once while waiting.
-pub fn acquire(client: &mut Client, table: &VersionTable, timeout: Duration) -> Result<MigrationLock> {
+pub fn acquire(
+    client: &mut Client,
+    table: &VersionTable,
+    timeout: Duration,
+) -> Result<MigrationLock> {
     let started = Instant::now();
     let qualified = table.qualified();
     let key: i32 = client
@@ -75,12 +87,18 @@ pub fn acquire(client: &mut Client, table: &VersionTable, timeout: Duration) -> 
         if got {
             let waited = started.elapsed();
             if announced {
-                log::info!("got the migration lock after waiting {}", crate::run::fmt_duration(waited));
+                log::info!(
+                    "got the migration lock after waiting {}",
+                    crate::run::fmt_duration(waited)
+                );
             }
             return Ok(MigrationLock { key, waited });
         }
         let holder = holder(client, key)?;
-        let who = holder.as_ref().map(Holder::describe).unwrap_or_else(|| "another session (it just let go?)".into());
+        let who = holder
+            .as_ref()
+            .map(Holder::describe)
+            .unwrap_or_else(|| "another session (it just let go?)".into());
         if started.elapsed() >= timeout {
             return Err(Error::new(
                 ErrorKind::LockTimeout,
@@ -96,7 +114,11 @@ pub fn acquire(client: &mut Client, table: &VersionTable, timeout: Duration) -> 
             log::warn!("waiting for the migration lock on {qualified}, held by {who}");
             announced = true;
         }
-        std::thread::sleep(delay.min(timeout.saturating_sub(started.elapsed())).max(Duration::from_millis(10)));
+        std::thread::sleep(
+            delay
+                .min(timeout.saturating_sub(started.elapsed()))
+                .max(Duration::from_millis(10)),
+        );
         delay = (delay * 2).min(Duration::from_millis(500));
     }
 }
@@ -125,7 +147,10 @@ pub fn holder(client: &mut Client, key: i32) -> Result<Option<Holder>> {
 impl MigrationLock {
     pub fn release(self, client: &mut Client) -> Result<()> {
         client
-            .query_one("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &self.key])
+            .query_one(
+                "SELECT pg_advisory_unlock($1, $2)",
+                &[&LOCK_CLASS, &self.key],
+            )
             .map_err(|e| db_error("cannot release the migration lock", &e))?;
         Ok(())
     }

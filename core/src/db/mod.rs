@@ -35,7 +35,11 @@ pub fn connect(url: &DbUrl, app: &str) -> Result<Client> {
     let result = match url.sslmode {
         SslMode::Disable => cfg.ssl_mode(PgSslMode::Disable).connect(NoTls),
         mode => {
-            cfg.ssl_mode(if mode == SslMode::Prefer { PgSslMode::Prefer } else { PgSslMode::Require });
+            cfg.ssl_mode(if mode == SslMode::Prefer {
+                PgSslMode::Prefer
+            } else {
+                PgSslMode::Require
+            });
             let connector = tls_connector(url)?;
             cfg.connect(connector)
         }
@@ -48,7 +52,9 @@ pub fn connect(url: &DbUrl, app: &str) -> Result<Client> {
 /// Authentication and configuration errors are not retried. A line is logged per attempt, at
 /// most every few seconds.
 pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Client> {
-    let Some(wait) = wait else { return connect(url, app) };
+    let Some(wait) = wait else {
+        return connect(url, app);
+    };
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     let mut last_report: Option<std::time::Instant> = None;
@@ -58,7 +64,12 @@ pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Cl
         match connect(url, app) {
             Ok(c) => {
                 if attempt > 1 {
-                    log::info!("connected to {} after {} attempts ({:.1} s)", url.endpoint(), attempt, started.elapsed().as_secs_f64());
+                    log::info!(
+                        "connected to {} after {} attempts ({:.1} s)",
+                        url.endpoint(),
+                        attempt,
+                        started.elapsed().as_secs_f64()
+                    );
                 }
                 return Ok(c);
             }
@@ -67,12 +78,21 @@ pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Cl
                 if elapsed >= wait {
                     return Err(Error::new(
                         ErrorKind::Connect,
-                        format!("gave up after waiting {:.0} s ({attempt} attempts): {}", elapsed.as_secs_f64(), e.message),
+                        format!(
+                            "gave up after waiting {:.0} s ({attempt} attempts): {}",
+                            elapsed.as_secs_f64(),
+                            e.message
+                        ),
                     )
                     .with_hint(e.hint.unwrap_or_default()));
                 }
                 if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(3)) {
-                    log::info!("waiting for the database (attempt {attempt}, {:.0} s of {:.0} s): {}", elapsed.as_secs_f64(), wait.as_secs_f64(), e.message);
+                    log::info!(
+                        "waiting for the database (attempt {attempt}, {:.0} s of {:.0} s): {}",
+                        elapsed.as_secs_f64(),
+                        wait.as_secs_f64(),
+                        e.message
+                    );
                     last_report = Some(std::time::Instant::now());
                 }
                 std::thread::sleep(delay.min(wait.saturating_sub(elapsed)));
@@ -100,16 +120,26 @@ fn tls_connector(url: &DbUrl) -> Result<postgres_native_tls::MakeTlsConnector> {
     let verify = matches!(url.sslmode, SslMode::VerifyCa | SslMode::VerifyFull);
     if let Some(path) = &url.sslrootcert {
         let pem = std::fs::read(path).map_err(|e| {
-            Error::new(ErrorKind::Connect, format!("cannot read sslrootcert {}: {e}", path.display()))
+            Error::new(
+                ErrorKind::Connect,
+                format!("cannot read sslrootcert {}: {e}", path.display()),
+            )
         })?;
         let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
-            Error::new(ErrorKind::Connect, format!("sslrootcert {} is not a PEM certificate: {e}", path.display()))
+            Error::new(
+                ErrorKind::Connect,
+                format!(
+                    "sslrootcert {} is not a PEM certificate: {e}",
+                    path.display()
+                ),
+            )
         })?;
         b.add_root_certificate(cert);
     }
     if !verify {
         // libpq's prefer/require encrypt but do not authenticate the server.
-        b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+        b.danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true);
     } else if url.sslmode == SslMode::VerifyCa {
         b.danger_accept_invalid_hostnames(true);
     }
@@ -121,7 +151,12 @@ fn tls_connector(url: &DbUrl) -> Result<postgres_native_tls::MakeTlsConnector> {
 
 /// Why a connection failed, said for people: where, as whom, what happened, what to do.
 pub fn connect_error(url: &DbUrl, e: &postgres::Error) -> Error {
-    let whom = format!("cannot connect to {} as user '{}' (database '{}')", url.endpoint(), url.user, url.dbname);
+    let whom = format!(
+        "cannot connect to {} as user '{}' (database '{}')",
+        url.endpoint(),
+        url.user,
+        url.dbname
+    );
     if let Some(db) = e.as_db_error() {
         let (why, hint) = match db.code().code() {
             "28P01" => ("password authentication failed".to_string(), "check the password in the database URL (DATABASE_URL / PGVECTOR_DB_URL / --database-url)".to_string()),
@@ -139,12 +174,26 @@ pub fn connect_error(url: &DbUrl, e: &postgres::Error) -> Error {
         ("connection refused".to_string(), "is the server running and listening on that host and port? (make db-up starts the local one; --wait waits for it)")
     } else if lower.contains("timed out") || lower.contains("timeout") {
         ("timed out".to_string(), "check the host, port and firewall; raise connect_timeout in the URL if the network is slow")
-    } else if lower.contains("failed to lookup") || lower.contains("name or service not known") || lower.contains("no such host") || lower.contains("resolve") {
-        ("unknown host".to_string(), "check the host name in the URL (inside docker compose, use the service name, e.g. db)")
-    } else if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") || lower.contains("hostname") {
+    } else if lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+        || lower.contains("no such host")
+        || lower.contains("resolve")
+    {
+        (
+            "unknown host".to_string(),
+            "check the host name in the URL (inside docker compose, use the service name, e.g. db)",
+        )
+    } else if lower.contains("tls")
+        || lower.contains("ssl")
+        || lower.contains("certificate")
+        || lower.contains("hostname")
+    {
         (format!("TLS failed: {text}"), "check sslmode and sslrootcert; verify-full needs the URL host to match the server certificate's name")
     } else {
-        (text.clone(), "check the database URL and that the server is reachable")
+        (
+            text.clone(),
+            "check the database URL and that the server is reachable",
+        )
     };
     Error::new(ErrorKind::Connect, format!("{whom}: {why}")).with_hint(hint)
 }
@@ -216,7 +265,10 @@ impl SqlFailure {
 
 /// Maps a failed statement on an open connection to an error (used outside the run loop).
 pub fn db_error(context: &str, e: &postgres::Error) -> Error {
-    Error::new(ErrorKind::Database, format!("{context}: {}", SqlFailure::from_pg(e).describe()))
+    Error::new(
+        ErrorKind::Database,
+        format!("{context}: {}", SqlFailure::from_pg(e).describe()),
+    )
 }
 
 /// Quotes an identifier for SQL ("a""b").

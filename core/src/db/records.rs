@@ -78,12 +78,18 @@ impl Records {
                 None => name,
             }
         };
-        Records { applied: q("applied"), audit: q("audit") }
+        Records {
+            applied: q("applied"),
+            audit: q("audit"),
+        }
     }
 
     pub fn exist(&self, client: &mut impl GenericClient) -> Result<bool> {
         let r = client
-            .query_one("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", &[&self.applied, &self.audit])
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+                &[&self.applied, &self.audit],
+            )
             .map_err(|e| db_error("cannot look up the record tables", &e))?;
         Ok(r.get(0))
     }
@@ -131,7 +137,14 @@ impl Records {
     }
 
     /// Records (or re-records) a revision as applied.
-    pub fn record(&self, client: &mut impl GenericClient, revision: &str, checksum: &str, duration: Option<Duration>, how: &str) -> Result<()> {
+    pub fn record(
+        &self,
+        client: &mut impl GenericClient,
+        revision: &str,
+        checksum: &str,
+        duration: Option<Duration>,
+        how: &str,
+    ) -> Result<()> {
         let ms = duration.map(|d| d.as_millis() as i64);
         client
             .execute(
@@ -150,7 +163,10 @@ impl Records {
 
     pub fn forget(&self, client: &mut impl GenericClient, revision: &str) -> Result<()> {
         client
-            .execute(&format!("DELETE FROM {} WHERE revision = $1", self.applied), &[&revision])
+            .execute(
+                &format!("DELETE FROM {} WHERE revision = $1", self.applied),
+                &[&revision],
+            )
             .map_err(|e| db_error("cannot delete the applied revision's record", &e))?;
         Ok(())
     }
@@ -162,7 +178,10 @@ impl Records {
     }
 
     /// Every applied record, by revision (empty when the table does not exist yet).
-    pub fn applied(&self, client: &mut impl GenericClient) -> Result<HashMap<String, AppliedRecord>> {
+    pub fn applied(
+        &self,
+        client: &mut impl GenericClient,
+    ) -> Result<HashMap<String, AppliedRecord>> {
         if !self.exist(client)? {
             return Ok(HashMap::new());
         }
@@ -178,7 +197,12 @@ impl Records {
         Ok(rows
             .iter()
             .map(|r| {
-                let rec = AppliedRecord { revision: r.get(0), checksum: r.get(1), applied_at: r.get(2), how: r.get(3) };
+                let rec = AppliedRecord {
+                    revision: r.get(0),
+                    checksum: r.get(1),
+                    applied_at: r.get(2),
+                    how: r.get(3),
+                };
                 (rec.revision.clone(), rec)
             })
             .collect())
@@ -250,4 +274,63 @@ impl Records {
             })
             .collect())
     }
+}
+
+/// The audit log as text, one entry per line (a second, indented line for an error or note).
+pub fn format_audit_log(rows: &[AuditRow]) -> String {
+    let heads = |h: &[String]| {
+        if h.is_empty() {
+            "base".to_string()
+        } else {
+            h.join(",")
+        }
+    };
+    let mut out = String::new();
+    for r in rows {
+        let what = if r.revisions.is_empty() {
+            "nothing applied".to_string()
+        } else if r.revisions.len() <= 6 {
+            format!(
+                "{} revision{}: {}",
+                r.revisions.len(),
+                if r.revisions.len() == 1 { "" } else { "s" },
+                r.revisions.join(", ")
+            )
+        } else {
+            format!(
+                "{} revisions: {}, ... {}",
+                r.revisions.len(),
+                r.revisions[..3].join(", "),
+                r.revisions[r.revisions.len() - 1]
+            )
+        };
+        let waited = if r.lock_wait_ms > 0 {
+            format!(", waited {} ms for the lock", r.lock_wait_ms)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{}  {:<6} {} {} -> {}  {}  by {}@{} ({}, retort {})  {} ms{}  {}\n",
+            r.at,
+            r.action,
+            if r.target.is_empty() { "-" } else { &r.target },
+            heads(&r.from_heads),
+            heads(&r.to_heads),
+            what,
+            r.db_user,
+            r.client_host,
+            r.application_name,
+            r.tool_version,
+            r.duration_ms,
+            waited,
+            if r.success { "ok" } else { "FAILED" }
+        ));
+        if let Some(n) = &r.note {
+            out.push_str(&format!("    note: {n}\n"));
+        }
+        if let Some(e) = &r.error {
+            out.push_str(&format!("    error: {}\n", e.lines().next().unwrap_or("")));
+        }
+    }
+    out
 }

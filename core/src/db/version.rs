@@ -40,7 +40,10 @@ impl VersionTable {
         let t = self.qualified();
         let col = format!("{}.version_num", ident(&self.name.name));
         match op {
-            VersionOp::Insert(r) => format!("INSERT INTO {t} (version_num) VALUES ({});", quote_literal(r)),
+            VersionOp::Insert(r) => format!(
+                "INSERT INTO {t} (version_num) VALUES ({});",
+                quote_literal(r)
+            ),
             VersionOp::Update { from, to } => format!(
                 "UPDATE {t} SET version_num={} WHERE {col} = {};",
                 quote_literal(to),
@@ -65,7 +68,13 @@ impl VersionTable {
             return Ok(Vec::new());
         }
         let rows = client
-            .query(&format!("SELECT version_num FROM {} ORDER BY version_num", self.qualified()), &[])
+            .query(
+                &format!(
+                    "SELECT version_num FROM {} ORDER BY version_num",
+                    self.qualified()
+                ),
+                &[],
+            )
             .map_err(|e| db_error(&format!("cannot read {}", self.qualified()), &e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
@@ -95,8 +104,11 @@ impl VersionTable {
 /// Plain lowercase identifiers are written bare (as Alembic does); others are quoted.
 fn ident(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if plain {
         s.to_string()
     } else {
@@ -111,7 +123,10 @@ mod tests {
     #[test]
     fn writes_match_alembic_offline_output() {
         let v = VersionTable::new(VersionTableName::default());
-        assert_eq!(v.op_sql(&VersionOp::Insert("1a2b".into())), "INSERT INTO alembic_version (version_num) VALUES ('1a2b');");
+        assert_eq!(
+            v.op_sql(&VersionOp::Insert("1a2b".into())),
+            "INSERT INTO alembic_version (version_num) VALUES ('1a2b');"
+        );
         assert_eq!(
             v.op_sql(&VersionOp::Update { from: "1a2b".into(), to: "2b3c".into() }),
             "UPDATE alembic_version SET version_num='2b3c' WHERE alembic_version.version_num = '1a2b';"
@@ -120,12 +135,17 @@ mod tests {
             v.op_sql(&VersionOp::Delete("3c4d".into())),
             "DELETE FROM alembic_version WHERE alembic_version.version_num = '3c4d';"
         );
-        assert!(v.create_sql().contains("CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)"));
+        assert!(v
+            .create_sql()
+            .contains("CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)"));
     }
 
     #[test]
     fn schema_and_odd_names_are_quoted() {
-        let v = VersionTable::new(VersionTableName { schema: Some("Ops".into()), name: "versions".into() });
+        let v = VersionTable::new(VersionTableName {
+            schema: Some("Ops".into()),
+            name: "versions".into(),
+        });
         assert_eq!(v.qualified(), "\"Ops\".versions");
     }
 }
