@@ -131,6 +131,13 @@ case "$cmd" in
     fi
     install
     PG_BIN=$(pg_bin); export PG_BIN
+    # pgserver's PostgreSQL is built without SSL: TLS scenarios start the distribution's server.
+    if [ -z "${PG_SSL_BIN:-}" ]; then
+      for d in /usr/lib/postgresql/*/bin; do
+        if [ -x "$d/postgres" ]; then PG_SSL_BIN=$d; fi
+      done
+      if [ -n "${PG_SSL_BIN:-}" ]; then export PG_SSL_BIN; fi
+    fi
     tmp=$(mktemp -d /tmp/retort-pg.XXXXXX)
     pass=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
     trap 'stop_cluster "$tmp"; rm -rf "$tmp"' EXIT

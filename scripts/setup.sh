@@ -13,6 +13,16 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v openssl >/dev/null || need+=(openssl)
+# The TLS tests need a PostgreSQL server built with SSL (the pgserver wheel's is not).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  need+=(postgresql)
+  # no cluster of its own: retort's scripts start throwaway servers as needed
+  if [ "$(id -u)" = 0 ]; then
+    mkdir -p /etc/postgresql-common
+    [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+  fi
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2

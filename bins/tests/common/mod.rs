@@ -270,3 +270,169 @@ pub fn bin_path(bin: &str) -> PathBuf {
     };
     PathBuf::from(p)
 }
+
+/// A PostgreSQL server of a test's own (for TLS settings, or one started after the tool),
+/// from the binaries in PG_BIN; stopped and deleted when dropped.
+pub struct TempServer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    bin: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs a PostgreSQL binary as the unprivileged server owner when we are root.
+fn as_server_owner(bin: &Path, args: &[&str]) -> Output {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.args(args).output().unwrap()
+}
+
+impl TempServer {
+    /// initdb only (trust authentication) with the test server's binaries (PG_BIN, PostgreSQL
+    /// with pgvector); `start` starts it.
+    pub fn init() -> TempServer {
+        Self::init_with(PathBuf::from(
+            std::env::var("PG_BIN").expect("PG_BIN is set by `make test` (scripts/pg.sh run)"),
+        ))
+    }
+
+    /// The same with a PostgreSQL built with TLS support (PG_SSL_BIN): the pgserver wheel's
+    /// build has none, so TLS scenarios use the distribution's server (scripts/setup.sh
+    /// installs it, scripts/pg.sh exports its directory).
+    pub fn init_tls() -> TempServer {
+        Self::init_with(PathBuf::from(std::env::var("PG_SSL_BIN").expect(
+            "PG_SSL_BIN is set by `make test` to a PostgreSQL built with SSL (Debian's postgresql)",
+        )))
+    }
+
+    fn init_with(bin: PathBuf) -> TempServer {
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            assert!(Command::new("chown")
+                .arg("postgres")
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success());
+        }
+        let data = dir.path().join("data");
+        let o = as_server_owner(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        TempServer {
+            dir,
+            port: free_port(),
+            bin,
+        }
+    }
+
+    /// Copies a file into the data directory, readable by the server only.
+    pub fn add_file(&self, name: &str, from: &Path) {
+        let to = self.dir.path().join("data").join(name);
+        std::fs::copy(from, &to).unwrap();
+        if is_root() {
+            assert!(Command::new("chown")
+                .arg("postgres")
+                .arg(&to)
+                .status()
+                .unwrap()
+                .success());
+        }
+        assert!(Command::new("chmod")
+            .arg("600")
+            .arg(&to)
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    pub fn start(&self, settings: &[&str]) {
+        let data = self.dir.path().join("data");
+        let mut opts = format!(
+            "-p {} -k {} -c listen_addresses=localhost -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        for s in settings {
+            opts.push_str(&format!(" -c {s}"));
+        }
+        let log = self.dir.path().join("server.log");
+        let o = as_server_owner(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &opts,
+                "start",
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "pg_ctl start: {} {}",
+            String::from_utf8_lossy(&o.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    pub fn url(&self, host: &str, query: &str) -> String {
+        format!("postgresql://postgres@{host}:{}/postgres{query}", self.port)
+    }
+}
+
+impl Drop for TempServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = as_server_owner(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! Scenarios: checksums, the audit log, adoption of an Alembic database, the migration lock,
+//! JSON output and exit codes.
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+
+fn applied(s: &Scenario) -> Vec<String> {
+    s.db.strings("SELECT revision || ' ' || how FROM alembic_version_applied ORDER BY revision")
+}
+
+#[test]
+fn an_edited_applied_script_is_refused_until_rehashed() {
+    let s = Scenario::with_example();
+    s.run("migrate-up", &["003"]).ok();
+    assert_eq!(applied(&s), vec!["001 up", "002 up", "003 up"]);
+    let path = s.migrations().join("002_server_settings.sql");
+    let original = std::fs::read_to_string(&path).unwrap();
+    // cosmetic edits (CRLF line endings, trailing spaces, a header message fix) are not drift
+    let cosmetic = original
+        .replace("server settings table", "server settings")
+        .replace('\n', "  \r\n");
+    std::fs::write(&path, &cosmetic).unwrap();
+    s.run("migrate-check", &["--allow-multiple-heads"]).code(1); // only pending: 004
+    let r = s.run("migrate-check", &["--format", "json"]).code(1);
+    assert!(!r.stdout.contains("checksum_mismatch"), "{}", r.stdout);
+    // a real edit is refused, naming the file and both checksums; nothing runs
+    let edited = original.replace("DEFAULT now()", "DEFAULT clock_timestamp()");
+    assert_ne!(edited, original);
+    std::fs::write(&path, edited).unwrap();
+    let r = s.run("migrate-up", &[]).code(7);
+    assert!(
+        r.stderr.contains("002_server_settings.sql")
+            && r.stderr.contains("recorded ")
+            && r.stderr.contains("now "),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("migrate-stamp --rehash 002") && r.stderr.contains("--ignore-checksums"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), vec!["003"]);
+    let r = s.run("migrate-check", &[]).code(1);
+    assert!(
+        r.stdout.contains("checksum_mismatch") && r.stdout.contains("002_server_settings.sql"),
+        "{}",
+        r.stdout
+    );
+    // deliberate: rehash, audited; then the upgrade goes through
+    let r = s.run("migrate-stamp", &["--rehash", "002"]).ok();
+    assert!(r.stdout.starts_with("002: checksum "), "{}", r.stdout);
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(s.db.version_rows(), vec!["004"]);
+    let notes =
+        s.db.strings("SELECT note FROM alembic_version_audit WHERE action = 'rehash'");
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].starts_with("checksum ") && notes[0].contains(" -> "),
+        "{}",
+        notes[0]
+    );
+}
+
+#[test]
+fn ignore_checksums_proceeds_once() {
+    let s = Scenario::with_example();
+    s.run("migrate-up", &["001"]).ok();
+    let path = s.migrations().join("001_baseline.sql");
+    std::fs::write(
+        &path,
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("title       text,", "title       text, -- edited"),
+    )
+    .unwrap();
+    s.run("migrate-up", &["002"]).code(7);
+    s.run("migrate-up", &["002", "--ignore-checksums"]).ok();
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+    s.run("migrate-up", &[]).code(7);
+}
+
+#[test]
+fn the_audit_log_records_every_write_newest_first() {
+    let s = Scenario::with_example();
+    s.run("migrate-up", &["002"]).ok();
+    s.run("migrate-down", &["-1"]).ok();
+    s.run("migrate-stamp", &["003"]).ok();
+    s.run("migrate-stamp", &["001", "--purge"]).ok();
+    assert_eq!(
+        s.db.audit(),
+        vec![
+            "up true 001,002",
+            "down true 002",
+            "stamp true ",
+            "purge true "
+        ]
+    );
+    // downgrade removed 002's record; stamp recorded 002 and 003; purge then stamp 001 leaves 001
+    assert_eq!(applied(&s), vec!["001 stamp"]);
+    let r = s.run("migrate-history", &["--log"]).ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].contains(" purge  001 ") && lines[0].ends_with("ok"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains(" up     002 base -> 002  2 revisions: 001, 002  by postgres@"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("(migrate-up, retort "), "{}", r.stdout);
+    let r = s
+        .run("migrate-history", &["--log", "--format", "json"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["log"][0]["action"], "purge");
+    assert_eq!(v["log"][3]["revisions"], serde_json::json!(["001", "002"]));
+    assert_eq!(v["log"][3]["success"], true);
+    assert_eq!(v["log"][3]["application_name"], "migrate-up");
+    // a failure is logged with its error
+    s.write(
+        "migrations/005_bad.sql",
+        "-- revision: 005\n-- down_revision: 004\n\n-- migrate:up\nSELECT 1/0;\n",
+    );
+    s.run("migrate-up", &[]).code(4);
+    let errors =
+        s.db.strings("SELECT error FROM alembic_version_audit WHERE NOT success");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].contains("22012") && errors[0].contains("005_bad.sql"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn a_database_alembic_migrated_is_adopted_on_the_first_run() {
+    let s = Scenario::with_example();
+    s.db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)); INSERT INTO alembic_version VALUES ('002')");
+    s.db.execute("CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE documents (id bigint PRIMARY KEY); CREATE TABLE chunks (id bigint, document_id bigint, chunk_index int, content text, embedding vector(384)); CREATE TABLE server_settings (key text PRIMARY KEY, value jsonb)");
+    s.run("migrate-up", &["003"]).ok();
+    assert_eq!(applied(&s), vec!["001 adopt", "002 adopt", "003 up"]);
+    assert_eq!(s.db.audit(), vec!["adopt true 001,002", "up true 003"]);
+    s.run("migrate-check", &["--allow-multiple-heads"]).code(1);
+}
+
+fn lock_key_sql() -> &'static str {
+    "SELECT pg_advisory_lock(1920234100, hashtext(current_database() || ':' || 'alembic_version'))"
+}
+
+#[test]
+fn lock_timeout_names_the_holder_and_exits_5() {
+    let s = Scenario::with_example();
+    let mut holder = postgres::Client::connect(
+        &format!("{}?application_name=test-holder", s.db.url),
+        postgres::NoTls,
+    )
+    .unwrap();
+    holder.batch_execute(lock_key_sql()).unwrap();
+    let r = s.run("migrate-up", &["--lock-timeout", "1s"]).code(5);
+    assert!(
+        r.stderr
+            .contains("waiting for the migration lock on alembic_version, held by pid"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("(test-holder)"), "{}", r.stderr);
+    assert!(r.stderr.contains("timed out after"), "{}", r.stderr);
+    assert_eq!(s.db.version_rows(), Vec::<String>::new());
+    // once the holder lets go, the same command goes through; the lock was not left behind by the failed run
+    drop(holder);
+    s.run("migrate-up", &["--lock-timeout", "10s"]).ok();
+    let held = s.db.strings(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+          WHERE l.locktype = 'advisory' AND a.application_name LIKE 'migrate-%'",
+    );
+    assert_eq!(
+        held,
+        Vec::<String>::new(),
+        "no migrate-* session keeps the lock"
+    );
+}
+
+#[test]
+fn the_lock_is_released_after_a_failed_migration() {
+    let s = Scenario::new();
+    s.revision("f1", "", "SELECT 1/0;", "SELECT 1;");
+    s.run("migrate-up", &[]).code(4);
+    s.run("migrate-up", &["--lock-timeout", "2s"]).code(4); // not 5: nothing holds the lock
+}
+
+#[test]
+fn eight_concurrent_runs_apply_each_revision_exactly_once() {
+    for round in 0..10 {
+        let s = Scenario::new();
+        // the first revision is slow, so the other seven arrive while it holds the lock
+        s.revision("r01", "", "CREATE TABLE ledger (rev text PRIMARY KEY);\nINSERT INTO ledger VALUES ('r01');\nSELECT pg_sleep(0.4);", "DROP TABLE ledger;");
+        for i in 2..=20 {
+            s.revision(
+                &format!("r{i:02}"),
+                &format!("r{:02}", i - 1),
+                &format!("CREATE TABLE t{i} (id int);\nINSERT INTO ledger VALUES ('r{i:02}');"),
+                &format!("DROP TABLE t{i};"),
+            );
+        }
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                Command::new(bin_path("migrate-up"))
+                    .current_dir(s.dir.path())
+                    .env_clear()
+                    .env("DATABASE_URL", &s.db.url)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "round {round}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let ledger = s.db.strings("SELECT rev FROM ledger ORDER BY rev");
+        assert_eq!(
+            ledger.len(),
+            20,
+            "round {round}: every revision applied exactly once"
+        );
+        assert_eq!(s.db.version_rows(), vec!["r20"]);
+        let runs = s.db.strings("SELECT cardinality(revisions) || ' ' || (lock_wait_ms > 0) FROM alembic_version_audit WHERE action = 'up' ORDER BY id");
+        assert_eq!(runs.len(), 8, "round {round}: {runs:?}");
+        assert_eq!(
+            runs.iter().filter(|r| r.starts_with("20 ")).count(),
+            1,
+            "round {round}: one run applied: {runs:?}"
+        );
+        assert_eq!(
+            runs.iter().filter(|r| *r == "0 true").count(),
+            7,
+            "round {round}: the others waited and found nothing to do: {runs:?}"
+        );
+    }
+}
+
+#[test]
+fn json_output_has_a_stable_shape() {
+    let s = Scenario::with_example();
+    s.run("migrate-up", &["002"]).ok();
+    let v: serde_json::Value =
+        serde_json::from_str(&s.run("migrate-current", &["--format", "json"]).ok().stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"version": 1, "current": ["002"], "effective_heads": [], "script_heads": ["004"], "at_heads": false})
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&s.run("migrate-check", &["--format", "json"]).code(1).stdout)
+            .unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"][0]["code"], "pending");
+    assert_eq!(v["pending"], serde_json::json!(["003", "004"]));
+    let v: serde_json::Value = serde_json::from_str(
+        &s.run("migrate-up", &["--dry-run", "--format", "json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["from_heads"], serde_json::json!(["002"]));
+    assert_eq!(v["to_heads"], serde_json::json!(["004"]));
+    assert_eq!(v["steps"][1]["revision"], "004");
+    assert_eq!(v["steps"][1]["transactional"], false);
+    assert_eq!(
+        v["steps"][0]["version_table_sql"][0],
+        "UPDATE alembic_version SET version_num='003' WHERE alembic_version.version_num = '002';"
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        &s.run("migrate-down", &["--dry-run", "base", "--format", "json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(v["steps"][0]["direction"], "down");
+    let v: serde_json::Value = serde_json::from_str(
+        &s.run(
+            "migrate-history",
+            &["--format", "json", "--indicate-current"],
+        )
+        .ok()
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["revisions"][0]["revision"], "004");
+    assert_eq!(v["revisions"][2]["current"], true);
+    assert_eq!(
+        v["revisions"][3]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("001_baseline.sql"),
+        true
+    );
+    assert_eq!(s.db.version_rows(), vec!["002"], "dry runs change nothing");
+}
+
+#[test]
+fn every_exit_code_is_what_the_table_says() {
+    let s = Scenario::with_example();
+    s.run("migrate-check", &["--offline"]).code(0);
+    s.run("migrate-check", &[]).code(1);
+    s.run("migrate-up", &["--bogus"]).code(2);
+    s.run("migrate-up", &["nosuchrev"]).code(2);
+    s.run_env(
+        "migrate-up",
+        &[],
+        &[("DATABASE_URL", "postgresql://x@127.0.0.1:1/x")],
+    )
+    .code(3);
+    s.write(
+        "migrations/005_bad.sql",
+        "-- revision: 005\n-- down_revision: 004\n\n-- migrate:up\nSELECT nope;\n",
+    );
+    s.run("migrate-up", &[]).code(4);
+    s.run("migrate-up", &["004"]).ok();
+    let mut holder = s.db.client();
+    holder.batch_execute(lock_key_sql()).unwrap();
+    s.run("migrate-up", &["--lock-timeout", "200ms"]).code(5);
+    drop(holder);
+    s.write(
+        "migrations/006_broken.sql",
+        "-- revision: 006\n-- bogus: 1\n",
+    );
+    s.run("migrate-up", &[]).code(6);
+    std::fs::remove_file(s.migrations().join("006_broken.sql")).unwrap();
+    s.db.execute("INSERT INTO alembic_version VALUES ('ffff0000')");
+    s.run("migrate-up", &[]).code(7);
+}
