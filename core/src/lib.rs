@@ -19,6 +19,7 @@ pub mod plan;
 pub mod project;
 pub mod revision;
 pub mod run;
+pub mod schema;
 pub mod script;
 pub mod sqlsplit;
 

@@ -22,7 +22,8 @@ pub struct IntrospectOptions {
     pub exclude_relations: Vec<String>,
 }
 
-const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'";
+const USER_NS: &str =
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'";
 
 fn not_ext(classid: &str, oid: &str) -> String {
     format!("NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = '{classid}'::pg_catalog.regclass AND xd.objid = {oid} AND xd.deptype = 'e')")
@@ -45,8 +46,12 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
             excluded.push(oid);
         }
     }
-    tx.batch_execute("SET LOCAL search_path = ''").map_err(|e| db_error("cannot set search_path", &e))?;
-    let q = |tx: &mut postgres::Transaction, what: &str, sql: &str| tx.query(sql, &[]).map_err(|e| db_error(&format!("cannot read {what}"), &e));
+    tx.batch_execute("SET LOCAL search_path = ''")
+        .map_err(|e| db_error("cannot set search_path", &e))?;
+    let q = |tx: &mut postgres::Transaction, what: &str, sql: &str| {
+        tx.query(sql, &[])
+            .map_err(|e| db_error(&format!("cannot read {what}"), &e))
+    };
     let mut s = Schema::default();
 
     // 1. schemas
@@ -368,9 +373,11 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
     );
     for r in q(&mut tx, "other objects", &unhandled_sql)? {
         let fp: Option<String> = r.get(2);
-        s.unhandled.insert((r.get(0), r.get(1)), fp.unwrap_or_default());
+        s.unhandled
+            .insert((r.get(0), r.get(1)), fp.unwrap_or_default());
     }
-    tx.commit().map_err(|e| db_error("cannot finish reading the catalog", &e))?;
+    tx.commit()
+        .map_err(|e| db_error("cannot finish reading the catalog", &e))?;
 
     // Assemble.
     let mut oids: Vec<u32> = rels.keys().copied().collect();
@@ -392,7 +399,10 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
                         definition: rel.viewdef.clone().unwrap_or_default(),
                         options: rel.options.clone(),
                         comment: rel.comment.clone(),
-                        column_comments: cols.iter().filter_map(|c| c.comment.clone().map(|t| (c.name.clone(), t))).collect(),
+                        column_comments: cols
+                            .iter()
+                            .filter_map(|c| c.comment.clone().map(|t| (c.name.clone(), t)))
+                            .collect(),
                         indexes: ixs,
                         depends_on: view_deps.remove(&oid).unwrap_or_default(),
                     },
@@ -425,7 +435,10 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
                 } else {
                     "inheritance child table"
                 };
-                let mut fp: Vec<String> = cols.iter().map(|c| format!("{} {} {} {:?}", c.name, c.type_sql, c.not_null, c.default)).collect();
+                let mut fp: Vec<String> = cols
+                    .iter()
+                    .map(|c| format!("{} {} {} {:?}", c.name, c.type_sql, c.not_null, c.default))
+                    .collect();
                 fp.extend(rel.part.clone());
                 for c in constraints.remove(&oid).unwrap_or_default() {
                     fp.push(format!("{} {}", c.name, c.definition));
@@ -433,7 +446,8 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
                 for ix in indexes.remove(&oid).unwrap_or_default() {
                     fp.push(format!("{} {}", ix.name, ix.body));
                 }
-                s.unhandled.insert((kind.to_string(), rel.name.sql()), fp.join("; "));
+                s.unhandled
+                    .insert((kind.to_string(), rel.name.sql()), fp.join("; "));
             }
         }
     }
@@ -442,8 +456,17 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
 
 /// `pg_get_indexdef` minus `CREATE [UNIQUE] INDEX name ON `, ` WITH (...)` and ` WHERE ...`:
 /// what stays is `[ONLY ]table USING method (keys)[ INCLUDE (...)][ NULLS NOT DISTINCT]`.
-pub fn index_body(def: &str, quoted_name: &str, unique: bool, params: &[(String, String)], predicate: Option<&str>) -> String {
-    let prefix = format!("CREATE {}INDEX {quoted_name} ON ", if unique { "UNIQUE " } else { "" });
+pub fn index_body(
+    def: &str,
+    quoted_name: &str,
+    unique: bool,
+    params: &[(String, String)],
+    predicate: Option<&str>,
+) -> String {
+    let prefix = format!(
+        "CREATE {}INDEX {quoted_name} ON ",
+        if unique { "UNIQUE " } else { "" }
+    );
     let mut body = def.strip_prefix(&prefix).unwrap_or(def).to_string();
     if let Some(p) = predicate {
         if let Some(b) = body.strip_suffix(&format!(" WHERE {p}")) {
@@ -453,7 +476,11 @@ pub fn index_body(def: &str, quoted_name: &str, unique: bool, params: &[(String,
     if !params.is_empty() {
         let with = format!(
             " WITH ({})",
-            params.iter().map(|(k, v)| format!("{k}='{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
+            params
+                .iter()
+                .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         if let Some(b) = body.strip_suffix(&with) {
             body = b.to_string();
@@ -468,7 +495,10 @@ mod tests {
 
     #[test]
     fn index_body_strips_name_with_and_where() {
-        let p = vec![("m".to_string(), "16".to_string()), ("ef_construction".to_string(), "64".to_string())];
+        let p = vec![
+            ("m".to_string(), "16".to_string()),
+            ("ef_construction".to_string(), "64".to_string()),
+        ];
         assert_eq!(
             index_body(
                 "CREATE INDEX t_e ON public.t USING hnsw (e public.vector_cosine_ops) WITH (m='16', ef_construction='64')",

@@ -17,7 +17,10 @@ pub struct QName {
 
 impl QName {
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> QName {
-        QName { schema: schema.into(), name: name.into() }
+        QName {
+            schema: schema.into(),
+            name: name.into(),
+        }
     }
 
     /// `schema.name`, each part quoted only when needed.
@@ -86,8 +89,23 @@ impl Sequence {
 
     /// The same options (the name and owner aside).
     pub fn same_options(&self, o: &Sequence) -> bool {
-        (&self.data_type, self.start, self.increment, self.min, self.max, self.cache, self.cycle)
-            == (&o.data_type, o.start, o.increment, o.min, o.max, o.cache, o.cycle)
+        (
+            &self.data_type,
+            self.start,
+            self.increment,
+            self.min,
+            self.max,
+            self.cache,
+            self.cycle,
+        ) == (
+            &o.data_type,
+            o.start,
+            o.increment,
+            o.min,
+            o.max,
+            o.cache,
+            o.cycle,
+        )
     }
 }
 
@@ -173,7 +191,10 @@ impl ConstraintKind {
 
     /// Whether the constraint owns an index (which is then not listed among the indexes).
     pub fn has_index(self) -> bool {
-        matches!(self, ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion)
+        matches!(
+            self,
+            ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion
+        )
     }
 
     pub fn describe(self) -> &'static str {
@@ -221,12 +242,18 @@ pub struct Index {
 
 impl Index {
     pub fn params_map(&self) -> BTreeMap<&str, &str> {
-        self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        self.params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     /// The same index apart from its name.
     pub fn same_definition(&self, o: &Index) -> bool {
-        self.unique == o.unique && self.body == o.body && self.predicate == o.predicate && self.params_map() == o.params_map()
+        self.unique == o.unique
+            && self.body == o.body
+            && self.predicate == o.predicate
+            && self.params_map() == o.params_map()
     }
 }
 
@@ -249,8 +276,12 @@ pub struct View {
 
 /// Quotes an identifier only when PostgreSQL would (as `quote_ident` does).
 pub fn ident(s: &str) -> String {
-    let simple = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+    let simple = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
         && RESERVED.binary_search(&s).is_err();
     if simple {
         s.to_string()
@@ -267,25 +298,162 @@ pub fn literal(s: &str) -> String {
 /// PostgreSQL 16's keywords that are not unreserved (`pg_get_keywords()` where catcode <> 'U'),
 /// sorted: an identifier spelled like one of these must be quoted.
 const RESERVED: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
-    "between", "bigint", "binary", "bit", "boolean", "both", "case", "cast", "char", "character",
-    "check", "coalesce", "collate", "collation", "column", "concurrently", "constraint", "create",
-    "cross", "current_catalog", "current_date", "current_role", "current_schema", "current_time",
-    "current_timestamp", "current_user", "dec", "decimal", "default", "deferrable", "desc",
-    "distinct", "do", "else", "end", "except", "exists", "extract", "false", "fetch", "float",
-    "for", "foreign", "freeze", "from", "full", "grant", "greatest", "group", "grouping", "having",
-    "ilike", "in", "initially", "inner", "inout", "int", "integer", "intersect", "interval",
-    "into", "is", "isnull", "join", "json_array", "json_arrayagg", "json_object", "json_objectagg",
-    "lateral", "leading", "least", "left", "like", "limit", "localtime", "localtimestamp",
-    "national", "natural", "nchar", "none", "normalize", "not", "notnull", "null", "nullif",
-    "numeric", "offset", "on", "only", "or", "order", "out", "outer", "overlaps", "overlay",
-    "placing", "position", "precision", "primary", "real", "references", "returning", "right",
-    "row", "select", "session_user", "setof", "similar", "smallint", "some", "substring",
-    "symmetric", "system_user", "table", "tablesample", "then", "time", "timestamp", "to",
-    "trailing", "treat", "trim", "true", "union", "unique", "user", "using", "values", "varchar",
-    "variadic", "verbose", "when", "where", "window", "with", "xmlattributes", "xmlconcat",
-    "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot",
-    "xmlserialize", "xmltable",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "json_array",
+    "json_arrayagg",
+    "json_object",
+    "json_objectagg",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
 ];
 
 #[cfg(test)]

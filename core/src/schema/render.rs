@@ -1,0 +1,319 @@
+//! SQL text for the model's objects, and the text of a list of operations (statements preceded
+//! by their `-- hazard:` comments). Pure functions: same input, same bytes.
+
+use super::model::*;
+use std::fmt;
+
+/// What a statement risks; written as `-- hazard: ...` before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HazardKind {
+    DeletesData,
+    RewritesTable,
+    AccessExclusiveLock,
+    BuildsIndex,
+    ScansTable,
+    MayFail,
+}
+
+impl HazardKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HazardKind::DeletesData => "deletes data",
+            HazardKind::RewritesTable => "rewrites the table",
+            HazardKind::AccessExclusiveLock => "ACCESS EXCLUSIVE lock",
+            HazardKind::BuildsIndex => "builds an index",
+            HazardKind::ScansTable => "scans the table",
+            HazardKind::MayFail => "may fail on existing data",
+        }
+    }
+}
+
+impl fmt::Display for HazardKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hazard {
+    pub kind: HazardKind,
+    pub detail: String,
+}
+
+/// One generated statement (without its `;`), what it does, and what it risks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    pub sql: String,
+    /// A short description for summaries and drift reports ("add column public.t.c").
+    pub what: String,
+    pub hazards: Vec<Hazard>,
+}
+
+impl Op {
+    pub fn new(sql: impl Into<String>, what: impl Into<String>) -> Op {
+        Op {
+            sql: sql.into(),
+            what: what.into(),
+            hazards: Vec::new(),
+        }
+    }
+
+    pub fn hazard(mut self, kind: HazardKind, detail: impl Into<String>) -> Op {
+        self.hazards.push(Hazard {
+            kind,
+            detail: detail.into(),
+        });
+        self
+    }
+
+    /// Adds the hazard only when `when` holds.
+    pub fn hazard_if(self, when: bool, kind: HazardKind, detail: impl Into<String>) -> Op {
+        if when {
+            self.hazard(kind, detail)
+        } else {
+            self
+        }
+    }
+}
+
+/// The statements, each preceded by its hazard comments, separated by blank lines.
+pub fn render_ops(ops: &[Op]) -> String {
+    let mut out = String::new();
+    for (i, op) in ops.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for h in &op.hazards {
+            out.push_str(&format!("-- hazard: {}: {}\n", h.kind, h.detail));
+        }
+        out.push_str(op.sql.trim_end());
+        out.push_str(";\n");
+    }
+    out
+}
+
+/// Largest and smallest values of a sequence's type.
+fn type_bounds(data_type: &str) -> (i64, i64) {
+    match data_type {
+        "smallint" => (i16::MIN as i64, i16::MAX as i64),
+        "integer" => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+/// Sequence options that differ from PostgreSQL's defaults for the sequence's type (the type
+/// itself is left out).
+pub fn sequence_options(s: &Sequence) -> Vec<String> {
+    let (tmin, tmax) = type_bounds(&s.data_type);
+    let (dmin, dmax) = if s.increment > 0 {
+        (1, tmax)
+    } else {
+        (tmin, -1)
+    };
+    let dstart = if s.increment > 0 { s.min } else { s.max };
+    let mut o = Vec::new();
+    if s.increment != 1 {
+        o.push(format!("INCREMENT BY {}", s.increment));
+    }
+    if s.min != dmin {
+        o.push(format!("MINVALUE {}", s.min));
+    }
+    if s.max != dmax {
+        o.push(format!("MAXVALUE {}", s.max));
+    }
+    if s.start != dstart {
+        o.push(format!("START WITH {}", s.start));
+    }
+    if s.cache != 1 {
+        o.push(format!("CACHE {}", s.cache));
+    }
+    if s.cycle {
+        o.push("CYCLE".into());
+    }
+    o
+}
+
+/// `GENERATED ALWAYS AS IDENTITY [(options)]`
+pub fn identity_clause(id: &IdentityDef) -> String {
+    let opts = sequence_options(&id.sequence);
+    let mut s = format!("GENERATED {} AS IDENTITY", id.kind.sql());
+    if !opts.is_empty() {
+        s.push_str(&format!(" ({})", opts.join(" ")));
+    }
+    s
+}
+
+/// A column as written in CREATE TABLE / ADD COLUMN.
+pub fn column_def(c: &Column) -> String {
+    let mut s = format!("{} {}", ident(&c.name), c.type_sql);
+    if let Some(col) = &c.collation {
+        s.push_str(&format!(" COLLATE {col}"));
+    }
+    if let Some(g) = &c.generated {
+        s.push_str(&format!(" GENERATED ALWAYS AS ({g}) STORED"));
+    } else if let Some(d) = &c.default {
+        s.push_str(&format!(" DEFAULT {d}"));
+    }
+    if c.not_null && c.identity.is_none() {
+        s.push_str(" NOT NULL");
+    }
+    if let Some(id) = &c.identity {
+        s.push(' ');
+        s.push_str(&identity_clause(id));
+    }
+    s
+}
+
+/// `ALTER TABLE t ADD CONSTRAINT name def [NOT VALID]` (or the inline form without ALTER).
+pub fn constraint_def(k: &Constraint) -> String {
+    let mut s = format!("CONSTRAINT {} {}", ident(&k.name), k.definition);
+    if k.not_valid {
+        s.push_str(" NOT VALID");
+    }
+    s
+}
+
+/// CREATE TABLE with its columns and its constraints other than foreign keys (those are added
+/// once every table exists).
+pub fn create_table(t: &Table) -> String {
+    let mut lines: Vec<String> = t.columns.iter().map(column_def).collect();
+    for k in t.constraints.values() {
+        if k.kind != ConstraintKind::ForeignKey {
+            lines.push(constraint_def(k));
+        }
+    }
+    format!(
+        "CREATE {}TABLE {} (\n    {}\n)",
+        if t.unlogged { "UNLOGGED " } else { "" },
+        t.name.sql(),
+        lines.join(",\n    ")
+    )
+}
+
+fn param_value(v: &str) -> String {
+    let simple_number = !v.is_empty()
+        && v.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && v.chars().next().is_some_and(|c| c.is_ascii_digit());
+    let simple_word = v.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if simple_number || simple_word {
+        v.to_string()
+    } else {
+        literal(v)
+    }
+}
+
+/// ` WITH (m = 16, ef_construction = 64)`, or nothing.
+pub fn with_params(params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return String::new();
+    }
+    format!(
+        " WITH ({})",
+        params
+            .iter()
+            .map(|(k, v)| format!("{} = {}", k, param_value(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// CREATE INDEX from the model (the body holds the table, method, keys and INCLUDE).
+pub fn create_index(ix: &Index, concurrently: bool) -> String {
+    let mut s = format!(
+        "CREATE {}INDEX {}{} ON {}{}",
+        if ix.unique { "UNIQUE " } else { "" },
+        if concurrently { "CONCURRENTLY " } else { "" },
+        ident(&ix.name),
+        ix.body,
+        with_params(&ix.params)
+    );
+    if let Some(p) = &ix.predicate {
+        s.push_str(&format!(" WHERE {p}"));
+    }
+    s
+}
+
+/// CREATE [MATERIALIZED] VIEW.
+pub fn create_view(v: &View) -> String {
+    let def = v.definition.trim().trim_end_matches(';').trim_end();
+    let opts = if v.options.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH ({})", v.options.join(", "))
+    };
+    format!(
+        "CREATE {}VIEW {}{opts} AS\n{def}",
+        if v.materialized { "MATERIALIZED " } else { "" },
+        v.name.sql()
+    )
+}
+
+pub fn comment_value(c: &Option<String>) -> String {
+    match c {
+        Some(t) => literal(t),
+        None => "NULL".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(t: &str, start: i64, inc: i64, min: i64, max: i64) -> Sequence {
+        Sequence {
+            name: QName::new("public", "s"),
+            data_type: t.into(),
+            start,
+            increment: inc,
+            min,
+            max,
+            cache: 1,
+            cycle: false,
+            owned_by: None,
+        }
+    }
+
+    #[test]
+    fn default_sequence_options_are_left_out() {
+        assert!(sequence_options(&seq("bigint", 1, 1, 1, i64::MAX)).is_empty());
+        assert!(sequence_options(&seq("integer", 1, 1, 1, i32::MAX as i64)).is_empty());
+        assert_eq!(
+            sequence_options(&seq("integer", 5, 1, 1, i32::MAX as i64)),
+            vec!["START WITH 5"]
+        );
+        assert_eq!(sequence_options(&seq("integer", -1, -1, i32::MIN as i64, -1)), vec!["INCREMENT BY -1"]);
+    }
+
+    #[test]
+    fn index_with_parameters_and_predicate() {
+        let ix = Index {
+            name: "items_emb".into(),
+            unique: false,
+            method: "hnsw".into(),
+            body: "public.items USING hnsw (emb public.vector_cosine_ops)".into(),
+            params: vec![
+                ("m".into(), "16".into()),
+                ("ef_construction".into(), "64".into()),
+            ],
+            predicate: Some("(emb IS NOT NULL)".into()),
+            columns: vec!["emb".into()],
+            comment: None,
+        };
+        assert_eq!(
+            create_index(&ix, true),
+            "CREATE INDEX CONCURRENTLY items_emb ON public.items USING hnsw (emb public.vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE (emb IS NOT NULL)"
+        );
+    }
+
+    #[test]
+    fn ops_render_hazards_first() {
+        let ops = vec![
+            Op::new("DROP TABLE public.t", "drop table public.t")
+                .hazard(HazardKind::DeletesData, "every row of public.t is lost"),
+            Op::new("CREATE SCHEMA s", "create schema s"),
+        ];
+        assert_eq!(render_ops(&ops), "-- hazard: deletes data: every row of public.t is lost\nDROP TABLE public.t;\n\nCREATE SCHEMA s;\n");
+    }
+}
