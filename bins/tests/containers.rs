@@ -506,6 +506,33 @@ fn dockerfile_builds_the_binaries_and_runs_them_as_a_non_root_user() {
         .any(|l| l.starts_with("!.env") || *l == "!target/" || *l == "!.venv/"));
 }
 
+/// The builder stage copies every workspace member, and .dockerignore lets each one through.
+#[test]
+fn the_image_build_sees_every_workspace_member() {
+    let manifest = read("Cargo.toml");
+    let line = manifest
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .expect("workspace members");
+    let members: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+    assert!(
+        members.contains(&"core") && members.contains(&"bins"),
+        "{members:?}"
+    );
+    let d = read("Dockerfile");
+    let ignore = read(".dockerignore");
+    for m in members {
+        assert!(
+            d.contains(&format!("COPY {m} ./{m}")),
+            "the Dockerfile does not copy the workspace member {m}"
+        );
+        assert!(
+            ignore.lines().any(|l| l.trim() == format!("!{m}/")),
+            ".dockerignore keeps {m} out of the build"
+        );
+    }
+}
+
 #[test]
 fn compose_files_wire_db_migrate_and_backend() {
     let dev = read("docker-compose.yml");
