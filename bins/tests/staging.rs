@@ -180,6 +180,22 @@ fn the_url_may_come_from_pgvector_db_url_in_sqlalchemy_form() {
 }
 
 #[test]
+fn the_url_may_come_from_the_dotenv_file() {
+    let s = Scenario::with_example();
+    s.write(
+        ".env",
+        &format!(
+            "# the binaries read it too\nMIGRATIONS_DIR=migrations\nDATABASE_URL=\"{}\"\n",
+            s.db.url
+        ),
+    );
+    let r = deploy(&s, &[], &[]).code(0);
+    assert_eq!(s.db.version_rows(), vec!["004".to_string()]);
+    assert_eq!(backups(&s).len(), 1, "{}", r.all());
+    assert_no_password(&s, &r);
+}
+
+#[test]
 fn a_broken_script_stops_before_anything_changes() {
     let s = Scenario::with_example();
     s.run("migrate-up", &["002"]).ok();
