@@ -5,6 +5,7 @@
 //! binaries only parse arguments and call into this crate; an application can call the same
 //! functions to migrate at start-up (see [`Migrator`] and `docs/library.md`).
 
+pub mod autogen;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -34,6 +34,33 @@ struct Args {
     /// Merge revisions: `heads` for every head, or revision ids.
     #[arg(long, num_args = 1.., value_name = "heads|REV")]
     merge: Option<Vec<String>>,
+    /// Fill the revision from the declarative schema: the statements that turn the schema the
+    /// migrations produce into the schema file's (and back, in the down section).
+    #[arg(long)]
+    autogenerate: bool,
+    /// The declarative schema file. Default: MIGRATE_SCHEMA_FILE, else schema.sql beside the
+    /// migrations directory.
+    #[arg(long, value_name = "PATH", requires = "autogenerate")]
+    schema: Option<std::path::PathBuf>,
+    /// Create the shadow databases on this server (default: the target database's server).
+    #[arg(long, value_name = "URL", requires = "autogenerate")]
+    shadow_url: Option<String>,
+    /// A column rename instead of drop + add: TABLE.OLD=NEW (TABLE may be schema.table).
+    #[arg(long, value_name = "TABLE.OLD=NEW", requires = "autogenerate")]
+    rename: Vec<String>,
+    /// A table rename instead of drop + create: OLD=NEW.
+    #[arg(long, value_name = "OLD=NEW", requires = "autogenerate")]
+    rename_table: Vec<String>,
+    /// Build indexes on existing tables with CREATE INDEX CONCURRENTLY, in a separate
+    /// non-transactional revision chained after the main one.
+    #[arg(long, requires = "autogenerate")]
+    concurrently: bool,
+    /// Write a revision even when there is nothing to do.
+    #[arg(long, requires = "autogenerate")]
+    empty: bool,
+    /// Print the generated revision(s) instead of writing them.
+    #[arg(long, requires = "autogenerate")]
+    dry_run: bool,
     /// More log output.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -63,8 +90,57 @@ fn main() {
             merge: a.merge.clone(),
             ..Default::default()
         };
+        if a.autogenerate {
+            return autogenerate(&a, &settings, &project, &opts);
+        }
         let path = revision::create(&project, &opts)?;
         println!("Generating {} ... done", path.display());
         Ok(0)
     })
+}
+
+/// `--autogenerate`: compute, validate, then print (`--dry-run`) or write the revision(s).
+fn autogenerate(
+    a: &Args,
+    settings: &retort::config::Settings,
+    project: &retort::Project,
+    opts: &RevisionOptions,
+) -> retort::Result<i32> {
+    use retort::autogen::{self, AutogenOptions};
+    let env = retort::config::Env::load(a.common.env_file.as_deref())?;
+    let shadow_url = a
+        .shadow_url
+        .as_deref()
+        .map(|u| retort::config::DbUrl::parse(u, &env))
+        .transpose()?;
+    let ag = AutogenOptions {
+        schema_file: a.schema.clone().unwrap_or_else(|| settings.schema_file.clone()),
+        shadow_url,
+        renames: a.rename.clone(),
+        table_renames: a.rename_table.clone(),
+        concurrently: a.concurrently,
+        empty: a.empty,
+    };
+    let generated = autogen::autogenerate(project, settings, opts, &ag)?;
+    for line in &generated.summary {
+        eprintln!("{line}");
+    }
+    if generated.nothing_to_do() {
+        println!(
+            "No changes in {}: nothing written (pass --empty to write an empty revision anyway)",
+            ag.schema_file.display()
+        );
+        return Ok(0);
+    }
+    if a.dry_run {
+        for r in &generated.revisions {
+            println!("-- would write {}", r.path.display());
+            print!("{}", r.text);
+        }
+        return Ok(0);
+    }
+    for path in autogen::write(&generated)? {
+        println!("Generating {} ... done", path.display());
+    }
+    Ok(0)
 }

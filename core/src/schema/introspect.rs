@@ -271,12 +271,12 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
     // 8. sequences (not identity sequences)
     for r in q(&mut tx, "sequences", &format!(
         "SELECT n.nspname::text, c.relname::text, pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
-                own.nspname::text, own.relname::text, own.attname::text
+                own.nspname::text, own.relname::text, own.attname::text, own.refobjid
          FROM pg_catalog.pg_sequence s
          JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN LATERAL (
-             SELECT tn.nspname, tc.relname, a.attname FROM pg_catalog.pg_depend d
+             SELECT tn.nspname, tc.relname, a.attname, d.refobjid FROM pg_catalog.pg_depend d
              JOIN pg_catalog.pg_class tc ON tc.oid = d.refobjid
              JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
              JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
@@ -287,6 +287,9 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = s.seqrelid AND d.deptype = 'i')",
         not_ext("pg_catalog.pg_class", "c.oid")
     ))? {
+        if r.get::<_, Option<u32>>(12).is_some_and(|o| excluded.contains(&o)) {
+            continue;
+        }
         let name = QName::new(r.get::<_, String>(0), r.get::<_, String>(1));
         let owned_by = match (r.get::<_, Option<String>>(9), r.get::<_, Option<String>>(10), r.get::<_, Option<String>>(11)) {
             (Some(sch), Some(t), Some(col)) => Some((QName::new(sch, t), col)),
@@ -335,18 +338,18 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
                 CASE WHEN p.prokind = 'a' THEN pg_catalog.pg_get_function_result(p.oid) ELSE pg_catalog.pg_get_functiondef(p.oid) END
          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE {USER_NS} AND {}
          UNION ALL
-         SELECT 'trigger', t.tgname || ' on ' || t.tgrelid::pg_catalog.regclass::text, pg_catalog.pg_get_triggerdef(t.oid)
+         SELECT 'trigger', t.tgname::text || ' on ' || t.tgrelid::pg_catalog.regclass::text, pg_catalog.pg_get_triggerdef(t.oid)
          FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE NOT t.tgisinternal AND {USER_NS} AND {}
          UNION ALL
-         SELECT 'policy', p.polname || ' on ' || p.polrelid::pg_catalog.regclass::text,
-                p.polcmd || p.polpermissive::text || p.polroles::text || COALESCE(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || '|' || COALESCE(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
+         SELECT 'policy', p.polname::text || ' on ' || p.polrelid::pg_catalog.regclass::text,
+                p.polcmd::text || p.polpermissive::text || p.polroles::text || COALESCE(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || '|' || COALESCE(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
          FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {USER_NS}
          UNION ALL
          SELECT 'row level security', c.oid::pg_catalog.regclass::text, c.relrowsecurity::text || c.relforcerowsecurity::text
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE (c.relrowsecurity OR c.relforcerowsecurity) AND {USER_NS}
          UNION ALL
-         SELECT 'rule', r.rulename || ' on ' || r.ev_class::pg_catalog.regclass::text, pg_catalog.pg_get_ruledef(r.oid)
+         SELECT 'rule', r.rulename::text || ' on ' || r.ev_class::pg_catalog.regclass::text, pg_catalog.pg_get_ruledef(r.oid)
          FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE r.rulename <> '_RETURN' AND {USER_NS}
          UNION ALL
@@ -355,7 +358,7 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
                 CASE t.typtype
                   WHEN 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) || ' ' || t.typnotnull::text || ' ' || COALESCE(t.typdefault, '') || ' ' ||
                        COALESCE((SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(k.oid), ', ' ORDER BY k.conname) FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid), '')
-                  WHEN 'c' THEN (SELECT pg_catalog.string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+                  WHEN 'c' THEN (SELECT pg_catalog.string_agg(a.attname::text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
                                  FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)
                   WHEN 'r' THEN (SELECT pg_catalog.format_type(rg.rngsubtype, NULL) FROM pg_catalog.pg_range rg WHERE rg.rngtypid = t.oid)
                   ELSE t.typname::text END
@@ -364,7 +367,7 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
            AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type o WHERE o.typarray = t.oid)
          UNION ALL
-         SELECT 'event trigger', e.evtname::text, e.evtevent || ' ' || e.evtfoid::pg_catalog.regproc::text || ' ' || e.evtenabled::text
+         SELECT 'event trigger', e.evtname::text, e.evtevent::text || ' ' || e.evtfoid::pg_catalog.regproc::text || ' ' || e.evtenabled::text
          FROM pg_catalog.pg_event_trigger e WHERE {}",
         not_ext("pg_catalog.pg_proc", "p.oid"),
         not_ext("pg_catalog.pg_trigger", "t.oid"),

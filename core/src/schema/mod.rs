@@ -7,6 +7,7 @@ pub mod diff;
 pub mod introspect;
 pub mod model;
 pub mod render;
+pub mod shadow;
 
 pub use diff::{diff, DiffOptions};
 pub use introspect::{introspect, IntrospectOptions};

@@ -1,0 +1,136 @@
+//! Shadow databases: throwaway databases on the target's server (or on `--shadow-url`'s) in
+//! which the migrations are replayed or `schema.sql` is loaded, so that both schemas are
+//! deparsed by the same server.
+//!
+//! Each has a unique name (`retort_shadow_<pid>_<n>`) and is dropped (`WITH (FORCE)`) when
+//! its [`ShadowDb`] goes out of scope — on success, on error, on a panic that unwinds — and on
+//! Ctrl-C, by a handler installed with the first shadow.
+
+use crate::config::DbUrl;
+use crate::db::{connect, quote_ident, SqlFailure};
+use crate::error::{Error, ErrorKind, Result};
+use crate::script::split_statements;
+use postgres::Client;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+/// Shadow databases alive in this process: (server URL, database name).
+static LIVE: Mutex<Vec<(DbUrl, String)>> = Mutex::new(Vec::new());
+static HANDLER: Once = Once::new();
+
+/// Where shadow databases are created: the server of `url` (its database is used to connect
+/// for CREATE/DROP DATABASE).
+#[derive(Debug, Clone)]
+pub struct ShadowServer {
+    pub admin: DbUrl,
+}
+
+/// A shadow database; dropped with this value.
+#[derive(Debug)]
+pub struct ShadowDb {
+    pub name: String,
+    pub url: DbUrl,
+    admin: DbUrl,
+}
+
+impl ShadowServer {
+    /// Shadows on `shadow_url`'s server when given, else on the target's.
+    pub fn new(target: &DbUrl, shadow_url: Option<&DbUrl>) -> ShadowServer {
+        ShadowServer { admin: shadow_url.unwrap_or(target).clone() }
+    }
+
+    /// Creates an empty database (from template0) and registers it for dropping.
+    pub fn create(&self) -> Result<ShadowDb> {
+        install_interrupt_handler();
+        let name = format!("retort_shadow_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let mut admin = connect(&self.admin, "retort-shadow")?;
+        admin.batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name))).map_err(|e| {
+            let f = SqlFailure::from_pg(&e);
+            let mut err = Error::new(
+                ErrorKind::Database,
+                format!("cannot create a shadow database on {} as '{}': {}", self.admin.endpoint(), self.admin.user, f.describe()),
+            );
+            if f.sqlstate == "42501" {
+                err = err.with_hint("the user needs the CREATEDB privilege, or pass --shadow-url with a server where it has it");
+            }
+            err
+        })?;
+        LIVE.lock().unwrap_or_else(|p| p.into_inner()).push((self.admin.clone(), name.clone()));
+        log::debug!("created shadow database {name}");
+        Ok(ShadowDb { url: self.admin.with_dbname(&name), name, admin: self.admin.clone() })
+    }
+}
+
+impl ShadowDb {
+    pub fn connect(&self) -> Result<Client> {
+        connect(&self.url, "retort-shadow")
+    }
+}
+
+impl Drop for ShadowDb {
+    fn drop(&mut self) {
+        drop_database(&self.admin, &self.name);
+        LIVE.lock().unwrap_or_else(|p| p.into_inner()).retain(|(_, n)| n != &self.name);
+    }
+}
+
+fn drop_database(admin: &DbUrl, name: &str) {
+    match connect(admin, "retort-shadow") {
+        Ok(mut c) => match c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name))) {
+            Ok(()) => log::debug!("dropped shadow database {name}"),
+            Err(e) => log::warn!("could not drop shadow database {name}: {}", SqlFailure::from_pg(&e).describe()),
+        },
+        Err(e) => log::warn!("could not drop shadow database {name}: {e}"),
+    }
+}
+
+/// On Ctrl-C: drop every live shadow database, then exit with 130.
+fn install_interrupt_handler() {
+    HANDLER.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            let live: Vec<(DbUrl, String)> = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+            for (admin, name) in &live {
+                drop_database(admin, name);
+            }
+            eprintln!("interrupted{}", if live.is_empty() { String::new() } else { format!(": dropped {} shadow database(s)", live.len()) });
+            std::process::exit(130);
+        });
+        if let Err(e) = installed {
+            log::debug!("no Ctrl-C handler for shadow databases: {e}");
+        }
+    });
+}
+
+/// Runs a SQL file statement by statement (outside any transaction, so it may hold
+/// `CREATE INDEX CONCURRENTLY`); an error names `file:line`.
+pub fn load_sql_file(client: &mut Client, path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    for stmt in split_statements(text, 1) {
+        if let Err(e) = client.batch_execute(&stmt.sql) {
+            let f = SqlFailure::from_pg(&e);
+            let line = crate::run::failure_line(&stmt, &f);
+            let first = stmt.sql.trim().lines().next().unwrap_or("").to_string();
+            return Err(Error::usage(format!("{}:{line}: {}\n  statement: {first}", path.display(), f.describe()))
+                .with_hint(format!("fix {} (it must run on an empty database, in order)", path.display())));
+        }
+    }
+    Ok(())
+}
+
+/// Runs generated SQL text statement by statement, for checks; an error quotes the statement.
+pub fn run_sql(client: &mut Client, sql: &str, what: &str) -> Result<()> {
+    for stmt in split_statements(sql, 1) {
+        client.batch_execute(&stmt.sql).map_err(|e| {
+            Error::new(ErrorKind::Database, format!("{what}: {}\n  statement: {}", SqlFailure::from_pg(&e).describe(), stmt.sql.trim()))
+        })?;
+    }
+    Ok(())
+}
+
+/// The names of the shadow databases this process has open (for tests and diagnostics).
+pub fn live_shadows() -> Vec<String> {
+    LIVE.lock().map(|l| l.iter().map(|(_, n)| n.clone()).collect()).unwrap_or_default()
+}
