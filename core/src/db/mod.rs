@@ -3,6 +3,7 @@
 
 pub mod lock;
 pub mod records;
+pub mod tls;
 pub mod version;
 
 use crate::config::{DbUrl, SslMode};
@@ -115,38 +116,23 @@ fn is_retryable(e: &Error) -> bool {
             || m.contains("connection reset"))
 }
 
-fn tls_connector(url: &DbUrl) -> Result<postgres_native_tls::MakeTlsConnector> {
-    let mut b = native_tls::TlsConnector::builder();
-    let verify = matches!(url.sslmode, SslMode::VerifyCa | SslMode::VerifyFull);
-    if let Some(path) = &url.sslrootcert {
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::new(
-                ErrorKind::Connect,
-                format!("cannot read sslrootcert {}: {e}", path.display()),
-            )
-        })?;
-        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
-            Error::new(
-                ErrorKind::Connect,
-                format!(
-                    "sslrootcert {} is not a PEM certificate: {e}",
-                    path.display()
-                ),
-            )
-        })?;
-        b.add_root_certificate(cert);
-    }
-    if !verify {
-        // libpq's prefer/require encrypt but do not authenticate the server.
-        b.danger_accept_invalid_certs(true)
-            .danger_accept_invalid_hostnames(true);
-    } else if url.sslmode == SslMode::VerifyCa {
-        b.danger_accept_invalid_hostnames(true);
-    }
-    let c = b
-        .build()
-        .map_err(|e| Error::new(ErrorKind::Connect, format!("cannot set up TLS: {e}")))?;
-    Ok(postgres_native_tls::MakeTlsConnector::new(c))
+fn tls_connector(url: &DbUrl) -> Result<tls::LazyTls> {
+    let root_cert = match &url.sslrootcert {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::new(
+                    ErrorKind::Connect,
+                    format!("cannot read sslrootcert {}: {e}", path.display()),
+                )
+            })?;
+            Some((path.clone(), pem))
+        }
+        None => None,
+    };
+    Ok(tls::LazyTls::new(tls::TlsSettings {
+        mode: url.sslmode,
+        root_cert,
+    }))
 }
 
 /// Why a connection failed, said for people: where, as whom, what happened, what to do.

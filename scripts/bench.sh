@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmarks (release build), run by `make bench` under a throwaway PostgreSQL (scripts/pg.sh run
+# sets TEST_DATABASE_URL and PG_BIN). Prints a Markdown report; docs/benchmarks.md keeps the
+# figures of the last recorded run.
+#
+#   1. migrate-up on an N-revision chain (each revision: a table and an index) vs `psql -1 -f`
+#      running the same SQL (retort's own offline output) in one session, alternating, best of R.
+#   2. migrate-current and migrate-history on that history (mean of 20 runs).
+#   3. graph operations on 10,000 revisions (the graph module's timing test).
+#   4. peak memory (max RSS) of migrate-up on the chain.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+N=${BENCH_REVISIONS:-1000}
+ROUNDS=${BENCH_ROUNDS:-3}
+BIN=$ROOT/target/release
+PSQL=${PG_BIN:?run through scripts/pg.sh run}/psql
+: "${TEST_DATABASE_URL:?run through scripts/pg.sh run}"
+
+work=$(mktemp -d /tmp/retort-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/migrations"
+
+# the chain
+for i in $(seq 1 "$N"); do
+  rev=$(printf '%04d' "$i")
+  prev=$(printf '%04d' $((i - 1)))
+  {
+    echo "-- revision: $rev"
+    [ "$i" -gt 1 ] && echo "-- down_revision: $prev"
+    echo "-- message: table $i"
+    echo
+    echo "-- migrate:up"
+    echo "CREATE TABLE bench_$i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());"
+    echo "CREATE INDEX bench_${i}_name_idx ON bench_$i (name);"
+    echo
+    echo "-- migrate:down"
+    echo "DROP TABLE bench_$i;"
+  } > "$work/migrations/${rev}_table_$i.sql"
+done
+
+db_url() { # replace the database name in TEST_DATABASE_URL
+  local base=${TEST_DATABASE_URL%/*}
+  echo "$base/$1"
+}
+admin() { "$PSQL" "$TEST_DATABASE_URL" -qAtX -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
+now_ns() { date +%s%N; }
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
+
+cd "$work"
+# the same SQL for psql, minus retort's own BEGIN/COMMIT (psql -1 wraps it in one transaction)
+"$BIN/migrate-up" --dir migrations --sql heads 2>/dev/null | grep -v -e '^BEGIN;$' -e '^COMMIT;$' > chain.sql
+
+best_psql=""; best_retort=""
+for r in $(seq 1 "$ROUNDS"); do
+  admin "DROP DATABASE IF EXISTS bench_psql"; admin "CREATE DATABASE bench_psql"
+  admin "DROP DATABASE IF EXISTS bench_retort"; admin "CREATE DATABASE bench_retort"
+  t=$(now_ns); "$PSQL" "$(db_url bench_psql)" -qX -1 -v ON_ERROR_STOP=1 -f chain.sql >/dev/null; p=$(ms_since "$t")
+  t=$(now_ns); DATABASE_URL=$(db_url bench_retort) "$BIN/migrate-up" --dir migrations -q; m=$(ms_since "$t")
+  echo "round $r: psql -1 -f ${p} ms, migrate-up ${m} ms" >&2
+  if [ -z "$best_psql" ] || [ "$p" -lt "$best_psql" ]; then best_psql=$p; fi
+  if [ -z "$best_retort" ] || [ "$m" -lt "$best_retort" ]; then best_retort=$m; fi
+done
+ratio=$(python3 -c "print(f'{$best_retort/$best_psql:.3f}')")
+
+mean_ms() { # mean wall time of a command over 20 runs, in ms with one decimal
+  local t; t=$(now_ns)
+  for _ in $(seq 1 20); do "$@" >/dev/null 2>&1; done
+  python3 -c "print(f'{($(now_ns) - $t) / 20 / 1e6:.1f}')"
+}
+export DATABASE_URL; DATABASE_URL=$(db_url bench_retort)
+cur=$(mean_ms "$BIN/migrate-current" --dir migrations)
+hist=$(mean_ms "$BIN/migrate-history" --dir migrations)
+histi=$(mean_ms "$BIN/migrate-history" --dir migrations --indicate-current)
+check=$(mean_ms "$BIN/migrate-check" --dir migrations)
+
+admin "DROP DATABASE IF EXISTS bench_mem"; admin "CREATE DATABASE bench_mem"
+rss_up=$(DATABASE_URL=$(db_url bench_mem) /usr/bin/time -f %M "$BIN/migrate-up" --dir migrations -q 2>&1 >/dev/null | tail -n 1)
+rss_hist=$(/usr/bin/time -f %M "$BIN/migrate-history" --dir migrations 2>&1 >/dev/null | tail -n 1)
+admin "DROP DATABASE bench_psql"; admin "DROP DATABASE bench_retort"; admin "DROP DATABASE bench_mem"
+
+graph=$( { cd "$ROOT" && cargo test -q -p retort --release --lib graph::bench -- --ignored --nocapture 2>/dev/null | grep '^graph '; } || true)
+
+cat <<EOT
+## Results ($(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'))
+
+| what | figure | target |
+|---|---|---|
+| \`psql -1 -f\` on the $N-revision chain (best of $ROUNDS) | ${best_psql} ms | |
+| \`migrate-up\` on the same chain (best of $ROUNDS) | ${best_retort} ms | |
+| ratio migrate-up / psql | ${ratio}x | < 1.15x |
+| \`migrate-current\` ($N revisions, mean of 20) | ${cur} ms | < 50 ms |
+| \`migrate-history\` ($N revisions, mean of 20) | ${hist} ms | < 50 ms |
+| \`migrate-history --indicate-current\` | ${histi} ms | |
+| \`migrate-check\` | ${check} ms | |
+| peak memory, \`migrate-up\` of $N revisions | $((rss_up / 1024)) MB (${rss_up} KiB) | < 30 MB |
+| peak memory, \`migrate-history\` | $((rss_hist / 1024)) MB (${rss_hist} KiB) | |
+
+Graph operations on 10,000 revisions (release, in-process; target < 100 ms each):
+\`\`\`
+$graph
+\`\`\`
+EOT
