@@ -21,7 +21,9 @@ use crate::plan::Plan;
 use crate::project::Project;
 use crate::revision::{self, RevisionOptions};
 use crate::run::{self, RunOptions};
-use crate::schema::diff::{enum_change, rename_hints, unhandled, EnumChange, RenameHint, Unhandled};
+use crate::schema::diff::{
+    enum_change, rename_hints, unhandled, EnumChange, RenameHint, Unhandled,
+};
 use crate::schema::model::{ident, QName, Schema};
 use crate::schema::render::{render_ops, HazardKind, Op};
 use crate::schema::shadow::{load_sql_file, run_sql, ShadowDb, ShadowServer};
@@ -76,28 +78,48 @@ impl Generated {
 /// A rename the user asked for, resolved against the replayed schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Rename {
-    Table { from: QName, to: String },
-    Column { table: QName, from: String, to: String },
+    Table {
+        from: QName,
+        to: String,
+    },
+    Column {
+        table: QName,
+        from: String,
+        to: String,
+    },
 }
 
 fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
     let table = VersionTable::new(settings.version_table.clone());
     let records = Records::for_table(&table);
-    IntrospectOptions { exclude_relations: vec![table.qualified(), records.applied, records.audit] }
+    IntrospectOptions {
+        exclude_relations: vec![table.qualified(), records.applied, records.audit],
+    }
 }
 
 /// Replays the migrations up to `targets` (each a revision id) on `client`.
-fn replay(client: &mut Client, project: &Project, settings: &Settings, targets: &[String]) -> Result<Vec<String>> {
+fn replay(
+    client: &mut Client,
+    project: &Project,
+    settings: &Settings,
+    targets: &[String],
+) -> Result<Vec<String>> {
     let table = VersionTable::new(settings.version_table.clone());
     let mut heads: Vec<String> = Vec::new();
     for t in targets {
         let plan = project.graph.upgrade_plan(&heads, t)?;
-        heads = execute(client, project, &table, &plan).map_err(|e| wrap(e, "replaying the migrations in a shadow database failed"))?;
+        heads = execute(client, project, &table, &plan)
+            .map_err(|e| wrap(e, "replaying the migrations in a shadow database failed"))?;
     }
     Ok(heads)
 }
 
-fn execute(client: &mut Client, project: &Project, table: &VersionTable, plan: &Plan) -> Result<Vec<String>> {
+fn execute(
+    client: &mut Client,
+    project: &Project,
+    table: &VersionTable,
+    plan: &Plan,
+) -> Result<Vec<String>> {
     if plan.is_empty() {
         return Ok(plan.start_heads.clone());
     }
@@ -122,7 +144,11 @@ fn schema_file_missing(path: &Path) -> Error {
 }
 
 /// Builds a shadow with `schema_file` loaded and reads it.
-fn load_wanted(server: &ShadowServer, schema_file: &Path, excl: &IntrospectOptions) -> Result<(ShadowDb, Schema)> {
+fn load_wanted(
+    server: &ShadowServer,
+    schema_file: &Path,
+    excl: &IntrospectOptions,
+) -> Result<(ShadowDb, Schema)> {
     let shadow = server.create()?;
     let mut c = shadow.connect()?;
     load_sql_file(&mut c, schema_file)?;
@@ -132,9 +158,17 @@ fn load_wanted(server: &ShadowServer, schema_file: &Path, excl: &IntrospectOptio
 
 /// `migrate-revision --autogenerate`: computes, renders and validates the revision(s). Writes
 /// nothing (see [`write`]).
-pub fn autogenerate(project: &Project, settings: &Settings, rev: &RevisionOptions, opts: &AutogenOptions) -> Result<Generated> {
+pub fn autogenerate(
+    project: &Project,
+    settings: &Settings,
+    rev: &RevisionOptions,
+    opts: &AutogenOptions,
+) -> Result<Generated> {
     if rev.merge.is_some() {
-        return Err(Error::usage("--autogenerate cannot be combined with --merge").with_hint("merge the heads first, then autogenerate"));
+        return Err(
+            Error::usage("--autogenerate cannot be combined with --merge")
+                .with_hint("merge the heads first, then autogenerate"),
+        );
     }
     if !opts.schema_file.is_file() {
         return Err(schema_file_missing(&opts.schema_file));
@@ -158,9 +192,23 @@ pub fn autogenerate(project: &Project, settings: &Settings, rev: &RevisionOption
     let renamed = if renames.is_empty() {
         old.clone()
     } else {
-        run_sql(&mut rc, &rename_up.iter().map(|o| format!("{};\n", o.sql)).collect::<String>(), "cannot apply the renames")?;
+        run_sql(
+            &mut rc,
+            &rename_up
+                .iter()
+                .map(|o| format!("{};\n", o.sql))
+                .collect::<String>(),
+            "cannot apply the renames",
+        )?;
         let r = introspect(&mut rc, &excl)?;
-        run_sql(&mut rc, &rename_down.iter().map(|o| format!("{};\n", o.sql)).collect::<String>(), "cannot undo the renames")?;
+        run_sql(
+            &mut rc,
+            &rename_down
+                .iter()
+                .map(|o| format!("{};\n", o.sql))
+                .collect::<String>(),
+            "cannot undo the renames",
+        )?;
         r
     };
 
@@ -168,27 +216,52 @@ pub fn autogenerate(project: &Project, settings: &Settings, rev: &RevisionOption
     let unhandled_list = unhandled(&old, &new);
 
     // Split off concurrent index builds: `mid` is the wanted schema with those indexes as before.
-    let (mid, moved) = if opts.concurrently { revert_indexes(&new, &renamed) } else { (new.clone(), 0) };
+    let (mid, moved) = if opts.concurrently {
+        revert_indexes(&new, &renamed)
+    } else {
+        (new.clone(), 0)
+    };
     let plain = DiffOptions::default();
     let mut main_up = rename_up.clone();
     main_up.extend(diff(&renamed, &mid, &plain));
     let mut main_down = diff(&mid, &renamed, &plain);
     main_down.extend(rename_down.clone());
 
-    // Enum values the main revision uses must be committed first: a revision of their own.
+    // Enum values added by ALTER TYPE ... ADD VALUE cannot be used in the transaction that
+    // added them. Values the main revision's up section uses go to a non-transactional revision
+    // before it ("pre"); values its down section adds back and uses (a removal in up) go to a
+    // non-transactional revision after it ("post"), so they are committed on the way down.
+    let literal_used = |ops: &[Op], added: &[(QName, String)]| {
+        ops.iter()
+            .filter(|o| !o.sql.starts_with("ALTER TYPE "))
+            .any(|o| {
+                added
+                    .iter()
+                    .any(|(_, v)| o.sql.contains(&crate::schema::model::literal(v)))
+            })
+    };
+    let added_up = added_enum_values(&old, &new);
+    let added_down = added_enum_values(&new, &old);
+    let use_pre = !added_up.is_empty() && literal_used(&main_up, &added_up);
+    let use_post = !added_down.is_empty() && literal_used(&main_down, &added_down);
     let mut pre: Option<(Vec<Op>, Vec<Op>)> = None;
-    let added = added_enum_values(&old, &new);
-    if !added.is_empty() {
-        let used = main_up.iter().filter(|o| !o.sql.starts_with("ALTER TYPE ")).any(|o| added.iter().any(|(_, v)| o.sql.contains(&crate::schema::model::literal(v))));
-        if used {
-            let old_e = with_enum_values(&old, &new, &added);
-            let renamed_e = with_enum_values(&renamed, &new, &added);
+    let mut post: Option<(Vec<Op>, Vec<Op>)> = None;
+    if use_pre || use_post {
+        let mut base = renamed.clone();
+        let mut top = mid.clone();
+        if use_pre {
+            let old_e = with_enum_values(&old, &new, &added_up);
+            base = with_enum_values(&renamed, &new, &added_up);
             pre = Some((diff(&old, &old_e, &plain), diff(&old_e, &old, &plain)));
-            main_up = rename_up.clone();
-            main_up.extend(diff(&renamed_e, &mid, &plain));
-            main_down = diff(&mid, &renamed_e, &plain);
-            main_down.extend(rename_down.clone());
         }
+        if use_post {
+            top = with_enum_values(&mid, &old, &added_down);
+            post = Some((diff(&top, &mid, &plain), diff(&mid, &top, &plain)));
+        }
+        main_up = rename_up.clone();
+        main_up.extend(diff(&base, &top, &plain));
+        main_down = diff(&top, &base, &plain);
+        main_down.extend(rename_down.clone());
     }
     let conc = if moved > 0 {
         let c = DiffOptions { concurrently: true };
@@ -197,8 +270,12 @@ pub fn autogenerate(project: &Project, settings: &Settings, rev: &RevisionOption
         None
     };
 
-    let mut result = Generated { hints: hints.clone(), unhandled: unhandled_list.clone(), ..Default::default() };
-    let nothing = main_up.is_empty() && pre.is_none() && conc.is_none();
+    let mut result = Generated {
+        hints: hints.clone(),
+        unhandled: unhandled_list.clone(),
+        ..Default::default()
+    };
+    let nothing = main_up.is_empty() && pre.is_none() && post.is_none() && conc.is_none();
     if nothing && !opts.empty {
         result.summary = summary(&result, &[]);
         return Ok(result);
@@ -211,6 +288,9 @@ pub fn autogenerate(project: &Project, settings: &Settings, rev: &RevisionOption
         parts.push(("enum values", u, d, false));
     }
     parts.push(("main", main_up, main_down, true));
+    if let Some((u, d)) = post {
+        parts.push(("enum values removed", u, d, false));
+    }
     if let Some((u, d)) = conc {
         parts.push(("concurrent indexes", u, d, false));
     }
@@ -238,43 +318,85 @@ pub fn autogenerate(project: &Project, settings: &Settings, rev: &RevisionOption
         }
         up_text.push_str(&render_ops(&up));
         o.up_sql = up_text;
-        o.down_sql = render_ops(&down);
+        o.down_sql = if transactional {
+            render_ops(&down)
+        } else {
+            format!(
+                "-- Not transactional: each statement runs and commits on its own.\n{}",
+                render_ops(&down)
+            )
+        };
         let (path, ns) = revision::prepare(&current, &o)?;
         let text = render_script(&ns);
-        let parsed = parse_script(&path, text.as_bytes()).map_err(|e| wrap(e, "internal error: the generated script does not parse"))?;
+        let parsed = parse_script(&path, text.as_bytes())
+            .map_err(|e| wrap(e, "internal error: the generated script does not parse"))?;
         scripts.push(parsed);
         current = Project::from_scripts(&project.dir, scripts.clone())?;
         parent = Some(ns.revision.clone());
         result.up_ops.extend(up);
-        result.revisions.push(GeneratedRevision { path, script: ns, text });
+        result.revisions.push(GeneratedRevision {
+            path,
+            script: ns,
+            text,
+        });
     }
 
     // Validate on the fresh replay: up must give the wanted schema, down the replay again.
     let table = VersionTable::new(settings.version_table.clone());
     let last = parent.expect("at least one revision");
     let plan = current.graph.upgrade_plan(&start_heads, &last)?;
-    execute(&mut rc, &current, &table, &plan).map_err(|e| validation_error(e, "the generated up section does not apply to the replayed migrations", &unhandled_list))?;
+    execute(&mut rc, &current, &table, &plan).map_err(|e| {
+        validation_error(
+            e,
+            "the generated up section does not apply to the replayed migrations",
+            &unhandled_list,
+        )
+    })?;
     let after_up = introspect(&mut rc, &excl)?;
     let left = diff(&after_up, &new, &plain);
     if !left.is_empty() {
-        return Err(left_over(&left, "after the generated up section, the schema still differs from the schema file"));
+        return Err(left_over(
+            &left,
+            "after the generated up section, the schema still differs from the schema file",
+        ));
     }
-    let down_target = if probe.down_revisions.is_empty() { "base".to_string() } else { probe.down_revisions[0].clone() };
+    let down_target = if probe.down_revisions.is_empty() {
+        "base".to_string()
+    } else {
+        probe.down_revisions[0].clone()
+    };
     let heads_now = plan.end_heads.clone();
     let plan = current.graph.downgrade_plan(&heads_now, &down_target)?;
-    execute(&mut rc, &current, &table, &plan).map_err(|e| validation_error(e, "the generated down section does not apply", &unhandled_list))?;
+    execute(&mut rc, &current, &table, &plan).map_err(|e| {
+        validation_error(
+            e,
+            "the generated down section does not apply",
+            &unhandled_list,
+        )
+    })?;
     let after_down = introspect(&mut rc, &excl)?;
     let left = diff(&after_down, &old, &plain);
     if !left.is_empty() {
-        return Err(left_over(&left, "after the generated down section, the schema differs from the replayed migrations"));
+        return Err(left_over(
+            &left,
+            "after the generated down section, the schema differs from the replayed migrations",
+        ));
     }
     result.summary = summary(&result, &result.up_ops);
     Ok(result)
 }
 
 fn validation_error(e: Error, what: &str, unhandled_list: &[Unhandled]) -> Error {
-    let mut err = Error::new(ErrorKind::Migration, format!("validation failed: {what}: {}", e.message)).with_hint("nothing was written; fix schema.sql or write this revision by hand");
-    let differing: Vec<String> = unhandled_list.iter().filter(|u| u.differs()).map(|u| u.describe("the migrations", "the schema file")).collect();
+    let mut err = Error::new(
+        ErrorKind::Migration,
+        format!("validation failed: {what}: {}", e.message),
+    )
+    .with_hint("nothing was written; fix schema.sql or write this revision by hand");
+    let differing: Vec<String> = unhandled_list
+        .iter()
+        .filter(|u| u.differs())
+        .map(|u| u.describe("the migrations", "the schema file"))
+        .collect();
     if !differing.is_empty() {
         err = err.with_hint(format!(
             "nothing was written; the revision may need objects autogenerate does not compare: {} — add them by hand in an earlier revision",
@@ -295,10 +417,16 @@ fn indent(s: &str) -> String {
 
 /// Comment lines at the top of the main up section.
 fn file_notes(unhandled_list: &[Unhandled], hints: &[RenameHint], schema_file: &Path) -> String {
-    let file = schema_file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "schema.sql".into());
+    let file = schema_file
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "schema.sql".into());
     let mut s = format!("-- Generated by migrate-revision --autogenerate from {file}.\n");
     for u in unhandled_list.iter().filter(|u| u.differs()) {
-        s.push_str(&format!("-- not compared (write it by hand): {}\n", u.describe("the migrations", &file)));
+        s.push_str(&format!(
+            "-- not compared (write it by hand): {}\n",
+            u.describe("the migrations", &file)
+        ));
     }
     for h in hints {
         s.push_str(&format!("-- {}\n", h.describe()));
@@ -311,15 +439,25 @@ fn file_notes(unhandled_list: &[Unhandled], hints: &[RenameHint], schema_file: &
 fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
     let mut out = Vec::new();
     if g.revisions.is_empty() && up.is_empty() {
-        out.push("No changes: the migrations already produce the schema of the schema file.".into());
+        out.push(
+            "No changes: the migrations already produce the schema of the schema file.".into(),
+        );
     } else {
-        out.push(format!("{} change{}:", up.len(), if up.len() == 1 { "" } else { "s" }));
+        out.push(format!(
+            "{} change{}:",
+            up.len(),
+            if up.len() == 1 { "" } else { "s" }
+        ));
         for op in up {
             out.push(format!("  {}", op.what));
         }
         let hz: Vec<&Op> = up.iter().filter(|o| !o.hazards.is_empty()).collect();
         if !hz.is_empty() {
-            let count = |k: HazardKind| up.iter().filter(|o| o.hazards.iter().any(|h| h.kind == k)).count();
+            let count = |k: HazardKind| {
+                up.iter()
+                    .filter(|o| o.hazards.iter().any(|h| h.kind == k))
+                    .count()
+            };
             let kinds = [
                 HazardKind::DeletesData,
                 HazardKind::RewritesTable,
@@ -328,8 +466,16 @@ fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
                 HazardKind::ScansTable,
                 HazardKind::MayFail,
             ];
-            let counts: Vec<String> = kinds.iter().map(|k| (k, count(*k))).filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {k}")).collect();
-            out.push(format!("hazards ({}): review the statements marked '-- hazard:'", counts.join(", ")));
+            let counts: Vec<String> = kinds
+                .iter()
+                .map(|k| (k, count(*k)))
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            out.push(format!(
+                "hazards ({}): review the statements marked '-- hazard:'",
+                counts.join(", ")
+            ));
             for op in hz {
                 for h in &op.hazards {
                     out.push(format!("  {}: {} — {}", op.what, h.kind, h.detail));
@@ -342,9 +488,16 @@ fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
     }
     let not_compared: Vec<&Unhandled> = g.unhandled.iter().collect();
     if !not_compared.is_empty() {
-        out.push(format!("not compared ({} object{} autogenerate does not handle):", not_compared.len(), if not_compared.len() == 1 { "" } else { "s" }));
+        out.push(format!(
+            "not compared ({} object{} autogenerate does not handle):",
+            not_compared.len(),
+            if not_compared.len() == 1 { "" } else { "s" }
+        ));
         for u in not_compared {
-            out.push(format!("  {}", u.describe("the migrations", "the schema file")));
+            out.push(format!(
+                "  {}",
+                u.describe("the migrations", "the schema file")
+            ));
         }
     }
     out
@@ -394,23 +547,31 @@ fn revert_indexes(target: &Schema, base: &Schema) -> (Schema, usize) {
     let mut mid = target.clone();
     let mut moved = 0;
     for (t, tb) in &target.tables {
-        let Some(ta) = base.tables.get(t) else { continue };
+        let Some(ta) = base.tables.get(t) else {
+            continue;
+        };
         let m = mid.tables.get_mut(t).expect("same tables");
         for (name, ib) in &tb.indexes {
             match ta.indexes.get(name) {
                 Some(ia) if ia.same_definition(ib) => {}
                 Some(ia) => {
-                    let usable = ia.columns.iter().all(|c| match (ta.column(c), tb.column(c)) {
-                        (Some(x), Some(y)) => x.type_sql == y.type_sql,
-                        _ => false,
-                    });
+                    let usable = ia
+                        .columns
+                        .iter()
+                        .all(|c| match (ta.column(c), tb.column(c)) {
+                            (Some(x), Some(y)) => x.type_sql == y.type_sql,
+                            _ => false,
+                        });
                     if usable {
                         m.indexes.insert(name.clone(), ia.clone());
                         moved += 1;
                     }
                 }
                 None => {
-                    let renamed = ta.indexes.values().any(|ia| !tb.indexes.contains_key(&ia.name) && ia.same_definition(ib));
+                    let renamed = ta
+                        .indexes
+                        .values()
+                        .any(|ia| !tb.indexes.contains_key(&ia.name) && ia.same_definition(ib));
                     if !renamed {
                         m.indexes.remove(name);
                         moved += 1;
@@ -426,17 +587,27 @@ fn parse_renames(opts: &AutogenOptions) -> Result<Vec<(Option<String>, String, S
     // (Some(table), old column, new column) or (None, old table, new table)
     let mut out = Vec::new();
     for r in &opts.table_renames {
-        let (from, to) = r.split_once('=').filter(|(f, t)| !f.is_empty() && !t.is_empty()).ok_or_else(|| {
-            Error::usage(format!("--rename-table '{r}' is not OLD=NEW")).with_hint("e.g. --rename-table docs=documents (OLD may be schema.table)")
-        })?;
+        let (from, to) = r
+            .split_once('=')
+            .filter(|(f, t)| !f.is_empty() && !t.is_empty())
+            .ok_or_else(|| {
+                Error::usage(format!("--rename-table '{r}' is not OLD=NEW"))
+                    .with_hint("e.g. --rename-table docs=documents (OLD may be schema.table)")
+            })?;
         out.push((None, from.to_string(), to.to_string()));
     }
     for r in &opts.renames {
-        let parsed = r.split_once('=').and_then(|(lhs, to)| lhs.rsplit_once('.').map(|(t, from)| (t.to_string(), from.to_string(), to.to_string())));
+        let parsed = r.split_once('=').and_then(|(lhs, to)| {
+            lhs.rsplit_once('.')
+                .map(|(t, from)| (t.to_string(), from.to_string(), to.to_string()))
+        });
         match parsed {
-            Some((t, from, to)) if !t.is_empty() && !from.is_empty() && !to.is_empty() => out.push((Some(t), from, to)),
+            Some((t, from, to)) if !t.is_empty() && !from.is_empty() && !to.is_empty() => {
+                out.push((Some(t), from, to))
+            }
             _ => {
-                return Err(Error::usage(format!("--rename '{r}' is not TABLE.OLD=NEW")).with_hint("e.g. --rename documents.title=name (TABLE may be schema.table)"))
+                return Err(Error::usage(format!("--rename '{r}' is not TABLE.OLD=NEW"))
+                    .with_hint("e.g. --rename documents.title=name (TABLE may be schema.table)"))
             }
         }
     }
@@ -451,22 +622,37 @@ fn find_table(s: &Schema, spec: &str) -> Option<QName> {
     let found: Vec<&QName> = s.tables.keys().filter(|q| q.name == spec).collect();
     match found.as_slice() {
         [one] => Some((*one).clone()),
-        many => many.iter().find(|q| q.schema == "public").map(|q| (*q).clone()),
+        many => many
+            .iter()
+            .find(|q| q.schema == "public")
+            .map(|q| (*q).clone()),
     }
 }
 
-fn resolve_renames(parsed: &[(Option<String>, String, String)], old: &Schema) -> Result<Vec<Rename>> {
+fn resolve_renames(
+    parsed: &[(Option<String>, String, String)],
+    old: &Schema,
+) -> Result<Vec<Rename>> {
     let mut out = Vec::new();
     let mut table_map: Vec<(QName, QName)> = Vec::new();
     for (t, from, to) in parsed {
         if t.is_none() {
-            let q = find_table(old, from).ok_or_else(|| Error::usage(format!("--rename-table: the migrations have no table '{from}'")))?;
+            let q = find_table(old, from).ok_or_else(|| {
+                Error::usage(format!(
+                    "--rename-table: the migrations have no table '{from}'"
+                ))
+            })?;
             let new_q = QName::new(q.schema.clone(), to.clone());
             if old.tables.contains_key(&new_q) {
-                return Err(Error::usage(format!("--rename-table: table {new_q} already exists in the migrations")));
+                return Err(Error::usage(format!(
+                    "--rename-table: table {new_q} already exists in the migrations"
+                )));
             }
             table_map.push((q.clone(), new_q));
-            out.push(Rename::Table { from: q, to: to.clone() });
+            out.push(Rename::Table {
+                from: q,
+                to: to.clone(),
+            });
         }
     }
     for (t, from, to) in parsed {
@@ -477,17 +663,31 @@ fn resolve_renames(parsed: &[(Option<String>, String, String)], old: &Schema) ->
                 .iter()
                 .find(|(_, n)| n.name == *t || format!("{}.{}", n.schema, n.name) == *t)
                 .map(|(o, _)| o.clone())
-                .ok_or_else(|| Error::usage(format!("--rename: the migrations have no table '{t}'")))?,
+                .ok_or_else(|| {
+                    Error::usage(format!("--rename: the migrations have no table '{t}'"))
+                })?,
         };
         let table = &old.tables[&q];
         if table.column(from).is_none() {
-            return Err(Error::usage(format!("--rename: table {q} has no column '{from}' in the migrations")));
+            return Err(Error::usage(format!(
+                "--rename: table {q} has no column '{from}' in the migrations"
+            )));
         }
         if table.column(to).is_some() {
-            return Err(Error::usage(format!("--rename: table {q} already has a column '{to}'")));
+            return Err(Error::usage(format!(
+                "--rename: table {q} already has a column '{to}'"
+            )));
         }
-        let current = table_map.iter().find(|(o, _)| *o == q).map(|(_, n)| n.clone()).unwrap_or(q);
-        out.push(Rename::Column { table: current, from: from.clone(), to: to.clone() });
+        let current = table_map
+            .iter()
+            .find(|(o, _)| *o == q)
+            .map(|(_, n)| n.clone())
+            .unwrap_or(q);
+        out.push(Rename::Column {
+            table: current,
+            from: from.clone(),
+            to: to.clone(),
+        });
     }
     Ok(out)
 }
@@ -501,17 +701,45 @@ fn rename_sql(renames: &[Rename]) -> (Vec<Op>, Vec<Op>) {
             Rename::Table { from, to } => {
                 let to_q = QName::new(from.schema.clone(), to.clone());
                 up.push(
-                    Op::new(format!("ALTER TABLE {} RENAME TO {}", from.sql(), ident(to)), format!("rename table {from} to {to_q}"))
-                        .hazard(HazardKind::AccessExclusiveLock, format!("on {from}, briefly; code using the old name breaks")),
+                    Op::new(
+                        format!("ALTER TABLE {} RENAME TO {}", from.sql(), ident(to)),
+                        format!("rename table {from} to {to_q}"),
+                    )
+                    .hazard(
+                        HazardKind::AccessExclusiveLock,
+                        format!("on {from}, briefly; code using the old name breaks"),
+                    ),
                 );
-                down.push(Op::new(format!("ALTER TABLE {} RENAME TO {}", to_q.sql(), ident(&from.name)), format!("rename table {to_q} to {from}")));
+                down.push(Op::new(
+                    format!("ALTER TABLE {} RENAME TO {}", to_q.sql(), ident(&from.name)),
+                    format!("rename table {to_q} to {from}"),
+                ));
             }
             Rename::Column { table, from, to } => {
                 up.push(
-                    Op::new(format!("ALTER TABLE {} RENAME COLUMN {} TO {}", table.sql(), ident(from), ident(to)), format!("rename column {table}.{from} to {to}"))
-                        .hazard(HazardKind::AccessExclusiveLock, format!("on {table}, briefly; code using the old name breaks")),
+                    Op::new(
+                        format!(
+                            "ALTER TABLE {} RENAME COLUMN {} TO {}",
+                            table.sql(),
+                            ident(from),
+                            ident(to)
+                        ),
+                        format!("rename column {table}.{from} to {to}"),
+                    )
+                    .hazard(
+                        HazardKind::AccessExclusiveLock,
+                        format!("on {table}, briefly; code using the old name breaks"),
+                    ),
                 );
-                down.push(Op::new(format!("ALTER TABLE {} RENAME COLUMN {} TO {}", table.sql(), ident(to), ident(from)), format!("rename column {table}.{to} to {from}")));
+                down.push(Op::new(
+                    format!(
+                        "ALTER TABLE {} RENAME COLUMN {} TO {}",
+                        table.sql(),
+                        ident(to),
+                        ident(from)
+                    ),
+                    format!("rename column {table}.{to} to {from}"),
+                ));
             }
         }
     }
@@ -530,16 +758,29 @@ pub struct DriftReport {
 }
 
 fn describe_diff(a: &Schema, b: &Schema, a_side: &str, b_side: &str) -> Vec<String> {
-    let mut out: Vec<String> = diff(a, b, &DiffOptions::default()).into_iter().map(|o| o.what).collect();
+    let mut out: Vec<String> = diff(a, b, &DiffOptions::default())
+        .into_iter()
+        .map(|o| o.what)
+        .collect();
     for u in unhandled(a, b).into_iter().filter(|u| u.differs()) {
-        out.push(format!("{} (not compared by autogenerate)", u.describe(a_side, b_side)));
+        out.push(format!(
+            "{} (not compared by autogenerate)",
+            u.describe(a_side, b_side)
+        ));
     }
     out
 }
 
 /// `migrate-check`'s drift checks: `schema_file` against the migrations replayed to the heads,
 /// and the live database (`live`, at `current`) against a replay of its applied revisions.
-pub fn check_drift(project: &Project, settings: &Settings, schema_file: &Path, shadow_url: Option<&DbUrl>, live: &mut Client, current: &[String]) -> Result<DriftReport> {
+pub fn check_drift(
+    project: &Project,
+    settings: &Settings,
+    schema_file: &Path,
+    shadow_url: Option<&DbUrl>,
+    live: &mut Client,
+    current: &[String],
+) -> Result<DriftReport> {
     let url = settings.require_url()?;
     let server = ShadowServer::new(url, shadow_url);
     let excl = relations_to_exclude(settings);
@@ -549,7 +790,10 @@ pub fn check_drift(project: &Project, settings: &Settings, schema_file: &Path, s
     replay(&mut rc, project, settings, &heads)?;
     let at_heads = introspect(&mut rc, &excl)?;
     let (_wanted_db, wanted) = load_wanted(&server, schema_file, &excl)?;
-    let mut report = DriftReport { schema_drift: describe_diff(&at_heads, &wanted, "the migrations", "the schema file"), ..Default::default() };
+    let mut report = DriftReport {
+        schema_drift: describe_diff(&at_heads, &wanted, "the migrations", "the schema file"),
+        ..Default::default()
+    };
     let mut cur: Vec<String> = current.to_vec();
     cur.sort();
     let mut hs = heads.clone();
@@ -563,8 +807,92 @@ pub fn check_drift(project: &Project, settings: &Settings, schema_file: &Path, s
         introspect(&mut c2, &excl)?
     };
     let actual = introspect(live, &excl)?;
-    report.database_drift = describe_diff(&expected, &actual, "the applied revisions", "the database");
+    report.database_drift =
+        describe_diff(&expected, &actual, "the applied revisions", "the database");
     Ok(report)
+}
+
+/// `migrate-check`'s drift step: problems (`schema_drift`, `database_drift`,
+/// `schema_file_invalid`, `replay_failed`) and one line saying what was checked. Without a
+/// schema file nothing is checked (and the line says so).
+pub fn drift_problems(
+    project: &Project,
+    settings: &Settings,
+    shadow_url: Option<&DbUrl>,
+    live: &mut Client,
+    current: &[String],
+) -> Result<(Vec<crate::check::Problem>, String)> {
+    use crate::check::Problem;
+    let file = &settings.schema_file;
+    if !file.is_file() {
+        return Ok((
+            Vec::new(),
+            format!(
+                "no schema file ({}): schema drift not checked",
+                file.display()
+            ),
+        ));
+    }
+    let limit = |v: &[String]| -> String {
+        let mut s: Vec<String> = v.iter().take(20).cloned().collect();
+        if v.len() > 20 {
+            s.push(format!("... and {} more", v.len() - 20));
+        }
+        s.join("; ")
+    };
+    let report = match check_drift(project, settings, file, shadow_url, live, current) {
+        Ok(r) => r,
+        Err(e)
+            if e.kind == ErrorKind::Usage && e.message.starts_with(&file.display().to_string()) =>
+        {
+            return Ok((
+                vec![Problem {
+                    code: "schema_file_invalid",
+                    message: e.to_string(),
+                }],
+                format!("{} does not load", file.display()),
+            ));
+        }
+        Err(e) if e.kind == ErrorKind::Migration => {
+            return Ok((
+                vec![Problem {
+                    code: "replay_failed",
+                    message: e.to_string(),
+                }],
+                "the migrations do not replay on an empty database".into(),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut problems = Vec::new();
+    if !report.schema_drift.is_empty() {
+        problems.push(Problem {
+            code: "schema_drift",
+            message: format!(
+                "{} and the migrations disagree ({} difference{}): {}; run migrate-revision --autogenerate -m \"...\"",
+                file.display(),
+                report.schema_drift.len(),
+                if report.schema_drift.len() == 1 { "" } else { "s" },
+                limit(&report.schema_drift)
+            ),
+        });
+    }
+    if !report.database_drift.is_empty() {
+        problems.push(Problem {
+            code: "database_drift",
+            message: format!(
+                "the database's schema is not what its applied revisions ({}) produce ({} difference{}, as statements that would turn the expected schema into the database's): {}",
+                run::heads_text(current),
+                report.database_drift.len(),
+                if report.database_drift.len() == 1 { "" } else { "s" },
+                limit(&report.database_drift)
+            ),
+        });
+    }
+    Ok((
+        problems,
+        format!("{} matches the migrations and the database", file.display()),
+    ))
 }
 
 #[cfg(test)]
@@ -573,7 +901,11 @@ mod tests {
 
     #[test]
     fn rename_arguments_are_parsed() {
-        let o = AutogenOptions { renames: vec!["docs.title=name".into(), "s.t.a=b".into()], table_renames: vec!["old=new".into()], ..Default::default() };
+        let o = AutogenOptions {
+            renames: vec!["docs.title=name".into(), "s.t.a=b".into()],
+            table_renames: vec!["old=new".into()],
+            ..Default::default()
+        };
         assert_eq!(
             parse_renames(&o).unwrap(),
             vec![
@@ -582,7 +914,13 @@ mod tests {
                 (Some("s.t".into()), "a".into(), "b".into())
             ]
         );
-        let bad = AutogenOptions { renames: vec!["title=name".into()], ..Default::default() };
-        assert!(parse_renames(&bad).unwrap_err().message.contains("TABLE.OLD=NEW"));
+        let bad = AutogenOptions {
+            renames: vec!["title=name".into()],
+            ..Default::default()
+        };
+        assert!(parse_renames(&bad)
+            .unwrap_err()
+            .message
+            .contains("TABLE.OLD=NEW"));
     }
 }

@@ -11,6 +11,8 @@ pub struct CheckOptions {
     /// Check the scripts only (CI without a database).
     pub offline: bool,
     pub allow_multiple_heads: bool,
+    /// Where to create the shadow databases of the drift checks (default: the database's server).
+    pub shadow_url: Option<crate::config::DbUrl>,
 }
 
 /// One problem found; `code` is stable (used in JSON output).
@@ -29,6 +31,8 @@ pub struct CheckReport {
     pub current: Option<Vec<String>>,
     /// Revisions the database still needs, oldest first.
     pub pending: Vec<String>,
+    /// What the schema drift checks did (or why they were not made), for the OK line.
+    pub drift: Option<String>,
 }
 
 impl CheckReport {
@@ -67,6 +71,14 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
         });
     }
     if opts.offline {
+        report.drift = Some(if settings.schema_file.is_file() {
+            format!("schema drift not checked: --offline has no server to build {} and the migrations on", settings.schema_file.display())
+        } else {
+            format!(
+                "no schema file ({}): schema drift not checked",
+                settings.schema_file.display()
+            )
+        });
         return Ok(report);
     }
     let mut m = Migrator::with_project(project, settings, app)?;
@@ -102,6 +114,15 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
             ),
         });
     }
+    let (drift, note) = crate::autogen::drift_problems(
+        &m.project,
+        settings,
+        opts.shadow_url.as_ref(),
+        &mut m.client,
+        &current,
+    )?;
+    report.problems.extend(drift);
+    report.drift = Some(note);
     report.current = Some(current);
     Ok(report)
 }

@@ -14,6 +14,13 @@ struct Args {
     /// Do not count several heads as a problem.
     #[arg(long)]
     allow_multiple_heads: bool,
+    /// The declarative schema compared with the migrations and the database (drift). Default:
+    /// MIGRATE_SCHEMA_FILE, else schema.sql beside the migrations directory; no file, no check.
+    #[arg(long, value_name = "PATH")]
+    schema: Option<std::path::PathBuf>,
+    /// Create the drift checks' shadow databases on this server (default: the database's).
+    #[arg(long, value_name = "URL")]
+    shadow_url: Option<String>,
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     /// More log output.
@@ -27,10 +34,20 @@ fn main() {
     let a = Args::parse();
     cli::init_logging(a.common.quiet, a.verbose);
     cli::main(|| {
-        let settings = a.common.settings()?;
+        let mut settings = a.common.settings()?;
+        if let Some(p) = &a.schema {
+            settings.schema_file = p.clone();
+        }
+        let env = retort::config::Env::load(a.common.env_file.as_deref())?;
+        let shadow_url = a
+            .shadow_url
+            .as_deref()
+            .map(|u| retort::config::DbUrl::parse(u, &env))
+            .transpose()?;
         let opts = CheckOptions {
             offline: a.offline,
             allow_multiple_heads: a.allow_multiple_heads,
+            shadow_url,
         };
         let report = check(&settings, &opts, "migrate-check")?;
         if a.format == cli::Format::Json {
@@ -45,6 +62,10 @@ fn main() {
             let at = match &report.current {
                 Some(c) => format!("; the database is at {}", retort::run::heads_text(c)),
                 None => String::new(),
+            };
+            let at = match &report.drift {
+                Some(d) => format!("{at}; {d}"),
+                None => at,
             };
             println!(
                 "OK: {} head{} ({}){at}",
