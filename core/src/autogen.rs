@@ -807,8 +807,9 @@ pub fn check_drift(
         introspect(&mut c2, &excl)?
     };
     let actual = introspect(live, &excl)?;
+    // Described as what would repair the database.
     report.database_drift =
-        describe_diff(&expected, &actual, "the applied revisions", "the database");
+        describe_diff(&actual, &expected, "the database", "the applied revisions");
     Ok(report)
 }
 
@@ -881,7 +882,7 @@ pub fn drift_problems(
         problems.push(Problem {
             code: "database_drift",
             message: format!(
-                "the database's schema is not what its applied revisions ({}) produce ({} difference{}, as statements that would turn the expected schema into the database's): {}",
+                "the database's schema is not what its applied revisions ({}) produce ({} difference{}); to match them it would need: {}",
                 run::heads_text(current),
                 report.database_drift.len(),
                 if report.database_drift.len() == 1 { "" } else { "s" },

@@ -283,7 +283,10 @@ mod tests {
             sequence_options(&seq("integer", 5, 1, 1, i32::MAX as i64)),
             vec!["START WITH 5"]
         );
-        assert_eq!(sequence_options(&seq("integer", -1, -1, i32::MIN as i64, -1)), vec!["INCREMENT BY -1"]);
+        assert_eq!(
+            sequence_options(&seq("integer", -1, -1, i32::MIN as i64, -1)),
+            vec!["INCREMENT BY -1"]
+        );
     }
 
     #[test]

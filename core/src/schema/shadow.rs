@@ -38,13 +38,19 @@ pub struct ShadowDb {
 impl ShadowServer {
     /// Shadows on `shadow_url`'s server when given, else on the target's.
     pub fn new(target: &DbUrl, shadow_url: Option<&DbUrl>) -> ShadowServer {
-        ShadowServer { admin: shadow_url.unwrap_or(target).clone() }
+        ShadowServer {
+            admin: shadow_url.unwrap_or(target).clone(),
+        }
     }
 
     /// Creates an empty database (from template0) and registers it for dropping.
     pub fn create(&self) -> Result<ShadowDb> {
         install_interrupt_handler();
-        let name = format!("retort_shadow_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "retort_shadow_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
         let mut admin = connect(&self.admin, "retort-shadow")?;
         admin.batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name))).map_err(|e| {
             let f = SqlFailure::from_pg(&e);
@@ -57,9 +63,15 @@ impl ShadowServer {
             }
             err
         })?;
-        LIVE.lock().unwrap_or_else(|p| p.into_inner()).push((self.admin.clone(), name.clone()));
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((self.admin.clone(), name.clone()));
         log::debug!("created shadow database {name}");
-        Ok(ShadowDb { url: self.admin.with_dbname(&name), name, admin: self.admin.clone() })
+        Ok(ShadowDb {
+            url: self.admin.with_dbname(&name),
+            name,
+            admin: self.admin.clone(),
+        })
     }
 }
 
@@ -72,15 +84,23 @@ impl ShadowDb {
 impl Drop for ShadowDb {
     fn drop(&mut self) {
         drop_database(&self.admin, &self.name);
-        LIVE.lock().unwrap_or_else(|p| p.into_inner()).retain(|(_, n)| n != &self.name);
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, n)| n != &self.name);
     }
 }
 
 fn drop_database(admin: &DbUrl, name: &str) {
     match connect(admin, "retort-shadow") {
-        Ok(mut c) => match c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name))) {
+        Ok(mut c) => match c.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(name)
+        )) {
             Ok(()) => log::debug!("dropped shadow database {name}"),
-            Err(e) => log::warn!("could not drop shadow database {name}: {}", SqlFailure::from_pg(&e).describe()),
+            Err(e) => log::warn!(
+                "could not drop shadow database {name}: {}",
+                SqlFailure::from_pg(&e).describe()
+            ),
         },
         Err(e) => log::warn!("could not drop shadow database {name}: {e}"),
     }
@@ -94,7 +114,14 @@ fn install_interrupt_handler() {
             for (admin, name) in &live {
                 drop_database(admin, name);
             }
-            eprintln!("interrupted{}", if live.is_empty() { String::new() } else { format!(": dropped {} shadow database(s)", live.len()) });
+            eprintln!(
+                "interrupted{}",
+                if live.is_empty() {
+                    String::new()
+                } else {
+                    format!(": dropped {} shadow database(s)", live.len())
+                }
+            );
             std::process::exit(130);
         });
         if let Err(e) = installed {
@@ -106,15 +133,23 @@ fn install_interrupt_handler() {
 /// Runs a SQL file statement by statement (outside any transaction, so it may hold
 /// `CREATE INDEX CONCURRENTLY`); an error names `file:line`.
 pub fn load_sql_file(client: &mut Client, path: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     for stmt in split_statements(text, 1) {
         if let Err(e) = client.batch_execute(&stmt.sql) {
             let f = SqlFailure::from_pg(&e);
             let line = crate::run::failure_line(&stmt, &f);
             let first = stmt.sql.trim().lines().next().unwrap_or("").to_string();
-            return Err(Error::usage(format!("{}:{line}: {}\n  statement: {first}", path.display(), f.describe()))
-                .with_hint(format!("fix {} (it must run on an empty database, in order)", path.display())));
+            return Err(Error::usage(format!(
+                "{}:{line}: {}\n  statement: {first}",
+                path.display(),
+                f.describe()
+            ))
+            .with_hint(format!(
+                "fix {} (it must run on an empty database, in order)",
+                path.display()
+            )));
         }
     }
     Ok(())
@@ -124,7 +159,14 @@ pub fn load_sql_file(client: &mut Client, path: &Path) -> Result<()> {
 pub fn run_sql(client: &mut Client, sql: &str, what: &str) -> Result<()> {
     for stmt in split_statements(sql, 1) {
         client.batch_execute(&stmt.sql).map_err(|e| {
-            Error::new(ErrorKind::Database, format!("{what}: {}\n  statement: {}", SqlFailure::from_pg(&e).describe(), stmt.sql.trim()))
+            Error::new(
+                ErrorKind::Database,
+                format!(
+                    "{what}: {}\n  statement: {}",
+                    SqlFailure::from_pg(&e).describe(),
+                    stmt.sql.trim()
+                ),
+            )
         })?;
     }
     Ok(())
@@ -132,5 +174,7 @@ pub fn run_sql(client: &mut Client, sql: &str, what: &str) -> Result<()> {
 
 /// The names of the shadow databases this process has open (for tests and diagnostics).
 pub fn live_shadows() -> Vec<String> {
-    LIVE.lock().map(|l| l.iter().map(|(_, n)| n.clone()).collect()).unwrap_or_default()
+    LIVE.lock()
+        .map(|l| l.iter().map(|(_, n)| n.clone()).collect())
+        .unwrap_or_default()
 }
