@@ -124,29 +124,26 @@ pub fn main(body: impl FnOnce() -> Result<i32>) -> ! {
 /// Asks a yes/no question on the terminal. Without a terminal, returns an error telling the user
 /// which flag answers it (`flag`).
 pub fn confirm(question: &str, flag: &str) -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        return Err(
-            Error::usage(format!("{question} — refusing without a terminal to ask"))
-                .with_hint(format!("pass {flag} to confirm")),
-        );
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::io(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
+    let answer = ask(&format!("{question} [y/N] "), || {
+        Error::usage(format!("{question} — refusing without a terminal to ask"))
+            .with_hint(format!("pass {flag} to confirm"))
+    })?;
+    Ok(matches!(answer.to_lowercase().as_str(), "y" | "yes"))
 }
 
 /// Asks for a line of text on the terminal; an error naming `flag` without one.
 pub fn prompt(question: &str, flag: &str) -> Result<String> {
+    ask(&format!("{question}: "), || {
+        Error::usage(format!("{question}: no terminal to ask on")).with_hint(format!("pass {flag}"))
+    })
+}
+
+/// Prints `prompt` on stderr and reads one trimmed line from a terminal.
+fn ask(prompt: &str, no_terminal: impl FnOnce() -> Error) -> Result<String> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::usage(format!("{question}: no terminal to ask on"))
-            .with_hint(format!("pass {flag}")));
+        return Err(no_terminal());
     }
-    eprint!("{question}: ");
+    eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin()
@@ -154,4 +151,12 @@ pub fn prompt(question: &str, flag: &str) -> Result<String> {
         .read_line(&mut line)
         .map_err(|e| Error::io(format!("cannot read the answer: {e}")))?;
     Ok(line.trim().to_string())
+}
+
+/// A `--dry-run` plan in the requested format.
+pub fn show_plan(format: Format, m: &crate::Migrator, plan: &crate::plan::Plan) -> String {
+    match format {
+        Format::Json => crate::json::to_string(&crate::json::plan(&m.project, &m.table, plan)),
+        Format::Text => crate::run::describe_plan(&m.project, &m.table, plan),
+    }
 }

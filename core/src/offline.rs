@@ -77,3 +77,21 @@ pub fn render(
     }
     Ok(out)
 }
+
+/// `--sql [START:]END` for `migrate-up` (`up`) or `migrate-down`: loads the scripts from
+/// `settings` and renders the plan; no database is needed.
+pub fn sql_for_range(
+    settings: &crate::config::Settings,
+    range: &str,
+    up: bool,
+    transaction_per_migration: bool,
+) -> Result<String> {
+    let project = Project::load(&settings.migrations_dir)?;
+    let (plan, create) = crate::migrator::offline_plan(&project, range, up)?;
+    let table = VersionTable::new(settings.version_table.clone());
+    let opts = OfflineOptions {
+        create_version_table: create,
+        transaction_per_migration,
+    };
+    render(&project, &table, &plan, &opts)
+}

@@ -39,30 +39,17 @@ fn main() {
         let settings = a.common.settings()?;
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };
-            let project = retort::Project::load(&settings.migrations_dir)?;
-            let (plan, _) = retort::migrator::offline_plan(&project, range, false)?;
-            let table = retort::db::VersionTable::new(settings.version_table.clone());
-            let o = offline::OfflineOptions {
-                create_version_table: false,
-                transaction_per_migration: a.transaction_per_migration,
-            };
-            print!("{}", offline::render(&project, &table, &plan, &o)?);
+            print!(
+                "{}",
+                offline::sql_for_range(&settings, range, false, a.transaction_per_migration)?
+            );
             return Ok(0);
         }
         let mut m = Migrator::open(&settings, "migrate-down")?
             .with_options(a.common.migrator_options(false));
         let plan = m.plan_downgrade(&a.target)?;
         if a.dry_run {
-            match a.format {
-                cli::Format::Json => print!(
-                    "{}",
-                    retort::json::to_string(&retort::json::plan(&m.project, &m.table, &plan))
-                ),
-                cli::Format::Text => print!(
-                    "{}",
-                    retort::run::describe_plan(&m.project, &m.table, &plan)
-                ),
-            }
+            print!("{}", cli::show_plan(a.format, &m, &plan));
             return Ok(0);
         }
         if a.target == "base" && !plan.is_empty() && !a.yes {

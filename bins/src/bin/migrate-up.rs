@@ -43,30 +43,17 @@ fn main() {
         };
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };
-            let project = retort::Project::load(&settings.migrations_dir)?;
-            let (plan, create) = retort::migrator::offline_plan(&project, range, true)?;
-            let table = retort::db::VersionTable::new(settings.version_table.clone());
-            let o = offline::OfflineOptions {
-                create_version_table: create,
-                transaction_per_migration: a.transaction_per_migration,
-            };
-            print!("{}", offline::render(&project, &table, &plan, &o)?);
+            print!(
+                "{}",
+                offline::sql_for_range(&settings, range, true, a.transaction_per_migration)?
+            );
             return Ok(0);
         }
         let mut m = Migrator::open(&settings, "migrate-up")?
             .with_options(a.common.migrator_options(a.ignore_checksums));
         if a.dry_run {
             let plan = m.plan_upgrade(&a.target)?;
-            match a.format {
-                cli::Format::Json => print!(
-                    "{}",
-                    retort::json::to_string(&retort::json::plan(&m.project, &m.table, &plan))
-                ),
-                cli::Format::Text => print!(
-                    "{}",
-                    retort::run::describe_plan(&m.project, &m.table, &plan)
-                ),
-            }
+            print!("{}", cli::show_plan(a.format, &m, &plan));
             return Ok(0);
         }
         m.upgrade(&a.target, &opts)?;
