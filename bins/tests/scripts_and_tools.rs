@@ -245,3 +245,40 @@ fn broken_scripts_are_reported_with_file_and_line_and_change_nothing() {
     );
     assert!(!r.all().contains("panicked"), "{}", r.all());
 }
+
+#[test]
+fn logging_is_controlled_by_quiet_verbose_and_rust_log() {
+    let s = Scenario::with_example();
+    let r = s.run("migrate-up", &["001", "-q"]).ok();
+    assert_eq!(r.stderr, "", "-q prints no progress lines");
+    let r = s.run("migrate-up", &["002"]).ok();
+    assert!(
+        r.stderr
+            .contains("INFO  [retort] Running upgrade 001 -> 002"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("done 002 in "),
+        "each step's duration: {}",
+        r.stderr
+    );
+    let r = s
+        .run_env(
+            "migrate-up",
+            &["003"],
+            &[("DATABASE_URL", &s.db.url), ("RUST_LOG", "retort=warn")],
+        )
+        .ok();
+    assert_eq!(r.stderr, "", "RUST_LOG overrides the default level");
+    // never any terminal colour codes
+    let r = s
+        .run_env(
+            "migrate-up",
+            &["nope"],
+            &[("DATABASE_URL", &s.db.url), ("NO_COLOR", "1")],
+        )
+        .code(2);
+    assert!(!r.all().contains('\u{1b}'), "{}", r.all());
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+}
