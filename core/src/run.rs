@@ -179,23 +179,31 @@ pub fn execute_recorded(
             }
         }
         Err(mut e) => {
-            if st.in_tx {
+            let rolled_back = st.in_tx;
+            if rolled_back {
                 // The connection may be broken; the server rolls back on disconnect anyway.
                 let _ = client.batch_execute("ROLLBACK");
             }
-            let state = if st.committed_steps == 0 && st.committed_heads == plan.start_heads {
-                format!(
-                    "nothing was applied: the database is as it was before the run (at {})",
-                    heads_text(&plan.start_heads)
-                )
+            let failed_step = if rolled_back {
+                "the failed step was rolled back"
             } else {
-                format!(
-                    "the database is at {} ({} step{} of this run committed); the failed step was rolled back",
-                    heads_text(&st.committed_heads),
-                    st.committed_steps,
-                    if st.committed_steps == 1 { "" } else { "s" }
-                )
+                "the failed step ran outside a transaction (see the note above)"
             };
+            let state =
+                if st.committed_steps == 0 && st.committed_heads == plan.start_heads && rolled_back
+                {
+                    format!(
+                        "nothing was applied: the database is as it was before the run (at {})",
+                        heads_text(&plan.start_heads)
+                    )
+                } else {
+                    format!(
+                        "the database is at {} ({} step{} of this run committed); {failed_step}",
+                        heads_text(&st.committed_heads),
+                        st.committed_steps,
+                        if st.committed_steps == 1 { "" } else { "s" }
+                    )
+                };
             e.message.push_str(&format!("\nstate: {state}"));
             RunOutcome {
                 report,
