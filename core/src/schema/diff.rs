@@ -1120,10 +1120,7 @@ impl<'s> Differ<'s> {
                 )
                 .hazard(
                     HazardKind::MayFail,
-                    format!(
-                        "fails if a value of {col} cannot be cast to {}",
-                        cb.type_sql
-                    ),
+                    cast_failure(&col, &ca.type_sql, &cb.type_sql),
                 );
                 self.push(op);
             }
@@ -1234,6 +1231,20 @@ impl<'s> Differ<'s> {
                 format!("comment on table {t}"),
             ));
         }
+    }
+}
+
+/// When a type change fails on existing data.
+fn cast_failure(col: &str, from: &str, to: &str) -> String {
+    let vector = |t: &str| {
+        ["vector(", "halfvec(", "sparsevec("]
+            .iter()
+            .any(|v| t.contains(v))
+    };
+    if vector(from) && vector(to) {
+        format!("fails if {col} holds vectors of the old dimension (a vector cannot be cast to another dimension): empty the column first, or edit the USING clause to compute new vectors")
+    } else {
+        format!("fails if a value of {col} cannot be cast to {to}")
     }
 }
 
