@@ -8,7 +8,7 @@
 //! - `<table>_audit(id, at, action, target, from_heads, to_heads, revisions, lock_wait_ms,
 //!    duration_ms, success, error, db_user, client_host, application_name, tool_version)`.
 
-use super::{db_error, quote_ident, VersionTable};
+use super::{db_error, quote_ident, quote_literal, VersionTable};
 use crate::error::Result;
 use postgres::GenericClient;
 use std::collections::HashMap;
@@ -145,30 +145,33 @@ impl Records {
         duration: Option<Duration>,
         how: &str,
     ) -> Result<()> {
-        let ms = duration.map(|d| d.as_millis() as i64);
+        // One simple-protocol round trip (no prepare): this runs once per applied step.
+        let ms = duration
+            .map(|d| (d.as_millis() as i64).to_string())
+            .unwrap_or_else(|| "NULL".into());
         client
-            .execute(
-                &format!(
-                    "INSERT INTO {} (revision, checksum, duration_ms, tool_version, how) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (revision) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now(),
-                       duration_ms = EXCLUDED.duration_ms, db_user = current_user, client_host = host(inet_client_addr()),
-                       tool_version = EXCLUDED.tool_version, how = EXCLUDED.how",
-                    self.applied
-                ),
-                &[&revision, &checksum, &ms, &TOOL_VERSION, &how],
-            )
-            .map_err(|e| db_error("cannot record the applied revision", &e))?;
-        Ok(())
+            .batch_execute(&format!(
+                "INSERT INTO {} (revision, checksum, duration_ms, tool_version, how) VALUES ({}, {}, {ms}, {}, {})
+                 ON CONFLICT (revision) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now(),
+                   duration_ms = EXCLUDED.duration_ms, db_user = current_user, client_host = host(inet_client_addr()),
+                   tool_version = EXCLUDED.tool_version, how = EXCLUDED.how",
+                self.applied,
+                quote_literal(revision),
+                quote_literal(checksum),
+                quote_literal(TOOL_VERSION),
+                quote_literal(how)
+            ))
+            .map_err(|e| db_error("cannot record the applied revision", &e))
     }
 
     pub fn forget(&self, client: &mut impl GenericClient, revision: &str) -> Result<()> {
         client
-            .execute(
-                &format!("DELETE FROM {} WHERE revision = $1", self.applied),
-                &[&revision],
-            )
-            .map_err(|e| db_error("cannot delete the applied revision's record", &e))?;
-        Ok(())
+            .batch_execute(&format!(
+                "DELETE FROM {} WHERE revision = {}",
+                self.applied,
+                quote_literal(revision)
+            ))
+            .map_err(|e| db_error("cannot delete the applied revision's record", &e))
     }
 
     pub fn forget_all(&self, client: &mut impl GenericClient) -> Result<()> {
