@@ -19,13 +19,21 @@ pub fn autogen(s: &Scenario, schema: &str, args: &[&str]) -> Run {
     s.run("migrate-revision", &all)
 }
 
-/// The files in migrations/ other than the hand-written ones (`*_x.sql`), sorted, as
-/// (file name, text).
+/// The files in migrations/ other than the hand-written ones (`*_x.sql` and the example's),
+/// sorted, as (file name, text).
 pub fn generated(s: &Scenario) -> Vec<(String, String)> {
+    let example: Vec<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
     let mut v: Vec<(String, String)> = std::fs::read_dir(s.migrations())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().ends_with("_x.sql"))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            !name.ends_with("_x.sql") && !example.contains(&name)
+        })
         .map(|p| {
             (
                 p.file_name().unwrap().to_string_lossy().into_owned(),
