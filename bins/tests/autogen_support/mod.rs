@@ -87,7 +87,7 @@ pub fn has(section: &str, stmt: &str) {
     let want = stmt.split_whitespace().collect::<Vec<_>>().join(" ");
     let got = statements(section);
     assert!(
-        got.iter().any(|g| *g == want),
+        got.contains(&want),
         "no statement\n  {want}\nin\n{section}"
     );
 }
