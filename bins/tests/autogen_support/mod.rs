@@ -86,10 +86,7 @@ pub fn statements(section: &str) -> Vec<String> {
 pub fn has(section: &str, stmt: &str) {
     let want = stmt.split_whitespace().collect::<Vec<_>>().join(" ");
     let got = statements(section);
-    assert!(
-        got.contains(&want),
-        "no statement\n  {want}\nin\n{section}"
-    );
+    assert!(got.contains(&want), "no statement\n  {want}\nin\n{section}");
 }
 
 /// The hazard comment lines right before the statement `stmt`.
