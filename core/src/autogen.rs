@@ -31,6 +31,7 @@ use crate::schema::{diff, introspect, DiffOptions, IntrospectOptions};
 use crate::script::{parse_script, render_script, NewScript, Script};
 use postgres::Client;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// What `--autogenerate` was asked for (besides the revision options).
 #[derive(Debug, Clone, Default)]
@@ -149,11 +150,39 @@ fn load_wanted(
     schema_file: &Path,
     excl: &IntrospectOptions,
 ) -> Result<(ShadowDb, Schema)> {
+    let t0 = Instant::now();
     let shadow = server.create()?;
     let mut c = shadow.connect()?;
     load_sql_file(&mut c, schema_file)?;
     let s = introspect(&mut c, excl)?;
+    log::debug!(
+        "loaded {} and read the result in {}",
+        schema_file.display(),
+        run::fmt_duration(t0.elapsed())
+    );
     Ok((shadow, s))
+}
+
+/// A shadow with the migrations replayed up to `targets`, a connection to it, its heads and
+/// its schema.
+fn build_replay(
+    server: &ShadowServer,
+    project: &Project,
+    settings: &Settings,
+    targets: &[String],
+    excl: &IntrospectOptions,
+) -> Result<(ShadowDb, Client, Vec<String>, Schema)> {
+    let t0 = Instant::now();
+    let db = server.create()?;
+    let mut c = db.connect()?;
+    let heads = replay(&mut c, project, settings, targets)?;
+    let s = introspect(&mut c, excl)?;
+    log::debug!(
+        "replayed {} and read the result in {}",
+        run::heads_text(&heads),
+        run::fmt_duration(t0.elapsed())
+    );
+    Ok((db, c, heads, s))
 }
 
 /// `migrate-revision --autogenerate`: computes, renders and validates the revision(s). Writes
@@ -180,11 +209,23 @@ pub fn autogenerate(
     let server = ShadowServer::new(url, opts.shadow_url.as_ref());
     let excl = relations_to_exclude(settings);
 
-    let replay_db = server.create()?;
-    let mut rc = replay_db.connect()?;
-    let start_heads = replay(&mut rc, project, settings, &probe.down_revisions)?;
-    let old = introspect(&mut rc, &excl)?;
-    let (_wanted_db, new) = load_wanted(&server, &opts.schema_file, &excl)?;
+    // The replay and the wanted schema are built at the same time, in two shadows.
+    let t0 = Instant::now();
+    let (replayed, wanted) = std::thread::scope(|sc| {
+        let wanted = sc.spawn(|| load_wanted(&server, &opts.schema_file, &excl));
+        let replayed = build_replay(&server, project, settings, &probe.down_revisions, &excl);
+        (
+            replayed,
+            wanted.join().expect("the schema file loader panicked"),
+        )
+    });
+    let (replay_db, mut rc, start_heads, old) = replayed?;
+    let (_wanted_db, new) = wanted?;
+    log::debug!(
+        "built and read both shadow databases in {}",
+        run::fmt_duration(t0.elapsed())
+    );
+    let _keep = &replay_db;
 
     // Renames: applied to the replay, read, then undone.
     let renames = resolve_renames(&parsed_renames, &old)?;
@@ -342,6 +383,7 @@ pub fn autogenerate(
     }
 
     // Validate on the fresh replay: up must give the wanted schema, down the replay again.
+    let t0 = Instant::now();
     let table = VersionTable::new(settings.version_table.clone());
     let last = parent.expect("at least one revision");
     let plan = current.graph.upgrade_plan(&start_heads, &last)?;
@@ -382,6 +424,10 @@ pub fn autogenerate(
             "after the generated down section, the schema differs from the replayed migrations",
         ));
     }
+    log::debug!(
+        "validated the revision(s) in {}",
+        run::fmt_duration(t0.elapsed())
+    );
     result.summary = summary(&result, &result.up_ops);
     Ok(result)
 }
@@ -785,11 +831,16 @@ pub fn check_drift(
     let server = ShadowServer::new(url, shadow_url);
     let excl = relations_to_exclude(settings);
     let heads = project.graph.heads();
-    let replay_db = server.create()?;
-    let mut rc = replay_db.connect()?;
-    replay(&mut rc, project, settings, &heads)?;
-    let at_heads = introspect(&mut rc, &excl)?;
-    let (_wanted_db, wanted) = load_wanted(&server, schema_file, &excl)?;
+    let (replayed, wanted) = std::thread::scope(|sc| {
+        let wanted = sc.spawn(|| load_wanted(&server, schema_file, &excl));
+        let replayed = build_replay(&server, project, settings, &heads, &excl);
+        (
+            replayed,
+            wanted.join().expect("the schema file loader panicked"),
+        )
+    });
+    let (_replay_db, _rc, _, at_heads) = replayed?;
+    let (_wanted_db, wanted) = wanted?;
     let mut report = DriftReport {
         schema_drift: describe_diff(&at_heads, &wanted, "the migrations", "the schema file"),
         ..Default::default()

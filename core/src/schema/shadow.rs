@@ -136,7 +136,19 @@ pub fn load_sql_file(client: &mut Client, path: &Path) -> Result<()> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    for stmt in split_statements(text, 1) {
+    let stmts = split_statements(text, 1);
+    // Fast path: the whole file in one transaction (one commit instead of one per statement).
+    // Anything that cannot run in a transaction block (CREATE INDEX CONCURRENTLY, a new enum
+    // value used right away) or any error sends it down the slow path, which also reports
+    // the failing line.
+    if client.batch_execute("BEGIN").is_ok() {
+        let all_ran = stmts.iter().all(|st| client.batch_execute(&st.sql).is_ok());
+        if all_ran && client.batch_execute("COMMIT").is_ok() {
+            return Ok(());
+        }
+        let _ = client.batch_execute("ROLLBACK");
+    }
+    for stmt in stmts {
         if let Err(e) = client.batch_execute(&stmt.sql) {
             let f = SqlFailure::from_pg(&e);
             let line = crate::run::failure_line(&stmt, &f);
