@@ -33,13 +33,13 @@ COMMENT ON TABLE t{i:04} IS 'table {i}';
         } else {
             String::new()
         },
-        vec = if i % 10 == 0 {
+        vec = if i.is_multiple_of(10) {
             ",\n    embedding vector(384)"
         } else {
             ""
         },
     );
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         s.push_str(&format!("CREATE INDEX t{i:04}_emb_idx ON t{i:04} USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);\n"));
     }
     s
@@ -94,7 +94,7 @@ fn bench_autogenerate_300_tables_300_revisions() {
         let t = table_sql(i, "");
         s.revision(&rev, &parent, &t, &format!("DROP TABLE t{i:04};"));
         // the wanted schema: the same, with a change in one table of three
-        let extra = if i % 3 == 0 { ",\n    note text" } else { "" };
+        let extra = if i.is_multiple_of(3) { ",\n    note text" } else { "" };
         schema.push_str(&table_sql(i, extra));
     }
     s.write("schema.sql", &schema);
