@@ -447,3 +447,82 @@ fn check_reports_database_drift_when_applied_revisions_and_tables_disagree() {
         r.all()
     );
 }
+
+#[test]
+fn the_first_revision_of_an_empty_project_comes_from_the_schema_file() {
+    let s = Scenario::new();
+    autogen(&s, EXAMPLE_SCHEMA, &[]).ok();
+    let files = generated(&s);
+    assert_eq!(files.len(), 1);
+    assert!(
+        files[0]
+            .1
+            .starts_with("-- revision: 001\n-- message: auto\n"),
+        "{}",
+        files[0].1
+    );
+    let (up, down) = sections(&files[0].1);
+    has(
+        &up,
+        "CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public",
+    );
+    has(&up, "CREATE INDEX chunks_embedding_hnsw_idx ON public.chunks USING hnsw (embedding public.vector_cosine_ops) WITH (m = 16, ef_construction = 64)");
+    has(&down, "DROP TABLE public.documents");
+    converges(&s);
+}
+
+#[test]
+fn ctrl_c_drops_the_shadow_databases() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let s = Scenario::new();
+    // a history long enough to still be replaying when the signal comes
+    let mut prev = String::new();
+    for i in 1..=400 {
+        let rev = format!("{i:03}");
+        s.revision(
+            &rev,
+            &prev,
+            &format!("CREATE TABLE t{i} (id int PRIMARY KEY, n int, s text DEFAULT 'x');\nCREATE INDEX t{i}_n ON t{i} (n);"),
+            &format!("DROP TABLE t{i};"),
+        );
+        prev = rev;
+    }
+    s.write("schema.sql", "CREATE TABLE only_this (id int);");
+    let mut child = Command::new(common::bin_path("migrate-revision"))
+        .args(["--autogenerate", "-m", "x", "-v"])
+        .current_dir(s.dir.path())
+        .env("DATABASE_URL", &s.db.url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut made = Vec::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    while made.len() < 2 {
+        let line = lines
+            .next()
+            .expect("the run ended before creating its shadows")
+            .unwrap();
+        made.extend(shadows_created(&line));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("interrupted: dropped 2 shadow database(s)")),
+        "{rest:?}"
+    );
+    assert!(
+        existing_databases(&s, &made).is_empty(),
+        "left behind: {made:?}"
+    );
+    assert!(generated(&s).is_empty());
+}

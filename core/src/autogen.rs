@@ -193,6 +193,19 @@ pub fn autogenerate(
     rev: &RevisionOptions,
     opts: &AutogenOptions,
 ) -> Result<Generated> {
+    let result = autogenerate_inner(project, settings, rev, opts);
+    if result.is_err() {
+        crate::schema::shadow::wait_if_interrupted();
+    }
+    result
+}
+
+fn autogenerate_inner(
+    project: &Project,
+    settings: &Settings,
+    rev: &RevisionOptions,
+    opts: &AutogenOptions,
+) -> Result<Generated> {
     if rev.merge.is_some() {
         return Err(
             Error::usage("--autogenerate cannot be combined with --merge")
@@ -820,6 +833,21 @@ fn describe_diff(a: &Schema, b: &Schema, a_side: &str, b_side: &str) -> Vec<Stri
 /// `migrate-check`'s drift checks: `schema_file` against the migrations replayed to the heads,
 /// and the live database (`live`, at `current`) against a replay of its applied revisions.
 pub fn check_drift(
+    project: &Project,
+    settings: &Settings,
+    schema_file: &Path,
+    shadow_url: Option<&DbUrl>,
+    live: &mut Client,
+    current: &[String],
+) -> Result<DriftReport> {
+    let result = check_drift_inner(project, settings, schema_file, shadow_url, live, current);
+    if result.is_err() {
+        crate::schema::shadow::wait_if_interrupted();
+    }
+    result
+}
+
+fn check_drift_inner(
     project: &Project,
     settings: &Settings,
     schema_file: &Path,

@@ -12,13 +12,15 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::script::split_statements;
 use postgres::Client;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Shadow databases alive in this process: (server URL, database name).
 static LIVE: Mutex<Vec<(DbUrl, String)>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
+/// Set by the Ctrl-C handler before it drops the shadows.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Where shadow databases are created: the server of `url` (its database is used to connect
 /// for CREATE/DROP DATABASE).
@@ -110,6 +112,7 @@ fn drop_database(admin: &DbUrl, name: &str) {
 fn install_interrupt_handler() {
     HANDLER.call_once(|| {
         let installed = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::SeqCst);
             let live: Vec<(DbUrl, String)> = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
             for (admin, name) in &live {
                 drop_database(admin, name);
@@ -128,6 +131,17 @@ fn install_interrupt_handler() {
             log::debug!("no Ctrl-C handler for shadow databases: {e}");
         }
     });
+}
+
+/// After Ctrl-C, the work in progress fails (its shadow databases are dropped under it): the
+/// caller then waits here for the handler to finish and exit with 130, instead of reporting
+/// that failure.
+pub fn wait_if_interrupted() {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
 }
 
 /// Runs a SQL file statement by statement (outside any transaction, so it may hold
