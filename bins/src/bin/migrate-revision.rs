@@ -114,7 +114,10 @@ fn autogenerate(
         .map(|u| retort::config::DbUrl::parse(u, &env))
         .transpose()?;
     let ag = AutogenOptions {
-        schema_file: a.schema.clone().unwrap_or_else(|| settings.schema_file.clone()),
+        schema_file: a
+            .schema
+            .clone()
+            .unwrap_or_else(|| settings.schema_file.clone()),
         shadow_url,
         renames: a.rename.clone(),
         table_renames: a.rename_table.clone(),
