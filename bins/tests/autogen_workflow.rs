@@ -526,3 +526,24 @@ fn ctrl_c_drops_the_shadow_databases() {
     );
     assert!(generated(&s).is_empty());
 }
+
+#[test]
+fn a_version_table_in_its_own_schema_is_not_drift() {
+    let s = Scenario::with_example();
+    s.write("schema.sql", EXAMPLE_SCHEMA);
+    s.run("migrate-up", &["--version-schema", "meta"]).ok();
+    let r = s.run("migrate-check", &["--version-schema", "meta"]).ok();
+    assert!(
+        r.stdout
+            .contains("schema.sql matches the migrations and the database"),
+        "{}",
+        r.all()
+    );
+    let r = s
+        .run(
+            "migrate-revision",
+            &["--autogenerate", "-m", "x", "--version-schema", "meta"],
+        )
+        .ok();
+    assert!(r.stdout.contains("No changes"), "{}", r.all());
+}

@@ -95,6 +95,8 @@ fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
     let records = Records::for_table(&table);
     IntrospectOptions {
         exclude_relations: vec![table.qualified(), records.applied, records.audit],
+        // retort creates the version table's schema itself (in a replay too).
+        ignore_schemas: settings.version_table.schema.iter().cloned().collect(),
     }
 }
 
@@ -363,7 +365,7 @@ fn autogenerate_inner(
             o.splice = false;
             o.depends_on = Vec::new();
         }
-        o.non_transactional = !transactional;
+        o.non_transactional = !transactional || rev.non_transactional;
         let mut up_text = String::new();
         if kind == "main" {
             up_text.push_str(&notes);

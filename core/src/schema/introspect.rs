@@ -20,6 +20,8 @@ pub struct IntrospectOptions {
     /// Relations to leave out, as SQL names resolved with the connection's search_path
     /// (e.g. the version table, `alembic_version`).
     pub exclude_relations: Vec<String>,
+    /// Schemas whose existence is not compared (their objects still are).
+    pub ignore_schemas: Vec<String>,
 }
 
 const USER_NS: &str =
@@ -59,7 +61,10 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
         "SELECT n.nspname::text, pg_catalog.obj_description(n.oid, 'pg_namespace') FROM pg_catalog.pg_namespace n WHERE {USER_NS} AND {}",
         not_ext("pg_catalog.pg_namespace", "n.oid")
     ))? {
-        s.schemas.insert(r.get(0), r.get(1));
+        let name: String = r.get(0);
+        if !opts.ignore_schemas.contains(&name) {
+            s.schemas.insert(name, r.get(1));
+        }
     }
 
     // 2. extensions
