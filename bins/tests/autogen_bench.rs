@@ -94,7 +94,11 @@ fn bench_autogenerate_300_tables_300_revisions() {
         let t = table_sql(i, "");
         s.revision(&rev, &parent, &t, &format!("DROP TABLE t{i:04};"));
         // the wanted schema: the same, with a change in one table of three
-        let extra = if i.is_multiple_of(3) { ",\n    note text" } else { "" };
+        let extra = if i.is_multiple_of(3) {
+            ",\n    note text"
+        } else {
+            ""
+        };
         schema.push_str(&table_sql(i, extra));
     }
     s.write("schema.sql", &schema);
