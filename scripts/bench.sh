@@ -100,3 +100,9 @@ Graph operations on 10,000 revisions (release, in-process; target < 100 ms each)
 $graph
 \`\`\`
 EOT
+
+echo
+echo "Autogenerate (scripts/bench-autogen.sh):"
+echo '```'
+"$ROOT/scripts/bench-autogen.sh" 2>/dev/null | grep BENCH || true
+echo '```'

@@ -178,7 +178,7 @@ fn lock_timeout_names_the_holder_and_exits_5() {
     s.run("migrate-up", &["--lock-timeout", "10s"]).ok();
     let held = s.db.strings(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-          WHERE l.locktype = 'advisory' AND a.application_name LIKE 'migrate-%'",
+          WHERE l.locktype = 'advisory' AND a.datname = current_database() AND a.application_name LIKE 'migrate-%'",
     );
     assert_eq!(
         held,
