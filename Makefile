@@ -40,7 +40,7 @@ fmt: ## Format the code
 
 bench: deps ## Benchmarks (release build) against a throwaway server; figures go to docs/benchmarks.md
 	$(CARGO) build --release --workspace --all-targets
-	scripts/pg.sh run -- scripts/bench.sh
+	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench.sh
 
 db-up: deps ## Start the local development PostgreSQL with pgvector (port DB_PORT, default 5433)
 	@scripts/pg.sh up

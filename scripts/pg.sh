@@ -6,7 +6,7 @@
 #   scripts/pg.sh up               start the persistent development server (.pg/, port $DB_PORT)
 #   scripts/pg.sh down             stop it
 #   scripts/pg.sh url              print the development server's URL
-#   scripts/pg.sh run -- CMD...    start a throwaway server, run CMD with TEST_DATABASE_URL and
+#   scripts/pg.sh run -- CMD...    start a throwaway server (in $PG_TMPDIR, default /tmp), run CMD with TEST_DATABASE_URL and
 #                                  PG_BIN set, then stop and delete the server, whatever CMD did
 #
 # Existing installs are used instead: PG_BIN (a directory with initdb/pg_ctl/postgres; pgvector
@@ -138,7 +138,7 @@ case "$cmd" in
       done
       if [ -n "${PG_SSL_BIN:-}" ]; then export PG_SSL_BIN; fi
     fi
-    tmp=$(mktemp -d /tmp/retort-pg.XXXXXX)
+    tmp=$(mktemp -d "${PG_TMPDIR:-/tmp}/retort-pg.XXXXXX")
     pass=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
     trap 'stop_cluster "$tmp"; rm -rf "$tmp"' EXIT
     trap 'exit 130' INT TERM

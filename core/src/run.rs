@@ -147,6 +147,7 @@ pub fn execute_recorded(
         heads: plan.start_heads.clone(),
         committed_steps: 0,
         pending_steps: 0,
+        pending_records: Vec::new(),
         in_tx: false,
     };
     let mut done = Vec::new();
@@ -155,11 +156,10 @@ pub fn execute_recorded(
     )
     .and_then(|()| {
         if st.in_tx {
-            simple(client, "COMMIT").map_err(failure_at_commit)?;
-            st.in_tx = false;
-            mark_committed(&mut st);
+            commit(client, records, &mut st)
+        } else {
+            Ok(())
         }
-        Ok(())
     });
     report.duration = started.elapsed();
     report.steps = done[..st.committed_steps.min(done.len())].to_vec();
@@ -219,7 +219,27 @@ struct RunState {
     committed_steps: usize,
     /// Steps done in the open transaction, not yet committed.
     pending_steps: usize,
+    /// Applied-revision records to write before the open transaction commits (one INSERT for
+    /// the whole transaction instead of one per step: the run stays close to psql's speed).
+    pending_records: Vec<(String, String, Option<Duration>)>,
     in_tx: bool,
+}
+
+/// Writes the pending records, then COMMITs the open transaction.
+fn commit(client: &mut Client, records: Option<&Records>, st: &mut RunState) -> Result<()> {
+    if let (Some(r), false) = (records, st.pending_records.is_empty()) {
+        simple(client, &r.record_many_sql(&st.pending_records, "up")).map_err(|f| {
+            Error::new(
+                ErrorKind::Migration,
+                format!("cannot record the applied revisions: {}", f.describe()),
+            )
+        })?;
+        st.pending_records.clear();
+    }
+    simple(client, "COMMIT").map_err(failure_at_commit)?;
+    st.in_tx = false;
+    mark_committed(st);
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -252,9 +272,7 @@ fn run_steps(
             run_section(client, script, section, step)?;
         } else {
             if st.in_tx {
-                simple(client, "COMMIT").map_err(failure_at_commit)?;
-                st.in_tx = false;
-                mark_committed(st);
+                commit(client, records, st)?;
             }
             if !table_checked {
                 ensure_tables(client, table, records)?;
@@ -264,30 +282,36 @@ fn run_steps(
             simple(client, "BEGIN").map_err(|f| plain_failure("BEGIN", f))?;
             st.in_tx = true;
         }
-        for op in &step.version_ops {
-            table
-                .apply(client, op)
-                .map_err(|e| Error::new(ErrorKind::Migration, e.message))?;
-        }
+        // The step's bookkeeping in one round trip: version-table writes, then its record.
+        let mut bookkeeping: Vec<String> =
+            step.version_ops.iter().map(|op| table.op_sql(op)).collect();
         if let Some(r) = records {
-            let recorded = match step.direction {
-                Direction::Up => r.record(
-                    client,
-                    &step.revision,
-                    &script.checksum,
+            match step.direction {
+                Direction::Up => st.pending_records.push((
+                    step.revision.clone(),
+                    script.checksum.clone(),
                     Some(t0.elapsed()),
-                    "up",
-                ),
-                Direction::Down => r.forget(client, &step.revision),
-            };
-            recorded.map_err(|e| Error::new(ErrorKind::Migration, e.message))?;
+                )),
+                Direction::Down => bookkeeping.push(r.forget_sql(&step.revision)),
+            }
+        }
+        if !bookkeeping.is_empty() {
+            simple(client, &bookkeeping.join("\n")).map_err(|f| {
+                Error::new(
+                    ErrorKind::Migration,
+                    format!(
+                        "cannot write {} for {}: {}",
+                        table.qualified(),
+                        step.revision,
+                        f.describe()
+                    ),
+                )
+            })?;
         }
         apply_ops(&mut st.heads, step);
         st.pending_steps += 1;
         if opts.transaction_per_migration || !script.transactional {
-            simple(client, "COMMIT").map_err(failure_at_commit)?;
-            st.in_tx = false;
-            mark_committed(st);
+            commit(client, records, st)?;
         }
         let d = t0.elapsed();
         log::info!("  done {} in {}", step.revision, fmt_duration(d));

@@ -145,33 +145,70 @@ impl Records {
         duration: Option<Duration>,
         how: &str,
     ) -> Result<()> {
-        // One simple-protocol round trip (no prepare): this runs once per applied step.
-        let ms = duration
-            .map(|d| (d.as_millis() as i64).to_string())
-            .unwrap_or_else(|| "NULL".into());
         client
-            .batch_execute(&format!(
-                "INSERT INTO {} (revision, checksum, duration_ms, tool_version, how) VALUES ({}, {}, {ms}, {}, {})
-                 ON CONFLICT (revision) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now(),
-                   duration_ms = EXCLUDED.duration_ms, db_user = current_user, client_host = host(inet_client_addr()),
-                   tool_version = EXCLUDED.tool_version, how = EXCLUDED.how",
-                self.applied,
-                quote_literal(revision),
-                quote_literal(checksum),
-                quote_literal(TOOL_VERSION),
-                quote_literal(how)
-            ))
+            .batch_execute(&self.record_sql(revision, checksum, duration, how))
             .map_err(|e| db_error("cannot record the applied revision", &e))
+    }
+
+    /// The statement [`Records::record`] runs (the run loop sends it in one round trip with the
+    /// step's version-table writes).
+    pub fn record_sql(
+        &self,
+        revision: &str,
+        checksum: &str,
+        duration: Option<Duration>,
+        how: &str,
+    ) -> String {
+        self.record_many_sql(
+            &[(revision.to_string(), checksum.to_string(), duration)],
+            how,
+        )
+    }
+
+    /// One INSERT recording several revisions (each at most once), as the run loop does at the
+    /// end of a single-transaction run.
+    pub fn record_many_sql(
+        &self,
+        rows: &[(String, String, Option<Duration>)],
+        how: &str,
+    ) -> String {
+        let values: Vec<String> = rows
+            .iter()
+            .map(|(revision, checksum, duration)| {
+                let ms = duration
+                    .map(|d| (d.as_millis() as i64).to_string())
+                    .unwrap_or_else(|| "NULL".into());
+                format!(
+                    "({}, {}, {ms}, {}, {})",
+                    quote_literal(revision),
+                    quote_literal(checksum),
+                    quote_literal(TOOL_VERSION),
+                    quote_literal(how)
+                )
+            })
+            .collect();
+        format!(
+            "INSERT INTO {} (revision, checksum, duration_ms, tool_version, how) VALUES {}
+             ON CONFLICT (revision) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now(),
+               duration_ms = EXCLUDED.duration_ms, db_user = current_user, client_host = host(inet_client_addr()),
+               tool_version = EXCLUDED.tool_version, how = EXCLUDED.how;",
+            self.applied,
+            values.join(",\n")
+        )
     }
 
     pub fn forget(&self, client: &mut impl GenericClient, revision: &str) -> Result<()> {
         client
-            .batch_execute(&format!(
-                "DELETE FROM {} WHERE revision = {}",
-                self.applied,
-                quote_literal(revision)
-            ))
+            .batch_execute(&self.forget_sql(revision))
             .map_err(|e| db_error("cannot delete the applied revision's record", &e))
+    }
+
+    pub fn forget_sql(&self, revision: &str) -> String {
+        format!(
+            "DELETE FROM {} WHERE revision = {};",
+            self.applied,
+            quote_literal(revision)
+        )
     }
 
     pub fn forget_all(&self, client: &mut impl GenericClient) -> Result<()> {
