@@ -101,6 +101,18 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
             ),
         });
     }
+    let invalid = crate::db::invalid_indexes(&mut m.client)?;
+    if !invalid.is_empty() {
+        report.problems.push(Problem {
+            code: "invalid_index",
+            message: format!(
+                "INVALID index{} (a failed CREATE INDEX CONCURRENTLY?): {}; drop and rebuild {}",
+                if invalid.len() == 1 { "" } else { "es" },
+                invalid.join(", "),
+                if invalid.len() == 1 { "it" } else { "them" }
+            ),
+        });
+    }
     let plan = m.project.graph.upgrade_plan(&current, "heads")?;
     report.pending = plan.steps.iter().map(|s| s.revision.clone()).collect();
     if !report.pending.is_empty() {

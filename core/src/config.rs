@@ -21,6 +21,7 @@ pub const ENV_VARS: &[&str] = &[
     "MIGRATE_VERSION_TABLE",
     "MIGRATE_VERSION_SCHEMA",
     "MIGRATE_SCHEMA_FILE",
+    "PGUSER",
     "PGPASSWORD",
     "PGSSLMODE",
     "PGSSLROOTCERT",
@@ -84,15 +85,17 @@ impl Env {
             .cloned()
     }
 
-    /// Where a variable's value came from, for `--verbose` output.
-    pub fn source_of(&self, key: &str) -> &'static str {
-        if self.process.get(key).is_some_and(|v| !v.is_empty()) {
-            "environment"
-        } else if self.file.get(key).is_some_and(|v| !v.is_empty()) {
-            ".env file"
-        } else {
-            "unset"
-        }
+    /// The first of `keys` set in the process environment, else the first set in the `.env`
+    /// file: the environment as a whole beats the file (an exported PGVECTOR_DB_URL wins over a
+    /// DATABASE_URL left in .env), and within each, the order of `keys` decides.
+    pub fn get_first(&self, keys: &[&str]) -> Option<(String, &'static str)> {
+        let pick = |m: &HashMap<String, String>| {
+            keys.iter()
+                .find_map(|k| m.get(*k).filter(|v| !v.is_empty()).cloned())
+        };
+        pick(&self.process)
+            .map(|v| (v, "environment"))
+            .or_else(|| pick(&self.file).map(|v| (v, ".env file")))
     }
 }
 
@@ -130,7 +133,9 @@ pub enum SslMode {
 impl SslMode {
     pub fn parse(s: &str) -> Result<SslMode> {
         Ok(match s {
-            "disable" | "allow" | "false" => SslMode::Disable,
+            "disable" | "false" => SslMode::Disable,
+            // libpq's allow tries without TLS first; prefer connects in both cases
+            "allow" => SslMode::Prefer,
             "prefer" => SslMode::Prefer,
             "require" | "true" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
@@ -199,7 +204,7 @@ impl DbUrl {
         let raw = raw.trim();
         let (scheme, rest) = raw.split_once("://").ok_or_else(|| {
             Error::usage("the database URL has no scheme (it must start with postgresql://)")
-                .with_hint("write it as postgresql://user:password@host:5432/dbname")
+                .with_hint("write it as postgresql://USER@HOST:5432/DBNAME, the password after USER and a colon")
         })?;
         let scheme_l = scheme.to_ascii_lowercase();
         if !SCHEMES.contains(&scheme_l.as_str()) {
@@ -208,6 +213,14 @@ impl DbUrl {
             ))
             .with_hint("use postgresql:// (postgres://, postgresql+asyncpg://, +psycopg2:// and +psycopg:// are accepted too)"));
         }
+        // libpq allows an empty host (`postgresql://app@/db?host=/run/postgresql`): give the URL
+        // parser a placeholder; the `host` parameter below replaces it.
+        let rest = match rest.find(['/', '?']) {
+            Some(i) if rest[..i].ends_with('@') || i == 0 => {
+                format!("{}localhost{}", &rest[..i], &rest[i..])
+            }
+            _ => rest.to_string(),
+        };
         let parsed = url::Url::parse(&format!("postgresql://{rest}")).map_err(|e| {
             Error::usage(format!(
                 "database URL '{}' is malformed: {e}",
@@ -264,10 +277,7 @@ impl DbUrl {
             host = "localhost".into();
         }
         if user.is_empty() {
-            user = std::env::var("PGUSER")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "postgres".into());
+            user = env.get("PGUSER").unwrap_or_else(|| "postgres".into());
         }
         if dbname.is_empty() {
             dbname = user.clone();
@@ -452,8 +462,13 @@ impl Settings {
             .database_url
             .clone()
             .filter(|s| !s.is_empty())
-            .or_else(|| env.get("DATABASE_URL"))
-            .or_else(|| env.get("PGVECTOR_DB_URL"));
+            .or_else(|| {
+                env.get_first(&["DATABASE_URL", "PGVECTOR_DB_URL"])
+                    .map(|(v, source)| {
+                        log::debug!("database URL from {source}");
+                        v
+                    })
+            });
         let database_url = raw_url.map(|u| DbUrl::parse(&u, env)).transpose()?;
         let migrations_dir = flags
             .dir
@@ -677,6 +692,43 @@ mod tests {
                 .unwrap()
                 .user,
             "vec"
+        );
+    }
+
+    #[test]
+    fn the_environment_as_a_whole_beats_the_dotenv_file() {
+        let e = Env::from_pairs(
+            &[("PGVECTOR_DB_URL", "postgresql://exported@h/d")],
+            &[("DATABASE_URL", "postgresql://file@h/d")],
+        );
+        assert_eq!(
+            Settings::resolve(&Overrides::default(), &e)
+                .unwrap()
+                .database_url
+                .unwrap()
+                .user,
+            "exported"
+        );
+    }
+
+    #[test]
+    fn unix_socket_urls_with_an_empty_host() {
+        let u = DbUrl::parse("postgresql://app@/rag?host=/run/postgresql", &env()).unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.user.as_str(), u.dbname.as_str()),
+            ("/run/postgresql", "app", "rag")
+        );
+        let u = DbUrl::parse(
+            "postgresql:///rag?host=/tmp",
+            &Env::from_pairs(&[("PGUSER", "me")], &[]),
+        )
+        .unwrap();
+        assert_eq!((u.host.as_str(), u.user.as_str()), ("/tmp", "me"));
+        assert_eq!(
+            DbUrl::parse("postgresql://h/d?sslmode=allow", &env())
+                .unwrap()
+                .sslmode,
+            SslMode::Prefer
         );
     }
 

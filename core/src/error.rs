@@ -38,7 +38,6 @@ pub enum ErrorKind {
     Migration,
     LockTimeout,
     State,
-    Problems,
     Io,
     Database,
 }
@@ -52,7 +51,6 @@ impl ErrorKind {
             ErrorKind::Migration => exit::MIGRATION_FAILED,
             ErrorKind::LockTimeout => exit::LOCK_TIMEOUT,
             ErrorKind::State => exit::STATE,
-            ErrorKind::Problems => exit::PROBLEMS,
             ErrorKind::Io | ErrorKind::Database => exit::OTHER,
         }
     }

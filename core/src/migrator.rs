@@ -196,9 +196,10 @@ impl Migrator {
             ..Default::default()
         };
         let result = (|| {
-            let heads = self.known_heads()?;
+            let heads = self.heads()?;
             entry.from_heads = heads.clone();
             entry.to_heads = heads.clone();
+            self.project.graph.check_known(&heads)?;
             self.adopt(&heads)?;
             let plan = plan(self, &heads)?;
             if plan.is_empty() {
@@ -237,8 +238,8 @@ impl Migrator {
     ) -> Result<T> {
         entry.success = result.is_ok();
         entry.error = result.as_ref().err().map(|e| e.message.clone());
-        // Refusals that happen before anything could run (bad target, unknown revision in the
-        // table) are usage errors: they are not events worth a row.
+        // A bad target or flag is the caller's typo, not an event on the database: no row.
+        // Refusals about the database's state (an unknown revision, edited scripts) are logged.
         let worth_logging = !matches!(&result, Err(e) if e.kind == ErrorKind::Usage);
         if worth_logging {
             let logged = self
@@ -495,7 +496,7 @@ pub fn offline_stamp(
     }
     let target = project.graph.stamp_heads(&start, &ends)?;
     let mut out = String::from("BEGIN;\n\n");
-    if start.is_empty() {
+    if start.is_empty() && !purge {
         out.push_str(&table.create_sql());
         out.push_str("\n\n");
     }

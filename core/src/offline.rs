@@ -38,8 +38,8 @@ pub fn render(
             *in_tx = false;
         }
     };
-    begin(&mut out, &mut in_tx);
     if opts.create_version_table {
+        begin(&mut out, &mut in_tx);
         out.push_str(&table.create_sql());
         out.push_str("\n\n");
     }

@@ -193,7 +193,7 @@ pub fn execute_recorded(
                 if st.committed_steps == 0 && st.committed_heads == plan.start_heads && rolled_back
                 {
                     format!(
-                        "nothing was applied: the database is as it was before the run (at {})",
+                        "nothing was applied: the database is as it was before the run, at {}",
                         heads_text(&plan.start_heads)
                     )
                 } else {
@@ -329,9 +329,15 @@ fn ensure_tables(
     table: &VersionTable,
     records: Option<&Records>,
 ) -> Result<()> {
-    table.ensure(client)?;
+    // e.g. "permission denied for schema public": the run cannot start, which is a failed run
+    let as_migration = |e: Error| {
+        Error::new(ErrorKind::Migration, e.message).with_hint(
+        "the database user needs CREATE on the version table's schema (or create the tables beforehand)",
+    )
+    };
+    table.ensure(client).map_err(as_migration)?;
     if let Some(r) = records {
-        r.ensure(client)?;
+        r.ensure(client).map_err(as_migration)?;
     }
     Ok(())
 }
@@ -361,6 +367,7 @@ pub fn apply_ops(heads: &mut Vec<String>, step: &Step) {
 
 fn run_section(client: &mut Client, script: &Script, section: &Section, step: &Step) -> Result<()> {
     for stmt in split_statements(&section.sql, section.line) {
+        refuse_transaction_control(script, &stmt)?;
         if let Err(f) = simple(client, &stmt.sql) {
             return Err(statement_failure(script, step, &stmt, f, false));
         }
@@ -380,17 +387,55 @@ fn run_non_transactional(
             let mut e = statement_failure(script, step, stmt, f, true);
             if i > 0 {
                 e.message.push_str(&format!(
-                    "\nnote: {} is not transactional: its first {} statement{} ran and stayed (they cannot be rolled back)",
+                    "\nnote: {} is not transactional: {} ran before the failure and stayed (it cannot be rolled back)",
                     script.path.display(),
-                    i,
-                    if i == 1 { "" } else { "s" }
+                    if i == 1 { "its first statement".to_string() } else { format!("its first {i} statements") }
                 ));
             }
-            if stmt.sql.to_ascii_uppercase().contains("CONCURRENTLY") {
-                e.message.push_str("\nnote: a failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind; drop it (DROP INDEX CONCURRENTLY ...) before retrying");
+            // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: say which.
+            if let Ok(invalid) = crate::db::invalid_indexes(client) {
+                if !invalid.is_empty() {
+                    e.message.push_str(&format!(
+                        "\nnote: INVALID index{} now in the database: {} (drop with DROP INDEX CONCURRENTLY before retrying; IF NOT EXISTS would skip it)",
+                        if invalid.len() == 1 { "" } else { "es" },
+                        invalid.join(", ")
+                    ));
+                }
             }
             return Err(e);
         }
+    }
+    Ok(())
+}
+
+/// BEGIN/COMMIT/ROLLBACK inside a transactional script would end retort's transaction half-way
+/// through a run: refused before it is sent (a `transactional: false` script may group its own
+/// statements).
+fn refuse_transaction_control(script: &Script, stmt: &Statement) -> Result<()> {
+    let first: String = stmt
+        .sql
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(';')
+        .to_ascii_uppercase();
+    let second = stmt
+        .sql
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    let control = matches!(
+        first.as_str(),
+        "BEGIN" | "COMMIT" | "ROLLBACK" | "END" | "ABORT"
+    ) || (first == "START" && second.starts_with("TRANSACTION"))
+        || (first == "PREPARE" && second == "TRANSACTION");
+    if control {
+        return Err(Error::new(
+            ErrorKind::Migration,
+            format!("{}:{}: '{}' in a transactional script: retort runs each script inside its own transaction", script.path.display(), stmt.line, stmt.sql.lines().next().unwrap_or("").trim()),
+        )
+        .with_hint("remove it, or mark the script `-- transactional: false` to manage transactions yourself"));
     }
     Ok(())
 }

@@ -85,7 +85,12 @@ pub fn acquire(
             .map_err(|e| db_error("cannot take the migration lock", &e))?
             .get(0);
         if got {
-            let waited = started.elapsed();
+            // waiting only counts when the first attempt failed
+            let waited = if announced {
+                started.elapsed()
+            } else {
+                Duration::ZERO
+            };
             if announced {
                 log::info!(
                     "got the migration lock after waiting {}",

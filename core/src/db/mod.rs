@@ -257,6 +257,20 @@ pub fn db_error(context: &str, e: &postgres::Error) -> Error {
     )
 }
 
+/// Indexes PostgreSQL marks INVALID (a failed or interrupted CREATE INDEX CONCURRENTLY, or
+/// REINDEX CONCURRENTLY), as `schema.index`.
+pub fn invalid_indexes(client: &mut impl postgres::GenericClient) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
+               JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE NOT i.indisvalid ORDER BY 1",
+            &[],
+        )
+        .map_err(|e| db_error("cannot look for invalid indexes", &e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Quotes an identifier for SQL ("a""b").
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))

@@ -6,7 +6,7 @@
 //! - `<table>_applied(revision PK, checksum, applied_at, duration_ms, db_user, client_host,
 //!    tool_version, how)`; a downgrade deletes the row (the audit log keeps the event).
 //! - `<table>_audit(id, at, action, target, from_heads, to_heads, revisions, lock_wait_ms,
-//!    duration_ms, success, error, db_user, client_host, application_name, tool_version)`.
+//!    duration_ms, success, error, note, db_user, client_host, application_name, tool_version)`.
 
 use super::{db_error, quote_ident, quote_literal, VersionTable};
 use crate::error::Result;

@@ -40,6 +40,8 @@ fn build(s: &TlsSettings) -> Result<native_tls::TlsConnector, BoxError> {
                 path.display()
             )
         })?;
+        // as libpq: sslrootcert replaces the trusted roots, it does not add to the system's
+        b.disable_built_in_roots(true);
         b.add_root_certificate(cert);
     }
     if !verify {
