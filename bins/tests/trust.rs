@@ -338,3 +338,77 @@ fn every_exit_code_is_what_the_table_says() {
     s.db.execute("INSERT INTO alembic_version VALUES ('ffff0000')");
     s.run("migrate-up", &[]).code(7);
 }
+
+#[test]
+fn backup_before_migrating_only_when_something_runs() {
+    let mut s = Scenario::with_example();
+    s.env.push((
+        "PG_BIN".into(),
+        std::env::var("PG_BIN").expect("make test sets PG_BIN"),
+    ));
+    s.run("migrate-up", &["002"]).ok();
+    let r = s.run("migrate-up", &["--backup-dir", "backups"]).ok();
+    let files: Vec<_> = std::fs::read_dir(s.path("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        name.starts_with(&format!("{}-", s.db.name)) && name.ends_with("-at-002.dump"),
+        "{name}"
+    );
+    let bytes = std::fs::read(&files[0]).unwrap();
+    assert!(
+        bytes.starts_with(b"PGDMP") && bytes.len() > 1000,
+        "a custom-format dump"
+    );
+    assert!(r.stderr.contains("backup done in"), "{}", r.stderr);
+    let password =
+        s.db.url
+            .split_once("://")
+            .unwrap()
+            .1
+            .split_once('@')
+            .unwrap()
+            .0
+            .split_once(':')
+            .unwrap()
+            .1
+            .to_string();
+    assert!(!r.all().contains(&password));
+    let notes = s
+        .db
+        .strings("SELECT note FROM alembic_version_audit WHERE action = 'up' AND note IS NOT NULL");
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].starts_with("backup: ") && notes[0].ends_with("-at-002.dump"),
+        "{}",
+        notes[0]
+    );
+    // nothing to do: no backup
+    s.run("migrate-up", &["--backup-dir", "backups"]).ok();
+    assert_eq!(std::fs::read_dir(s.path("backups")).unwrap().count(), 1);
+    // a backup that cannot be taken stops the run before anything is applied
+    s.write(
+        "migrations/005_x.sql",
+        "-- revision: 005\n-- down_revision: 004\n\n-- migrate:up\nCREATE TABLE t5 (id int);\n",
+    );
+    let r = s
+        .run_env(
+            "migrate-up",
+            &["--backup-dir", "backups"],
+            &[
+                ("DATABASE_URL", &s.db.url),
+                ("PG_DUMP", "/nonexistent/pg_dump"),
+            ],
+        )
+        .code(4);
+    assert!(
+        r.stderr.contains("cannot run /nonexistent/pg_dump")
+            && r.stderr.contains("nothing was migrated"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), vec!["004"]);
+}

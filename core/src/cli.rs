@@ -75,6 +75,7 @@ impl CommonArgs {
                 .lock_timeout
                 .unwrap_or(crate::migrator::DEFAULT_LOCK_TIMEOUT),
             ignore_checksums,
+            backup_dir: None,
         }
     }
 }

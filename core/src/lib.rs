@@ -6,6 +6,7 @@
 //! functions to migrate at start-up (see [`Migrator`] and `docs/library.md`).
 
 pub mod autogen;
+pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -33,6 +33,9 @@ pub struct MigratorOptions {
     pub lock_timeout: Duration,
     /// Proceed although an applied script's checksum changed.
     pub ignore_checksums: bool,
+    /// Back up the database (pg_dump) into this directory before an upgrade that has
+    /// something to run.
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for MigratorOptions {
@@ -40,6 +43,7 @@ impl Default for MigratorOptions {
         MigratorOptions {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             ignore_checksums: false,
+            backup_dir: None,
         }
     }
 }
@@ -207,6 +211,9 @@ impl Migrator {
                     "nothing to do: the database is at {}",
                     run::heads_text(&plan.start_heads)
                 );
+            } else if let (Some(dir), "up") = (&self.options.backup_dir, action) {
+                let file = crate::backup::dump(&self.url, dir, &heads)?;
+                entry.note = Some(format!("backup: {}", file.display()));
             }
             let outcome = run::execute_recorded(
                 &mut self.client,

@@ -23,6 +23,10 @@ struct Args {
     /// Proceed even though an applied script was edited (see migrate-stamp --rehash).
     #[arg(long)]
     ignore_checksums: bool,
+    /// Back up the database with pg_dump into this directory first, when there is something
+    /// to apply (pg_dump from PG_DUMP, PG_BIN or PATH).
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<std::path::PathBuf>,
     /// Output format of --dry-run.
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
@@ -49,8 +53,12 @@ fn main() {
             );
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-up")?
-            .with_options(a.common.migrator_options(a.ignore_checksums));
+        let mut m = Migrator::open(&settings, "migrate-up")?.with_options(
+            retort::migrator::MigratorOptions {
+                backup_dir: a.backup_dir.clone(),
+                ..a.common.migrator_options(a.ignore_checksums)
+            },
+        );
         if a.dry_run {
             let plan = m.plan_upgrade(&a.target)?;
             print!("{}", cli::show_plan(a.format, &m, &plan));
