@@ -240,3 +240,63 @@ fn branch_labels_select_a_branch() {
     assert_eq!(rows(&s), vec!["m1"]);
     assert!(!s.db.table_exists("f1"));
 }
+
+#[test]
+fn history_ranges_relative_to_the_database_read_it() {
+    let s = Scenario::new();
+    s.revision_with(
+        "r1",
+        "",
+        "-- branch_labels: main\n",
+        "SELECT 1;",
+        "SELECT 1;",
+    );
+    s.revision("r2", "r1", "SELECT 1;", "SELECT 1;");
+    s.revision("r3", "r2", "SELECT 1;", "SELECT 1;");
+    s.revision("r4", "r3", "SELECT 1;", "SELECT 1;");
+    s.run("migrate-up", &["r3"]).ok();
+    let ids = |args: &[&str]| -> Vec<String> {
+        let r = s.run("migrate-history", args).ok();
+        r.stdout
+            .lines()
+            .map(|l| {
+                let after = l.split(" -> ").nth(1).unwrap_or(l);
+                after.split([' ', ',']).next().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(ids(&["-r", ":+1"]), ["r4", "r3", "r2", "r1"]);
+    assert_eq!(ids(&["-r", "r2:-1"]), ["r2"]);
+    assert_eq!(ids(&["-r", "main@-1:"]), ["r4", "r3", "r2"]);
+    assert_eq!(ids(&["-r", "current-1:current"]), ["r3", "r2"]);
+    assert_eq!(ids(&["-r", "r3:"]), ["r4", "r3"]);
+    // no database needed for a range that is not relative to it
+    let r = s.run_env("migrate-history", &["-r", "r3:head"], &[]).ok();
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    s.run_env("migrate-history", &["-r", ":+1"], &[]).code(2);
+}
+
+#[test]
+fn check_heads_counts_a_head_applied_through_depends_on() {
+    let s = Scenario::new();
+    s.revision("a", "", "SELECT 1;", "SELECT 1;");
+    s.revision_with(
+        "b",
+        "a",
+        "-- branch_labels: feat\n",
+        "SELECT 1;",
+        "SELECT 1;",
+    );
+    s.revision("c", "a", "SELECT 1;", "SELECT 1;");
+    s.revision_with("d", "c", "-- depends_on: b\n", "SELECT 1;", "SELECT 1;");
+    s.run("migrate-up", &["c"]).ok();
+    s.run("migrate-current", &["--check-heads"]).code(1);
+    let r = s.run("migrate-current", &["--format", "json"]).ok();
+    assert!(r.stdout.contains("\"at_heads\": false"), "{}", r.stdout);
+    s.run("migrate-up", &["heads"]).ok();
+    assert_eq!(s.db.version_rows(), vec!["d"]);
+    let r = s.run("migrate-current", &["--check-heads"]).ok();
+    assert_eq!(r.stdout, "b (effective head)\nd (head)\n");
+    let r = s.run("migrate-current", &["--format", "json"]).ok();
+    assert!(r.stdout.contains("\"at_heads\": true"), "{}", r.stdout);
+}

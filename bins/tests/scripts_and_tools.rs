@@ -282,3 +282,161 @@ fn logging_is_controlled_by_quiet_verbose_and_rust_log() {
     assert!(!r.all().contains('\u{1b}'), "{}", r.all());
     assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
 }
+
+#[test]
+fn revision_head_label_at_head_merge_dedup_and_section_comments() {
+    let s = Scenario::new();
+    let rev = |args: &[&str]| s.run_env("migrate-revision", args, &[]).ok();
+    let read = |name: &str| std::fs::read_to_string(s.migrations().join(name)).unwrap();
+    rev(&["-m", "root"]);
+    rev(&["-m", "feat", "--branch-label", "feat"]);
+    rev(&["-m", "more", "--non-transactional"]);
+    // LABEL@head is the branch's head (003), not the revision declaring the label (002)
+    rev(&["-m", "next", "--head", "feat@head"]);
+    assert!(
+        read("004_next.sql").contains("-- down_revision: 003\n"),
+        "{}",
+        read("004_next.sql")
+    );
+    // several heads under the label: refused, saying so
+    rev(&["-m", "side", "--head", "002", "--splice"]);
+    let r = s
+        .run_env("migrate-revision", &["-m", "x", "--head", "feat@head"], &[])
+        .code(2);
+    assert!(r.stderr.contains("several revisions"), "{}", r.stderr);
+    // a head named twice (once through `heads`) is listed once
+    rev(&["-m", "merge", "--merge", "heads", "005"]);
+    let merge = read("006_merge.sql");
+    assert!(merge.contains("-- down_revision: 004, 005\n"), "{merge}");
+    s.run_env("migrate-check", &["--offline"], &[]).ok();
+    // new hand-written sections say what goes in them; a merge's stay empty
+    let root = read("001_root.sql");
+    assert!(
+        root.ends_with(
+            "-- migrate:up\n-- SQL that applies the change\n\n-- migrate:down\n\
+             -- SQL that reverts it (leave only this comment if nothing needs reverting)\n"
+        ),
+        "{root}"
+    );
+    assert!(
+        merge.ends_with("-- migrate:up\n\n-- migrate:down\n"),
+        "{merge}"
+    );
+    // comment-only sections run (transactional or not), both ways
+    s.run("migrate-up", &["heads"]).ok();
+    assert_eq!(s.db.version_rows(), vec!["006"]);
+    s.run("migrate-down", &["base", "--yes"]).ok();
+    assert_eq!(s.db.version_rows(), Vec::<String>::new());
+}
+
+#[test]
+fn history_heads_branches_and_show_as_json() {
+    let s = Scenario::new();
+    s.revision("a1", "", "SELECT 1;", "SELECT 1;");
+    s.revision_with("b1", "a1", "-- branch_labels: feat\n", "SELECT 1;", "");
+    s.revision("c1", "a1", "SELECT 1;", "SELECT 1;");
+    let json = |args: &[&str]| -> serde_json::Value {
+        let r = s.run_env("migrate-history", args, &[]).ok();
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+    };
+    let v = json(&["--heads", "--format", "json"]);
+    assert_eq!(v["version"], 1);
+    let heads: Vec<&str> = v["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["revision"].as_str().unwrap())
+        .collect();
+    assert_eq!(heads, ["b1", "c1"]);
+    assert_eq!(
+        v["revisions"][0]["branch_labels"],
+        serde_json::json!(["feat"])
+    );
+    assert_eq!(v["revisions"][0]["is_head"], true);
+    let v = json(&["--branches", "--format", "json"]);
+    assert_eq!(
+        v,
+        serde_json::json!({"version": 1, "branches": [{"revision": "a1", "children": ["b1", "c1"]}]})
+    );
+    let v = json(&["--show", "feat@head", "--format", "json"]);
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["revision"], "b1");
+    assert_eq!(v["down_revisions"], serde_json::json!(["a1"]));
+    assert_eq!(v["message"], "rev b1");
+    // the text forms are unchanged
+    let r = s.run_env("migrate-history", &["--heads"], &[]).ok();
+    assert_eq!(r.stdout, "b1 (feat) (head)\nc1 (head)\n");
+}
+
+#[test]
+fn history_line_without_message_has_no_trailing_comma() {
+    let s = Scenario::new();
+    s.write(
+        "migrations/a_x.sql",
+        "-- revision: a\n-- message:\n\n-- migrate:up\nSELECT 1;\n",
+    );
+    let r = s.run_env("migrate-history", &[], &[]).ok();
+    assert_eq!(r.stdout, "<base> -> a (head)\n");
+}
+
+#[test]
+fn hints_for_a_missing_directory_and_reserved_ids() {
+    let s = Scenario::new();
+    let r = s
+        .run_env("migrate-history", &["--dir", "nope"], &[])
+        .code(2);
+    assert!(
+        r.stderr.contains("mkdir") && r.stderr.contains("MIGRATIONS_DIR"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("migrate-init"), "{}", r.stderr);
+    // `current` is a history-range keyword: not an id
+    let r = s
+        .run_env("migrate-revision", &["-m", "x", "--rev-id", "current"], &[])
+        .code(2);
+    assert!(r.stderr.contains("reserved"), "{}", r.stderr);
+    // the hint states the rule that was applied
+    let r = s
+        .run_env("migrate-revision", &["-m", "x", "--rev-id", "a+b"], &[])
+        .code(2);
+    assert!(
+        r.stderr.contains("'+'") && r.stderr.contains("whitespace"),
+        "{}",
+        r.stderr
+    );
+    let r = s
+        .run_env("migrate-revision", &["-m", "x", "--rev-id", "a#b"], &[])
+        .ok();
+    assert!(r.stdout.contains("a#b_x.sql"), "{}", r.stdout);
+}
+
+#[test]
+fn checksum_covers_transactional_and_parents_of_an_applied_script() {
+    let s = Scenario::new();
+    s.revision("r1", "", "CREATE TABLE t (id int);", "DROP TABLE t;");
+    s.revision(
+        "r2",
+        "r1",
+        "CREATE INDEX t_id ON t (id);",
+        "DROP INDEX t_id;",
+    );
+    s.run("migrate-up", &[]).ok();
+    let path = s.migrations().join("r2_x.sql");
+    let original = std::fs::read_to_string(&path).unwrap();
+    // the message is not part of it
+    std::fs::write(&path, original.replace("rev r2", "index on t")).unwrap();
+    s.run("migrate-check", &[]).ok();
+    // switching to non-transactional is noticed
+    std::fs::write(
+        &path,
+        original.replace("-- migrate:up", "-- transactional: false\n-- migrate:up"),
+    )
+    .unwrap();
+    let r = s.run("migrate-check", &[]).code(1);
+    assert!(r.stdout.contains("checksum_mismatch"), "{}", r.stdout);
+    let r = s.run("migrate-up", &[]).code(7);
+    assert!(r.stderr.contains("r2_x.sql"), "{}", r.stderr);
+    std::fs::write(&path, &original).unwrap();
+    s.run("migrate-check", &[]).ok();
+}

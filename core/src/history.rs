@@ -164,6 +164,15 @@ pub fn format_current(graph: &RevisionGraph, current: &[String], verbose: bool) 
     out
 }
 
+/// Whether the database (version-table rows `current`) is at the scripts' heads: upgrading to
+/// `heads` has nothing to do. A head applied only through another revision's `depends_on` counts
+/// as reached. False when `current` names a revision no script has.
+pub fn at_heads(graph: &RevisionGraph, current: &[String]) -> bool {
+    graph
+        .upgrade_plan(current, "heads")
+        .is_ok_and(|plan| plan.is_empty())
+}
+
 #[derive(Debug, Clone, Copy)]
 struct LineOpts {
     branches: bool,
@@ -201,7 +210,7 @@ fn one_line(graph: &RevisionGraph, node: &RevisionNode, o: LineOpts) -> String {
     if o.tree {
         text.push_str(&tree_tags(graph, node));
     }
-    if o.doc {
+    if o.doc && !doc(&node.message).is_empty() {
         text.push_str(", ");
         text.push_str(doc(&node.message));
     }
@@ -373,6 +382,35 @@ mod tests {
             expected
         );
         assert_eq!(format_history(&g, &[], false, &[], false), "");
+    }
+
+    #[test]
+    fn an_empty_message_leaves_no_trailing_comma() {
+        let g = RevisionGraph::new(vec![
+            node("a", &[], &[], &[], ""),
+            node("b", &["a"], &[], &[], "  \n"),
+        ])
+        .unwrap();
+        assert_eq!(
+            format_history(&g, &all(&g), false, &[], false),
+            "a -> b (head)\n<base> -> a\n"
+        );
+    }
+
+    #[test]
+    fn at_heads_means_nothing_left_to_upgrade() {
+        let g = deps_graph();
+        // b is applied through d's depends_on: the rows are [d] only
+        assert!(at_heads(&g, &s(&["d"])));
+        assert!(at_heads(&g, &s(&["b", "d"])));
+        assert!(!at_heads(&g, &s(&["b", "c"])));
+        assert!(!at_heads(&g, &[]));
+        assert!(!at_heads(&g, &s(&["unknown"])));
+        let g = doc_graph();
+        assert!(at_heads(&g, &s(&[E])));
+        assert!(!at_heads(&g, &s(&[C, D])));
+        let empty = RevisionGraph::new(vec![]).unwrap();
+        assert!(at_heads(&empty, &[]));
     }
 
     #[test]

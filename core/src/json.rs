@@ -20,7 +20,7 @@ pub fn current(graph: &RevisionGraph, current: &[String]) -> Value {
         "current": current,
         "effective_heads": graph.effective_heads(current),
         "script_heads": heads,
-        "at_heads": heads == current,
+        "at_heads": crate::history::at_heads(graph, current),
     })
 }
 
@@ -46,6 +46,32 @@ pub fn history(graph: &RevisionGraph, revs: &[String], current: &[String]) -> Va
         "version": FORMAT_VERSION,
         "revisions": revs.iter().map(|r| revision(graph, r, current)).collect::<Vec<_>>(),
     })
+}
+
+/// `migrate-history --heads`: the script heads, as [`history`]'s revisions.
+pub fn heads(graph: &RevisionGraph) -> Value {
+    history(graph, &graph.heads(), &[])
+}
+
+/// `migrate-history --show REV`: one revision object (as in [`history`]) with `"version"`.
+pub fn show(graph: &RevisionGraph, id: &str) -> Value {
+    let mut v = revision(graph, id, &[]);
+    if let Value::Object(map) = &mut v {
+        map.insert("version".into(), json!(FORMAT_VERSION));
+    }
+    v
+}
+
+/// `migrate-history --branches`: each branch point, newest first, with its children.
+pub fn branches(graph: &RevisionGraph) -> Value {
+    let branches: Vec<Value> = graph
+        .history_range(None, &[])
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|id| graph.is_branch_point(id))
+        .map(|id| json!({ "children": graph.children(&id), "revision": id }))
+        .collect();
+    json!({ "version": FORMAT_VERSION, "branches": branches })
 }
 
 pub fn audit_log(rows: &[AuditRow]) -> Value {

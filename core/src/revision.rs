@@ -43,7 +43,8 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
                 revs.push(graph.resolve(m)?);
             }
         }
-        revs.dedup();
+        let mut seen = std::collections::HashSet::new();
+        revs.retain(|r| seen.insert(r.clone()));
         if revs.len() < 2 {
             return Err(Error::usage(format!(
                 "nothing to merge: {} revision given ({})",
@@ -60,7 +61,10 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
                 let id = if h == "head" {
                     single_head(&heads)?
                 } else {
-                    graph.resolve(h.trim_end_matches("@head"))?
+                    // The full target grammar (`LABEL@head` is the branch's head, not the
+                    // revision that declares the label), exactly one revision, nothing
+                    // relative to a database.
+                    graph.resolve(h)?
                 };
                 if !heads.contains(&id) && !opts.splice {
                     return Err(
@@ -121,9 +125,25 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
     ))
 }
 
-/// Writes the script; refuses to overwrite a file.
+/// The comment [`create`] writes in an empty up section of a new hand-written revision.
+pub const UP_PLACEHOLDER: &str = "-- SQL that applies the change\n";
+/// The comment [`create`] writes in an empty down section of a new hand-written revision.
+pub const DOWN_PLACEHOLDER: &str =
+    "-- SQL that reverts it (leave only this comment if nothing needs reverting)\n";
+
+/// Writes the script; refuses to overwrite a file. Empty sections of a revision that is not a
+/// merge get a comment saying what goes there ([`UP_PLACEHOLDER`], [`DOWN_PLACEHOLDER`]), so
+/// that a forgotten down section shows in the file.
 pub fn create(project: &Project, opts: &RevisionOptions) -> Result<PathBuf> {
-    let (path, script) = prepare(project, opts)?;
+    let (path, mut script) = prepare(project, opts)?;
+    if opts.merge.is_none() {
+        if script.up_sql.trim().is_empty() {
+            script.up_sql = UP_PLACEHOLDER.to_string();
+        }
+        if script.down_sql.trim().is_empty() {
+            script.down_sql = DOWN_PLACEHOLDER.to_string();
+        }
+    }
     write_new(&path, &render_script(&script))?;
     Ok(path)
 }
@@ -212,6 +232,73 @@ pub fn rfc3339(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::script::parse_script;
+
+    /// 001 -> 002 [feat] -> 003 and 001 -> 004: heads 003 and 004.
+    fn project() -> Project {
+        let script = |rev: &str, down: &str, extra: &str| {
+            let text = format!(
+                "-- revision: {rev}\n-- down_revision: {down}\n{extra}-- migrate:up\nSELECT 1;\n"
+            );
+            parse_script(Path::new(&format!("m/{rev}.sql")), text.as_bytes()).unwrap()
+        };
+        let scripts = vec![
+            script("001", "none", ""),
+            script("002", "001", "-- branch_labels: feat\n"),
+            script("003", "002", ""),
+            script("004", "001", ""),
+        ];
+        Project::from_scripts(Path::new("m"), scripts).unwrap()
+    }
+
+    fn opts() -> RevisionOptions {
+        RevisionOptions {
+            message: "m".into(),
+            created: Some("2026-11-22T10:00:00Z".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn head_label_at_head_is_the_branch_head() {
+        let p = project();
+        let o = RevisionOptions {
+            head: Some("feat@head".into()),
+            ..opts()
+        };
+        let (_, s) = prepare(&p, &o).unwrap();
+        assert_eq!(s.down_revisions, ["003"]);
+        assert_eq!(s.revision, "005");
+        // relative to a database: refused, not resolved against an empty one
+        let o = RevisionOptions {
+            head: Some("+1".into()),
+            ..opts()
+        };
+        assert!(prepare(&p, &o).is_err());
+    }
+
+    #[test]
+    fn merge_drops_repeated_revisions_keeping_the_first() {
+        let p = project();
+        let o = RevisionOptions {
+            merge: Some(vec!["heads".into(), "003".into()]),
+            ..opts()
+        };
+        let (_, s) = prepare(&p, &o).unwrap();
+        assert_eq!(s.down_revisions, ["003", "004"]);
+        let o = RevisionOptions {
+            merge: Some(vec!["004".into(), "003".into(), "004".into()]),
+            ..opts()
+        };
+        let (_, s) = prepare(&p, &o).unwrap();
+        assert_eq!(s.down_revisions, ["004", "003"]);
+        let o = RevisionOptions {
+            merge: Some(vec!["003".into(), "feat@head".into()]),
+            ..opts()
+        };
+        let e = prepare(&p, &o).unwrap_err();
+        assert!(e.message.contains("nothing to merge"), "{e}");
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {

@@ -80,8 +80,10 @@ pub struct Script {
     pub transactional: bool,
     pub up: Section,
     pub down: Option<Section>,
-    /// [`checksum`] of the file from the `-- migrate:up` line to the end: editing the SQL
-    /// changes it; editing the header or cosmetic whitespace does not.
+    /// [`checksum`] of the file from the `-- migrate:up` line to the end, preceded by the
+    /// header fields that change what applying the script does (`down_revision`, `depends_on`,
+    /// `transactional: false`): editing the SQL or those fields changes it; editing the
+    /// message, `created`, `branch_labels`, comments or cosmetic whitespace does not.
     pub checksum: String,
 }
 
@@ -306,7 +308,6 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(Script, usize)> {
         sql: text[start..].to_string(),
         line,
     });
-    let checksum = checksum(&text[up_marker_start.unwrap_or(0)..]);
 
     let Some((revision, revision_line)) = header[KEY_REVISION] else {
         return Err(err_at(path, 1, "no '-- revision: <id>' header line")
@@ -350,6 +351,11 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(Script, usize)> {
                 .with_hint("write '-- transactional: false' to run the script statement by statement without a transaction, or remove the line"));
         }
     };
+    let checksum = checksum(&format!(
+        "{}{}",
+        checksum_header(&down_revisions, &depends_on, transactional),
+        &text[up_marker_start.unwrap_or(0)..]
+    ));
     let message = header[KEY_MESSAGE].map_or("", |(v, _)| v).to_string();
     let created = header[KEY_CREATED]
         .map(|(v, _)| v)
@@ -370,6 +376,29 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(Script, usize)> {
         checksum,
     };
     Ok((script, revision_line))
+}
+
+/// The header fields that change what applying the script does, as lines that [`checksum`]
+/// covers before the `-- migrate:up` line: `down_revision: a, b` and `depends_on: c` (items in
+/// file order) when not empty, `transactional: false` when false. Nothing for a transactional
+/// root without dependencies, so its checksum is that of the sections alone. `message`,
+/// `created` and `branch_labels` are left out: editing them changes nothing in the database.
+fn checksum_header(
+    down_revisions: &[String],
+    depends_on: &[String],
+    transactional: bool,
+) -> String {
+    let mut s = String::new();
+    if !down_revisions.is_empty() {
+        s.push_str(&format!("down_revision: {}\n", down_revisions.join(", ")));
+    }
+    if !depends_on.is_empty() {
+        s.push_str(&format!("depends_on: {}\n", depends_on.join(", ")));
+    }
+    if !transactional {
+        s.push_str("transactional: false\n");
+    }
+    s
 }
 
 fn hint_of(e: &Error) -> String {
@@ -502,7 +531,8 @@ pub fn load_scripts(dir: &Path) -> Result<Vec<Script>> {
             ))
             .with_hint(
                 "pass the right directory with --dir or the MIGRATIONS_DIR setting \
-                 (environment or .env), or create it with migrate-init",
+                 (environment or .env), or create it (mkdir -p DIR) and add revisions \
+                 with migrate-revision",
             ));
         }
         Err(e) => {
@@ -757,9 +787,12 @@ pub fn file_name_for(revision: &str, message: &str) -> String {
 /// Checks a revision id (also used for branch labels and `depends_on` items): 1 to 32
 /// characters; no whitespace or control characters; none of `@` (`label@head`), `-` and `+`
 /// (relative revisions like `head-1`), `:` (ranges), `,` (lists), `/` or `\` (file names); not
-/// one of the reserved words `base`, `head`, `heads`, `none`. Returns a usage error saying why.
+/// one of the reserved words `base`, `head`, `heads`, `none`, `current` (any case). Returns a
+/// usage error saying why.
 pub fn validate_revision_id(id: &str) -> Result<()> {
-    let hint = "revision ids are 1 to 32 characters: letters, digits, '_' or '.' (like '002' or 'a1b2c3d4e5f6')";
+    let hint = "revision ids are 1 to 32 characters (like '002' or 'a1b2c3d4e5f6') with no \
+                whitespace, no control characters and none of '@' '-' '+' ':' ',' '/' '\\', \
+                and are not a reserved word (base, head, heads, none, current)";
     let bad = |why: String| {
         Err(Error::usage(format!("invalid revision id '{id}': {why}")).with_hint(hint))
     };
@@ -788,7 +821,7 @@ pub fn validate_revision_id(id: &str) -> Result<()> {
         };
         return bad(format!("it contains '{c}' ({why})"));
     }
-    if ["base", "head", "heads", "none"]
+    if ["base", "head", "heads", "none", "current"]
         .iter()
         .any(|w| w.eq_ignore_ascii_case(id))
     {
@@ -890,7 +923,10 @@ DROP TABLE server_settings;
         );
         assert_eq!(
             s.checksum,
-            checksum(&EXAMPLE[EXAMPLE.find("-- migrate:up").unwrap()..])
+            checksum(&format!(
+                "down_revision: 001\n{}",
+                &EXAMPLE[EXAMPLE.find("-- migrate:up").unwrap()..]
+            ))
         );
         assert_eq!(s.checksum.len(), 64);
 
@@ -1070,10 +1106,20 @@ DROP TABLE server_settings;
             ("a/b", "'/'"),
             ("head", "reserved"),
             ("BASE", "reserved"),
+            ("current", "reserved"),
+            ("Current", "reserved"),
         ] {
             let e = validate_revision_id(bad).expect_err(bad);
             assert!(e.message.contains(why), "{bad}: {e}");
-            assert!(e.hint.is_some());
+            let hint = e.hint.unwrap();
+            // the hint states the rule that is checked, not a narrower one
+            assert!(
+                hint.contains("32")
+                    && hint.contains("whitespace")
+                    && hint.contains("'@' '-' '+' ':' ',' '/' '\\'")
+                    && hint.contains("current"),
+                "{hint}"
+            );
         }
     }
 
@@ -1246,12 +1292,60 @@ DROP TABLE server_settings;
     }
 
     #[test]
-    fn script_checksum_ignores_the_header() {
+    fn script_checksum_covers_the_semantic_header_fields_only() {
         let a = p(EXAMPLE).unwrap();
-        let b = p(&EXAMPLE.replace("server settings table", "server settings tables")).unwrap();
-        assert_eq!(a.checksum, b.checksum);
-        let c = p(&EXAMPLE.replace("DROP TABLE", "DROP TABLE IF EXISTS")).unwrap();
-        assert_ne!(a.checksum, c.checksum);
+        let same =
+            |text: &str, why: &str| assert_eq!(p(text).unwrap().checksum, a.checksum, "{why}");
+        let differs =
+            |text: &str, why: &str| assert_ne!(p(text).unwrap().checksum, a.checksum, "{why}");
+        same(
+            &EXAMPLE.replace("server settings table", "server settings tables"),
+            "message",
+        );
+        same(&EXAMPLE.replace("2026-11-22", "2027-01-01"), "created");
+        same(
+            &EXAMPLE.replace("-- migrate:up", "-- branch_labels: settings\n-- migrate:up"),
+            "branch_labels",
+        );
+        same(
+            &EXAMPLE.replace("-- down_revision: 001", "--down_revision :  001  "),
+            "header spacing",
+        );
+        same(
+            &EXAMPLE.replace(
+                "-- revision: 002\n-- down_revision: 001",
+                "-- down_revision: 001\n-- a comment\n-- revision: 002",
+            ),
+            "header line order and comments",
+        );
+        same(
+            &EXAMPLE.replace("-- migrate:up", "-- transactional: true\n-- migrate:up"),
+            "transactional: true is the default",
+        );
+        differs(
+            &EXAMPLE.replace("DROP TABLE", "DROP TABLE IF EXISTS"),
+            "SQL",
+        );
+        differs(
+            &EXAMPLE.replace("-- migrate:up", "-- transactional: false\n-- migrate:up"),
+            "transactional",
+        );
+        differs(&EXAMPLE.replace("001", "000"), "down_revision");
+        differs(
+            &EXAMPLE.replace("-- down_revision: 001", "-- down_revision: 001, 000"),
+            "down_revision list",
+        );
+        differs(&EXAMPLE.replace("-- down_revision: 001\n", ""), "no parent");
+        differs(
+            &EXAMPLE.replace("-- migrate:up", "-- depends_on: 000\n-- migrate:up"),
+            "depends_on",
+        );
+        // a transactional root without dependencies: the sections alone
+        let root = "-- revision: 1\n-- message: m\n-- migrate:up\nSELECT 1;\n";
+        assert_eq!(
+            p(root).unwrap().checksum,
+            checksum("-- migrate:up\nSELECT 1;\n")
+        );
     }
 
     #[test]
@@ -1423,9 +1517,10 @@ DROP TABLE server_settings;
         assert!(e.message.contains(&missing.display().to_string()), "{e}");
         let hint = e.hint.unwrap();
         assert!(
-            hint.contains("--dir") && hint.contains("MIGRATIONS_DIR"),
+            hint.contains("--dir") && hint.contains("MIGRATIONS_DIR") && hint.contains("mkdir"),
             "{hint}"
         );
+        assert!(!hint.contains("migrate-init"), "no such binary: {hint}");
         let file = d.write("file.txt", "x");
         let e = load_scripts(&file).unwrap_err();
         assert!(e.message.contains(&file.display().to_string()), "{e}");

@@ -10,7 +10,7 @@ struct Args {
     /// Show each revision in full (parents, path, message).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
-    /// Exit 1 unless the database is at every head of the scripts.
+    /// Exit 1 unless the database is at every head of the scripts (nothing left to upgrade).
     #[arg(long)]
     check_heads: bool,
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
@@ -36,17 +36,15 @@ fn main() {
                 retort::history::format_current(&m.project.graph, &current, a.verbose > 0)
             ),
         }
-        if a.check_heads {
+        if a.check_heads && !retort::history::at_heads(&m.project.graph, &current) {
             let mut heads = m.project.graph.heads();
             heads.sort();
-            if heads != current {
-                eprintln!(
-                    "the database is not at the heads: it is at {}, the scripts' heads are {}",
-                    retort::run::heads_text(&current),
-                    heads.join(", ")
-                );
-                return Ok(retort::error::exit::PROBLEMS);
-            }
+            eprintln!(
+                "the database is not at the heads: it is at {}, the scripts' heads are {}",
+                retort::run::heads_text(&current),
+                heads.join(", ")
+            );
+            return Ok(retort::error::exit::PROBLEMS);
         }
         Ok(0)
     })

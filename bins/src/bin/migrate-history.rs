@@ -66,21 +66,32 @@ fn main() {
             return Ok(0);
         }
         if a.heads {
-            print!("{}", history::format_heads(g, verbose));
+            if json {
+                print!("{}", retort::json::to_string(&retort::json::heads(g)));
+            } else {
+                print!("{}", history::format_heads(g, verbose));
+            }
             return Ok(0);
         }
         if a.branches {
-            print!("{}", history::format_branches(g));
+            if json {
+                print!("{}", retort::json::to_string(&retort::json::branches(g)));
+            } else {
+                print!("{}", history::format_branches(g));
+            }
             return Ok(0);
         }
         if let Some(rev) = &a.show {
-            print!("{}", history::format_show(g, &g.resolve(rev)?));
+            let id = g.resolve(rev)?;
+            if json {
+                print!("{}", retort::json::to_string(&retort::json::show(g, &id)));
+            } else {
+                print!("{}", history::format_show(g, &id));
+            }
             return Ok(0);
         }
-        let needs_db = a.indicate_current
-            || a.rev_range
-                .as_deref()
-                .is_some_and(|r| r.contains("current") || r.starts_with(['-', '+']));
+        let needs_db =
+            a.indicate_current || a.rev_range.as_deref().is_some_and(range_needs_database);
         let current = if needs_db {
             let mut m =
                 retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
@@ -101,5 +112,18 @@ fn main() {
             );
         }
         Ok(0)
+    })
+}
+
+/// Whether an end of a `-r START:END` range is relative to the database: `current`,
+/// `current+N` / `current-N`, `+N` / `-N`, `X@+N` / `X@-N`.
+fn range_needs_database(range: &str) -> bool {
+    range.split(':').map(str::trim).any(|p| {
+        p == "current"
+            || p.starts_with(['+', '-'])
+            || p.starts_with("current+")
+            || p.starts_with("current-")
+            || p.contains("@+")
+            || p.contains("@-")
     })
 }
