@@ -92,8 +92,8 @@ cat <<EOT
 
 | what | figure | target |
 |---|---|---|
-| \`psql -1 -f\` on the $N-revision chain (best of $ROUNDS) | ${best_psql} ms | |
-| \`migrate-up\` on the same chain (best of $ROUNDS) | ${best_retort} ms | |
+| \`psql -1 -f\` on the $N-revision chain (median of $ROUNDS) | ${best_psql} ms | |
+| \`migrate-up\` on the same chain (median of $ROUNDS) | ${best_retort} ms | |
 | ratio of the medians, migrate-up / psql | ${ratio}x | < 1.15x |
 | \`migrate-current\` ($N revisions, mean of 20) | ${cur} ms | < 50 ms |
 | \`migrate-history\` ($N revisions, mean of 20) | ${hist} ms | < 50 ms |
