@@ -402,49 +402,74 @@ fn autogenerate_inner(
     let table = VersionTable::new(settings.version_table.clone());
     let last = parent.expect("at least one revision");
     let plan = current.graph.upgrade_plan(&start_heads, &last)?;
-    execute(&mut rc, &current, &table, &plan).map_err(|e| {
-        validation_error(
-            e,
-            "the generated up section does not apply to the replayed migrations",
-            &unhandled_list,
-        )
-    })?;
-    let after_up = introspect(&mut rc, &excl)?;
-    let left = diff(&after_up, &new, &plain);
-    if !left.is_empty() {
-        return Err(left_over(
-            &left,
-            "after the generated up section, the schema still differs from the schema file",
-        ));
-    }
+    let check = Check {
+        client: &mut rc,
+        project: &current,
+        table: &table,
+        excl: &excl,
+        unhandled: &unhandled_list,
+    };
+    check.apply_and_compare(
+        &plan,
+        &new,
+        "the generated up section does not apply to the replayed migrations",
+        "after the generated up section, the schema still differs from the schema file",
+    )?;
     let down_target = if probe.down_revisions.is_empty() {
         "base".to_string()
     } else {
         probe.down_revisions[0].clone()
     };
-    let heads_now = plan.end_heads.clone();
-    let plan = current.graph.downgrade_plan(&heads_now, &down_target)?;
-    execute(&mut rc, &current, &table, &plan).map_err(|e| {
-        validation_error(
-            e,
-            "the generated down section does not apply",
-            &unhandled_list,
-        )
-    })?;
-    let after_down = introspect(&mut rc, &excl)?;
-    let left = diff(&after_down, &old, &plain);
-    if !left.is_empty() {
-        return Err(left_over(
-            &left,
-            "after the generated down section, the schema differs from the replayed migrations",
-        ));
-    }
+    let plan = current
+        .graph
+        .downgrade_plan(&plan.end_heads, &down_target)?;
+    let check = Check {
+        client: &mut rc,
+        project: &current,
+        table: &table,
+        excl: &excl,
+        unhandled: &unhandled_list,
+    };
+    check.apply_and_compare(
+        &plan,
+        &old,
+        "the generated down section does not apply",
+        "after the generated down section, the schema differs from the replayed migrations",
+    )?;
     log::debug!(
         "validated the revision(s) in {}",
         run::fmt_duration(t0.elapsed())
     );
     result.summary = summary(&result, &result.up_ops);
     Ok(result)
+}
+
+/// One validation pass on the fresh replay: run a plan, then require an empty diff.
+struct Check<'a> {
+    client: &'a mut Client,
+    project: &'a Project,
+    table: &'a VersionTable,
+    excl: &'a IntrospectOptions,
+    unhandled: &'a [Unhandled],
+}
+
+impl Check<'_> {
+    fn apply_and_compare(
+        self,
+        plan: &Plan,
+        want: &Schema,
+        fails: &str,
+        differs: &str,
+    ) -> Result<()> {
+        execute(self.client, self.project, self.table, plan)
+            .map_err(|e| validation_error(e, fails, self.unhandled))?;
+        let got = introspect(self.client, self.excl)?;
+        let left = diff(&got, want, &DiffOptions::default());
+        if !left.is_empty() {
+            return Err(left_over(&left, differs));
+        }
+        Ok(())
+    }
 }
 
 fn validation_error(e: Error, what: &str, unhandled_list: &[Unhandled]) -> Error {
