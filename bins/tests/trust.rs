@@ -268,6 +268,8 @@ fn json_output_has_a_stable_shape() {
     assert_eq!(v["ok"], false);
     assert_eq!(v["problems"][0]["code"], "pending");
     assert_eq!(v["pending"], serde_json::json!(["003", "004"]));
+    let drift = v["drift_check"].as_str().unwrap();
+    assert!(drift.contains("no schema file"), "{drift}");
     let v: serde_json::Value = serde_json::from_str(
         &s.run("migrate-up", &["--dry-run", "--format", "json"])
             .ok()

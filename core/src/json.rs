@@ -109,6 +109,7 @@ pub fn check(report: &CheckReport) -> Value {
         "script_heads": report.heads,
         "current": report.current,
         "pending": report.pending,
+        "drift_check": report.drift,
     })
 }
 

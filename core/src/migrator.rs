@@ -88,6 +88,13 @@ impl Migrator {
 
     pub fn with_project(project: Project, settings: &Settings, app: &str) -> Result<Migrator> {
         let url = settings.require_url()?.clone();
+        log::debug!(
+            "{} revisions from {}; connecting to {} as {app} (sslmode={})",
+            project.scripts.len(),
+            settings.migrations_dir.display(),
+            url.redacted(),
+            url.sslmode.as_str()
+        );
         let client = db::connect_wait(&url, app, settings.wait)?;
         let table = VersionTable::new(settings.version_table.clone());
         let records = Records::for_table(&table);
@@ -206,6 +213,12 @@ impl Migrator {
             self.project.graph.check_known(&heads)?;
             self.adopt(&heads)?;
             let plan = plan(self, &heads)?;
+            log::debug!(
+                "plan: {} step(s) from {} to {}",
+                plan.steps.len(),
+                run::heads_text(&plan.start_heads),
+                run::heads_text(&plan.end_heads)
+            );
             if plan.is_empty() {
                 log::info!(
                     "nothing to do: the database is at {}",

@@ -85,6 +85,7 @@ pub fn acquire(
             .map_err(|e| db_error("cannot take the migration lock", &e))?
             .get(0);
         if got {
+            log::debug!("took the migration lock ({LOCK_CLASS}, {key}) on {qualified}");
             // waiting only counts when the first attempt failed
             let waited = if announced {
                 started.elapsed()
