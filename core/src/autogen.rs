@@ -173,7 +173,7 @@ fn build_replay(
     settings: &Settings,
     targets: &[String],
     excl: &IntrospectOptions,
-) -> Result<(ShadowDb, Client, Vec<String>, Schema)> {
+) -> Result<Replay> {
     let t0 = Instant::now();
     let db = server.create()?;
     let mut c = db.connect()?;
@@ -185,6 +185,29 @@ fn build_replay(
         run::fmt_duration(t0.elapsed())
     );
     Ok((db, c, heads, s))
+}
+
+type Replay = (ShadowDb, Client, Vec<String>, Schema);
+
+/// Both shadows at the same time: the migrations replayed to `targets`, and `schema_file`
+/// loaded. Both are dropped when the returned values are.
+fn build_both(
+    server: &ShadowServer,
+    project: &Project,
+    settings: &Settings,
+    targets: &[String],
+    schema_file: &Path,
+    excl: &IntrospectOptions,
+) -> Result<(Replay, (ShadowDb, Schema))> {
+    let (replayed, wanted) = std::thread::scope(|sc| {
+        let wanted = sc.spawn(|| load_wanted(server, schema_file, excl));
+        let replayed = build_replay(server, project, settings, targets, excl);
+        (
+            replayed,
+            wanted.join().expect("the schema file loader panicked"),
+        )
+    });
+    Ok((replayed?, wanted?))
 }
 
 /// `migrate-revision --autogenerate`: computes, renders and validates the revision(s). Writes
@@ -226,16 +249,14 @@ fn autogenerate_inner(
 
     // The replay and the wanted schema are built at the same time, in two shadows.
     let t0 = Instant::now();
-    let (replayed, wanted) = std::thread::scope(|sc| {
-        let wanted = sc.spawn(|| load_wanted(&server, &opts.schema_file, &excl));
-        let replayed = build_replay(&server, project, settings, &probe.down_revisions, &excl);
-        (
-            replayed,
-            wanted.join().expect("the schema file loader panicked"),
-        )
-    });
-    let (replay_db, mut rc, start_heads, old) = replayed?;
-    let (_wanted_db, new) = wanted?;
+    let ((replay_db, mut rc, start_heads, old), (_wanted_db, new)) = build_both(
+        &server,
+        project,
+        settings,
+        &probe.down_revisions,
+        &opts.schema_file,
+        &excl,
+    )?;
     log::debug!(
         "built and read both shadow databases in {}",
         run::fmt_duration(t0.elapsed())
@@ -886,16 +907,8 @@ fn check_drift_inner(
     let server = ShadowServer::new(url, shadow_url);
     let excl = relations_to_exclude(settings);
     let heads = project.graph.heads();
-    let (replayed, wanted) = std::thread::scope(|sc| {
-        let wanted = sc.spawn(|| load_wanted(&server, schema_file, &excl));
-        let replayed = build_replay(&server, project, settings, &heads, &excl);
-        (
-            replayed,
-            wanted.join().expect("the schema file loader panicked"),
-        )
-    });
-    let (_replay_db, _rc, _, at_heads) = replayed?;
-    let (_wanted_db, wanted) = wanted?;
+    let ((_replay_db, _rc, _, at_heads), (_wanted_db, wanted)) =
+        build_both(&server, project, settings, &heads, schema_file, &excl)?;
     let mut report = DriftReport {
         schema_drift: describe_diff(&at_heads, &wanted, "the migrations", "the schema file"),
         ..Default::default()
