@@ -218,7 +218,12 @@ pub fn autogenerate(
     rev: &RevisionOptions,
     opts: &AutogenOptions,
 ) -> Result<Generated> {
-    let result = autogenerate_inner(project, settings, rev, opts);
+    after_shadows(autogenerate_inner(project, settings, rev, opts))
+}
+
+/// On an error, a Ctrl-C may be what caused it: let the interrupt handler finish dropping the
+/// shadow databases before the error is reported.
+fn after_shadows<T>(result: Result<T>) -> Result<T> {
     if result.is_err() {
         crate::schema::shadow::wait_if_interrupted();
     }
@@ -888,11 +893,14 @@ pub fn check_drift(
     live: &mut Client,
     current: &[String],
 ) -> Result<DriftReport> {
-    let result = check_drift_inner(project, settings, schema_file, shadow_url, live, current);
-    if result.is_err() {
-        crate::schema::shadow::wait_if_interrupted();
-    }
-    result
+    after_shadows(check_drift_inner(
+        project,
+        settings,
+        schema_file,
+        shadow_url,
+        live,
+        current,
+    ))
 }
 
 fn check_drift_inner(

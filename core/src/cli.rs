@@ -34,6 +34,10 @@ pub struct CommonArgs {
     /// Less output: warnings and errors only.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// More output: debug logs (migrate-current and migrate-history also show each revision in
+    /// full: parents, branches, path, message).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 fn parse_duration_arg(s: &str) -> std::result::Result<std::time::Duration, String> {
@@ -51,8 +55,14 @@ pub enum Format {
 impl CommonArgs {
     /// Flags > environment > .env.
     pub fn settings(&self) -> Result<Settings> {
+        Ok(self.settings_and_env()?.0)
+    }
+
+    /// The settings and the environment they came from (for binaries that parse more URLs,
+    /// such as `--shadow-url`), reading `.env` once.
+    pub fn settings_and_env(&self) -> Result<(Settings, Env)> {
         let env = Env::load(self.env_file.as_deref())?;
-        self.settings_with(&env)
+        Ok((self.settings_with(&env)?, env))
     }
 
     pub fn settings_with(&self, env: &Env) -> Result<Settings> {

@@ -23,22 +23,18 @@ struct Args {
     shadow_url: Option<String>,
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
-    /// More log output.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.verbose);
+    cli::init_logging(a.common.quiet, a.common.verbose);
     cli::main(|| {
-        let mut settings = a.common.settings()?;
+        let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {
             settings.schema_file = p.clone();
         }
-        let env = retort::config::Env::load(a.common.env_file.as_deref())?;
         let shadow_url = a
             .shadow_url
             .as_deref()

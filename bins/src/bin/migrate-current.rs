@@ -7,9 +7,6 @@ use retort::Migrator;
 #[derive(Parser)]
 #[command(name = "migrate-current", version)]
 struct Args {
-    /// Show each revision in full (parents, path, message).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
     /// Exit 1 unless the database is at every head of the scripts (nothing left to upgrade).
     #[arg(long)]
     check_heads: bool,
@@ -21,7 +18,7 @@ struct Args {
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.verbose.saturating_sub(1));
+    cli::init_logging(a.common.quiet, a.common.verbose.saturating_sub(1));
     cli::main(|| {
         let settings = a.common.settings()?;
         let mut m = Migrator::open(&settings, "migrate-current")?;
@@ -33,7 +30,7 @@ fn main() {
             ),
             cli::Format::Text => print!(
                 "{}",
-                retort::history::format_current(&m.project.graph, &current, a.verbose > 0)
+                retort::history::format_current(&m.project.graph, &current, a.common.verbose > 0)
             ),
         }
         if a.check_heads && !retort::history::at_heads(&m.project.graph, &current) {

@@ -15,9 +15,6 @@ struct Args {
         allow_hyphen_values = true
     )]
     rev_range: Option<String>,
-    /// A block per revision: parents, branches, dependencies, path, message.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
     /// Tag the database's current revisions with (current).
     #[arg(short, long)]
     indicate_current: bool,
@@ -44,12 +41,12 @@ struct Args {
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.verbose.saturating_sub(1));
+    cli::init_logging(a.common.quiet, a.common.verbose.saturating_sub(1));
     cli::main(|| {
         let settings = a.common.settings()?;
         let project = retort::Project::load(&settings.migrations_dir)?;
         let g = &project.graph;
-        let verbose = a.verbose > 0;
+        let verbose = a.common.verbose > 0;
         let json = a.format == cli::Format::Json;
         if a.log {
             let mut m =

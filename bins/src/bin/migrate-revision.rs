@@ -61,18 +61,15 @@ struct Args {
     /// Print the generated revision(s) instead of writing them.
     #[arg(long, requires = "autogenerate")]
     dry_run: bool,
-    /// More log output.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.verbose);
+    cli::init_logging(a.common.quiet, a.common.verbose);
     cli::main(|| {
-        let settings = a.common.settings()?;
+        let (settings, env) = a.common.settings_and_env()?;
         let project = retort::Project::load(&settings.migrations_dir)?;
         let message = match &a.message {
             Some(m) => m.clone(),
@@ -91,7 +88,7 @@ fn main() {
             ..Default::default()
         };
         if a.autogenerate {
-            return autogenerate(&a, &settings, &project, &opts);
+            return autogenerate(&a, &settings, &env, &project, &opts);
         }
         let path = revision::create(&project, &opts)?;
         println!("Generating {} ... done", path.display());
@@ -103,15 +100,15 @@ fn main() {
 fn autogenerate(
     a: &Args,
     settings: &retort::config::Settings,
+    env: &retort::config::Env,
     project: &retort::Project,
     opts: &RevisionOptions,
 ) -> retort::Result<i32> {
     use retort::autogen::{self, AutogenOptions};
-    let env = retort::config::Env::load(a.common.env_file.as_deref())?;
     let shadow_url = a
         .shadow_url
         .as_deref()
-        .map(|u| retort::config::DbUrl::parse(u, &env))
+        .map(|u| retort::config::DbUrl::parse(u, env))
         .transpose()?;
     let ag = AutogenOptions {
         schema_file: a

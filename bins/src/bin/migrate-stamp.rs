@@ -20,16 +20,13 @@ struct Args {
     /// Re-record the checksums of these applied revisions from their scripts as they are now.
     #[arg(long, conflicts_with_all = ["purge", "sql"])]
     rehash: bool,
-    /// More log output.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.verbose);
+    cli::init_logging(a.common.quiet, a.common.verbose);
     cli::main(|| {
         let settings = a.common.settings()?;
         if a.sql {

@@ -30,16 +30,13 @@ struct Args {
     /// Output format of --dry-run.
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
-    /// More log output.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.verbose);
+    cli::init_logging(a.common.quiet, a.common.verbose);
     cli::main(|| {
         let settings = a.common.settings()?;
         let opts = RunOptions {
