@@ -7,8 +7,6 @@ use std::fmt;
 
 /// Exit codes shared by every binary. Documented in `docs/exit-codes.md`.
 pub mod exit {
-    /// Success.
-    pub const OK: i32 = 0;
     /// `migrate-check` (or `--check-heads`) found problems: pending revisions, several heads,
     /// an unknown revision in the database, checksum or schema drift.
     pub const PROBLEMS: i32 = 1;
@@ -56,12 +54,40 @@ impl ErrorKind {
     }
 }
 
-/// The crate's error: a kind, a message (what and where) and an optional hint (what to do).
+/// What a caller may want to act on, as data: which heads, which candidates, which scripts. A
+/// program reacts to these (a deploy script that picks a head, a start-up hook that reports the
+/// edited scripts) instead of matching on message text, which may change between releases.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Detail {
+    #[default]
+    None,
+    /// `head` (or a relative target) named several heads.
+    MultipleHeads { heads: Vec<String> },
+    /// A prefix or label matched more than one revision.
+    Ambiguous {
+        given: String,
+        candidates: Vec<String>,
+    },
+    /// The version table holds revisions no script has.
+    UnknownRevisions { revisions: Vec<String> },
+    /// Applied scripts whose text changed since they were applied: `(revision, path)` pairs.
+    ChecksumMismatch { scripts: Vec<(String, String)> },
+    /// The connection could not be made; `retryable` when waiting may help (refused, starting
+    /// up, timed out) and not when it cannot (bad password, missing database, TLS refused).
+    Connect { retryable: bool },
+    /// PostgreSQL refused a statement.
+    Sql { sqlstate: String },
+}
+
+/// The crate's error: a kind, a message (what and where), an optional hint (what to do) and a
+/// typed [`Detail`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
     pub hint: Option<String>,
+    pub detail: Detail,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -72,6 +98,7 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            detail: Detail::None,
         }
     }
     pub fn usage(message: impl Into<String>) -> Self {
@@ -89,6 +116,11 @@ impl Error {
     /// Adds (or replaces) the "what to do" line.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+    /// Attaches the typed detail.
+    pub fn with_detail(mut self, detail: Detail) -> Self {
+        self.detail = detail;
         self
     }
     pub fn exit_code(&self) -> i32 {
