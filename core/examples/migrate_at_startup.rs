@@ -13,7 +13,7 @@ fn migrate() -> retort::Result<()> {
     if plan.is_empty() {
         println!(
             "database schema is current ({})",
-            retort::run::heads_text(&plan.start_heads)
+            retort::output::text::heads_text(&plan.start_heads)
         );
         return Ok(());
     }
@@ -23,7 +23,7 @@ fn migrate() -> retort::Result<()> {
     let report = migrator.upgrade("heads", &RunOptions::default())?;
     println!(
         "database now at {}",
-        retort::run::heads_text(&report.end_heads)
+        retort::output::text::heads_text(&report.end_heads)
     );
     Ok(())
 }

@@ -8,24 +8,30 @@
 pub mod autogen;
 pub mod backup;
 pub mod check;
-pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod exec;
 pub mod graph;
-pub mod history;
-pub mod json;
 pub mod migrator;
-pub mod offline;
+pub mod output;
 pub mod plan;
+pub mod policy;
 pub mod project;
-pub mod revision;
-pub mod run;
+pub use commands::{history, revision};
 pub mod schema;
 pub mod script;
 pub mod sqlsplit;
 
 pub use error::{Error, ErrorKind, Result};
+pub use exec::{RunError, RunOptions, RunReport, RunResult};
 pub use migrator::Migrator;
 pub use project::Project;
-pub use run::{RunOptions, RunReport};
+
+/// Old paths kept while the schema and autogenerate modules move over (removed with them).
+pub(crate) mod run {
+    pub use crate::exec::online::execute;
+    pub use crate::exec::{failure_line, RunOptions};
+    pub use crate::output::text::{fmt_duration, heads_text};
+}

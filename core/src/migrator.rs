@@ -16,12 +16,17 @@ use crate::db::lock::{self, MigrationLock};
 use crate::db::records::{AuditEntry, Records};
 use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
-use crate::plan::{stamp_ops, Plan};
+use crate::exec::online::PgExecutor;
+use crate::exec::{run_plan, Bookkeeping, LogObserver, Observer, RunError, RunOptions, RunResult};
+use crate::output::text::heads_text;
+use crate::plan::{stamp_ops, Direction, Plan};
+use crate::policy::{self, Policy};
 use crate::project::Project;
-use crate::run::{self, RunOptions, RunReport};
 use postgres::Client;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+
+pub use crate::policy::{checksum_error, ChecksumMismatch};
 
 /// Default for `--lock-timeout`.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -55,27 +60,6 @@ pub struct Migrator {
     pub url: DbUrl,
     pub client: Client,
     pub options: MigratorOptions,
-}
-
-/// An applied script whose text changed since it was applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChecksumMismatch {
-    pub revision: String,
-    pub path: String,
-    pub recorded: String,
-    pub current: String,
-}
-
-impl ChecksumMismatch {
-    pub fn describe(&self) -> String {
-        format!(
-            "{} (revision {}) was edited after it was applied: recorded checksum {}, now {}",
-            self.path,
-            self.revision,
-            &self.recorded[..12.min(self.recorded.len())],
-            &self.current[..12.min(self.current.len())]
-        )
-    }
 }
 
 impl Migrator {
@@ -113,6 +97,12 @@ impl Migrator {
         self
     }
 
+    fn policy(&self) -> Policy {
+        Policy {
+            ignore_checksums: self.options.ignore_checksums,
+        }
+    }
+
     /// The version table's rows (empty for a new database), as stored.
     pub fn heads(&mut self) -> Result<Vec<String>> {
         self.table.read(&mut self.client)
@@ -125,79 +115,175 @@ impl Migrator {
         Ok(heads)
     }
 
+    /// What `upgrade(target)` would run, with the same refusals (edited applied scripts):
+    /// the dry run. Reads only.
     pub fn plan_upgrade(&mut self, target: &str) -> Result<Plan> {
         let heads = self.known_heads()?;
-        self.project.graph.upgrade_plan(&heads, target)
+        self.checked_plan(Direction::Up, target, &heads)
     }
 
+    /// What `downgrade(target)` would run, with the same refusals (missing down sections).
     pub fn plan_downgrade(&mut self, target: &str) -> Result<Plan> {
         let heads = self.known_heads()?;
-        self.project.graph.downgrade_plan(&heads, target)
+        self.checked_plan(Direction::Down, target, &heads)
+    }
+
+    /// Resolves the target into a plan and applies every refusal of [`policy::check_run`]:
+    /// everything a run validates, before it writes anything.
+    fn checked_plan(&mut self, dir: Direction, target: &str, heads: &[String]) -> Result<Plan> {
+        let plan = match dir {
+            Direction::Up => self.project.graph.upgrade_plan(heads, target)?,
+            Direction::Down => self.project.graph.downgrade_plan(heads, target)?,
+        };
+        let records = self.records.applied(&mut self.client)?;
+        policy::check_run(&self.project, &plan, &records, self.policy())?;
+        Ok(plan)
     }
 
     /// Every revision applied when the table holds `heads` (ancestors through parents and
     /// dependencies, the heads included), oldest first.
     pub fn applied_set(&self, heads: &[String]) -> Result<Vec<String>> {
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        for h in heads {
-            for step in self.project.graph.upgrade_plan(&[], h)?.steps {
-                if seen.insert(step.revision.clone()) {
-                    out.push(step.revision);
-                }
-            }
-        }
-        Ok(out)
+        policy::applied_set(&self.project.graph, heads)
     }
 
     /// Applied scripts whose checksum differs from the recorded one.
     pub fn checksum_mismatches(&mut self, heads: &[String]) -> Result<Vec<ChecksumMismatch>> {
         let records = self.records.applied(&mut self.client)?;
-        let mut out = Vec::new();
-        for rev in self.applied_set(heads)? {
-            if let Some(rec) = records.get(&rev) {
-                let script = self.project.script(&rev)?;
-                if rec.checksum.trim() != script.checksum {
-                    out.push(ChecksumMismatch {
-                        revision: rev.clone(),
-                        path: script.path.display().to_string(),
-                        recorded: rec.checksum.trim().to_string(),
-                        current: script.checksum.clone(),
-                    });
-                }
-            }
+        let applied = self.applied_set(heads)?;
+        policy::checksum_mismatches(&self.project, &applied, &records)
+    }
+
+    /// Upgrades to `target`, logging each step.
+    pub fn upgrade(
+        &mut self,
+        target: &str,
+        opts: &RunOptions,
+    ) -> RunResult {
+        self.run(Direction::Up, target, opts, &mut LogObserver)
+    }
+
+    /// Downgrades to `target`, logging each step.
+    pub fn downgrade(
+        &mut self,
+        target: &str,
+        opts: &RunOptions,
+    ) -> RunResult {
+        self.run(Direction::Down, target, opts, &mut LogObserver)
+    }
+
+    /// The run, in order: lock → read the heads → resolve the target and apply the policy
+    /// (nothing is written before both passed) → adopt unrecorded revisions → back up → run the
+    /// plan → audit → unlock, on every path.
+    pub fn run(
+        &mut self,
+        dir: Direction,
+        target: &str,
+        opts: &RunOptions,
+        observer: &mut dyn Observer,
+    ) -> RunResult {
+        let action = match dir {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        };
+        let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)
+            .map_err(|e| RunError::refused(e, &[]))?;
+        let started = Instant::now();
+        let mut entry = AuditEntry {
+            action: action.into(),
+            target: target.into(),
+            lock_wait: lock.waited,
+            ..Default::default()
+        };
+        let result = self.run_locked(dir, target, opts, observer, &mut entry);
+        entry.duration = started.elapsed();
+        entry.to_heads = match &result {
+            Ok(r) => r.end_heads.clone(),
+            Err(e) => e.report.end_heads.clone(),
+        };
+        let for_audit = result.as_ref().map(|_| ()).map_err(|e| e.error.clone());
+        self.finish(lock, entry, for_audit);
+        result
+    }
+
+    fn run_locked(
+        &mut self,
+        dir: Direction,
+        target: &str,
+        opts: &RunOptions,
+        observer: &mut dyn Observer,
+        entry: &mut AuditEntry,
+    ) -> RunResult {
+        let heads = self.heads().map_err(|e| RunError::refused(e, &[]))?;
+        entry.from_heads = heads.clone();
+        let refused = |e: Error| RunError::refused(e, &heads);
+        self.project.graph.check_known(&heads).map_err(refused)?;
+        let plan = self.checked_plan(dir, target, &heads).map_err(refused)?;
+        log::debug!(
+            "plan: {} step(s) from {} to {}",
+            plan.steps.len(),
+            heads_text(&plan.start_heads),
+            heads_text(&plan.end_heads)
+        );
+        self.adopt(&heads).map_err(refused)?;
+        if plan.is_empty() {
+            log::info!(
+                "nothing to do: the database is at {}",
+                heads_text(&plan.start_heads)
+            );
+        } else if let (Some(dir), Direction::Up) = (&self.options.backup_dir, dir) {
+            let file = crate::backup::dump(&self.url, dir, &heads).map_err(refused)?;
+            entry.note = Some(format!("backup: {}", file.display()));
         }
-        Ok(out)
+        let books = Bookkeeping {
+            table: &self.table,
+            records: Some(&self.records),
+        };
+        let mut exec = PgExecutor::new(&mut self.client);
+        let result = run_plan(&mut exec, &self.project, books, &plan, opts, observer);
+        let report = match &result {
+            Ok(r) => r,
+            Err(e) => &e.report,
+        };
+        entry.revisions = report.steps.iter().map(|s| s.revision.clone()).collect();
+        result
     }
 
-    pub fn upgrade(&mut self, target: &str, opts: &RunOptions) -> Result<RunReport> {
-        let ignore = self.options.ignore_checksums;
-        self.locked_run("up", target, opts, move |m, heads| {
-            if !ignore {
-                let bad = m.checksum_mismatches(heads)?;
-                if !bad.is_empty() {
-                    return Err(checksum_error(&bad));
-                }
+    /// Writes the audit entry (success or failure) and releases the lock. A usage error (a bad
+    /// target or flag) is the caller's typo, not an event on the database: no row. A refusal
+    /// about the database's state (an unknown revision, edited scripts) is logged when the
+    /// audit table exists; no table is created for a refusal.
+    fn finish(&mut self, lock: MigrationLock, mut entry: AuditEntry, result: Result<()>) {
+        entry.success = result.is_ok();
+        entry.error = result.as_ref().err().map(|e| e.message.clone());
+        let logged = match &result {
+            Ok(()) => self.records.ensure(&mut self.client).map(|()| true),
+            Err(e) if e.kind == ErrorKind::Usage => Ok(false),
+            Err(e) if e.kind == ErrorKind::State => self.records.exist(&mut self.client),
+            Err(_) => self.records.ensure(&mut self.client).map(|()| true),
+        };
+        let written = logged.and_then(|yes| {
+            if yes {
+                self.records.audit(&mut self.client, &entry)
+            } else {
+                Ok(())
             }
-            m.project.graph.upgrade_plan(heads, target)
-        })
+        });
+        if let Err(e) = written {
+            log::warn!("could not write the audit log: {e}");
+        }
+        if let Err(e) = lock.release(&mut self.client) {
+            log::warn!("{e}");
+        }
     }
 
-    pub fn downgrade(&mut self, target: &str, opts: &RunOptions) -> Result<RunReport> {
-        self.locked_run("down", target, opts, move |m, heads| {
-            m.project.graph.downgrade_plan(heads, target)
-        })
-    }
-
-    /// Takes the lock, reads the heads, adopts unrecorded revisions, plans with `plan`, runs,
-    /// writes the audit log, releases the lock — on every path.
-    fn locked_run(
+    /// Runs `body` under the migration lock with an audit entry for `action`; the entry's
+    /// heads are filled in by `body`.
+    fn audited<T>(
         &mut self,
         action: &str,
         target: &str,
-        opts: &RunOptions,
-        plan: impl FnOnce(&mut Self, &[String]) -> Result<Plan>,
-    ) -> Result<RunReport> {
+        body: impl FnOnce(&mut Self, &mut AuditEntry) -> Result<T>,
+    ) -> Result<T> {
         let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)?;
         let started = Instant::now();
         let mut entry = AuditEntry {
@@ -206,73 +292,10 @@ impl Migrator {
             lock_wait: lock.waited,
             ..Default::default()
         };
-        let result = (|| {
-            let heads = self.heads()?;
-            entry.from_heads = heads.clone();
-            entry.to_heads = heads.clone();
-            self.project.graph.check_known(&heads)?;
-            self.adopt(&heads)?;
-            let plan = plan(self, &heads)?;
-            log::debug!(
-                "plan: {} step(s) from {} to {}",
-                plan.steps.len(),
-                run::heads_text(&plan.start_heads),
-                run::heads_text(&plan.end_heads)
-            );
-            if plan.is_empty() {
-                log::info!(
-                    "nothing to do: the database is at {}",
-                    run::heads_text(&plan.start_heads)
-                );
-            } else if let (Some(dir), "up") = (&self.options.backup_dir, action) {
-                let file = crate::backup::dump(&self.url, dir, &heads)?;
-                entry.note = Some(format!("backup: {}", file.display()));
-            }
-            let outcome = run::execute_recorded(
-                &mut self.client,
-                &self.project,
-                &self.table,
-                Some(&self.records),
-                &plan,
-                opts,
-            );
-            entry.to_heads = outcome.report.end_heads.clone();
-            entry.revisions = outcome
-                .report
-                .steps
-                .iter()
-                .map(|s| s.revision.clone())
-                .collect();
-            outcome.into_result()
-        })();
+        let result = body(self, &mut entry);
         entry.duration = started.elapsed();
-        self.finish(lock, entry, result)
-    }
-
-    /// Writes the audit entry (success or failure) and releases the lock.
-    fn finish<T>(
-        &mut self,
-        lock: MigrationLock,
-        mut entry: AuditEntry,
-        result: Result<T>,
-    ) -> Result<T> {
-        entry.success = result.is_ok();
-        entry.error = result.as_ref().err().map(|e| e.message.clone());
-        // A bad target or flag is the caller's typo, not an event on the database: no row.
-        // Refusals about the database's state (an unknown revision, edited scripts) are logged.
-        let worth_logging = !matches!(&result, Err(e) if e.kind == ErrorKind::Usage);
-        if worth_logging {
-            let logged = self
-                .records
-                .ensure(&mut self.client)
-                .and_then(|()| self.records.audit(&mut self.client, &entry));
-            if let Err(e) = logged {
-                log::warn!("could not write the audit log: {e}");
-            }
-        }
-        if let Err(e) = lock.release(&mut self.client) {
-            log::warn!("{e}");
-        }
+        let for_audit = result.as_ref().map(|_| ()).map_err(|e| e.clone());
+        self.finish(lock, entry, for_audit);
         result
     }
 
@@ -319,145 +342,112 @@ impl Migrator {
         Ok(())
     }
 
+    /// What [`Migrator::stamp`] would do, with its refusals: the version table's rows before
+    /// and after. Reads only.
+    pub fn plan_stamp(
+        &mut self,
+        targets: &[String],
+        purge: bool,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let current = if purge {
+            self.heads()?
+        } else {
+            self.known_heads()?
+        };
+        let base: Vec<String> = if purge { Vec::new() } else { current.clone() };
+        let new_heads = self.project.graph.stamp_heads(&base, targets)?;
+        Ok((current, new_heads))
+    }
+
     /// Sets the version table to `targets` without running any script. With `purge`, the table's
     /// rows are deleted first (the way out when it holds a revision no script has).
     pub fn stamp(&mut self, targets: &[String], purge: bool) -> Result<Vec<String>> {
-        let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)?;
-        let started = Instant::now();
         let action = if purge { "purge" } else { "stamp" };
-        let mut entry = AuditEntry {
-            action: action.into(),
-            target: targets.join(" "),
-            lock_wait: lock.waited,
-            ..Default::default()
-        };
-        let result = (|| {
-            let current = if purge {
-                self.heads()?
-            } else {
-                self.known_heads()?
-            };
+        self.audited(action, &targets.join(" "), |m, entry| {
+            let current = if purge { m.heads()? } else { m.known_heads()? };
             entry.from_heads = current.clone();
             let base: Vec<String> = if purge { Vec::new() } else { current.clone() };
-            let new_heads = self.project.graph.stamp_heads(&base, targets)?;
-            let now_applied = self.applied_set(&new_heads)?;
-            let before: BTreeSet<String> = if purge {
-                BTreeSet::new()
-            } else {
-                self.applied_set(&current)?.into_iter().collect()
-            };
-            let mut tx = self
-                .client
-                .transaction()
-                .map_err(|e| db::db_error("cannot begin", &e))?;
-            self.table.ensure(&mut tx)?;
-            self.records.ensure(&mut tx)?;
-            if purge {
-                tx.batch_execute(&format!("DELETE FROM {}", self.table.qualified()))
-                    .map_err(|e| db::db_error("cannot purge the version table", &e))?;
-                self.records.forget_all(&mut tx)?;
-            }
-            for op in stamp_ops(&base, &new_heads) {
-                self.table.apply(&mut tx, &op)?;
-            }
-            let after: BTreeSet<&String> = now_applied.iter().collect();
-            for rev in before.iter().filter(|r| !after.contains(r)) {
-                self.records.forget(&mut tx, rev)?;
-            }
-            for rev in now_applied.iter().filter(|r| !before.contains(*r)) {
-                self.records.record(
-                    &mut tx,
-                    rev,
-                    &self.project.script(rev)?.checksum,
-                    None,
-                    "stamp",
-                )?;
-            }
-            tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
+            let new_heads = m.project.graph.stamp_heads(&base, targets)?;
+            m.write_stamp(&current, &base, &new_heads, purge)?;
             entry.to_heads = new_heads.clone();
-            log::info!("stamped the database at {}", run::heads_text(&new_heads));
+            log::info!("stamped the database at {}", heads_text(&new_heads));
             Ok(new_heads)
-        })();
-        entry.duration = started.elapsed();
-        self.finish(lock, entry, result)
+        })
+    }
+
+    /// The stamp's writes in one transaction: version-table rows, then the records of the
+    /// revisions that became (un)applied.
+    fn write_stamp(
+        &mut self,
+        current: &[String],
+        base: &[String],
+        new_heads: &[String],
+        purge: bool,
+    ) -> Result<()> {
+        let now_applied = self.applied_set(new_heads)?;
+        let before: BTreeSet<String> = if purge {
+            BTreeSet::new()
+        } else {
+            self.applied_set(current)?.into_iter().collect()
+        };
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(|e| db::db_error("cannot begin", &e))?;
+        self.table.ensure(&mut tx)?;
+        self.records.ensure(&mut tx)?;
+        if purge {
+            tx.batch_execute(&format!("DELETE FROM {}", self.table.qualified()))
+                .map_err(|e| db::db_error("cannot purge the version table", &e))?;
+            self.records.forget_all(&mut tx)?;
+        }
+        for op in stamp_ops(base, new_heads) {
+            self.table.apply(&mut tx, &op)?;
+        }
+        let after: BTreeSet<&String> = now_applied.iter().collect();
+        for rev in before.iter().filter(|r| !after.contains(r)) {
+            self.records.forget(&mut tx, rev)?;
+        }
+        for rev in now_applied.iter().filter(|r| !before.contains(*r)) {
+            let checksum = &self.project.script(rev)?.checksum;
+            self.records.record(&mut tx, rev, checksum, None, "stamp")?;
+        }
+        tx.commit().map_err(|e| db::db_error("cannot commit", &e))
     }
 
     /// Re-records the checksum of applied revision `rev` from its script as it is now: the
     /// deliberate "yes, this edit is fine" after an applied script was changed. Audited.
     pub fn rehash(&mut self, rev: &str) -> Result<(String, String)> {
-        let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)?;
-        let started = Instant::now();
-        let mut entry = AuditEntry {
-            action: "rehash".into(),
-            target: rev.into(),
-            lock_wait: lock.waited,
-            ..Default::default()
-        };
-        let result = (|| {
-            let heads = self.known_heads()?;
+        self.audited("rehash", rev, |m, entry| {
+            let heads = m.known_heads()?;
             entry.from_heads = heads.clone();
             entry.to_heads = heads.clone();
-            let id = self.project.graph.resolve(rev)?;
-            if !self.applied_set(&heads)?.contains(&id) {
+            let id = m.project.graph.resolve(rev)?;
+            if !m.applied_set(&heads)?.contains(&id) {
                 return Err(Error::usage(format!(
                     "revision {id} is not applied, so it has no checksum to re-record"
                 )));
             }
-            let old = self
+            let old = m
                 .records
-                .applied(&mut self.client)?
+                .applied(&mut m.client)?
                 .get(&id)
                 .map(|r| r.checksum.trim().to_string())
                 .unwrap_or_default();
-            let new = self.project.script(&id)?.checksum.clone();
-            self.records.ensure(&mut self.client)?;
-            self.records
-                .record(&mut self.client, &id, &new, None, "rehash")?;
+            let new = m.project.script(&id)?.checksum.clone();
+            m.records.ensure(&mut m.client)?;
+            m.records.record(&mut m.client, &id, &new, None, "rehash")?;
             entry.revisions = vec![id.clone()];
-            entry.note = Some(format!(
-                "checksum {} -> {}",
-                if old.is_empty() { "(none)" } else { &old },
-                new
-            ));
+            let shown = if old.is_empty() { "(none)" } else { &old };
+            entry.note = Some(format!("checksum {shown} -> {new}"));
             log::info!(
                 "re-recorded the checksum of {id}: {} -> {}",
-                if old.is_empty() {
-                    "(none)"
-                } else {
-                    &old[..12.min(old.len())]
-                },
+                &shown[..12.min(shown.len())],
                 &new[..12]
             );
             Ok((old, new))
-        })();
-        entry.duration = started.elapsed();
-        self.finish(lock, entry, result)
+        })
     }
-}
-
-/// The refusal when applied scripts were edited.
-pub fn checksum_error(bad: &[ChecksumMismatch]) -> Error {
-    let mut msg = format!(
-        "{} applied script{} changed since {} applied:",
-        bad.len(),
-        if bad.len() == 1 { "" } else { "s" },
-        if bad.len() == 1 {
-            "it was"
-        } else {
-            "they were"
-        }
-    );
-    for m in bad {
-        msg.push_str(&format!(
-            "\n  {}\n    recorded {}\n    now      {}",
-            m.path, m.recorded, m.current
-        ));
-    }
-    let revs: Vec<&str> = bad.iter().map(|m| m.revision.as_str()).collect();
-    Error::new(ErrorKind::State, msg).with_hint(format!(
-        "revert the edit and put the change in a new revision; if the edit is deliberate (the database already matches it), run: migrate-stamp --rehash {}; to proceed once anyway: --ignore-checksums",
-        revs.join(" ")
-    ))
 }
 
 fn abbreviate(ids: &[String]) -> String {
@@ -466,68 +456,4 @@ fn abbreviate(ids: &[String]) -> String {
     } else {
         format!("{}, ... ({} in all)", ids[..8].join(", "), ids.len())
     }
-}
-
-/// Offline SQL for `--sql START:END` (upgrade) or `--sql START:END` (downgrade, START required).
-pub fn offline_plan(project: &Project, range: &str, up: bool) -> Result<(Plan, bool)> {
-    let (start, end) =
-        match range.split_once(':') {
-            Some((s, e)) => (Some(s), e),
-            None if up => (None, range),
-            None => return Err(Error::usage(format!(
-                "offline downgrade needs a range START:END, got '{range}'"
-            ))
-            .with_hint(
-                "e.g. migrate-down --sql head:base (offline mode cannot read the current revision)",
-            )),
-        };
-    let start_heads: Vec<String> = match start {
-        None | Some("") | Some("base") => Vec::new(),
-        Some(s) => project.graph.stamp_heads(&[], &[s.to_string()])?,
-    };
-    let from_base = start_heads.is_empty();
-    let plan = if up {
-        project.graph.upgrade_plan(&start_heads, end)?
-    } else {
-        project.graph.downgrade_plan(&start_heads, end)?
-    };
-    Ok((plan, from_base && up))
-}
-
-/// Offline `migrate-stamp --sql [START:]END...`: the version-table writes only.
-pub fn offline_stamp(
-    project: &Project,
-    table: &VersionTable,
-    revisions: &[String],
-    purge: bool,
-) -> Result<String> {
-    let mut start: Vec<String> = Vec::new();
-    let mut ends: Vec<String> = Vec::new();
-    for r in revisions {
-        match r.split_once(':') {
-            Some((s, e)) => {
-                if !s.is_empty() && s != "base" {
-                    start = project.graph.stamp_heads(&[], &[s.to_string()])?;
-                }
-                ends.push(e.to_string());
-            }
-            None => ends.push(r.clone()),
-        }
-    }
-    let target = project.graph.stamp_heads(&start, &ends)?;
-    let mut out = String::from("BEGIN;\n\n");
-    if start.is_empty() && !purge {
-        out.push_str(&table.create_sql());
-        out.push_str("\n\n");
-    }
-    if purge {
-        out.push_str(&format!("DELETE FROM {};\n\n", table.qualified()));
-        start.clear();
-    }
-    for op in stamp_ops(&start, &target) {
-        out.push_str(&table.op_sql(&op));
-        out.push_str("\n\n");
-    }
-    out.push_str("COMMIT;\n");
-    Ok(out)
 }

@@ -86,10 +86,29 @@ fn a_failed_run_releases_the_lock_while_the_application_keeps_running() {
     )
     .unwrap();
     let mut m = Migrator::open(&settings(&url, dir.path()), "my-api").unwrap();
-    let err = m.upgrade("heads", &RunOptions::default()).unwrap_err();
+    let failed = m.upgrade("heads", &RunOptions::default()).unwrap_err();
+    // 004 is non-transactional, so 001..004 were committed before 005 ran: as data ...
+    let committed: Vec<&str> = failed
+        .report
+        .steps
+        .iter()
+        .map(|s| s.revision.as_str())
+        .collect();
+    assert_eq!(committed, ["001", "002", "003", "004"]);
+    assert_eq!(failed.report.end_heads, ["004"]);
+    let state = failed.state.clone().expect("the run had started");
+    assert_eq!(state.failed_step.as_deref(), Some("005"));
+    assert!(state.rolled_back && !state.nothing_applied);
+    assert_eq!(
+        failed.error.detail,
+        retort::error::Detail::Sql {
+            sqlstate: "22012".into()
+        }
+    );
+    // ... and as the message the binaries print
+    let err = retort::Error::from(failed);
     assert_eq!(err.kind, ErrorKind::Migration);
     assert_eq!(err.exit_code(), 4);
-    // 004 is non-transactional, so 001..004 were committed before 005 ran; the message says so
     assert!(err.message.contains("005_bad.sql:5"), "{}", err.message);
     assert!(
         err.message

@@ -1,12 +1,19 @@
 //! migrate-check: exit 0 only if the scripts are sound and the database is at the heads.
 use clap::Parser;
 use retort::check::{check, CheckOptions};
-use retort::cli::{self, CommonArgs};
+use retort_cli::cli::{self, CommonArgs};
 
 /// Check the scripts (parse, no cycles, one head) and the database (at the heads, no unknown
 /// revision). Exit 0: all good; 1: problems found (listed); 3: cannot connect; 2: usage.
 #[derive(Parser)]
-#[command(name = "migrate-check", version)]
+#[command(
+    name = "migrate-check",
+    version,
+    after_help = "Examples:
+  migrate-check                       scripts, database and schema drift; exit 1 on problems
+  migrate-check --offline             the scripts only, no database (pull-request CI)
+  migrate-check --format json         the same report for programs"
+)]
 struct Args {
     /// Check the scripts only; no database needed (for CI on pull requests).
     #[arg(long)]
@@ -29,7 +36,7 @@ struct Args {
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.common.verbose);
+    cli::init_logging(&a.common);
     cli::main(|| {
         let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {
@@ -47,7 +54,10 @@ fn main() {
         };
         let report = check(&settings, &opts, "migrate-check")?;
         if a.format == cli::Format::Json {
-            print!("{}", retort::json::to_string(&retort::json::check(&report)));
+            print!(
+                "{}",
+                retort::output::json::to_string(&retort::output::json::check(&report))
+            );
             return Ok(if report.ok() {
                 0
             } else {
@@ -56,7 +66,10 @@ fn main() {
         }
         if report.ok() {
             let at = match &report.current {
-                Some(c) => format!("; the database is at {}", retort::run::heads_text(c)),
+                Some(c) => format!(
+                    "; the database is at {}",
+                    retort::output::text::heads_text(c)
+                ),
                 None => String::new(),
             };
             let at = match &report.drift {

@@ -1,15 +1,27 @@
 //! migrate-current: the database's current revision(s).
 use clap::Parser;
-use retort::cli::{self, CommonArgs};
+use retort::output::json;
 use retort::Migrator;
+use retort_cli::cli::{self, CommonArgs};
 
 /// Show the revision(s) the database is at: one line per head, nothing for an empty database.
 #[derive(Parser)]
-#[command(name = "migrate-current", version)]
+#[command(
+    name = "migrate-current",
+    version,
+    after_help = "Examples:
+  migrate-current                     the revision(s) the database is at
+  migrate-current --detail            each in full: parents, branches, path, message
+  migrate-current --check-heads       exit 1 when something is left to upgrade (for scripts)
+  migrate-current --format json"
+)]
 struct Args {
     /// Exit 1 unless the database is at every head of the scripts (nothing left to upgrade).
     #[arg(long)]
     check_heads: bool,
+    /// Show each revision in full (Alembic's --verbose).
+    #[arg(long, visible_alias = "verbose")]
+    detail: bool,
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
@@ -18,7 +30,7 @@ struct Args {
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.common.verbose.saturating_sub(1));
+    cli::init_logging(&a.common);
     cli::main(|| {
         let settings = a.common.settings()?;
         let mut m = Migrator::open(&settings, "migrate-current")?;
@@ -26,11 +38,11 @@ fn main() {
         match a.format {
             cli::Format::Json => print!(
                 "{}",
-                retort::json::to_string(&retort::json::current(&m.project.graph, &current))
+                json::to_string(&json::current(&m.project.graph, &current))
             ),
             cli::Format::Text => print!(
                 "{}",
-                retort::history::format_current(&m.project.graph, &current, a.common.verbose > 0)
+                retort::history::format_current(&m.project.graph, &current, a.detail)
             ),
         }
         if a.check_heads && !retort::history::at_heads(&m.project.graph, &current) {
@@ -38,7 +50,7 @@ fn main() {
             heads.sort();
             eprintln!(
                 "the database is not at the heads: it is at {}, the scripts' heads are {}",
-                retort::run::heads_text(&current),
+                retort::output::text::heads_text(&current),
                 heads.join(", ")
             );
             return Ok(retort::error::exit::PROBLEMS);

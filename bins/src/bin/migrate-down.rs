@@ -1,20 +1,30 @@
 //! migrate-down: revert revisions down to TARGET (default: -1).
 use clap::Parser;
-use retort::cli::{self, CommonArgs};
-use retort::{offline, Migrator, RunOptions};
+use retort::{exec::offline, Migrator, RunOptions};
+use retort_cli::cli::{self, CommonArgs, LockArgs};
 
 /// Downgrade the database to TARGET (default: -1, one step back; base: everything).
 #[derive(Parser)]
-#[command(name = "migrate-down", version)]
+#[command(
+    name = "migrate-down",
+    version,
+    after_help = "Examples:
+  migrate-down                        revert the last revision
+  migrate-down -2 --dry-run           show what reverting two steps would run
+  migrate-down base --yes             revert everything, without asking
+  migrate-down --sql 004:002          the downgrade SQL from 004 to 002, no database needed"
+)]
 struct Args {
     /// -1, -N, a revision (or unique prefix), base, LABEL@base, ...
     #[arg(default_value = "-1", allow_hyphen_values = true)]
     target: String,
-    /// Print the SQL for START:END instead of running it (offline; no database needed).
-    #[arg(long, value_name = "START:END", num_args = 0..=1, default_missing_value = "", allow_hyphen_values = true)]
+    /// Print the SQL instead of running it (offline; no database needed). Range: START:END, or
+    /// the TARGET when no value is given (a downgrade needs a START offline).
+    #[arg(long, value_name = "[START:]END", num_args = 0..=1, default_missing_value = "",
+          allow_hyphen_values = true, conflicts_with_all = ["dry_run", "yes", "format"])]
     sql: Option<String>,
-    /// Show what would run, without running it.
-    #[arg(long)]
+    /// Show what would run, with the same checks as the real run, without running it.
+    #[arg(long, conflicts_with = "yes")]
     dry_run: bool,
     /// Do not ask before downgrading to base (required without a terminal).
     #[arg(long, short = 'y')]
@@ -22,16 +32,18 @@ struct Args {
     /// Commit after each revision instead of once for the whole run.
     #[arg(long)]
     transaction_per_migration: bool,
-    /// Output format of --dry-run.
+    /// Output: text, or json (the plan with --dry-run, else the run report).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
+    #[command(flatten)]
+    lock: LockArgs,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.common.verbose);
+    cli::init_logging(&a.common);
     cli::main(|| {
         let settings = a.common.settings()?;
         if let Some(range) = &a.sql {
@@ -42,8 +54,8 @@ fn main() {
             );
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-down")?
-            .with_options(a.common.migrator_options(false));
+        let mut m =
+            Migrator::open(&settings, "migrate-down")?.with_options(a.lock.migrator_options(false));
         let plan = m.plan_downgrade(&a.target)?;
         if a.dry_run {
             print!("{}", cli::show_plan(a.format, &m, &plan));
@@ -59,7 +71,6 @@ fn main() {
         let opts = RunOptions {
             transaction_per_migration: a.transaction_per_migration,
         };
-        m.downgrade(&a.target, &opts)?;
-        Ok(0)
+        cli::run_result(a.format, "down", m.downgrade(&a.target, &opts))
     })
 }

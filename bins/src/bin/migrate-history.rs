@@ -1,11 +1,20 @@
 //! migrate-history: the revision history, newest first.
 use clap::Parser;
-use retort::cli::{self, CommonArgs};
 use retort::history;
+use retort::output::json as js;
+use retort_cli::cli::{self, CommonArgs};
 
 /// List revisions newest first (no database needed unless --indicate-current).
 #[derive(Parser)]
-#[command(name = "migrate-history", version)]
+#[command(
+    name = "migrate-history",
+    version,
+    after_help = "Examples:
+  migrate-history                     every revision, newest first
+  migrate-history -r 002:head --detail   a range, each revision in full
+  migrate-history -i                  mark the database's current revision(s)
+  migrate-history --log               the audit log: who ran what, when, and how it ended"
+)]
 struct Args {
     /// Range START:END (START inclusive); e.g. base:head, 002:, -3:current.
     #[arg(
@@ -33,6 +42,9 @@ struct Args {
     /// With --log: at most this many entries.
     #[arg(long, default_value_t = 100)]
     limit: i64,
+    /// Show each revision in full: parents, branches, path, message (Alembic's --verbose).
+    #[arg(long, visible_alias = "verbose")]
+    detail: bool,
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
@@ -41,22 +53,19 @@ struct Args {
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.common.verbose.saturating_sub(1));
+    cli::init_logging(&a.common);
     cli::main(|| {
         let settings = a.common.settings()?;
         let project = retort::Project::load(&settings.migrations_dir)?;
         let g = &project.graph;
-        let verbose = a.common.verbose > 0;
+        let verbose = a.detail;
         let json = a.format == cli::Format::Json;
         if a.log {
             let mut m =
                 retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
             let rows = m.records.read_audit(&mut m.client, a.limit)?;
             if json {
-                print!(
-                    "{}",
-                    retort::json::to_string(&retort::json::audit_log(&rows))
-                );
+                print!("{}", js::to_string(&js::audit_log(&rows)));
             } else {
                 print!("{}", retort::db::records::format_audit_log(&rows));
             }
@@ -64,7 +73,7 @@ fn main() {
         }
         if a.heads {
             if json {
-                print!("{}", retort::json::to_string(&retort::json::heads(g)));
+                print!("{}", js::to_string(&js::heads(g)));
             } else {
                 print!("{}", history::format_heads(g, verbose));
             }
@@ -72,7 +81,7 @@ fn main() {
         }
         if a.branches {
             if json {
-                print!("{}", retort::json::to_string(&retort::json::branches(g)));
+                print!("{}", js::to_string(&js::branches(g)));
             } else {
                 print!("{}", history::format_branches(g));
             }
@@ -81,7 +90,7 @@ fn main() {
         if let Some(rev) = &a.show {
             let id = g.resolve(rev)?;
             if json {
-                print!("{}", retort::json::to_string(&retort::json::show(g, &id)));
+                print!("{}", js::to_string(&js::show(g, &id)));
             } else {
                 print!("{}", history::format_show(g, &id));
             }
@@ -98,10 +107,7 @@ fn main() {
         };
         let revs = g.history_range(a.rev_range.as_deref(), &current)?;
         if json {
-            print!(
-                "{}",
-                retort::json::to_string(&retort::json::history(g, &revs, &current))
-            );
+            print!("{}", js::to_string(&js::history(g, &revs, &current)));
         } else {
             print!(
                 "{}",

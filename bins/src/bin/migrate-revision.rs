@@ -1,11 +1,19 @@
 //! migrate-revision: write a new migration script.
 use clap::Parser;
-use retort::cli::{self, CommonArgs};
 use retort::revision::{self, RevisionOptions};
+use retort_cli::cli::{self, CommonArgs};
 
 /// Create a new revision file in the migrations directory.
 #[derive(Parser)]
-#[command(name = "migrate-revision", version)]
+#[command(
+    name = "migrate-revision",
+    version,
+    after_help = "Examples:
+  migrate-revision -m \"add documents\"                 an empty revision after the head
+  migrate-revision -m \"chunks index\" --autogenerate   fill it from schema.sql, validated
+  migrate-revision -m \"merge\" --merge heads           join every head
+  migrate-revision -m x --autogenerate --dry-run       print instead of writing"
+)]
 struct Args {
     /// What the revision does (prompted for on a terminal when missing).
     #[arg(short, long)]
@@ -67,7 +75,7 @@ struct Args {
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.common.verbose);
+    cli::init_logging(&a.common);
     cli::main(|| {
         let (settings, env) = a.common.settings_and_env()?;
         let project = retort::Project::load(&settings.migrations_dir)?;

@@ -1,57 +1,108 @@
 //! migrate-stamp: set the version table without running any migration.
 use clap::Parser;
-use retort::cli::{self, CommonArgs};
 use retort::Migrator;
+use retort_cli::cli::{self, CommonArgs, LockArgs};
+use serde_json::json;
 
 /// Mark the database as being at REV... without running scripts (adopt an existing schema), or
 /// re-record the checksum of an applied script that was edited deliberately (--rehash).
 #[derive(Parser)]
-#[command(name = "migrate-stamp", version)]
+#[command(
+    name = "migrate-stamp",
+    version,
+    after_help = "Examples:
+  migrate-stamp head                  the schema is already there: record it as at head
+  migrate-stamp 003 --dry-run         show the version-table change without writing it
+  migrate-stamp --purge 001           replace an unknown revision in the table with 001
+  migrate-stamp --rehash 002          accept a deliberate edit of applied script 002"
+)]
 struct Args {
-    /// Revision(s): head, heads, base, ids or prefixes. With --sql: [START:]END.
-    #[arg(required = true)]
+    /// Revision(s): head, heads, base, ids or prefixes.
+    #[arg(required_unless_present = "sql")]
     revisions: Vec<String>,
     /// Delete every row of the version table first (the way out of an unknown revision).
     #[arg(long)]
     purge: bool,
-    /// Print the SQL instead of running it.
+    /// Print the SQL instead of running it (offline; no database needed). Range: [START:]END,
+    /// or the REVISIONs when no value is given.
+    #[arg(long, value_name = "[START:]END", num_args = 0..=1, default_missing_value = "",
+          conflicts_with_all = ["dry_run", "format"])]
+    sql: Option<String>,
+    /// Show the version-table change without writing it.
     #[arg(long)]
-    sql: bool,
+    dry_run: bool,
     /// Re-record the checksums of these applied revisions from their scripts as they are now.
-    #[arg(long, conflicts_with_all = ["purge", "sql"])]
+    #[arg(long, conflicts_with_all = ["purge", "sql", "dry_run"])]
     rehash: bool,
+    /// Output: text, or json.
+    #[arg(long, value_enum, default_value_t = cli::Format::Text)]
+    format: cli::Format,
+    #[command(flatten)]
+    lock: LockArgs,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.common.verbose);
+    cli::init_logging(&a.common);
     cli::main(|| {
         let settings = a.common.settings()?;
-        if a.sql {
+        let json = a.format == cli::Format::Json;
+        if let Some(range) = &a.sql {
+            let revisions = if range.is_empty() {
+                a.revisions.clone()
+            } else {
+                vec![range.clone()]
+            };
             let project = retort::Project::load(&settings.migrations_dir)?;
             let table = retort::db::VersionTable::new(settings.version_table.clone());
             print!(
                 "{}",
-                retort::migrator::offline_stamp(&project, &table, &a.revisions, a.purge)?
+                retort::exec::offline::offline_stamp(&project, &table, &revisions, a.purge)?
             );
             return Ok(0);
         }
         let mut m = Migrator::open(&settings, "migrate-stamp")?
-            .with_options(a.common.migrator_options(false));
+            .with_options(a.lock.migrator_options(false));
         if a.rehash {
+            let mut done = Vec::new();
             for rev in &a.revisions {
                 let (old, new) = m.rehash(rev)?;
+                if !json {
+                    println!(
+                        "{rev}: checksum {} -> {new}",
+                        if old.is_empty() { "(none)" } else { &old }
+                    );
+                }
+                done.push(json!({"revision": rev, "old": old, "new": new}));
+            }
+            if json {
+                cli::print_json(&json!({"version": 1, "rehashed": done}));
+            }
+            return Ok(0);
+        }
+        if a.dry_run {
+            let (from, to) = m.plan_stamp(&a.revisions, a.purge)?;
+            if json {
+                cli::print_json(
+                    &json!({"version": 1, "from_heads": from, "to_heads": to, "dry_run": true}),
+                );
+            } else {
                 println!(
-                    "{rev}: checksum {} -> {new}",
-                    if old.is_empty() { "(none)" } else { &old }
+                    "Would stamp the database from {} to {}",
+                    retort::output::text::heads_text(&from),
+                    retort::output::text::heads_text(&to)
                 );
             }
             return Ok(0);
         }
         let heads = m.stamp(&a.revisions, a.purge)?;
-        println!("{}", retort::run::heads_text(&heads));
+        if json {
+            cli::print_json(&json!({"version": 1, "to_heads": heads}));
+        } else {
+            println!("{}", retort::output::text::heads_text(&heads));
+        }
         Ok(0)
     })
 }

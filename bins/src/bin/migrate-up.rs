@@ -1,21 +1,30 @@
 //! migrate-up: apply revisions up to TARGET (default: heads).
 use clap::Parser;
-use retort::cli::{self, CommonArgs};
-use retort::{offline, Migrator, RunOptions};
+use retort::{exec::offline, Migrator, RunOptions};
+use retort_cli::cli::{self, CommonArgs, LockArgs};
 
 /// Upgrade the database to TARGET (default: all heads), or print the SQL (--sql) or the plan (--dry-run).
 #[derive(Parser)]
-#[command(name = "migrate-up", version)]
+#[command(
+    name = "migrate-up",
+    version,
+    after_help = "Examples:
+  migrate-up                          apply everything pending (all heads)
+  migrate-up 003 --dry-run            show what upgrading to 003 would run, with the same checks
+  migrate-up --sql base:head > up.sql the SQL for a DBA, no database needed
+  migrate-up --transaction-per-migration --format json   commit per revision, JSON run report"
+)]
 struct Args {
     /// head, heads, a revision (or unique prefix), +N, REV+N, LABEL@head, ...
     #[arg(default_value = "heads")]
     target: String,
     /// Print the SQL instead of running it (offline; no database needed). Range: [START:]END,
     /// or the TARGET when no value is given.
-    #[arg(long, value_name = "[START:]END", num_args = 0..=1, default_missing_value = "")]
+    #[arg(long, value_name = "[START:]END", num_args = 0..=1, default_missing_value = "",
+          conflicts_with_all = ["dry_run", "backup_dir", "ignore_checksums", "format"])]
     sql: Option<String>,
-    /// Show what would run, without running it.
-    #[arg(long)]
+    /// Show what would run, with the same checks as the real run, without running it.
+    #[arg(long, conflicts_with = "backup_dir")]
     dry_run: bool,
     /// Commit after each revision instead of once for the whole run.
     #[arg(long)]
@@ -27,21 +36,20 @@ struct Args {
     /// to apply (pg_dump from PG_DUMP, PG_BIN or PATH).
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<std::path::PathBuf>,
-    /// Output format of --dry-run.
+    /// Output: text, or json (the plan with --dry-run, else the run report).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
+    #[command(flatten)]
+    lock: LockArgs,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() {
     let a = Args::parse();
-    cli::init_logging(a.common.quiet, a.common.verbose);
+    cli::init_logging(&a.common);
     cli::main(|| {
         let settings = a.common.settings()?;
-        let opts = RunOptions {
-            transaction_per_migration: a.transaction_per_migration,
-        };
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };
             print!(
@@ -53,7 +61,7 @@ fn main() {
         let mut m = Migrator::open(&settings, "migrate-up")?.with_options(
             retort::migrator::MigratorOptions {
                 backup_dir: a.backup_dir.clone(),
-                ..a.common.migrator_options(a.ignore_checksums)
+                ..a.lock.migrator_options(a.ignore_checksums)
             },
         );
         if a.dry_run {
@@ -61,7 +69,9 @@ fn main() {
             print!("{}", cli::show_plan(a.format, &m, &plan));
             return Ok(0);
         }
-        m.upgrade(&a.target, &opts)?;
-        Ok(0)
+        let opts = RunOptions {
+            transaction_per_migration: a.transaction_per_migration,
+        };
+        cli::run_result(a.format, "up", m.upgrade(&a.target, &opts))
     })
 }

@@ -95,7 +95,7 @@ pub fn acquire(
             if announced {
                 log::info!(
                     "got the migration lock after waiting {}",
-                    crate::run::fmt_duration(waited)
+                    crate::output::text::fmt_duration(waited)
                 );
             }
             return Ok(MigrationLock { key, waited });
@@ -110,7 +110,7 @@ pub fn acquire(
                 ErrorKind::LockTimeout,
                 format!(
                     "timed out after {} waiting for the migration lock on {} held by {who}",
-                    crate::run::fmt_duration(started.elapsed()),
+                    crate::output::text::fmt_duration(started.elapsed()),
                     qualified
                 ),
             )

@@ -1,8 +1,8 @@
-//! What every `migrate-*` binary shares: the common flags, logging set-up, prompting, and the
-//! one place where errors are printed and turned into exit codes.
+//! The flags every binary shares, logging, prompts, output and exit codes.
 
-use crate::config::{Env, Overrides, Settings};
-use crate::error::{Error, Result};
+use retort::config::{Env, Overrides, Settings};
+use retort::error::{Error, Result};
+use retort::output::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -28,20 +28,38 @@ pub struct CommonArgs {
     /// Keep retrying the connection this long while the server is not up yet (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", global = true, value_parser = parse_duration_arg)]
     pub wait: Option<std::time::Duration>,
-    /// How long to wait for another run's migration lock (default 10m).
-    #[arg(long, value_name = "DURATION", global = true, value_parser = parse_duration_arg)]
-    pub lock_timeout: Option<std::time::Duration>,
     /// Less output: warnings and errors only.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "debug")]
     pub quiet: bool,
-    /// More output: debug logs (migrate-current and migrate-history also show each revision in
-    /// full: parents, branches, path, message).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    /// More output: debug logs on stderr (-vv: also the libraries' own).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub debug: u8,
+}
+
+/// The flag of the binaries that take the migration lock (up, down, stamp).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LockArgs {
+    /// How long to wait for ANOTHER retort run holding the migration lock (default 10m); then
+    /// exit 5 naming the holder.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+impl LockArgs {
+    /// Options for the writing operations (lock timeout; checksums are per binary).
+    pub fn migrator_options(&self, ignore_checksums: bool) -> retort::migrator::MigratorOptions {
+        retort::migrator::MigratorOptions {
+            lock_timeout: self
+                .lock_timeout
+                .unwrap_or(retort::migrator::DEFAULT_LOCK_TIMEOUT),
+            ignore_checksums,
+            backup_dir: None,
+        }
+    }
 }
 
 fn parse_duration_arg(s: &str) -> std::result::Result<std::time::Duration, String> {
-    crate::config::parse_duration(s).map_err(|e| e.to_string())
+    retort::config::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// `--format text|json` for the binaries that report.
@@ -77,31 +95,22 @@ impl CommonArgs {
         s.wait = self.wait;
         Ok(s)
     }
-
-    /// Options for the writing operations (lock timeout; checksums are per binary).
-    pub fn migrator_options(&self, ignore_checksums: bool) -> crate::migrator::MigratorOptions {
-        crate::migrator::MigratorOptions {
-            lock_timeout: self
-                .lock_timeout
-                .unwrap_or(crate::migrator::DEFAULT_LOCK_TIMEOUT),
-            ignore_checksums,
-            backup_dir: None,
-        }
-    }
 }
 
-/// Logging to stderr: info by default (progress lines), warnings only with `-q`, debug with `-v`;
-/// `RUST_LOG` overrides. No colours are ever written, so NO_COLOR holds trivially.
-pub fn init_logging(quiet: bool, verbose: u8) {
-    let level = if quiet {
+/// Logging to stderr: info by default (progress lines), warnings only with `-q`, retort's
+/// debug logs with `-v`, everyone's with `-vv`; `RUST_LOG` overrides. No colours are ever
+/// written, so NO_COLOR holds trivially. Every line goes through URL redaction.
+pub fn init_logging(common: &CommonArgs) {
+    let level = if common.quiet {
         "warn"
-    } else if verbose > 0 {
+    } else if common.debug > 0 {
         "debug"
     } else {
         "info"
     };
+    let others = if common.debug > 1 { "debug" } else { "warn" };
     let mut b = env_logger::Builder::new();
-    b.parse_filters(&format!("warn,retort={level}"));
+    b.parse_filters(&format!("{others},retort={level}"));
     if let Ok(spec) = std::env::var("RUST_LOG") {
         b.parse_filters(&spec);
     }
@@ -110,7 +119,7 @@ pub fn init_logging(quiet: bool, verbose: u8) {
             buf,
             "{:<5} [retort] {}",
             rec.level(),
-            crate::config::redact_url_text(&rec.args().to_string())
+            retort::config::redact_url_text(&rec.args().to_string())
         )
     });
     b.write_style(env_logger::WriteStyle::Never);
@@ -124,7 +133,7 @@ pub fn main(body: impl FnOnce() -> Result<i32>) -> ! {
         Ok(c) => c,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("error: {}", crate::config::redact_url_text(&e.to_string()));
+            eprintln!("error: {}", retort::config::redact_url_text(&e.to_string()));
             e.exit_code()
         }
     };
@@ -165,9 +174,34 @@ fn ask(prompt: &str, no_terminal: impl FnOnce() -> Error) -> Result<String> {
 }
 
 /// A `--dry-run` plan in the requested format.
-pub fn show_plan(format: Format, m: &crate::Migrator, plan: &crate::plan::Plan) -> String {
+pub fn show_plan(format: Format, m: &retort::Migrator, plan: &retort::plan::Plan) -> String {
     match format {
-        Format::Json => crate::json::to_string(&crate::json::plan(&m.project, &m.table, plan)),
-        Format::Text => crate::run::describe_plan(&m.project, &m.table, plan),
+        Format::Json => json::to_string(&json::plan(&m.project, &m.table, plan)),
+        Format::Text => retort::output::text::describe_plan(&m.project, &m.table, plan),
+    }
+}
+
+/// Prints a JSON document on stdout.
+pub fn print_json(v: &serde_json::Value) {
+    print!("{}", json::to_string(v));
+}
+
+/// The result of `migrate-up`/`migrate-down` in the requested format: with JSON, the run report
+/// (or the failure state) on stdout; the error itself is still printed on stderr.
+pub fn run_result(
+    format: Format,
+    action: &str,
+    result: retort::exec::RunResult,
+) -> Result<i32> {
+    match (format, result) {
+        (Format::Json, Ok(report)) => {
+            print_json(&json::run_report(action, &report));
+            Ok(0)
+        }
+        (Format::Json, Err(e)) => {
+            print_json(&json::run_failure(action, &e));
+            Err(e.into())
+        }
+        (Format::Text, r) => r.map(|_| 0).map_err(Error::from),
     }
 }

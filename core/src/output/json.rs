@@ -5,6 +5,8 @@
 use crate::check::CheckReport;
 use crate::db::records::AuditRow;
 use crate::db::VersionTable;
+use crate::error::{Detail, Error};
+use crate::exec::{RunError, RunReport};
 use crate::graph::RevisionGraph;
 use crate::plan::{Direction, Plan};
 use crate::project::Project;
@@ -121,7 +123,7 @@ pub fn plan(project: &Project, table: &VersionTable, plan: &Plan) -> Value {
             let script = project.script(&s.revision).ok();
             json!({
                 "revision": s.revision,
-                "direction": match s.direction { Direction::Up => "up", Direction::Down => "down" },
+                "direction": direction(s.direction),
                 "from": s.from,
                 "to": s.to,
                 "message": script.map(|x| x.message.clone()).unwrap_or_default(),
@@ -136,6 +138,76 @@ pub fn plan(project: &Project, table: &VersionTable, plan: &Plan) -> Value {
         "from_heads": plan.start_heads,
         "to_heads": plan.end_heads,
         "steps": steps,
+    })
+}
+
+fn direction(d: Direction) -> &'static str {
+    match d {
+        Direction::Up => "up",
+        Direction::Down => "down",
+    }
+}
+
+fn steps(report: &RunReport) -> Vec<Value> {
+    report
+        .steps
+        .iter()
+        .map(|s| {
+            json!({
+                "revision": s.revision,
+                "direction": direction(s.direction),
+                "duration_ms": s.duration.as_secs_f64() * 1000.0,
+            })
+        })
+        .collect()
+}
+
+/// A completed run of `migrate-up`/`migrate-down`: the committed steps with their durations
+/// and the heads before and after.
+pub fn run_report(action: &str, report: &RunReport) -> Value {
+    json!({
+        "version": FORMAT_VERSION,
+        "action": action,
+        "ok": true,
+        "from_heads": report.start_heads,
+        "to_heads": report.end_heads,
+        "steps": steps(report),
+        "duration_ms": report.duration.as_secs_f64() * 1000.0,
+    })
+}
+
+/// A run that failed: what it committed, where the database is, whether the failed step was
+/// rolled back, and the error. `state` is null for a refusal before anything ran.
+pub fn run_failure(action: &str, e: &RunError) -> Value {
+    let state = e.state.as_ref().map(|st| {
+        json!({
+            "failed_step": st.failed_step,
+            "rolled_back": st.rolled_back,
+            "nothing_applied": st.nothing_applied,
+            "description": st.describe(&e.report),
+        })
+    });
+    json!({
+        "version": FORMAT_VERSION,
+        "action": action,
+        "ok": false,
+        "from_heads": e.report.start_heads,
+        "to_heads": e.report.end_heads,
+        "steps": steps(&e.report),
+        "duration_ms": e.report.duration.as_secs_f64() * 1000.0,
+        "state": state,
+        "error": error(&e.error),
+    })
+}
+
+/// Any error, as the `"error"` member of a failure document.
+pub fn error(e: &Error) -> Value {
+    json!({
+        "kind": format!("{:?}", e.kind).to_lowercase(),
+        "exit_code": e.exit_code(),
+        "message": crate::config::redact_url_text(&e.message),
+        "hint": e.hint.as_deref().map(crate::config::redact_url_text),
+        "sqlstate": match &e.detail { Detail::Sql { sqlstate } => Some(sqlstate.clone()), _ => None },
     })
 }
 

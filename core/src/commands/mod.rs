@@ -1,0 +1,6 @@
+//! One module per command: typed options in, a typed report out. The binaries parse
+//! arguments into these options and print the reports through `output`; an application can
+//! call the same functions.
+
+pub mod history;
+pub mod revision;

@@ -1,0 +1,171 @@
+//! Offline mode (`--sql`): the same plan and the same run loop as an online run, with an
+//! executor that writes each statement into one SQL script in Alembic's format (version-table
+//! writes included) instead of sending it, so a DBA can review it or run it with `psql -f`.
+
+use super::{run_plan, Bookkeeping, Executor, QuietObserver, RunOptions};
+use crate::config::Settings;
+use crate::db::{SqlFailure, VersionTable};
+use crate::error::{Error, Result};
+use crate::plan::{stamp_ops, Plan};
+use crate::project::Project;
+
+#[derive(Debug, Clone, Default)]
+pub struct OfflineOptions {
+    /// Emit `CREATE TABLE alembic_version` (only when the range starts from base).
+    pub create_version_table: bool,
+    /// One BEGIN/COMMIT per step instead of one around everything.
+    pub transaction_per_migration: bool,
+}
+
+/// Collects the SQL an online run would send.
+struct SqlWriter {
+    out: String,
+    create_version_table: bool,
+}
+
+impl SqlWriter {
+    fn block(&mut self, sql: &str) {
+        let sql = sql.trim();
+        self.out.push_str(sql);
+        if !sql.ends_with(';') {
+            self.out.push(';');
+        }
+        self.out.push_str("\n\n");
+    }
+}
+
+impl Executor for SqlWriter {
+    fn execute(&mut self, sql: &str) -> std::result::Result<(), SqlFailure> {
+        self.block(sql);
+        Ok(())
+    }
+
+    fn execute_batch(&mut self, sqls: &[String]) -> std::result::Result<(), SqlFailure> {
+        for s in sqls {
+            self.block(s);
+        }
+        Ok(())
+    }
+
+    fn prepare(&mut self, books: &Bookkeeping) -> Result<()> {
+        if self.create_version_table {
+            let sql = books.table.create_sql();
+            self.block(&sql);
+        }
+        Ok(())
+    }
+
+    fn comment(&mut self, text: &str) {
+        self.out.push_str(&format!("-- {text}\n\n"));
+    }
+}
+
+/// Renders `plan` as one SQL script.
+pub fn render(
+    project: &Project,
+    table: &VersionTable,
+    plan: &Plan,
+    opts: &OfflineOptions,
+) -> Result<String> {
+    let mut w = SqlWriter {
+        out: String::new(),
+        create_version_table: opts.create_version_table,
+    };
+    let books = Bookkeeping {
+        table,
+        records: None,
+    };
+    let run = RunOptions {
+        transaction_per_migration: opts.transaction_per_migration,
+    };
+    run_plan(&mut w, project, books, plan, &run, &mut QuietObserver).map_err(|e| e.error)?;
+    let mut out = w.out;
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    Ok(out)
+}
+
+/// The plan for an offline range `[START:]END`: upgrade (`up`) from START (default base), or
+/// downgrade, where START is required (offline mode cannot read the current revision). The
+/// flag says whether the script must create the version table (an upgrade from base).
+pub fn offline_plan(project: &Project, range: &str, up: bool) -> Result<(Plan, bool)> {
+    let (start, end) =
+        match range.split_once(':') {
+            Some((s, e)) => (Some(s), e),
+            None if up => (None, range),
+            None => return Err(Error::usage(format!(
+                "offline downgrade needs a range START:END, got '{range}'"
+            ))
+            .with_hint(
+                "e.g. migrate-down --sql head:base (offline mode cannot read the current revision)",
+            )),
+        };
+    let start_heads: Vec<String> = match start {
+        None | Some("") | Some("base") => Vec::new(),
+        Some(s) => project.graph.stamp_heads(&[], &[s.to_string()])?,
+    };
+    let from_base = start_heads.is_empty();
+    let plan = if up {
+        project.graph.upgrade_plan(&start_heads, end)?
+    } else {
+        project.graph.downgrade_plan(&start_heads, end)?
+    };
+    Ok((plan, from_base && up))
+}
+
+/// `--sql [START:]END` for `migrate-up` (`up`) or `migrate-down`: loads the scripts from
+/// `settings` and renders the plan; no database is needed.
+pub fn sql_for_range(
+    settings: &Settings,
+    range: &str,
+    up: bool,
+    transaction_per_migration: bool,
+) -> Result<String> {
+    let project = Project::load(&settings.migrations_dir)?;
+    let (plan, create) = offline_plan(&project, range, up)?;
+    let table = VersionTable::new(settings.version_table.clone());
+    let opts = OfflineOptions {
+        create_version_table: create,
+        transaction_per_migration,
+    };
+    render(&project, &table, &plan, &opts)
+}
+
+/// Offline `migrate-stamp --sql [START:]END...`: the version-table writes only.
+pub fn offline_stamp(
+    project: &Project,
+    table: &VersionTable,
+    revisions: &[String],
+    purge: bool,
+) -> Result<String> {
+    let mut start: Vec<String> = Vec::new();
+    let mut ends: Vec<String> = Vec::new();
+    for r in revisions {
+        match r.split_once(':') {
+            Some((s, e)) => {
+                if !s.is_empty() && s != "base" {
+                    start = project.graph.stamp_heads(&[], &[s.to_string()])?;
+                }
+                ends.push(e.to_string());
+            }
+            None => ends.push(r.clone()),
+        }
+    }
+    let target = project.graph.stamp_heads(&start, &ends)?;
+    let mut out = String::from("BEGIN;\n\n");
+    if start.is_empty() && !purge {
+        out.push_str(&table.create_sql());
+        out.push_str("\n\n");
+    }
+    if purge {
+        out.push_str(&format!("DELETE FROM {};\n\n", table.qualified()));
+        start.clear();
+    }
+    for op in stamp_ops(&start, &target) {
+        out.push_str(&table.op_sql(&op));
+        out.push_str("\n\n");
+    }
+    out.push_str("COMMIT;\n");
+    Ok(out)
+}

@@ -1,0 +1,254 @@
+//! The run loop's state machine, through an executor that records what it is sent and fails
+//! where it is told to. No server: what is checked here is the loop's own bookkeeping — which
+//! steps count as committed, which heads the database is at, whether the failed step was
+//! rolled back — for every transaction mode.
+
+use super::*;
+use crate::config::VersionTableName;
+use crate::db::VersionTable;
+use crate::script::parse_script;
+use std::path::{Path, PathBuf};
+
+/// Records every statement; fails the first statement containing `fail_on`.
+struct Recorder {
+    sent: Vec<String>,
+    fail_on: Option<&'static str>,
+    prepared: usize,
+}
+
+impl Recorder {
+    fn failing_on(needle: &'static str) -> Self {
+        Recorder {
+            sent: Vec::new(),
+            fail_on: Some(needle),
+            prepared: 0,
+        }
+    }
+    fn ok() -> Self {
+        Recorder {
+            sent: Vec::new(),
+            fail_on: None,
+            prepared: 0,
+        }
+    }
+    /// What was sent, with bookkeeping shortened to `V` (a version-table write).
+    fn shape(&self) -> Vec<String> {
+        self.sent
+            .iter()
+            .map(|s| {
+                if s.contains("alembic_version") {
+                    "V".to_string()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect()
+    }
+}
+
+impl Executor for Recorder {
+    fn execute(&mut self, sql: &str) -> std::result::Result<(), SqlFailure> {
+        self.sent.push(sql.trim().to_string());
+        match self.fail_on {
+            Some(n) if sql.contains(n) => Err(SqlFailure {
+                sqlstate: "42P01".into(),
+                message: format!("failed on purpose: {n}"),
+                detail: None,
+                hint: None,
+                position: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+    fn prepare(&mut self, _books: &Bookkeeping) -> Result<()> {
+        self.prepared += 1;
+        Ok(())
+    }
+}
+
+/// A chain a → b → c → d; `outside` names the non-transactional scripts.
+fn project(outside: &[&str]) -> Project {
+    let mut scripts = Vec::new();
+    let mut parent = String::new();
+    for rev in ["a", "b", "c", "d"] {
+        let mut text = format!("-- revision: {rev}\n");
+        if !parent.is_empty() {
+            text.push_str(&format!("-- down_revision: {parent}\n"));
+        }
+        if outside.contains(&rev) {
+            text.push_str("-- transactional: false\n");
+        }
+        text.push_str(&format!(
+            "-- migrate:up\nCREATE TABLE t_{rev} (id int);\n-- migrate:down\nDROP TABLE t_{rev};\n"
+        ));
+        let path = PathBuf::from(format!("migrations/{rev}.sql"));
+        scripts.push(parse_script(&path, text.as_bytes()).unwrap());
+        parent = rev.to_string();
+    }
+    Project::from_scripts(Path::new("migrations"), scripts).unwrap()
+}
+
+fn table() -> VersionTable {
+    VersionTable::new(VersionTableName::default())
+}
+
+fn run(
+    exec: &mut Recorder,
+    project: &Project,
+    per_migration: bool,
+) -> RunResult {
+    let plan = project.graph.upgrade_plan(&[], "heads").unwrap();
+    let t = table();
+    let books = Bookkeeping {
+        table: &t,
+        records: None,
+    };
+    let opts = RunOptions {
+        transaction_per_migration: per_migration,
+    };
+    run_plan(exec, project, books, &plan, &opts, &mut QuietObserver)
+}
+
+fn revs(report: &RunReport) -> Vec<&str> {
+    report.steps.iter().map(|s| s.revision.as_str()).collect()
+}
+
+#[test]
+fn a_whole_run_is_one_transaction_and_a_failure_keeps_nothing() {
+    let p = project(&[]);
+    let mut ok = Recorder::ok();
+    let report = run(&mut ok, &p, false).unwrap();
+    assert_eq!(revs(&report), ["a", "b", "c", "d"]);
+    assert_eq!(report.end_heads, ["d"]);
+    assert_eq!(ok.prepared, 1);
+    assert_eq!(ok.shape().first().map(String::as_str), Some("BEGIN"));
+    assert_eq!(ok.shape().iter().filter(|s| *s == "COMMIT").count(), 1);
+
+    let mut ex = Recorder::failing_on("t_c");
+    let e = run(&mut ex, &p, false).unwrap_err();
+    assert!(e.report.steps.is_empty());
+    assert!(e.report.end_heads.is_empty());
+    let st = e.state.clone().unwrap();
+    assert!(st.rolled_back && st.nothing_applied);
+    assert_eq!(st.failed_step.as_deref(), Some("c"));
+    assert_eq!(ex.sent.last().map(String::as_str), Some("ROLLBACK"));
+    assert!(!ex.sent.iter().any(|s| s == "COMMIT"));
+    assert!(
+        Error::from(e)
+            .message
+            .contains("state: nothing was applied"),
+        "the printed error says so"
+    );
+}
+
+#[test]
+fn per_migration_a_failure_at_step_3_leaves_steps_1_and_2_committed() {
+    let p = project(&[]);
+    let mut ex = Recorder::failing_on("t_c");
+    let e = run(&mut ex, &p, true).unwrap_err();
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    assert_eq!(e.report.end_heads, ["b"]);
+    let st = e.state.clone().unwrap();
+    assert!(st.rolled_back && !st.nothing_applied);
+    assert_eq!(ex.sent.iter().filter(|s| *s == "COMMIT").count(), 2);
+    assert!(ex.sent.contains(&"ROLLBACK".to_string()));
+    let printed = Error::from(e).message;
+    assert!(
+        printed.contains(
+            "the database is at b (2 steps of this run committed); the failed step was rolled back"
+        ),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_non_transactional_step_commits_what_came_before_and_stands_alone() {
+    let p = project(&["c"]);
+    let mut ok = Recorder::ok();
+    run(&mut ok, &p, false).unwrap();
+    assert_eq!(
+        ok.shape(),
+        [
+            "BEGIN",
+            "CREATE TABLE t_a (id int)",
+            "V",
+            "CREATE TABLE t_b (id int)",
+            "V",
+            "COMMIT",
+            // outside any transaction, then its version-table write in one of its own
+            "CREATE TABLE t_c (id int)",
+            "BEGIN",
+            "V",
+            "COMMIT",
+            "BEGIN",
+            "CREATE TABLE t_d (id int)",
+            "V",
+            "COMMIT"
+        ]
+    );
+
+    // it fails: a and b were committed before it; nothing to roll back
+    let mut ex = Recorder::failing_on("t_c");
+    let e = run(&mut ex, &p, false).unwrap_err();
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    let st = e.state.clone().unwrap();
+    assert!(!st.rolled_back && !st.nothing_applied);
+    assert!(!ex.sent.contains(&"ROLLBACK".to_string()));
+    assert!(Error::from(e)
+        .message
+        .contains("the failed step ran outside a transaction"));
+
+    // the step after it fails: c stays (committed on its own), d is rolled back
+    let mut ex = Recorder::failing_on("t_d");
+    let e = run(&mut ex, &p, false).unwrap_err();
+    assert_eq!(revs(&e.report), ["a", "b", "c"]);
+    assert_eq!(e.report.end_heads, ["c"]);
+    assert!(e.state.unwrap().rolled_back);
+}
+
+#[test]
+fn a_failed_commit_counts_nothing_of_its_transaction() {
+    let p = project(&[]);
+    let mut ex = Recorder::failing_on("COMMIT");
+    let e = run(&mut ex, &p, false).unwrap_err();
+    assert!(e.report.steps.is_empty());
+    assert!(e.error.message.starts_with("COMMIT failed"));
+    assert_eq!(e.state.unwrap().failed_step, None);
+}
+
+#[test]
+fn a_missing_down_section_is_refused_before_anything_is_sent() {
+    let mut scripts = Vec::new();
+    for (rev, parent) in [("a", ""), ("b", "a")] {
+        let mut text = format!("-- revision: {rev}\n");
+        if !parent.is_empty() {
+            text.push_str(&format!("-- down_revision: {parent}\n"));
+        }
+        text.push_str(&format!("-- migrate:up\nCREATE TABLE t_{rev} (id int);\n"));
+        if rev == "a" {
+            text.push_str("-- migrate:down\nDROP TABLE t_a;\n");
+        }
+        let path = PathBuf::from(format!("migrations/{rev}.sql"));
+        scripts.push(parse_script(&path, text.as_bytes()).unwrap());
+    }
+    let p = Project::from_scripts(Path::new("migrations"), scripts).unwrap();
+    let plan = p.graph.downgrade_plan(&["b".to_string()], "base").unwrap();
+    let t = table();
+    let mut ex = Recorder::ok();
+    let books = Bookkeeping {
+        table: &t,
+        records: None,
+    };
+    let e = run_plan(
+        &mut ex,
+        &p,
+        books,
+        &plan,
+        &RunOptions::default(),
+        &mut QuietObserver,
+    )
+    .unwrap_err();
+    assert!(e.state.is_none(), "nothing ran");
+    assert!(e.error.message.contains("migrations/b.sql"), "{}", e.error);
+    assert!(ex.sent.is_empty());
+}

@@ -1,0 +1,6 @@
+//! How reports look: `text` for people (the small formatting helpers every command shares)
+//! and `json` for programs (stable, documented shapes). Commands return typed reports; only
+//! this module turns them into words.
+
+pub mod json;
+pub mod text;
