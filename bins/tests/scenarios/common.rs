@@ -3,7 +3,6 @@
 //!
 //! The server comes from TEST_DATABASE_URL, which `make test` sets after starting a throwaway
 //! PostgreSQL with pgvector (scripts/pg.sh run). The database is dropped when the scenario ends.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

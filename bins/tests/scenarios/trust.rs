@@ -1,7 +1,6 @@
 //! Scenarios: checksums, the audit log, adoption of an Alembic database, the migration lock,
 //! JSON output and exit codes.
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 
 fn applied(s: &Scenario) -> Vec<String> {

@@ -1,6 +1,5 @@
 //! Scenarios: creating revisions, checking, history output, and bad script files.
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn revisions_are_numbered_and_chained() {
