@@ -10,5 +10,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -n "${TEST_DATABASE_URL:-}" ] || { echo "bench-autogen.sh: TEST_DATABASE_URL is not set (run it under scripts/pg.sh run --)" >&2; exit 2; }
-cargo test --release -p retort-bins --test autogen_bench -- --ignored --nocapture --test-threads=1 2>&1 \
+cargo test --release -p retort-bins --test scenarios -- --ignored --nocapture autogen_bench:: --test-threads=1 2>&1 \
   | tee /dev/stderr | grep -o 'BENCH .*' || { echo "bench-autogen.sh: the benchmarks failed" >&2; exit 1; }

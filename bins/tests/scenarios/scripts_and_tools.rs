@@ -1,6 +1,5 @@
 //! Scenarios: creating revisions, checking, history output, and bad script files.
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn revisions_are_numbered_and_chained() {
@@ -244,6 +243,32 @@ fn broken_scripts_are_reported_with_file_and_line_and_change_nothing() {
         r.stderr
     );
     assert!(!r.all().contains("panicked"), "{}", r.all());
+}
+
+/// A script the binary's user cannot read stops everything, named; it is not skipped. Run
+/// as an unprivileged user, so the permissions hold when the tests run as root.
+#[test]
+fn an_unreadable_script_is_reported_and_nothing_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scenario::new();
+    s.revision("r1", "", "CREATE TABLE t1 (id int);", "DROP TABLE t1;");
+    s.revision("r2", "r1", "CREATE TABLE t2 (id int);", "DROP TABLE t2;");
+    let r2 = s.migrations().join("r2_x.sql");
+    std::fs::set_permissions(&r2, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let r = s.run_unprivileged("migrate-up", &[]).code(10); // an I/O error (docs/exit-codes.md)
+    assert!(
+        r.stderr
+            .contains("migrations/r2_x.sql: cannot read the file: Permission denied")
+            && r.stderr.contains("check the file's permissions"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.tables(), Vec::<String>::new(), "not even r1 ran");
+    assert_eq!(s.db.version_rows(), Vec::<String>::new());
+    // readable again, the same user applies both: it was the permissions
+    std::fs::set_permissions(&r2, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.run_unprivileged("migrate-up", &[]).ok();
+    assert_eq!(s.db.tables(), vec!["t1", "t2"]);
 }
 
 #[test]

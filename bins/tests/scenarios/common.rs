@@ -3,7 +3,6 @@
 //!
 //! The server comes from TEST_DATABASE_URL, which `make test` sets after starting a throwaway
 //! PostgreSQL with pgvector (scripts/pg.sh run). The database is dropped when the scenario ends.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -239,7 +238,28 @@ impl Scenario {
 
     /// Runs `bin` with only the given variables set (beyond PATH/HOME), in the scenario dir.
     pub fn run_env(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(bin_path(bin));
+        self.run_with(Command::new(bin_path(bin)), args, env)
+    }
+
+    /// Runs `bin` like `run`, as a user without privileges: `nobody` (through runuser) when
+    /// the tests run as root, who reads any file whatever its permissions. The scenario
+    /// directory is opened up so that user can enter it.
+    pub fn run_unprivileged(&self, bin: &str, args: &[&str]) -> Run {
+        let cmd = if is_root() {
+            use std::os::unix::fs::PermissionsExt;
+            for d in [self.dir.path().to_path_buf(), self.migrations()] {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            let mut c = Command::new("runuser");
+            c.args(["-u", "nobody", "--"]).arg(bin_path(bin));
+            c
+        } else {
+            Command::new(bin_path(bin))
+        };
+        self.run_with(cmd, args, &[("DATABASE_URL", self.db.url.as_str())])
+    }
+
+    fn run_with(&self, mut cmd: Command, args: &[&str], env: &[(&str, &str)]) -> Run {
         cmd.args(args).current_dir(self.dir.path()).env_clear();
         for k in ["PATH", "HOME", "LANG"] {
             if let Ok(v) = std::env::var(k) {

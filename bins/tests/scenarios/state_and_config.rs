@@ -1,7 +1,6 @@
 //! Scenarios: version-table state (unknown revisions, an Alembic-migrated database),
 //! configuration precedence, URL forms, and secrets.
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn unknown_revision_in_the_table_blocks_every_command_until_purged() {

@@ -1,6 +1,5 @@
-//! Helpers shared by the autogenerate tests (bins/tests/autogen_*.rs): a base revision, a
+//! Helpers shared by the autogenerate tests (the autogen_* modules): a base revision, a
 //! schema.sql, `migrate-revision --autogenerate`, and the generated files' sections.
-#![allow(dead_code)]
 
 use crate::common::{Run, Scenario};
 

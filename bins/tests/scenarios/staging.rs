@@ -4,8 +4,7 @@
 //! 15 state forbids; the password never shows in the output, and a failed check leaves the
 //! database as it was.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -3,10 +3,7 @@
 //! checked by the binary's own validation (a failed validation exits 4 and writes nothing),
 //! and for several by applying the revision and running migrate-check.
 
-mod autogen_support;
-mod common;
-
-use autogen_support::*;
+use crate::autogen_support::*;
 
 #[test]
 fn schemas_and_extensions_are_created_and_dropped() {

@@ -1,6 +1,5 @@
 //! Scenarios: applying and reverting revisions on a real PostgreSQL with pgvector.
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn example_application_goes_up_and_down_linearly() {

@@ -3,13 +3,10 @@
 //! failures (schema.sql errors, failed validation) that write nothing and leave no shadow
 //! database behind, and migrate-check's drift checks (the example project has none).
 
-mod autogen_support;
-mod common;
+use crate::autogen_support::*;
+use crate::common::Scenario;
 
-use autogen_support::*;
-use common::Scenario;
-
-const EXAMPLE_SCHEMA: &str = include_str!("../../schema.sql");
+const EXAMPLE_SCHEMA: &str = include_str!("../../../schema.sql");
 
 /// Shadow database names the run logged (with -v) as created.
 fn shadows_created(stderr: &str) -> Vec<String> {
@@ -385,7 +382,7 @@ fn a_missing_schema_file_is_a_usage_error_and_schema_flag_and_env_choose_the_fil
 fn shadows_can_live_on_another_server_url() {
     let s = with_base("CREATE TABLE t (id int);");
     // the same server, reached through another database name: shadows are made from there
-    let other = common::with_db(&common::server_url(), "postgres");
+    let other = crate::common::with_db(&crate::common::server_url(), "postgres");
     let r = autogen(
         &s,
         "CREATE TABLE t (id int, n int);",
@@ -489,7 +486,7 @@ fn ctrl_c_drops_the_shadow_databases() {
         prev = rev;
     }
     s.write("schema.sql", "CREATE TABLE only_this (id int);");
-    let mut child = Command::new(common::bin_path("migrate-revision"))
+    let mut child = Command::new(crate::common::bin_path("migrate-revision"))
         .args(["--autogenerate", "-m", "x", "-v"])
         .current_dir(s.dir.path())
         .env("DATABASE_URL", &s.db.url)

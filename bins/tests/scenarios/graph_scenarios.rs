@@ -1,7 +1,6 @@
 //! Scenarios: branches, merges, dependencies and targets, with the version table checked after
 //! every step (the semantics doc's graph: 1a2b -> 2b3c -> {3c4d, 4d5e} -> 5e6f).
-mod common;
-use common::*;
+use crate::common::*;
 
 const A: &str = "1a2b3c4d5e6f";
 const B: &str = "2b3c4d5e6f70";

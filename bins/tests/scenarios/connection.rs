@@ -1,7 +1,6 @@
 //! Scenarios: waiting for a server that starts after the tool, and TLS (sslmode disable /
 //! prefer / require / verify-ca / verify-full) against a server with a certificate made here.
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 
 #[test]

@@ -1,7 +1,6 @@
 //! Scenarios: checksums, the audit log, adoption of an Alembic database, the migration lock,
 //! JSON output and exit codes.
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 
 fn applied(s: &Scenario) -> Vec<String> {
@@ -154,6 +153,22 @@ fn lock_key_sql() -> &'static str {
     "SELECT pg_advisory_lock(1920234100, hashtext(current_database() || ':' || 'alembic_version'))"
 }
 
+/// The sessions holding the migration lock of `db`'s database, as another session sees them
+/// in pg_locks (the two-key advisory lock whose first key is retort's).
+const LOCK_HOLDERS_SQL: &str = "SELECT pid FROM pg_locks
+  WHERE locktype = 'advisory' AND granted AND classid = 1920234100::oid AND objsubid = 2
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  ORDER BY pid";
+
+fn lock_holders(db: &TestDb) -> Vec<i32> {
+    db.client()
+        .query(LOCK_HOLDERS_SQL, &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 #[test]
 fn lock_timeout_names_the_holder_and_exits_5() {
     let s = Scenario::with_example();
@@ -173,83 +188,185 @@ fn lock_timeout_names_the_holder_and_exits_5() {
     assert!(r.stderr.contains("(test-holder)"), "{}", r.stderr);
     assert!(r.stderr.contains("timed out after"), "{}", r.stderr);
     assert_eq!(s.db.version_rows(), Vec::<String>::new());
-    // once the holder lets go, the same command goes through; the lock was not left behind by the failed run
+    // once the holder lets go, the same command goes through
     drop(holder);
     s.run("migrate-up", &["--lock-timeout", "10s"]).ok();
-    let held = s.db.strings(
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-          WHERE l.locktype = 'advisory' AND a.datname = current_database() AND a.application_name LIKE 'migrate-%'",
-    );
-    assert_eq!(
-        held,
-        Vec::<String>::new(),
-        "no migrate-* session keeps the lock"
-    );
+    assert_eq!(s.db.version_rows(), vec!["004"]);
 }
 
+/// An application that migrates at start-up keeps its connection open afterwards (docs/library.md):
+/// the lock must go when `upgrade()` returns, not when the connection closes.
 #[test]
-fn the_lock_is_released_after_a_failed_migration() {
+fn a_migrator_that_stays_connected_releases_the_lock_after_each_upgrade() {
+    use retort::config::{Env, Overrides, Settings};
+    use retort::migrator::MigratorOptions;
+    use retort::{ErrorKind, Migrator, RunOptions};
+    use std::time::Duration;
+
     let s = Scenario::new();
-    s.revision("f1", "", "SELECT 1/0;", "SELECT 1;");
-    s.run("migrate-up", &[]).code(4);
-    s.run("migrate-up", &["--lock-timeout", "2s"]).code(4); // not 5: nothing holds the lock
+    // r1 records, from inside the run, which sessions hold the lock: the migrator's own
+    s.revision(
+        "r1",
+        "",
+        &format!("CREATE TABLE holders_during_r1 AS {LOCK_HOLDERS_SQL};"),
+        "DROP TABLE holders_during_r1;",
+    );
+    s.revision("r2", "r1", "SELECT 1/0;", "SELECT 1;");
+    let settings = Settings::resolve(
+        &Overrides {
+            database_url: Some(s.db.url.clone()),
+            dir: Some(s.migrations()),
+            ..Default::default()
+        },
+        &Env::from_pairs(&[], &[]),
+    )
+    .unwrap();
+    let app_sessions = |db: &TestDb| {
+        db.strings("SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'stays-connected'")
+    };
+    let mut m = Migrator::open(&settings, "stays-connected").unwrap();
+    let pid = app_sessions(&s.db);
+    assert_eq!(pid.len(), 1, "the migrator's session");
+    // a second migrator that does not wait at all: it gets the lock only if it is free
+    let mut other = Migrator::open(&settings, "second-migrator")
+        .unwrap()
+        .with_options(MigratorOptions {
+            lock_timeout: Duration::ZERO,
+            ..Default::default()
+        });
+
+    // a successful upgrade: the lock was held during the run, by the migrator's session ...
+    let report = m.upgrade("r1", &RunOptions::default()).unwrap();
+    assert_eq!(report.end_heads, ["r1"]);
+    assert_eq!(s.db.strings("SELECT pid::text FROM holders_during_r1"), pid);
+    // ... and is free once upgrade() returns, with that session still connected
+    assert_eq!(app_sessions(&s.db), pid);
+    assert_eq!(lock_holders(&s.db), Vec::<i32>::new());
+    assert!(other
+        .upgrade("r1", &RunOptions::default())
+        .unwrap()
+        .steps
+        .is_empty());
+
+    // a failed upgrade: the same
+    let err = m.upgrade("heads", &RunOptions::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Migration, "{}", err.message);
+    assert_eq!(m.heads().unwrap(), ["r1"]);
+    assert_eq!(app_sessions(&s.db), pid);
+    assert_eq!(lock_holders(&s.db), Vec::<i32>::new());
+    assert!(other
+        .upgrade("r1", &RunOptions::default())
+        .unwrap()
+        .steps
+        .is_empty());
+
+    // the probes see a held lock: a session holding it shows in pg_locks and the second
+    // migrator, not waiting, is refused
+    let mut holder = s.db.client();
+    holder.batch_execute(lock_key_sql()).unwrap();
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(lock_holders(&s.db), vec![holder_pid]);
+    let refused = other.upgrade("r1", &RunOptions::default()).unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::LockTimeout, "{}", refused.message);
+    drop(holder);
+
+    // the audit log: the second migrator never waited
+    assert_eq!(
+        s.db.strings("SELECT action || ' ' || success || ' ' || array_to_string(revisions, ',') || ' ' || (lock_wait_ms > 0) FROM alembic_version_audit ORDER BY id"),
+        vec!["up true r1 false", "up true  false", "up false  false", "up true  false"]
+    );
 }
 
 #[test]
 fn eight_concurrent_runs_apply_each_revision_exactly_once() {
-    for round in 0..10 {
-        let s = Scenario::new();
-        // the first revision is slow, so the other seven arrive while it holds the lock
-        s.revision("r01", "", "CREATE TABLE ledger (rev text PRIMARY KEY);\nINSERT INTO ledger VALUES ('r01');\nSELECT pg_sleep(0.4);", "DROP TABLE ledger;");
-        for i in 2..=20 {
-            s.revision(
-                &format!("r{i:02}"),
-                &format!("r{:02}", i - 1),
-                &format!("CREATE TABLE t{i} (id int);\nINSERT INTO ledger VALUES ('r{i:02}');"),
-                &format!("DROP TABLE t{i};"),
-            );
-        }
-        let children: Vec<_> = (0..8)
-            .map(|_| {
-                Command::new(bin_path("migrate-up"))
-                    .current_dir(s.dir.path())
-                    .env_clear()
-                    .env("DATABASE_URL", &s.db.url)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for c in children {
-            let o = c.wait_with_output().unwrap();
-            assert_eq!(
-                o.status.code(),
-                Some(0),
-                "round {round}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        let ledger = s.db.strings("SELECT rev FROM ledger ORDER BY rev");
-        assert_eq!(
-            ledger.len(),
-            20,
-            "round {round}: every revision applied exactly once"
-        );
-        assert_eq!(s.db.version_rows(), vec!["r20"]);
-        let runs = s.db.strings("SELECT cardinality(revisions) || ' ' || (lock_wait_ms > 0) FROM alembic_version_audit WHERE action = 'up' ORDER BY id");
-        assert_eq!(runs.len(), 8, "round {round}: {runs:?}");
-        assert_eq!(
-            runs.iter().filter(|r| r.starts_with("20 ")).count(),
-            1,
-            "round {round}: one run applied: {runs:?}"
-        );
-        assert_eq!(
-            runs.iter().filter(|r| *r == "0 true").count(),
-            7,
-            "round {round}: the others waited and found nothing to do: {runs:?}"
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let s = Scenario::new();
+    s.revision(
+        "r1",
+        "",
+        "CREATE TABLE ledger (rev text PRIMARY KEY);\nINSERT INTO ledger VALUES ('r1');",
+        "DROP TABLE ledger;",
+    );
+    for i in 2..=4 {
+        s.revision(
+            &format!("r{i}"),
+            &format!("r{}", i - 1),
+            &format!("CREATE TABLE t{i} (id int);\nINSERT INTO ledger VALUES ('r{i}');"),
+            &format!("DROP TABLE t{i};"),
         );
     }
+    // the test holds the lock until all eight runs are waiting for it, then lets go: they
+    // contend for real, however fast or slow each process starts
+    let mut gate = s.db.client();
+    gate.batch_execute(lock_key_sql()).unwrap();
+    let (waiting, waits) = mpsc::channel();
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let mut child = Command::new(bin_path("migrate-up"))
+                .current_dir(s.dir.path())
+                .env_clear()
+                .env("DATABASE_URL", &s.db.url)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+            let waiting = waiting.clone();
+            let reader = std::thread::spawn(move || {
+                let mut all = String::new();
+                for line in stderr.lines() {
+                    let line = line.unwrap();
+                    if line.contains("waiting for the migration lock") {
+                        let _ = waiting.send(());
+                    }
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+                all
+            });
+            (child, reader)
+        })
+        .collect();
+    for n in 0..8 {
+        waits
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("only {n} of 8 runs reported waiting for the lock"));
+    }
+    assert_eq!(
+        s.db.version_rows(),
+        Vec::<String>::new(),
+        "nothing ran under the gate"
+    );
+    drop(gate);
+    for (mut child, reader) in runs {
+        let code = child.wait().unwrap().code();
+        let stderr = reader.join().unwrap();
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+    // a second application would have failed on the ledger's primary key; the counts say it too
+    assert_eq!(
+        s.db.strings("SELECT rev FROM ledger ORDER BY rev"),
+        vec!["r1", "r2", "r3", "r4"]
+    );
+    assert_eq!(applied(&s), vec!["r1 up", "r2 up", "r3 up", "r4 up"]);
+    assert_eq!(s.db.version_rows(), vec!["r4"]);
+    let mut runs = s.db.strings("SELECT array_to_string(revisions, ',') || ' waited ' || (lock_wait_ms > 0) FROM alembic_version_audit WHERE action = 'up' ORDER BY 1");
+    runs.dedup();
+    assert_eq!(
+        runs,
+        vec![" waited true", "r1,r2,r3,r4 waited true"],
+        "one run applied everything, the others found nothing to do; all of them waited"
+    );
+    assert_eq!(
+        s.db.strings("SELECT count(*)::text FROM alembic_version_audit WHERE action = 'up' AND cardinality(revisions) = 0"),
+        vec!["7"]
+    );
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Autogenerate benchmarks (ignored by default; run by scripts/bench-autogen.sh in release mode):
+//! Autogenerate benchmarks (ignored by default; scripts/bench-autogen.sh runs them in release
+//! mode with `--test scenarios -- --ignored autogen_bench::`):
 //! - catalog introspection of a 1,000-table schema (target: under 2 s);
 //! - `migrate-revision --autogenerate` end to end for a 300-table schema.sql against a
 //!   300-revision history (target: under 10 s).
@@ -6,10 +7,7 @@
 //! `scripts/pg.sh run -- scripts/bench-autogen.sh` (or `make bench`, which runs it) prints the
 //! figures; each test fails when its target is missed.
 
-mod autogen_support;
-mod common;
-
-use common::Scenario;
+use crate::common::Scenario;
 use std::time::{Duration, Instant};
 
 /// One realistic table: identity key, a foreign key to the previous table, defaults, a check,
@@ -48,7 +46,7 @@ COMMENT ON TABLE t{i:04} IS 'table {i}';
 #[test]
 #[ignore = "benchmark: run scripts/bench-autogen.sh"]
 fn bench_introspect_1000_tables() {
-    let db = common::TestDb::new();
+    let db = crate::common::TestDb::new();
     let mut sql = String::from("CREATE EXTENSION IF NOT EXISTS vector;\n");
     for i in 0..1000 {
         sql.push_str(&table_sql(i, ""));

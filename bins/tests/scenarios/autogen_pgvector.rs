@@ -3,10 +3,7 @@
 //! opclass, changing the dimension of an empty column), ivfflat, and halfvec / sparsevec
 //! according to the pgvector version installed on the test server.
 
-mod autogen_support;
-mod common;
-
-use autogen_support::*;
+use crate::autogen_support::*;
 
 const BASE: &str = "CREATE EXTENSION IF NOT EXISTS vector;
 CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL, embedding vector(384));";

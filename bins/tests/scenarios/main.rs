@@ -1,0 +1,22 @@
+//! The end-to-end scenarios, one test binary: every module runs the real migrate-* binaries
+//! (or the core library) against a real PostgreSQL with pgvector, each test in a database of
+//! its own (see `common`). `make test` starts the server (scripts/pg.sh run).
+//!
+//! The autogenerate benchmarks (`autogen_bench`) are ignored tests: scripts/bench-autogen.sh
+//! runs them in release mode.
+
+mod autogen_support;
+mod common;
+
+mod autogen_bench;
+mod autogen_objects;
+mod autogen_pgvector;
+mod autogen_workflow;
+mod connection;
+mod containers;
+mod graph_scenarios;
+mod scripts_and_tools;
+mod staging;
+mod state_and_config;
+mod trust;
+mod upgrade_downgrade;
