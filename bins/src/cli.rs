@@ -188,11 +188,7 @@ pub fn print_json(v: &serde_json::Value) {
 
 /// The result of `migrate-up`/`migrate-down` in the requested format: with JSON, the run report
 /// (or the failure state) on stdout; the error itself is still printed on stderr.
-pub fn run_result(
-    format: Format,
-    action: &str,
-    result: retort::exec::RunResult,
-) -> Result<i32> {
+pub fn run_result(format: Format, action: &str, result: retort::exec::RunResult) -> Result<i32> {
     match (format, result) {
         (Format::Json, Ok(report)) => {
             print_json(&json::run_report(action, &report));

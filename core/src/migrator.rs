@@ -154,20 +154,12 @@ impl Migrator {
     }
 
     /// Upgrades to `target`, logging each step.
-    pub fn upgrade(
-        &mut self,
-        target: &str,
-        opts: &RunOptions,
-    ) -> RunResult {
+    pub fn upgrade(&mut self, target: &str, opts: &RunOptions) -> RunResult {
         self.run(Direction::Up, target, opts, &mut LogObserver)
     }
 
     /// Downgrades to `target`, logging each step.
-    pub fn downgrade(
-        &mut self,
-        target: &str,
-        opts: &RunOptions,
-    ) -> RunResult {
+    pub fn downgrade(&mut self, target: &str, opts: &RunOptions) -> RunResult {
         self.run(Direction::Down, target, opts, &mut LogObserver)
     }
 

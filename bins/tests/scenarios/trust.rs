@@ -250,7 +250,12 @@ fn a_migrator_that_stays_connected_releases_the_lock_after_each_upgrade() {
 
     // a failed upgrade: the same
     let err = m.upgrade("heads", &RunOptions::default()).unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Migration, "{}", err.message);
+    assert_eq!(
+        err.error.kind,
+        ErrorKind::Migration,
+        "{}",
+        err.error.message
+    );
     assert_eq!(m.heads().unwrap(), ["r1"]);
     assert_eq!(app_sessions(&s.db), pid);
     assert_eq!(lock_holders(&s.db), Vec::<i32>::new());
@@ -270,7 +275,12 @@ fn a_migrator_that_stays_connected_releases_the_lock_after_each_upgrade() {
         .get(0);
     assert_eq!(lock_holders(&s.db), vec![holder_pid]);
     let refused = other.upgrade("r1", &RunOptions::default()).unwrap_err();
-    assert_eq!(refused.kind, ErrorKind::LockTimeout, "{}", refused.message);
+    assert_eq!(
+        refused.error.kind,
+        ErrorKind::LockTimeout,
+        "{}",
+        refused.error.message
+    );
     drop(holder);
 
     // the audit log: the second migrator never waited

@@ -92,11 +92,7 @@ fn table() -> VersionTable {
     VersionTable::new(VersionTableName::default())
 }
 
-fn run(
-    exec: &mut Recorder,
-    project: &Project,
-    per_migration: bool,
-) -> RunResult {
+fn run(exec: &mut Recorder, project: &Project, per_migration: bool) -> RunResult {
     let plan = project.graph.upgrade_plan(&[], "heads").unwrap();
     let t = table();
     let books = Bookkeeping {

@@ -1,6 +1,5 @@
 //! Scenarios: a refusal changes nothing, and the dry run refuses what the real run refuses.
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Alembic migrated this database to 002; retort has never seen it (no records yet).
 fn alembic_database_at_002(s: &Scenario) {
