@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what retort's build, tests and demo need and the machine lacks. Safe to run again.
 #  - Debian packages: a C compiler, pkg-config and OpenSSL headers (TLS), python3 + venv (for the
-#    PostgreSQL wheel). Installed with apt-get when missing and we are root.
+#    PostgreSQL wheel), docker-compose (the container scenarios check the compose files with it). Installed with apt-get when missing and we are root.
 #  - Rust: must be there (rustup); checked, not installed.
 #  - PostgreSQL 16 with pgvector: the PyPI wheel `pgserver`, into .venv (scripts/pg.sh install).
 set -euo pipefail
@@ -14,6 +14,8 @@ pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v openssl >/dev/null || need+=(openssl)
+# The container scenarios resolve the compose files with docker-compose (v1) `config`.
+command -v docker-compose >/dev/null || need+=(docker-compose)
 # The TLS tests need a PostgreSQL server built with SSL (the pgserver wheel's is not).
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   need+=(postgresql)
