@@ -15,6 +15,7 @@ mod autogen_workflow;
 mod connection;
 mod containers;
 mod graph_scenarios;
+mod hardening;
 mod refusals;
 mod scripts_and_tools;
 mod staging;

@@ -7,7 +7,7 @@ pub mod tls;
 pub mod version;
 
 use crate::config::{DbUrl, SslMode};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Detail, Error, ErrorKind, Result};
 use postgres::config::SslMode as PgSslMode;
 use postgres::{Client, Config, NoTls};
 use std::time::Duration;
@@ -17,52 +17,128 @@ pub use version::VersionTable;
 /// Default time to wait for the TCP connection and the start-up handshake.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// TCP keepalives on every session: a run whose server vanished mid-step (a host that went
+/// away, a dropped route) ends with an error after about a minute instead of waiting on a dead
+/// socket forever. A live server answers the probes, however long its statement runs.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
+
 /// Opens a connection whose `application_name` is `app` (the binary's name, so it shows in
-/// `pg_stat_activity` and in the lock holder report).
+/// `pg_stat_activity` and in the lock holder report), giving up after the URL's
+/// `connect_timeout` (else `PGCONNECT_TIMEOUT`, else 10 s).
 pub fn connect(url: &DbUrl, app: &str) -> Result<Client> {
+    connect_within(
+        url,
+        app,
+        url.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+    )
+}
+
+fn pg_config(url: &DbUrl, app: &str, limit: Duration) -> Config {
     let mut cfg = Config::new();
     cfg.host(&url.host)
         .port(url.port)
         .user(&url.user)
         .dbname(&url.dbname)
         .application_name(app)
-        .connect_timeout(url.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT));
+        .connect_timeout(limit)
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_RETRIES);
     if let Some(p) = url.password() {
         cfg.password(p);
     }
     if let Some(o) = &url.options {
         cfg.options(o);
     }
-    let result = match url.sslmode {
-        SslMode::Disable => cfg.ssl_mode(PgSslMode::Disable).connect(NoTls),
+    cfg
+}
+
+/// The whole connection — TCP, TLS and the start-up handshake — within `limit`. The driver's
+/// own timeout covers the TCP connect only: a listener that accepts and then never answers
+/// (a half-dead pooler, a firewall that blackholes after the handshake, a server stuck in
+/// recovery) would hang it forever. So the handshake runs on a helper thread and is abandoned
+/// when the limit passes (the thread ends with the process, or when the socket dies).
+fn connect_within(url: &DbUrl, app: &str, limit: Duration) -> Result<Client> {
+    let mut cfg = pg_config(url, app, limit);
+    let tls = match url.sslmode {
+        SslMode::Disable => None,
         mode => {
             cfg.ssl_mode(if mode == SslMode::Prefer {
                 PgSslMode::Prefer
             } else {
                 PgSslMode::Require
             });
-            let connector = tls_connector(url)?;
-            cfg.connect(connector)
+            Some(tls_connector(url)?)
         }
     };
-    result.map_err(|e| connect_error(url, &e))
+    if url.sslmode == SslMode::Disable {
+        cfg.ssl_mode(PgSslMode::Disable);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("retort-connect".into())
+        .spawn(move || {
+            let result = match tls {
+                None => cfg.connect(NoTls),
+                Some(connector) => cfg.connect(connector),
+            };
+            let _ = tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return Err(Error::io(format!(
+            "cannot start the connection thread: {e}"
+        )));
+    }
+    // a little grace beyond the driver's own TCP timeout, so its clearer error wins the race
+    match rx.recv_timeout(limit + Duration::from_millis(200)) {
+        Ok(result) => result.map_err(|e| connect_error(url, &e)),
+        Err(_) => Err(Error::new(
+            ErrorKind::Connect,
+            format!(
+                "cannot connect to {} as user '{}' (database '{}'): timed out after {}: the server accepted the connection but did not answer",
+                url.endpoint(),
+                url.user,
+                url.dbname,
+                seconds(limit)
+            ),
+        )
+        .with_hint("is it PostgreSQL (or a pooler in front of it) on that port, and is it out of recovery? Raise connect_timeout in the URL (or PGCONNECT_TIMEOUT) if the network is slow")
+        .with_detail(Detail::Connect { retryable: true })),
+    }
 }
 
-/// [`connect`], retrying for up to `wait` while the server is not accepting connections yet
-/// (refused, timed out, unknown host, starting up): containers start before their database.
+/// `10 s`, `2.5 s`.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// [`connect`], retrying for up to `wait` in all while the server is not accepting connections
+/// yet (refused, timed out, unknown host, starting up): containers start before their database.
 /// Authentication and configuration errors are not retried. A line is logged per attempt, at
 /// most every few seconds.
 pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Client> {
     let Some(wait) = wait else {
         return connect(url, app);
     };
+    let per_attempt = url.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     let mut last_report: Option<std::time::Instant> = None;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match connect(url, app) {
+        // --wait bounds the whole: no attempt outlives it
+        let left = wait.saturating_sub(started.elapsed());
+        let limit = per_attempt.min(left).max(Duration::from_millis(100));
+        match connect_within(url, app, limit) {
             Ok(c) => {
                 if attempt > 1 {
                     log::info!(
@@ -80,12 +156,14 @@ pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Cl
                     return Err(Error::new(
                         ErrorKind::Connect,
                         format!(
-                            "gave up after waiting {:.0} s ({attempt} attempts): {}",
+                            "gave up after waiting {:.0} s ({attempt} attempt{}): {}",
                             elapsed.as_secs_f64(),
+                            crate::output::text::plural(attempt as usize),
                             e.message
                         ),
                     )
-                    .with_hint(e.hint.unwrap_or_default()));
+                    .with_hint(e.hint.unwrap_or_default())
+                    .with_detail(Detail::Connect { retryable: true }));
                 }
                 if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(3)) {
                     log::info!(
@@ -104,16 +182,10 @@ pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Cl
     }
 }
 
-/// Whether a connection error may go away by itself (the server is not up yet).
+/// Whether a connection error may go away by itself (the server is not up yet), as the error
+/// says in its typed detail.
 fn is_retryable(e: &Error) -> bool {
-    let m = e.message.as_str();
-    e.kind == ErrorKind::Connect
-        && (m.ends_with("connection refused")
-            || m.ends_with("timed out")
-            || m.ends_with("unknown host")
-            || m.contains("starting up")
-            || m.contains("too many connections")
-            || m.contains("connection reset"))
+    matches!(e.detail, Detail::Connect { retryable: true })
 }
 
 fn tls_connector(url: &DbUrl) -> Result<tls::LazyTls> {
@@ -152,10 +224,21 @@ pub fn connect_error(url: &DbUrl, e: &postgres::Error) -> Error {
             "53300" => ("too many connections".to_string(), "the server's max_connections is reached; retry later".to_string()),
             _ => (format!("{} (SQLSTATE {})", db.message(), db.code().code()), "check the URL and the server's log".to_string()),
         };
-        return Error::new(ErrorKind::Connect, format!("{whom}: {why}")).with_hint(hint);
+        let retryable = matches!(db.code().code(), "57P03" | "53300");
+        return Error::new(ErrorKind::Connect, format!("{whom}: {why}"))
+            .with_hint(hint)
+            .with_detail(Detail::Connect { retryable });
     }
     let text = crate::config::redact_url_text(&error_chain(e));
     let lower = text.to_lowercase();
+    let retryable = lower.contains("refused")
+        || lower.contains("timed out")
+        || lower.contains("timeout")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+        || lower.contains("no such host")
+        || lower.contains("resolve")
+        || lower.contains("connection reset");
     let (why, hint) = if lower.contains("refused") {
         ("connection refused".to_string(), "is the server running and listening on that host and port? (make db-up starts the local one; --wait waits for it)")
     } else if lower.contains("timed out") || lower.contains("timeout") {
@@ -181,7 +264,9 @@ pub fn connect_error(url: &DbUrl, e: &postgres::Error) -> Error {
             "check the database URL and that the server is reachable",
         )
     };
-    Error::new(ErrorKind::Connect, format!("{whom}: {why}")).with_hint(hint)
+    Error::new(ErrorKind::Connect, format!("{whom}: {why}"))
+        .with_hint(hint)
+        .with_detail(Detail::Connect { retryable })
 }
 
 /// The error and its sources on one line ("a: b: c"), without duplicates.
