@@ -16,6 +16,7 @@ use crate::db::lock::{self, MigrationLock};
 use crate::db::records::{AuditEntry, Records};
 use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
+use crate::graph::Target;
 use crate::plan::{stamp_ops, Plan};
 use crate::project::Project;
 use crate::run::{self, RunOptions, RunReport};
@@ -127,12 +128,16 @@ impl Migrator {
 
     pub fn plan_upgrade(&mut self, target: &str) -> Result<Plan> {
         let heads = self.known_heads()?;
-        self.project.graph.upgrade_plan(&heads, target)
+        self.project
+            .graph
+            .upgrade_plan(&heads, &Target::parse(target)?)
     }
 
     pub fn plan_downgrade(&mut self, target: &str) -> Result<Plan> {
         let heads = self.known_heads()?;
-        self.project.graph.downgrade_plan(&heads, target)
+        self.project
+            .graph
+            .downgrade_plan(&heads, &Target::parse(target)?)
     }
 
     /// Every revision applied when the table holds `heads` (ancestors through parents and
@@ -141,7 +146,12 @@ impl Migrator {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for h in heads {
-            for step in self.project.graph.upgrade_plan(&[], h)?.steps {
+            for step in self
+                .project
+                .graph
+                .upgrade_plan(&[], &Target::Rev(h.clone()))?
+                .steps
+            {
                 if seen.insert(step.revision.clone()) {
                     out.push(step.revision);
                 }
@@ -179,13 +189,15 @@ impl Migrator {
                     return Err(checksum_error(&bad));
                 }
             }
-            m.project.graph.upgrade_plan(heads, target)
+            m.project.graph.upgrade_plan(heads, &Target::parse(target)?)
         })
     }
 
     pub fn downgrade(&mut self, target: &str, opts: &RunOptions) -> Result<RunReport> {
         self.locked_run("down", target, opts, move |m, heads| {
-            m.project.graph.downgrade_plan(heads, target)
+            m.project
+                .graph
+                .downgrade_plan(heads, &Target::parse(target)?)
         })
     }
 
@@ -339,7 +351,10 @@ impl Migrator {
             };
             entry.from_heads = current.clone();
             let base: Vec<String> = if purge { Vec::new() } else { current.clone() };
-            let new_heads = self.project.graph.stamp_heads(&base, targets)?;
+            let new_heads = self
+                .project
+                .graph
+                .stamp_heads(&base, &Target::parse_all(targets)?)?;
             let now_applied = self.applied_set(&new_heads)?;
             let before: BTreeSet<String> = if purge {
                 BTreeSet::new()
@@ -483,13 +498,17 @@ pub fn offline_plan(project: &Project, range: &str, up: bool) -> Result<(Plan, b
         };
     let start_heads: Vec<String> = match start {
         None | Some("") | Some("base") => Vec::new(),
-        Some(s) => project.graph.stamp_heads(&[], &[s.to_string()])?,
+        Some(s) => project.graph.stamp_heads(&[], &[Target::parse(s)?])?,
     };
     let from_base = start_heads.is_empty();
     let plan = if up {
-        project.graph.upgrade_plan(&start_heads, end)?
+        project
+            .graph
+            .upgrade_plan(&start_heads, &Target::parse(end)?)?
     } else {
-        project.graph.downgrade_plan(&start_heads, end)?
+        project
+            .graph
+            .downgrade_plan(&start_heads, &Target::parse(end)?)?
     };
     Ok((plan, from_base && up))
 }
@@ -507,14 +526,16 @@ pub fn offline_stamp(
         match r.split_once(':') {
             Some((s, e)) => {
                 if !s.is_empty() && s != "base" {
-                    start = project.graph.stamp_heads(&[], &[s.to_string()])?;
+                    start = project.graph.stamp_heads(&[], &[Target::parse(s)?])?;
                 }
                 ends.push(e.to_string());
             }
             None => ends.push(r.clone()),
         }
     }
-    let target = project.graph.stamp_heads(&start, &ends)?;
+    let target = project
+        .graph
+        .stamp_heads(&start, &Target::parse_all(&ends)?)?;
     let mut out = String::from("BEGIN;\n\n");
     if start.is_empty() && !purge {
         out.push_str(&table.create_sql());
