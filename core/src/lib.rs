@@ -23,7 +23,7 @@ pub mod revision;
 pub mod run;
 pub mod schema;
 pub mod script;
-pub mod sqlsplit;
+pub mod sql;
 
 pub use error::{Error, ErrorKind, Result};
 pub use migrator::Migrator;

@@ -51,7 +51,7 @@ pub use parse::parse_script;
 pub use render::render_script;
 
 use crate::graph::RevisionNode;
-use crate::sqlsplit;
+use crate::sql;
 use std::path::PathBuf;
 
 const UP_MARKER: &str = "-- migrate:up";
@@ -70,12 +70,6 @@ impl Section {
     /// The section split into statements (for non-transactional scripts).
     pub fn statements(&self) -> Vec<Statement> {
         split_statements(&self.sql, self.line)
-    }
-
-    /// The file line of the character at 1-based character `position` of `sql`, as reported
-    /// by PostgreSQL in an error for the query `sql`.
-    pub fn line_of_position(&self, position: usize) -> usize {
-        sqlsplit::line_of_position(&self.sql, self.line, position)
     }
 }
 
@@ -123,14 +117,6 @@ pub struct Statement {
     pub line: usize,
 }
 
-impl Statement {
-    /// The file line of the character at 1-based character `position` of `sql`, as reported
-    /// by PostgreSQL in an error for the query `sql`.
-    pub fn line_of_position(&self, position: usize) -> usize {
-        sqlsplit::line_of_position(&self.sql, self.line, position)
-    }
-}
-
 /// What [`render_script`] writes for a new revision.
 ///
 /// Note: `NewScript::default()` has `transactional: false`; set it to `true` for the normal
@@ -148,10 +134,10 @@ pub struct NewScript {
     pub down_sql: String,
 }
 
-/// Splits `sql` into statements on top-level `;` (see [`crate::sqlsplit`]). `first_line` is
+/// Splits `sql` into statements on top-level `;` (see [`crate::sql::split`]). `first_line` is
 /// the file line of the first line of `sql`; each statement's `line` is a file line.
 pub fn split_statements(sql: &str, first_line: usize) -> Vec<Statement> {
-    sqlsplit::split(sql, first_line)
+    sql::split(sql, first_line)
         .into_iter()
         .map(|s| Statement {
             sql: s.text(sql).to_string(),
@@ -218,7 +204,6 @@ mod tests {
             ]
         );
         assert_eq!(split_statements(&s.up.sql, s.up.line), st);
-        assert_eq!(st[1].line_of_position(30), 8);
-        assert_eq!(s.up.line_of_position(1), 4);
+        assert_eq!(crate::sql::line_of_position(&st[1].sql, st[1].line, 30), 8);
     }
 }
