@@ -12,8 +12,10 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Reads and parses every `*.sql` file directly in `dir` (not in subdirectories), in file-name
 /// order. Other files, and files whose name starts with `.` (editor and macOS metadata files),
-/// are ignored. Every problem (unreadable file, parse error, a revision id defined by two
-/// files) is reported, one per line, in a single error.
+/// are ignored. An entry named like a script that is not a readable file (a dangling symbolic
+/// link, a link loop, a directory) is a problem, not skipped. Every problem (unreadable entry,
+/// parse error, a revision id defined by two files) is reported, one per line, in a single
+/// error.
 pub fn load_scripts(dir: &Path) -> Result<Vec<Script>> {
     let entries = open_dir(dir)?;
     let mut problems: Vec<Error> = Vec::new();
@@ -61,9 +63,16 @@ fn looks_like_script(name: &str) -> bool {
         && name[name.len() - 4..].eq_ignore_ascii_case(".sql")
 }
 
-/// The script files of the directory, sorted by file name.
-fn script_files(dir: &Path, entries: ReadDir, problems: &mut Vec<Error>) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = Vec::new();
+/// An entry of the directory named like a script.
+struct ScriptEntry {
+    path: PathBuf,
+    /// Why it cannot be read as a file, if it cannot.
+    problem: Option<Error>,
+}
+
+/// The entries of the directory named like scripts, sorted by file name.
+fn script_files(dir: &Path, entries: ReadDir, problems: &mut Vec<Error>) -> Vec<ScriptEntry> {
+    let mut files: Vec<ScriptEntry> = Vec::new();
     for entry in entries {
         let entry = match entry {
             Ok(e) => e,
@@ -79,25 +88,66 @@ fn script_files(dir: &Path, entries: ReadDir, problems: &mut Vec<Error>) -> Vec<
             continue;
         }
         let path = entry.path();
-        let is_file = match entry.file_type() {
-            Ok(t) if t.is_file() => true,
-            Ok(t) if t.is_symlink() => path.is_file(),
-            _ => false,
+        let problem = if entry.file_type().is_ok_and(|t| t.is_file()) {
+            None
+        } else {
+            not_a_file(&path)
         };
-        if is_file {
-            files.push(path);
+        files.push(ScriptEntry { path, problem });
+    }
+    files.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
+    files
+}
+
+/// Why `path` (a symbolic link, or something else named like a script) does not lead to a
+/// file; None when it does.
+fn not_a_file(path: &Path) -> Option<Error> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) => Some(not_a_script_file(
+            path,
+            if m.is_dir() {
+                "it is a directory".to_string()
+            } else {
+                "it is not a regular file".to_string()
+            },
+        )),
+        Err(e) => {
+            let why = match std::fs::read_link(path) {
+                Ok(to) => format!(
+                    "it is a symbolic link to {} that cannot be followed: {e}",
+                    to.display()
+                ),
+                Err(_) => e.to_string(),
+            };
+            Some(not_a_script_file(path, why))
         }
     }
-    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    files
+}
+
+/// An entry named like a script that cannot be read as one. Kind Script: the directory is
+/// wrong, and running the other scripts without this one could apply a broken history.
+fn not_a_script_file(path: &Path, why: String) -> Error {
+    Error::script(format!(
+        "{}: named like a script, but cannot be read as a file: {why}",
+        path.display()
+    ))
+    .with_hint(
+        "every *.sql entry of the migrations directory must be a readable script file: \
+         fix or remove it (or the symbolic link), or rename it so that it does not end in .sql",
+    )
 }
 
 /// Reads and parses each file; a revision id already defined by an earlier file is a problem
 /// naming both.
-fn read_scripts(files: Vec<PathBuf>, problems: &mut Vec<Error>) -> Vec<Script> {
+fn read_scripts(files: Vec<ScriptEntry>, problems: &mut Vec<Error>) -> Vec<Script> {
     let mut scripts: Vec<Script> = Vec::with_capacity(files.len());
     let mut by_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
-    for path in files {
+    for ScriptEntry { path, problem } in files {
+        if let Some(e) = problem {
+            problems.push(e);
+            continue;
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
@@ -220,7 +270,6 @@ mod tests {
         d.write("notes.sql.bak", "backup");
         std::fs::create_dir(d.0.join("sub")).unwrap();
         std::fs::write(d.0.join("sub").join("099_x.sql"), "not read: not recursive").unwrap();
-        std::fs::create_dir(d.0.join("dir.sql")).unwrap();
         let scripts = load_scripts(&d.0).unwrap();
         let ids: Vec<_> = scripts.iter().map(|s| s.revision.as_str()).collect();
         assert_eq!(ids, ["001", "002", "010"]);
@@ -328,6 +377,61 @@ mod tests {
                 .starts_with(&format!("{}: cannot read the file", path.display())),
             "{e}"
         );
+    }
+
+    /// An entry named like a script that cannot be read as a file (a dangling symbolic link, a
+    /// symbolic link loop, a directory) is a problem naming it, reported with the others:
+    /// skipping it would apply the other scripts without it.
+    #[cfg(unix)]
+    #[test]
+    fn load_refuses_script_entries_that_are_not_readable_files() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        std::fs::write(dir.join("001_a.sql"), script_text("001", "none")).unwrap();
+        std::fs::write(dir.join("002_b.sql"), script_text("002", "001")).unwrap();
+        symlink("nowhere.sql", dir.join("003_c.sql")).unwrap();
+        symlink("004_d.sql", dir.join("004_d.sql")).unwrap();
+        std::fs::create_dir(dir.join("005_e.sql")).unwrap();
+        // Still fine: a link to a script, and entries that do not look like scripts.
+        symlink("002_b.sql", dir.join("006_f.sql")).unwrap();
+        symlink("nowhere", dir.join("notes.txt")).unwrap();
+        std::fs::create_dir(dir.join("archive")).unwrap();
+
+        let e = load_scripts(dir).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Script, "{e}");
+        let lines: Vec<&str> = e.message.lines().collect();
+        // 006_f.sql is a second copy of revision 002: reported too.
+        assert_eq!(lines.len(), 5, "{e}");
+        assert!(lines[0].starts_with("4 problems"), "{e}");
+        let named =
+            |line: &str, name: &str| line.starts_with(&format!("{}:", dir.join(name).display()));
+        assert!(
+            named(lines[1], "003_c.sql") && lines[1].contains("nowhere.sql"),
+            "{e}"
+        );
+        assert!(named(lines[2], "004_d.sql"), "{e}");
+        assert!(
+            named(lines[3], "005_e.sql") && lines[3].contains("directory"),
+            "{e}"
+        );
+        assert!(
+            named(lines[4], "006_f.sql") && lines[4].contains("also defined"),
+            "{e}"
+        );
+
+        // Alone, such an entry is the error, with a hint.
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("001_a.sql"), script_text("001", "none")).unwrap();
+        symlink("gone.sql", d.path().join("002_b.sql")).unwrap();
+        let e = load_scripts(d.path()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Script, "{e}");
+        assert!(
+            e.message
+                .starts_with(&format!("{}:", d.path().join("002_b.sql").display())),
+            "{e}"
+        );
+        assert!(e.hint.is_some(), "{e}");
     }
 
     #[test]
