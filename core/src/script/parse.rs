@@ -128,16 +128,28 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     })
 }
 
-/// The file as text: a BOM is skipped; anything but UTF-8 is an error at its line and column.
+/// The file as text: a BOM is skipped; anything but UTF-8 is an error at its line and column,
+/// and so is a NUL character (PostgreSQL can neither store nor run text containing one).
 fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
-        Ok(t) => Ok(t),
+        Ok(t) => match t.find('\0') {
+            None => Ok(t),
+            Some(at) => {
+                let (line, column) = line_and_column(&bytes[..at]);
+                Err(err_at(
+                    path,
+                    line,
+                    format_args!("the file contains a NUL character (at column {column})"),
+                )
+                .with_hint(
+                    "PostgreSQL cannot store or run text with a NUL (0x00) character: remove it \
+                     (is this a binary file or a UTF-16 file saved with a .sql name?)",
+                ))
+            }
+        },
         Err(e) => {
-            let good = &bytes[..e.valid_up_to()];
-            let line = good.iter().filter(|&&c| c == b'\n').count() + 1;
-            let column =
-                good.len() - good.iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1) + 1;
+            let (line, column) = line_and_column(&bytes[..e.valid_up_to()]);
             Err(err_at(
                 path,
                 line,
@@ -149,6 +161,18 @@ fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
             .with_hint("save the file as UTF-8 (migration scripts are read as UTF-8 text)"))
         }
     }
+}
+
+/// The 1-based line and column (in bytes) of the byte that follows `before`.
+fn line_and_column(before: &[u8]) -> (usize, usize) {
+    let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, column)
 }
 
 /// Finds the section markers and reads the header lines before `-- migrate:up`.
@@ -779,6 +803,22 @@ mod tests {
         assert_eq!(s.up.line, 7);
         assert_eq!(s.up.sql, lf.up.sql.replace('\n', "\r\n"));
         assert_eq!(s.checksum, lf.checksum);
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_with_their_line() {
+        // PostgreSQL can neither store nor run text with a NUL character.
+        let e = perr("-- revision: 002\n\n-- migrate:up\nSELECT 1;\nSELECT 'a\0b';\n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:5: the file contains a NUL character"),
+            "{e}"
+        );
+        assert!(e.message.contains("column 10"), "{e}");
+        let e = perr("-- revision: 002\0\n-- migrate:up\n");
+        assert!(e.message.starts_with("migrations/002_x.sql:1: "), "{e}");
+        let e = perr("-- revision: 002\n-- migrate:up\n-- migrate:down\n\0");
+        assert!(e.message.starts_with("migrations/002_x.sql:4: "), "{e}");
     }
 
     #[test]
