@@ -39,6 +39,24 @@ pub(super) const NO_DB: Mode = Mode {
 
 pub(super) const MULTIPLE_HEADS: &str = "Multiple head revisions are present for given argument 'head'; please specify a specific target revision, '<branchname>@head' to narrow to a specific head, or 'heads' for all heads";
 
+/// Why a walk cannot take its next step.
+enum Block {
+    /// Going up from a head.
+    PastHead,
+    /// Going down from base.
+    PastBase,
+    /// Going up from a branch point (or from base with several roots): the candidates.
+    Fork {
+        at: Option<usize>,
+        cands: Vec<usize>,
+    },
+    /// Going down from a merge point.
+    Merge { at: usize },
+}
+
+/// One step of a walk, or why there is none.
+type Blocked<T> = std::result::Result<T, Block>;
+
 /// The lineage of `X` in `X@...`: the revisions that descend from X and X's ancestors.
 struct Lineage<'a> {
     /// Membership, by index.
@@ -251,7 +269,7 @@ impl RevisionGraph {
 
     /// Walks `steps` steps up (> 0, children) or down (< 0, parents) from `start` (None:
     /// base). Forks going up and merges going down are ambiguous; `within` restricts the
-    /// children considered (a branch's lineage).
+    /// children considered (a branch's lineage). `t` is the target, for errors.
     fn walk(
         &self,
         t: &str,
@@ -259,72 +277,86 @@ impl RevisionGraph {
         steps: i64,
         within: Option<&[bool]>,
     ) -> Result<Option<usize>> {
-        let from = |s: Option<usize>| s.map_or("base".to_string(), |i| self.nodes[i].id.clone());
         let mut pos = start;
-        let n = steps.unsigned_abs();
-        for done in 0..n {
-            if steps > 0 {
-                let cands: Vec<usize> = match pos {
-                    None => (0..self.len())
-                        .filter(|&i| self.parents[i].is_empty())
-                        .collect(),
-                    Some(p) => self.children[p].clone(),
-                };
-                let cands: Vec<usize> = cands
-                    .into_iter()
-                    .filter(|&c| match within {
-                        Some(w) => w[c],
-                        None => true,
-                    })
-                    .collect();
-                match cands.as_slice() {
-                    [] => {
-                        return Err(Error::usage(format!(
-                            "relative revision '{t}' runs past a head: only {} available from {}",
-                            steps_word(done),
-                            from(start)
-                        ))
-                        .with_hint("use a smaller step, or 'heads'"))
-                    }
-                    [c] => pos = Some(*c),
-                    cs => {
-                        let what = match pos {
-                            None => "base, which has several roots".to_string(),
-                            Some(p) => format!(
-                                "branch point {}, which has several children",
-                                self.nodes[p].id
-                            ),
-                        };
-                        return Err(Error::usage(format!("ambiguous walk: '{t}' reaches {what} ({})", self.join(cs)))
-                            .with_hint("name the revision instead, or use REV+N / LABEL@+N to follow one branch"));
-                    }
-                }
+        for done in 0..steps.unsigned_abs() {
+            let next = if steps > 0 {
+                self.step_up(pos, within)
             } else {
-                match pos {
-                    None => {
-                        return Err(Error::usage(format!(
-                            "relative revision '{t}' runs past base: only {} available from {}",
-                            steps_word(done),
-                            from(start)
-                        ))
-                        .with_hint("use a smaller step, or 'base'"))
-                    }
-                    Some(p) => match self.parents[p].as_slice() {
-                        [] => pos = None,
-                        [q] => pos = Some(*q),
-                        ps => {
-                            return Err(Error::usage(format!(
-                                "ambiguous walk: '{t}' reaches merge point {}, which has several parents ({})",
-                                self.nodes[p].id,
-                                self.join(ps)
-                            ))
-                            .with_hint("name the revision instead, or use REV-N to follow one parent"))
-                        }
-                    },
-                }
-            }
+                self.step_down(pos)
+            };
+            pos = next.map_err(|blocked| self.walk_error(t, start, done, blocked))?;
         }
         Ok(pos)
+    }
+
+    /// The one child of `pos` (None: base, whose children are the roots) within the lineage.
+    fn step_up(&self, pos: Option<usize>, within: Option<&[bool]>) -> Blocked<Option<usize>> {
+        let cands: Vec<usize> = match pos {
+            None => (0..self.len())
+                .filter(|&i| self.parents[i].is_empty())
+                .collect(),
+            Some(p) => self.children[p].clone(),
+        };
+        let cands: Vec<usize> = cands
+            .into_iter()
+            .filter(|&c| within.is_none_or(|w| w[c]))
+            .collect();
+        match cands.as_slice() {
+            [] => Err(Block::PastHead),
+            [c] => Ok(Some(*c)),
+            _ => Err(Block::Fork { at: pos, cands }),
+        }
+    }
+
+    /// The one parent of `pos` (None: base, below a root).
+    fn step_down(&self, pos: Option<usize>) -> Blocked<Option<usize>> {
+        let Some(p) = pos else {
+            return Err(Block::PastBase);
+        };
+        match self.parents[p].as_slice() {
+            [] => Ok(None),
+            [q] => Ok(Some(*q)),
+            _ => Err(Block::Merge { at: p }),
+        }
+    }
+
+    /// The error for a walk from `start` stopped after `done` steps.
+    fn walk_error(&self, t: &str, start: Option<usize>, done: u64, block: Block) -> Error {
+        let from = start.map_or("base".to_string(), |i| self.nodes[i].id.clone());
+        match block {
+            Block::PastHead => Error::usage(format!(
+                "relative revision '{t}' runs past a head: only {} available from {from}",
+                steps_word(done)
+            ))
+            .with_hint("use a smaller step, or 'heads'"),
+            Block::PastBase => Error::usage(format!(
+                "relative revision '{t}' runs past base: only {} available from {from}",
+                steps_word(done)
+            ))
+            .with_hint("use a smaller step, or 'base'"),
+            Block::Fork { at, cands } => {
+                let what = match at {
+                    None => "base, which has several roots".to_string(),
+                    Some(p) => format!(
+                        "branch point {}, which has several children",
+                        self.nodes[p].id
+                    ),
+                };
+                Error::usage(format!(
+                    "ambiguous walk: '{t}' reaches {what} ({})",
+                    self.join(&cands)
+                ))
+                .with_hint(
+                    "name the revision instead, or use REV+N / LABEL@+N to follow one branch",
+                )
+            }
+            Block::Merge { at } => Error::usage(format!(
+                "ambiguous walk: '{t}' reaches merge point {}, which has several parents ({})",
+                self.nodes[at].id,
+                self.join(&self.parents[at])
+            ))
+            .with_hint("name the revision instead, or use REV-N to follow one parent"),
+        }
     }
 
     /// Exact id, else branch label.
