@@ -17,6 +17,7 @@ use crate::config::{DbUrl, Settings};
 use crate::db::records::Records;
 use crate::db::VersionTable;
 use crate::error::{Error, ErrorKind, Result};
+use crate::graph::Target;
 use crate::plan::Plan;
 use crate::project::Project;
 use crate::revision::{self, RevisionOptions};
@@ -110,7 +111,7 @@ fn replay(
     let table = VersionTable::new(settings.version_table.clone());
     let mut heads: Vec<String> = Vec::new();
     for t in targets {
-        let plan = project.graph.upgrade_plan(&heads, t)?;
+        let plan = project.graph.upgrade_plan(&heads, &Target::parse(t)?)?;
         heads = execute(client, project, &table, &plan)
             .map_err(|e| wrap(e, "replaying the migrations in a shadow database failed"))?;
     }
@@ -427,7 +428,9 @@ fn autogenerate_inner(
     let t0 = Instant::now();
     let table = VersionTable::new(settings.version_table.clone());
     let last = parent.expect("at least one revision");
-    let plan = current.graph.upgrade_plan(&start_heads, &last)?;
+    let plan = current
+        .graph
+        .upgrade_plan(&start_heads, &Target::parse(&last)?)?;
     let check = Check {
         client: &mut rc,
         project: &current,
@@ -448,7 +451,7 @@ fn autogenerate_inner(
     };
     let plan = current
         .graph
-        .downgrade_plan(&plan.end_heads, &down_target)?;
+        .downgrade_plan(&plan.end_heads, &Target::parse(&down_target)?)?;
     let check = Check {
         client: &mut rc,
         project: &current,

@@ -3,6 +3,7 @@
 
 use crate::config::Settings;
 use crate::error::{ErrorKind, Result};
+use crate::graph::Target;
 use crate::migrator::Migrator;
 use crate::project::Project;
 
@@ -113,7 +114,7 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
             ),
         });
     }
-    let plan = m.project.graph.upgrade_plan(&current, "heads")?;
+    let plan = m.project.graph.upgrade_plan(&current, &Target::Heads)?;
     report.pending = plan.steps.iter().map(|s| s.revision.clone()).collect();
     if !report.pending.is_empty() {
         report.problems.push(Problem {

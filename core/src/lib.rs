@@ -22,7 +22,7 @@ pub mod project;
 pub use commands::{history, revision};
 pub mod schema;
 pub mod script;
-pub mod sqlsplit;
+pub mod sql;
 
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{RunError, RunOptions, RunReport, RunResult};

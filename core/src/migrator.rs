@@ -18,6 +18,7 @@ use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::online::PgExecutor;
 use crate::exec::{run_plan, Bookkeeping, LogObserver, Observer, RunError, RunOptions, RunResult};
+use crate::graph::Target;
 use crate::output::text::heads_text;
 use crate::plan::{stamp_ops, Direction, Plan};
 use crate::policy::{self, Policy};
@@ -131,6 +132,8 @@ impl Migrator {
     /// Resolves the target into a plan and applies every refusal of [`policy::check_run`]:
     /// everything a run validates, before it writes anything.
     fn checked_plan(&mut self, dir: Direction, target: &str, heads: &[String]) -> Result<Plan> {
+        let target = Target::parse(target)?;
+        let target = &target;
         let plan = match dir {
             Direction::Up => self.project.graph.upgrade_plan(heads, target)?,
             Direction::Down => self.project.graph.downgrade_plan(heads, target)?,
@@ -347,7 +350,10 @@ impl Migrator {
             self.known_heads()?
         };
         let base: Vec<String> = if purge { Vec::new() } else { current.clone() };
-        let new_heads = self.project.graph.stamp_heads(&base, targets)?;
+        let new_heads = self
+            .project
+            .graph
+            .stamp_heads(&base, &Target::parse_all(targets)?)?;
         Ok((current, new_heads))
     }
 
@@ -359,7 +365,10 @@ impl Migrator {
             let current = if purge { m.heads()? } else { m.known_heads()? };
             entry.from_heads = current.clone();
             let base: Vec<String> = if purge { Vec::new() } else { current.clone() };
-            let new_heads = m.project.graph.stamp_heads(&base, targets)?;
+            let new_heads = m
+                .project
+                .graph
+                .stamp_heads(&base, &Target::parse_all(targets)?)?;
             m.write_stamp(&current, &base, &new_heads, purge)?;
             entry.to_heads = new_heads.clone();
             log::info!("stamped the database at {}", heads_text(&new_heads));

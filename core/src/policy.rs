@@ -6,7 +6,7 @@
 use crate::db::records::AppliedRecord;
 use crate::error::{Detail, Error, ErrorKind, Result};
 use crate::exec::section_for;
-use crate::graph::RevisionGraph;
+use crate::graph::{RevisionGraph, Target};
 use crate::plan::{Direction, Plan};
 use crate::project::Project;
 use std::collections::{BTreeSet, HashMap};
@@ -45,7 +45,7 @@ pub fn applied_set(graph: &RevisionGraph, heads: &[String]) -> Result<Vec<String
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for h in heads {
-        for step in graph.upgrade_plan(&[], h)?.steps {
+        for step in graph.upgrade_plan(&[], &Target::Rev(h.clone()))?.steps {
             if seen.insert(step.revision.clone()) {
                 out.push(step.revision);
             }
@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn an_upgrade_over_an_edited_applied_script_is_refused_unless_allowed() {
         let p = project();
-        let plan = p.graph.upgrade_plan(&["b".into()], "heads").unwrap();
+        let plan = p.graph.upgrade_plan(&["b".into()], &Target::Heads).unwrap();
         let records: HashMap<_, _> = [record(&p, "a", true), record(&p, "b", false)]
             .into_iter()
             .collect();
@@ -196,10 +196,16 @@ mod tests {
     #[test]
     fn a_downgrade_through_a_script_without_a_down_section_is_refused() {
         let p = project();
-        let plan = p.graph.downgrade_plan(&["c".into()], "base").unwrap();
+        let plan = p
+            .graph
+            .downgrade_plan(&["c".into()], &Target::Base)
+            .unwrap();
         let e = check_run(&p, &plan, &HashMap::new(), Policy::default()).unwrap_err();
         assert!(e.message.contains("m/b.sql"), "{e}");
-        let one = p.graph.downgrade_plan(&["c".into()], "-1").unwrap();
+        let one = p
+            .graph
+            .downgrade_plan(&["c".into()], &Target::parse("-1").unwrap())
+            .unwrap();
         check_run(&p, &one, &HashMap::new(), Policy::default()).unwrap();
     }
 }

@@ -20,7 +20,7 @@
 
 use std::collections::HashSet;
 
-use crate::graph::{RevisionGraph, RevisionNode};
+use crate::graph::{RevisionGraph, RevisionNode, Target};
 
 /// `migrate-history`: one line (or one verbose block) per revision of `revs`, in the order
 /// given (newest first from [`RevisionGraph::history_range`]). With `indicate_current`, the
@@ -169,7 +169,7 @@ pub fn format_current(graph: &RevisionGraph, current: &[String], verbose: bool) 
 /// as reached. False when `current` names a revision no script has.
 pub fn at_heads(graph: &RevisionGraph, current: &[String]) -> bool {
     graph
-        .upgrade_plan(current, "heads")
+        .upgrade_plan(current, &Target::Heads)
         .is_ok_and(|plan| plan.is_empty())
 }
 

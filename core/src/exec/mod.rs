@@ -577,50 +577,7 @@ fn plain_failure(what: &str, f: SqlFailure) -> Error {
 /// The line in the file of a failing statement: the error position when PostgreSQL gave one,
 /// otherwise the statement's first line.
 pub fn failure_line(stmt: &Statement, f: &SqlFailure) -> usize {
-    let Some(pos) = f.position else {
-        return stmt.line;
-    };
-    let text: Vec<char> = stmt.sql.chars().collect();
-    let start = leading_trivia_chars(&text);
-    let upto = (pos as usize).saturating_sub(1).min(text.len());
-    if upto <= start {
-        return stmt.line;
-    }
-    stmt.line + text[start..upto].iter().filter(|c| **c == '\n').count()
-}
-
-// Whitespace and comments before the statement's first token (the statement's `line` is the
-// line of that token).
-fn leading_trivia_chars(t: &[char]) -> usize {
-    let mut i = 0;
-    loop {
-        while i < t.len() && t[i].is_whitespace() {
-            i += 1;
-        }
-        if i + 1 < t.len() && t[i] == '-' && t[i + 1] == '-' {
-            while i < t.len() && t[i] != '\n' {
-                i += 1;
-            }
-        } else if i + 1 < t.len() && t[i] == '/' && t[i + 1] == '*' {
-            let mut depth = 0usize;
-            while i + 1 < t.len() {
-                if t[i] == '/' && t[i + 1] == '*' {
-                    depth += 1;
-                    i += 2;
-                } else if t[i] == '*' && t[i + 1] == '/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else {
-            return i;
-        }
-    }
+    crate::sql::line_of_position(&stmt.sql, stmt.line, f.position.map_or(0, |p| p as usize))
 }
 
 fn statement_failure(

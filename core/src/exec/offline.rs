@@ -6,6 +6,7 @@ use super::{run_plan, Bookkeeping, Executor, QuietObserver, RunOptions};
 use crate::config::Settings;
 use crate::db::{SqlFailure, VersionTable};
 use crate::error::{Error, Result};
+use crate::graph::Target;
 use crate::plan::{stamp_ops, Plan};
 use crate::project::Project;
 
@@ -103,13 +104,17 @@ pub fn offline_plan(project: &Project, range: &str, up: bool) -> Result<(Plan, b
         };
     let start_heads: Vec<String> = match start {
         None | Some("") | Some("base") => Vec::new(),
-        Some(s) => project.graph.stamp_heads(&[], &[s.to_string()])?,
+        Some(s) => project.graph.stamp_heads(&[], &[Target::parse(s)?])?,
     };
     let from_base = start_heads.is_empty();
     let plan = if up {
-        project.graph.upgrade_plan(&start_heads, end)?
+        project
+            .graph
+            .upgrade_plan(&start_heads, &Target::parse(end)?)?
     } else {
-        project.graph.downgrade_plan(&start_heads, end)?
+        project
+            .graph
+            .downgrade_plan(&start_heads, &Target::parse(end)?)?
     };
     Ok((plan, from_base && up))
 }
@@ -145,14 +150,16 @@ pub fn offline_stamp(
         match r.split_once(':') {
             Some((s, e)) => {
                 if !s.is_empty() && s != "base" {
-                    start = project.graph.stamp_heads(&[], &[s.to_string()])?;
+                    start = project.graph.stamp_heads(&[], &[Target::parse(s)?])?;
                 }
                 ends.push(e.to_string());
             }
             None => ends.push(r.clone()),
         }
     }
-    let target = project.graph.stamp_heads(&start, &ends)?;
+    let target = project
+        .graph
+        .stamp_heads(&start, &Target::parse_all(&ends)?)?;
     let mut out = String::from("BEGIN;\n\n");
     if start.is_empty() && !purge {
         out.push_str(&table.create_sql());

@@ -6,6 +6,7 @@
 use super::*;
 use crate::config::VersionTableName;
 use crate::db::VersionTable;
+use crate::graph::Target;
 use crate::script::parse_script;
 use std::path::{Path, PathBuf};
 
@@ -93,7 +94,7 @@ fn table() -> VersionTable {
 }
 
 fn run(exec: &mut Recorder, project: &Project, per_migration: bool) -> RunResult {
-    let plan = project.graph.upgrade_plan(&[], "heads").unwrap();
+    let plan = project.graph.upgrade_plan(&[], &Target::Heads).unwrap();
     let t = table();
     let books = Bookkeeping {
         table: &t,
@@ -228,7 +229,10 @@ fn a_missing_down_section_is_refused_before_anything_is_sent() {
         scripts.push(parse_script(&path, text.as_bytes()).unwrap());
     }
     let p = Project::from_scripts(Path::new("migrations"), scripts).unwrap();
-    let plan = p.graph.downgrade_plan(&["b".to_string()], "base").unwrap();
+    let plan = p
+        .graph
+        .downgrade_plan(&["b".to_string()], &Target::Base)
+        .unwrap();
     let t = table();
     let mut ex = Recorder::ok();
     let books = Bookkeeping {

@@ -138,15 +138,6 @@ pub fn split(sql: &str, first_line: usize) -> Vec<Span> {
     out
 }
 
-/// The line (counted from `first_line`, the line of the first line of `sql`) on which the
-/// character at 1-based character `position` of `sql` is. PostgreSQL reports the position of an
-/// error this way. Positions past the end give the last line; position 0 (none) gives
-/// `first_line`.
-pub fn line_of_position(sql: &str, first_line: usize, position: usize) -> usize {
-    let before = position.saturating_sub(1);
-    first_line + sql.chars().take(before).filter(|&c| c == '\n').count()
-}
-
 /// The statement being scanned.
 #[derive(Default)]
 struct Current {
@@ -558,18 +549,5 @@ mod tests {
                 "SELECT '😀'"
             ]
         );
-    }
-
-    #[test]
-    fn positions_map_to_lines() {
-        let sql = "SELECT 1,\n  é,\n  oops";
-        assert_eq!(line_of_position(sql, 10, 0), 10);
-        assert_eq!(line_of_position(sql, 10, 1), 10);
-        assert_eq!(line_of_position(sql, 10, 10), 10); // the newline itself
-        assert_eq!(line_of_position(sql, 10, 11), 11);
-        // Positions are in characters, not bytes: "  é,\n" is 5 characters.
-        assert_eq!(line_of_position(sql, 10, 15), 11);
-        assert_eq!(line_of_position(sql, 10, 16), 12);
-        assert_eq!(line_of_position(sql, 10, 1000), 12);
     }
 }

@@ -1,0 +1,209 @@
+//! Migration script files: one SQL file per revision, `migrations/<rev>_<slug>.sql`. This
+//! module holds the types; reading a file is in `parse`, a directory in `load`, writing a new
+//! script in `render`, ids and file names in `id`, checksums in `checksum`.
+//!
+//! ```sql
+//! -- revision: 002
+//! -- down_revision: 001
+//! -- message: server settings table
+//! -- created: 2026-11-22T10:00:00Z
+//!
+//! -- migrate:up
+//! CREATE TABLE server_settings (key text PRIMARY KEY, value jsonb NOT NULL);
+//!
+//! -- migrate:down
+//! DROP TABLE server_settings;
+//! ```
+//!
+//! The header is every line before `-- migrate:up`. In it, a comment of the form
+//! `-- word: value` is a header key (unknown keys are errors, so typos cannot pass); other
+//! comments and blank lines are ignored; anything else is an error. Keys:
+//!
+//! | key             | meaning                                                                 |
+//! |-----------------|-------------------------------------------------------------------------|
+//! | `revision`      | required; this revision's id (see [`validate_revision_id`])             |
+//! | `down_revision` | parent ids, comma-separated (a merge has several); absent or `none`: a root |
+//! | `message`       | one line of description                                                 |
+//! | `created`       | creation time, free text (RFC 3339 when written by `migrate-revision`)  |
+//! | `branch_labels` | comma-separated labels, usable as `label@head`                          |
+//! | `depends_on`    | comma-separated revisions (or labels) that must be applied first        |
+//! | `transactional` | `true` (default) or `false`: run statement by statement, no transaction |
+//!
+//! Then `-- migrate:up` (required, once) and optionally `-- migrate:down` (at most once, after
+//! up). Marker lines are matched after trimming, case-sensitively; a line that looks like a
+//! marker but is not exactly one (`-- migrate: down`, `-- migrate:down transaction:false`) is an
+//! error rather than silently becoming part of the SQL. A script without `-- migrate:down`
+//! cannot be downgraded. Markers are found by lines, so they must not appear anywhere else,
+//! even inside a dollar-quoted function body.
+//!
+//! Files must be UTF-8 (a BOM is skipped); LF and CRLF line endings are both accepted.
+
+mod checksum;
+mod id;
+mod load;
+mod parse;
+mod render;
+
+pub use checksum::checksum;
+pub use id::{file_name_for, validate_revision_id};
+pub use load::load_scripts;
+pub use parse::parse_script;
+pub use render::render_script;
+
+use crate::graph::RevisionNode;
+use crate::sql;
+use std::path::PathBuf;
+
+const UP_MARKER: &str = "-- migrate:up";
+const DOWN_MARKER: &str = "-- migrate:down";
+
+/// One section of a script (the SQL under `-- migrate:up` or `-- migrate:down`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The text between the marker line and the next marker (or the end of the file), verbatim.
+    pub sql: String,
+    /// The 1-based file line of the first line of `sql` (the line after the marker).
+    pub line: usize,
+}
+
+impl Section {
+    /// The section split into statements (for non-transactional scripts).
+    pub fn statements(&self) -> Vec<Statement> {
+        split_statements(&self.sql, self.line)
+    }
+}
+
+/// A parsed migration script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub path: PathBuf,
+    pub revision: String,
+    /// Parents; empty for a root, several for a merge.
+    pub down_revisions: Vec<String>,
+    pub depends_on: Vec<String>,
+    pub branch_labels: Vec<String>,
+    pub message: String,
+    pub created: Option<String>,
+    /// `false`: the sections are run one statement at a time, outside a transaction.
+    pub transactional: bool,
+    pub up: Section,
+    pub down: Option<Section>,
+    /// [`checksum`] of the file from the `-- migrate:up` line to the end, preceded by the
+    /// header fields that change what applying the script does (`down_revision`, `depends_on`,
+    /// `transactional: false`): editing the SQL or those fields changes it; editing the
+    /// message, `created`, `branch_labels`, comments or cosmetic whitespace does not.
+    pub checksum: String,
+}
+
+impl Script {
+    /// The script's node in the revision graph (`source` is the path as displayed).
+    pub fn to_node(&self) -> RevisionNode {
+        RevisionNode {
+            id: self.revision.clone(),
+            down_revisions: self.down_revisions.clone(),
+            depends_on: self.depends_on.clone(),
+            branch_labels: self.branch_labels.clone(),
+            message: self.message.clone(),
+            source: self.path.display().to_string(),
+        }
+    }
+}
+
+/// One statement of a section, without its trailing `;`. `line` is the file line of its first
+/// character that is neither whitespace nor in a comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: String,
+    pub line: usize,
+}
+
+/// What [`render_script`] writes for a new revision.
+///
+/// Note: `NewScript::default()` has `transactional: false`; set it to `true` for the normal
+/// case.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewScript {
+    pub revision: String,
+    pub down_revisions: Vec<String>,
+    pub depends_on: Vec<String>,
+    pub branch_labels: Vec<String>,
+    pub message: String,
+    pub created: String,
+    pub transactional: bool,
+    pub up_sql: String,
+    pub down_sql: String,
+}
+
+/// Splits `sql` into statements on top-level `;` (see [`crate::sql::split`]). `first_line` is
+/// the file line of the first line of `sql`; each statement's `line` is a file line.
+pub fn split_statements(sql: &str, first_line: usize) -> Vec<Statement> {
+    sql::split(sql, first_line)
+        .into_iter()
+        .map(|s| Statement {
+            sql: s.text(sql).to_string(),
+            line: s.line,
+        })
+        .collect()
+}
+
+/// Helpers shared by the tests of the submodules.
+#[cfg(test)]
+mod test_support {
+    pub(super) use super::*;
+    pub(super) use crate::error::{Error, ErrorKind, Result};
+    pub(super) use std::path::Path;
+
+    pub(super) const EXAMPLE: &str = "-- revision: 002
+-- down_revision: 001
+-- message: server settings table
+-- created: 2026-11-22T10:00:00Z
+
+-- migrate:up
+CREATE TABLE server_settings (key text PRIMARY KEY, value jsonb NOT NULL);
+
+-- migrate:down
+DROP TABLE server_settings;
+";
+
+    pub(super) fn p(text: &str) -> Result<Script> {
+        parse_script(Path::new("migrations/002_x.sql"), text.as_bytes())
+    }
+
+    pub(super) fn perr(text: &str) -> Error {
+        let e = p(text).expect_err("should fail");
+        assert_eq!(e.kind, ErrorKind::Script, "{e}");
+        assert!(e.message.starts_with("migrations/002_x.sql:"), "{e}");
+        assert!(e.hint.is_some(), "no hint: {e}");
+        e
+    }
+
+    pub(super) fn script_text(rev: &str, down: &str) -> String {
+        format!("-- revision: {rev}\n-- down_revision: {down}\n\n-- migrate:up\nSELECT {rev:?};\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+
+    #[test]
+    fn split_statements_uses_file_lines() {
+        let s = p("-- revision: 1\n-- transactional: false\n-- migrate:up\nCREATE INDEX CONCURRENTLY a ON t (x);\n\n-- b\nCREATE INDEX CONCURRENTLY b\n  ON t (y);\n").unwrap();
+        let st = s.up.statements();
+        assert_eq!(
+            st,
+            [
+                Statement {
+                    sql: "CREATE INDEX CONCURRENTLY a ON t (x)".into(),
+                    line: 4
+                },
+                Statement {
+                    sql: "CREATE INDEX CONCURRENTLY b\n  ON t (y)".into(),
+                    line: 7
+                },
+            ]
+        );
+        assert_eq!(split_statements(&s.up.sql, s.up.line), st);
+        assert_eq!(crate::sql::line_of_position(&st[1].sql, st[1].line, 30), 8);
+    }
+}

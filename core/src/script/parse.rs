@@ -1,0 +1,839 @@
+//! Reading one script file: the header keys, the `-- migrate:up` / `-- migrate:down`
+//! sections, and every mistake a hand-edited file can have, reported as `path:line: what`
+//! with a hint, because a migration that silently means something else is worse than one
+//! that does not load.
+
+use std::fmt;
+use std::path::Path;
+
+use super::checksum::{checksum, checksum_header};
+use super::id::validate_revision_id;
+use super::{Script, Section, DOWN_MARKER, UP_MARKER};
+use crate::error::{Error, Result};
+
+/// The header keys, in the order [`render_script`] writes them.
+const KEYS: [&str; 7] = [
+    "revision",
+    "down_revision",
+    "message",
+    "created",
+    "branch_labels",
+    "depends_on",
+    "transactional",
+];
+
+const KEY_REVISION: usize = 0;
+const KEY_DOWN_REVISION: usize = 1;
+const KEY_MESSAGE: usize = 2;
+const KEY_CREATED: usize = 3;
+const KEY_BRANCH_LABELS: usize = 4;
+const KEY_DEPENDS_ON: usize = 5;
+const KEY_TRANSACTIONAL: usize = 6;
+
+/// An error at `path:line`.
+pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error {
+    Error::script(format!("{}:{}: {}", path.display(), line, msg))
+}
+
+/// Parses one script file. `path` is used in error messages and kept in the result; `bytes`
+/// is the file's content.
+pub fn parse_script(path: &Path, bytes: &[u8]) -> Result<Script> {
+    parse(path, bytes).map(|parsed| parsed.script)
+}
+
+/// A parsed script and the line of its `revision` key (where a duplicate id is reported).
+pub(super) struct Parsed {
+    pub script: Script,
+    pub revision_line: usize,
+}
+
+/// A header key's value (trimmed) and its line.
+#[derive(Debug, Clone, Copy)]
+struct HeaderValue<'a> {
+    value: &'a str,
+    line: usize,
+}
+
+/// Where a section's SQL starts: the byte after its marker line, and that line's number.
+#[derive(Debug, Clone, Copy)]
+struct SectionStart {
+    offset: usize,
+    line: usize,
+}
+
+/// The file cut into its parts, before the header values are checked.
+struct Layout<'a> {
+    /// By index in [`KEYS`].
+    header: [Option<HeaderValue<'a>>; KEYS.len()],
+    /// Where the `-- migrate:up` line starts (the checksum covers the file from there).
+    up_marker: usize,
+    up: SectionStart,
+    /// Where the up section ends: the `-- migrate:down` line, or the end of the file.
+    up_end: usize,
+    down: Option<SectionStart>,
+}
+
+/// The header's values, checked.
+struct Fields<'a> {
+    revision: &'a str,
+    revision_line: usize,
+    down_revisions: Vec<String>,
+    branch_labels: Vec<String>,
+    depends_on: Vec<String>,
+    transactional: bool,
+}
+
+/// Parses a script: text, layout, header fields, in that order (so the first problem in the
+/// file is the one reported).
+pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
+    let text = decode(path, bytes)?;
+    let layout = scan(path, text)?;
+    let up = Section {
+        sql: text[layout.up.offset..layout.up_end.max(layout.up.offset)].to_string(),
+        line: layout.up.line,
+    };
+    let down = layout.down.map(|start| Section {
+        sql: text[start.offset..].to_string(),
+        line: start.line,
+    });
+    let fields = read_fields(path, &layout.header)?;
+    let checksum = checksum(&format!(
+        "{}{}",
+        checksum_header(
+            &fields.down_revisions,
+            &fields.depends_on,
+            fields.transactional
+        ),
+        &text[layout.up_marker..]
+    ));
+    let value = |k: usize| layout.header[k].map(|h| h.value);
+    let script = Script {
+        path: path.to_path_buf(),
+        revision: fields.revision.to_string(),
+        down_revisions: fields.down_revisions,
+        depends_on: fields.depends_on,
+        branch_labels: fields.branch_labels,
+        message: value(KEY_MESSAGE).unwrap_or("").to_string(),
+        created: value(KEY_CREATED)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+        transactional: fields.transactional,
+        up,
+        down,
+        checksum,
+    };
+    Ok(Parsed {
+        script,
+        revision_line: fields.revision_line,
+    })
+}
+
+/// The file as text: a BOM is skipped; anything but UTF-8 is an error at its line and column,
+/// and so is a NUL character (PostgreSQL can neither store nor run text containing one).
+fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(t) => match t.find('\0') {
+            None => Ok(t),
+            Some(at) => {
+                let (line, column) = line_and_column(&bytes[..at]);
+                Err(err_at(
+                    path,
+                    line,
+                    format_args!("the file contains a NUL character (at column {column})"),
+                )
+                .with_hint(
+                    "PostgreSQL cannot store or run text with a NUL (0x00) character: remove it \
+                     (is this a binary file or a UTF-16 file saved with a .sql name?)",
+                ))
+            }
+        },
+        Err(e) => {
+            let (line, column) = line_and_column(&bytes[..e.valid_up_to()]);
+            Err(err_at(
+                path,
+                line,
+                format_args!(
+                    "the file is not valid UTF-8 (bad byte 0x{:02x} at column {column})",
+                    bytes[e.valid_up_to()]
+                ),
+            )
+            .with_hint("save the file as UTF-8 (migration scripts are read as UTF-8 text)"))
+        }
+    }
+}
+
+/// The 1-based line and column (in bytes) of the byte that follows `before`.
+fn line_and_column(before: &[u8]) -> (usize, usize) {
+    let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, column)
+}
+
+/// Finds the section markers and reads the header lines before `-- migrate:up`.
+fn scan<'a>(path: &Path, text: &'a str) -> Result<Layout<'a>> {
+    let mut header: [Option<HeaderValue>; KEYS.len()] = Default::default();
+    let mut up_marker: Option<usize> = None;
+    let mut up: Option<SectionStart> = None;
+    let mut up_end = text.len();
+    let mut down: Option<SectionStart> = None;
+
+    let mut offset = 0;
+    let mut line_no = 0;
+    while offset < text.len() {
+        line_no += 1;
+        let line_start = offset;
+        let (raw, next) = match text[offset..].find('\n') {
+            Some(p) => (&text[offset..offset + p], offset + p + 1),
+            None => (&text[offset..], text.len()),
+        };
+        offset = next;
+        let trimmed = raw.trim();
+        let after_marker = SectionStart {
+            offset,
+            line: line_no + 1,
+        };
+
+        if trimmed == UP_MARKER {
+            check_up_marker(path, line_no, up.is_some(), down.is_some())?;
+            up_marker = Some(line_start);
+            up = Some(after_marker);
+        } else if trimmed == DOWN_MARKER {
+            check_down_marker(path, line_no, up.is_some(), down.is_some())?;
+            up_end = line_start;
+            down = Some(after_marker);
+        } else if looks_like_marker(trimmed) {
+            return Err(err_at(
+                path,
+                line_no,
+                format_args!("'{trimmed}' is not a section marker"),
+            )
+            .with_hint(
+                "section markers are exactly '-- migrate:up' and '-- migrate:down' on a line of their own \
+                 (to run without a transaction, put '-- transactional: false' in the header)",
+            ));
+        } else if up.is_none() {
+            header_line(path, line_no, trimmed, &mut header)?;
+        }
+    }
+
+    let Some(up) = up else {
+        return Err(err_at(
+            path,
+            line_no.max(1),
+            "reached the end of the file without a '-- migrate:up' line",
+        )
+        .with_hint("put a line '-- migrate:up' between the header and the upgrade SQL"));
+    };
+    Ok(Layout {
+        header,
+        up_marker: up_marker.unwrap_or(0),
+        up,
+        up_end,
+        down,
+    })
+}
+
+fn check_up_marker(path: &Path, line_no: usize, seen_up: bool, seen_down: bool) -> Result<()> {
+    if seen_down {
+        return Err(err_at(path, line_no, "'-- migrate:up' after '-- migrate:down'")
+            .with_hint("a script has one '-- migrate:up' section, then optionally one '-- migrate:down' section"));
+    }
+    if seen_up {
+        return Err(err_at(path, line_no, "a second '-- migrate:up' line")
+            .with_hint("a script has exactly one '-- migrate:up' section; remove the extra marker or move the SQL to a new revision"));
+    }
+    Ok(())
+}
+
+fn check_down_marker(path: &Path, line_no: usize, seen_up: bool, seen_down: bool) -> Result<()> {
+    if !seen_up {
+        return Err(
+            err_at(path, line_no, "'-- migrate:down' before '-- migrate:up'").with_hint(
+                "put the '-- migrate:up' section (the upgrade SQL) first, then '-- migrate:down'",
+            ),
+        );
+    }
+    if seen_down {
+        return Err(
+            err_at(path, line_no, "a second '-- migrate:down' line").with_hint(
+                "a script has at most one '-- migrate:down' section; remove the extra marker",
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// One line of the header (trimmed): blank, a comment, or a `-- key: value` line stored in
+/// `header`. SQL, unknown keys and repeated keys are errors.
+fn header_line<'a>(
+    path: &Path,
+    line_no: usize,
+    trimmed: &'a str,
+    header: &mut [Option<HeaderValue<'a>>; KEYS.len()],
+) -> Result<()> {
+    if trimmed.is_empty() {
+        return Ok(());
+    }
+    let Some(comment) = trimmed.strip_prefix("--") else {
+        return Err(
+            err_at(path, line_no, "SQL before the '-- migrate:up' line").with_hint(
+                "the header may contain only '-- key: value' lines and comments; \
+             put the SQL after a '-- migrate:up' line",
+            ),
+        );
+    };
+    let Some((key, value)) = header_key(comment) else {
+        return Ok(()); // an ordinary comment
+    };
+    let Some(k) = KEYS.iter().position(|&known| known == key) else {
+        let suggestion = match suggest_key(key) {
+            Some(s) => format!(" (did you mean '{s}'?)"),
+            None => String::new(),
+        };
+        return Err(err_at(
+            path,
+            line_no,
+            format_args!("unknown header key '{key}'{suggestion}"),
+        )
+        .with_hint(format!(
+            "valid keys are: {}; a header comment must not start with 'word:' \
+             (reword it, or move it below '-- migrate:up')",
+            KEYS.join(", ")
+        )));
+    };
+    if let Some(first) = header[k] {
+        return Err(err_at(
+            path,
+            line_no,
+            format_args!(
+                "header key '{key}' given twice (first on line {})",
+                first.line
+            ),
+        )
+        .with_hint("keep only one of the two lines"));
+    }
+    header[k] = Some(HeaderValue {
+        value,
+        line: line_no,
+    });
+    Ok(())
+}
+
+/// Checks the header values, in key order: `revision` (required), `down_revision`,
+/// `branch_labels`, `depends_on`, `transactional`.
+fn read_fields<'a>(
+    path: &Path,
+    header: &[Option<HeaderValue<'a>>; KEYS.len()],
+) -> Result<Fields<'a>> {
+    let Some(HeaderValue {
+        value: revision,
+        line: revision_line,
+    }) = header[KEY_REVISION]
+    else {
+        return Err(err_at(path, 1, "no '-- revision: <id>' header line")
+            .with_hint("every script needs a '-- revision: <id>' line before '-- migrate:up'"));
+    };
+    validate_revision_id(revision)
+        .map_err(|e| err_at(path, revision_line, &e.message).with_hint(hint_of(&e)))?;
+    let list = |k: usize, key: &str| match header[k] {
+        None => Ok(Vec::new()),
+        Some(h) => id_list(path, h.line, key, h.value),
+    };
+    let down_revisions = match header[KEY_DOWN_REVISION] {
+        Some(h) if h.value.is_empty() || h.value.eq_ignore_ascii_case("none") => Vec::new(),
+        Some(h) => {
+            let ids = list(KEY_DOWN_REVISION, "down_revision")?;
+            if ids.iter().any(|id| id == revision) {
+                return Err(err_at(
+                    path,
+                    h.line,
+                    format_args!("revision '{revision}' lists itself as its down_revision"),
+                )
+                .with_hint(
+                    "down_revision names the parent revision(s); use 'none' for the first revision",
+                ));
+            }
+            ids
+        }
+        None => Vec::new(),
+    };
+    let branch_labels = list(KEY_BRANCH_LABELS, "branch_labels")?;
+    let depends_on = list(KEY_DEPENDS_ON, "depends_on")?;
+    let transactional = match header[KEY_TRANSACTIONAL] {
+        None => true,
+        Some(h) if h.value.eq_ignore_ascii_case("true") => true,
+        Some(h) if h.value.eq_ignore_ascii_case("false") => false,
+        Some(h) => {
+            return Err(err_at(path, h.line, format_args!("transactional must be 'true' or 'false', not '{}'", h.value))
+                .with_hint("write '-- transactional: false' to run the script statement by statement without a transaction, or remove the line"));
+        }
+    };
+    Ok(Fields {
+        revision,
+        revision_line,
+        down_revisions,
+        branch_labels,
+        depends_on,
+        transactional,
+    })
+}
+
+fn hint_of(e: &Error) -> String {
+    e.hint.clone().unwrap_or_default()
+}
+
+/// `comment` is a header comment after its `--`. If it has the form ` word: value`, returns
+/// (word, trimmed value). A word is ASCII letters, digits, `_` and `-`, starting with a letter;
+/// spaces may come before the colon.
+fn header_key(comment: &str) -> Option<(&str, &str)> {
+    let c = comment.trim_start();
+    let end = c.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '-'))?;
+    let (word, rest) = c.split_at(end);
+    if !word.starts_with(|ch: char| ch.is_ascii_alphabetic()) {
+        return None;
+    }
+    // `word : value` counts too, so that a stray space cannot turn a key into a comment.
+    let value = rest.trim_start().strip_prefix(':')?;
+    Some((word, value.trim()))
+}
+
+/// A line that is not a marker but was probably meant as one: `--migrate:up`, `-- migrate: down`,
+/// `-- Migrate:Up`, `-- migrate:down transaction:false`.
+fn looks_like_marker(trimmed: &str) -> bool {
+    if !trimmed.starts_with("--") {
+        return false;
+    }
+    let squeezed: String = trimmed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    squeezed.starts_with("--migrate:") || squeezed == "--migrateup" || squeezed == "--migratedown"
+}
+
+/// The known key closest to an unknown one, if any is close enough.
+fn suggest_key(key: &str) -> Option<&'static str> {
+    let norm = key.to_ascii_lowercase().replace('-', "_");
+    if let Some(&k) = KEYS.iter().find(|&&k| k == norm) {
+        return Some(k);
+    }
+    let aliases = [
+        ("down_revisions", "down_revision"),
+        ("revises", "down_revision"),
+        ("parent", "down_revision"),
+        ("parents", "down_revision"),
+        ("rev", "revision"),
+        ("id", "revision"),
+        ("revision_id", "revision"),
+        ("depends", "depends_on"),
+        ("dependencies", "depends_on"),
+        ("branch_label", "branch_labels"),
+        ("branch", "branch_labels"),
+        ("branches", "branch_labels"),
+        ("labels", "branch_labels"),
+        ("transaction", "transactional"),
+        ("date", "created"),
+        ("create_date", "created"),
+        ("msg", "message"),
+        ("description", "message"),
+    ];
+    if let Some(&(_, k)) = aliases.iter().find(|(a, _)| *a == norm) {
+        return Some(k);
+    }
+    KEYS.iter()
+        .map(|&k| (edit_distance(&norm, k), k))
+        .filter(|&(d, k)| d <= 3 && d * 3 <= k.len())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (over bytes; keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// Parses a comma-separated list of ids (for `key` on `line`): every item must be a valid id,
+/// items must not repeat and there must be at least one.
+fn id_list(path: &Path, line: usize, key: &str, value: &str) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for item in value.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(err_at(
+                path,
+                line,
+                format_args!("empty item in the {key} list '{value}'"),
+            )
+            .with_hint(format!(
+                "write the {key} values separated by commas, like '{key}: a, b'"
+            )));
+        }
+        validate_revision_id(item).map_err(|e| {
+            err_at(path, line, format_args!("in {key}: {}", e.message)).with_hint(hint_of(&e))
+        })?;
+        if out.iter().any(|x| x == item) {
+            return Err(err_at(
+                path,
+                line,
+                format_args!("'{item}' is listed twice in {key}"),
+            )
+            .with_hint("list each value once"));
+        }
+        out.push(item.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    #[test]
+    fn parses_the_example() {
+        let s = p(EXAMPLE).unwrap();
+        assert_eq!(s.path, Path::new("migrations/002_x.sql"));
+        assert_eq!(s.revision, "002");
+        assert_eq!(s.down_revisions, ["001"]);
+        assert!(s.depends_on.is_empty() && s.branch_labels.is_empty());
+        assert_eq!(s.message, "server settings table");
+        assert_eq!(s.created.as_deref(), Some("2026-11-22T10:00:00Z"));
+        assert!(s.transactional);
+        assert_eq!(
+            s.up,
+            Section {
+                sql:
+                    "CREATE TABLE server_settings (key text PRIMARY KEY, value jsonb NOT NULL);\n\n"
+                        .into(),
+                line: 7
+            }
+        );
+        assert_eq!(
+            s.down,
+            Some(Section {
+                sql: "DROP TABLE server_settings;\n".into(),
+                line: 10
+            })
+        );
+        assert_eq!(
+            s.checksum,
+            checksum(&format!(
+                "down_revision: 001\n{}",
+                &EXAMPLE[EXAMPLE.find("-- migrate:up").unwrap()..]
+            ))
+        );
+        assert_eq!(s.checksum.len(), 64);
+
+        let node = s.to_node();
+        assert_eq!(
+            node,
+            RevisionNode {
+                id: "002".into(),
+                down_revisions: vec!["001".into()],
+                depends_on: vec![],
+                branch_labels: vec![],
+                message: "server settings table".into(),
+                source: "migrations/002_x.sql".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn all_keys_and_lists() {
+        let s = p(
+            "-- A comment before the keys.\n--\n-- revision: m1\n-- down_revision: a1, b2 ,c3\n\
+                   -- branch_labels: feature\n-- depends_on: x9,y8\n-- transactional: false\n\
+                   ---- another comment ----\n-- migrate:up\n",
+        )
+        .unwrap();
+        assert_eq!(s.down_revisions, ["a1", "b2", "c3"]);
+        assert_eq!(s.branch_labels, ["feature"]);
+        assert_eq!(s.depends_on, ["x9", "y8"]);
+        assert!(!s.transactional);
+        assert_eq!(s.message, "");
+        assert_eq!(s.created, None);
+        assert_eq!(
+            s.up,
+            Section {
+                sql: String::new(),
+                line: 10
+            }
+        );
+        assert_eq!(s.down, None);
+    }
+
+    #[test]
+    fn root_revisions() {
+        for header in [
+            "",
+            "-- down_revision: none\n",
+            "-- down_revision: None\n",
+            "-- down_revision:\n",
+        ] {
+            let s = p(&format!(
+                "-- revision: 001\n{header}-- migrate:up\nSELECT 1;\n"
+            ))
+            .unwrap();
+            assert!(s.down_revisions.is_empty(), "{header}");
+        }
+    }
+
+    #[test]
+    fn transactional_values() {
+        let t = |v: &str| {
+            p(&format!(
+                "-- revision: 1\n-- transactional: {v}\n-- migrate:up\n"
+            ))
+            .map(|s| s.transactional)
+        };
+        assert!(t("true").unwrap());
+        assert!(!t("false").unwrap());
+        assert!(!t("False").unwrap());
+        let e = perr("-- revision: 1\n-- transactional: no\n-- migrate:up\n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:2: transactional must be"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_suggestions() {
+        let e = perr("-- revision: 002\n-- down_revison: 001\n-- migrate:up\n");
+        assert_eq!(
+            e.message,
+            "migrations/002_x.sql:2: unknown header key 'down_revison' (did you mean 'down_revision'?)"
+        );
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap()
+                .contains("revision, down_revision, message"),
+            "{e}"
+        );
+        let suggest =
+            |k: &str| perr(&format!("-- revision: 002\n-- {k}: x\n-- migrate:up\n")).message;
+        assert!(suggest("Revision").contains("did you mean 'revision'?"));
+        assert!(suggest("down-revision").contains("did you mean 'down_revision'?"));
+        assert!(suggest("transaction").contains("did you mean 'transactional'?"));
+        assert!(suggest("depends").contains("did you mean 'depends_on'?"));
+        assert!(suggest("branch_label").contains("did you mean 'branch_labels'?"));
+        assert!(suggest("mesage").contains("did you mean 'message'?"));
+        let e = suggest("note");
+        assert!(
+            e.contains("unknown header key 'note'") && !e.contains("did you mean"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn plain_comments_in_the_header_are_ignored() {
+        let s = p("-- Adds the settings table. See issue #12\n-- revision: 002\n-- 10:30 is not a key\n\n-- migrate:up\n").unwrap();
+        assert_eq!(s.revision, "002");
+        // A space before the colon still makes a key.
+        let s = p("-- revision : 002\n--down_revision:001\n-- migrate:up\n").unwrap();
+        assert_eq!(
+            (s.revision.as_str(), s.down_revisions.as_slice()),
+            ("002", ["001".to_string()].as_slice())
+        );
+        let e = perr("-- revision: 002\n-- down_revison : 001\n-- migrate:up\n");
+        assert!(
+            e.message.contains("unknown header key 'down_revison'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys() {
+        let e = perr("-- revision: 002\n-- message: a\n\n-- message: b\n-- migrate:up\n");
+        assert_eq!(
+            e.message,
+            "migrations/002_x.sql:4: header key 'message' given twice (first on line 2)"
+        );
+    }
+
+    #[test]
+    fn revision_is_required_and_validated() {
+        let e = perr("-- message: a\n-- migrate:up\n");
+        assert!(e.message.contains("no '-- revision: <id>'"), "{e}");
+        let e = perr("\n-- revision: a-b\n-- migrate:up\n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:2: invalid revision id 'a-b': it contains '-'"),
+            "{e}"
+        );
+        let e = perr("-- revision:\n-- migrate:up\n");
+        assert!(e.message.contains("empty"), "{e}");
+        let e = perr("-- revision: 1\n-- down_revision: 0, 1\n-- migrate:up\n");
+        assert!(
+            e.message.starts_with("migrations/002_x.sql:2:") && e.message.contains("itself"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n-- down_revision: 0,,2\n-- migrate:up\n");
+        assert!(e.message.contains("empty item"), "{e}");
+        let e = perr("-- revision: 1\n-- depends_on: 0, 0\n-- migrate:up\n");
+        assert!(e.message.contains("listed twice"), "{e}");
+        let e = perr("-- revision: 1\n-- branch_labels: my label\n-- migrate:up\n");
+        assert!(
+            e.message.contains(
+                "in branch_labels: invalid revision id 'my label': it contains whitespace"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn section_errors() {
+        let e = perr("-- revision: 1\nCREATE TABLE t ();\n-- migrate:up\n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:2: SQL before the '-- migrate:up' line"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n\nSELECT 1;\n");
+        assert!(
+            e.message.starts_with("migrations/002_x.sql:3: SQL before"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n-- message: no sections\n");
+        assert!(e.message.contains("without a '-- migrate:up' line"), "{e}");
+        let e = perr("");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:1: reached the end"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n-- migrate:down\n-- migrate:up\n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:2: '-- migrate:down' before"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n-- migrate:up\n-- migrate:down\n-- migrate:up\n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:4: '-- migrate:up' after"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n-- migrate:up\n-- migrate:up\n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:3: a second '-- migrate:up'"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n-- migrate:up\n-- migrate:down\nx\n  -- migrate:down  \n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:5: a second '-- migrate:down'"),
+            "{e}"
+        );
+        for near in [
+            "-- migrate: down",
+            "--migrate:down",
+            "-- Migrate:Down",
+            "-- migrate:down transaction:false",
+        ] {
+            let e = perr(&format!(
+                "-- revision: 1\n-- migrate:up\nSELECT 1;\n{near}\nSELECT 2;\n"
+            ));
+            assert!(
+                e.message.starts_with("migrations/002_x.sql:4: ")
+                    && e.message.contains("not a section marker"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn markers_are_trimmed() {
+        let s = p("-- revision: 1\n   -- migrate:up   \nA;\n\t-- migrate:down\nB;").unwrap();
+        assert_eq!(
+            s.up,
+            Section {
+                sql: "A;\n".into(),
+                line: 3
+            }
+        );
+        assert_eq!(
+            s.down,
+            Some(Section {
+                sql: "B;".into(),
+                line: 5
+            })
+        );
+    }
+
+    #[test]
+    fn empty_down_section() {
+        let s = p("-- revision: 1\n-- migrate:up\nA;\n-- migrate:down").unwrap();
+        assert_eq!(
+            s.down,
+            Some(Section {
+                sql: String::new(),
+                line: 5
+            })
+        );
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let crlf = EXAMPLE.replace('\n', "\r\n");
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend_from_slice(crlf.as_bytes());
+        let s = parse_script(Path::new("m.sql"), &bytes).unwrap();
+        let lf = p(EXAMPLE).unwrap();
+        assert_eq!(s.revision, "002");
+        assert_eq!(s.message, lf.message);
+        assert_eq!(s.down_revisions, lf.down_revisions);
+        assert_eq!(s.up.line, 7);
+        assert_eq!(s.up.sql, lf.up.sql.replace('\n', "\r\n"));
+        assert_eq!(s.checksum, lf.checksum);
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_with_their_line() {
+        // PostgreSQL can neither store nor run text with a NUL character.
+        let e = perr("-- revision: 002\n\n-- migrate:up\nSELECT 1;\nSELECT 'a\0b';\n");
+        assert!(
+            e.message
+                .starts_with("migrations/002_x.sql:5: the file contains a NUL character"),
+            "{e}"
+        );
+        assert!(e.message.contains("column 10"), "{e}");
+        let e = perr("-- revision: 002\0\n-- migrate:up\n");
+        assert!(e.message.starts_with("migrations/002_x.sql:1: "), "{e}");
+        let e = perr("-- revision: 002\n-- migrate:up\n-- migrate:down\n\0");
+        assert!(e.message.starts_with("migrations/002_x.sql:4: "), "{e}");
+    }
+
+    #[test]
+    fn non_utf8_is_an_error_with_its_line() {
+        let mut bytes = b"-- revision: 1\n-- migrate:up\nSELECT 'caf".to_vec();
+        bytes.push(0xe9);
+        bytes.extend_from_slice(b"';\n");
+        let e = parse_script(Path::new("migrations/002_x.sql"), &bytes).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Script);
+        assert!(
+            e.message.starts_with(
+                "migrations/002_x.sql:3: the file is not valid UTF-8 (bad byte 0xe9 at column 12)"
+            ),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("UTF-8"));
+    }
+}
