@@ -170,3 +170,101 @@ fn flags_that_contradict_each_other_are_a_usage_error_naming_both() {
         );
     }
 }
+
+#[test]
+fn a_script_with_a_nul_byte_is_refused_with_its_line_and_nothing_runs() {
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.write(
+        "migrations/002_x.sql",
+        "-- revision: 002\n-- down_revision: 001\n-- migrate:up\nINSERT INTO a VALUES (1);\nSELECT 'x\0y';\n",
+    );
+    let r = s.run("migrate-up", &[]).code(6);
+    assert!(r.stderr.contains("002_x.sql:5"), "{}", r.stderr);
+    assert!(r.stderr.to_lowercase().contains("nul"), "{}", r.stderr);
+    assert!(!s.db.table_exists("alembic_version"));
+    assert!(s.db.tables().is_empty());
+}
+
+#[test]
+fn a_lock_table_too_small_for_one_transaction_names_the_setting_not_the_script() {
+    let server = TempServer::init();
+    server.start(&["max_locks_per_transaction=10", "max_connections=5"]);
+    let s = Scenario::new();
+    // one revision creating many tables: every table takes locks until the run commits
+    let creates: String = (0..300)
+        .map(|i| format!("CREATE TABLE t{i} (id int PRIMARY KEY);\n"))
+        .collect();
+    s.revision("001", "", &creates, "SELECT 1;");
+    let url = server.url("127.0.0.1", "");
+    let r = s
+        .run_env("migrate-up", &[], &[("DATABASE_URL", &url)])
+        .code(4);
+    assert!(r.stderr.contains("53200"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--transaction-per-migration")
+            && r.stderr.contains("max_locks_per_transaction")
+            && !r.stderr.contains("fix the script"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("nothing was applied"), "{}", r.stderr);
+}
+
+#[test]
+fn a_concurrent_index_in_a_transactional_script_says_to_mark_it_non_transactional() {
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.revision(
+        "002",
+        "001",
+        "CREATE INDEX CONCURRENTLY a_id ON a (id);",
+        "DROP INDEX a_id;",
+    );
+    let r = s.run("migrate-up", &[]).code(4);
+    assert!(r.stderr.contains("25001"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`-- transactional: false`"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), Vec::<String>::new());
+}
+
+#[test]
+fn an_index_left_invalid_by_a_failed_concurrent_build_is_named_by_the_next_run() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE a (id int); INSERT INTO a VALUES (1), (1);",
+        "DROP TABLE a;",
+    );
+    s.revision_with(
+        "002",
+        "001",
+        "-- transactional: false",
+        "CREATE UNIQUE INDEX CONCURRENTLY a_id ON a (id);",
+        "DROP INDEX CONCURRENTLY a_id;",
+    );
+    // the duplicate makes the unique build fail, leaving a_id INVALID
+    let r = s.run("migrate-up", &[]).code(4);
+    assert!(
+        r.stderr.contains("INVALID index") && r.stderr.contains("a_id"),
+        "{}",
+        r.stderr
+    );
+    s.db.execute("DELETE FROM a WHERE ctid = (SELECT max(ctid) FROM a)");
+    // the retry trips over the leftover: the hint says what it is and how to clean it up
+    let r = s.run("migrate-up", &[]).code(4);
+    assert!(r.stderr.contains("42P07"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("DROP INDEX CONCURRENTLY") && r.stderr.contains("INVALID index"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("fix the script"), "{}", r.stderr);
+    s.db.execute("DROP INDEX a_id");
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+}

@@ -3,6 +3,7 @@
 
 pub mod lock;
 pub mod records;
+pub mod sqlstate;
 pub mod tls;
 pub mod version;
 
@@ -216,13 +217,23 @@ pub fn connect_error(url: &DbUrl, e: &postgres::Error) -> Error {
         url.dbname
     );
     if let Some(db) = e.as_db_error() {
-        let (why, hint) = match db.code().code() {
-            "28P01" => ("password authentication failed".to_string(), "check the password in the database URL (DATABASE_URL / PGVECTOR_DB_URL / --database-url)".to_string()),
-            "28000" => (db.message().to_string(), "the server's pg_hba.conf does not admit this user/host/database; ask the administrator".to_string()),
-            "3D000" => (format!("database '{}' does not exist", url.dbname), format!("create it (createdb {}) or fix the database name in the URL", url.dbname)),
-            "57P03" => ("the server is starting up or shutting down".to_string(), "retry in a moment, or use --wait".to_string()),
-            "53300" => ("too many connections".to_string(), "the server's max_connections is reached; retry later".to_string()),
-            _ => (format!("{} (SQLSTATE {})", db.message(), db.code().code()), "check the URL and the server's log".to_string()),
+        let code = db.code().code();
+        let why = match code {
+            "28P01" => "password authentication failed".to_string(),
+            "3D000" => format!("database '{}' does not exist", url.dbname),
+            "57P03" => "the server is starting up or shutting down".to_string(),
+            "53300" => "too many connections".to_string(),
+            "28000" => db.message().to_string(),
+            _ => format!("{} (SQLSTATE {code})", db.message()),
+        };
+        let hint = match code {
+            "3D000" => format!(
+                "create it (createdb {}) or fix the database name in the URL",
+                url.dbname
+            ),
+            _ => sqlstate::hint(code)
+                .unwrap_or("check the URL and the server's log")
+                .to_string(),
         };
         let retryable = matches!(db.code().code(), "57P03" | "53300");
         return Error::new(ErrorKind::Connect, format!("{whom}: {why}"))

@@ -250,6 +250,16 @@ impl Records {
 
     /// Appends an audit entry.
     pub fn audit(&self, client: &mut impl GenericClient, e: &AuditEntry) -> Result<()> {
+        // Whatever a failure said goes in, even bytes a text column cannot hold: the row of a
+        // failed run must never be lost to the failure's own message.
+        let list = |v: &[String]| v.iter().map(|x| storable(x)).collect::<Vec<_>>();
+        let (from_heads, to_heads, revisions) =
+            (list(&e.from_heads), list(&e.to_heads), list(&e.revisions));
+        let (target, error, note) = (
+            storable(&e.target),
+            e.error.as_deref().map(storable),
+            e.note.as_deref().map(storable),
+        );
         client
             .execute(
                 &format!(
@@ -259,15 +269,15 @@ impl Records {
                 ),
                 &[
                     &e.action,
-                    &e.target,
-                    &e.from_heads,
-                    &e.to_heads,
-                    &e.revisions,
+                    &target,
+                    &from_heads,
+                    &to_heads,
+                    &revisions,
                     &(e.lock_wait.as_millis() as i64),
                     &(e.duration.as_millis() as i64),
                     &e.success,
-                    &e.error,
-                    &e.note,
+                    &error,
+                    &note,
                     &TOOL_VERSION,
                 ],
             )
@@ -373,4 +383,18 @@ pub fn format_audit_log(rows: &[AuditRow]) -> String {
         }
     }
     out
+}
+
+/// `text` as PostgreSQL can store it: a NUL (which no text column holds) is written `\0`.
+pub fn storable(text: &str) -> String {
+    text.replace('\0', "\\0")
+}
+
+#[cfg(test)]
+mod storable_tests {
+    #[test]
+    fn a_nul_byte_becomes_visible_text() {
+        assert_eq!(super::storable("a\0b"), "a\\0b");
+        assert_eq!(super::storable("plain"), "plain");
+    }
 }

@@ -608,7 +608,7 @@ fn statement_failure(
     msg.push_str(&format!("\n  statement: {}", truncate(first, 120)));
     let sqlstate = f.sqlstate.clone();
     Error::new(ErrorKind::Migration, msg)
-        .with_hint("fix the script (or the data it trips over) and run the command again")
+        .with_hint(crate::db::sqlstate::statement_hint(&sqlstate))
         .with_detail(crate::error::Detail::Sql { sqlstate })
 }
 

@@ -1,0 +1,54 @@
+//! What to do about a PostgreSQL error, by SQLSTATE: one table for every place that reports
+//! one (a failed step, a failed connection). Most failures are the script's — fix it and run
+//! again — but some are a server setting, a leftover of an interrupted run, a missing privilege
+//! or a missing database, and "fix the script" would send the user the wrong way.
+
+/// `(SQLSTATE, hint)`, the hint said as an instruction.
+pub const HINTS: &[(&str, &str)] = &[
+    ("53200", "the run holds more locks than the server's lock table allows (max_locks_per_transaction x max_connections): run with --transaction-per-migration so each revision commits on its own, or raise max_locks_per_transaction on the server"),
+    ("42P07", "the object already exists: if an interrupted CREATE INDEX CONCURRENTLY left an INVALID index of that name (migrate-check lists them), drop it with DROP INDEX CONCURRENTLY and run again; if it was created by hand, drop it or stamp past the revision"),
+    ("25001", "this statement cannot run inside a transaction (CREATE INDEX CONCURRENTLY, VACUUM, ALTER TYPE ... ADD VALUE before PostgreSQL 12): mark the script `-- transactional: false`"),
+    ("55P03", "another session holds a lock the statement needs: find it in pg_locks / pg_stat_activity, let it finish, and run again"),
+    ("57014", "the statement was cancelled (statement_timeout, or an administrator): raise statement_timeout for this script, or run it when the table is quiet"),
+    ("42501", "the database user lacks a privilege for this statement: grant it, or run the migrations as the objects' owner"),
+    ("40P01", "a deadlock with another session: run again when the other work is done"),
+    ("28P01", "check the password in the database URL (DATABASE_URL / PGVECTOR_DB_URL / --database-url)"),
+    ("28000", "the server's pg_hba.conf does not admit this user/host/database; ask the administrator"),
+    ("3D000", "create the database (createdb NAME, or CREATE DATABASE) or fix the database name in the URL"),
+    ("57P03", "the server is starting up or shutting down: retry in a moment, or use --wait"),
+    ("53300", "the server's max_connections is reached: retry later, or connect through a pooler"),
+];
+
+/// The hint for `sqlstate`, if the table has one.
+pub fn hint(sqlstate: &str) -> Option<&'static str> {
+    HINTS
+        .iter()
+        .find(|(code, _)| *code == sqlstate)
+        .map(|(_, h)| *h)
+}
+
+/// The hint for a failed migration statement: the table's, else the script's own fault.
+pub fn statement_hint(sqlstate: &str) -> &'static str {
+    hint(sqlstate).unwrap_or("fix the script (or the data it trips over) and run the command again")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_or_a_leftover_is_not_blamed_on_the_script() {
+        assert!(statement_hint("53200").contains("--transaction-per-migration"));
+        assert!(statement_hint("53200").contains("max_locks_per_transaction"));
+        assert!(statement_hint("42P07").contains("INVALID index"));
+        assert!(statement_hint("25001").contains("transactional: false"));
+        assert!(hint("28P01").unwrap().contains("password"));
+        assert!(hint("3D000").unwrap().contains("create the database"));
+        assert!(statement_hint("42601").starts_with("fix the script"));
+        // one entry per code
+        let mut codes: Vec<&str> = HINTS.iter().map(|(c, _)| *c).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), HINTS.len());
+    }
+}
