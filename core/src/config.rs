@@ -29,8 +29,8 @@ pub const ENV_VARS: &[&str] = &[
 ];
 
 /// Variables from the process environment, then from a `.env` file (which never overrides the
-/// process environment). Empty values count as unset.
-#[derive(Debug, Clone, Default)]
+/// process environment). Empty values count as unset. `Debug` shows the names, not the values.
+#[derive(Clone, Default)]
 pub struct Env {
     process: HashMap<String, String>,
     file: HashMap<String, String>,
@@ -89,13 +89,50 @@ impl Env {
     /// file: the environment as a whole beats the file (an exported PGVECTOR_DB_URL wins over a
     /// DATABASE_URL left in .env), and within each, the order of `keys` decides.
     pub fn get_first(&self, keys: &[&str]) -> Option<(String, &'static str)> {
+        self.lookup_first(keys).map(|(v, _, in_file)| {
+            let source = if in_file { ".env file" } else { "environment" };
+            (v, source)
+        })
+    }
+
+    /// [`Env::get_first`]'s value, the index of its key, and whether it came from the file.
+    fn lookup_first(&self, keys: &[&str]) -> Option<(String, usize, bool)> {
         let pick = |m: &HashMap<String, String>| {
             keys.iter()
-                .find_map(|k| m.get(*k).filter(|v| !v.is_empty()).cloned())
+                .enumerate()
+                .find_map(|(i, k)| m.get(*k).filter(|v| !v.is_empty()).map(|v| (v.clone(), i)))
         };
         pick(&self.process)
-            .map(|v| (v, "environment"))
-            .or_else(|| pick(&self.file).map(|v| (v, ".env file")))
+            .map(|(v, i)| (v, i, false))
+            .or_else(|| pick(&self.file).map(|(v, i)| (v, i, true)))
+    }
+
+    /// DATABASE_URL, else PGVECTOR_DB_URL (by [`Env::get_first`]'s rules), with where it was
+    /// found ("DATABASE_URL in the environment"), for messages.
+    fn url_variable(&self) -> Option<(String, String)> {
+        const KEYS: [&str; 2] = ["DATABASE_URL", "PGVECTOR_DB_URL"];
+        let (v, i, in_file) = self.lookup_first(&KEYS)?;
+        let place = match (&self.file_path, in_file) {
+            (_, false) => "the environment".to_string(),
+            (Some(p), true) => p.display().to_string(),
+            (None, true) => "the .env file".to_string(),
+        };
+        Some((v, format!("{} in {place}", KEYS[i])))
+    }
+}
+
+/// Names only: the values include passwords (PGPASSWORD, DATABASE_URL).
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut process: Vec<&String> = self.process.keys().collect();
+        let mut file: Vec<&String> = self.file.keys().collect();
+        process.sort();
+        file.sort();
+        f.debug_struct("Env")
+            .field("process", &process)
+            .field("file", &file)
+            .field("file_path", &self.file_path)
+            .finish()
     }
 }
 
@@ -197,22 +234,285 @@ const SCHEMES: &[&str] = &[
     "postgres+psycopg",
 ];
 
-impl DbUrl {
-    /// Parses any accepted URL form. `env` supplies PGPASSWORD, PGSSLMODE, PGSSLROOTCERT and
-    /// PGCONNECT_TIMEOUT when the URL does not say. Errors never quote the password.
-    pub fn parse(raw: &str, env: &Env) -> Result<DbUrl> {
-        let raw = raw.trim();
-        let (scheme, rest) = raw.split_once("://").ok_or_else(|| {
-            Error::usage("the database URL has no scheme (it must start with postgresql://)")
-                .with_hint("write it as postgresql://USER@HOST:5432/DBNAME, the password after USER and a colon")
-        })?;
-        let scheme_l = scheme.to_ascii_lowercase();
-        if !SCHEMES.contains(&scheme_l.as_str()) {
+/// Where each part of `scheme://user:password@host:port/dbname?query#fragment` lies in a URL's
+/// text, found the way the `url` crate splits it. Errors about a malformed URL use it to say
+/// which part is wrong and at which column without quoting any of the text: in a mangled URL,
+/// what looks like the port or the host may well be a piece of the password.
+struct Layout<'a> {
+    /// The URL as given (trailing whitespace dropped); byte offsets below index into it.
+    text: &'a str,
+    /// Just after `://`.
+    start: usize,
+    /// The end of the authority (user info, host, port): the first `/`, `?` or `#` after
+    /// `start`, or the end of the text.
+    authority_end: usize,
+    /// The `@` that ends the user info (the last one in the authority).
+    at: Option<usize>,
+    /// The `:` between the user name and the password.
+    colon: Option<usize>,
+    /// The `?` that starts the query.
+    query: Option<usize>,
+    /// The `#` that starts a fragment (which a database URL cannot have).
+    fragment: Option<usize>,
+}
+
+/// "write it as ..." for errors about the URL's syntax.
+const URL_SYNTAX_HINT: &str = "write it as postgresql://USER@HOST:PORT/DBNAME with the password after USER and a colon, and / ? # @ % in it percent-encoded (%2F %3F %23 %40 %25); or keep the password out of the URL in PGPASSWORD";
+
+impl<'a> Layout<'a> {
+    /// Finds the scheme (which must be a PostgreSQL one) and the parts after it.
+    fn new(text: &'a str) -> Result<Layout<'a>> {
+        let lead = text.len() - text.trim_start().len();
+        let sep = text.find("://").ok_or_else(no_scheme)?;
+        let scheme = &text[lead..sep];
+        let plausible = scheme.len() <= 24
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !plausible {
+            // not a scheme at all (`user:pass://...`): quote none of it
+            return Err(no_scheme());
+        }
+        if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
             return Err(Error::usage(format!(
-                "database URL scheme '{scheme}' is not a PostgreSQL one"
+                "the database URL's scheme '{scheme}' (column {}) is not a PostgreSQL one",
+                lead + 1
             ))
             .with_hint("use postgresql:// (postgres://, postgresql+asyncpg://, +psycopg2:// and +psycopg:// are accepted too)"));
         }
+        let start = sep + 3;
+        let authority_end = text[start..]
+            .find(['/', '?', '#'])
+            .map_or(text.len(), |i| start + i);
+        let at = text[start..authority_end].rfind('@').map(|i| start + i);
+        let colon = at.and_then(|at| text[start..at].find(':').map(|i| start + i));
+        let fragment = text[authority_end..].find('#').map(|i| authority_end + i);
+        let query = text[authority_end..fragment.unwrap_or(text.len())]
+            .find('?')
+            .map(|i| authority_end + i);
+        Ok(Layout {
+            text,
+            start,
+            authority_end,
+            at,
+            colon,
+            query,
+            fragment,
+        })
+    }
+
+    /// The 1-based column of a byte offset, in characters.
+    fn column(&self, pos: usize) -> usize {
+        self.text[..pos].chars().count() + 1
+    }
+
+    /// Where the host starts (after the user info).
+    fn host_start(&self) -> usize {
+        self.at.map_or(self.start, |at| at + 1)
+    }
+
+    /// The name of the part that holds byte `pos`, for messages ("the password").
+    fn part_at(&self, pos: usize) -> &'static str {
+        if pos < self.authority_end {
+            return match self.at {
+                Some(at) if pos < at => match self.colon {
+                    Some(c) if pos > c => "the password",
+                    _ => "the user name",
+                },
+                _ => "the host",
+            };
+        }
+        if self.fragment.is_some_and(|f| pos >= f) {
+            return "the fragment";
+        }
+        match self.query {
+            Some(q) if pos > q => {
+                let seg = self.text[..pos].rfind(['?', '&']).map_or(q, |i| i + 1);
+                let key = self.text[seg..pos].split('=').next().unwrap_or("");
+                if key.eq_ignore_ascii_case("password") && self.text[seg..pos].contains('=') {
+                    "the password parameter"
+                } else {
+                    "a query parameter"
+                }
+            }
+            _ => "the database name",
+        }
+    }
+
+    /// A "malformed" error; the hint points at the likely cause.
+    fn malformed(&self, what: String) -> Error {
+        Error::usage(format!("the database URL is malformed: {what}")).with_hint(self.hint())
+    }
+
+    /// An `@` after the end of the authority almost always means that the user name or the
+    /// password holds a `/`, `?` or `#` that ended the authority early.
+    fn hint(&self) -> String {
+        match self.text[self.authority_end..].find('@') {
+            Some(i) => format!(
+                "the host part ends at column {}, yet an '@' follows at column {}: if the user name or password holds a / ? or #, percent-encode it (%2F %3F %23, and @ as %40), or keep the password out of the URL in PGPASSWORD",
+                self.column(self.authority_end),
+                self.column(self.authority_end + i)
+            ),
+            None => URL_SYNTAX_HINT.to_string(),
+        }
+    }
+
+    /// What can be told before the `url` crate sees the text: percent-encoding, the IPv6
+    /// brackets, the port, a fragment.
+    fn check_syntax(&self) -> Result<()> {
+        self.check_percent_encoding()?;
+        self.check_host_and_port()?;
+        if let Some(f) = self.fragment {
+            return Err(self
+                .malformed(format!(
+                    "a '#' at column {} would start a fragment, which a database URL cannot have",
+                    self.column(f)
+                ))
+                .with_hint("percent-encode a # in the password (or in a parameter) as %23"));
+        }
+        Ok(())
+    }
+
+    fn check_percent_encoding(&self) -> Result<()> {
+        let bytes = self.text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate().skip(self.start) {
+            let ok = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if b == b'%' && !(ok(i + 1) && ok(i + 2)) {
+                return Err(self.malformed(format!(
+                    "{} has a '%' at column {} that is not followed by two hex digits (a literal % is written %25)",
+                    self.part_at(i),
+                    self.column(i)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_host_and_port(&self) -> Result<()> {
+        let host_start = self.host_start();
+        let hostport = &self.text[host_start..self.authority_end];
+        let port_at = if hostport.starts_with('[') {
+            let Some(close) = hostport.find(']') else {
+                return Err(self.malformed(format!(
+                    "the host (column {}) opens an IPv6 address with '[' and does not close it with ']'",
+                    self.column(host_start)
+                )));
+            };
+            let after = &hostport[close + 1..];
+            if !after.is_empty() && !after.starts_with(':') {
+                return Err(self.malformed(format!(
+                    "the host (column {}) goes on after the IPv6 address's ']' (only :PORT may follow)",
+                    self.column(host_start)
+                )));
+            }
+            (!after.is_empty()).then_some(host_start + close + 1)
+        } else {
+            hostport.find(':').map(|i| host_start + i)
+        };
+        if let Some(colon) = port_at {
+            let port = &self.text[colon + 1..self.authority_end];
+            let valid = port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok();
+            if !port.is_empty() && !valid {
+                return Err(self.port_error(colon + 1));
+            }
+        }
+        Ok(())
+    }
+
+    fn port_error(&self, pos: usize) -> Error {
+        self.malformed(format!(
+            "the port (column {}) is not a number from 0 to 65535",
+            self.column(pos)
+        ))
+    }
+
+    /// The `url` crate's complaint, said with the part and column (its messages quote
+    /// nothing, but which part they mean is not obvious in a mangled URL).
+    fn url_crate_error(&self, e: url::ParseError) -> Error {
+        let host = self.column(self.host_start());
+        match e {
+            url::ParseError::InvalidIpv6Address => self.malformed(format!(
+                "the host (column {host}) is not a valid IPv6 address"
+            )),
+            url::ParseError::InvalidIpv4Address => self.malformed(format!(
+                "the host (column {host}) is not a valid IPv4 address"
+            )),
+            url::ParseError::EmptyHost => {
+                self.malformed(format!("the host (column {host}) is empty"))
+            }
+            url::ParseError::InvalidPort => self.port_error(self.host_start()),
+            url::ParseError::InvalidDomainCharacter | url::ParseError::IdnaError => self.malformed(
+                format!("the host (column {host}) has a character that a host name cannot have"),
+            ),
+            other => self.malformed(format!("{other} (from column {})", self.column(self.start))),
+        }
+    }
+
+    /// The user name, the password and the database name must be UTF-8 once percent-decoded.
+    fn check_decoded(&self) -> Result<()> {
+        let path_end = self.query.or(self.fragment).unwrap_or(self.text.len());
+        let mut parts = vec![(self.authority_end, path_end, "the database name")];
+        if let Some(at) = self.at {
+            match self.colon {
+                Some(c) => {
+                    parts.push((self.start, c, "the user name"));
+                    parts.push((c + 1, at, "the password"));
+                }
+                None => parts.push((self.start, at, "the user name")),
+            }
+        }
+        for (from, to, part) in parts {
+            if percent_decode(&self.text[from..to]).is_none() {
+                return Err(self.malformed(format!(
+                    "{part} (from column {}) is not valid UTF-8 once percent-decoded",
+                    self.column(from)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn no_scheme() -> Error {
+    Error::usage("the database URL does not start with a scheme (it must start with postgresql://)")
+        .with_hint(
+            "write it as postgresql://USER@HOST:5432/DBNAME, the password after USER and a colon",
+        )
+}
+
+/// Decodes `%XX` escapes (and nothing else: `+` stays `+`); `None` when the bytes are not
+/// UTF-8 or an escape is incomplete.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl DbUrl {
+    /// Parses any accepted URL form. `env` supplies PGPASSWORD, PGSSLMODE, PGSSLROOTCERT and
+    /// PGCONNECT_TIMEOUT when the URL does not say. Errors never quote the URL: they name the
+    /// part that is wrong and its column, so neither the password nor a `password=` parameter
+    /// can show, however the URL is mangled.
+    pub fn parse(raw: &str, env: &Env) -> Result<DbUrl> {
+        let text = raw.trim_end();
+        let layout = Layout::new(text)?;
+        layout.check_syntax()?;
+        let rest = &text[layout.start..];
         // libpq allows an empty host (`postgresql://app@/db?host=/run/postgresql`): give the URL
         // parser a placeholder; the `host` parameter below replaces it.
         let rest = match rest.find(['/', '?']) {
@@ -221,19 +521,10 @@ impl DbUrl {
             }
             _ => rest.to_string(),
         };
-        let parsed = url::Url::parse(&format!("postgresql://{rest}")).map_err(|e| {
-            Error::usage(format!(
-                "database URL '{}' is malformed: {e}",
-                redact_url_text(raw)
-            ))
-            .with_hint("special characters in the password must be percent-encoded (e.g. @ as %40)")
-        })?;
-        let decode = |s: &str| -> String {
-            url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
+        let parsed = url::Url::parse(&format!("postgresql://{rest}"))
+            .map_err(|e| layout.url_crate_error(e))?;
+        layout.check_decoded()?;
+        let decode = |s: &str| percent_decode(s).unwrap_or_else(|| s.to_string());
         let mut host = parsed.host_str().unwrap_or("").to_string();
         if host.starts_with('[') && host.ends_with(']') {
             host = host[1..host.len() - 1].to_string();
@@ -254,15 +545,19 @@ impl DbUrl {
                 "sslrootcert" => sslrootcert = Some(PathBuf::from(v)),
                 "connect_timeout" => {
                     let secs: u64 = v.parse().map_err(|_| {
-                        Error::usage(format!("connect_timeout '{v}' is not a number of seconds"))
+                        Error::usage(format!(
+                            "the database URL's connect_timeout parameter '{v}' is not a number of seconds"
+                        ))
                     })?;
                     connect_timeout = Some(Duration::from_secs(secs));
                 }
                 "host" => host = v,
                 "port" => {
-                    port = v
-                        .parse()
-                        .map_err(|_| Error::usage(format!("port '{v}' is not a number")))?
+                    port = v.parse().map_err(|_| {
+                        Error::usage(format!(
+                        "the database URL's port parameter '{v}' is not a number from 0 to 65535"
+                    ))
+                    })?
                 }
                 "user" => user = v,
                 "password" => password = Some(v),
@@ -389,31 +684,95 @@ impl DbUrl {
     }
 }
 
-/// Replaces the password part of anything that looks like a URL (`scheme://user:pass@`) with
-/// `***`, for text we did not build ourselves (error messages, echoed input).
+/// Masks passwords in text we did not build ourselves (error messages from libraries and
+/// tools, echoed input, log lines): the user info of anything that looks like a URL
+/// (`scheme://user:pass@host` becomes `scheme://user:***@host`) and the value of any
+/// `password=` parameter (also `PGPASSWORD=`, `sslpassword=`, percent-encoded keys).
+///
+/// It errs on the side of masking: a password may hold an unencoded `/ ? # : @`, so the user
+/// info runs to the last `@` before whitespace, and `user:secret/db` (no `@`, and no port after
+/// the colon) is masked too.
 pub fn redact_url_text(text: &str) -> String {
+    mask_password_params(&mask_url_userinfo(text))
+}
+
+/// `scheme://user:***@...` for every `://` in `text`.
+fn mask_url_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        // the authority ends at the first '/', '?', '#' or whitespace after the last '@'
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":***");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &tail[end..];
+        let token = &tail[..tail.find(char::is_whitespace).unwrap_or(tail.len())];
+        let authority = &token[..token.find(['/', '?', '#']).unwrap_or(token.len())];
+        let keep_user = |info: &str, end: usize| match info.find(':') {
+            Some(c) => (format!("{}:***", &info[..c]), end),
+            None => (String::new(), 0),
+        };
+        let (masked, skip) = match token.rfind('@') {
+            Some(at) => keep_user(&token[..at], at),
+            None => match authority.find(':') {
+                Some(c)
+                    if !authority.starts_with('[')
+                        && !authority[c + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    keep_user(authority, authority.len())
+                }
+                _ => (String::new(), 0),
+            },
+        };
+        out.push_str(&masked);
+        rest = &tail[skip..];
     }
     out.push_str(rest);
     out
+}
+
+/// `password=***` for every password parameter in `text`, in a URL's query (up to the next
+/// `&` or whitespace) or in a `key=value` list (a quoted value up to its closing quote).
+fn mask_password_params(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(off) = text[from..].find('=') {
+        let eq = from + off;
+        let (key_start, in_query) = match text[..eq].char_indices().rev().find(|&(_, c)| {
+            c.is_whitespace() || matches!(c, '?' | '&' | ';' | ',' | '"' | '\'' | '(' | '[' | '{')
+        }) {
+            Some((k, c)) => (k + c.len_utf8(), matches!(c, '?' | '&')),
+            None => (0, false),
+        };
+        let value = eq + 1;
+        if !is_password_key(&text[key_start..eq]) {
+            from = value;
+            continue;
+        }
+        let quote = text[value..]
+            .chars()
+            .next()
+            .filter(|c| !in_query && matches!(c, '\'' | '"'));
+        let end = match quote {
+            Some(q) => text[value + 1..]
+                .find(q)
+                .map_or(text.len(), |j| value + 1 + j + 1),
+            None => text[value..]
+                .find(|c: char| c == '&' || c.is_whitespace())
+                .map_or(text.len(), |j| value + j),
+        };
+        out.push_str(&text[copied..value]);
+        out.push_str("***");
+        copied = end;
+        from = end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+fn is_password_key(key: &str) -> bool {
+    let key = percent_decode(key)
+        .unwrap_or_else(|| key.to_string())
+        .to_ascii_lowercase();
+    key.ends_with("password") || key.ends_with("passwd")
 }
 
 /// Where the version table lives. Alembic's layout and name by default.
@@ -446,8 +805,8 @@ pub struct Settings {
     pub wait: Option<Duration>,
 }
 
-/// Values given on the command line; `None` means "not given".
-#[derive(Debug, Clone, Default)]
+/// Values given on the command line; `None` means "not given". `Debug` redacts the URL.
+#[derive(Clone, Default)]
 pub struct Overrides {
     pub database_url: Option<String>,
     pub dir: Option<PathBuf>,
@@ -456,20 +815,36 @@ pub struct Overrides {
     pub schema_file: Option<PathBuf>,
 }
 
+impl fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Overrides")
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "(given, not shown)"),
+            )
+            .field("dir", &self.dir)
+            .field("version_table", &self.version_table)
+            .field("version_schema", &self.version_schema)
+            .field("schema_file", &self.schema_file)
+            .finish()
+    }
+}
+
 impl Settings {
     pub fn resolve(flags: &Overrides, env: &Env) -> Result<Settings> {
-        let raw_url = flags
-            .database_url
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| {
-                env.get_first(&["DATABASE_URL", "PGVECTOR_DB_URL"])
-                    .map(|(v, source)| {
-                        log::debug!("database URL from {source}");
-                        v
-                    })
-            });
-        let database_url = raw_url.map(|u| DbUrl::parse(&u, env)).transpose()?;
+        let raw_url = match flags.database_url.clone().filter(|s| !s.is_empty()) {
+            Some(u) => Some((u, "--database-url".to_string())),
+            None => env.url_variable(),
+        };
+        let database_url = raw_url
+            .map(|(u, origin)| {
+                log::debug!("database URL from {origin}");
+                DbUrl::parse(&u, env).map_err(|mut e| {
+                    e.message = format!("{origin}: {}", e.message);
+                    e
+                })
+            })
+            .transpose()?;
         let migrations_dir = flags
             .dir
             .clone()
@@ -657,6 +1032,129 @@ mod tests {
             redact_url_text("could not use postgresql://u:pw@h:1/d and x://a@b"),
             "could not use postgresql://u:***@h:1/d and x://a@b"
         );
+    }
+
+    #[test]
+    fn redact_url_text_masks_mangled_passwords_and_password_parameters() {
+        for (text, shown) in [
+            (
+                "url 'postgresql://app:p@ss:w/rd@127.0.0.1/db' is bad",
+                "url 'postgresql://app:***@127.0.0.1/db' is bad",
+            ),
+            (
+                "postgresql+asyncpg://app:Pa55#word@127.0.0.1:5432/db",
+                "postgresql+asyncpg://app:***@127.0.0.1:5432/db",
+            ),
+            ("postgresql://app:Zq7?x/y@h/d", "postgresql://app:***@h/d"),
+            ("postgresql://app:N0At5ign/rag", "postgresql://app:***/rag"),
+            (
+                "postgresql://app@h:54x32/db?password=Sup3r-S3cret!pw",
+                "postgresql://app@h:54x32/db?password=***",
+            ),
+            (
+                "postgresql://app@h/db?sslmode=disable&password=Sup3r%21pw&port=1",
+                "postgresql://app@h/db?sslmode=disable&password=***&port=1",
+            ),
+            (
+                "postgresql://app@h/db?PassWord=x1&%70assword=x2",
+                "postgresql://app@h/db?PassWord=***&%70assword=***",
+            ),
+            (
+                "host=h password='a b c' user=u PGPASSWORD=Hunter2",
+                "host=h password=*** user=u PGPASSWORD=***",
+            ),
+            // untouched: no password
+            (
+                "postgresql://app@[::1]:5432/db and h:5432 x://a@b",
+                "postgresql://app@[::1]:5432/db and h:5432 x://a@b",
+            ),
+            ("postgresql://h:5432/db", "postgresql://h:5432/db"),
+            (
+                "\u{3000}password=Sec\u{3000}x",
+                "\u{3000}password=***\u{3000}x",
+            ),
+        ] {
+            assert_eq!(redact_url_text(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_urls_are_described_by_part_and_column_never_quoted() {
+        for (url, says) in [
+            (
+                "postgresql+asyncpg://app:Pa55#word@127.0.0.1:5432/db",
+                "the port (column 26)",
+            ),
+            (
+                "postgresql://app@127.0.0.1:54x32/db?password=Sup3r-S3cret!pw",
+                "the port (column 28)",
+            ),
+            (
+                "postgresql://app:B4d%zzEnc@h/db",
+                "the password has a '%' at column 21",
+            ),
+            (
+                "postgresql://app@h/db?password=Qu3ry%zz",
+                "the password parameter has a '%' at column 37",
+            ),
+            ("postgresql://app%FF@h/db", "the user name (from column 14)"),
+            (
+                "postgresql://a:b@[::1:5432/db",
+                "the host (column 18) opens",
+            ),
+            (
+                "postgresql://a:b@[fe80::zz]/db",
+                "the host (column 18) is not",
+            ),
+            ("postgresql://a:b@h/db#Fr4g", "'#' at column 22"),
+            ("postgresql://a:b@h:70000/db", "the port (column 20)"),
+        ] {
+            let e = DbUrl::parse(url, &env()).unwrap_err();
+            assert!(e.message.contains(says), "{url}: {e}");
+            for secret in ["Pa55", "Sup3r", "B4d", "Qu3ry", "Fr4g", "app%FF"] {
+                assert!(!e.to_string().contains(secret), "{url}: {e}");
+            }
+        }
+        let e = DbUrl::parse("postgresql://app:Pa55#word@h:5432/db", &env()).unwrap_err();
+        assert!(
+            e.hint.unwrap().contains("an '@' follows at column 27"),
+            "the hint points at the unencoded character's likely effect"
+        );
+    }
+
+    #[test]
+    fn env_and_overrides_debug_show_no_values() {
+        let e = Env::from_pairs(
+            &[("PGPASSWORD", "Hunter2")],
+            &[("DATABASE_URL", "x://u:Sekr1t@h")],
+        );
+        let o = Overrides {
+            database_url: Some("postgresql://u:Sekr1t@h/d".into()),
+            ..Default::default()
+        };
+        for shown in [format!("{e:?}"), format!("{o:?}")] {
+            assert!(
+                !shown.contains("Hunter2") && !shown.contains("Sekr1t"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn url_errors_say_where_the_url_came_from() {
+        let e = Env::from_pairs(&[], &[("PGVECTOR_DB_URL", "postgresql://u@h:x/d")]);
+        let err = Settings::resolve(&Overrides::default(), &e).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("PGVECTOR_DB_URL in the .env file: "),
+            "{err}"
+        );
+        let flags = Overrides {
+            database_url: Some("postgresql://u@h:x/d".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(&flags, &e).unwrap_err();
+        assert!(err.message.starts_with("--database-url: "), "{err}");
     }
 
     #[test]
