@@ -1,161 +1,23 @@
-//! Configuration: flags > environment > `.env` file.
+//! Database URLs: parsing every form Python applications already keep in their `.env`,
+//! normalizing it to libpq's, and keeping the password out of everything printed.
 //!
-//! The database URL comes from `--database-url`, else `DATABASE_URL`, else `PGVECTOR_DB_URL`
-//! (seed 003's name). The URL forms that Python applications already keep in their `.env` are
-//! accepted as they are: `postgres://`, `postgresql://` and SQLAlchemy's
+//! Accepted as they are: `postgres://`, `postgresql://` and SQLAlchemy's
 //! `postgresql+asyncpg://`, `+psycopg2://`, `+psycopg://` (the driver suffix is dropped and
-//! asyncpg's `ssl=` becomes `sslmode=`). A [`DbUrl`] never prints its password: `Display` and
-//! [`DbUrl::redacted`] show `***` in its place.
+//! asyncpg's `ssl=` becomes `sslmode=`), with libpq's `key=value` query parameters and an empty
+//! host for Unix sockets (`postgresql://app@/db?host=/run/postgresql`).
+//!
+//! A URL is the one input that carries a secret, hence a module of its own with three rules:
+//! a [`DbUrl`] never prints its password (`Display`, `Debug` and [`DbUrl::redacted`] show
+//! `***`); a URL that cannot be parsed is never quoted, its errors name the part and the column
+//! instead (in a mangled URL, what looks like the port is often a piece of the password); and
+//! [`redact_url_text`] masks passwords in text that comes from elsewhere (library errors, log
+//! lines).
 
+use super::Env;
 use crate::error::{Error, Result};
-use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
-
-/// Every environment variable retort reads (also listed in `.env.example`).
-pub const ENV_VARS: &[&str] = &[
-    "DATABASE_URL",
-    "PGVECTOR_DB_URL",
-    "MIGRATIONS_DIR",
-    "MIGRATE_VERSION_TABLE",
-    "MIGRATE_VERSION_SCHEMA",
-    "MIGRATE_SCHEMA_FILE",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGSSLMODE",
-    "PGSSLROOTCERT",
-    "PGCONNECT_TIMEOUT",
-];
-
-/// Variables from the process environment, then from a `.env` file (which never overrides the
-/// process environment). Empty values count as unset. `Debug` shows the names, not the values.
-#[derive(Clone, Default)]
-pub struct Env {
-    process: HashMap<String, String>,
-    file: HashMap<String, String>,
-    file_path: Option<PathBuf>,
-}
-
-impl Env {
-    /// Reads the process environment and `env_file` (or `./.env` when it exists). An explicit
-    /// `env_file` that is missing or malformed is an error; so is a malformed `./.env`.
-    pub fn load(env_file: Option<&Path>) -> Result<Env> {
-        let process: HashMap<String, String> = std::env::vars().collect();
-        let (path, required) = match env_file {
-            Some(p) => (p.to_path_buf(), true),
-            None => (PathBuf::from(".env"), false),
-        };
-        let mut env = Env {
-            process,
-            file: HashMap::new(),
-            file_path: None,
-        };
-        if path.exists() {
-            env.file = read_env_file(&path)?;
-            env.file_path = Some(path);
-        } else if required {
-            return Err(
-                Error::usage(format!("env file {} does not exist", path.display()))
-                    .with_hint("check the --env-file path"),
-            );
-        }
-        Ok(env)
-    }
-
-    /// An environment made of the given pairs only (for tests and library users).
-    pub fn from_pairs(process: &[(&str, &str)], file: &[(&str, &str)]) -> Env {
-        let conv = |v: &[(&str, &str)]| {
-            v.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        Env {
-            process: conv(process),
-            file: conv(file),
-            file_path: None,
-        }
-    }
-
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.process
-            .get(key)
-            .filter(|v| !v.is_empty())
-            .or_else(|| self.file.get(key).filter(|v| !v.is_empty()))
-            .cloned()
-    }
-
-    /// The first of `keys` set in the process environment, else the first set in the `.env`
-    /// file: the environment as a whole beats the file (an exported PGVECTOR_DB_URL wins over a
-    /// DATABASE_URL left in .env), and within each, the order of `keys` decides.
-    pub fn get_first(&self, keys: &[&str]) -> Option<(String, &'static str)> {
-        self.lookup_first(keys).map(|(v, _, in_file)| {
-            let source = if in_file { ".env file" } else { "environment" };
-            (v, source)
-        })
-    }
-
-    /// [`Env::get_first`]'s value, the index of its key, and whether it came from the file.
-    fn lookup_first(&self, keys: &[&str]) -> Option<(String, usize, bool)> {
-        let pick = |m: &HashMap<String, String>| {
-            keys.iter()
-                .enumerate()
-                .find_map(|(i, k)| m.get(*k).filter(|v| !v.is_empty()).map(|v| (v.clone(), i)))
-        };
-        pick(&self.process)
-            .map(|(v, i)| (v, i, false))
-            .or_else(|| pick(&self.file).map(|(v, i)| (v, i, true)))
-    }
-
-    /// DATABASE_URL, else PGVECTOR_DB_URL (by [`Env::get_first`]'s rules), with where it was
-    /// found ("DATABASE_URL in the environment"), for messages.
-    fn url_variable(&self) -> Option<(String, String)> {
-        const KEYS: [&str; 2] = ["DATABASE_URL", "PGVECTOR_DB_URL"];
-        let (v, i, in_file) = self.lookup_first(&KEYS)?;
-        let place = match (&self.file_path, in_file) {
-            (_, false) => "the environment".to_string(),
-            (Some(p), true) => p.display().to_string(),
-            (None, true) => "the .env file".to_string(),
-        };
-        Some((v, format!("{} in {place}", KEYS[i])))
-    }
-}
-
-/// Names only: the values include passwords (PGPASSWORD, DATABASE_URL).
-impl fmt::Debug for Env {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut process: Vec<&String> = self.process.keys().collect();
-        let mut file: Vec<&String> = self.file.keys().collect();
-        process.sort();
-        file.sort();
-        f.debug_struct("Env")
-            .field("process", &process)
-            .field("file", &file)
-            .field("file_path", &self.file_path)
-            .finish()
-    }
-}
-
-fn read_env_file(path: &Path) -> Result<HashMap<String, String>> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| env_file_error(path, e))?;
-    let mut map = HashMap::new();
-    for item in iter {
-        let (k, v) = item.map_err(|e| env_file_error(path, e))?;
-        map.insert(k, v);
-    }
-    Ok(map)
-}
-
-fn env_file_error(path: &Path, e: dotenvy::Error) -> Error {
-    // dotenvy's messages quote the offending line, which may hold a password: say only where.
-    let detail = match e {
-        dotenvy::Error::LineParse(_, idx) => format!("cannot parse it at character {idx}"),
-        dotenvy::Error::Io(io) => io.to_string(),
-        _ => "cannot parse it".to_string(),
-    };
-    Error::usage(format!("env file {}: {detail}", path.display()))
-        .with_hint("lines must look like KEY=value; quote values with spaces")
-}
 
 /// How to use TLS; libpq's `sslmode` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,22 +291,23 @@ impl<'a> Layout<'a> {
 
     /// The `url` crate's complaint, said with the part and column (its messages quote
     /// nothing, but which part they mean is not obvious in a mangled URL).
-    fn url_crate_error(&self, e: url::ParseError) -> Error {
+    fn url_crate_error(&self, e: ::url::ParseError) -> Error {
         let host = self.column(self.host_start());
         match e {
-            url::ParseError::InvalidIpv6Address => self.malformed(format!(
+            ::url::ParseError::InvalidIpv6Address => self.malformed(format!(
                 "the host (column {host}) is not a valid IPv6 address"
             )),
-            url::ParseError::InvalidIpv4Address => self.malformed(format!(
+            ::url::ParseError::InvalidIpv4Address => self.malformed(format!(
                 "the host (column {host}) is not a valid IPv4 address"
             )),
-            url::ParseError::EmptyHost => {
+            ::url::ParseError::EmptyHost => {
                 self.malformed(format!("the host (column {host}) is empty"))
             }
-            url::ParseError::InvalidPort => self.port_error(self.host_start()),
-            url::ParseError::InvalidDomainCharacter | url::ParseError::IdnaError => self.malformed(
-                format!("the host (column {host}) has a character that a host name cannot have"),
-            ),
+            ::url::ParseError::InvalidPort => self.port_error(self.host_start()),
+            ::url::ParseError::InvalidDomainCharacter | ::url::ParseError::IdnaError => self
+                .malformed(format!(
+                    "the host (column {host}) has a character that a host name cannot have"
+                )),
             other => self.malformed(format!("{other} (from column {})", self.column(self.start))),
         }
     }
@@ -521,7 +384,7 @@ impl DbUrl {
             }
             _ => rest.to_string(),
         };
-        let parsed = url::Url::parse(&format!("postgresql://{rest}"))
+        let parsed = ::url::Url::parse(&format!("postgresql://{rest}"))
             .map_err(|e| layout.url_crate_error(e))?;
         layout.check_decoded()?;
         let decode = |s: &str| percent_decode(s).unwrap_or_else(|| s.to_string());
@@ -629,7 +492,7 @@ impl DbUrl {
 
     fn render(&self, redact: bool) -> String {
         let enc = |s: &str| {
-            url::form_urlencoded::byte_serialize(s.as_bytes())
+            ::url::form_urlencoded::byte_serialize(s.as_bytes())
                 .collect::<String>()
                 .replace('+', "%20")
         };
@@ -775,200 +638,8 @@ fn is_password_key(key: &str) -> bool {
     key.ends_with("password") || key.ends_with("passwd")
 }
 
-/// Where the version table lives. Alembic's layout and name by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionTableName {
-    pub schema: Option<String>,
-    pub name: String,
-}
-
-impl Default for VersionTableName {
-    fn default() -> Self {
-        VersionTableName {
-            schema: None,
-            name: "alembic_version".into(),
-        }
-    }
-}
-
-/// Settings shared by every command, resolved from flags, environment and `.env`.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `None` when no URL was configured; commands that need a database then fail with a
-    /// message naming the three ways to set it.
-    pub database_url: Option<DbUrl>,
-    pub migrations_dir: PathBuf,
-    pub version_table: VersionTableName,
-    /// The declarative schema for `--autogenerate` (default: `schema.sql` beside the migrations).
-    pub schema_file: PathBuf,
-    /// `--wait`: keep retrying the connection this long while the server is not up yet.
-    pub wait: Option<Duration>,
-}
-
-/// Values given on the command line; `None` means "not given". `Debug` redacts the URL.
-#[derive(Clone, Default)]
-pub struct Overrides {
-    pub database_url: Option<String>,
-    pub dir: Option<PathBuf>,
-    pub version_table: Option<String>,
-    pub version_schema: Option<String>,
-    pub schema_file: Option<PathBuf>,
-}
-
-impl fmt::Debug for Overrides {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Overrides")
-            .field(
-                "database_url",
-                &self.database_url.as_ref().map(|_| "(given, not shown)"),
-            )
-            .field("dir", &self.dir)
-            .field("version_table", &self.version_table)
-            .field("version_schema", &self.version_schema)
-            .field("schema_file", &self.schema_file)
-            .finish()
-    }
-}
-
-impl Settings {
-    pub fn resolve(flags: &Overrides, env: &Env) -> Result<Settings> {
-        let raw_url = match flags.database_url.clone().filter(|s| !s.is_empty()) {
-            Some(u) => Some((u, "--database-url".to_string())),
-            None => env.url_variable(),
-        };
-        let database_url = raw_url
-            .map(|(u, origin)| {
-                log::debug!("database URL from {origin}");
-                DbUrl::parse(&u, env).map_err(|mut e| {
-                    e.message = format!("{origin}: {}", e.message);
-                    e
-                })
-            })
-            .transpose()?;
-        let migrations_dir = flags
-            .dir
-            .clone()
-            .or_else(|| env.get("MIGRATIONS_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("migrations"));
-        let name = flags
-            .version_table
-            .clone()
-            .or_else(|| env.get("MIGRATE_VERSION_TABLE"))
-            .unwrap_or_else(|| "alembic_version".into());
-        let schema = flags
-            .version_schema
-            .clone()
-            .or_else(|| env.get("MIGRATE_VERSION_SCHEMA"));
-        for ident in std::iter::once(&name).chain(schema.iter()) {
-            if ident.is_empty() || ident.len() > 63 || ident.contains('"') || ident.contains('\0') {
-                return Err(Error::usage(format!(
-                    "'{ident}' is not a usable version table or schema name"
-                ))
-                .with_hint("use a plain identifier of at most 63 bytes"));
-            }
-        }
-        let schema_file = flags
-            .schema_file
-            .clone()
-            .or_else(|| env.get("MIGRATE_SCHEMA_FILE").map(PathBuf::from))
-            .unwrap_or_else(|| {
-                migrations_dir
-                    .parent()
-                    .map(|p| p.join("schema.sql"))
-                    .unwrap_or_else(|| PathBuf::from("schema.sql"))
-            });
-        Ok(Settings {
-            database_url,
-            migrations_dir,
-            version_table: VersionTableName { schema, name },
-            schema_file,
-            wait: None,
-        })
-    }
-
-    /// The URL, or the error that says how to configure one.
-    pub fn require_url(&self) -> Result<&DbUrl> {
-        self.database_url.as_ref().ok_or_else(|| {
-            Error::usage("no database URL configured")
-                .with_hint("pass --database-url, or set DATABASE_URL (or PGVECTOR_DB_URL) in the environment or in .env")
-        })
-    }
-}
-
-/// Parses a duration: `500ms`, `30s`, `5m`, `1h`, `1h30m`, or a plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration> {
-    let t = text.trim();
-    let bad = || {
-        Error::usage(format!("'{text}' is not a duration"))
-            .with_hint("write it like 30s, 5m, 1h30m, 500ms, or a number of seconds")
-    };
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(secs) = t.parse::<f64>() {
-        return if secs >= 0.0 && secs.is_finite() {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
-            Err(bad())
-        };
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let secs = match unit {
-            "ms" => n / 1000.0,
-            "s" | "sec" => n,
-            "m" | "min" => n * 60.0,
-            "h" => n * 3600.0,
-            _ => return Err(bad()),
-        };
-        total += Duration::from_secs_f64(secs);
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn durations_parse_in_common_forms() {
-        use std::time::Duration;
-        assert_eq!(
-            super::parse_duration("30s").unwrap(),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            super::parse_duration("5m").unwrap(),
-            Duration::from_secs(300)
-        );
-        assert_eq!(
-            super::parse_duration("1h30m").unwrap(),
-            Duration::from_secs(5400)
-        );
-        assert_eq!(
-            super::parse_duration("500ms").unwrap(),
-            Duration::from_millis(500)
-        );
-        assert_eq!(
-            super::parse_duration("12").unwrap(),
-            Duration::from_secs(12)
-        );
-        assert!(super::parse_duration("soon").is_err());
-        assert!(super::parse_duration("5 parsecs").is_err());
-    }
-
     use super::*;
 
     fn env() -> Env {
@@ -1119,93 +790,6 @@ mod tests {
         assert!(
             e.hint.unwrap().contains("an '@' follows at column 27"),
             "the hint points at the unencoded character's likely effect"
-        );
-    }
-
-    #[test]
-    fn env_and_overrides_debug_show_no_values() {
-        let e = Env::from_pairs(
-            &[("PGPASSWORD", "Hunter2")],
-            &[("DATABASE_URL", "x://u:Sekr1t@h")],
-        );
-        let o = Overrides {
-            database_url: Some("postgresql://u:Sekr1t@h/d".into()),
-            ..Default::default()
-        };
-        for shown in [format!("{e:?}"), format!("{o:?}")] {
-            assert!(
-                !shown.contains("Hunter2") && !shown.contains("Sekr1t"),
-                "{shown}"
-            );
-        }
-    }
-
-    #[test]
-    fn url_errors_say_where_the_url_came_from() {
-        let e = Env::from_pairs(&[], &[("PGVECTOR_DB_URL", "postgresql://u@h:x/d")]);
-        let err = Settings::resolve(&Overrides::default(), &e).unwrap_err();
-        assert!(
-            err.message
-                .starts_with("PGVECTOR_DB_URL in the .env file: "),
-            "{err}"
-        );
-        let flags = Overrides {
-            database_url: Some("postgresql://u@h:x/d".into()),
-            ..Default::default()
-        };
-        let err = Settings::resolve(&flags, &e).unwrap_err();
-        assert!(err.message.starts_with("--database-url: "), "{err}");
-    }
-
-    #[test]
-    fn flags_beat_environment_beat_dotenv() {
-        let e = Env::from_pairs(
-            &[("DATABASE_URL", "postgresql://env@h/d")],
-            &[
-                ("DATABASE_URL", "postgresql://file@h/d"),
-                ("MIGRATIONS_DIR", "db/m"),
-            ],
-        );
-        let s = Settings::resolve(&Overrides::default(), &e).unwrap();
-        assert_eq!(s.database_url.unwrap().user, "env");
-        assert_eq!(s.migrations_dir, PathBuf::from("db/m"));
-        assert_eq!(s.schema_file, PathBuf::from("db/schema.sql"));
-        let flags = Overrides {
-            database_url: Some("postgresql://flag@h/d".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            Settings::resolve(&flags, &e)
-                .unwrap()
-                .database_url
-                .unwrap()
-                .user,
-            "flag"
-        );
-        let file_only = Env::from_pairs(&[], &[("PGVECTOR_DB_URL", "postgresql://vec@h/d")]);
-        assert_eq!(
-            Settings::resolve(&Overrides::default(), &file_only)
-                .unwrap()
-                .database_url
-                .unwrap()
-                .user,
-            "vec"
-        );
-    }
-
-    #[test]
-    fn the_environment_as_a_whole_beats_the_dotenv_file() {
-        let e = Env::from_pairs(
-            &[("PGVECTOR_DB_URL", "postgresql://exported@h/d")],
-            &[("DATABASE_URL", "postgresql://file@h/d")],
-        );
-        assert_eq!(
-            Settings::resolve(&Overrides::default(), &e)
-                .unwrap()
-                .database_url
-                .unwrap()
-                .user,
-            "exported"
         );
     }
 
