@@ -22,21 +22,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Every environment variable retort reads (also listed in `.env.example`).
-pub const ENV_VARS: &[&str] = &[
-    "DATABASE_URL",
-    "PGVECTOR_DB_URL",
-    "MIGRATIONS_DIR",
-    "MIGRATE_VERSION_TABLE",
-    "MIGRATE_VERSION_SCHEMA",
-    "MIGRATE_SCHEMA_FILE",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGSSLMODE",
-    "PGSSLROOTCERT",
-    "PGCONNECT_TIMEOUT",
-];
-
 /// Variables from the process environment, then from a `.env` file (which never overrides the
 /// process environment). Empty values count as unset. `Debug` shows the names, not the values.
 #[derive(Clone, Default)]
