@@ -124,26 +124,7 @@ const URL_SYNTAX_HINT: &str = "write it as postgresql://USER@HOST:PORT/DBNAME wi
 impl<'a> Layout<'a> {
     /// Finds the scheme (which must be a PostgreSQL one) and the parts after it.
     fn new(text: &'a str) -> Result<Layout<'a>> {
-        let lead = text.len() - text.trim_start().len();
-        let sep = text.find("://").ok_or_else(no_scheme)?;
-        let scheme = &text[lead..sep];
-        let plausible = scheme.len() <= 24
-            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-        if !plausible {
-            // not a scheme at all (`user:pass://...`): quote none of it
-            return Err(no_scheme());
-        }
-        if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
-            return Err(Error::usage(format!(
-                "the database URL's scheme '{scheme}' (column {}) is not a PostgreSQL one",
-                lead + 1
-            ))
-            .with_hint("use postgresql:// (postgres://, postgresql+asyncpg://, +psycopg2:// and +psycopg:// are accepted too)"));
-        }
-        let start = sep + 3;
+        let start = check_scheme(text)?;
         let authority_end = text[start..]
             .find(['/', '?', '#'])
             .map_or(text.len(), |i| start + i);
@@ -337,6 +318,30 @@ impl<'a> Layout<'a> {
     }
 }
 
+/// The offset just after `scheme://`, if the scheme is a PostgreSQL one. The scheme is quoted
+/// in the error only when it looks like one: `user:secret://host` must not be.
+fn check_scheme(text: &str) -> Result<usize> {
+    let lead = text.len() - text.trim_start().len();
+    let sep = text.find("://").ok_or_else(no_scheme)?;
+    let scheme = &text[lead..sep];
+    let plausible = scheme.len() <= 24
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !plausible {
+        return Err(no_scheme());
+    }
+    if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+        return Err(Error::usage(format!(
+            "the database URL's scheme '{scheme}' (column {}) is not a PostgreSQL one",
+            lead + 1
+        ))
+        .with_hint("use postgresql:// (postgres://, postgresql+asyncpg://, +psycopg2:// and +psycopg:// are accepted too)"));
+    }
+    Ok(sep + 3)
+}
+
 fn no_scheme() -> Error {
     Error::usage("the database URL does not start with a scheme (it must start with postgresql://)")
         .with_hint(
@@ -367,113 +372,17 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 impl DbUrl {
-    /// Parses any accepted URL form. `env` supplies PGPASSWORD, PGSSLMODE, PGSSLROOTCERT and
-    /// PGCONNECT_TIMEOUT when the URL does not say. Errors never quote the URL: they name the
-    /// part that is wrong and its column, so neither the password nor a `password=` parameter
-    /// can show, however the URL is mangled.
+    /// Parses any accepted URL form. `env` supplies PGUSER, PGPASSWORD, PGSSLMODE,
+    /// PGSSLROOTCERT and PGCONNECT_TIMEOUT when the URL does not say. Errors never quote the
+    /// URL: they name the part that is wrong and its column, so neither the password nor a
+    /// `password=` parameter can show, however the URL is mangled.
     pub fn parse(raw: &str, env: &Env) -> Result<DbUrl> {
-        let text = raw.trim_end();
-        let layout = Layout::new(text)?;
-        layout.check_syntax()?;
-        let rest = &text[layout.start..];
-        // libpq allows an empty host (`postgresql://app@/db?host=/run/postgresql`): give the URL
-        // parser a placeholder; the `host` parameter below replaces it.
-        let rest = match rest.find(['/', '?']) {
-            Some(i) if rest[..i].ends_with('@') || i == 0 => {
-                format!("{}localhost{}", &rest[..i], &rest[i..])
-            }
-            _ => rest.to_string(),
-        };
-        let parsed = ::url::Url::parse(&format!("postgresql://{rest}"))
-            .map_err(|e| layout.url_crate_error(e))?;
-        layout.check_decoded()?;
-        let decode = |s: &str| percent_decode(s).unwrap_or_else(|| s.to_string());
-        let mut host = parsed.host_str().unwrap_or("").to_string();
-        if host.starts_with('[') && host.ends_with(']') {
-            host = host[1..host.len() - 1].to_string();
+        let parsed = parse_url_text(raw)?;
+        let mut given = Given::from_authority_and_path(&parsed);
+        for (key, value) in parsed.query_pairs() {
+            given.apply_parameter(&key, value.into_owned())?;
         }
-        let mut port = parsed.port().unwrap_or(5432);
-        let mut user = decode(parsed.username());
-        let mut password = parsed.password().map(decode);
-        let mut dbname = decode(parsed.path().trim_start_matches('/'));
-        let mut sslmode = None;
-        let mut sslrootcert = None;
-        let mut connect_timeout = None;
-        let mut options = None;
-        let mut extra = Vec::new();
-        for (k, v) in parsed.query_pairs() {
-            let v = v.into_owned();
-            match k.as_ref() {
-                "sslmode" | "ssl" => sslmode = Some(SslMode::parse(&v)?),
-                "sslrootcert" => sslrootcert = Some(PathBuf::from(v)),
-                "connect_timeout" => {
-                    let secs: u64 = v.parse().map_err(|_| {
-                        Error::usage(format!(
-                            "the database URL's connect_timeout parameter '{v}' is not a number of seconds"
-                        ))
-                    })?;
-                    connect_timeout = Some(Duration::from_secs(secs));
-                }
-                "host" => host = v,
-                "port" => {
-                    port = v.parse().map_err(|_| {
-                        Error::usage(format!(
-                        "the database URL's port parameter '{v}' is not a number from 0 to 65535"
-                    ))
-                    })?
-                }
-                "user" => user = v,
-                "password" => password = Some(v),
-                "dbname" => dbname = v,
-                "options" => options = Some(v),
-                // libpq/SQLAlchemy parameters that have no meaning here are passed over.
-                "application_name" | "prepared_statement_cache_size" | "client_encoding" => {}
-                other => extra.push((other.to_string(), v)),
-            }
-        }
-        if host.is_empty() {
-            host = "localhost".into();
-        }
-        if user.is_empty() {
-            user = env.get("PGUSER").unwrap_or_else(|| "postgres".into());
-        }
-        if dbname.is_empty() {
-            dbname = user.clone();
-        }
-        if password.is_none() {
-            password = env.get("PGPASSWORD");
-        }
-        let sslmode = match sslmode {
-            Some(m) => m,
-            None => match env.get("PGSSLMODE") {
-                Some(m) => SslMode::parse(&m)?,
-                None => SslMode::Prefer,
-            },
-        };
-        if sslrootcert.is_none() {
-            sslrootcert = env.get("PGSSLROOTCERT").map(PathBuf::from);
-        }
-        if connect_timeout.is_none() {
-            if let Some(t) = env.get("PGCONNECT_TIMEOUT") {
-                connect_timeout = Some(Duration::from_secs(t.parse().map_err(|_| {
-                    Error::usage(format!(
-                        "PGCONNECT_TIMEOUT '{t}' is not a number of seconds"
-                    ))
-                })?));
-            }
-        }
-        Ok(DbUrl {
-            host,
-            port,
-            user,
-            password,
-            dbname,
-            sslmode,
-            sslrootcert,
-            connect_timeout,
-            options,
-            extra,
-        })
+        given.complete(env)
     }
 
     pub fn password(&self) -> Option<&str> {
@@ -545,6 +454,148 @@ impl DbUrl {
             ..self.clone()
         }
     }
+}
+
+/// Checks the text (errors by part and column, see [`Layout`]) and hands it to the `url` crate.
+fn parse_url_text(raw: &str) -> Result<::url::Url> {
+    let text = raw.trim_end();
+    let layout = Layout::new(text)?;
+    layout.check_syntax()?;
+    let rest = &text[layout.start..];
+    // libpq allows an empty host (`postgresql://app@/db?host=/run/postgresql`): give the URL
+    // parser a placeholder; the `host` parameter replaces it.
+    let rest = match rest.find(['/', '?']) {
+        Some(i) if rest[..i].ends_with('@') || i == 0 => {
+            format!("{}localhost{}", &rest[..i], &rest[i..])
+        }
+        _ => rest.to_string(),
+    };
+    let parsed = ::url::Url::parse(&format!("postgresql://{rest}"))
+        .map_err(|e| layout.url_crate_error(e))?;
+    layout.check_decoded()?;
+    Ok(parsed)
+}
+
+/// What the URL itself says, decoded; `None` where it is silent and the environment or a
+/// default decides ([`Given::complete`]).
+struct Given {
+    host: String,
+    port: u16,
+    user: String,
+    password: Option<String>,
+    dbname: String,
+    sslmode: Option<SslMode>,
+    sslrootcert: Option<PathBuf>,
+    connect_timeout: Option<Duration>,
+    options: Option<String>,
+    extra: Vec<(String, String)>,
+}
+
+impl Given {
+    /// `user:password@host:port/dbname`, percent-decoded (the query comes next).
+    fn from_authority_and_path(parsed: &::url::Url) -> Given {
+        let decode = |s: &str| percent_decode(s).unwrap_or_else(|| s.to_string());
+        let host = parsed.host_str().unwrap_or("");
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6,
+            None => host,
+        };
+        Given {
+            host: host.to_string(),
+            port: parsed.port().unwrap_or(5432),
+            user: decode(parsed.username()),
+            password: parsed.password().map(decode),
+            dbname: decode(parsed.path().trim_start_matches('/')),
+            sslmode: None,
+            sslrootcert: None,
+            connect_timeout: None,
+            options: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// One query parameter: libpq's override the URL's parts; unknown ones are kept for
+    /// [`DbUrl::to_url`].
+    fn apply_parameter(&mut self, key: &str, value: String) -> Result<()> {
+        match key {
+            "sslmode" | "ssl" => self.sslmode = Some(SslMode::parse(&value)?),
+            "sslrootcert" => self.sslrootcert = Some(PathBuf::from(value)),
+            "connect_timeout" => {
+                self.connect_timeout = Some(seconds(
+                    &value,
+                    "the database URL's connect_timeout parameter",
+                )?)
+            }
+            "host" => self.host = value,
+            "port" => {
+                self.port = value.parse().map_err(|_| {
+                    Error::usage(format!(
+                    "the database URL's port parameter '{value}' is not a number from 0 to 65535"
+                ))
+                })?
+            }
+            "user" => self.user = value,
+            "password" => self.password = Some(value),
+            "dbname" => self.dbname = value,
+            "options" => self.options = Some(value),
+            // libpq/SQLAlchemy parameters that have no meaning here are passed over.
+            "application_name" | "prepared_statement_cache_size" | "client_encoding" => {}
+            other => self.extra.push((other.to_string(), value)),
+        }
+        Ok(())
+    }
+
+    /// Fills in what the URL did not say from `env` (PGUSER, PGPASSWORD, PGSSLMODE,
+    /// PGSSLROOTCERT, PGCONNECT_TIMEOUT) and libpq's defaults.
+    fn complete(self, env: &Env) -> Result<DbUrl> {
+        let host = if self.host.is_empty() {
+            "localhost".to_string()
+        } else {
+            self.host
+        };
+        let user = if self.user.is_empty() {
+            env.get("PGUSER").unwrap_or_else(|| "postgres".into())
+        } else {
+            self.user
+        };
+        let dbname = if self.dbname.is_empty() {
+            user.clone()
+        } else {
+            self.dbname
+        };
+        let sslmode = match (self.sslmode, env.get("PGSSLMODE")) {
+            (Some(m), _) => m,
+            (None, Some(m)) => SslMode::parse(&m)?,
+            (None, None) => SslMode::Prefer,
+        };
+        let connect_timeout = match (self.connect_timeout, env.get("PGCONNECT_TIMEOUT")) {
+            (Some(t), _) => Some(t),
+            (None, Some(t)) => Some(seconds(&t, "PGCONNECT_TIMEOUT")?),
+            (None, None) => None,
+        };
+        Ok(DbUrl {
+            host,
+            port: self.port,
+            user,
+            password: self.password.or_else(|| env.get("PGPASSWORD")),
+            dbname,
+            sslmode,
+            sslrootcert: self
+                .sslrootcert
+                .or_else(|| env.get("PGSSLROOTCERT").map(PathBuf::from)),
+            connect_timeout,
+            options: self.options,
+            extra: self.extra,
+        })
+    }
+}
+
+/// A whole number of seconds (`connect_timeout`); `what` names the setting in the error.
+fn seconds(value: &str, what: &str) -> Result<Duration> {
+    value
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| Error::usage(format!("{what} '{value}' is not a number of seconds")))
 }
 
 /// Masks passwords in text we did not build ourselves (error messages from libraries and
