@@ -207,42 +207,15 @@ impl fmt::Debug for Overrides {
 }
 
 impl Settings {
+    /// Each setting from its flag, else the environment, else `.env`, else its default.
     pub fn resolve(flags: &Overrides, env: &Env) -> Result<Settings> {
-        let raw_url = match flags.database_url.clone().filter(|s| !s.is_empty()) {
-            Some(u) => Some((u, "--database-url".to_string())),
-            None => env.url_variable(),
-        };
-        let database_url = raw_url
-            .map(|(u, origin)| {
-                log::debug!("database URL from {origin}");
-                DbUrl::parse(&u, env).map_err(|mut e| {
-                    e.message = format!("{origin}: {}", e.message);
-                    e
-                })
-            })
-            .transpose()?;
+        let database_url = resolve_database_url(flags, env)?;
         let migrations_dir = flags
             .dir
             .clone()
             .or_else(|| env.get("MIGRATIONS_DIR").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("migrations"));
-        let name = flags
-            .version_table
-            .clone()
-            .or_else(|| env.get("MIGRATE_VERSION_TABLE"))
-            .unwrap_or_else(|| "alembic_version".into());
-        let schema = flags
-            .version_schema
-            .clone()
-            .or_else(|| env.get("MIGRATE_VERSION_SCHEMA"));
-        for ident in std::iter::once(&name).chain(schema.iter()) {
-            if ident.is_empty() || ident.len() > 63 || ident.contains('"') || ident.contains('\0') {
-                return Err(Error::usage(format!(
-                    "'{ident}' is not a usable version table or schema name"
-                ))
-                .with_hint("use a plain identifier of at most 63 bytes"));
-            }
-        }
+        let version_table = resolve_version_table(flags, env)?;
         let schema_file = flags
             .schema_file
             .clone()
@@ -256,7 +229,7 @@ impl Settings {
         Ok(Settings {
             database_url,
             migrations_dir,
-            version_table: VersionTableName { schema, name },
+            version_table,
             schema_file,
             wait: None,
         })
@@ -269,6 +242,45 @@ impl Settings {
                 .with_hint("pass --database-url, or set DATABASE_URL (or PGVECTOR_DB_URL) in the environment or in .env")
         })
     }
+}
+
+/// `--database-url`, else DATABASE_URL, else PGVECTOR_DB_URL, parsed; an error starts with
+/// where the URL came from ("DATABASE_URL in the environment: ...").
+fn resolve_database_url(flags: &Overrides, env: &Env) -> Result<Option<DbUrl>> {
+    let raw = match flags.database_url.clone().filter(|s| !s.is_empty()) {
+        Some(u) => Some((u, "--database-url".to_string())),
+        None => env.url_variable(),
+    };
+    raw.map(|(u, origin)| {
+        log::debug!("database URL from {origin}");
+        DbUrl::parse(&u, env).map_err(|mut e| {
+            e.message = format!("{origin}: {}", e.message);
+            e
+        })
+    })
+    .transpose()
+}
+
+/// The version table's name and schema, which must be usable as quoted identifiers.
+fn resolve_version_table(flags: &Overrides, env: &Env) -> Result<VersionTableName> {
+    let name = flags
+        .version_table
+        .clone()
+        .or_else(|| env.get("MIGRATE_VERSION_TABLE"))
+        .unwrap_or_else(|| "alembic_version".into());
+    let schema = flags
+        .version_schema
+        .clone()
+        .or_else(|| env.get("MIGRATE_VERSION_SCHEMA"));
+    for ident in std::iter::once(&name).chain(schema.iter()) {
+        if ident.is_empty() || ident.len() > 63 || ident.contains('"') || ident.contains('\0') {
+            return Err(Error::usage(format!(
+                "'{ident}' is not a usable version table or schema name"
+            ))
+            .with_hint("use a plain identifier of at most 63 bytes"));
+        }
+    }
+    Ok(VersionTableName { schema, name })
 }
 
 #[cfg(test)]
