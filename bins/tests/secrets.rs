@@ -179,6 +179,11 @@ const CASES: &[Case] = &[
         says: "fragment",
     },
     Case {
+        url: "postgresql://svc_k8r@127.0.0.1:1/rag?sslmode=disable&password=Amp&S3cr3tTail",
+        secrets: &["Amp&S3cr3tTail"],
+        says: "has no '='",
+    },
+    Case {
         url: "postgresql://svc_k8r@127.0.0.1:1/rag?password=Sp%41ced%20Pw%23x&sslmode=bogus",
         secrets: &["SpAced Pw#x", "Sp%41ced%20Pw%23x"],
         says: "sslmode",
@@ -439,5 +444,24 @@ fn a_malformed_url_error_says_which_part_and_where() {
             r.stderr
         );
         assert!(r.stderr.contains("DATABASE_URL"), "{url}: {}", r.stderr);
+    }
+}
+
+/// A password with an unencoded `&` that still parses (`password=Amp&S3cr=etTail`): the tail
+/// becomes a parameter of its own, which the "connecting to" debug line must not show.
+#[test]
+fn a_password_split_by_an_ampersand_is_not_shown_as_a_parameter() {
+    let s = Scenario::new();
+    let url = "postgresql://svc@127.0.0.1:1/rag?sslmode=disable&password=Amp&S3cr=etTail";
+    let r = s
+        .run_env(
+            "migrate-up",
+            &["-v"],
+            &[("DATABASE_URL", url), ("RUST_LOG", "debug")],
+        )
+        .code(3);
+    assert!(r.stderr.contains("connecting to"), "{}", r.stderr);
+    for piece in ["Amp&", "S3cr", "etTail"] {
+        assert!(!r.all().contains(piece), "printed '{piece}': {}", r.all());
     }
 }

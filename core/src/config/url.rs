@@ -96,6 +96,39 @@ const SCHEMES: &[&str] = &[
     "postgres+psycopg",
 ];
 
+/// libpq connection parameters that [`DbUrl::redacted`] shows when a URL passes them through:
+/// none is secret.
+const SHOWN_PARAMETERS: &[&str] = &[
+    "hostaddr",
+    "passfile",
+    "channel_binding",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslcertmode",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
 /// Where each part of `scheme://user:password@host:port/dbname?query#fragment` lies in a URL's
 /// text, found the way the `url` crate splits it. Errors about a malformed URL use it to say
 /// which part is wrong and at which column without quoting any of the text: in a mangled URL,
@@ -202,10 +235,11 @@ impl<'a> Layout<'a> {
     }
 
     /// What can be told before the `url` crate sees the text: percent-encoding, the IPv6
-    /// brackets, the port, a fragment.
+    /// brackets, the port, `key=value` parameters, a fragment.
     fn check_syntax(&self) -> Result<()> {
         self.check_percent_encoding()?;
         self.check_host_and_port()?;
+        self.check_parameters()?;
         if let Some(f) = self.fragment {
             return Err(self
                 .malformed(format!(
@@ -213,6 +247,29 @@ impl<'a> Layout<'a> {
                     self.column(f)
                 ))
                 .with_hint("percent-encode a # in the password (or in a parameter) as %23"));
+        }
+        Ok(())
+    }
+
+    /// Every query parameter is `key=value`, as libpq requires. A bare word is most often the
+    /// rest of a password with an unencoded `&` in it (`password=Sup3r&S3cret`); it must not
+    /// slip through as a parameter of its own, to be shown wherever the URL is.
+    fn check_parameters(&self) -> Result<()> {
+        let Some(q) = self.query else { return Ok(()) };
+        let end = self.fragment.unwrap_or(self.text.len());
+        let mut pos = q + 1;
+        for param in self.text[q + 1..end].split('&') {
+            if !param.is_empty() && !param.contains('=') {
+                return Err(self
+                    .malformed(format!(
+                        "the query parameter at column {} has no '=' (parameters are key=value)",
+                        self.column(pos)
+                    ))
+                    .with_hint(
+                        "if it follows password=, the password holds an '&': percent-encode it as %26",
+                    ));
+            }
+            pos += param.len() + 1;
         }
         Ok(())
     }
@@ -389,7 +446,9 @@ impl DbUrl {
         self.password.as_deref()
     }
 
-    /// `postgresql://user:***@host:port/db?sslmode=...`
+    /// `postgresql://user:***@host:port/db?sslmode=...`. Of the parameters retort passes
+    /// through, only libpq's own (not `sslpassword`) are shown: another key may be a piece of a
+    /// password that held an `&`.
     pub fn redacted(&self) -> String {
         self.render(true)
     }
@@ -429,7 +488,9 @@ impl DbUrl {
             q.push(format!("sslrootcert={}", enc(&c.display().to_string())));
         }
         for (k, v) in &self.extra {
-            q.push(format!("{}={}", enc(k), enc(v)));
+            if !redact || SHOWN_PARAMETERS.contains(&k.as_str()) {
+                q.push(format!("{}={}", enc(k), enc(v)));
+            }
         }
         if !q.is_empty() {
             s.push('?');
@@ -841,6 +902,26 @@ mod tests {
         assert!(
             e.hint.unwrap().contains("an '@' follows at column 27"),
             "the hint points at the unencoded character's likely effect"
+        );
+    }
+
+    #[test]
+    fn a_password_with_an_unencoded_ampersand_is_refused_or_not_shown() {
+        let e = DbUrl::parse("postgresql://u@h/d?password=Sup3r&S3cretPw", &env()).unwrap_err();
+        assert!(e.message.contains("column 35 has no '='"), "{e}");
+        assert!(!e.to_string().contains("S3cr"), "{e}");
+        let u = DbUrl::parse(
+            "postgresql://u@h/d?password=Sup3r&S3cr=etPw&target_session_attrs=any",
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(
+            u.redacted(),
+            "postgresql://u:***@h:5432/d?target_session_attrs=any"
+        );
+        assert!(
+            u.to_url().contains("S3cr=etPw"),
+            "to_url passes everything on"
         );
     }
 
