@@ -4,7 +4,7 @@
 //! text and JSON output, with `-v` and with `RUST_LOG=debug`, says what is wrong and where, and
 //! prints neither the password nor any distinctive piece of it.
 //!
-//! The binaries fail before connecting, so the whole matrix (about 1,500 runs) takes seconds; it
+//! The binaries fail before connecting, so the whole matrix (about 1,400 runs) takes seconds; it
 //! runs on a few threads.
 mod common;
 use common::*;
