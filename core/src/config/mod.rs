@@ -1,0 +1,376 @@
+//! Configuration: flags > environment > `.env` file.
+//!
+//! [`Settings::resolve`] is the one place that decides where each setting comes from: a flag
+//! ([`Overrides`]), else the process environment, else the `.env` file (both in [`Env`]). The
+//! database URL comes from `--database-url`, else `DATABASE_URL`, else `PGVECTOR_DB_URL` (seed
+//! 003's name); its errors say which of these it was.
+//!
+//! The parts with rules of their own live in submodules, re-exported here so that
+//! `crate::config::DbUrl` and friends stay the paths to use: `url` (what a database URL may
+//! look like, and keeping its password out of everything printed) and `duration` (`30s`,
+//! `1h30m`).
+
+mod duration;
+mod url;
+
+pub use self::duration::parse_duration;
+pub use self::url::{redact_url_text, DbUrl, SslMode};
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Variables from the process environment, then from a `.env` file (which never overrides the
+/// process environment). Empty values count as unset. `Debug` shows the names, not the values.
+#[derive(Clone, Default)]
+pub struct Env {
+    process: HashMap<String, String>,
+    file: HashMap<String, String>,
+    file_path: Option<PathBuf>,
+}
+
+impl Env {
+    /// Reads the process environment and `env_file` (or `./.env` when it exists). An explicit
+    /// `env_file` that is missing or malformed is an error; so is a malformed `./.env`.
+    pub fn load(env_file: Option<&Path>) -> Result<Env> {
+        let process: HashMap<String, String> = std::env::vars().collect();
+        let (path, required) = match env_file {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(".env"), false),
+        };
+        let mut env = Env {
+            process,
+            file: HashMap::new(),
+            file_path: None,
+        };
+        if path.exists() {
+            env.file = read_env_file(&path)?;
+            env.file_path = Some(path);
+        } else if required {
+            return Err(
+                Error::usage(format!("env file {} does not exist", path.display()))
+                    .with_hint("check the --env-file path"),
+            );
+        }
+        Ok(env)
+    }
+
+    /// An environment made of the given pairs only (for tests and library users).
+    pub fn from_pairs(process: &[(&str, &str)], file: &[(&str, &str)]) -> Env {
+        let conv = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Env {
+            process: conv(process),
+            file: conv(file),
+            file_path: None,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.process
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.file.get(key).filter(|v| !v.is_empty()))
+            .cloned()
+    }
+
+    /// The first of `keys` set in the process environment, else the first set in the `.env`
+    /// file: the environment as a whole beats the file (an exported PGVECTOR_DB_URL wins over a
+    /// DATABASE_URL left in .env), and within each, the order of `keys` decides.
+    pub fn get_first(&self, keys: &[&str]) -> Option<(String, &'static str)> {
+        self.lookup_first(keys).map(|(v, _, in_file)| {
+            let source = if in_file { ".env file" } else { "environment" };
+            (v, source)
+        })
+    }
+
+    /// [`Env::get_first`]'s value, the index of its key, and whether it came from the file.
+    fn lookup_first(&self, keys: &[&str]) -> Option<(String, usize, bool)> {
+        let pick = |m: &HashMap<String, String>| {
+            keys.iter()
+                .enumerate()
+                .find_map(|(i, k)| m.get(*k).filter(|v| !v.is_empty()).map(|v| (v.clone(), i)))
+        };
+        pick(&self.process)
+            .map(|(v, i)| (v, i, false))
+            .or_else(|| pick(&self.file).map(|(v, i)| (v, i, true)))
+    }
+
+    /// DATABASE_URL, else PGVECTOR_DB_URL (by [`Env::get_first`]'s rules), with where it was
+    /// found ("DATABASE_URL in the environment"), for messages.
+    fn url_variable(&self) -> Option<(String, String)> {
+        const KEYS: [&str; 2] = ["DATABASE_URL", "PGVECTOR_DB_URL"];
+        let (v, i, in_file) = self.lookup_first(&KEYS)?;
+        let place = match (&self.file_path, in_file) {
+            (_, false) => "the environment".to_string(),
+            (Some(p), true) => p.display().to_string(),
+            (None, true) => "the .env file".to_string(),
+        };
+        Some((v, format!("{} in {place}", KEYS[i])))
+    }
+}
+
+/// Names only: the values include passwords (PGPASSWORD, DATABASE_URL).
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut process: Vec<&String> = self.process.keys().collect();
+        let mut file: Vec<&String> = self.file.keys().collect();
+        process.sort();
+        file.sort();
+        f.debug_struct("Env")
+            .field("process", &process)
+            .field("file", &file)
+            .field("file_path", &self.file_path)
+            .finish()
+    }
+}
+
+fn read_env_file(path: &Path) -> Result<HashMap<String, String>> {
+    let iter = dotenvy::from_path_iter(path).map_err(|e| env_file_error(path, e))?;
+    let mut map = HashMap::new();
+    for item in iter {
+        let (k, v) = item.map_err(|e| env_file_error(path, e))?;
+        map.insert(k, v);
+    }
+    Ok(map)
+}
+
+fn env_file_error(path: &Path, e: dotenvy::Error) -> Error {
+    // dotenvy's messages quote the offending line, which may hold a password: say only where.
+    let detail = match e {
+        dotenvy::Error::LineParse(_, idx) => format!("cannot parse it at character {idx}"),
+        dotenvy::Error::Io(io) => io.to_string(),
+        _ => "cannot parse it".to_string(),
+    };
+    Error::usage(format!("env file {}: {detail}", path.display()))
+        .with_hint("lines must look like KEY=value; quote values with spaces")
+}
+
+/// Where the version table lives. Alembic's layout and name by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionTableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl Default for VersionTableName {
+    fn default() -> Self {
+        VersionTableName {
+            schema: None,
+            name: "alembic_version".into(),
+        }
+    }
+}
+
+/// Settings shared by every command, resolved from flags, environment and `.env`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `None` when no URL was configured; commands that need a database then fail with a
+    /// message naming the three ways to set it.
+    pub database_url: Option<DbUrl>,
+    pub migrations_dir: PathBuf,
+    pub version_table: VersionTableName,
+    /// The declarative schema for `--autogenerate` (default: `schema.sql` beside the migrations).
+    pub schema_file: PathBuf,
+    /// `--wait`: keep retrying the connection this long while the server is not up yet.
+    pub wait: Option<Duration>,
+}
+
+/// Values given on the command line; `None` means "not given". `Debug` redacts the URL.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub dir: Option<PathBuf>,
+    pub version_table: Option<String>,
+    pub version_schema: Option<String>,
+    pub schema_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Overrides")
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "(given, not shown)"),
+            )
+            .field("dir", &self.dir)
+            .field("version_table", &self.version_table)
+            .field("version_schema", &self.version_schema)
+            .field("schema_file", &self.schema_file)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Each setting from its flag, else the environment, else `.env`, else its default.
+    pub fn resolve(flags: &Overrides, env: &Env) -> Result<Settings> {
+        let database_url = resolve_database_url(flags, env)?;
+        let migrations_dir = flags
+            .dir
+            .clone()
+            .or_else(|| env.get("MIGRATIONS_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("migrations"));
+        let version_table = resolve_version_table(flags, env)?;
+        let schema_file = flags
+            .schema_file
+            .clone()
+            .or_else(|| env.get("MIGRATE_SCHEMA_FILE").map(PathBuf::from))
+            .unwrap_or_else(|| {
+                migrations_dir
+                    .parent()
+                    .map(|p| p.join("schema.sql"))
+                    .unwrap_or_else(|| PathBuf::from("schema.sql"))
+            });
+        Ok(Settings {
+            database_url,
+            migrations_dir,
+            version_table,
+            schema_file,
+            wait: None,
+        })
+    }
+
+    /// The URL, or the error that says how to configure one.
+    pub fn require_url(&self) -> Result<&DbUrl> {
+        self.database_url.as_ref().ok_or_else(|| {
+            Error::usage("no database URL configured")
+                .with_hint("pass --database-url, or set DATABASE_URL (or PGVECTOR_DB_URL) in the environment or in .env")
+        })
+    }
+}
+
+/// `--database-url`, else DATABASE_URL, else PGVECTOR_DB_URL, parsed; an error starts with
+/// where the URL came from ("DATABASE_URL in the environment: ...").
+fn resolve_database_url(flags: &Overrides, env: &Env) -> Result<Option<DbUrl>> {
+    let raw = match flags.database_url.clone().filter(|s| !s.is_empty()) {
+        Some(u) => Some((u, "--database-url".to_string())),
+        None => env.url_variable(),
+    };
+    raw.map(|(u, origin)| {
+        log::debug!("database URL from {origin}");
+        DbUrl::parse(&u, env).map_err(|mut e| {
+            e.message = format!("{origin}: {}", e.message);
+            e
+        })
+    })
+    .transpose()
+}
+
+/// The version table's name and schema, which must be usable as quoted identifiers.
+fn resolve_version_table(flags: &Overrides, env: &Env) -> Result<VersionTableName> {
+    let name = flags
+        .version_table
+        .clone()
+        .or_else(|| env.get("MIGRATE_VERSION_TABLE"))
+        .unwrap_or_else(|| "alembic_version".into());
+    let schema = flags
+        .version_schema
+        .clone()
+        .or_else(|| env.get("MIGRATE_VERSION_SCHEMA"));
+    for ident in std::iter::once(&name).chain(schema.iter()) {
+        if ident.is_empty() || ident.len() > 63 || ident.contains('"') || ident.contains('\0') {
+            return Err(Error::usage(format!(
+                "'{ident}' is not a usable version table or schema name"
+            ))
+            .with_hint("use a plain identifier of at most 63 bytes"));
+        }
+    }
+    Ok(VersionTableName { schema, name })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_and_overrides_debug_show_no_values() {
+        let e = Env::from_pairs(
+            &[("PGPASSWORD", "Hunter2")],
+            &[("DATABASE_URL", "x://u:Sekr1t@h")],
+        );
+        let o = Overrides {
+            database_url: Some("postgresql://u:Sekr1t@h/d".into()),
+            ..Default::default()
+        };
+        for shown in [format!("{e:?}"), format!("{o:?}")] {
+            assert!(
+                !shown.contains("Hunter2") && !shown.contains("Sekr1t"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn url_errors_say_where_the_url_came_from() {
+        let e = Env::from_pairs(&[], &[("PGVECTOR_DB_URL", "postgresql://u@h:x/d")]);
+        let err = Settings::resolve(&Overrides::default(), &e).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("PGVECTOR_DB_URL in the .env file: "),
+            "{err}"
+        );
+        let flags = Overrides {
+            database_url: Some("postgresql://u@h:x/d".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(&flags, &e).unwrap_err();
+        assert!(err.message.starts_with("--database-url: "), "{err}");
+    }
+
+    #[test]
+    fn flags_beat_environment_beat_dotenv() {
+        let e = Env::from_pairs(
+            &[("DATABASE_URL", "postgresql://env@h/d")],
+            &[
+                ("DATABASE_URL", "postgresql://file@h/d"),
+                ("MIGRATIONS_DIR", "db/m"),
+            ],
+        );
+        let s = Settings::resolve(&Overrides::default(), &e).unwrap();
+        assert_eq!(s.database_url.unwrap().user, "env");
+        assert_eq!(s.migrations_dir, PathBuf::from("db/m"));
+        assert_eq!(s.schema_file, PathBuf::from("db/schema.sql"));
+        let flags = Overrides {
+            database_url: Some("postgresql://flag@h/d".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::resolve(&flags, &e)
+                .unwrap()
+                .database_url
+                .unwrap()
+                .user,
+            "flag"
+        );
+        let file_only = Env::from_pairs(&[], &[("PGVECTOR_DB_URL", "postgresql://vec@h/d")]);
+        assert_eq!(
+            Settings::resolve(&Overrides::default(), &file_only)
+                .unwrap()
+                .database_url
+                .unwrap()
+                .user,
+            "vec"
+        );
+    }
+
+    #[test]
+    fn the_environment_as_a_whole_beats_the_dotenv_file() {
+        let e = Env::from_pairs(
+            &[("PGVECTOR_DB_URL", "postgresql://exported@h/d")],
+            &[("DATABASE_URL", "postgresql://file@h/d")],
+        );
+        assert_eq!(
+            Settings::resolve(&Overrides::default(), &e)
+                .unwrap()
+                .database_url
+                .unwrap()
+                .user,
+            "exported"
+        );
+    }
+}
