@@ -97,6 +97,21 @@ impl CommonArgs {
     }
 }
 
+/// Parses the command line. clap's own errors quote what was typed (`unexpected argument
+/// 'postgresql://app:secret@...'`), so they go through URL redaction before they are printed;
+/// `--help` and `--version` print as they are.
+pub fn parse<T: clap::Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(e) if e.use_stderr() => {
+            let text = e.render().to_string();
+            eprint!("{}", retort::config::redact_url_text(&text));
+            std::process::exit(e.exit_code());
+        }
+        Err(e) => e.exit(),
+    }
+}
+
 /// Logging to stderr: info by default (progress lines), warnings only with `-q`, retort's
 /// debug logs with `-v`, everyone's with `-vv`; `RUST_LOG` overrides. No colours are ever
 /// written, so NO_COLOR holds trivially. Every line goes through URL redaction.

@@ -35,7 +35,7 @@ struct Args {
 }
 
 fn main() {
-    let a = Args::parse();
+    let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(|| {
         let (mut settings, env) = a.common.settings_and_env()?;

@@ -46,7 +46,7 @@ struct Args {
 }
 
 fn main() {
-    let a = Args::parse();
+    let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(|| {
         let settings = a.common.settings()?;

@@ -18,6 +18,7 @@ mod graph_scenarios;
 mod hardening;
 mod refusals;
 mod scripts_and_tools;
+mod secrets;
 mod staging;
 mod state_and_config;
 mod trust;

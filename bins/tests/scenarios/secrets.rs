@@ -6,8 +6,8 @@
 //!
 //! The binaries fail before connecting, so the whole matrix (about 1,400 runs) takes seconds; it
 //! runs on a few threads.
-mod common;
-use common::*;
+
+use crate::common::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -463,5 +463,21 @@ fn a_password_split_by_an_ampersand_is_not_shown_as_a_parameter() {
     assert!(r.stderr.contains("connecting to"), "{}", r.stderr);
     for piece in ["Amp&", "S3cr", "etTail"] {
         assert!(!r.all().contains(piece), "printed '{piece}': {}", r.all());
+    }
+}
+
+#[test]
+fn a_url_typed_where_no_argument_belongs_is_not_echoed_by_the_usage_error() {
+    let s = Scenario::new();
+    for bin in ["migrate-current", "migrate-history", "migrate-check"] {
+        let r = s
+            .run_env(bin, &["postgresql://app:Hunt3r2pw@db.internal/rag"], &[])
+            .code(2);
+        assert!(
+            r.stderr.contains("unexpected argument"),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(!r.all().contains("Hunt3r2pw"), "{bin} leaked: {}", r.all());
     }
 }
