@@ -21,11 +21,12 @@ use crate::plan::Plan;
 use crate::project::Project;
 use crate::revision::{self, RevisionOptions};
 use crate::run::{self, RunOptions};
+use crate::schema::change::HazardKind;
 use crate::schema::diff::{
     enum_change, rename_hints, unhandled, EnumChange, RenameHint, Unhandled,
 };
 use crate::schema::model::{ident, QName, Schema};
-use crate::schema::render::{render_ops, HazardKind, Op};
+use crate::schema::render::{render_ops, Op};
 use crate::schema::shadow::{load_sql_file, run_sql, ShadowDb, ShadowServer};
 use crate::schema::{diff, introspect, DiffOptions, IntrospectOptions};
 use crate::script::{parse_script, render_script, NewScript, Script};
@@ -636,7 +637,7 @@ fn added_enum_values(old: &Schema, new: &Schema) -> Vec<(QName, String)> {
     for (n, e) in &old.enums {
         if let Some(ne) = new.enums.get(n) {
             if let Some(EnumChange::AddValues(adds)) = enum_change(&e.values, &ne.values) {
-                out.extend(adds.into_iter().map(|(v, _)| (n.clone(), v)));
+                out.extend(adds.into_iter().map(|v| (n.clone(), v.value)));
             }
         }
     }

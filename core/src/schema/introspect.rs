@@ -297,7 +297,7 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
         }
         let name = QName::new(r.get::<_, String>(0), r.get::<_, String>(1));
         let owned_by = match (r.get::<_, Option<String>>(9), r.get::<_, Option<String>>(10), r.get::<_, Option<String>>(11)) {
-            (Some(sch), Some(t), Some(col)) => Some((QName::new(sch, t), col)),
+            (Some(sch), Some(t), Some(column)) => Some(ColumnRef { table: QName::new(sch, t), column }),
             _ => None,
         };
         s.sequences.insert(

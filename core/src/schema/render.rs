@@ -1,46 +1,11 @@
-//! SQL text for the model's objects, and the text of a list of operations (statements preceded
-//! by their `-- hazard:` comments). Pure functions: same input, same bytes.
+//! SQL text: the statement of each [`Change`], the model's objects as DDL, and the text of a
+//! list of statements (each preceded by its `-- hazard:` comments). Pure functions: same input,
+//! same bytes.
 
+use super::change::*;
 use super::model::*;
-use std::fmt;
 
-/// What a statement risks; written as `-- hazard: ...` before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HazardKind {
-    DeletesData,
-    RewritesTable,
-    AccessExclusiveLock,
-    BuildsIndex,
-    ScansTable,
-    MayFail,
-}
-
-impl HazardKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HazardKind::DeletesData => "deletes data",
-            HazardKind::RewritesTable => "rewrites the table",
-            HazardKind::AccessExclusiveLock => "ACCESS EXCLUSIVE lock",
-            HazardKind::BuildsIndex => "builds an index",
-            HazardKind::ScansTable => "scans the table",
-            HazardKind::MayFail => "may fail on existing data",
-        }
-    }
-}
-
-impl fmt::Display for HazardKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hazard {
-    pub kind: HazardKind,
-    pub detail: String,
-}
-
-/// One generated statement (without its `;`), what it does, and what it risks.
+/// One rendered statement (without its `;`), what it does, and what it risks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Op {
     pub sql: String,
@@ -59,21 +24,29 @@ impl Op {
     }
 
     pub fn hazard(mut self, kind: HazardKind, detail: impl Into<String>) -> Op {
-        self.hazards.push(Hazard {
-            kind,
-            detail: detail.into(),
-        });
+        self.hazards.push(Hazard::new(kind, detail));
         self
     }
+}
 
-    /// Adds the hazard only when `when` holds.
-    pub fn hazard_if(self, when: bool, kind: HazardKind, detail: impl Into<String>) -> Op {
-        if when {
-            self.hazard(kind, detail)
-        } else {
-            self
+impl From<&Change> for Op {
+    fn from(c: &Change) -> Op {
+        Op {
+            sql: change_sql(c),
+            what: c.what(),
+            hazards: c.hazards(),
         }
     }
+}
+
+/// The changes rendered, in order.
+pub fn to_ops(changes: &[Change]) -> Vec<Op> {
+    changes.iter().map(Op::from).collect()
+}
+
+/// The text of a list of changes (see [`render_ops`]).
+pub fn render_changes(changes: &[Change]) -> String {
+    render_ops(&to_ops(changes))
 }
 
 /// The statements, each preceded by its hazard comments, separated by blank lines.
@@ -255,6 +228,269 @@ pub fn comment_value(c: &Option<String>) -> String {
         Some(t) => literal(t),
         None => "NULL".into(),
     }
+}
+
+/// The statement of one change (without its `;`).
+pub fn change_sql(c: &Change) -> String {
+    use Change::*;
+    match c {
+        CreateSchema { name } => format!("CREATE SCHEMA {}", ident(name)),
+        DropSchema { name } => format!("DROP SCHEMA {}", ident(name)),
+        CreateExtension { name, schema } => format!(
+            "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}",
+            ident(name),
+            ident(schema)
+        ),
+        MoveExtension { name, schema } => {
+            format!(
+                "ALTER EXTENSION {} SET SCHEMA {}",
+                ident(name),
+                ident(schema)
+            )
+        }
+        DropExtension { name } => format!("DROP EXTENSION {}", ident(name)),
+        Comment { on, comment } => {
+            format!(
+                "COMMENT ON {} IS {}",
+                comment_target(on),
+                comment_value(comment)
+            )
+        }
+        CreateEnum { name, values, .. } => create_enum(name, values),
+        AddEnumValue {
+            enum_name,
+            value,
+            position,
+        } => {
+            let pos = match position {
+                Some(EnumPosition::Before(x)) => format!(" BEFORE {}", literal(x)),
+                Some(EnumPosition::After(x)) => format!(" AFTER {}", literal(x)),
+                None => String::new(),
+            };
+            format!(
+                "ALTER TYPE {} ADD VALUE {}{pos}",
+                enum_name.sql(),
+                literal(value)
+            )
+        }
+        RenameEnumAside { name, aside } => {
+            format!("ALTER TYPE {} RENAME TO {}", name.sql(), ident(aside))
+        }
+        MoveColumnToEnum {
+            column,
+            type_sql,
+            is_array,
+            ..
+        } => {
+            let cast = if *is_array { "text[]" } else { "text" };
+            let cn = ident(&column.column);
+            alter_column(
+                column,
+                &format!("TYPE {type_sql} USING {cn}::{cast}::{type_sql}"),
+            )
+        }
+        DropEnum { name, .. } => format!("DROP TYPE {}", name.sql()),
+        CreateSequence { sequence } => create_sequence(sequence),
+        AlterSequence { sequence: s } => {
+            format!("ALTER SEQUENCE {} {}", s.name.sql(), s.options_sql())
+        }
+        SetSequenceOwner { sequence, owner } => {
+            format!(
+                "ALTER SEQUENCE {} OWNED BY {}",
+                sequence.sql(),
+                owner_sql(owner)
+            )
+        }
+        DropSequence { name } => format!("DROP SEQUENCE {}", name.sql()),
+        CreateTable { table } => create_table(table),
+        DropTable { name } => format!("DROP TABLE {}", name.sql()),
+        RenameTable { from, to, .. } => {
+            format!("ALTER TABLE {} RENAME TO {}", from.sql(), ident(to))
+        }
+        SetLogged { table, unlogged } => format!(
+            "ALTER TABLE {} SET {}",
+            table.sql(),
+            if *unlogged { "UNLOGGED" } else { "LOGGED" }
+        ),
+        _ => column_change_sql(c),
+    }
+}
+
+/// [`change_sql`] for columns, constraints, indexes and views.
+fn column_change_sql(c: &Change) -> String {
+    use Change::*;
+    match c {
+        AddColumn { table, column } => {
+            format!(
+                "ALTER TABLE {} ADD COLUMN {}",
+                table.sql(),
+                column_def(column)
+            )
+        }
+        DropColumn { column, .. } => format!(
+            "ALTER TABLE {} DROP COLUMN {}",
+            column.table.sql(),
+            ident(&column.column)
+        ),
+        RenameColumn {
+            table, from, to, ..
+        } => format!(
+            "ALTER TABLE {} RENAME COLUMN {} TO {}",
+            table.sql(),
+            ident(from),
+            ident(to)
+        ),
+        AlterColumnType { column, from, to } => {
+            alter_column(column, &column_type(column, from, to))
+        }
+        DropDefault { column, .. } => alter_column(column, "DROP DEFAULT"),
+        SetDefault {
+            column, default, ..
+        } => alter_column(column, &format!("SET DEFAULT {default}")),
+        DropNotNull { column } => alter_column(column, "DROP NOT NULL"),
+        SetNotNull { column, .. } => alter_column(column, "SET NOT NULL"),
+        AddIdentity { column, identity } => {
+            alter_column(column, &format!("ADD {}", identity_clause(identity)))
+        }
+        AlterIdentity { column, options } => {
+            let parts: Vec<String> = options.iter().map(identity_option).collect();
+            alter_column(column, &parts.join(" "))
+        }
+        DropIdentity { column } => alter_column(column, "DROP IDENTITY"),
+        DropExpression { column } => alter_column(column, "DROP EXPRESSION"),
+        AddConstraint {
+            table, constraint, ..
+        } => {
+            format!(
+                "ALTER TABLE {} ADD {}",
+                table.sql(),
+                constraint_def(constraint)
+            )
+        }
+        DropConstraint { table, name, .. } => {
+            format!(
+                "ALTER TABLE {} DROP CONSTRAINT {}",
+                table.sql(),
+                ident(name)
+            )
+        }
+        RenameConstraint { table, from, to } => format!(
+            "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+            table.sql(),
+            ident(from),
+            ident(to)
+        ),
+        ValidateConstraint { table, name, .. } => {
+            format!(
+                "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                table.sql(),
+                ident(name)
+            )
+        }
+        CreateIndex {
+            index,
+            concurrently,
+            ..
+        } => create_index(index, *concurrently),
+        DropIndex {
+            table,
+            name,
+            concurrently,
+        } => format!(
+            "DROP INDEX {}{}",
+            if *concurrently { "CONCURRENTLY " } else { "" },
+            QName::new(table.schema.clone(), name.clone()).sql()
+        ),
+        RenameIndex { table, from, to } => format!(
+            "ALTER INDEX {} RENAME TO {}",
+            QName::new(table.schema.clone(), from.clone()).sql(),
+            ident(to)
+        ),
+        CreateView { view } => create_view(view),
+        DropView {
+            name, materialized, ..
+        } => format!(
+            "DROP {}VIEW {}",
+            if *materialized { "MATERIALIZED " } else { "" },
+            name.sql()
+        ),
+        _ => unreachable!("rendered by change_sql"),
+    }
+}
+
+/// `ALTER TABLE t ALTER COLUMN c rest`.
+fn alter_column(c: &ColumnRef, rest: &str) -> String {
+    format!(
+        "ALTER TABLE {} ALTER COLUMN {} {rest}",
+        c.table.sql(),
+        ident(&c.column)
+    )
+}
+
+/// `TYPE t [COLLATE c] [USING col::t]`: USING only when the type itself changes.
+fn column_type(c: &ColumnRef, from: &ColumnType, to: &ColumnType) -> String {
+    let collate = match (&from.collation, &to.collation) {
+        (_, Some(c)) => format!(" COLLATE {c}"),
+        (Some(_), None) => " COLLATE pg_catalog.\"default\"".into(),
+        (None, None) => String::new(),
+    };
+    let using = if from.type_sql != to.type_sql {
+        format!(" USING {}::{}", ident(&c.column), to.type_sql)
+    } else {
+        String::new()
+    };
+    format!("TYPE {}{collate}{using}", to.type_sql)
+}
+
+fn identity_option(o: &IdentityOption) -> String {
+    match o {
+        IdentityOption::Generated(kind) => format!("SET GENERATED {}", kind.sql()),
+        IdentityOption::Increment(n) => format!("SET INCREMENT BY {n}"),
+        IdentityOption::MinValue(n) => format!("SET MINVALUE {n}"),
+        IdentityOption::MaxValue(n) => format!("SET MAXVALUE {n}"),
+        IdentityOption::Start(n) => format!("SET START WITH {n}"),
+        IdentityOption::Cache(n) => format!("SET CACHE {n}"),
+        IdentityOption::Cycle(true) => "SET CYCLE".into(),
+        IdentityOption::Cycle(false) => "SET NO CYCLE".into(),
+    }
+}
+
+/// `SCHEMA s`, `TABLE t`, `COLUMN t.c`, `[MATERIALIZED ]VIEW v`, `INDEX i`.
+fn comment_target(on: &CommentTarget) -> String {
+    match on {
+        CommentTarget::Schema(s) => format!("SCHEMA {}", ident(s)),
+        CommentTarget::Table(t) => format!("TABLE {}", t.sql()),
+        CommentTarget::Column(c) => format!("COLUMN {}", c.sql()),
+        CommentTarget::View { name, materialized } => format!(
+            "{} {}",
+            if *materialized {
+                "MATERIALIZED VIEW"
+            } else {
+                "VIEW"
+            },
+            name.sql()
+        ),
+        CommentTarget::Index(i) => format!("INDEX {}", i.sql()),
+    }
+}
+
+/// CREATE TYPE ... AS ENUM.
+pub fn create_enum(name: &QName, values: &[String]) -> String {
+    let vals: Vec<String> = values.iter().map(|v| literal(v)).collect();
+    format!("CREATE TYPE {} AS ENUM ({})", name.sql(), vals.join(", "))
+}
+
+/// CREATE SEQUENCE with the options that differ from the defaults.
+pub fn create_sequence(s: &Sequence) -> String {
+    let mut sql = format!("CREATE SEQUENCE {}", s.name.sql());
+    if s.data_type != "bigint" {
+        sql.push_str(&format!(" AS {}", s.data_type));
+    }
+    for o in sequence_options(s) {
+        sql.push(' ');
+        sql.push_str(&o);
+    }
+    sql
 }
 
 #[cfg(test)]
