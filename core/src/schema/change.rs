@@ -309,6 +309,11 @@ fn lock_briefly(t: &QName) -> Vec<Hazard> {
 }
 
 impl Change {
+    /// The statement (without its `;`), written by [`super::render::change_sql`].
+    pub fn sql(&self) -> String {
+        super::render::change_sql(self)
+    }
+
     /// A short description for summaries and drift reports ("add column public.t.c").
     pub fn what(&self) -> String {
         use Change::*;

@@ -236,110 +236,41 @@ pub fn change_sql(c: &Change) -> String {
     match c {
         CreateSchema { name } => format!("CREATE SCHEMA {}", ident(name)),
         DropSchema { name } => format!("DROP SCHEMA {}", ident(name)),
-        CreateExtension { name, schema } => format!(
-            "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}",
-            ident(name),
-            ident(schema)
-        ),
-        MoveExtension { name, schema } => {
-            format!(
-                "ALTER EXTENSION {} SET SCHEMA {}",
-                ident(name),
-                ident(schema)
-            )
-        }
+        CreateExtension { name, schema } => create_extension(name, schema),
+        MoveExtension { name, schema } => move_extension(name, schema),
         DropExtension { name } => format!("DROP EXTENSION {}", ident(name)),
-        Comment { on, comment } => {
-            format!(
-                "COMMENT ON {} IS {}",
-                comment_target(on),
-                comment_value(comment)
-            )
-        }
+        Comment { on, comment } => comment_on(on, comment),
         CreateEnum { name, values, .. } => create_enum(name, values),
         AddEnumValue {
             enum_name,
             value,
             position,
-        } => {
-            let pos = match position {
-                Some(EnumPosition::Before(x)) => format!(" BEFORE {}", literal(x)),
-                Some(EnumPosition::After(x)) => format!(" AFTER {}", literal(x)),
-                None => String::new(),
-            };
-            format!(
-                "ALTER TYPE {} ADD VALUE {}{pos}",
-                enum_name.sql(),
-                literal(value)
-            )
-        }
-        RenameEnumAside { name, aside } => {
-            format!("ALTER TYPE {} RENAME TO {}", name.sql(), ident(aside))
-        }
+        } => add_enum_value(enum_name, value, position),
+        RenameEnumAside { name, aside } => rename_type(name, aside),
         MoveColumnToEnum {
             column,
             type_sql,
             is_array,
             ..
-        } => {
-            let cast = if *is_array { "text[]" } else { "text" };
-            let cn = ident(&column.column);
-            alter_column(
-                column,
-                &format!("TYPE {type_sql} USING {cn}::{cast}::{type_sql}"),
-            )
-        }
+        } => move_to_enum(column, type_sql, *is_array),
         DropEnum { name, .. } => format!("DROP TYPE {}", name.sql()),
         CreateSequence { sequence } => create_sequence(sequence),
-        AlterSequence { sequence: s } => {
-            format!("ALTER SEQUENCE {} {}", s.name.sql(), s.options_sql())
-        }
-        SetSequenceOwner { sequence, owner } => {
-            format!(
-                "ALTER SEQUENCE {} OWNED BY {}",
-                sequence.sql(),
-                owner_sql(owner)
-            )
-        }
+        AlterSequence { sequence } => alter_sequence(sequence),
+        SetSequenceOwner { sequence, owner } => sequence_owner(sequence, owner),
         DropSequence { name } => format!("DROP SEQUENCE {}", name.sql()),
         CreateTable { table } => create_table(table),
         DropTable { name } => format!("DROP TABLE {}", name.sql()),
-        RenameTable { from, to, .. } => {
-            format!("ALTER TABLE {} RENAME TO {}", from.sql(), ident(to))
-        }
-        SetLogged { table, unlogged } => format!(
-            "ALTER TABLE {} SET {}",
-            table.sql(),
-            if *unlogged { "UNLOGGED" } else { "LOGGED" }
-        ),
-        _ => column_change_sql(c),
-    }
-}
-
-/// [`change_sql`] for columns, constraints, indexes and views.
-fn column_change_sql(c: &Change) -> String {
-    use Change::*;
-    match c {
+        RenameTable { from, to, .. } => alter_table(from, &format!("RENAME TO {}", ident(to))),
+        SetLogged { table, unlogged } => alter_table(table, logged(*unlogged)),
         AddColumn { table, column } => {
-            format!(
-                "ALTER TABLE {} ADD COLUMN {}",
-                table.sql(),
-                column_def(column)
-            )
+            alter_table(table, &format!("ADD COLUMN {}", column_def(column)))
         }
-        DropColumn { column, .. } => format!(
-            "ALTER TABLE {} DROP COLUMN {}",
-            column.table.sql(),
-            ident(&column.column)
-        ),
+        DropColumn { column: c, .. } => {
+            alter_table(&c.table, &format!("DROP COLUMN {}", ident(&c.column)))
+        }
         RenameColumn {
             table, from, to, ..
-        } => format!(
-            "ALTER TABLE {} RENAME COLUMN {} TO {}",
-            table.sql(),
-            ident(from),
-            ident(to)
-        ),
+        } => rename_column(table, from, to),
         AlterColumnType { column, from, to } => {
             alter_column(column, &column_type(column, from, to))
         }
@@ -349,43 +280,19 @@ fn column_change_sql(c: &Change) -> String {
         } => alter_column(column, &format!("SET DEFAULT {default}")),
         DropNotNull { column } => alter_column(column, "DROP NOT NULL"),
         SetNotNull { column, .. } => alter_column(column, "SET NOT NULL"),
-        AddIdentity { column, identity } => {
-            alter_column(column, &format!("ADD {}", identity_clause(identity)))
-        }
-        AlterIdentity { column, options } => {
-            let parts: Vec<String> = options.iter().map(identity_option).collect();
-            alter_column(column, &parts.join(" "))
-        }
+        AddIdentity { column, identity } => add_identity(column, identity),
+        AlterIdentity { column, options } => alter_identity(column, options),
         DropIdentity { column } => alter_column(column, "DROP IDENTITY"),
         DropExpression { column } => alter_column(column, "DROP EXPRESSION"),
         AddConstraint {
             table, constraint, ..
-        } => {
-            format!(
-                "ALTER TABLE {} ADD {}",
-                table.sql(),
-                constraint_def(constraint)
-            )
-        }
+        } => alter_table(table, &format!("ADD {}", constraint_def(constraint))),
         DropConstraint { table, name, .. } => {
-            format!(
-                "ALTER TABLE {} DROP CONSTRAINT {}",
-                table.sql(),
-                ident(name)
-            )
+            alter_table(table, &format!("DROP CONSTRAINT {}", ident(name)))
         }
-        RenameConstraint { table, from, to } => format!(
-            "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
-            table.sql(),
-            ident(from),
-            ident(to)
-        ),
+        RenameConstraint { table, from, to } => rename_constraint(table, from, to),
         ValidateConstraint { table, name, .. } => {
-            format!(
-                "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                table.sql(),
-                ident(name)
-            )
+            alter_table(table, &format!("VALIDATE CONSTRAINT {}", ident(name)))
         }
         CreateIndex {
             index,
@@ -396,26 +303,132 @@ fn column_change_sql(c: &Change) -> String {
             table,
             name,
             concurrently,
-        } => format!(
-            "DROP INDEX {}{}",
-            if *concurrently { "CONCURRENTLY " } else { "" },
-            QName::new(table.schema.clone(), name.clone()).sql()
-        ),
-        RenameIndex { table, from, to } => format!(
-            "ALTER INDEX {} RENAME TO {}",
-            QName::new(table.schema.clone(), from.clone()).sql(),
-            ident(to)
-        ),
+        } => drop_index(table, name, *concurrently),
+        RenameIndex { table, from, to } => rename_index(table, from, to),
         CreateView { view } => create_view(view),
         DropView {
             name, materialized, ..
-        } => format!(
-            "DROP {}VIEW {}",
-            if *materialized { "MATERIALIZED " } else { "" },
-            name.sql()
-        ),
-        _ => unreachable!("rendered by change_sql"),
+        } => drop_view(name, *materialized),
     }
+}
+
+fn create_extension(name: &str, schema: &str) -> String {
+    format!(
+        "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}",
+        ident(name),
+        ident(schema)
+    )
+}
+
+fn move_extension(name: &str, schema: &str) -> String {
+    format!(
+        "ALTER EXTENSION {} SET SCHEMA {}",
+        ident(name),
+        ident(schema)
+    )
+}
+
+fn comment_on(on: &CommentTarget, comment: &Option<String>) -> String {
+    format!(
+        "COMMENT ON {} IS {}",
+        comment_target(on),
+        comment_value(comment)
+    )
+}
+
+fn add_enum_value(n: &QName, value: &str, position: &Option<EnumPosition>) -> String {
+    let pos = match position {
+        Some(EnumPosition::Before(x)) => format!(" BEFORE {}", literal(x)),
+        Some(EnumPosition::After(x)) => format!(" AFTER {}", literal(x)),
+        None => String::new(),
+    };
+    format!("ALTER TYPE {} ADD VALUE {}{pos}", n.sql(), literal(value))
+}
+
+fn rename_type(n: &QName, to: &str) -> String {
+    format!("ALTER TYPE {} RENAME TO {}", n.sql(), ident(to))
+}
+
+/// The enum recipe's move of a column to the new type, through text.
+fn move_to_enum(c: &ColumnRef, type_sql: &str, is_array: bool) -> String {
+    let cast = if is_array { "text[]" } else { "text" };
+    let cn = ident(&c.column);
+    alter_column(
+        c,
+        &format!("TYPE {type_sql} USING {cn}::{cast}::{type_sql}"),
+    )
+}
+
+fn alter_sequence(s: &Sequence) -> String {
+    format!("ALTER SEQUENCE {} {}", s.name.sql(), s.options_sql())
+}
+
+fn sequence_owner(sequence: &QName, owner: &Option<ColumnRef>) -> String {
+    format!(
+        "ALTER SEQUENCE {} OWNED BY {}",
+        sequence.sql(),
+        owner_sql(owner)
+    )
+}
+
+/// `ALTER TABLE t rest`.
+fn alter_table(t: &QName, rest: &str) -> String {
+    format!("ALTER TABLE {} {rest}", t.sql())
+}
+
+fn logged(unlogged: bool) -> &'static str {
+    if unlogged {
+        "SET UNLOGGED"
+    } else {
+        "SET LOGGED"
+    }
+}
+
+fn rename_column(t: &QName, from: &str, to: &str) -> String {
+    alter_table(
+        t,
+        &format!("RENAME COLUMN {} TO {}", ident(from), ident(to)),
+    )
+}
+
+fn rename_constraint(t: &QName, from: &str, to: &str) -> String {
+    alter_table(
+        t,
+        &format!("RENAME CONSTRAINT {} TO {}", ident(from), ident(to)),
+    )
+}
+
+fn add_identity(c: &ColumnRef, identity: &IdentityDef) -> String {
+    alter_column(c, &format!("ADD {}", identity_clause(identity)))
+}
+
+fn alter_identity(c: &ColumnRef, options: &[IdentityOption]) -> String {
+    let parts: Vec<String> = options.iter().map(identity_option).collect();
+    alter_column(c, &parts.join(" "))
+}
+
+fn drop_index(t: &QName, name: &str, concurrently: bool) -> String {
+    format!(
+        "DROP INDEX {}{}",
+        if concurrently { "CONCURRENTLY " } else { "" },
+        QName::new(t.schema.clone(), name).sql()
+    )
+}
+
+fn rename_index(t: &QName, from: &str, to: &str) -> String {
+    format!(
+        "ALTER INDEX {} RENAME TO {}",
+        QName::new(t.schema.clone(), from).sql(),
+        ident(to)
+    )
+}
+
+fn drop_view(n: &QName, materialized: bool) -> String {
+    format!(
+        "DROP {}VIEW {}",
+        if materialized { "MATERIALIZED " } else { "" },
+        n.sql()
+    )
 }
 
 /// `ALTER TABLE t ALTER COLUMN c rest`.
