@@ -7,8 +7,8 @@
 
 pub mod autogen;
 pub mod backup;
-pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;

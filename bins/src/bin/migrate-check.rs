@@ -1,7 +1,7 @@
 //! migrate-check: exit 0 only if the scripts are sound and the database is at the heads.
 use clap::Parser;
-use retort::check::{check, CheckOptions};
 use retort::cli::{self, CommonArgs};
+use retort::commands::check::{check, CheckOptions};
 
 /// Check the scripts (parse, no cycles, one head) and the database (at the heads, no unknown
 /// revision). Exit 0: all good; 1: problems found (listed); 3: cannot connect; 2: usage.

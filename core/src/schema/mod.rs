@@ -11,6 +11,7 @@ pub mod introspect;
 pub mod model;
 pub mod render;
 pub mod shadow;
+pub mod workspace;
 
 pub use change::{Change, Hazard, HazardKind};
 pub use diff::{changes, diff, DiffOptions};
