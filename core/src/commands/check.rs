@@ -94,6 +94,18 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
         return Ok(report);
     }
     let mut m = Migrator::with_project(project, settings, app)?;
+    check_database(&mut m, settings, opts, &mut report)?;
+    Ok(report)
+}
+
+/// The database's checks: known revisions, checksums, invalid indexes, pending revisions,
+/// drift.
+fn check_database(
+    m: &mut Migrator,
+    settings: &Settings,
+    opts: &CheckOptions,
+    report: &mut CheckReport,
+) -> Result<()> {
     let current = m.heads()?;
     if let Err(e) = m.project.graph.check_known(&current) {
         report.problems.push(Problem {
@@ -101,7 +113,7 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
             message: e.to_string(),
         });
         report.current = Some(current);
-        return Ok(report);
+        return Ok(());
     }
     for mismatch in m.checksum_mismatches(&current)? {
         report.problems.push(Problem {
@@ -148,7 +160,7 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
     report.problems.extend(drift);
     report.drift = Some(note);
     report.current = Some(current);
-    Ok(report)
+    Ok(())
 }
 
 fn abbreviate(ids: &[String], n: usize) -> String {

@@ -197,10 +197,3 @@ pub fn run_sql(client: &mut Client, sql: &str, what: &str) -> Result<()> {
     }
     Ok(())
 }
-
-/// The names of the shadow databases this process has open (for tests and diagnostics).
-pub fn live_shadows() -> Vec<String> {
-    LIVE.lock()
-        .map(|l| l.iter().map(|(_, n)| n.clone()).collect())
-        .unwrap_or_default()
-}

@@ -253,7 +253,7 @@ impl NamedPlan {
 
 #[cfg(test)]
 mod tests {
-    use super::super::change::EnumPosition;
+    use super::super::change::{EnumPosition, Hazard, HazardKind};
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {
@@ -408,5 +408,135 @@ mod tests {
             to: "b_ref".into(),
             type_sql: "integer".into()
         }));
+    }
+
+    fn enum_schema(values: &[&str], default: Option<&str>) -> Schema {
+        let mut s = Schema::default();
+        let e = QName::new("public", "status");
+        s.enums.insert(
+            e.clone(),
+            EnumType {
+                name: e.clone(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+            },
+        );
+        let mut c = col("state", "public.status");
+        c.enum_type = Some(e);
+        c.default = default.map(str::to_string);
+        let t = table("jobs", vec![col("id", "integer"), c]);
+        s.tables.insert(t.name.clone(), t);
+        s
+    }
+
+    #[test]
+    fn a_removed_enum_value_recreates_the_type_and_moves_its_columns() {
+        let a = enum_schema(&["new", "old", "done"], Some("'new'::public.status"));
+        let b = enum_schema(&["new", "done"], Some("'new'::public.status"));
+        let ops = diff(&a, &b, &DiffOptions::default());
+        let sql: Vec<&str> = ops.iter().map(|o| o.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            vec![
+                "ALTER TYPE public.status RENAME TO status_retort_old",
+                "CREATE TYPE public.status AS ENUM ('new', 'done')",
+                "ALTER TABLE public.jobs ALTER COLUMN state DROP DEFAULT",
+                "ALTER TABLE public.jobs ALTER COLUMN state TYPE public.status USING state::text::public.status",
+                "ALTER TABLE public.jobs ALTER COLUMN state SET DEFAULT 'new'::public.status",
+                "DROP TYPE public.status_retort_old",
+            ]
+        );
+        // Only the move itself carries hazards; the default steps are part of it.
+        let hazardous: Vec<usize> = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !o.hazards.is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(hazardous, vec![3]);
+        assert_eq!(
+            ops[3].hazards[1].detail,
+            "fails if a row of public.jobs holds a value removed from public.status"
+        );
+    }
+
+    #[test]
+    fn added_enum_values_are_add_value_changes() {
+        let a = enum_schema(&["new", "done"], None);
+        let b = enum_schema(&["new", "running", "done"], None);
+        let c = changes(&a, &b, &DiffOptions::default());
+        assert_eq!(
+            c,
+            vec![Change::AddEnumValue {
+                enum_name: QName::new("public", "status"),
+                value: "running".into(),
+                position: Some(EnumPosition::After("new".into())),
+            }]
+        );
+        assert_eq!(
+            c[0].sql(),
+            "ALTER TYPE public.status ADD VALUE 'running' AFTER 'new'"
+        );
+    }
+
+    fn with_index(mut s: Schema, name: &str, method: &str) -> Schema {
+        let t = s.tables.get_mut(&QName::new("public", "a")).unwrap();
+        t.indexes.insert(
+            name.into(),
+            Index {
+                name: name.into(),
+                unique: false,
+                method: method.into(),
+                body: format!("public.a USING {method} (b_id)"),
+                params: Vec::new(),
+                predicate: None,
+                columns: vec!["b_id".into()],
+                comment: Some("lookups".into()),
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn index_builds_and_drops_on_existing_tables_follow_the_concurrently_option() {
+        let a = cycle();
+        let b = with_index(cycle(), "a_b_idx", "btree");
+        let conc = DiffOptions { concurrently: true };
+        let up = diff(&a, &b, &conc);
+        assert_eq!(up.len(), 2);
+        assert_eq!(
+            up[0].sql,
+            "CREATE INDEX CONCURRENTLY a_b_idx ON public.a USING btree (b_id)"
+        );
+        assert_eq!(
+            up[0].hazards,
+            vec![Hazard::new(
+                HazardKind::BuildsIndex,
+                "btree index built concurrently on public.a: writes go on, the build takes longer"
+            )]
+        );
+        assert_eq!(up[1].sql, "COMMENT ON INDEX public.a_b_idx IS 'lookups'");
+        let down = diff(&b, &a, &conc);
+        assert_eq!(down[0].sql, "DROP INDEX CONCURRENTLY public.a_b_idx");
+        assert!(down[0].hazards.is_empty());
+        let plain = diff(&b, &a, &DiffOptions::default());
+        assert_eq!(plain[0].sql, "DROP INDEX public.a_b_idx");
+        assert_eq!(
+            plain[0].hazards[0].detail,
+            "on public.a while the index is dropped"
+        );
+        // A changed method is a drop and a create under the same name (its comment again).
+        let hash = with_index(cycle(), "a_b_idx", "hash");
+        let what: Vec<String> = diff(&b, &hash, &DiffOptions::default())
+            .into_iter()
+            .map(|o| o.what)
+            .collect();
+        assert_eq!(
+            what,
+            vec![
+                "drop index a_b_idx on public.a",
+                "create index a_b_idx on public.a",
+                "comment on index public.a_b_idx"
+            ]
+        );
     }
 }
