@@ -73,9 +73,17 @@ pub struct Schema {
     pub sequences: BTreeMap<QName, Sequence>,
     pub tables: BTreeMap<QName, Table>,
     pub views: BTreeMap<QName, View>,
-    /// Objects autogenerate does not handle: (kind, name) -> a fingerprint of the definition.
+    /// Objects autogenerate does not handle -> a fingerprint of the definition.
     /// Reported as "not compared", never silently dropped.
-    pub unhandled: BTreeMap<(String, String), String>,
+    pub unhandled: BTreeMap<ObjectKey, String>,
+}
+
+/// An object by kind (`function`, `trigger`, `partitioned table`, ...) and name, ordered by
+/// kind then name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub kind: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

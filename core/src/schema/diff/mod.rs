@@ -32,7 +32,7 @@ mod views;
 
 pub use enums::{enum_change, EnumChange, NewEnumValue};
 pub use hints::{rename_hints, RenameHint};
-pub use unhandled::{unhandled, Unhandled};
+pub use unhandled::{unhandled, Unhandled, UnhandledStatus};
 
 use super::change::Change;
 use super::model::*;

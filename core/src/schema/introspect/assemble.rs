@@ -37,7 +37,11 @@ pub(super) fn assemble(s: &mut Schema, rels: &Relations, mut per: PerRelation) {
             }
             _ => {
                 let (kind, fp) = fingerprint(rel, &cols, &constraints, &indexes);
-                s.unhandled.insert((kind.to_string(), rel.name.sql()), fp);
+                let key = ObjectKey {
+                    kind: kind.to_string(),
+                    name: rel.name.sql(),
+                };
+                s.unhandled.insert(key, fp);
             }
         }
     }

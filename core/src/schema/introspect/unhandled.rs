@@ -5,11 +5,12 @@
 
 use super::{not_ext, query, USER_NS};
 use crate::error::Result;
+use crate::schema::model::ObjectKey;
 use postgres::Transaction;
 use std::collections::BTreeMap;
 
-/// (kind, name) -> fingerprint.
-pub(super) fn read_unhandled(tx: &mut Transaction) -> Result<BTreeMap<(String, String), String>> {
+/// Object -> fingerprint.
+pub(super) fn read_unhandled(tx: &mut Transaction) -> Result<BTreeMap<ObjectKey, String>> {
     let unhandled_sql = format!(
         "SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END, p.oid::pg_catalog.regprocedure::text,
                 CASE WHEN p.prokind = 'a' THEN pg_catalog.pg_get_function_result(p.oid) ELSE pg_catalog.pg_get_functiondef(p.oid) END
@@ -54,7 +55,11 @@ pub(super) fn read_unhandled(tx: &mut Transaction) -> Result<BTreeMap<(String, S
     let mut out = BTreeMap::new();
     for r in query(tx, "other objects", &unhandled_sql)? {
         let fp: Option<String> = r.get(2);
-        out.insert((r.get(0), r.get(1)), fp.unwrap_or_default());
+        let key = ObjectKey {
+            kind: r.get(0),
+            name: r.get(1),
+        };
+        out.insert(key, fp.unwrap_or_default());
     }
     Ok(out)
 }
