@@ -7,7 +7,6 @@
 
 pub mod autogen;
 pub mod backup;
-pub mod check;
 pub mod commands;
 pub mod config;
 pub mod db;
@@ -19,7 +18,7 @@ pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod project;
-pub use commands::{history, revision};
+pub use commands::{check, history, revision};
 pub mod schema;
 pub mod script;
 pub mod sql;
@@ -28,10 +27,3 @@ pub use error::{Error, ErrorKind, Result};
 pub use exec::{RunError, RunOptions, RunReport, RunResult};
 pub use migrator::Migrator;
 pub use project::Project;
-
-/// Old paths kept while the schema and autogenerate modules move over (removed with them).
-pub(crate) mod run {
-    pub use crate::exec::online::execute;
-    pub use crate::exec::{failure_line, RunOptions};
-    pub use crate::output::text::{fmt_duration, heads_text};
-}

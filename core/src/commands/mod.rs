@@ -2,5 +2,6 @@
 //! arguments into these options and print the reports through `output`; an application can
 //! call the same functions.
 
+pub mod check;
 pub mod history;
 pub mod revision;

@@ -196,7 +196,16 @@ impl Observer for LogObserver {
     }
 }
 
-/// Says nothing (replays into shadow databases).
+/// Logs each step at debug level (replays into shadow databases: shown with `-v`).
+pub struct DebugObserver;
+
+impl Observer for DebugObserver {
+    fn step_started(&mut self, _step: &Step, title: &str) {
+        log::debug!("{title}");
+    }
+}
+
+/// Says nothing (offline SQL).
 pub struct QuietObserver;
 
 impl Observer for QuietObserver {}

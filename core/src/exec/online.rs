@@ -43,8 +43,8 @@ impl Executor for PgExecutor<'_> {
     }
 }
 
-/// Runs `plan` on `client` without applied records and without logging each step: the replay
-/// of the migrations into a shadow database.
+/// Runs `plan` on `client` without applied records, logging each step at debug level only:
+/// the replay of the migrations into a shadow database.
 pub fn execute(
     client: &mut Client,
     project: &crate::project::Project,
@@ -63,7 +63,7 @@ pub fn execute(
         books,
         plan,
         opts,
-        &mut super::QuietObserver,
+        &mut super::DebugObserver,
     )
     .map_err(Error::from)
 }

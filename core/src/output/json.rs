@@ -2,7 +2,7 @@
 //! document has `"version": 1`; fields are only ever added, never renamed or removed, within a
 //! version. JSON goes to stdout; logs stay on stderr.
 
-use crate::check::CheckReport;
+use crate::commands::check::CheckReport;
 use crate::db::records::AuditRow;
 use crate::db::VersionTable;
 use crate::error::{Detail, Error};

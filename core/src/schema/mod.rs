@@ -1,15 +1,20 @@
 //! Declarative schema support: read a database's schema from the catalog ([`introspect`]),
-//! compare two schemas ([`diff`]), write the SQL ([`render`]), and the throwaway databases the
-//! schemas are built in ([`shadow`]). `crate::autogen` puts them together for
-//! `migrate-revision --autogenerate` and `migrate-check`'s drift checks.
+//! compare two schemas into typed [`Change`]s ([`diff`], [`change`]), write their SQL
+//! ([`render`]), the throwaway databases the schemas are built in ([`shadow`]), and the pair of
+//! shadows autogenerate and drift checks compare ([`workspace`]). `crate::autogen` and
+//! `crate::commands::check` put them together for `migrate-revision --autogenerate` and
+//! `migrate-check`'s drift checks.
 
+pub mod change;
 pub mod diff;
 pub mod introspect;
 pub mod model;
 pub mod render;
 pub mod shadow;
+pub mod workspace;
 
-pub use diff::{diff, DiffOptions};
+pub use change::{Change, Hazard, HazardKind};
+pub use diff::{changes, diff, DiffOptions};
 pub use introspect::{introspect, IntrospectOptions};
 pub use model::{QName, Schema};
-pub use render::{render_ops, Op};
+pub use render::{render_changes, render_ops, Op};

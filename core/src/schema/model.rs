@@ -35,6 +35,33 @@ impl fmt::Display for QName {
     }
 }
 
+/// A column of a table (or view), by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ColumnRef {
+    pub table: QName,
+    pub column: String,
+}
+
+impl ColumnRef {
+    pub fn new(table: &QName, column: &str) -> ColumnRef {
+        ColumnRef {
+            table: table.clone(),
+            column: column.to_string(),
+        }
+    }
+
+    /// `schema.table.column`, each part quoted only when needed.
+    pub fn sql(&self) -> String {
+        format!("{}.{}", self.table.sql(), ident(&self.column))
+    }
+}
+
+impl fmt::Display for ColumnRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sql())
+    }
+}
+
 /// A whole database schema (the parts retort compares).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
@@ -46,9 +73,17 @@ pub struct Schema {
     pub sequences: BTreeMap<QName, Sequence>,
     pub tables: BTreeMap<QName, Table>,
     pub views: BTreeMap<QName, View>,
-    /// Objects autogenerate does not handle: (kind, name) -> a fingerprint of the definition.
+    /// Objects autogenerate does not handle -> a fingerprint of the definition.
     /// Reported as "not compared", never silently dropped.
-    pub unhandled: BTreeMap<(String, String), String>,
+    pub unhandled: BTreeMap<ObjectKey, String>,
+}
+
+/// An object by kind (`function`, `trigger`, `partitioned table`, ...) and name, ordered by
+/// kind then name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub kind: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +104,7 @@ pub struct Sequence {
     pub cache: i64,
     pub cycle: bool,
     /// `OWNED BY table.column` (serial columns).
-    pub owned_by: Option<(QName, String)>,
+    pub owned_by: Option<ColumnRef>,
 }
 
 impl Sequence {

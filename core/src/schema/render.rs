@@ -1,46 +1,11 @@
-//! SQL text for the model's objects, and the text of a list of operations (statements preceded
-//! by their `-- hazard:` comments). Pure functions: same input, same bytes.
+//! SQL text: the statement of each [`Change`], the model's objects as DDL, and the text of a
+//! list of statements (each preceded by its `-- hazard:` comments). Pure functions: same input,
+//! same bytes.
 
+use super::change::*;
 use super::model::*;
-use std::fmt;
 
-/// What a statement risks; written as `-- hazard: ...` before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HazardKind {
-    DeletesData,
-    RewritesTable,
-    AccessExclusiveLock,
-    BuildsIndex,
-    ScansTable,
-    MayFail,
-}
-
-impl HazardKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HazardKind::DeletesData => "deletes data",
-            HazardKind::RewritesTable => "rewrites the table",
-            HazardKind::AccessExclusiveLock => "ACCESS EXCLUSIVE lock",
-            HazardKind::BuildsIndex => "builds an index",
-            HazardKind::ScansTable => "scans the table",
-            HazardKind::MayFail => "may fail on existing data",
-        }
-    }
-}
-
-impl fmt::Display for HazardKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hazard {
-    pub kind: HazardKind,
-    pub detail: String,
-}
-
-/// One generated statement (without its `;`), what it does, and what it risks.
+/// One rendered statement (without its `;`), what it does, and what it risks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Op {
     pub sql: String,
@@ -59,21 +24,29 @@ impl Op {
     }
 
     pub fn hazard(mut self, kind: HazardKind, detail: impl Into<String>) -> Op {
-        self.hazards.push(Hazard {
-            kind,
-            detail: detail.into(),
-        });
+        self.hazards.push(Hazard::new(kind, detail));
         self
     }
+}
 
-    /// Adds the hazard only when `when` holds.
-    pub fn hazard_if(self, when: bool, kind: HazardKind, detail: impl Into<String>) -> Op {
-        if when {
-            self.hazard(kind, detail)
-        } else {
-            self
+impl From<&Change> for Op {
+    fn from(c: &Change) -> Op {
+        Op {
+            sql: change_sql(c),
+            what: c.what(),
+            hazards: c.hazards(),
         }
     }
+}
+
+/// The changes rendered, in order.
+pub fn to_ops(changes: &[Change]) -> Vec<Op> {
+    changes.iter().map(Op::from).collect()
+}
+
+/// The text of a list of changes (see [`render_ops`]).
+pub fn render_changes(changes: &[Change]) -> String {
+    render_ops(&to_ops(changes))
 }
 
 /// The statements, each preceded by its hazard comments, separated by blank lines.
@@ -255,6 +228,282 @@ pub fn comment_value(c: &Option<String>) -> String {
         Some(t) => literal(t),
         None => "NULL".into(),
     }
+}
+
+/// The statement of one change (without its `;`).
+pub fn change_sql(c: &Change) -> String {
+    use Change::*;
+    match c {
+        CreateSchema { name } => format!("CREATE SCHEMA {}", ident(name)),
+        DropSchema { name } => format!("DROP SCHEMA {}", ident(name)),
+        CreateExtension { name, schema } => create_extension(name, schema),
+        MoveExtension { name, schema } => move_extension(name, schema),
+        DropExtension { name } => format!("DROP EXTENSION {}", ident(name)),
+        Comment { on, comment } => comment_on(on, comment),
+        CreateEnum { name, values, .. } => create_enum(name, values),
+        AddEnumValue {
+            enum_name,
+            value,
+            position,
+        } => add_enum_value(enum_name, value, position),
+        RenameEnumAside { name, aside } => rename_type(name, aside),
+        MoveColumnToEnum {
+            column,
+            type_sql,
+            is_array,
+            ..
+        } => move_to_enum(column, type_sql, *is_array),
+        DropEnum { name, .. } => format!("DROP TYPE {}", name.sql()),
+        CreateSequence { sequence } => create_sequence(sequence),
+        AlterSequence { sequence } => alter_sequence(sequence),
+        SetSequenceOwner { sequence, owner } => sequence_owner(sequence, owner),
+        DropSequence { name } => format!("DROP SEQUENCE {}", name.sql()),
+        CreateTable { table } => create_table(table),
+        DropTable { name } => format!("DROP TABLE {}", name.sql()),
+        RenameTable { from, to, .. } => alter_table(from, &format!("RENAME TO {}", ident(to))),
+        SetLogged { table, unlogged } => alter_table(table, logged(*unlogged)),
+        AddColumn { table, column } => {
+            alter_table(table, &format!("ADD COLUMN {}", column_def(column)))
+        }
+        DropColumn { column: c, .. } => {
+            alter_table(&c.table, &format!("DROP COLUMN {}", ident(&c.column)))
+        }
+        RenameColumn {
+            table, from, to, ..
+        } => rename_column(table, from, to),
+        AlterColumnType { column, from, to } => {
+            alter_column(column, &column_type(column, from, to))
+        }
+        DropDefault { column, .. } => alter_column(column, "DROP DEFAULT"),
+        SetDefault {
+            column, default, ..
+        } => alter_column(column, &format!("SET DEFAULT {default}")),
+        DropNotNull { column } => alter_column(column, "DROP NOT NULL"),
+        SetNotNull { column, .. } => alter_column(column, "SET NOT NULL"),
+        AddIdentity { column, identity } => add_identity(column, identity),
+        AlterIdentity { column, options } => alter_identity(column, options),
+        DropIdentity { column } => alter_column(column, "DROP IDENTITY"),
+        DropExpression { column } => alter_column(column, "DROP EXPRESSION"),
+        AddConstraint {
+            table, constraint, ..
+        } => alter_table(table, &format!("ADD {}", constraint_def(constraint))),
+        DropConstraint { table, name, .. } => {
+            alter_table(table, &format!("DROP CONSTRAINT {}", ident(name)))
+        }
+        RenameConstraint { table, from, to } => rename_constraint(table, from, to),
+        ValidateConstraint { table, name, .. } => {
+            alter_table(table, &format!("VALIDATE CONSTRAINT {}", ident(name)))
+        }
+        CreateIndex {
+            index,
+            concurrently,
+            ..
+        } => create_index(index, *concurrently),
+        DropIndex {
+            table,
+            name,
+            concurrently,
+        } => drop_index(table, name, *concurrently),
+        RenameIndex { table, from, to } => rename_index(table, from, to),
+        CreateView { view } => create_view(view),
+        DropView {
+            name, materialized, ..
+        } => drop_view(name, *materialized),
+    }
+}
+
+fn create_extension(name: &str, schema: &str) -> String {
+    format!(
+        "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}",
+        ident(name),
+        ident(schema)
+    )
+}
+
+fn move_extension(name: &str, schema: &str) -> String {
+    format!(
+        "ALTER EXTENSION {} SET SCHEMA {}",
+        ident(name),
+        ident(schema)
+    )
+}
+
+fn comment_on(on: &CommentTarget, comment: &Option<String>) -> String {
+    format!(
+        "COMMENT ON {} IS {}",
+        comment_target(on),
+        comment_value(comment)
+    )
+}
+
+fn add_enum_value(n: &QName, value: &str, position: &Option<EnumPosition>) -> String {
+    let pos = match position {
+        Some(EnumPosition::Before(x)) => format!(" BEFORE {}", literal(x)),
+        Some(EnumPosition::After(x)) => format!(" AFTER {}", literal(x)),
+        None => String::new(),
+    };
+    format!("ALTER TYPE {} ADD VALUE {}{pos}", n.sql(), literal(value))
+}
+
+fn rename_type(n: &QName, to: &str) -> String {
+    format!("ALTER TYPE {} RENAME TO {}", n.sql(), ident(to))
+}
+
+/// The enum recipe's move of a column to the new type, through text.
+fn move_to_enum(c: &ColumnRef, type_sql: &str, is_array: bool) -> String {
+    let cast = if is_array { "text[]" } else { "text" };
+    let cn = ident(&c.column);
+    alter_column(
+        c,
+        &format!("TYPE {type_sql} USING {cn}::{cast}::{type_sql}"),
+    )
+}
+
+fn alter_sequence(s: &Sequence) -> String {
+    format!("ALTER SEQUENCE {} {}", s.name.sql(), s.options_sql())
+}
+
+fn sequence_owner(sequence: &QName, owner: &Option<ColumnRef>) -> String {
+    format!(
+        "ALTER SEQUENCE {} OWNED BY {}",
+        sequence.sql(),
+        owner_sql(owner)
+    )
+}
+
+/// `ALTER TABLE t rest`.
+fn alter_table(t: &QName, rest: &str) -> String {
+    format!("ALTER TABLE {} {rest}", t.sql())
+}
+
+fn logged(unlogged: bool) -> &'static str {
+    if unlogged {
+        "SET UNLOGGED"
+    } else {
+        "SET LOGGED"
+    }
+}
+
+fn rename_column(t: &QName, from: &str, to: &str) -> String {
+    alter_table(
+        t,
+        &format!("RENAME COLUMN {} TO {}", ident(from), ident(to)),
+    )
+}
+
+fn rename_constraint(t: &QName, from: &str, to: &str) -> String {
+    alter_table(
+        t,
+        &format!("RENAME CONSTRAINT {} TO {}", ident(from), ident(to)),
+    )
+}
+
+fn add_identity(c: &ColumnRef, identity: &IdentityDef) -> String {
+    alter_column(c, &format!("ADD {}", identity_clause(identity)))
+}
+
+fn alter_identity(c: &ColumnRef, options: &[IdentityOption]) -> String {
+    let parts: Vec<String> = options.iter().map(identity_option).collect();
+    alter_column(c, &parts.join(" "))
+}
+
+fn drop_index(t: &QName, name: &str, concurrently: bool) -> String {
+    format!(
+        "DROP INDEX {}{}",
+        if concurrently { "CONCURRENTLY " } else { "" },
+        QName::new(t.schema.clone(), name).sql()
+    )
+}
+
+fn rename_index(t: &QName, from: &str, to: &str) -> String {
+    format!(
+        "ALTER INDEX {} RENAME TO {}",
+        QName::new(t.schema.clone(), from).sql(),
+        ident(to)
+    )
+}
+
+fn drop_view(n: &QName, materialized: bool) -> String {
+    format!(
+        "DROP {}VIEW {}",
+        if materialized { "MATERIALIZED " } else { "" },
+        n.sql()
+    )
+}
+
+/// `ALTER TABLE t ALTER COLUMN c rest`.
+fn alter_column(c: &ColumnRef, rest: &str) -> String {
+    format!(
+        "ALTER TABLE {} ALTER COLUMN {} {rest}",
+        c.table.sql(),
+        ident(&c.column)
+    )
+}
+
+/// `TYPE t [COLLATE c] [USING col::t]`: USING only when the type itself changes.
+fn column_type(c: &ColumnRef, from: &ColumnType, to: &ColumnType) -> String {
+    let collate = match (&from.collation, &to.collation) {
+        (_, Some(c)) => format!(" COLLATE {c}"),
+        (Some(_), None) => " COLLATE pg_catalog.\"default\"".into(),
+        (None, None) => String::new(),
+    };
+    let using = if from.type_sql != to.type_sql {
+        format!(" USING {}::{}", ident(&c.column), to.type_sql)
+    } else {
+        String::new()
+    };
+    format!("TYPE {}{collate}{using}", to.type_sql)
+}
+
+fn identity_option(o: &IdentityOption) -> String {
+    match o {
+        IdentityOption::Generated(kind) => format!("SET GENERATED {}", kind.sql()),
+        IdentityOption::Increment(n) => format!("SET INCREMENT BY {n}"),
+        IdentityOption::MinValue(n) => format!("SET MINVALUE {n}"),
+        IdentityOption::MaxValue(n) => format!("SET MAXVALUE {n}"),
+        IdentityOption::Start(n) => format!("SET START WITH {n}"),
+        IdentityOption::Cache(n) => format!("SET CACHE {n}"),
+        IdentityOption::Cycle(true) => "SET CYCLE".into(),
+        IdentityOption::Cycle(false) => "SET NO CYCLE".into(),
+    }
+}
+
+/// `SCHEMA s`, `TABLE t`, `COLUMN t.c`, `[MATERIALIZED ]VIEW v`, `INDEX i`.
+fn comment_target(on: &CommentTarget) -> String {
+    match on {
+        CommentTarget::Schema(s) => format!("SCHEMA {}", ident(s)),
+        CommentTarget::Table(t) => format!("TABLE {}", t.sql()),
+        CommentTarget::Column(c) => format!("COLUMN {}", c.sql()),
+        CommentTarget::View { name, materialized } => format!(
+            "{} {}",
+            if *materialized {
+                "MATERIALIZED VIEW"
+            } else {
+                "VIEW"
+            },
+            name.sql()
+        ),
+        CommentTarget::Index(i) => format!("INDEX {}", i.sql()),
+    }
+}
+
+/// CREATE TYPE ... AS ENUM.
+pub fn create_enum(name: &QName, values: &[String]) -> String {
+    let vals: Vec<String> = values.iter().map(|v| literal(v)).collect();
+    format!("CREATE TYPE {} AS ENUM ({})", name.sql(), vals.join(", "))
+}
+
+/// CREATE SEQUENCE with the options that differ from the defaults.
+pub fn create_sequence(s: &Sequence) -> String {
+    let mut sql = format!("CREATE SEQUENCE {}", s.name.sql());
+    if s.data_type != "bigint" {
+        sql.push_str(&format!(" AS {}", s.data_type));
+    }
+    for o in sequence_options(s) {
+        sql.push(' ');
+        sql.push_str(&o);
+    }
+    sql
 }
 
 #[cfg(test)]

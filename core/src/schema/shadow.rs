@@ -165,7 +165,7 @@ pub fn load_sql_file(client: &mut Client, path: &Path) -> Result<()> {
     for stmt in stmts {
         if let Err(e) = client.batch_execute(&stmt.sql) {
             let f = SqlFailure::from_pg(&e);
-            let line = crate::run::failure_line(&stmt, &f);
+            let line = crate::exec::failure_line(&stmt, &f);
             let first = stmt.sql.trim().lines().next().unwrap_or("").to_string();
             return Err(Error::usage(format!(
                 "{}:{line}: {}\n  statement: {first}",
@@ -196,11 +196,4 @@ pub fn run_sql(client: &mut Client, sql: &str, what: &str) -> Result<()> {
         })?;
     }
     Ok(())
-}
-
-/// The names of the shadow databases this process has open (for tests and diagnostics).
-pub fn live_shadows() -> Vec<String> {
-    LIVE.lock()
-        .map(|l| l.iter().map(|(_, n)| n.clone()).collect())
-        .unwrap_or_default()
 }

@@ -1,0 +1,340 @@
+//! `migrate-check`: are the scripts sound, is there one head, is the database at the heads, does
+//! it hold only revisions the scripts know? Every problem is listed, not just the first.
+//!
+//! With a schema file, the drift checks too: the schema file against the migrations replayed
+//! to the heads, and the live database against a replay of its applied revisions, both built
+//! in shadow databases ([`crate::schema::workspace`]) and compared with the schema diff.
+
+use crate::config::{DbUrl, Settings};
+use crate::error::{ErrorKind, Result};
+use crate::migrator::Migrator;
+use crate::output::text;
+use crate::project::Project;
+use crate::schema::change::Change;
+use crate::schema::diff::{changes, unhandled};
+use crate::schema::model::Schema;
+use crate::schema::workspace::{after_shadows, Workspace};
+use crate::schema::DiffOptions;
+use postgres::Client;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Check the scripts only (CI without a database).
+    pub offline: bool,
+    pub allow_multiple_heads: bool,
+    /// Where to create the shadow databases of the drift checks (default: the database's server).
+    pub shadow_url: Option<crate::config::DbUrl>,
+}
+
+/// One problem found; `code` is stable (used in JSON output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    pub problems: Vec<Problem>,
+    /// The scripts' heads (empty when the scripts could not be read).
+    pub heads: Vec<String>,
+    /// The database's rows, when it was checked.
+    pub current: Option<Vec<String>>,
+    /// Revisions the database still needs, oldest first.
+    pub pending: Vec<String>,
+    /// What the schema drift checks did (or why they were not made), for the OK line.
+    pub drift: Option<String>,
+}
+
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Runs the checks. Returns `Err` only when the check itself could not be made (cannot connect,
+/// no URL configured): problems found are in the report.
+pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let project = match Project::load(&settings.migrations_dir) {
+        Ok(p) => p,
+        Err(e) if e.kind == ErrorKind::Script || e.kind == ErrorKind::Io => {
+            report.problems.push(Problem {
+                code: "scripts_invalid",
+                message: e.to_string(),
+            });
+            if !opts.offline {
+                settings.require_url()?;
+            }
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    report.heads = project.graph.heads();
+    if report.heads.len() > 1 && !opts.allow_multiple_heads {
+        report.problems.push(Problem {
+            code: "multiple_heads",
+            message: format!(
+                "the scripts have {} heads ({}); merge them with: migrate-revision --merge heads -m \"merge\"",
+                report.heads.len(),
+                report.heads.join(", ")
+            ),
+        });
+    }
+    if opts.offline {
+        report.drift = Some(if settings.schema_file.is_file() {
+            format!("schema drift not checked: --offline has no server to build {} and the migrations on", settings.schema_file.display())
+        } else {
+            format!(
+                "no schema file ({}): schema drift not checked",
+                settings.schema_file.display()
+            )
+        });
+        return Ok(report);
+    }
+    let mut m = Migrator::with_project(project, settings, app)?;
+    check_database(&mut m, settings, opts, &mut report)?;
+    Ok(report)
+}
+
+/// The database's checks: known revisions, checksums, invalid indexes, pending revisions,
+/// drift.
+fn check_database(
+    m: &mut Migrator,
+    settings: &Settings,
+    opts: &CheckOptions,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let current = m.heads()?;
+    if let Err(e) = m.project.graph.check_known(&current) {
+        report.problems.push(Problem {
+            code: "unknown_revision",
+            message: e.to_string(),
+        });
+        report.current = Some(current);
+        return Ok(());
+    }
+    for mismatch in m.checksum_mismatches(&current)? {
+        report.problems.push(Problem {
+            code: "checksum_mismatch",
+            message: format!(
+                "{}; revert the edit, or if it is deliberate run migrate-stamp --rehash {}",
+                mismatch.describe(),
+                mismatch.revision
+            ),
+        });
+    }
+    let invalid = crate::db::invalid_indexes(&mut m.client)?;
+    if !invalid.is_empty() {
+        report.problems.push(Problem {
+            code: "invalid_index",
+            message: format!(
+                "INVALID index{} (a failed CREATE INDEX CONCURRENTLY?): {}; drop and rebuild {}",
+                if invalid.len() == 1 { "" } else { "es" },
+                invalid.join(", "),
+                if invalid.len() == 1 { "it" } else { "them" }
+            ),
+        });
+    }
+    let plan = m
+        .project
+        .graph
+        .upgrade_plan(&current, &crate::graph::Target::Heads)?;
+    report.pending = plan.steps.iter().map(|s| s.revision.clone()).collect();
+    if !report.pending.is_empty() {
+        report.problems.push(Problem {
+            code: "pending",
+            message: format!(
+                "the database is not up to date: {} revision{} pending ({}); run migrate-up",
+                report.pending.len(),
+                if report.pending.len() == 1 { "" } else { "s" },
+                abbreviate(&report.pending, 10)
+            ),
+        });
+    }
+    let (drift, note) = drift_problems(
+        &m.project,
+        settings,
+        opts.shadow_url.as_ref(),
+        &mut m.client,
+        &current,
+    )?;
+    report.problems.extend(drift);
+    report.drift = Some(note);
+    report.current = Some(current);
+    Ok(())
+}
+
+fn abbreviate(ids: &[String], n: usize) -> String {
+    if ids.len() <= n {
+        ids.join(", ")
+    } else {
+        format!("{}, ... and {} more", ids[..n].join(", "), ids.len() - n)
+    }
+}
+
+/// What the drift checks found.
+#[derive(Debug, Clone, Default)]
+pub struct DriftReport {
+    /// Differences between the schema file and the replayed migrations (statements that would
+    /// fix them, described).
+    pub schema_drift: Vec<String>,
+    /// Differences between the live database and a replay of its applied revisions.
+    pub database_drift: Vec<String>,
+}
+
+fn describe_diff(a: &Schema, b: &Schema, a_side: &str, b_side: &str) -> Vec<String> {
+    let mut out: Vec<String> = changes(a, b, &DiffOptions::default())
+        .iter()
+        .map(Change::what)
+        .collect();
+    for u in unhandled(a, b).into_iter().filter(|u| u.differs()) {
+        out.push(format!(
+            "{} (not compared by autogenerate)",
+            u.describe(a_side, b_side)
+        ));
+    }
+    out
+}
+
+/// `migrate-check`'s drift checks: `schema_file` against the migrations replayed to the heads,
+/// and the live database (`live`, at `current`) against a replay of its applied revisions.
+pub fn check_drift(
+    project: &Project,
+    settings: &Settings,
+    schema_file: &Path,
+    shadow_url: Option<&DbUrl>,
+    live: &mut Client,
+    current: &[String],
+) -> Result<DriftReport> {
+    after_shadows(check_drift_inner(
+        project,
+        settings,
+        schema_file,
+        shadow_url,
+        live,
+        current,
+    ))
+}
+
+fn check_drift_inner(
+    project: &Project,
+    settings: &Settings,
+    schema_file: &Path,
+    shadow_url: Option<&DbUrl>,
+    live: &mut Client,
+    current: &[String],
+) -> Result<DriftReport> {
+    let ws = Workspace::new(project, settings, shadow_url)?;
+    let heads = project.graph.heads();
+    let (replay, wanted) = ws.build_both(&heads, schema_file)?;
+    let mut report = DriftReport {
+        schema_drift: describe_diff(
+            &replay.schema,
+            &wanted.schema,
+            "the migrations",
+            "the schema file",
+        ),
+        ..Default::default()
+    };
+    let mut cur: Vec<String> = current.to_vec();
+    cur.sort();
+    let mut hs = heads.clone();
+    hs.sort();
+    let expected = if cur == hs {
+        replay.schema
+    } else {
+        let db2 = ws.server.create()?;
+        let mut c2 = db2.connect()?;
+        ws.replay(&mut c2, &cur)?;
+        ws.read(&mut c2)?
+    };
+    let actual = ws.read(live)?;
+    // Described as what would repair the database.
+    report.database_drift =
+        describe_diff(&actual, &expected, "the database", "the applied revisions");
+    Ok(report)
+}
+
+/// `migrate-check`'s drift step: problems (`schema_drift`, `database_drift`,
+/// `schema_file_invalid`, `replay_failed`) and one line saying what was checked. Without a
+/// schema file nothing is checked (and the line says so).
+pub fn drift_problems(
+    project: &Project,
+    settings: &Settings,
+    shadow_url: Option<&DbUrl>,
+    live: &mut Client,
+    current: &[String],
+) -> Result<(Vec<Problem>, String)> {
+    let file = &settings.schema_file;
+    if !file.is_file() {
+        return Ok((
+            Vec::new(),
+            format!(
+                "no schema file ({}): schema drift not checked",
+                file.display()
+            ),
+        ));
+    }
+    let limit = |v: &[String]| -> String {
+        let mut s: Vec<String> = v.iter().take(20).cloned().collect();
+        if v.len() > 20 {
+            s.push(format!("... and {} more", v.len() - 20));
+        }
+        s.join("; ")
+    };
+    let report = match check_drift(project, settings, file, shadow_url, live, current) {
+        Ok(r) => r,
+        Err(e)
+            if e.kind == ErrorKind::Usage && e.message.starts_with(&file.display().to_string()) =>
+        {
+            return Ok((
+                vec![Problem {
+                    code: "schema_file_invalid",
+                    message: e.to_string(),
+                }],
+                format!("{} does not load", file.display()),
+            ));
+        }
+        Err(e) if e.kind == ErrorKind::Migration => {
+            return Ok((
+                vec![Problem {
+                    code: "replay_failed",
+                    message: e.to_string(),
+                }],
+                "the migrations do not replay on an empty database".into(),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut problems = Vec::new();
+    if !report.schema_drift.is_empty() {
+        problems.push(Problem {
+            code: "schema_drift",
+            message: format!(
+                "{} and the migrations disagree ({} difference{}): {}; run migrate-revision --autogenerate -m \"...\"",
+                file.display(),
+                report.schema_drift.len(),
+                if report.schema_drift.len() == 1 { "" } else { "s" },
+                limit(&report.schema_drift)
+            ),
+        });
+    }
+    if !report.database_drift.is_empty() {
+        problems.push(Problem {
+            code: "database_drift",
+            message: format!(
+                "the database's schema is not what its applied revisions ({}) produce ({} difference{}); to match them it would need: {}",
+                text::heads_text(current),
+                report.database_drift.len(),
+                if report.database_drift.len() == 1 { "" } else { "s" },
+                limit(&report.database_drift)
+            ),
+        });
+    }
+    Ok((
+        problems,
+        format!("{} matches the migrations and the database", file.display()),
+    ))
+}

@@ -1,0 +1,179 @@
+//! The two schemas autogenerate and `migrate-check`'s drift checks compare, each built as a
+//! real database on one server (so both are deparsed alike): a shadow with the migrations
+//! replayed, and a shadow with the schema file loaded. Both are built at the same time and
+//! read from the catalog; the shadows are dropped with the returned values.
+
+use super::introspect::{introspect, IntrospectOptions};
+use super::model::Schema;
+use super::shadow::{load_sql_file, ShadowDb, ShadowServer};
+use crate::config::{DbUrl, Settings};
+use crate::db::records::Records;
+use crate::db::VersionTable;
+use crate::error::{Error, Result};
+use crate::exec::{online, RunOptions};
+use crate::plan::Plan;
+use crate::project::Project;
+use postgres::Client;
+use std::path::Path;
+use std::time::Instant;
+
+/// Where and how the shadows of one command are built.
+pub struct Workspace<'a> {
+    pub project: &'a Project,
+    pub settings: &'a Settings,
+    pub server: ShadowServer,
+    /// What introspection leaves out: the version table and retort's own tables.
+    pub excl: IntrospectOptions,
+}
+
+/// A shadow with the migrations replayed, kept connected for what follows (renames,
+/// validation). Fields drop in order: the connection before its database.
+pub struct Replay {
+    pub client: Client,
+    /// The heads the replay reached.
+    pub heads: Vec<String>,
+    pub schema: Schema,
+    pub db: ShadowDb,
+}
+
+/// A shadow with the schema file loaded.
+pub struct Wanted {
+    pub schema: Schema,
+    pub db: ShadowDb,
+}
+
+impl<'a> Workspace<'a> {
+    /// Shadows on `shadow_url`'s server when given, else on the target database's (which must
+    /// be configured).
+    pub fn new(
+        project: &'a Project,
+        settings: &'a Settings,
+        shadow_url: Option<&DbUrl>,
+    ) -> Result<Workspace<'a>> {
+        let url = settings.require_url()?;
+        Ok(Workspace {
+            project,
+            settings,
+            server: ShadowServer::new(url, shadow_url),
+            excl: relations_to_exclude(settings),
+        })
+    }
+
+    pub fn version_table(&self) -> VersionTable {
+        VersionTable::new(self.settings.version_table.clone())
+    }
+
+    /// Reads a database's schema, leaving out what [`Workspace::excl`] says.
+    pub fn read(&self, client: &mut Client) -> Result<Schema> {
+        introspect(client, &self.excl)
+    }
+
+    /// Replays the migrations up to `targets` (each a revision id) on `client`.
+    pub fn replay(&self, client: &mut Client, targets: &[String]) -> Result<Vec<String>> {
+        let table = self.version_table();
+        let mut heads: Vec<String> = Vec::new();
+        for t in targets {
+            let plan = self
+                .project
+                .graph
+                .upgrade_plan(&heads, &crate::graph::Target::parse(t)?)?;
+            heads = execute(client, self.project, &table, &plan)
+                .map_err(|e| wrap(e, "replaying the migrations in a shadow database failed"))?;
+        }
+        Ok(heads)
+    }
+
+    /// A shadow with the migrations replayed up to `targets`, read.
+    pub fn build_replay(&self, targets: &[String]) -> Result<Replay> {
+        let t0 = Instant::now();
+        let db = self.server.create()?;
+        let mut client = db.connect()?;
+        let heads = self.replay(&mut client, targets)?;
+        let schema = self.read(&mut client)?;
+        log::debug!(
+            "replayed {} and read the result in {}",
+            crate::output::text::heads_text(&heads),
+            crate::output::text::fmt_duration(t0.elapsed())
+        );
+        Ok(Replay {
+            client,
+            heads,
+            schema,
+            db,
+        })
+    }
+
+    /// Both shadows at the same time: the migrations replayed to `targets`, and `schema_file`
+    /// loaded.
+    pub fn build_both(&self, targets: &[String], schema_file: &Path) -> Result<(Replay, Wanted)> {
+        let (server, excl) = (&self.server, &self.excl);
+        let (replayed, wanted) = std::thread::scope(|sc| {
+            let wanted = sc.spawn(move || load_wanted(server, schema_file, excl));
+            let replayed = self.build_replay(targets);
+            (
+                replayed,
+                wanted.join().expect("the schema file loader panicked"),
+            )
+        });
+        Ok((replayed?, wanted?))
+    }
+}
+
+fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
+    let table = VersionTable::new(settings.version_table.clone());
+    let records = Records::for_table(&table);
+    IntrospectOptions {
+        exclude_relations: vec![table.qualified(), records.applied, records.audit],
+        // retort creates the version table's schema itself (in a replay too).
+        ignore_schemas: settings.version_table.schema.iter().cloned().collect(),
+    }
+}
+
+/// Builds a shadow with `schema_file` loaded and reads it.
+fn load_wanted(
+    server: &ShadowServer,
+    schema_file: &Path,
+    excl: &IntrospectOptions,
+) -> Result<Wanted> {
+    let t0 = Instant::now();
+    let db = server.create()?;
+    let mut c = db.connect()?;
+    load_sql_file(&mut c, schema_file)?;
+    let schema = introspect(&mut c, excl)?;
+    log::debug!(
+        "loaded {} and read the result in {}",
+        schema_file.display(),
+        crate::output::text::fmt_duration(t0.elapsed())
+    );
+    Ok(Wanted { schema, db })
+}
+
+/// Runs `plan` on a shadow; returns the heads it ends at.
+pub fn execute(
+    client: &mut Client,
+    project: &Project,
+    table: &VersionTable,
+    plan: &Plan,
+) -> Result<Vec<String>> {
+    if plan.is_empty() {
+        return Ok(plan.start_heads.clone());
+    }
+    // The run loop's step-by-step lines are noise in a shadow: at debug level only (-v).
+    let report = online::execute(client, project, table, plan, &RunOptions::default())?;
+    Ok(report.end_heads)
+}
+
+/// `context: message`.
+pub fn wrap(mut e: Error, context: &str) -> Error {
+    e.message = format!("{context}: {}", e.message);
+    e
+}
+
+/// On an error, a Ctrl-C may be what caused it: let the interrupt handler finish dropping the
+/// shadow databases before the error is reported.
+pub fn after_shadows<T>(result: Result<T>) -> Result<T> {
+    if result.is_err() {
+        super::shadow::wait_if_interrupted();
+    }
+    result
+}
