@@ -1,7 +1,7 @@
 # retort — the user's entry point. `make help` lists every target.
 #
 # Extra arguments go through `args=`, e.g. `make migrate-down args="-2"`,
-# `make migrate-up args="--dry-run"`, `make migrate-history args="-v"`.
+# `make migrate-up args="--dry-run"`, `make migrate-history args="--detail"`.
 
 SHELL := /bin/bash
 CARGO ?= cargo
