@@ -69,10 +69,10 @@ migrate-up: $(BIN)/migrate-up ## Apply pending migrations (args="TARGET --dry-ru
 migrate-down: $(BIN)/migrate-down ## Roll back the last migration (args="-2" / "base --yes" / REV)
 	$(BIN)/migrate-down $(args)
 
-migrate-current: $(BIN)/migrate-current ## Show the database's current revision (args="-v --check-heads")
+migrate-current: $(BIN)/migrate-current ## Show the database's current revision (args="--detail --check-heads")
 	$(BIN)/migrate-current $(args)
 
-migrate-history: $(BIN)/migrate-history ## Show the revision history (args="-v -i -r base:head --branches")
+migrate-history: $(BIN)/migrate-history ## Show the revision history (args="--detail -i -r base:head --branches")
 	$(BIN)/migrate-history $(args)
 
 migrate-revision: $(BIN)/migrate-revision ## Create a new revision: m="message" (prompts when empty)
@@ -131,10 +131,10 @@ docker-migrate-down: ## Containers: migrate-down in SERVICE (args="-2" / "base -
 docker-migrate-revision: ## Containers: new revision in SERVICE's mounted migrations/: m="message"
 	$(COMPOSE) exec --user $(REVISION_USER) $(SERVICE) migrate-revision $(if $(m),-m "$(m)") $(args)
 
-docker-migrate-history: ## Containers: migrate-history in SERVICE (args="-v -i -r base:head")
+docker-migrate-history: ## Containers: migrate-history in SERVICE (args="--detail -i -r base:head")
 	$(COMPOSE) exec $(SERVICE) migrate-history $(args)
 
-docker-migrate-current: ## Containers: migrate-current in SERVICE (args="-v --check-heads")
+docker-migrate-current: ## Containers: migrate-current in SERVICE (args="--detail --check-heads")
 	$(COMPOSE) exec $(SERVICE) migrate-current $(args)
 
 docker-migrate-check: ## Containers: migrate-check in SERVICE (exit 0 only if at the heads)

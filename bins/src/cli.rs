@@ -5,6 +5,7 @@ use retort::error::{Error, Result};
 use retort::output::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Flags accepted by every binary.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -130,9 +131,11 @@ pub fn init_logging(common: &CommonArgs) {
         b.parse_filters(&spec);
     }
     b.format(|buf, rec| {
+        // retort's own lines say [retort]; a library's (-vv) say whose they are
+        let who = rec.target().split("::").next().unwrap_or("retort");
         writeln!(
             buf,
-            "{:<5} [retort] {}",
+            "{:<5} [{who}] {}",
             rec.level(),
             retort::config::redact_url_text(&rec.args().to_string())
         )
@@ -141,12 +144,25 @@ pub fn init_logging(common: &CommonArgs) {
     let _ = b.try_init();
 }
 
+/// Whether this process has printed its JSON document (so an error does not print a second).
+static JSON_PRINTED: AtomicBool = AtomicBool::new(false);
+
 /// Runs a binary's body; prints an error as `error: ...` (with its hint) on stderr and exits
-/// with the error's code. `body` returns the exit code on success (0, or 1 for "problems").
-pub fn main(body: impl FnOnce() -> Result<i32>) -> ! {
+/// with the error's code. With `--format json`, an error also leaves one JSON document on
+/// stdout (`{"version": 1, "ok": false, "error": {...}}`) unless the body printed its own (a
+/// failed run prints its run report). `body` returns the exit code on success (0, or 1 for
+/// "problems").
+pub fn main(format: Format, body: impl FnOnce() -> Result<i32>) -> ! {
     let code = match body() {
         Ok(c) => c,
         Err(e) => {
+            if format == Format::Json && !JSON_PRINTED.load(Ordering::SeqCst) {
+                print_json(&serde_json::json!({
+                    "version": json::FORMAT_VERSION,
+                    "ok": false,
+                    "error": json::error(&e),
+                }));
+            }
             let _ = std::io::stdout().flush();
             eprintln!("error: {}", retort::config::redact_url_text(&e.to_string()));
             e.exit_code()
@@ -191,13 +207,23 @@ fn ask(prompt: &str, no_terminal: impl FnOnce() -> Error) -> Result<String> {
 /// A `--dry-run` plan in the requested format.
 pub fn show_plan(format: Format, m: &retort::Migrator, plan: &retort::plan::Plan) -> String {
     match format {
-        Format::Json => json::to_string(&json::plan(&m.project, &m.table, plan)),
+        Format::Json => {
+            JSON_PRINTED.store(true, Ordering::SeqCst);
+            json::to_string(&json::plan(&m.project, &m.table, plan))
+        }
         Format::Text => retort::output::text::describe_plan(&m.project, &m.table, plan),
     }
 }
 
+/// A JSON document as text, to be printed on stdout as the command's result.
+pub fn json_text(v: &serde_json::Value) -> String {
+    JSON_PRINTED.store(true, Ordering::SeqCst);
+    json::to_string(v)
+}
+
 /// Prints a JSON document on stdout.
 pub fn print_json(v: &serde_json::Value) {
+    JSON_PRINTED.store(true, Ordering::SeqCst);
     print!("{}", json::to_string(v));
 }
 

@@ -41,6 +41,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind as JSON documents spell it: `usage`, `lock_timeout`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Usage => "usage",
+            ErrorKind::Script => "script",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Migration => "migration",
+            ErrorKind::LockTimeout => "lock_timeout",
+            ErrorKind::State => "state",
+            ErrorKind::Io => "io",
+            ErrorKind::Database => "database",
+        }
+    }
+
     pub fn exit_code(self) -> i32 {
         match self {
             ErrorKind::Usage => exit::USAGE,

@@ -10,9 +10,12 @@ use retort_cli::cli::{self, CommonArgs};
     name = "migrate-check",
     version,
     after_help = "Examples:
-  migrate-check                       scripts, database and schema drift; exit 1 on problems
-  migrate-check --offline             the scripts only, no database (pull-request CI)
-  migrate-check --format json         the same report for programs"
+  # scripts, database and schema drift; exit 1 on problems
+  migrate-check
+  # the scripts only, no database (pull-request CI)
+  migrate-check --offline
+  # the same report for programs
+  migrate-check --format json"
 )]
 struct Args {
     /// Check the scripts only; no database needed (for CI on pull requests).
@@ -28,6 +31,7 @@ struct Args {
     /// Create the drift checks' shadow databases on this server (default: the database's).
     #[arg(long, value_name = "URL")]
     shadow_url: Option<String>,
+    /// Output: text, or json (a stable document, see docs/json.md).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
@@ -37,7 +41,7 @@ struct Args {
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
-    cli::main(|| {
+    cli::main(a.format, || {
         let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {
             settings.schema_file = p.clone();
@@ -54,10 +58,7 @@ fn main() {
         };
         let report = check(&settings, &opts, "migrate-check")?;
         if a.format == cli::Format::Json {
-            print!(
-                "{}",
-                retort::output::json::to_string(&retort::output::json::check(&report))
-            );
+            print!("{}", cli::json_text(&retort::output::json::check(&report)));
             return Ok(if report.ok() {
                 0
             } else {

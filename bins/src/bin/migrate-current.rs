@@ -10,9 +10,13 @@ use retort_cli::cli::{self, CommonArgs};
     name = "migrate-current",
     version,
     after_help = "Examples:
-  migrate-current                     the revision(s) the database is at
-  migrate-current --detail            each in full: parents, branches, path, message
-  migrate-current --check-heads       exit 1 when something is left to upgrade (for scripts)
+  # the revision(s) the database is at
+  migrate-current
+  # each in full: parents, branches, path, message
+  migrate-current --detail
+  # exit 1 when something is left to upgrade (for scripts)
+  migrate-current --check-heads
+  # the same for programs
   migrate-current --format json"
 )]
 struct Args {
@@ -22,6 +26,7 @@ struct Args {
     /// Show each revision in full (Alembic's --verbose).
     #[arg(long, visible_alias = "verbose")]
     detail: bool,
+    /// Output: text, or json (a stable document, see docs/json.md).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
@@ -31,14 +36,14 @@ struct Args {
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
-    cli::main(|| {
+    cli::main(a.format, || {
         let settings = a.common.settings()?;
         let mut m = Migrator::open(&settings, "migrate-current")?;
         let current = m.known_heads()?;
         match a.format {
             cli::Format::Json => print!(
                 "{}",
-                json::to_string(&json::current(&m.project.graph, &current))
+                cli::json_text(&json::current(&m.project.graph, &current))
             ),
             cli::Format::Text => print!(
                 "{}",

@@ -9,10 +9,14 @@ use retort_cli::cli::{self, CommonArgs, LockArgs};
     name = "migrate-down",
     version,
     after_help = "Examples:
-  migrate-down                        revert the last revision
-  migrate-down -2 --dry-run           show what reverting two steps would run
-  migrate-down base --yes             revert everything, without asking
-  migrate-down --sql 004:002          the downgrade SQL from 004 to 002, no database needed"
+  # revert the last revision
+  migrate-down
+  # what reverting two steps would run
+  migrate-down -2 --dry-run
+  # revert everything, without asking
+  migrate-down base --yes
+  # the downgrade SQL from 004 to 002; no database needed
+  migrate-down --sql 004:002"
 )]
 struct Args {
     /// -1, -N, a revision (or unique prefix), base, LABEL@base, ...
@@ -44,7 +48,7 @@ struct Args {
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
-    cli::main(|| {
+    cli::main(a.format, || {
         let settings = a.common.settings()?;
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };

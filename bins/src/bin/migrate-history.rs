@@ -10,10 +10,14 @@ use retort_cli::cli::{self, CommonArgs};
     name = "migrate-history",
     version,
     after_help = "Examples:
-  migrate-history                     every revision, newest first
-  migrate-history -r 002:head --detail   a range, each revision in full
-  migrate-history -i                  mark the database's current revision(s)
-  migrate-history --log               the audit log: who ran what, when, and how it ended"
+  # every revision, newest first
+  migrate-history
+  # a range, each revision in full
+  migrate-history -r 002:head --detail
+  # mark the database's current revision(s)
+  migrate-history -i
+  # the audit log: who ran what, when, and how it ended
+  migrate-history --log"
 )]
 struct Args {
     /// Range START:END (START inclusive); e.g. base:head, 002:, -3:current.
@@ -45,6 +49,7 @@ struct Args {
     /// Show each revision in full: parents, branches, path, message (Alembic's --verbose).
     #[arg(long, visible_alias = "verbose")]
     detail: bool,
+    /// Output: text, or json (a stable document, see docs/json.md).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
@@ -54,7 +59,7 @@ struct Args {
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
-    cli::main(|| {
+    cli::main(a.format, || {
         let settings = a.common.settings()?;
         let project = retort::Project::load(&settings.migrations_dir)?;
         let g = &project.graph;
@@ -65,7 +70,7 @@ fn main() {
                 retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
             let rows = m.records.read_audit(&mut m.client, a.limit)?;
             if json {
-                print!("{}", js::to_string(&js::audit_log(&rows)));
+                print!("{}", cli::json_text(&js::audit_log(&rows)));
             } else {
                 print!("{}", retort::db::records::format_audit_log(&rows));
             }
@@ -73,7 +78,7 @@ fn main() {
         }
         if a.heads {
             if json {
-                print!("{}", js::to_string(&js::heads(g)));
+                print!("{}", cli::json_text(&js::heads(g)));
             } else {
                 print!("{}", history::format_heads(g, verbose));
             }
@@ -81,7 +86,7 @@ fn main() {
         }
         if a.branches {
             if json {
-                print!("{}", js::to_string(&js::branches(g)));
+                print!("{}", cli::json_text(&js::branches(g)));
             } else {
                 print!("{}", history::format_branches(g));
             }
@@ -90,7 +95,7 @@ fn main() {
         if let Some(rev) = &a.show {
             let id = g.resolve(rev)?;
             if json {
-                print!("{}", js::to_string(&js::show(g, &id)));
+                print!("{}", cli::json_text(&js::show(g, &id)));
             } else {
                 print!("{}", history::format_show(g, &id));
             }
@@ -107,7 +112,7 @@ fn main() {
         };
         let revs = g.history_range(a.rev_range.as_deref(), &current)?;
         if json {
-            print!("{}", js::to_string(&js::history(g, &revs, &current)));
+            print!("{}", cli::json_text(&js::history(g, &revs, &current)));
         } else {
             print!(
                 "{}",

@@ -2,6 +2,7 @@
 use clap::Parser;
 use retort::revision::{self, RevisionOptions};
 use retort_cli::cli::{self, CommonArgs};
+use serde_json::json;
 
 /// Create a new revision file in the migrations directory.
 #[derive(Parser)]
@@ -9,10 +10,14 @@ use retort_cli::cli::{self, CommonArgs};
     name = "migrate-revision",
     version,
     after_help = "Examples:
-  migrate-revision -m \"add documents\"                 an empty revision after the head
-  migrate-revision -m \"chunks index\" --autogenerate   fill it from schema.sql, validated
-  migrate-revision -m \"merge\" --merge heads           join every head
-  migrate-revision -m x --autogenerate --dry-run       print instead of writing"
+  # an empty revision after the head
+  migrate-revision -m \"add documents\"
+  # fill it from schema.sql, validated on shadow databases
+  migrate-revision -m \"chunks index\" --autogenerate
+  # join every head
+  migrate-revision -m merge --merge heads
+  # print instead of writing
+  migrate-revision -m x --autogenerate --dry-run"
 )]
 struct Args {
     /// What the revision does (prompted for on a terminal when missing).
@@ -66,9 +71,12 @@ struct Args {
     /// Write a revision even when there is nothing to do.
     #[arg(long, requires = "autogenerate")]
     empty: bool,
-    /// Print the generated revision(s) instead of writing them.
-    #[arg(long, requires = "autogenerate")]
+    /// Print the revision(s) instead of writing them.
+    #[arg(long)]
     dry_run: bool,
+    /// Output: text, or json (the paths written, or with --dry-run the texts).
+    #[arg(long, value_enum, default_value_t = cli::Format::Text)]
+    format: cli::Format,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -76,7 +84,7 @@ struct Args {
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
-    cli::main(|| {
+    cli::main(a.format, || {
         let (settings, env) = a.common.settings_and_env()?;
         let project = retort::Project::load(&settings.migrations_dir)?;
         let message = match &a.message {
@@ -98,8 +106,14 @@ fn main() {
         if a.autogenerate {
             return autogenerate(&a, &settings, &env, &project, &opts);
         }
-        let path = revision::create(&project, &opts)?;
-        println!("Generating {} ... done", path.display());
+        if a.dry_run {
+            let (path, script, text) = revision::render_new(&project, &opts)?;
+            report(a.format, true, &[(path, script.revision, text)]);
+            return Ok(0);
+        }
+        let (path, script, text) = revision::render_new(&project, &opts)?;
+        revision::write_new(&path, &text)?;
+        report(a.format, false, &[(path, script.revision, text)]);
         Ok(0)
     })
 }
@@ -134,21 +148,55 @@ fn autogenerate(
         eprintln!("{line}");
     }
     if generated.nothing_to_do() {
+        if a.format == cli::Format::Json {
+            cli::print_json(
+                &json!({"version": 1, "dry_run": a.dry_run, "nothing_to_do": true, "revisions": []}),
+            );
+            return Ok(0);
+        }
         println!(
             "No changes in {}: nothing written (pass --empty to write an empty revision anyway)",
             ag.schema_file.display()
         );
         return Ok(0);
     }
-    if a.dry_run {
-        for r in &generated.revisions {
-            println!("-- would write {}", r.path.display());
-            print!("{}", r.text);
-        }
-        return Ok(0);
+    let revisions: Vec<_> = generated
+        .revisions
+        .iter()
+        .map(|r| (r.path.clone(), r.script.revision.clone(), r.text.clone()))
+        .collect();
+    if !a.dry_run {
+        autogen::write(&generated)?;
     }
-    for path in autogen::write(&generated)? {
-        println!("Generating {} ... done", path.display());
-    }
+    report(a.format, a.dry_run, &revisions);
     Ok(0)
+}
+
+/// What was written (or, with --dry-run, would be): `Generating PATH ... done` per file, the
+/// texts with --dry-run, or one JSON document.
+fn report(format: cli::Format, dry_run: bool, revisions: &[(std::path::PathBuf, String, String)]) {
+    if format == cli::Format::Json {
+        let list: Vec<_> = revisions
+            .iter()
+            .map(|(path, rev, text)| {
+                let mut v = json!({"path": path.display().to_string(), "revision": rev});
+                if dry_run {
+                    v["text"] = json!(text);
+                }
+                v
+            })
+            .collect();
+        cli::print_json(
+            &json!({"version": 1, "dry_run": dry_run, "nothing_to_do": false, "revisions": list}),
+        );
+        return;
+    }
+    for (path, _, text) in revisions {
+        if dry_run {
+            println!("-- would write {}", path.display());
+            print!("{text}");
+        } else {
+            println!("Generating {} ... done", path.display());
+        }
+    }
 }

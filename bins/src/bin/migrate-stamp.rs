@@ -11,10 +11,14 @@ use serde_json::json;
     name = "migrate-stamp",
     version,
     after_help = "Examples:
-  migrate-stamp head                  the schema is already there: record it as at head
-  migrate-stamp 003 --dry-run         show the version-table change without writing it
-  migrate-stamp --purge 001           replace an unknown revision in the table with 001
-  migrate-stamp --rehash 002          accept a deliberate edit of applied script 002"
+  # the schema is already there: record it as at head
+  migrate-stamp head
+  # the version-table change, without writing it
+  migrate-stamp 003 --dry-run
+  # replace an unknown revision in the table with 001
+  migrate-stamp --purge 001
+  # accept a deliberate edit of applied script 002
+  migrate-stamp --rehash 002"
 )]
 struct Args {
     /// Revision(s): head, heads, base, ids or prefixes.
@@ -34,7 +38,7 @@ struct Args {
     /// Re-record the checksums of these applied revisions from their scripts as they are now.
     #[arg(long, conflicts_with_all = ["purge", "sql", "dry_run"])]
     rehash: bool,
-    /// Output: text, or json.
+    /// Output: text, or json (a stable document, see docs/json.md).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
@@ -46,7 +50,7 @@ struct Args {
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
-    cli::main(|| {
+    cli::main(a.format, || {
         let settings = a.common.settings()?;
         let json = a.format == cli::Format::Json;
         if let Some(range) = &a.sql {

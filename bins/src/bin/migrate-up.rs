@@ -9,10 +9,14 @@ use retort_cli::cli::{self, CommonArgs, LockArgs};
     name = "migrate-up",
     version,
     after_help = "Examples:
-  migrate-up                          apply everything pending (all heads)
-  migrate-up 003 --dry-run            show what upgrading to 003 would run, with the same checks
-  migrate-up --sql base:head > up.sql the SQL for a DBA, no database needed
-  migrate-up --transaction-per-migration --format json   commit per revision, JSON run report"
+  # apply everything pending (all heads)
+  migrate-up
+  # what upgrading to 003 would run, with the same checks as the run
+  migrate-up 003 --dry-run
+  # the SQL for a DBA to review; no database needed
+  migrate-up --sql base:head > upgrade.sql
+  # commit per revision and print a JSON run report
+  migrate-up --transaction-per-migration --format json"
 )]
 struct Args {
     /// head, heads, a revision (or unique prefix), +N, REV+N, LABEL@head, ...
@@ -48,7 +52,7 @@ struct Args {
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
-    cli::main(|| {
+    cli::main(a.format, || {
         let settings = a.common.settings()?;
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };

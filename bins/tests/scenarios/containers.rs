@@ -176,13 +176,13 @@ fn args_pass_through() {
     );
     assert_call(
         &stub,
-        &["docker-migrate-history", "args=-v -i -r base:head"],
+        &["docker-migrate-history", "args=--detail -i -r base:head"],
         &[
             "compose",
             "exec",
             "backend",
             "migrate-history",
-            "-v",
+            "--detail",
             "-i",
             "-r",
             "base:head",
@@ -190,13 +190,13 @@ fn args_pass_through() {
     );
     assert_call(
         &stub,
-        &["docker-migrate-current", "args=-v --check-heads"],
+        &["docker-migrate-current", "args=--detail --check-heads"],
         &[
             "compose",
             "exec",
             "backend",
             "migrate-current",
-            "-v",
+            "--detail",
             "--check-heads",
         ],
     );

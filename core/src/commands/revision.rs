@@ -135,6 +135,16 @@ pub const DOWN_PLACEHOLDER: &str =
 /// merge get a comment saying what goes there ([`UP_PLACEHOLDER`], [`DOWN_PLACEHOLDER`]), so
 /// that a forgotten down section shows in the file.
 pub fn create(project: &Project, opts: &RevisionOptions) -> Result<PathBuf> {
+    let (path, _, text) = render_new(project, opts)?;
+    write_new(&path, &text)?;
+    Ok(path)
+}
+
+/// What [`create`] would write, and where, without writing it (`--dry-run`).
+pub fn render_new(
+    project: &Project,
+    opts: &RevisionOptions,
+) -> Result<(PathBuf, NewScript, String)> {
     let (path, mut script) = prepare(project, opts)?;
     if opts.merge.is_none() {
         if script.up_sql.trim().is_empty() {
@@ -144,8 +154,8 @@ pub fn create(project: &Project, opts: &RevisionOptions) -> Result<PathBuf> {
             script.down_sql = DOWN_PLACEHOLDER.to_string();
         }
     }
-    write_new(&path, &render_script(&script))?;
-    Ok(path)
+    let text = render_script(&script);
+    Ok((path, script, text))
 }
 
 pub fn write_new(path: &Path, text: &str) -> Result<()> {

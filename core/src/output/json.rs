@@ -141,6 +141,11 @@ pub fn plan(project: &Project, table: &VersionTable, plan: &Plan) -> Value {
     })
 }
 
+/// Milliseconds to the microsecond: `12.345`.
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
+}
+
 fn direction(d: Direction) -> &'static str {
     match d {
         Direction::Up => "up",
@@ -156,7 +161,7 @@ fn steps(report: &RunReport) -> Vec<Value> {
             json!({
                 "revision": s.revision,
                 "direction": direction(s.direction),
-                "duration_ms": s.duration.as_secs_f64() * 1000.0,
+                "duration_ms": millis(s.duration),
             })
         })
         .collect()
@@ -172,7 +177,7 @@ pub fn run_report(action: &str, report: &RunReport) -> Value {
         "from_heads": report.start_heads,
         "to_heads": report.end_heads,
         "steps": steps(report),
-        "duration_ms": report.duration.as_secs_f64() * 1000.0,
+        "duration_ms": millis(report.duration),
     })
 }
 
@@ -194,7 +199,7 @@ pub fn run_failure(action: &str, e: &RunError) -> Value {
         "from_heads": e.report.start_heads,
         "to_heads": e.report.end_heads,
         "steps": steps(&e.report),
-        "duration_ms": e.report.duration.as_secs_f64() * 1000.0,
+        "duration_ms": millis(e.report.duration),
         "state": state,
         "error": error(&e.error),
     })
@@ -203,7 +208,7 @@ pub fn run_failure(action: &str, e: &RunError) -> Value {
 /// Any error, as the `"error"` member of a failure document.
 pub fn error(e: &Error) -> Value {
     json!({
-        "kind": format!("{:?}", e.kind).to_lowercase(),
+        "kind": e.kind.name(),
         "exit_code": e.exit_code(),
         "message": crate::config::redact_url_text(&e.message),
         "hint": e.hint.as_deref().map(crate::config::redact_url_text),

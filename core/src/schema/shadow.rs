@@ -13,12 +13,13 @@ use crate::script::split_statements;
 use postgres::Client;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Shadow databases alive in this process: (server URL, database name).
 static LIVE: Mutex<Vec<(DbUrl, String)>> = Mutex::new(Vec::new());
-static HANDLER: Once = Once::new();
+#[cfg(feature = "interrupt")]
+static HANDLER: std::sync::Once = std::sync::Once::new();
 /// Set by the Ctrl-C handler before it drops the shadows.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -108,7 +109,12 @@ fn drop_database(admin: &DbUrl, name: &str) {
     }
 }
 
+/// Without the `interrupt` feature the process's signals are left to the application.
+#[cfg(not(feature = "interrupt"))]
+fn install_interrupt_handler() {}
+
 /// On Ctrl-C: drop every live shadow database, then exit with 130.
+#[cfg(feature = "interrupt")]
 fn install_interrupt_handler() {
     HANDLER.call_once(|| {
         let installed = ctrlc::set_handler(|| {
