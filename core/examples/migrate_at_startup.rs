@@ -1,4 +1,4 @@
-//! Migrating at application start-up, as seed 000's API does from its lifespan hook: read the
+//! Migrating at application start-up, as an API does from its start-up (lifespan) hook: read the
 //! same configuration the binaries read, see what is pending, apply it, log the result.
 //!
 //! Run: `DATABASE_URL=postgresql://... cargo run -p retort --example migrate_at_startup`

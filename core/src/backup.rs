@@ -1,4 +1,4 @@
-//! Backups before migrating (what seed 000's migrate.py does before every upgrade): `pg_dump
+//! Backups before migrating (what a start-up hook that migrates should do before every upgrade): `pg_dump
 //! --format=custom` of the whole database into a timestamped file, taken under the migration
 //! lock right before the first step runs, and only when there is something to run. The
 //! password goes to pg_dump through PGPASSWORD, never on its command line.

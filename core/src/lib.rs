@@ -1,29 +1,49 @@
 //! retort: Alembic-style migrations for PostgreSQL (with pgvector).
 //!
-//! The crate is a pure core (script parsing, the revision graph, plans) and a thin I/O edge
-//! (configuration, the database connection, the version table, the run loop). The `migrate-*`
-//! binaries only parse arguments and call into this crate; an application can call the same
-//! functions to migrate at start-up (see [`Migrator`] and `docs/library.md`).
+//! The surface an application uses is re-exported here: [`Migrator`] (connect, plan, upgrade,
+//! downgrade, stamp), [`Project`] (the scripts and their graph), [`Plan`], the run's
+//! [`RunReport`] / [`RunError`], and [`Error`]. The modules below are in layers, each using only
+//! the ones above it:
+//!
+//! - values, no I/O: [`error`], [`config`] (settings and URLs), [`script`], [`sql`],
+//!   [`graph`], [`plan`] (steps and transaction segments), [`policy`] (pre-run refusals),
+//!   [`schema`]'s model, changes, diff and rendering;
+//! - the database edge: [`db`] (connection, version table, lock, records, catalog),
+//!   [`schema`]'s introspection and shadow databases, [`backup`];
+//! - running: [`exec`] (the one run loop, online and offline), [`migrator`] (orchestration);
+//! - commands and their output: [`commands`], [`autogen`], [`output`].
+//!
+//! The `migrate-*` binaries (the bins crate) only parse arguments, call these, print and exit;
+//! nothing here depends on a command-line parser or a logger implementation.
 
-pub mod autogen;
-pub mod backup;
-pub mod commands;
+// values
 pub mod config;
-pub mod db;
 pub mod error;
-pub mod exec;
 pub mod graph;
-pub mod migrator;
-pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod project;
-pub use commands::{check, history, revision};
-pub mod schema;
 pub mod script;
 pub mod sql;
 
+// the database edge
+pub mod backup;
+pub mod db;
+pub mod schema;
+
+// running
+pub mod exec;
+pub mod migrator;
+
+// commands and output
+pub mod autogen;
+pub mod commands;
+pub mod output;
+
+pub use commands::{check, history, revision};
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{RunError, RunOptions, RunReport, RunResult};
+pub use graph::Target;
 pub use migrator::Migrator;
+pub use plan::Plan;
 pub use project::Project;

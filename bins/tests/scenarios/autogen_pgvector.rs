@@ -1,4 +1,4 @@
-//! `migrate-revision --autogenerate` with pgvector: the seeds' cases (a vector(1536) column, an
+//! `migrate-revision --autogenerate` with pgvector: the RAG applications' cases (a vector(1536) column, an
 //! HNSW index with vector_cosine_ops and m / ef_construction, changing m, changing the
 //! opclass, changing the dimension of an empty column), ivfflat, and halfvec / sparsevec
 //! according to the pgvector version installed on the test server.

@@ -428,7 +428,7 @@ fn check_reports_database_drift_when_applied_revisions_and_tables_disagree() {
     let s = Scenario::with_example();
     s.write("schema.sql", EXAMPLE_SCHEMA);
     s.run("migrate-up", &[]).ok();
-    // seed 003's inconsistent state: the version says applied, a table is missing
+    // an inconsistent state: the version says applied, a table is missing
     s.db.execute("DROP TABLE api_keys; ALTER TABLE chunks ADD COLUMN stray int;");
     let r = s.run("migrate-check", &[]).code(1);
     assert!(r.stdout.contains("problem [database_drift]: the database's schema is not what its applied revisions (004) produce (3 differences); to match them it would need: create table public.api_keys; drop column public.chunks.stray; create index api_keys_active_idx on public.api_keys"), "{}", r.all());

@@ -1,5 +1,5 @@
 //! Text for `migrate-history`, `--heads`, `--branches`, `--show` and `migrate-current`, in
-//! Alembic's formats (see `docs/alembic-semantics.md`). Pure functions: each returns the whole
+//! Alembic's formats, line for line. Pure functions: each returns the whole
 //! output, every line ending in `\n`, ready for `print!`.
 //!
 //! Tags follow Alembic: in one-line formats `(head)` marks a head nothing depends on and

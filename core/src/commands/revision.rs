@@ -1,5 +1,5 @@
 //! `migrate-revision`: writes a new script file. Ids are sequential and zero-padded by default
-//! (`001`, `002`, as seed 000 numbers its files), or random 12-hex ids on request.
+//! (`001`, `002`, as projects that number their files do), or random 12-hex ids on request.
 
 use crate::error::{Error, Result};
 use crate::project::Project;

@@ -2,8 +2,8 @@
 //!
 //! [`Settings::resolve`] is the one place that decides where each setting comes from: a flag
 //! ([`Overrides`]), else the process environment, else the `.env` file (both in [`Env`]). The
-//! database URL comes from `--database-url`, else `DATABASE_URL`, else `PGVECTOR_DB_URL` (seed
-//! 003's name); its errors say which of these it was.
+//! database URL comes from `--database-url`, else `DATABASE_URL`, else `PGVECTOR_DB_URL` (the
+//! name pgvector applications often use); its errors say which of these it was.
 //!
 //! The parts with rules of their own live in submodules, re-exported here so that
 //! `crate::config::DbUrl` and friends stay the paths to use: `url` (what a database URL may
