@@ -22,6 +22,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_SRC = REPO / "python"
 EXPORTER = PYTHON_SRC / "retort_migrate" / "alembic_export.py"
+sys.path.insert(0, str(PYTHON_SRC))  # import retort_migrate from this checkout
+
 MIGRATE_BINS = ["migrate-up", "migrate-down", "migrate-current", "migrate-history",
                 "migrate-revision", "migrate-check", "migrate-stamp"]
 
