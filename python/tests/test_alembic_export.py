@@ -415,3 +415,36 @@ def test_a_missing_down_revision_is_rejected_naming_it(alembic_project):
     assert code == 3 and doc["error"]["code"] == "revision_graph"
     assert "Revision 0002 referenced from 0002 -> 0003" in doc["error"]["message"]
     assert "is not present" in doc["error"]["message"]
+
+
+def test_what_converts_but_needs_a_look_is_warned_about(alembic_project):
+    """An irreversible downgrade, a body that branches on is_offline_mode(), and a concurrent
+    index outside an autocommit block."""
+    alembic_project.add("0001_search.py", revision_file(
+        "0001", None, "search settings",
+        imports="from alembic import context",
+        upgrade="""
+            if context.is_offline_mode():
+                op.execute("UPDATE documents SET title = trim(title)")
+            else:
+                op.get_bind().execute(sa.text("UPDATE documents SET title = trim(title)"))
+            op.create_index("ix_documents_title", "documents", ["title"], postgresql_concurrently=True)
+        """,
+        downgrade='raise NotImplementedError("trimming cannot be undone")'))
+    code, doc, _ = alembic_project.export()
+    assert code == 0
+    (r,) = doc["revisions"]
+    assert r["unconverted"] is False
+    assert r["upgrade_sql"] == ("UPDATE documents SET title = trim(title);\n\n"
+                                "CREATE INDEX CONCURRENTLY ix_documents_title ON documents (title);")
+    assert r["downgrade_sql"] is None
+    offline_line = alembic_project.line_of("0001_search.py", "if context.is_offline_mode():")
+    raise_line = alembic_project.line_of("0001_search.py", "raise NotImplementedError")
+    assert r["warnings"] == [
+        f"upgrade() asks context.is_offline_mode() on line {offline_line}: this SQL is its "
+        "offline branch; check that it does what the online branch does",
+        "upgrade() runs a CONCURRENTLY statement outside op.get_context().autocommit_block(): "
+        "PostgreSQL refuses it inside a transaction",
+        f"downgrade() raises NotImplementedError (line {raise_line}): the revision cannot be "
+        "downgraded",
+    ]
