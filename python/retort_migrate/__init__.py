@@ -71,9 +71,9 @@ class MigrationError(Exception):
     """A migrate-* run that failed.
 
     `exit_code` is the binary's (docs/exit-codes.md). `document` is its JSON failure document
-    when it printed one (a run that started: `state`, `error`, `steps` committed before the
-    failure), else None (a refusal before anything ran, such as a connection error: then
-    `message` and `hint` come from its error output)."""
+    when it printed one: the run report with `"ok": false` for a run that started (`state`,
+    `error`, the `steps` committed before the failure), or an error document; None when it
+    printed none (then `message` and `hint` come from its error output)."""
 
     def __init__(self, message: str, exit_code: int, document: Optional[Dict[str, Any]] = None,
                  hint: Optional[str] = None, stderr: str = ""):
@@ -91,16 +91,23 @@ class MigrationError(Exception):
 
     @property
     def error(self) -> Dict[str, Any]:
-        """`kind`, `exit_code`, `message`, `hint`, `sqlstate` (None when not an SQL error)."""
+        """`kind`, `exit_code`, `message`, `hint`, `sqlstate` (None when not an SQL error).
+        Binaries that print no JSON for an error before the run get `kind` from the exit code."""
         if self.document and self.document.get("error"):
             return self.document["error"]
-        return {"kind": None, "exit_code": self.exit_code, "message": self.message,
-                "hint": self.hint, "sqlstate": None}
+        return {"kind": _KINDS.get(self.exit_code), "exit_code": self.exit_code,
+                "message": self.message, "hint": self.hint, "sqlstate": None}
 
     @property
     def report(self) -> Optional[RunReport]:
-        """What the run did before it failed (steps committed, heads), when it started."""
-        return RunReport.from_document(self.document) if self.document else None
+        """What the run did before it failed (steps committed, heads), when it had started."""
+        if self.document and "steps" in self.document:
+            return RunReport.from_document(self.document)
+        return None
+
+
+# docs/exit-codes.md: the error kind each exit code stands for (10 is io or database)
+_KINDS = {2: "usage", 3: "connect", 4: "migration", 5: "lock_timeout", 6: "script", 7: "state"}
 
 
 def upgrade(target: str = "heads", url: Optional[str] = None,

@@ -113,8 +113,8 @@ def test_a_wrong_password_is_a_connect_error_that_never_shows_the_password(datab
     with pytest.raises(retort_migrate.MigrationError) as caught:
         retort_migrate.upgrade(url=wrong, migrations_dir=MIGRATIONS)
     e = caught.value
-    assert e.exit_code == 3
-    assert e.document is None and e.state is None
+    assert e.exit_code == 3 and e.error["kind"] == "connect"
+    assert e.state is None and e.report is None  # nothing ran
     assert "password authentication failed" in e.message
     assert e.hint
     for text in (str(e), e.stderr, repr(e.error)):
