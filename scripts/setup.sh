@@ -4,6 +4,9 @@
 #    PostgreSQL wheel), docker-compose (the container scenarios check the compose files with it). Installed with apt-get when missing and we are root.
 #  - Rust: must be there (rustup); checked, not installed.
 #  - PostgreSQL 16 with pgvector: the PyPI wheel `pgserver`, into .venv (scripts/pg.sh install).
+#  - The Python side (python/: the Alembic exporter, the schema provider, the wheel): pinned
+#    alembic, sqlalchemy, psycopg2-binary, pgvector, maturin and pytest, into the same .venv,
+#    each only when it is missing or at another version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,3 +40,28 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "setup: Rust is missing: install it with rustup (https://rustup.rs)" >&2; exit 1; }
 scripts/pg.sh install
+
+# Python packages for python/ (make test-python, make wheel), pinned. One python start checks
+# them all, so a second run of this script installs nothing and stays fast.
+VENV=${RETORT_VENV:-$PWD/.venv}
+PY_PINS=(alembic==1.20.1 sqlalchemy==2.1.9 psycopg2-binary==2.9.13 pgvector==0.5.1 maturin==1.16.0 pytest==9.2.0)
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+missing=$("$VENV/bin/python" - "${PY_PINS[@]}" <<'PY'
+import sys
+from importlib import metadata
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    try:
+        if metadata.version(name) == want:
+            continue
+    except metadata.PackageNotFoundError:
+        pass
+    print(pin)
+PY
+)
+if [ -n "$missing" ]; then
+  # shellcheck disable=SC2086 # one pin per word
+  echo "setup: installing into $VENV: "$missing >&2
+  # shellcheck disable=SC2086
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check $missing
+fi
