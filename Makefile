@@ -51,7 +51,10 @@ build: ## Build the migrate-* binaries (release) into target/release
 	$(CARGO) build --release --bin migrate-up --bin migrate-down --bin migrate-current \
 	  --bin migrate-history --bin migrate-revision --bin migrate-check --bin migrate-stamp
 
-test: deps ## Run every test against a throwaway PostgreSQL with pgvector (started and stopped here)
+test: deps ## Every test (Rust, then Python) against one throwaway PostgreSQL with pgvector
+	scripts/pg.sh run -- bash -c '$(CARGO) test --workspace --all-targets && "$(abspath $(PYTHON))" -m pytest python/tests -q'
+
+test-rust: deps ## The Rust tests only (unit tests and scenarios)
 	scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
 
 test-python: deps ## Python tests (exporter, schema provider, API, wheel) against a throwaway PostgreSQL
