@@ -16,6 +16,7 @@ mod connection;
 mod containers;
 mod graph_scenarios;
 mod hardening;
+mod pooler;
 mod refusals;
 mod scripts_and_tools;
 mod secrets;
