@@ -506,10 +506,10 @@ impl PgBouncer {
                 .unwrap()
                 .success());
             let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--", "pgbouncer"]);
+            c.args(["-u", "postgres", "--"]).arg(pgbouncer_bin());
             c
         } else {
-            Command::new("pgbouncer")
+            Command::new(pgbouncer_bin())
         };
         let o = cmd
             .args(["-d", "-q"])
@@ -557,6 +557,16 @@ impl PgBouncer {
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty())
     }
+}
+
+/// `pgbouncer` on PATH, else Debian's /usr/sbin/pgbouncer (not on an ordinary user's PATH).
+fn pgbouncer_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("pgbouncer"))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/pgbouncer"))
 }
 
 impl Drop for PgBouncer {
