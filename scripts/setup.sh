@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what retort's build, tests and demo need and the machine lacks. Safe to run again.
 #  - Debian packages: a C compiler, pkg-config and OpenSSL headers (TLS), python3 + venv (for the
-#    PostgreSQL wheel), docker-compose (the container scenarios check the compose files with it). Installed with apt-get when missing and we are root.
+#    PostgreSQL wheel), docker-compose (the container scenarios check the compose files with it),
+#    pgbouncer (the pooler scenarios start their own; the package's system service is kept
+#    from starting and disabled). Installed with apt-get when missing and we are root.
 #  - Rust: must be there (rustup); checked, not installed.
 #  - PostgreSQL 16 with pgvector: the PyPI wheel `pgserver`, into .venv (scripts/pg.sh install).
 #  - The Python side (python/: the Alembic exporter, the schema provider, the wheel): pinned
@@ -28,11 +30,28 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
   fi
 fi
+# The pooler scenarios run their own PgBouncer (as `postgres`, on a free port), never the
+# package's service on 6432.
+pgbouncer_missing=
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { need+=(pgbouncer); pgbouncer_missing=1; }
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2
     apt-get update -qq
+    # no service starts during the install (policy-rc.d 101: "action forbidden")
+    made_policy=
+    if [ -n "$pgbouncer_missing" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      made_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    if [ -n "$pgbouncer_missing" ]; then
+      # nor at boot
+      systemctl disable pgbouncer.service >/dev/null 2>&1 || true
+      update-rc.d pgbouncer disable >/dev/null 2>&1 || true
+    fi
   else
     echo "setup: please install: ${need[*]}" >&2
     exit 1
