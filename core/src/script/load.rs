@@ -52,7 +52,10 @@ fn alembic_directory(dir: &Path) -> Option<Error> {
         })
     };
     let (what, n) = if dir.join("env.py").is_file() && dir.join("versions").is_dir() {
-        ("an Alembic script directory", revisions_in(&dir.join("versions")))
+        (
+            "an Alembic script directory",
+            revisions_in(&dir.join("versions")),
+        )
     } else {
         match revisions_in(dir) {
             0 => return None,
@@ -348,7 +351,10 @@ mod tests {
         std::fs::create_dir(project.0.join("versions")).unwrap();
         std::fs::write(project.0.join("versions").join("a1_first.py"), rev).unwrap();
         let e = load_scripts(&project.0).unwrap_err();
-        assert!(e.message.contains("looks like an Alembic script directory"), "{e}");
+        assert!(
+            e.message.contains("looks like an Alembic script directory"),
+            "{e}"
+        );
         // once imported, the scripts beside env.py are what counts
         project.write("a1_first.sql", script_text("a1", "none"));
         assert_eq!(load_scripts(&project.0).unwrap().len(), 1);
