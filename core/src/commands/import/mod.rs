@@ -112,7 +112,7 @@ impl ImportReport {
 
     /// Imported (or verified) without a problem: written, or `verify_only` with no difference.
     pub fn ok(&self) -> bool {
-        let verified = self.verification.as_ref().map_or(true, Verification::ok);
+        let verified = self.verification.as_ref().is_none_or(Verification::ok);
         verified && (self.written || self.verify_only && self.verification.is_some())
     }
 }
