@@ -354,7 +354,7 @@ mod tests {
         assert_eq!(
             r.text,
             "-- revision: a1\n-- message: baseline: documents\n\
-             -- created: 2025-03-04 10:11:12.345678\n-- branch_labels: core\n\
+             -- created: 2025-03-04 10:11:12.345678\n-- branch_labels: core\n\n\
              -- Imported from the Alembic revision migrations/versions/a1_baseline.py by \
              migrate-import (Alembic 1.16.5).\n\n\
              -- migrate:up\nCREATE TABLE documents (id bigint);\n\n\
