@@ -18,7 +18,7 @@ rev ?=
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 
-MIGRATE_BINS := migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp
+MIGRATE_BINS := migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp migrate-import
 ifeq ($(strip $(BIN)),target/release)
   # built here: each migrate-* target depends on its binary, rebuilt through cargo when stale
   BIN_PREFIX := target/release/
@@ -38,7 +38,8 @@ endif
 
 .DEFAULT_GOAL := help
 .PHONY: help build test lint fmt bench demo db-up db-down db-url deps wheel test-python \
-        migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp
+        migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
+        migrate-import
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -49,7 +50,8 @@ deps: ## Install what is missing (system packages, Rust check, PostgreSQL+pgvect
 
 build: ## Build the migrate-* binaries (release) into target/release
 	$(CARGO) build --release --bin migrate-up --bin migrate-down --bin migrate-current \
-	  --bin migrate-history --bin migrate-revision --bin migrate-check --bin migrate-stamp
+	  --bin migrate-history --bin migrate-revision --bin migrate-check --bin migrate-stamp \
+	  --bin migrate-import
 
 test: deps ## Every test (Rust, then Python) against one throwaway PostgreSQL with pgvector
 	scripts/pg.sh run -- bash -c '$(CARGO) test --workspace --all-targets && "$(abspath $(PYTHON))" -m pytest python/tests -q'
@@ -118,6 +120,9 @@ migrate-check: $(call bin_dep,migrate-check) ## Exit 0 only if scripts are sound
 migrate-stamp: $(call bin_dep,migrate-stamp) ## Mark the database as at rev=REV without running scripts (args="--purge")
 	@[ -n "$(rev)" ] || { echo 'usage: make migrate-stamp rev=REV [args="--purge"]' >&2; exit 2; }
 	$(BIN_PREFIX)migrate-stamp $(rev) $(args)
+
+migrate-import: $(call bin_dep,migrate-import) ## Import the Alembic history of alembic.ini into migrations/ (args="--allow-unconverted --no-verify ...")
+	$(BIN_PREFIX)migrate-import $(args)
 
 # ==== Containers (docker compose) ==========================================================
 # docs/docker.md explains the workflow. The docker-migrate-* targets run the binaries inside the

@@ -20,7 +20,26 @@ A body that cannot be rendered without a database (it executes statements throug
 mode) comes out `unconverted`, with the reason, the file and line of the offending call and the
 original source of `upgrade()` / `downgrade()`.
 
-stdout carries exactly one JSON document, on success and on failure. Exit codes: 0 exported
+Running migrations online (retort's verification of an import, and scripts that want Alembic
+to apply one revision on a given database):
+
+    python alembic_export.py --config alembic.ini --upgrade REV [--url URL]
+    python alembic_export.py --config alembic.ini --downgrade REV [--url URL]
+    python alembic_export.py --config alembic.ini --steps [--url URL]
+
+`--upgrade` / `--downgrade` apply exactly that one revision (its parents and dependencies must
+already be applied; its children already removed) through the project's own env.py, online,
+with Alembic's version-table bookkeeping. `--steps` does the same for a sequence read from
+stdin, one `up REV` / `down REV` line at a time, answering each with one JSON line on stdout
+(`{"ok": true, "revision": ...}` or `{"ok": false, "error": {...}}`), so the caller can look at
+the database between two revisions; the process loads the project once. The database is
+`--url`, else the environment variable RETORT_ALEMBIC_URL (so a password need not be on a
+command line): it becomes `sqlalchemy.url` (keeping the driver alembic.ini names, such as
+`postgresql+psycopg`) and the variables env.py files commonly read it from (DATABASE_URL,
+SQLALCHEMY_DATABASE_URL, SQLALCHEMY_URL, DB_URL, POSTGRES_URL, PGVECTOR_DB_URL and libpq's
+PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).
+
+stdout carries exactly one JSON document, on success and on failure (`--steps`: one per line). Exit codes: 0 exported
 (possibly with unconverted revisions); 2 usage (no alembic.ini, Alembic not importable, no
 section or script_location); 3 the project is broken (env.py raises, a revision file does not
 load, Alembic rejects the revision graph); 4 a bug of this exporter.
@@ -658,11 +677,131 @@ def export(config_path, name="alembic", skip_env=False):
     }
 
 
+# ---- online: one revision at a time -----------------------------------------------------------
+
+URL_VARIABLES = ("DATABASE_URL", "SQLALCHEMY_DATABASE_URL", "SQLALCHEMY_URL", "DB_URL",
+                 "POSTGRES_URL", "PGVECTOR_DB_URL")
+
+
+def point_at(cfg, url):
+    """Points the project at `url`: `sqlalchemy.url` (with the driver alembic.ini names) and the
+    environment variables env.py files read a URL from."""
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    configured = cfg.get_main_option("sqlalchemy.url")
+    driver = None
+    if configured:
+        try:
+            driver = make_url(configured).drivername
+        except Exception:
+            driver = None
+    if driver and driver.split("+")[0] in ("postgresql", "postgres"):
+        target = target.set(drivername=driver)
+    text = target.render_as_string(hide_password=False)
+    cfg.set_main_option("sqlalchemy.url", text.replace("%", "%%"))
+    for var in URL_VARIABLES:
+        os.environ[var] = text
+    libpq = {"PGHOST": target.host, "PGPORT": target.port, "PGUSER": target.username,
+             "PGPASSWORD": target.password, "PGDATABASE": target.database}
+    for var, value in libpq.items():
+        if value is not None:
+            os.environ[var] = str(value)
+    return text
+
+
+def _one_step(cfg, script, direction, rev):
+    """Applies (`up`) or removes (`down`) exactly revision `rev` through env.py, online."""
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.runtime.migration import MigrationStep
+
+    try:
+        sc = script.get_revision(rev)
+    except Exception as e:
+        raise ExportError(2, "unknown_revision", "no revision %r: %s" % (rev, _describe_exception(e)),
+                          "pass a revision id of this project")
+    if sc is None:
+        raise ExportError(2, "unknown_revision", "no revision %r" % rev,
+                          "pass a revision id of this project")
+    if direction == "up":
+        step = MigrationStep.upgrade_from_script(script.revision_map, sc)
+    else:
+        step = MigrationStep.downgrade_from_script(script.revision_map, sc)
+
+    def fn(heads, context):
+        return [step]
+
+    env_py = os.path.join(script.dir, "env.py")
+    try:
+        with EnvironmentContext(cfg, script, fn=fn, as_sql=False,
+                                destination_rev=rev if direction == "up" else None):
+            script.run_env()
+    except ExportError:
+        raise
+    except Exception as e:
+        fr = _frame_in(e.__traceback__, sc.path) or _frame_in(e.__traceback__, env_py)
+        raise ExportError(
+            3, "online_failed",
+            "Alembic's %s of %s failed: %s"
+            % ("upgrade" if direction == "up" else "downgrade", rev, _describe_exception(e)),
+            "the revision (or env.py) fails when Alembic itself runs it online",
+            file=_display_path(fr.filename) if fr else None, line=fr.lineno if fr else None)
+
+
+def run_online(args, real_stdout):
+    url = args.url or os.environ.get("RETORT_ALEMBIC_URL")
+    try:
+        if not url:
+            raise ExportError(2, "no_url", "no database to run on",
+                              "pass --url URL or set RETORT_ALEMBIC_URL")
+        _import_alembic()
+        lowercase_pgvector_types()
+        cfg = _load_config(args.config, args.name)
+        script = _script_directory(cfg)
+        point_at(cfg, url)
+    except ExportError as e:
+        real_stdout.write(json.dumps(e.document(), sort_keys=True) + "\n")
+        real_stdout.flush()
+        return e.exit_code
+    if not args.steps:
+        direction, rev = ("up", args.upgrade) if args.upgrade else ("down", args.downgrade)
+        requests = ["%s %s" % (direction, rev)]
+    else:
+        requests = sys.stdin
+    code = 0
+    for line in requests:
+        words = line.split()
+        if not words:
+            continue
+        if words == ["quit"]:
+            break
+        try:
+            if len(words) != 2 or words[0] not in ("up", "down"):
+                raise ExportError(2, "usage", "expected 'up REV' or 'down REV', got %r"
+                                  % line.strip())
+            with contextlib.redirect_stdout(sys.stderr):
+                _one_step(cfg, script, words[0], words[1])
+            doc = {"version": FORMAT_VERSION, "ok": True, "direction": words[0],
+                   "revision": words[1]}
+        except ExportError as e:
+            doc, code = e.document(), e.exit_code
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            doc = ExportError(4, "internal", "the helper failed: %s"
+                              % _describe_exception(e)).document()
+            code = 4
+        real_stdout.write(json.dumps(doc, sort_keys=True) + "\n")
+        real_stdout.flush()
+        if not args.steps and code:
+            return code
+    return code if not args.steps else 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise ExportError(2, "usage", message,
                           "usage: python alembic_export.py --config alembic.ini [--name SECTION] "
-                          "[--skip-env]")
+                          "[--skip-env] [--upgrade REV | --downgrade REV | --steps] [--url URL]")
 
 
 def main(argv=None):
@@ -674,9 +813,19 @@ def main(argv=None):
                         help="its section (default: alembic), as `alembic --name`")
     parser.add_argument("--skip-env", action="store_true",
                         help="do not run env.py (no target_metadata: no naming conventions)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--upgrade", metavar="REV",
+                      help="apply exactly this revision online, through env.py")
+    mode.add_argument("--downgrade", metavar="REV",
+                      help="remove exactly this revision online, through env.py")
+    mode.add_argument("--steps", action="store_true",
+                      help="apply 'up REV' / 'down REV' lines read from stdin, one JSON line each")
+    parser.add_argument("--url", help="the database (default: RETORT_ALEMBIC_URL)")
     code = 0
     try:
         args = parser.parse_args(argv)
+        if args.upgrade or args.downgrade or args.steps:
+            return run_online(args, real_stdout)
         # whatever env.py or a revision prints goes to stderr: stdout is the document's
         with contextlib.redirect_stdout(sys.stderr):
             doc = export(args.config, args.name, args.skip_env)

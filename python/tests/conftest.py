@@ -25,7 +25,7 @@ EXPORTER = PYTHON_SRC / "retort_migrate" / "alembic_export.py"
 sys.path.insert(0, str(PYTHON_SRC))  # import retort_migrate from this checkout
 
 MIGRATE_BINS = ["migrate-up", "migrate-down", "migrate-current", "migrate-history",
-                "migrate-revision", "migrate-check", "migrate-stamp"]
+                "migrate-revision", "migrate-check", "migrate-stamp", "migrate-import"]
 
 
 def _server_url() -> str:

@@ -28,6 +28,10 @@ struct Args {
     /// MIGRATE_SCHEMA_FILE, else schema.sql beside the migrations directory; no file, no check.
     #[arg(long, value_name = "PATH")]
     schema: Option<std::path::PathBuf>,
+    /// A command whose stdout is the desired schema as SQL, instead of the schema file (e.g.
+    /// "python -m retort_migrate.schema app.models"). Default: MIGRATE_SCHEMA_COMMAND.
+    #[arg(long, value_name = "CMD", conflicts_with = "schema")]
+    schema_command: Option<String>,
     /// Create the drift checks' shadow databases on this server (default: the database's).
     #[arg(long, value_name = "URL")]
     shadow_url: Option<String>,
@@ -46,6 +50,17 @@ fn main() {
         if let Some(p) = &a.schema {
             settings.schema_file = p.clone();
         }
+        let command = match (&a.schema, a.offline) {
+            (None, false) => retort::schema::command::configured(a.schema_command.as_deref(), &env),
+            _ => None,
+        };
+        let printed = command
+            .as_deref()
+            .map(retort::schema::command::run)
+            .transpose()?;
+        if let Some(p) = &printed {
+            settings.schema_file = p.path().to_path_buf();
+        }
         let shadow_url = a
             .shadow_url
             .as_deref()
@@ -56,7 +71,18 @@ fn main() {
             allow_multiple_heads: a.allow_multiple_heads,
             shadow_url,
         };
-        let report = check(&settings, &opts, "migrate-check")?;
+        let mut report = check(&settings, &opts, "migrate-check")?;
+        if let Some(p) = &printed {
+            // the temporary file is no name for the user: the command is
+            let (file, what) = (
+                p.path().display().to_string(),
+                format!("the output of `{}`", p.command),
+            );
+            for m in report.problems.iter_mut().map(|p| &mut p.message) {
+                *m = m.replace(&file, &what);
+            }
+            report.drift = report.drift.map(|d| d.replace(&file, &what));
+        }
         if a.format == cli::Format::Json {
             print!("{}", cli::json_text(&retort::output::json::check(&report)));
             return Ok(if report.ok() {

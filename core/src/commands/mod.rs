@@ -4,4 +4,5 @@
 
 pub mod check;
 pub mod history;
+pub mod import;
 pub mod revision;

@@ -28,6 +28,7 @@
 //! | `branch_labels` | comma-separated labels, usable as `label@head`                          |
 //! | `depends_on`    | comma-separated revisions (or labels) that must be applied first        |
 //! | `transactional` | `true` (default) or `false`: run statement by statement, no transaction |
+//! | `unconverted`   | why `migrate-import` could not write this revision's SQL; `migrate-check` reports it until the line is removed |
 //!
 //! Then `-- migrate:up` (required, once) and optionally `-- migrate:down` (at most once, after
 //! up). Marker lines are matched after trimming, case-sensitively; a line that looks like a
@@ -86,6 +87,10 @@ pub struct Script {
     pub created: Option<String>,
     /// `false`: the sections are run one statement at a time, outside a transaction.
     pub transactional: bool,
+    /// `-- unconverted: <reason>`: `migrate-import` wrote this revision without its SQL (the
+    /// Alembic body needs a live database); the reason, until someone writes the SQL and
+    /// removes the line.
+    pub unconverted: Option<String>,
     pub up: Section,
     pub down: Option<Section>,
     /// [`checksum`] of the file from the `-- migrate:up` line to the end, preceded by the

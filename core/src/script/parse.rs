@@ -12,7 +12,7 @@ use super::{Script, Section, DOWN_MARKER, UP_MARKER};
 use crate::error::{Error, Result};
 
 /// The header keys, in the order [`render_script`] writes them.
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "revision",
     "down_revision",
     "message",
@@ -20,6 +20,7 @@ const KEYS: [&str; 7] = [
     "branch_labels",
     "depends_on",
     "transactional",
+    "unconverted",
 ];
 
 const KEY_REVISION: usize = 0;
@@ -29,6 +30,7 @@ const KEY_CREATED: usize = 3;
 const KEY_BRANCH_LABELS: usize = 4;
 const KEY_DEPENDS_ON: usize = 5;
 const KEY_TRANSACTIONAL: usize = 6;
+const KEY_UNCONVERTED: usize = 7;
 
 /// An error at `path:line`.
 pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error {
@@ -118,6 +120,13 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             .filter(|v| !v.is_empty())
             .map(str::to_string),
         transactional: fields.transactional,
+        unconverted: value(KEY_UNCONVERTED).map(|v| {
+            if v.is_empty() {
+                "no reason given".to_string()
+            } else {
+                v.to_string()
+            }
+        }),
         up,
         down,
         checksum,
