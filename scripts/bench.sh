@@ -113,3 +113,9 @@ echo "Autogenerate (scripts/bench-autogen.sh):"
 echo '```'
 "$ROOT/scripts/bench-autogen.sh" 2>/dev/null | grep BENCH || true
 echo '```'
+
+echo
+echo "migrate-import (scripts/bench-import.sh):"
+echo '```'
+"$ROOT/scripts/bench-import.sh" 2>/dev/null || echo "bench-import failed"
+echo '```'
