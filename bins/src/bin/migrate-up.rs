@@ -36,6 +36,10 @@ struct Args {
     /// Proceed even though an applied script was edited (see migrate-stamp --rehash).
     #[arg(long)]
     ignore_checksums: bool,
+    /// Run although the lint found error-level findings in the revisions to apply (they are
+    /// still printed; see docs/lint.md).
+    #[arg(long)]
+    allow_unsafe: bool,
     /// Back up the database with pg_dump into this directory first, when there is something
     /// to apply (pg_dump from PG_DUMP, PG_BIN or PATH).
     #[arg(long, value_name = "DIR")]
@@ -68,9 +72,28 @@ fn main() {
                 ..a.lock.migrator_options(a.ignore_checksums)
             },
         );
+        let plan = m.plan_upgrade(&a.target)?;
+        let lint = retort::commands::lint::lint_plan(&mut m, &plan)?;
         if a.dry_run {
-            let plan = m.plan_upgrade(&a.target)?;
             print!("{}", cli::show_plan(a.format, &m, &plan));
+        }
+        if !lint.findings.is_empty() {
+            eprint!("{}", retort::output::lint::text(&lint));
+        }
+        if lint.errors() > 0 && !a.allow_unsafe {
+            return Err(retort::Error::state(format!(
+                "migrate-up refuses to run: {} in the revisions to apply (listed above); nothing was changed",
+                retort::output::lint::summary(&lint)
+            ))
+            .with_hint("fix them, silence one with `-- retort:allow <rule> <reason>` on the line before the statement, or run with --allow-unsafe"));
+        }
+        if lint.errors() > 0 {
+            log::warn!(
+                "--allow-unsafe: running despite {} error-level lint finding(s)",
+                lint.errors()
+            );
+        }
+        if a.dry_run {
             return Ok(0);
         }
         let opts = RunOptions {

@@ -4,4 +4,6 @@
 
 pub mod check;
 pub mod history;
+pub mod lint;
 pub mod revision;
+pub mod roundtrip;

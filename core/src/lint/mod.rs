@@ -200,8 +200,18 @@ pub fn lint_script(
             .into_iter()
             .map(RawOwned::from),
     );
+    // After a syntax error the parser's recovery reports every token up to the next statement
+    // it recognises: the first error of each stretch is the one that matters.
+    let starts: Vec<usize> = stmts.iter().map(|s| first_token(s.syntax())).collect();
+    let mut last_error: Option<usize> = None;
     for e in parse.errors() {
         let at = usize::from(e.range().start());
+        if let Some(prev) = last_error {
+            if !starts.iter().any(|&s| s > prev && s <= at) {
+                continue;
+            }
+        }
+        last_error = Some(at);
         raw.push(RawOwned {
             rule: "syntax-error".into(),
             offset: at,
@@ -213,13 +223,19 @@ pub fn lint_script(
             ),
         });
     }
-    raw.extend(squawk::check(
-        &parse,
-        sql,
-        script.transactional,
-        config,
-        &stmts,
-    ));
+    // squawk's generic finding is dropped where retort's vector rule says more
+    let vector_builds: Vec<usize> = raw
+        .iter()
+        .filter(|r| r.rule == "vector-index-not-concurrent")
+        .map(|r| r.stmt)
+        .collect();
+    raw.extend(
+        squawk::check(&parse, sql, script.transactional, config, &stmts)
+            .into_iter()
+            .filter(|r| {
+                !(r.rule == "require-concurrent-index-creation" && vector_builds.contains(&r.stmt))
+            }),
+    );
 
     let lines = text::LineIndex::new(sql);
     let allows = allow::Allows::find(sql);

@@ -352,3 +352,22 @@ fn levels_from_the_config_apply() {
         Level::Error
     );
 }
+
+#[test]
+fn squawk_says_nothing_more_where_the_vector_rule_speaks() {
+    let f = lint_after(
+        CHUNKS,
+        "",
+        "CREATE INDEX chunks_hnsw ON chunks USING hnsw (embedding vector_cosine_ops);",
+    );
+    assert!(
+        !rules(&f).contains(&"require-concurrent-index-creation"),
+        "{f:?}"
+    );
+    // on a plain btree index, squawk's rule stays
+    let f = lint_after(CHUNKS, "", "CREATE INDEX chunks_id ON chunks (id);");
+    assert!(
+        rules(&f).contains(&"require-concurrent-index-creation"),
+        "{f:?}"
+    );
+}
