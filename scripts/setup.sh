@@ -37,3 +37,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "setup: Rust is missing: install it with rustup (https://rustup.rs)" >&2; exit 1; }
 scripts/pg.sh install
+# squawk's CLI, for the side-by-side lint timing in scripts/bench.sh (one static binary, ~24 MB;
+# the same version as the squawk-linter crate retort links).
+SQUAWK_CLI_VERSION=2.68.0
+VENV=${RETORT_VENV:-.venv}
+if [ -x "$VENV/bin/pip" ] && ! "$VENV/bin/squawk" --version 2>/dev/null | grep -q "$SQUAWK_CLI_VERSION"; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "squawk-cli==$SQUAWK_CLI_VERSION" \
+    || echo "setup: squawk-cli not installed; the benchmark skips its column" >&2
+fi

@@ -314,3 +314,6 @@ pub fn all_rules() -> Vec<(String, Level)> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod split_bench;
