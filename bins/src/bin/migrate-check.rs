@@ -13,13 +13,9 @@ use retort_cli::cli::{self, CommonArgs};
     after_help = "Examples:
   # scripts, database and schema drift; exit 1 on problems
   migrate-check
-  # the scripts only, no database (pull-request CI)
-  migrate-check --offline
-  # the same report for programs
-  migrate-check --format json
   # lint the scripts not yet on the database (squawk's rules and retort's pgvector rules)
   migrate-check --lint
-  # in a pull request: lint what main does not have, as annotations on the diff
+  # pull-request CI, no database: lint what comes after 0042, as annotations on the diff
   migrate-check --offline --lint --since 0042 --format github
   # every down section undoes its up section (in a shadow database)
   migrate-check --round-trip"

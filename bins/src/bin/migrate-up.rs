@@ -11,8 +11,8 @@ use retort_cli::cli::{self, CommonArgs, LockArgs};
     after_help = "Examples:
   # apply everything pending (all heads)
   migrate-up
-  # what upgrading to 003 would run, with the same checks as the run
-  migrate-up 003 --dry-run
+  # what upgrading to 003 would run, with the same checks as the run, and its lint
+  migrate-up 003 --dry-run --lint
   # the SQL for a DBA to review; no database needed
   migrate-up --sql base:head > upgrade.sql
   # commit per revision and print a JSON run report
@@ -36,9 +36,12 @@ struct Args {
     /// Proceed even though an applied script was edited (see migrate-stamp --rehash).
     #[arg(long)]
     ignore_checksums: bool,
-    /// Run although the lint found error-level findings in the revisions to apply (they are
-    /// still printed; see docs/lint.md).
+    /// Lint the revisions to apply first (docs/lint.md): print the findings, and refuse to run
+    /// on error-level ones unless --allow-unsafe.
     #[arg(long)]
+    lint: bool,
+    /// With --lint: run although there are error-level findings (they are still printed).
+    #[arg(long, requires = "lint")]
     allow_unsafe: bool,
     /// Back up the database with pg_dump into this directory first, when there is something
     /// to apply (pg_dump from PG_DUMP, PG_BIN or PATH).
@@ -73,7 +76,11 @@ fn main() {
             },
         );
         let plan = m.plan_upgrade(&a.target)?;
-        let lint = retort::commands::lint::lint_plan(&mut m, &plan)?;
+        let lint = if a.lint {
+            retort::commands::lint::lint_plan(&mut m, &plan)?
+        } else {
+            retort::lint::LintReport::default()
+        };
         if a.dry_run {
             print!("{}", cli::show_plan(a.format, &m, &plan));
         }

@@ -62,7 +62,7 @@ fn an_hnsw_build_on_a_table_with_rows_is_refused_with_its_size_and_memory() {
     );
 
     // migrate-up prints it and refuses; nothing changes
-    let r = s.run("migrate-up", &[]).code(7);
+    let r = s.run("migrate-up", &["--lint"]).code(7);
     assert!(
         r.stderr
             .contains("002_x.sql:6:1  error  vector-index-not-concurrent"),
@@ -71,13 +71,13 @@ fn an_hnsw_build_on_a_table_with_rows_is_refused_with_its_size_and_memory() {
     );
     assert!(r.stderr.contains("--allow-unsafe"), "{}", r.stderr);
     assert_eq!(s.db.version_rows(), vec!["001"]);
-    let r = s.run("migrate-up", &["--dry-run"]).code(7);
+    let r = s.run("migrate-up", &["--dry-run", "--lint"]).code(7);
     assert!(
         r.stderr.contains("vector-index-not-concurrent"),
         "{}",
         r.stderr
     );
-    s.run("migrate-up", &["--allow-unsafe"]).ok();
+    s.run("migrate-up", &["--lint", "--allow-unsafe"]).ok();
     assert_eq!(s.db.version_rows(), vec!["002"]);
 }
 
@@ -93,7 +93,7 @@ fn the_concurrent_build_of_the_same_index_passes() {
     );
     let doc = lint_json(&s, &["--lint"]);
     assert_eq!(doc["lint"]["errors"], 0, "{doc}");
-    s.run("migrate-up", &[]).ok();
+    s.run("migrate-up", &["--lint"]).ok();
     assert_eq!(s.db.version_rows(), vec!["002"]);
 }
 
@@ -166,7 +166,18 @@ fn the_pull_request_lint_reads_only_what_comes_after_since_and_annotates_lines()
         r.stdout
     );
     assert!(
-        r.stdout.contains("line=6,col=8,title=syntax-error::"),
+        r.stdout.contains("line=7,col=1,title=syntax-error::"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.matches("title=syntax-error").count(),
+        1,
+        "one per statement: {}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("require-concurrent-index-creation"),
         "{}",
         r.stdout
     );
@@ -175,7 +186,7 @@ fn the_pull_request_lint_reads_only_what_comes_after_since_and_annotates_lines()
         .code(1);
     assert!(
         r.stdout
-            .contains("002_x.sql:6:19  error  adding-required-field"),
+            .contains("002_x.sql:6:20  error  adding-required-field"),
         "{}",
         r.stdout
     );

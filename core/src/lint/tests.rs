@@ -371,3 +371,9 @@ fn squawk_says_nothing_more_where_the_vector_rule_speaks() {
         "{f:?}"
     );
 }
+
+#[test]
+fn an_allow_above_a_squawk_finding_silences_it() {
+    let f = lint_after(CHUNKS, "", "-- retort:allow adding-required-field the table is empty everywhere\nALTER TABLE chunks ADD COLUMN n bigint NOT NULL;");
+    assert!(!rules(&f).contains(&"adding-required-field"), "{f:?}");
+}
