@@ -17,6 +17,7 @@ mod containers;
 mod grammar;
 mod graph_scenarios;
 mod hardening;
+mod lint;
 mod pooler;
 mod refusals;
 mod scripts_and_tools;

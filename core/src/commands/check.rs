@@ -196,7 +196,7 @@ pub struct DriftReport {
     pub database_drift: Vec<String>,
 }
 
-fn describe_diff(a: &Schema, b: &Schema, a_side: &str, b_side: &str) -> Vec<String> {
+pub(crate) fn describe_diff(a: &Schema, b: &Schema, a_side: &str, b_side: &str) -> Vec<String> {
     let mut out: Vec<String> = changes(a, b, &DiffOptions::default())
         .iter()
         .map(Change::what)
