@@ -14,7 +14,7 @@ MIGRATE_BINS := migrate-up migrate-down migrate-current migrate-history migrate-
 BUILT := $(addprefix $(BIN)/,$(MIGRATE_BINS))
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint fmt bench demo db-up db-down db-url deps \
+.PHONY: help build test test-16 test-18 lint fmt bench demo db-up db-down db-url deps \
         migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp
 
 help: ## List every target with one line each
@@ -28,8 +28,13 @@ build: ## Build the migrate-* binaries (release) into target/release
 	$(CARGO) build --release --bin migrate-up --bin migrate-down --bin migrate-current \
 	  --bin migrate-history --bin migrate-revision --bin migrate-check --bin migrate-stamp
 
-test: deps ## Run every test against a throwaway PostgreSQL with pgvector (started and stopped here)
-	scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+test: deps ## Run every test on PostgreSQL 16 (pgvector 0.6) and on PostgreSQL 18 (pgvector 0.8), each a throwaway server
+	$(CARGO) test --workspace --all-targets --no-run
+	PG_SERVER=16 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+	PG_SERVER=18 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+
+test-16 test-18: test-%: deps ## Run every test on one server only (make test-18)
+	PG_SERVER=$* scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
