@@ -92,7 +92,11 @@ as_pg() {
 
 # vector_version BIN: the default version of pgvector installed with that server.
 vector_version() {
-  sed -n "s/^default_version = '\\(.*\\)'/\\1/p" "$1/../share/extension/vector.control" 2>/dev/null || echo "?"
+  local f
+  for f in "$1/../share/extension/vector.control" "$1/../share/postgresql/extension/vector.control"; do
+    if [ -f "$f" ]; then sed -n "s/^default_version = '\\(.*\\)'/\\1/p" "$f"; return; fi
+  done
+  echo "?"
 }
 
 own() { if [ "$(id -u)" = 0 ]; then chown -R postgres "$@"; fi; }

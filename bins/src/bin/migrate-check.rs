@@ -31,6 +31,13 @@ struct Args {
     /// Create the drift checks' shadow databases on this server (default: the database's).
     #[arg(long, value_name = "URL")]
     shadow_url: Option<String>,
+    /// Leave tables and views matching PATTERN out (a glob on schema.table, or on the table's
+    /// name in any schema: `langchain_*`); repeatable; adds to MIGRATE_EXCLUDE.
+    #[arg(long, value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Compare only tables and views matching PATTERN; repeatable; adds to MIGRATE_INCLUDE.
+    #[arg(long, value_name = "PATTERN")]
+    include: Vec<String>,
     /// Output: text, or json (a stable document, see docs/json.md).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
@@ -46,6 +53,7 @@ fn main() {
         if let Some(p) = &a.schema {
             settings.schema_file = p.clone();
         }
+        cli::add_filters(&mut settings, &a.include, &a.exclude)?;
         let shadow_url = a
             .shadow_url
             .as_deref()

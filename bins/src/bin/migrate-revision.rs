@@ -74,6 +74,13 @@ struct Args {
     /// Print the revision(s) instead of writing them.
     #[arg(long)]
     dry_run: bool,
+    /// Leave tables and views matching PATTERN out (a glob on schema.table, or on the table's
+    /// name in any schema: `langchain_*`); repeatable; adds to MIGRATE_EXCLUDE.
+    #[arg(long, value_name = "PATTERN", requires = "autogenerate")]
+    exclude: Vec<String>,
+    /// Compare only tables and views matching PATTERN; repeatable; adds to MIGRATE_INCLUDE.
+    #[arg(long, value_name = "PATTERN", requires = "autogenerate")]
+    include: Vec<String>,
     /// Output: text, or json (the paths written, or with --dry-run the texts).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
@@ -85,7 +92,8 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
-        let (settings, env) = a.common.settings_and_env()?;
+        let (mut settings, env) = a.common.settings_and_env()?;
+        cli::add_filters(&mut settings, &a.include, &a.exclude)?;
         let project = retort::Project::load(&settings.migrations_dir)?;
         let message = match &a.message {
             Some(m) => m.clone(),

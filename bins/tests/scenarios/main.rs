@@ -9,6 +9,7 @@ mod autogen_support;
 mod common;
 
 mod autogen_bench;
+mod autogen_deployments;
 mod autogen_objects;
 mod autogen_pgvector;
 mod autogen_workflow;

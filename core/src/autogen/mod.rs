@@ -66,6 +66,10 @@ pub struct Generated {
     pub up_ops: Vec<Op>,
     pub hints: Vec<RenameHint>,
     pub unhandled: Vec<Unhandled>,
+    /// Tables and views `--exclude` / `--include` left out, `schema.name`.
+    pub ignored: Vec<String>,
+    /// The patterns, as given (`--exclude langchain_*`).
+    pub filter: String,
     /// Human-readable summary (for stderr).
     pub summary: Vec<String>,
 }
@@ -133,6 +137,8 @@ fn autogenerate_inner(
     let mut result = Generated {
         hints: rename_hints(&renamed, new),
         unhandled: unhandled(old, new),
+        ignored: ws.ignored(),
+        filter: ws.filter.describe(),
         ..Default::default()
     };
     let split = split::split(old, &renamed, new, &rename_changes, opts.concurrently);

@@ -53,19 +53,30 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
     for h in &g.hints {
         out.push(h.describe());
     }
-    let not_compared: Vec<&Unhandled> = g.unhandled.iter().collect();
-    if !not_compared.is_empty() {
+    if !g.ignored.is_empty() {
+        out.push(format!("ignored ({}): {}", g.filter, g.ignored.join(", ")));
+    }
+    // One line per object that differs; those that are the same are counted, not listed.
+    let differ: Vec<&Unhandled> = g.unhandled.iter().filter(|u| u.differs()).collect();
+    let same = g.unhandled.len() - differ.len();
+    if !differ.is_empty() {
         out.push(format!(
-            "not compared ({} object{} autogenerate does not handle):",
-            not_compared.len(),
-            if not_compared.len() == 1 { "" } else { "s" }
+            "not compared ({} object{} autogenerate does not handle, differing):",
+            differ.len(),
+            if differ.len() == 1 { "" } else { "s" }
         ));
-        for u in not_compared {
+        for u in differ {
             out.push(format!(
                 "  {}",
                 u.describe("the migrations", "the schema file")
             ));
         }
+    }
+    if same > 0 {
+        out.push(format!(
+            "not compared: {same} more object{} autogenerate does not handle, the same on both sides",
+            if same == 1 { "" } else { "s" }
+        ));
     }
     out
 }

@@ -179,6 +179,15 @@ pub struct Settings {
     pub schema_file: PathBuf,
     /// `--wait`: keep retrying the connection this long while the server is not up yet.
     pub wait: Option<Duration>,
+    /// Tables and views autogenerate and the drift checks leave out (`MIGRATE_EXCLUDE`,
+    /// `MIGRATE_INCLUDE`; the binaries add `--exclude` / `--include`).
+    pub filter: crate::schema::filter::ObjectFilter,
+    /// Where shadow databases are created (`MIGRATE_SHADOW_URL`; `--shadow-url` wins).
+    pub shadow_url: Option<DbUrl>,
+    /// The template shadow databases are created from (`MIGRATE_SHADOW_TEMPLATE`, default
+    /// template0): one where an administrator created the extensions lets a role with
+    /// CREATEDB only build shadows.
+    pub shadow_template: Option<String>,
 }
 
 /// Values given on the command line; `None` means "not given". `Debug` redacts the URL.
@@ -226,12 +235,38 @@ impl Settings {
                     .map(|p| p.join("schema.sql"))
                     .unwrap_or_else(|| PathBuf::from("schema.sql"))
             });
+        let list = |k: &str| {
+            env.get(k)
+                .map(|v| crate::schema::filter::ObjectFilter::split_list(&v))
+                .unwrap_or_default()
+        };
+        let filter = crate::schema::filter::ObjectFilter::new(
+            list("MIGRATE_INCLUDE"),
+            list("MIGRATE_EXCLUDE"),
+        )
+        .map_err(|mut e| {
+            e.message = format!("MIGRATE_INCLUDE / MIGRATE_EXCLUDE: {}", e.message);
+            e
+        })?;
+        let shadow_url = env
+            .get("MIGRATE_SHADOW_URL")
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                DbUrl::parse(&u, env).map_err(|mut e| {
+                    e.message = format!("MIGRATE_SHADOW_URL: {}", e.message);
+                    e
+                })
+            })
+            .transpose()?;
         Ok(Settings {
             database_url,
             migrations_dir,
             version_table,
             schema_file,
             wait: None,
+            filter,
+            shadow_url,
+            shadow_template: env.get("MIGRATE_SHADOW_TEMPLATE").filter(|t| !t.is_empty()),
         })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod change;
 pub mod diff;
+pub mod filter;
 pub mod introspect;
 pub mod model;
 pub mod render;
