@@ -299,6 +299,25 @@ pub enum Change {
         materialized: bool,
         kept: bool,
     },
+
+    /// `replace`: the function exists and keeps its arguments and result.
+    CreateFunction {
+        function: Function,
+        replace: bool,
+    },
+    DropFunction {
+        signature: String,
+        procedure: bool,
+    },
+    /// `existing_table`: the trigger's table exists already (not created in the revision).
+    CreateTrigger {
+        trigger: Trigger,
+        existing_table: bool,
+    },
+    DropTrigger {
+        table: QName,
+        name: String,
+    },
 }
 
 fn lock_briefly(t: &QName) -> Vec<Hazard> {
@@ -406,6 +425,21 @@ impl Change {
             RenameIndex { table, from, to } => format!("rename index {from} on {table} to {to}"),
             CreateView { view } => format!("create view {}", view.name),
             DropView { name, .. } => format!("drop view {name}"),
+            CreateFunction { function, replace } => match replace {
+                true => format!("replace {}", function.describe()),
+                false => format!("create {}", function.describe()),
+            },
+            DropFunction {
+                signature,
+                procedure,
+            } => match procedure {
+                true => format!("drop procedure {signature}"),
+                false => format!("drop function {signature}"),
+            },
+            CreateTrigger { trigger, .. } => {
+                format!("create trigger {} on {}", trigger.name, trigger.table)
+            }
+            DropTrigger { table, name } => format!("drop trigger {name} on {table}"),
         }
     }
 
@@ -472,6 +506,10 @@ impl Change {
             | RenameConstraint { .. }
             | ValidateConstraint { .. } => self.constraint_hazards(),
             CreateIndex { .. } | DropIndex { .. } | RenameIndex { .. } => self.index_hazards(),
+            DropTrigger { table, .. } => vec![Hazard::new(
+                AccessExclusiveLock,
+                format!("on {table}, briefly, while the trigger is dropped"),
+            )],
             _ => self.column_hazards(),
         }
     }

@@ -69,6 +69,7 @@ impl ObjectFilter {
         s.sequences
             .retain(|_, q| q.owned_by.as_ref().is_none_or(|c| !gone.contains(&c.table)));
         // So do their triggers, rules and policies ("name on schema.table").
+        s.triggers.retain(|(t, _), _| !gone.contains(t));
         let on: BTreeSet<String> = gone.iter().map(|n| format!(" on {}", n.sql())).collect();
         s.unhandled
             .retain(|k: &ObjectKey, _| !on.iter().any(|suffix| k.name.ends_with(suffix.as_str())));

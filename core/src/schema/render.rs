@@ -309,6 +309,17 @@ pub fn change_sql(c: &Change) -> String {
         DropView {
             name, materialized, ..
         } => drop_view(name, *materialized),
+        // pg_get_functiondef writes CREATE OR REPLACE, which creates as well
+        CreateFunction { function, .. } => function.definition.clone(),
+        DropFunction {
+            signature,
+            procedure,
+        } => format!(
+            "DROP {} {signature}",
+            if *procedure { "PROCEDURE" } else { "FUNCTION" }
+        ),
+        CreateTrigger { trigger, .. } => trigger.definition.clone(),
+        DropTrigger { table, name } => format!("DROP TRIGGER {} ON {table}", ident(name)),
     }
 }
 
