@@ -226,7 +226,8 @@ fn halfvec_sparsevec_bit_and_binary_quantization_indexes_and_their_changes() {
         // naming the line, and nothing is written.
         let r = autogen(&s, &first, &[]).code(2);
         assert!(
-            r.stderr.contains("schema.sql:3:") && r.stderr.contains("type \"halfvec\" does not exist"),
+            r.stderr.contains("schema.sql:3:")
+                && r.stderr.contains("type \"halfvec\" does not exist"),
             "{}",
             r.stderr
         );
@@ -242,13 +243,22 @@ fn halfvec_sparsevec_bit_and_binary_quantization_indexes_and_their_changes() {
         return;
     }
     let (up, down) = generate_one(&s, &first, &[]);
-    has(&up, "ALTER TABLE public.items ADD COLUMN h public.halfvec(768)");
-    has(&up, "ALTER TABLE public.items ADD COLUMN sp public.sparsevec(1000)");
+    has(
+        &up,
+        "ALTER TABLE public.items ADD COLUMN h public.halfvec(768)",
+    );
+    has(
+        &up,
+        "ALTER TABLE public.items ADD COLUMN sp public.sparsevec(1000)",
+    );
     has(&up, "ALTER TABLE public.items ADD COLUMN b bit(64)");
     has(&up, "CREATE INDEX items_h_hnsw ON public.items USING hnsw (h public.halfvec_cosine_ops) WITH (m = 16)");
     has(&up, "CREATE INDEX items_h_ivf ON public.items USING ivfflat (h public.halfvec_l2_ops) WITH (lists = 10)");
     has(&up, "CREATE INDEX items_sp_hnsw ON public.items USING hnsw (sp public.sparsevec_l2_ops) WITH (m = 16)");
-    has(&up, "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_hamming_ops)");
+    has(
+        &up,
+        "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_hamming_ops)",
+    );
     has(&up, "CREATE INDEX items_bq ON public.items USING hnsw (((public.binary_quantize(embedding))::bit(384)) public.bit_hamming_ops) WITH (m = 16)");
     has(&down, "DROP INDEX public.items_bq");
     has(&down, "ALTER TABLE public.items DROP COLUMN b");
@@ -269,10 +279,17 @@ fn halfvec_sparsevec_bit_and_binary_quantization_indexes_and_their_changes() {
     let (up, down) = sections(&files[1].1);
     has(&up, "ALTER TABLE public.items ALTER COLUMN h TYPE public.halfvec(512) USING h::public.halfvec(512)");
     let hz = hazards_before(&up, "ALTER TABLE public.items ALTER COLUMN h TYPE");
-    assert!(hz.iter().any(|h| h.contains("vectors of the old dimension")), "{hz:?}");
+    assert!(
+        hz.iter()
+            .any(|h| h.contains("vectors of the old dimension")),
+        "{hz:?}"
+    );
     has(&up, "CREATE INDEX items_h_hnsw ON public.items USING hnsw (h public.halfvec_ip_ops) WITH (m = 16)");
     has(&up, "CREATE INDEX items_sp_hnsw ON public.items USING hnsw (sp public.sparsevec_l2_ops) WITH (m = 24)");
-    has(&up, "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_jaccard_ops)");
+    has(
+        &up,
+        "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_jaccard_ops)",
+    );
     has(&up, "CREATE INDEX items_bq ON public.items USING hnsw (((public.binary_quantize(embedding))::bit(384)) public.bit_hamming_ops) WITH (m = 16, ef_construction = 100)");
     for ix in ["items_h_hnsw", "items_sp_hnsw", "items_b_hnsw", "items_bq"] {
         has(&up, &format!("DROP INDEX public.{ix}"));
@@ -280,7 +297,10 @@ fn halfvec_sparsevec_bit_and_binary_quantization_indexes_and_their_changes() {
     // the IVFFlat index on h is rebuilt by the type change itself
     assert!(!up.contains("DROP INDEX public.items_h_ivf"), "{up}");
     has(&down, "ALTER TABLE public.items ALTER COLUMN h TYPE public.halfvec(768) USING h::public.halfvec(768)");
-    has(&down, "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_hamming_ops)");
+    has(
+        &down,
+        "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_hamming_ops)",
+    );
     converges_up_and_down(&s);
 }
 
@@ -289,7 +309,11 @@ fn a_vector_column_quantized_to_halfvec_with_an_expression_index() {
     let s = with_base(BASE);
     if pgvector_version(&s) < (0, 7) {
         let r = autogen(&s, &format!("{BASE}\nCREATE INDEX items_half ON items USING hnsw ((embedding::halfvec(384)) halfvec_cosine_ops);"), &[]).code(2);
-        assert!(r.stderr.contains("schema.sql:3:") && r.stderr.contains("halfvec"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("schema.sql:3:") && r.stderr.contains("halfvec"),
+            "{}",
+            r.stderr
+        );
         return;
     }
     let (up, _) = generate_one(
@@ -299,4 +323,34 @@ fn a_vector_column_quantized_to_halfvec_with_an_expression_index() {
     );
     has(&up, "CREATE INDEX items_half ON public.items USING hnsw (((embedding)::public.halfvec(384)) public.halfvec_cosine_ops)");
     converges_up_and_down(&s);
+}
+
+#[test]
+fn hazards_say_what_the_application_feels_with_the_tables_size() {
+    let s = with_base(BASE);
+    s.run("migrate-up", &[]).ok();
+    s.db.execute(
+        "INSERT INTO items (body) SELECT 'chunk ' || i FROM generate_series(1, 2500) i; ANALYZE items;",
+    );
+    let schema = format!("{BASE}\nCREATE INDEX items_embedding_hnsw ON items USING hnsw (embedding vector_cosine_ops);\nALTER TABLE items ADD COLUMN tenant int NOT NULL DEFAULT 1;");
+    let r = autogen(&s, &schema, &[]).ok();
+    let (up, _) = sections(&generated(&s)[0].1);
+    let hz = hazards_before(&up, "CREATE INDEX items_embedding_hnsw");
+    assert_eq!(
+        hz,
+        ["-- hazard: builds an index: reads go on; writes to public.items (INSERT, UPDATE, DELETE) wait until the hnsw index is built (about 2,500 rows)"],
+        "{up}"
+    );
+    assert!(
+        r.stderr
+            .contains("wait until the hnsw index is built (about 2,500 rows)"),
+        "{}",
+        r.stderr
+    );
+    // a constant default is a brief lock whatever the size
+    let hz = hazards_before(&up, "ALTER TABLE public.items ADD COLUMN tenant");
+    assert_eq!(
+        hz,
+        ["-- hazard: ACCESS EXCLUSIVE lock: reads and writes of public.items wait, briefly (behind any query already running on it)"]
+    );
 }

@@ -5,7 +5,7 @@
 use super::Generated;
 use crate::schema::change::HazardKind;
 use crate::schema::diff::{RenameHint, Unhandled};
-use crate::schema::render::Op;
+use crate::schema::render::{Op, RowEstimates};
 use std::path::Path;
 
 /// Comment lines at the top of the main up section.
@@ -48,7 +48,7 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
         for op in up {
             out.push(format!("  {}", op.what));
         }
-        out.extend(hazard_lines(up));
+        out.extend(hazard_lines(up, &g.rows));
     }
     for h in &g.hints {
         out.push(h.describe());
@@ -82,7 +82,7 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
 }
 
 /// The hazards of `up`: a count per kind, then each one.
-fn hazard_lines(up: &[Op]) -> Vec<String> {
+fn hazard_lines(up: &[Op], rows: &RowEstimates) -> Vec<String> {
     let hz: Vec<&Op> = up.iter().filter(|o| !o.hazards.is_empty()).collect();
     if hz.is_empty() {
         return Vec::new();
@@ -104,7 +104,12 @@ fn hazard_lines(up: &[Op]) -> Vec<String> {
     )];
     for op in hz {
         for h in &op.hazards {
-            out.push(format!("  {}: {} — {}", op.what, h.kind, h.detail));
+            out.push(format!(
+                "  {}: {} — {}",
+                op.what,
+                h.kind,
+                crate::schema::render::hazard_detail(h, rows)
+            ));
         }
     }
     out

@@ -51,13 +51,59 @@ pub fn render_changes(changes: &[Change]) -> String {
 
 /// The statements, each preceded by its hazard comments, separated by blank lines.
 pub fn render_ops(ops: &[Op]) -> String {
+    render_ops_with(ops, &RowEstimates::new())
+}
+
+/// Table -> its estimated number of rows (`pg_class.reltuples` of the target database).
+pub type RowEstimates = std::collections::BTreeMap<QName, i64>;
+
+/// [`render_changes`] with the tables' sizes in the hazards.
+pub fn render_changes_with(changes: &[Change], rows: &RowEstimates) -> String {
+    render_ops_with(&to_ops(changes), rows)
+}
+
+/// A hazard's detail, with the size of its table when it is known and the hazard lasts as
+/// long as the table is big ("... until the index is built (about 120,000 rows)").
+pub fn hazard_detail(h: &Hazard, rows: &RowEstimates) -> String {
+    let sized = matches!(
+        h.kind,
+        HazardKind::RewritesTable
+            | HazardKind::BuildsIndex
+            | HazardKind::ScansTable
+            | HazardKind::DeletesData
+    );
+    match h.table.as_ref().and_then(|t| rows.get(t)) {
+        Some(n) if sized && *n > 0 => format!("{} (about {} rows)", h.detail, thousands(*n)),
+        _ => h.detail.clone(),
+    }
+}
+
+/// 1234567 -> "1,234,567".
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// [`render_ops`] with the tables' sizes in the hazards.
+pub fn render_ops_with(ops: &[Op], rows: &RowEstimates) -> String {
     let mut out = String::new();
     for (i, op) in ops.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
         for h in &op.hazards {
-            out.push_str(&format!("-- hazard: {}: {}\n", h.kind, h.detail));
+            out.push_str(&format!(
+                "-- hazard: {}: {}\n",
+                h.kind,
+                hazard_detail(h, rows)
+            ));
         }
         out.push_str(op.sql.trim_end());
         out.push_str(";\n");
@@ -520,6 +566,32 @@ pub fn create_sequence(s: &Sequence) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hazards_that_last_as_long_as_the_table_is_big_say_its_size() {
+        let t = QName::new("public", "chunks");
+        let rows: RowEstimates = [(t.clone(), 1_234_567)].into_iter().collect();
+        let build = Hazard {
+            table: Some(t.clone()),
+            ..Hazard::new(
+                HazardKind::BuildsIndex,
+                "writes wait until the index is built",
+            )
+        };
+        assert_eq!(
+            hazard_detail(&build, &rows),
+            "writes wait until the index is built (about 1,234,567 rows)"
+        );
+        // a brief lock does not depend on the size; an unknown table has none
+        let brief = Hazard {
+            table: Some(t),
+            ..Hazard::new(HazardKind::AccessExclusiveLock, "briefly")
+        };
+        assert_eq!(hazard_detail(&brief, &rows), "briefly");
+        assert_eq!(hazard_detail(&build, &RowEstimates::new()), build.detail);
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+    }
 
     fn seq(t: &str, start: i64, inc: i64, min: i64, max: i64) -> Sequence {
         Sequence {

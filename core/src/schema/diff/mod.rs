@@ -523,10 +523,13 @@ mod tests {
         );
         assert_eq!(
             up[0].hazards,
-            vec![Hazard::new(
-                HazardKind::BuildsIndex,
-                "btree index built concurrently on public.a: writes go on, the build takes longer"
-            )]
+            vec![Hazard {
+                table: Some(QName::new("public", "a")),
+                ..Hazard::new(
+                    HazardKind::BuildsIndex,
+                    "btree index built concurrently: reads and writes of public.a go on, the build takes longer"
+                )
+            }]
         );
         assert_eq!(up[1].sql, "COMMENT ON INDEX public.a_b_idx IS 'lookups'");
         let down = diff(&b, &a, &conc);
@@ -536,7 +539,7 @@ mod tests {
         assert_eq!(plain[0].sql, "DROP INDEX public.a_b_idx");
         assert_eq!(
             plain[0].hazards[0].detail,
-            "on public.a while the index is dropped"
+            "reads and writes of public.a wait, briefly, while the index is dropped"
         );
         // A changed method is a drop and a create under the same name (its comment again).
         let hash = with_index(cycle(), "a_b_idx", "hash");
