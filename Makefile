@@ -33,8 +33,11 @@ test: deps ## Run every test on PostgreSQL 16 (pgvector 0.6) and on PostgreSQL 1
 	PG_SERVER=16 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
 	PG_SERVER=18 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
 
-test-16 test-18: test-%: deps ## Run every test on one server only (make test-18)
-	PG_SERVER=$* scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+test-16: deps ## Run every test on PostgreSQL 16.2 with pgvector 0.6.2 only
+	PG_SERVER=16 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+
+test-18: deps ## Run every test on PostgreSQL 18.6 with pgvector 0.8.6 only
+	PG_SERVER=18 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
