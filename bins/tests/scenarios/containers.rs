@@ -642,7 +642,10 @@ fn the_image_carries_schema_sql_where_autogenerate_and_check_look_for_it() {
     );
     // the build context lets it in (.dockerignore allows by name)
     let ignore = read(".dockerignore");
-    assert!(ignore.lines().any(|l| l.trim() == "!schema.sql"), "{ignore}");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "!schema.sql"),
+        "{ignore}"
+    );
     // the image's environment makes the binaries find it there
     let env_line = |k: &str| {
         dockerfile

@@ -205,6 +205,10 @@ pub struct Column {
     /// An explicit collation differing from the type's default, e.g. `pg_catalog."C"`.
     pub collation: Option<String>,
     pub comment: Option<String>,
+    /// `serial`, `bigserial` or `smallserial`: how a new column is written when its default
+    /// and its sequence are exactly what that type creates. Set by the diff for rendering,
+    /// never read from the catalog, never compared.
+    pub serial: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -111,6 +111,8 @@ struct Comparison<'s> {
     foreign_keys: ForeignKeys,
     views: ViewPlan<'s>,
     routines: RoutinePlan,
+    /// Sequences new serial columns create (written as `serial`, not as a sequence).
+    serials: BTreeSet<QName>,
 }
 
 impl<'s> Comparison<'s> {
@@ -136,12 +138,14 @@ impl<'s> Comparison<'s> {
             foreign_keys: ForeignKeys::default(),
             views: ViewPlan::default(),
             routines: RoutinePlan::default(),
+            serials: BTreeSet::new(),
         };
         c.compare_columns();
         c.plans = c.table_plans();
         c.foreign_keys = c.compare_foreign_keys();
         c.views = c.compare_views();
         c.routines = c.compare_routines();
+        c.serials = c.serial_sequences();
         c
     }
 
@@ -320,6 +324,7 @@ mod tests {
             generated: None,
             collation: None,
             comment: None,
+            serial: None,
         }
     }
 
