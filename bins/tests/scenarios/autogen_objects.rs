@@ -285,7 +285,6 @@ fn check_expressions_come_out_as_written_where_the_catalogs_form_simplifies_safe
     // casts the catalog added to numbers stay: removing them is not always the same check
     has(&up, "ALTER TABLE public.docs ADD CONSTRAINT price_ok CHECK ((price > (0)::numeric) AND (price < '1000000'::numeric))");
     converges(&s);
-    converges(&s);
 }
 
 #[test]
