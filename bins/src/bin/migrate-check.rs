@@ -28,7 +28,8 @@ struct Args {
     /// MIGRATE_SCHEMA_FILE, else schema.sql beside the migrations directory; no file, no check.
     #[arg(long, value_name = "PATH")]
     schema: Option<std::path::PathBuf>,
-    /// Create the drift checks' shadow databases on this server (default: the database's).
+    /// Create the drift checks' shadow databases on this server. Default: MIGRATE_SHADOW_URL, else
+    /// the database's server.
     #[arg(long, value_name = "URL")]
     shadow_url: Option<String>,
     /// Leave tables and views matching PATTERN out (a glob on schema.table, or on the table's

@@ -55,7 +55,8 @@ struct Args {
     /// migrations directory.
     #[arg(long, value_name = "PATH", requires = "autogenerate")]
     schema: Option<std::path::PathBuf>,
-    /// Create the shadow databases on this server (default: the target database's server).
+    /// Create the shadow databases on this server. Default: MIGRATE_SHADOW_URL, else the target
+    /// database's server.
     #[arg(long, value_name = "URL", requires = "autogenerate")]
     shadow_url: Option<String>,
     /// A column rename instead of drop + add: TABLE.OLD=NEW (TABLE may be schema.table).
