@@ -189,11 +189,13 @@ fn halfvec_and_sparsevec_follow_the_installed_pgvector_version() {
 /// pgvector 0.7's types with their indexes: halfvec (HNSW and IVFFlat), sparsevec (HNSW),
 /// bit (Hamming and Jaccard) and a binary quantization expression index over a vector column.
 fn quantized(h: &str, hops: &str, sp_with: &str, bops: &str, bq_with: &str) -> String {
+    // the second shape also widens the sparse and bit columns
+    let (sp, b) = if h == "768" { (1000, 64) } else { (2000, 128) };
     format!(
         "{BASE}
 ALTER TABLE items ADD COLUMN h halfvec({h});
-ALTER TABLE items ADD COLUMN sp sparsevec(1000);
-ALTER TABLE items ADD COLUMN b bit(64);
+ALTER TABLE items ADD COLUMN sp sparsevec({sp});
+ALTER TABLE items ADD COLUMN b bit({b});
 CREATE INDEX items_h_hnsw ON items USING hnsw (h {hops}) WITH (m = 16);
 CREATE INDEX items_h_ivf ON items USING ivfflat (h halfvec_l2_ops) WITH (lists = 10);
 CREATE INDEX items_sp_hnsw ON items USING hnsw (sp sparsevec_l2_ops) WITH ({sp_with});
@@ -264,8 +266,8 @@ fn halfvec_sparsevec_bit_and_binary_quantization_indexes_and_their_changes() {
     has(&down, "ALTER TABLE public.items DROP COLUMN b");
     converges_up_and_down(&s);
 
-    // Each changes: halfvec's dimension and opclass, sparsevec's WITH, bit's opclass, the
-    // quantized index's WITH.
+    // Each changes: halfvec's dimension and opclass, sparsevec's dimension and WITH, bit's
+    // length and opclass, the quantized index's WITH.
     let second = quantized(
         "512",
         "halfvec_ip_ops",
@@ -283,6 +285,11 @@ fn halfvec_sparsevec_bit_and_binary_quantization_indexes_and_their_changes() {
         hz.iter()
             .any(|h| h.contains("vectors of the old dimension")),
         "{hz:?}"
+    );
+    has(&up, "ALTER TABLE public.items ALTER COLUMN sp TYPE public.sparsevec(2000) USING sp::public.sparsevec(2000)");
+    has(
+        &up,
+        "ALTER TABLE public.items ALTER COLUMN b TYPE bit(128) USING b::bit(128)",
     );
     has(&up, "CREATE INDEX items_h_hnsw ON public.items USING hnsw (h public.halfvec_ip_ops) WITH (m = 16)");
     has(&up, "CREATE INDEX items_sp_hnsw ON public.items USING hnsw (sp public.sparsevec_l2_ops) WITH (m = 24)");
