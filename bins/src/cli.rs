@@ -98,6 +98,16 @@ impl CommonArgs {
     }
 }
 
+/// `--include` / `--exclude` patterns, added to those of MIGRATE_INCLUDE / MIGRATE_EXCLUDE.
+pub fn add_filters(settings: &mut Settings, include: &[String], exclude: &[String]) -> Result<()> {
+    let f = &settings.filter;
+    settings.filter = retort::schema::filter::ObjectFilter::new(
+        f.include.iter().chain(include).cloned().collect(),
+        f.exclude.iter().chain(exclude).cloned().collect(),
+    )?;
+    Ok(())
+}
+
 /// Parses the command line. clap's own errors quote what was typed (`unexpected argument
 /// 'postgresql://app:secret@...'`), so they go through URL redaction before they are printed;
 /// `--help` and `--version` print as they are.

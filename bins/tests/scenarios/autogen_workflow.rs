@@ -311,12 +311,13 @@ fn a_schema_file_error_names_its_line_writes_nothing_and_drops_the_shadows() {
 
 #[test]
 fn a_failed_validation_is_an_error_that_writes_nothing_and_drops_the_shadows() {
-    // The default calls a function autogenerate does not compare (so it does not create it):
-    // the generated up section cannot apply, and the run says so instead of writing a file.
+    // The column's type is a domain, which autogenerate does not compare (so it does not
+    // create it): the generated up section cannot apply, and the run says so instead of
+    // writing a file.
     let s = with_base("CREATE TABLE t (id int);");
     let r = autogen(
         &s,
-        "CREATE FUNCTION next_code() RETURNS int LANGUAGE sql AS 'SELECT 42';\nCREATE TABLE t (id int, code int DEFAULT next_code());",
+        "CREATE DOMAIN code AS int CHECK (VALUE > 0);\nCREATE TABLE t (id int, code code);",
         &["-v"],
     )
     .code(4);
@@ -328,7 +329,7 @@ fn a_failed_validation_is_an_error_that_writes_nothing_and_drops_the_shadows() {
     );
     assert!(
         r.stderr
-            .contains("function public.next_code() (only in the schema file)"),
+            .contains("domain public.code (only in the schema file)"),
         "{}",
         r.stderr
     );

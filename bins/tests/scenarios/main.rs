@@ -9,8 +9,10 @@ mod autogen_support;
 mod common;
 
 mod autogen_bench;
+mod autogen_deployments;
 mod autogen_objects;
 mod autogen_pgvector;
+mod autogen_routines;
 mod autogen_workflow;
 mod connection;
 mod containers;
