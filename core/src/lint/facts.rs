@@ -79,7 +79,7 @@ const NAME: &str =
 pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
     let err = |what: &str, e: &postgres::Error| crate::db::db_error(what, e);
     let mwm: i64 = client
-        .query_one(
+        .query_typed_one(
             "SELECT setting::bigint * CASE unit WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576 ELSE 1 END
                FROM pg_settings WHERE name = 'maintenance_work_mem'",
             &[],
@@ -91,7 +91,7 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         ..Default::default()
     };
     let tables = client
-        .query(
+        .query_typed(
             &format!(
                 "SELECT {NAME}, format('%I.%I', n.nspname, c.relname), c.reltuples::bigint
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -112,7 +112,7 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         } else {
             // never analyzed (PostgreSQL 14+ says -1): count, up to the cap
             let n: i64 = client
-                .query_one(
+                .query_typed_one(
                     &format!("SELECT count(*) FROM (SELECT 1 FROM {quoted} LIMIT {COUNT_CAP}) s"),
                     &[],
                 )
@@ -126,7 +126,7 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         facts.tables.insert(name, rows);
     }
     let cols = client
-        .query(
+        .query_typed(
             &format!(
                 "SELECT {NAME}, a.attname::text, format_type(a.atttypid, a.atttypmod)
                    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
@@ -142,7 +142,7 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     let idx = client
-        .query(
+        .query_typed(
             &format!(
                 "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
                         {NAME}, am.amname::text
