@@ -1,23 +1,153 @@
 //! The online executor: the run loop's statements sent to PostgreSQL on the migration's
 //! connection, with the simple query protocol (no prepared statements).
+//!
+//! A watched executor ([`PgExecutor::watched`], what the migrator uses) sends each script
+//! statement from a helper thread while the calling thread, which owns the observer, passes
+//! on what happens meanwhile: the server's notices for that statement and the
+//! [`Monitor`]'s heartbeats. Around each statement it arms the interrupt's canceller with the
+//! session's cancel key, so SIGINT/SIGTERM cancels the statement on the server.
 
-use super::{Bookkeeping, Executor};
+use super::monitor::Monitor;
+use super::watch::{Blocker, Heartbeat, ServerNotice, StatementAt};
+use super::{interrupt, Bookkeeping, Executor, Observer};
+use crate::config::DbUrl;
 use crate::db::SqlFailure;
 use crate::error::{Error, ErrorKind, Result};
 use postgres::Client;
+use std::sync::mpsc;
 
 /// Sends the run loop's SQL on `client`.
 pub struct PgExecutor<'a> {
     pub client: &'a mut Client,
+    /// The server, for cancel requests (with its TLS settings).
+    url: Option<DbUrl>,
+    monitor: Option<Monitor>,
 }
 
 impl<'a> PgExecutor<'a> {
+    /// No watcher, no cancel on interrupt (shadow replays).
     pub fn new(client: &'a mut Client) -> Self {
-        PgExecutor { client }
+        PgExecutor {
+            client,
+            url: None,
+            monitor: None,
+        }
+    }
+
+    /// With a watcher on a second connection to `url` (heartbeats, blockers) and cancel on
+    /// interrupt. Without the second connection the run goes on, only without heartbeats.
+    pub fn watched(client: &'a mut Client, url: &DbUrl) -> Self {
+        let pid = client
+            .simple_query("SELECT pg_backend_pid()")
+            .ok()
+            .and_then(|rows| {
+                rows.iter().find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+                    _ => None,
+                })
+            });
+        let monitor = pid.and_then(|pid| match crate::db::connect(url, "retort-monitor") {
+            Ok(c) => Monitor::spawn(c, pid),
+            Err(e) => {
+                log::warn!("no progress reports for this run: {e}");
+                None
+            }
+        });
+        PgExecutor {
+            client,
+            url: Some(url.clone()),
+            monitor,
+        }
+    }
+}
+
+enum Event {
+    Notice(ServerNotice),
+    Done(std::result::Result<(), postgres::Error>),
+}
+
+fn notice(at: &StatementAt, n: &postgres::error::DbError) -> ServerNotice {
+    ServerNotice {
+        at: at.clone(),
+        severity: n.severity().to_string(),
+        message: n.message().to_string(),
+        detail: n.detail().map(str::to_string),
+        hint: n.hint().map(str::to_string),
     }
 }
 
 impl Executor for PgExecutor<'_> {
+    fn run_statement(
+        &mut self,
+        sql: &str,
+        at: &StatementAt,
+        observer: &mut dyn Observer,
+    ) -> std::result::Result<(), SqlFailure> {
+        let Some(url) = self.url.clone() else {
+            return self.execute(sql);
+        };
+        let token = self.client.cancel_token();
+        let armed = interrupt::arm(Box::new(move || {
+            if let Err(e) = crate::db::cancel(&url, &token) {
+                eprintln!("{e}");
+            }
+        }));
+        let Some(_armed) = armed else {
+            return Err(SqlFailure {
+                sqlstate: "57014".into(),
+                message: "not sent: the run was interrupted".into(),
+                detail: None,
+                hint: None,
+                position: None,
+            });
+        };
+        let (tx, rx) = mpsc::channel::<Event>();
+        let (beats, beat_rx) = mpsc::channel::<Heartbeat>();
+        if let Some(m) = &self.monitor {
+            m.start(at.clone(), beats);
+        }
+        let client = &mut *self.client;
+        let result = std::thread::scope(|scope| {
+            let notices = tx.clone();
+            let at_n = at.clone();
+            scope.spawn(move || {
+                let r = crate::db::with_notices(
+                    move |n| {
+                        let _ = notices.send(Event::Notice(notice(&at_n, n)));
+                    },
+                    || client.batch_execute(sql),
+                );
+                let _ = tx.send(Event::Done(r));
+            });
+            // heartbeats come on their own channel, looked at every 100 ms; the statement's
+            // end wakes this loop at once
+            loop {
+                while let Ok(hb) = beat_rx.try_recv() {
+                    observer.heartbeat(&hb);
+                }
+                match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                    Ok(Event::Notice(n)) => observer.notice(&n),
+                    Ok(Event::Done(r)) => break r,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        break Ok(());
+                    }
+                }
+            }
+        });
+        if let Some(m) = &self.monitor {
+            m.stop();
+        }
+        result.map_err(|e| SqlFailure::from_pg(&e))
+    }
+
+    fn blockers(&mut self) -> Vec<Blocker> {
+        self.monitor
+            .as_ref()
+            .map(Monitor::blockers)
+            .unwrap_or_default()
+    }
+
     fn execute(&mut self, sql: &str) -> std::result::Result<(), SqlFailure> {
         self.client
             .batch_execute(sql)
