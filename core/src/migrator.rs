@@ -218,7 +218,11 @@ impl Migrator {
             });
         }
         let for_audit = result.as_ref().map(|_| ()).map_err(|e| e.error.clone());
+        crate::exec::interrupt::set_status(
+            "the audit row of this run is not written; the migration lock is released when the connection closes",
+        );
         self.finish(lock, entry, for_audit);
+        crate::exec::interrupt::set_status("");
         result
     }
 
@@ -248,7 +252,7 @@ impl Migrator {
 
     /// What an earlier run may have left: INVALID indexes (named, or with
     /// `repair_invalid_indexes` dropped and rebuilt), and the last run's failure or interrupt.
-    fn look_for_leftovers(&mut self) -> Result<()> {
+    fn look_for_leftovers(&mut self, plan: &Plan) -> Result<()> {
         if let Ok(rows) = self.records.read_audit(&mut self.client, 1) {
             if let Some(last) = rows.first().filter(|r| !r.success) {
                 log::warn!(
@@ -281,7 +285,37 @@ impl Migrator {
             );
             return Ok(());
         }
+        // An index that a step of this run creates is only dropped: the step builds it.
+        let pending_sql: String = plan
+            .steps
+            .iter()
+            .filter_map(|st| self.project.script(&st.revision).ok())
+            .map(|sc| sc.up.sql.to_lowercase())
+            .collect();
         for (name, def) in &invalid {
+            let bare = name
+                .rsplit('.')
+                .next()
+                .unwrap_or(name)
+                .trim_matches('"')
+                .to_lowercase();
+            let built_by_run = pending_sql
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == bare);
+            if built_by_run {
+                log::info!("dropping INVALID index {name}: a step of this run builds it");
+                let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
+                self.client.batch_execute(&sql).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Migration,
+                        format!(
+                            "cannot drop INVALID index {name}: {}",
+                            db::SqlFailure::from_pg(&e).describe()
+                        ),
+                    )
+                })?;
+                continue;
+            }
             log::info!("repairing INVALID index {name}: dropping it and building it again");
             let concurrently = def
                 .replacen("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
@@ -330,7 +364,7 @@ impl Migrator {
         );
         self.adopt(&heads).map_err(refused)?;
         if dir == Direction::Up && !plan.is_empty() {
-            self.look_for_leftovers().map_err(refused)?;
+            self.look_for_leftovers(&plan).map_err(refused)?;
         }
         if plan.is_empty() {
             log::info!(

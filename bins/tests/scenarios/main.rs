@@ -17,6 +17,7 @@ mod containers;
 mod grammar;
 mod graph_scenarios;
 mod hardening;
+mod interrupts;
 mod refusals;
 mod scripts_and_tools;
 mod secrets;
