@@ -18,6 +18,7 @@ mod grammar;
 mod graph_scenarios;
 mod hardening;
 mod interrupts;
+mod lock_retries;
 mod refusals;
 mod scripts_and_tools;
 mod secrets;

@@ -639,7 +639,7 @@ pub fn step_settings(script: &Script, opts: &RunOptions) -> Vec<(String, String)
 
 fn set_sql(local: bool, name: &str, value: &str) -> String {
     format!(
-        "SET {}{name} = '{}'",
+        "SET {}{name} = '{}';",
         if local { "LOCAL " } else { "" },
         value.replace('\'', "''")
     )
@@ -650,7 +650,7 @@ fn local_settings(p: &mut Progress, want: &[(String, String)]) -> Vec<String> {
     let mut sqls = Vec::new();
     for (name, _) in &p.tx_settings {
         if !want.iter().any(|(n, _)| n == name) {
-            sqls.push(format!("SET LOCAL {name} TO DEFAULT"));
+            sqls.push(format!("SET LOCAL {name} TO DEFAULT;"));
         }
     }
     for (name, value) in want {
@@ -699,7 +699,10 @@ fn run_step(
         }
         let ran = run_outside(exec, script, section, step, opts, observer);
         if !set.is_empty() {
-            let reset: Vec<String> = settings.iter().map(|(n, _)| format!("RESET {n}")).collect();
+            let reset: Vec<String> = settings
+                .iter()
+                .map(|(n, _)| format!("RESET {n};"))
+                .collect();
             let reset_done = exec.execute_batch(&reset);
             ran?;
             reset_done.map_err(|f| plain_failure("RESET", f))?;
@@ -873,44 +876,64 @@ fn run_outside(
     let stmts = split_statements(&section.sql, section.line);
     for (i, stmt) in stmts.iter().enumerate() {
         let mut attempt = 0;
+        // INVALID indexes a timed-out CREATE INDEX CONCURRENTLY left: dropped before the
+        // retry, or it trips over "already exists". The drop waits for the same sessions, so
+        // a drop that times out counts as a timed-out attempt too.
+        let mut to_clean: Vec<String> = Vec::new();
         let failure = loop {
             if interrupt::signal().is_some() {
                 break None;
             }
-            let before = if opts.ddl_retries > 0 {
-                exec.left_behind()
-            } else {
-                Vec::new()
-            };
-            let f = match exec.run_statement(&stmt.sql, &at(script, step, stmt), observer) {
-                Ok(()) => break Some(Ok(())),
-                Err(f) => f,
+            let mut timed_out = None;
+            for idx in to_clean.clone() {
+                match exec.execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {idx};")) {
+                    Ok(()) => to_clean.retain(|x| *x != idx),
+                    Err(f) if f.sqlstate == "55P03" => {
+                        timed_out = Some(f);
+                        break;
+                    }
+                    Err(f) => {
+                        return Err(plain_failure(&format!("DROP INDEX CONCURRENTLY {idx}"), f))
+                    }
+                }
+            }
+            let f = match timed_out {
+                Some(f) => f,
+                None => {
+                    let before = if opts.ddl_retries > 0 {
+                        exec.left_behind()
+                    } else {
+                        Vec::new()
+                    };
+                    match exec.run_statement(&stmt.sql, &at(script, step, stmt), observer) {
+                        Ok(()) => break Some(Ok(())),
+                        Err(f) => {
+                            if f.sqlstate == "55P03" && opts.ddl_retries > 0 {
+                                to_clean.extend(
+                                    exec.left_behind()
+                                        .into_iter()
+                                        .filter(|i| !before.contains(i)),
+                                );
+                            }
+                            f
+                        }
+                    }
+                }
             };
             if f.sqlstate != "55P03" || attempt >= opts.ddl_retries || interrupt::signal().is_some()
             {
                 break Some(Err(f));
             }
-            // A timed-out CREATE INDEX CONCURRENTLY leaves an INVALID index: drop it, or the
-            // retry trips over "already exists".
             attempt += 1;
-            let blockers = exec.blockers();
-            let mut cleaned = Vec::new();
-            for idx in exec.left_behind() {
-                if !before.contains(&idx) {
-                    exec.execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {idx}"))
-                        .map_err(|f| plain_failure(&format!("DROP INDEX CONCURRENTLY {idx}"), f))?;
-                    cleaned.push(idx);
-                }
-            }
             let wait = opts.retry_wait * 2u32.saturating_pow(attempt - 1);
             observer.retrying(&Retry {
                 revision: step.revision.clone(),
                 attempt,
                 of: opts.ddl_retries,
                 wait,
-                blockers,
+                blockers: exec.blockers(),
                 repeats: format!("the statement at {}:{}", script.path.display(), stmt.line),
-                cleaned,
+                cleaned: to_clean.clone(),
             });
             if !interrupt::sleep(wait) {
                 break None;

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 pub const HEARTBEAT_AFTER: Duration = Duration::from_secs(2);
 /// How often the watcher looks.
 pub const POLL: Duration = Duration::from_millis(200);
+/// Its first look at a statement: early, for a short lock_timeout's blocker.
+pub const FIRST_LOOK: Duration = Duration::from_millis(50);
 /// How often a heartbeat is sent after the first.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
@@ -69,6 +71,7 @@ struct Watched {
     at: StatementAt,
     events: Sender<Heartbeat>,
     started: Instant,
+    looks: u32,
     last_beat: Option<Instant>,
     /// (phase, when first seen, done then): the rate for the ETA.
     phase_start: Option<(String, Instant, i64)>,
@@ -79,6 +82,7 @@ fn watch(mut client: Client, pid: i32, cmds: Receiver<Cmd>, blockers: Arc<Mutex<
     loop {
         let cmd = match &current {
             None => cmds.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(w) if w.looks == 0 => cmds.recv_timeout(FIRST_LOOK),
             Some(_) => cmds.recv_timeout(POLL),
         };
         match cmd {
@@ -87,6 +91,7 @@ fn watch(mut client: Client, pid: i32, cmds: Receiver<Cmd>, blockers: Arc<Mutex<
                     at,
                     events,
                     started: Instant::now(),
+                    looks: 0,
                     last_beat: None,
                     phase_start: None,
                 })
@@ -95,6 +100,7 @@ fn watch(mut client: Client, pid: i32, cmds: Receiver<Cmd>, blockers: Arc<Mutex<
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {
                 let Some(w) = current.as_mut() else { continue };
+                w.looks += 1;
                 let Some(sample) = sample(&mut client, pid) else {
                     continue;
                 };

@@ -328,7 +328,7 @@ fn in_one_transaction_a_lock_timeout_retries_every_step_of_the_run_so_far() {
     assert_eq!(
         ex.sent
             .iter()
-            .filter(|s| *s == "SET LOCAL lock_timeout = '5s'")
+            .filter(|s| *s == "SET LOCAL lock_timeout = '5s';")
             .count(),
         3
     );
@@ -379,10 +379,10 @@ fn a_non_transactional_step_retries_the_statement_that_timed_out() {
     let i = ex
         .sent
         .iter()
-        .position(|s| s == "SET lock_timeout = '5s'")
+        .position(|s| s == "SET lock_timeout = '5s';")
         .unwrap();
     assert_eq!(ex.sent[i + 1], "CREATE TABLE t_c (id int)");
-    assert_eq!(ex.sent[i + 3], "RESET lock_timeout");
+    assert_eq!(ex.sent[i + 3], "RESET lock_timeout;");
 }
 
 #[test]
@@ -415,7 +415,7 @@ fn a_scripts_own_settings_apply_to_it_alone() {
         .unwrap();
     assert_eq!(
         shape[a - 1],
-        "SET LOCAL lock_timeout = '0'\nSET LOCAL maintenance_work_mem = '2GB'"
+        "SET LOCAL lock_timeout = '0';\nSET LOCAL maintenance_work_mem = '2GB';"
     );
     let b = shape
         .iter()
@@ -423,6 +423,6 @@ fn a_scripts_own_settings_apply_to_it_alone() {
         .unwrap();
     assert_eq!(
         shape[b - 1],
-        "SET LOCAL maintenance_work_mem TO DEFAULT\nSET LOCAL lock_timeout = '5s'"
+        "SET LOCAL maintenance_work_mem TO DEFAULT;\nSET LOCAL lock_timeout = '5s';"
     );
 }

@@ -192,7 +192,7 @@ pub struct Retry {
     /// What the retry runs again: `step 005` / `steps 001..005 (one transaction)` /
     /// `statement at migrations/005_x.sql:3`.
     pub repeats: String,
-    /// INVALID indexes the timed-out attempt left and that were dropped before retrying.
+    /// INVALID indexes the timed-out attempt left, dropped before the retry.
     pub cleaned: Vec<String>,
 }
 
@@ -209,7 +209,7 @@ impl Retry {
         );
         if !self.cleaned.is_empty() {
             s.push_str(&format!(
-                " (dropped the INVALID index{} it left: {})",
+                " (first dropping the INVALID index{} it left: {})",
                 if self.cleaned.len() == 1 { "" } else { "es" },
                 self.cleaned.join(", ")
             ));
