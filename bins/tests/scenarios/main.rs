@@ -19,6 +19,7 @@ mod graph_scenarios;
 mod hardening;
 mod interrupts;
 mod lock_retries;
+mod progress;
 mod refusals;
 mod scripts_and_tools;
 mod secrets;
