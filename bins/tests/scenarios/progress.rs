@@ -121,9 +121,9 @@ fn server_notices_reach_the_user_tagged_with_revision_and_line() {
     s.revision(
         "001",
         "",
-        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE small (id int, embedding vector(32));\n\
-         INSERT INTO small SELECT i, (SELECT array_agg(random())::vector(32) FROM generate_series(1, 32) WHERE i > 0)\n\
-           FROM generate_series(1, 2000) i;",
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE small (id int, embedding vector(256));\n\
+         INSERT INTO small SELECT i, (SELECT array_agg(random())::vector(256) FROM generate_series(1, 256) WHERE i > 0)\n\
+           FROM generate_series(1, 2000) i;\nANALYZE small;",
         "DROP TABLE small;",
     );
     s.revision_with(
@@ -134,7 +134,21 @@ fn server_notices_reach_the_user_tagged_with_revision_and_line() {
          DO $$ BEGIN RAISE WARNING 'from the script'; END $$;",
         "DROP INDEX small_embedding;",
     );
+    s.run("migrate-up", &["001"]).ok();
     let r = s.run("migrate-up", &[]).ok();
+    // before the build: the estimate against the script's setting, and what would fit
+    // (2,000 rows x (8 + 4 x 256) bytes x 1.3 = 2.6 MB)
+    assert!(
+        r.stderr.contains("WARN  [retort] [002 migrations/002_x.sql:6] the HNSW graph of small.embedding needs about 3MB (2000 rows x 256 dims), more than maintenance_work_mem = 1MB"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("'-- set: maintenance_work_mem=3MB' in the script would fit"),
+        "{}",
+        r.stderr
+    );
     assert!(
         r.stderr.contains("INFO  [retort] [002 migrations/002_x.sql:6] NOTICE: hnsw graph no longer fits into maintenance_work_mem after"),
         "{}",

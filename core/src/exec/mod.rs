@@ -25,6 +25,7 @@
 //! holding no lock while it waits. Heartbeats and server notices reach the [`Observer`]
 //! through [`Executor::run_statement`].
 
+pub mod estimate;
 pub mod interrupt;
 pub mod monitor;
 pub mod offline;

@@ -61,6 +61,57 @@ impl<'a> PgExecutor<'a> {
     }
 }
 
+impl PgExecutor<'_> {
+    /// Warns when the HNSW graph of `build` will not fit in `maintenance_work_mem` as it is
+    /// for this statement (after the script's `-- set:`). Best effort: a failed look-up says
+    /// nothing.
+    fn warn_if_graph_does_not_fit(&mut self, build: &super::estimate::HnswBuild, at: &StatementAt) {
+        use super::estimate::{graph_bytes, setting_for};
+        let q = |s: &str| s.replace('\'', "''");
+        let sql = format!(
+            "SELECT c.reltuples::float8, a.atttypmod, t.typname::text, pg_size_bytes(current_setting('maintenance_work_mem'))::float8,
+                    current_setting('maintenance_work_mem')
+               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
+              WHERE a.attrelid = to_regclass('{}') AND a.attname = '{}'",
+            q(&build.table),
+            q(&build.column)
+        );
+        let Ok(rows) = self.client.simple_query(&sql) else {
+            return;
+        };
+        let Some(r) = rows.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        }) else {
+            return;
+        };
+        let num = |i: usize| r.get(i).and_then(|v| v.parse::<f64>().ok());
+        let (Some(rows), Some(dims), Some(mwm)) = (num(0), num(1), num(3)) else {
+            return;
+        };
+        if rows <= 0.0 || dims <= 0.0 {
+            return; // a new or never-analyzed table: no estimate
+        }
+        let halfvec = r.get(2) == Some("halfvec");
+        let need = graph_bytes(rows, dims as i64, halfvec);
+        if need > mwm {
+            log::warn!(
+                "[{} {}:{}] the HNSW graph of {}.{} needs about {} ({rows:.0} rows x {dims:.0} dims), more than maintenance_work_mem = {}: \
+                 the build slows down sharply once it no longer fits; '-- set: maintenance_work_mem={}' in the script would fit \
+                 (and max_parallel_maintenance_workers builds in parallel)",
+                at.revision,
+                at.path,
+                at.line,
+                build.table,
+                build.column,
+                setting_for(need),
+                r.get(4).unwrap_or("?"),
+                setting_for(need)
+            );
+        }
+    }
+}
+
 enum Event {
     Notice(ServerNotice),
     Done(std::result::Result<(), postgres::Error>),
@@ -86,6 +137,9 @@ impl Executor for PgExecutor<'_> {
         let Some(url) = self.url.clone() else {
             return self.execute(sql);
         };
+        if let Some(build) = super::estimate::hnsw_build(sql) {
+            self.warn_if_graph_does_not_fit(&build, at);
+        }
         let token = self.client.cancel_token();
         let armed = interrupt::arm(Box::new(move || {
             if let Err(e) = crate::db::cancel(&url, &token) {
