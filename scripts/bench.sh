@@ -113,3 +113,6 @@ echo "Autogenerate (scripts/bench-autogen.sh):"
 echo '```'
 "$ROOT/scripts/bench-autogen.sh" 2>/dev/null | grep BENCH || true
 echo '```'
+
+echo
+"$ROOT/scripts/bench-hnsw.sh"
