@@ -354,9 +354,11 @@ pub fn db_error(context: &str, e: &postgres::Error) -> Error {
     )
 }
 
+type NoticeSink = Box<dyn Fn(&postgres::error::DbError)>;
+
 thread_local! {
     /// Where this thread's server notices go while [`with_notices`] runs.
-    static NOTICE_SINK: std::cell::RefCell<Option<Box<dyn Fn(&postgres::error::DbError)>>> =
+    static NOTICE_SINK: std::cell::RefCell<Option<NoticeSink>> =
         const { std::cell::RefCell::new(None) };
 }
 

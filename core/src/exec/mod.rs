@@ -276,7 +276,7 @@ impl Default for LogObserver {
 
 impl Observer for LogObserver {
     fn heartbeat(&mut self, hb: &Heartbeat) {
-        if self.last.map_or(true, |t| t.elapsed() >= self.every) {
+        if self.last.is_none_or(|t| t.elapsed() >= self.every) {
             self.last = Some(Instant::now());
             log::info!("  {}", hb.describe());
         }
@@ -613,7 +613,7 @@ fn pg_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         "0".into()
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

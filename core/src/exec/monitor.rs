@@ -110,7 +110,7 @@ fn watch(mut client: Client, pid: i32, cmds: Receiver<Cmd>, blockers: Arc<Mutex<
                     }
                 }
                 let elapsed = w.started.elapsed();
-                let due = w.last_beat.map_or(true, |t| t.elapsed() >= HEARTBEAT_EVERY);
+                let due = w.last_beat.is_none_or(|t| t.elapsed() >= HEARTBEAT_EVERY);
                 if elapsed < HEARTBEAT_AFTER || !due {
                     continue;
                 }
