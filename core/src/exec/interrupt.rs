@@ -33,8 +33,24 @@ static STATUS: Mutex<String> = Mutex::new(String::new());
 pub const SIGINT: i32 = 2;
 pub const SIGTERM: i32 = 15;
 
+#[cfg(test)]
+thread_local! {
+    /// The run-loop tests interrupt their own thread only (they run in parallel).
+    static THIS_THREAD: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// As if `sig` had come, for the calling thread only (0: clear).
+#[cfg(test)]
+pub(crate) fn request_on_this_thread(sig: i32) {
+    THIS_THREAD.with(|c| c.set(sig));
+}
+
 /// The signal that interrupted the run, if any.
 pub fn signal() -> Option<i32> {
+    #[cfg(test)]
+    if let s @ 1.. = THIS_THREAD.with(|c| c.get()) {
+        return Some(s);
+    }
     match SIGNAL.load(Ordering::SeqCst) {
         0 => None,
         s => Some(s),

@@ -604,7 +604,13 @@ fn interrupted_error(during: Option<&str>, cause: Option<&Error>) -> Error {
 fn check_interrupt(p: &Progress) -> Result<()> {
     match interrupt::signal() {
         None => Ok(()),
-        Some(_) => Err(interrupted_error(p.failed_step.as_deref(), None)),
+        // after a step's statements, before its COMMIT: that step is the one rolled back
+        Some(_) => Err(interrupted_error(
+            p.failed_step
+                .as_deref()
+                .or(p.pending.last().map(|s| s.revision.as_str())),
+            None,
+        )),
     }
 }
 

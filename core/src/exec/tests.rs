@@ -18,6 +18,9 @@ struct Recorder {
     prepared: usize,
     lock_on: Option<&'static str>,
     lock_timeouts: usize,
+    /// SIGTERM comes while the statement containing this runs: it is cancelled (57014), or,
+    /// for a version-table write (`V`), it completes and the signal is seen after it.
+    interrupt_on: Option<&'static str>,
 }
 
 impl Recorder {
@@ -28,6 +31,7 @@ impl Recorder {
             prepared: 0,
             lock_on: None,
             lock_timeouts: 0,
+            interrupt_on: None,
         }
     }
     fn ok() -> Self {
@@ -37,6 +41,7 @@ impl Recorder {
             prepared: 0,
             lock_on: None,
             lock_timeouts: 0,
+            interrupt_on: None,
         }
     }
     fn lock_timeouts(needle: &'static str, times: usize) -> Self {
@@ -64,6 +69,19 @@ impl Recorder {
 impl Executor for Recorder {
     fn execute(&mut self, sql: &str) -> std::result::Result<(), SqlFailure> {
         self.sent.push(sql.trim().to_string());
+        if let Some(n) = self.interrupt_on.filter(|n| sql.contains(n)) {
+            self.interrupt_on = None;
+            interrupt::request_on_this_thread(interrupt::SIGTERM);
+            if n != "alembic_version" {
+                return Err(SqlFailure {
+                    sqlstate: "57014".into(),
+                    message: "canceling statement due to user request".into(),
+                    detail: None,
+                    hint: None,
+                    position: None,
+                });
+            }
+        }
         if matches!(self.lock_on, Some(n) if sql.contains(n)) && self.lock_timeouts > 0 {
             self.lock_timeouts -= 1;
             return Err(SqlFailure {
@@ -425,4 +443,74 @@ fn a_scripts_own_settings_apply_to_it_alone() {
         shape[b - 1],
         "SET LOCAL maintenance_work_mem TO DEFAULT;\nSET LOCAL lock_timeout = '5s';"
     );
+}
+
+/// Runs with SIGTERM coming at `needle`, then clears it for the thread.
+fn run_interrupted(
+    needle: &'static str,
+    outside: &[&str],
+    per_migration: bool,
+) -> (Recorder, Box<RunError>) {
+    let p = project(outside);
+    let mut ex = Recorder {
+        interrupt_on: Some(needle),
+        ..Recorder::ok()
+    };
+    let r = run(&mut ex, &p, per_migration);
+    interrupt::request_on_this_thread(0);
+    (ex, r.unwrap_err())
+}
+
+#[test]
+fn an_interrupt_in_one_transaction_cancels_the_statement_and_keeps_nothing() {
+    let (ex, e) = run_interrupted("t_c", &[], false);
+    assert_eq!(e.error.kind, ErrorKind::Interrupted);
+    assert_eq!(e.error.exit_code(), 143);
+    assert!(
+        e.error.message.starts_with(
+            "interrupted by SIGTERM during c: the running statement was cancelled on the server"
+        ),
+        "{}",
+        e.error
+    );
+    let st = e.state.clone().unwrap();
+    assert!(st.rolled_back && st.nothing_applied);
+    assert_eq!(ex.sent.last().map(String::as_str), Some("ROLLBACK"));
+    assert!(
+        !ex.sent.iter().any(|s| s.contains("t_d")),
+        "nothing after the cancel"
+    );
+}
+
+#[test]
+fn an_interrupt_per_migration_keeps_the_steps_before_and_rolls_back_its_own() {
+    let (ex, e) = run_interrupted("t_c", &[], true);
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    assert_eq!(e.state.unwrap().failed_step.as_deref(), Some("c"));
+    assert!(!ex.sent.iter().any(|s| s.contains("t_d")));
+}
+
+#[test]
+fn a_signal_after_a_steps_last_statement_stops_before_its_commit() {
+    // the version-table write of a completes; the signal is seen before COMMIT
+    let (ex, e) = run_interrupted("alembic_version", &[], true);
+    assert!(e.report.steps.is_empty(), "a was not committed");
+    assert!(e.state.unwrap().nothing_applied);
+    assert!(!ex.sent.iter().any(|s| s == "COMMIT"));
+    assert!(
+        e.error
+            .message
+            .starts_with("interrupted by SIGTERM during a"),
+        "{}",
+        e.error
+    );
+}
+
+#[test]
+fn an_interrupted_non_transactional_step_says_what_stayed() {
+    let (_, e) = run_interrupted("t_c", &["c"], false);
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    let st = e.state.unwrap();
+    assert!(!st.rolled_back && !st.nothing_applied);
+    assert_eq!(e.error.kind, ErrorKind::Interrupted);
 }
