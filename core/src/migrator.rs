@@ -396,6 +396,19 @@ impl Migrator {
     fn finish(&mut self, lock: MigrationLock, mut entry: AuditEntry, result: Result<()>) {
         entry.success = result.is_ok();
         entry.error = result.as_ref().err().map(|e| e.message.clone());
+        // The connection dropped under the run (a server restart, the network, a terminated
+        // backend): its lock went with it; the audit row goes in over a new one, so the next
+        // run can tell what this one left.
+        let reconnected = self.client.is_closed();
+        if reconnected {
+            match db::connect(&self.url, "retort-audit") {
+                Ok(c) => self.client = c,
+                Err(e) => {
+                    log::warn!("could not write the audit log: the connection dropped and {e}");
+                    return;
+                }
+            }
+        }
         let logged = match &result {
             Ok(()) => self.records.ensure(&mut self.client).map(|()| true),
             Err(e) if e.kind == ErrorKind::Usage => Ok(false),
@@ -412,9 +425,8 @@ impl Migrator {
         if let Err(e) = written {
             log::warn!("could not write the audit log: {e}");
         }
-        if self.client.is_closed() {
-            // the connection dropped under the run: its lock went with it
-            return;
+        if reconnected || self.client.is_closed() {
+            return; // the lock went with the old connection
         }
         if let Err(e) = lock.release(&mut self.client) {
             log::warn!("{e}");

@@ -378,3 +378,46 @@ fn a_second_signal_exits_at_once_and_says_what_it_left() {
     // the statement was cancelled and its transaction rolled back all the same
     assert_eq!(s.db.version_rows(), ["001"]);
 }
+
+#[test]
+fn a_dropped_connection_reports_the_state_and_the_next_run_says_what_it_finds() {
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.revision("002", "001", "SELECT pg_sleep(30);", "");
+    let r = spawn(&s, &["--transaction-per-migration"]);
+    r.wait_for("Running upgrade 001 -> 002", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
+    // the server ends the migration's session, as a restart would
+    let ended: Vec<bool> =
+        s.db.client()
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND application_name = 'migrate-up'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(ended, [true]);
+    let (code, err, _) = r.finish();
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("state: the database is at 001 (1 step of this run committed); the failed step was rolled back"),
+        "{err}"
+    );
+    assert_eq!(s.db.version_rows(), ["001"]);
+    // the next run says what the last one left before it goes on
+    s.revision("002", "001", "SELECT 1;", "");
+    let next = s.run("migrate-up", &[]).ok();
+    assert!(
+        next.stderr
+            .contains("WARN  [retort] the last run (up heads at ")
+            && next
+                .stderr
+                .contains("did not complete: migration failed: upgrade 002"),
+        "{}",
+        next.stderr
+    );
+    assert_eq!(s.db.version_rows(), ["002"]);
+}
