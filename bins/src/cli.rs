@@ -100,7 +100,7 @@ impl RunArgs {
 
     /// What shows the run: JSON events with `--format json`, a progress bar on a terminal,
     /// else log lines. Also takes over SIGINT/SIGTERM for the run (see retort::exec::interrupt).
-    pub fn observer(&self, format: Format, quiet: bool) -> Box<dyn retort::exec::Observer> {
+    pub fn observer(&self, format: Format, quiet: bool) -> Box<dyn retort::exec::Observer + Send> {
         retort::exec::interrupt::install();
         match format {
             Format::Json => Box::new(crate::progress::JsonEvents),

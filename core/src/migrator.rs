@@ -16,7 +16,7 @@ use crate::db::lock::{self, MigrationLock};
 use crate::db::records::{AuditEntry, Records};
 use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::online::PgExecutor;
+use crate::exec::online::watched_run;
 use crate::exec::{run_plan, Bookkeeping, LogObserver, Observer, RunError, RunOptions, RunResult};
 use crate::graph::Target;
 use crate::output::text::heads_text;
@@ -178,7 +178,7 @@ impl Migrator {
         dir: Direction,
         target: &str,
         opts: &RunOptions,
-        observer: &mut dyn Observer,
+        observer: &mut (dyn Observer + Send),
     ) -> RunResult {
         let action = match dir {
             Direction::Up => "up",
@@ -348,7 +348,7 @@ impl Migrator {
         dir: Direction,
         target: &str,
         opts: &RunOptions,
-        observer: &mut dyn Observer,
+        observer: &mut (dyn Observer + Send),
         entry: &mut AuditEntry,
     ) -> RunResult {
         let heads = self.heads().map_err(|e| RunError::refused(e, &[]))?;
@@ -379,8 +379,10 @@ impl Migrator {
             table: &self.table,
             records: Some(&self.records),
         };
-        let mut exec = PgExecutor::watched(&mut self.client, &self.url);
-        let result = run_plan(&mut exec, &self.project, books, &plan, opts, observer);
+        let project = &self.project;
+        let result = watched_run(&mut self.client, &self.url, observer, |exec, observer| {
+            run_plan(exec, project, books, &plan, opts, observer)
+        });
         let report = match &result {
             Ok(r) => r,
             Err(e) => &e.report,

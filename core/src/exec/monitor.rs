@@ -3,7 +3,7 @@
 //! (`pg_blocking_pids`), and an index build's or CLUSTER's progress — and turns that into
 //! [`Heartbeat`]s once the statement has run longer than [`HEARTBEAT_AFTER`].
 //!
-//! It samples every [`POLL`] from early on, not only after the threshold: a statement that
+//! It looks every [`POLL`] from early on, not only after the threshold: a statement that
 //! times out waiting for a lock after half a second must still be able to say who held it, so
 //! the last blockers seen are kept for [`Monitor::blockers`].
 //!
@@ -12,7 +12,7 @@
 
 use super::watch::{Blocker, BuildProgress, Heartbeat, StatementAt};
 use postgres::{Client, SimpleQueryMessage};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,40 +25,61 @@ pub const FIRST_LOOK: Duration = Duration::from_millis(50);
 /// How often a heartbeat is sent after the first.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
-enum Cmd {
-    Start(StatementAt, Sender<Heartbeat>),
-    Stop,
+/// What the watcher (and the server's notices) tell while a statement runs; a run-long pump
+/// thread hands them to the observer (see [`super::online`]).
+pub enum Live {
+    Heartbeat(Heartbeat),
+    Notice(super::watch::ServerNotice),
 }
 
-/// The watcher thread's handle; dropping it ends the thread.
+/// The statement being watched: its place, when it started, a number that tells statements
+/// apart.
+#[derive(Default)]
+struct Current {
+    seq: u64,
+    running: Option<(StatementAt, Instant)>,
+}
+
+/// The watcher thread's handle; dropping it ends the thread. Starting and ending a statement
+/// only writes shared state (no message, no wake-up): a run of short statements costs nothing
+/// but the watcher's own 50 ms ticks.
 pub struct Monitor {
-    cmds: Sender<Cmd>,
+    current: Arc<Mutex<Current>>,
     blockers: Arc<Mutex<Vec<Blocker>>>,
+    alive: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Monitor {
-    /// Watches the session `pid` over `client` (a second connection).
-    pub fn spawn(client: Client, pid: i32) -> Option<Monitor> {
-        let (tx, rx) = mpsc::channel();
-        let blockers = Arc::new(Mutex::new(Vec::new()));
-        let shared = blockers.clone();
+    /// Watches the session `pid` over `client` (a second connection); heartbeats go to `out`.
+    pub fn spawn(client: Client, pid: i32, out: Sender<Live>) -> Option<Monitor> {
+        let m = Monitor {
+            current: Arc::new(Mutex::new(Current::default())),
+            blockers: Arc::new(Mutex::new(Vec::new())),
+            alive: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
+        let (current, blockers, alive) = (m.current.clone(), m.blockers.clone(), m.alive.clone());
         std::thread::Builder::new()
             .name("retort-monitor".into())
-            .spawn(move || watch(client, pid, rx, shared))
+            .spawn(move || watch(client, pid, current, blockers, alive, out))
             .ok()?;
-        Some(Monitor { cmds: tx, blockers })
+        Some(m)
     }
 
-    /// A statement starts: heartbeats about it go to `events`.
-    pub fn start(&self, at: StatementAt, events: Sender<Heartbeat>) {
+    /// A statement starts.
+    pub fn start(&self, at: StatementAt) {
         if let Ok(mut b) = self.blockers.lock() {
             b.clear();
         }
-        let _ = self.cmds.send(Cmd::Start(at, events));
+        if let Ok(mut c) = self.current.lock() {
+            c.seq += 1;
+            c.running = Some((at, Instant::now()));
+        }
     }
 
     pub fn stop(&self) {
-        let _ = self.cmds.send(Cmd::Stop);
+        if let Ok(mut c) = self.current.lock() {
+            c.running = None;
+        }
     }
 
     /// Who blocked the current (or last) statement, as last seen.
@@ -67,66 +88,87 @@ impl Monitor {
     }
 }
 
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.alive.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The watcher's state about the statement it watches.
 struct Watched {
-    at: StatementAt,
-    events: Sender<Heartbeat>,
-    started: Instant,
-    looks: u32,
+    seq: u64,
+    last_look: Option<Instant>,
     last_beat: Option<Instant>,
     /// (phase, when first seen, done then): the rate for the ETA.
     phase_start: Option<(String, Instant, i64)>,
 }
 
-fn watch(mut client: Client, pid: i32, cmds: Receiver<Cmd>, blockers: Arc<Mutex<Vec<Blocker>>>) {
-    let mut current: Option<Watched> = None;
-    loop {
-        let cmd = match &current {
-            None => cmds.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(w) if w.looks == 0 => cmds.recv_timeout(FIRST_LOOK),
-            Some(_) => cmds.recv_timeout(POLL),
+fn watch(
+    mut client: Client,
+    pid: i32,
+    current: Arc<Mutex<Current>>,
+    blockers: Arc<Mutex<Vec<Blocker>>>,
+    alive: Arc<std::sync::atomic::AtomicBool>,
+    out: Sender<Live>,
+) {
+    let mut w = Watched {
+        seq: 0,
+        last_look: None,
+        last_beat: None,
+        phase_start: None,
+    };
+    while alive.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(FIRST_LOOK);
+        let (seq, running) = match current.lock() {
+            Ok(c) => (c.seq, c.running.clone()),
+            Err(_) => return,
         };
-        match cmd {
-            Ok(Cmd::Start(at, events)) => {
-                current = Some(Watched {
-                    at,
-                    events,
-                    started: Instant::now(),
-                    looks: 0,
-                    last_beat: None,
-                    phase_start: None,
-                })
+        let Some((at, started)) = running else {
+            continue;
+        };
+        if seq != w.seq {
+            w = Watched {
+                seq,
+                last_look: None,
+                last_beat: None,
+                phase_start: None,
+            };
+        }
+        let elapsed = started.elapsed();
+        let look_due = match w.last_look {
+            None => elapsed >= FIRST_LOOK,
+            Some(t) => t.elapsed() >= POLL,
+        };
+        if !look_due {
+            continue;
+        }
+        w.last_look = Some(Instant::now());
+        let Some(sample) = sample(&mut client, pid) else {
+            continue;
+        };
+        if !sample.blockers.is_empty() {
+            if let Ok(mut b) = blockers.lock() {
+                *b = sample.blockers.clone();
             }
-            Ok(Cmd::Stop) => current = None,
-            Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => {
-                let Some(w) = current.as_mut() else { continue };
-                w.looks += 1;
-                let Some(sample) = sample(&mut client, pid) else {
-                    continue;
-                };
-                if !sample.blockers.is_empty() {
-                    if let Ok(mut b) = blockers.lock() {
-                        *b = sample.blockers.clone();
-                    }
-                }
-                let elapsed = w.started.elapsed();
-                let due = w.last_beat.is_none_or(|t| t.elapsed() >= HEARTBEAT_EVERY);
-                if elapsed < HEARTBEAT_AFTER || !due {
-                    continue;
-                }
-                w.last_beat = Some(Instant::now());
-                let progress = sample.progress.map(|mut p| {
-                    p.eta = eta(&mut w.phase_start, &p);
-                    p
-                });
-                let _ = w.events.send(Heartbeat {
-                    at: w.at.clone(),
-                    elapsed,
-                    wait_event: sample.wait_event,
-                    progress,
-                    blockers: sample.blockers,
-                });
-            }
+        }
+        let due = w.last_beat.is_none_or(|t| t.elapsed() >= HEARTBEAT_EVERY);
+        if elapsed < HEARTBEAT_AFTER || !due {
+            continue;
+        }
+        w.last_beat = Some(Instant::now());
+        let progress = sample.progress.map(|mut p| {
+            p.eta = eta(&mut w.phase_start, &p);
+            p
+        });
+        let beat = Heartbeat {
+            at,
+            elapsed,
+            wait_event: sample.wait_event,
+            progress,
+            blockers: sample.blockers,
+        };
+        if out.send(Live::Heartbeat(beat)).is_err() {
+            return;
         }
     }
 }

@@ -1,20 +1,26 @@
 //! The online executor: the run loop's statements sent to PostgreSQL on the migration's
 //! connection, with the simple query protocol (no prepared statements).
 //!
-//! A watched executor ([`PgExecutor::watched`], what the migrator uses) sends each script
-//! statement from a helper thread while the calling thread, which owns the observer, passes
-//! on what happens meanwhile: the server's notices for that statement and the
-//! [`Monitor`]'s heartbeats. Around each statement it arms the interrupt's canceller with the
-//! session's cancel key, so SIGINT/SIGTERM cancels the statement on the server.
+//! A watched run ([`watched_run`], what the migrator uses) sends each statement on the calling
+//! thread, as an unwatched one does, so a run of short statements costs what it did. What
+//! happens while a statement runs — the [`Monitor`]'s heartbeats and the server's notices —
+//! reaches the observer through one pump thread for the whole run, which shares the observer
+//! with the run loop behind a mutex (so the observer must be `Send`). Around each statement the
+//! interrupt's canceller is armed with the session's cancel key, so SIGINT/SIGTERM cancels the
+//! statement on the server.
 
-use super::monitor::Monitor;
-use super::watch::{Blocker, Heartbeat, ServerNotice, StatementAt};
-use super::{interrupt, Bookkeeping, Executor, Observer};
+use super::monitor::{Live, Monitor};
+use super::watch::{Blocker, Heartbeat, Retry, ServerNotice, StatementAt};
+use super::{interrupt, Bookkeeping, Executor, Observer, RunReport};
 use crate::config::DbUrl;
 use crate::db::SqlFailure;
 use crate::error::{Error, ErrorKind, Result};
+use crate::plan::Step;
 use postgres::Client;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Sends the run loop's SQL on `client`.
 pub struct PgExecutor<'a> {
@@ -22,6 +28,10 @@ pub struct PgExecutor<'a> {
     /// The server, for cancel requests (with its TLS settings).
     url: Option<DbUrl>,
     monitor: Option<Monitor>,
+    /// Where notices go while a statement runs (to the pump), and how many were sent.
+    live: Option<(mpsc::Sender<Live>, Arc<AtomicUsize>)>,
+    /// How many the pump has handed to the observer.
+    delivered: Arc<AtomicUsize>,
 }
 
 impl<'a> PgExecutor<'a> {
@@ -31,12 +41,20 @@ impl<'a> PgExecutor<'a> {
             client,
             url: None,
             monitor: None,
+            live: None,
+            delivered: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// With a watcher on a second connection to `url` (heartbeats, blockers) and cancel on
-    /// interrupt. Without the second connection the run goes on, only without heartbeats.
-    pub fn watched(client: &'a mut Client, url: &DbUrl) -> Self {
+    /// With a watcher on a second connection to `url` (heartbeats, blockers, sent to `live`)
+    /// and cancel on interrupt. Without the second connection the run goes on, only without
+    /// heartbeats.
+    fn watched(
+        client: &'a mut Client,
+        url: &DbUrl,
+        live: mpsc::Sender<Live>,
+        delivered: Arc<AtomicUsize>,
+    ) -> Self {
         let pid = client
             .simple_query("SELECT pg_backend_pid()")
             .ok()
@@ -47,7 +65,7 @@ impl<'a> PgExecutor<'a> {
                 })
             });
         let monitor = pid.and_then(|pid| match crate::db::connect(url, "retort-monitor") {
-            Ok(c) => Monitor::spawn(c, pid),
+            Ok(c) => Monitor::spawn(c, pid, live.clone()),
             Err(e) => {
                 log::warn!("no progress reports for this run: {e}");
                 None
@@ -57,8 +75,73 @@ impl<'a> PgExecutor<'a> {
             client,
             url: Some(url.clone()),
             monitor,
+            live: Some((live, Arc::new(AtomicUsize::new(0)))),
+            delivered,
         }
     }
+}
+
+/// The observer shared by the run loop and the pump.
+struct Shared<'a, 'o>(&'a Mutex<&'o mut (dyn Observer + Send)>);
+
+impl Shared<'_, '_> {
+    fn with<T>(&self, f: impl FnOnce(&mut (dyn Observer + Send)) -> T) -> T {
+        let mut o = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut **o)
+    }
+}
+
+impl Observer for Shared<'_, '_> {
+    fn step_started(&mut self, step: &Step, title: &str) {
+        self.with(|o| o.step_started(step, title))
+    }
+    fn step_finished(&mut self, step: &Step, d: Duration) {
+        self.with(|o| o.step_finished(step, d))
+    }
+    fn run_finished(&mut self, r: &RunReport) {
+        self.with(|o| o.run_finished(r))
+    }
+    fn heartbeat(&mut self, hb: &Heartbeat) {
+        self.with(|o| o.heartbeat(hb))
+    }
+    fn notice(&mut self, n: &ServerNotice) {
+        self.with(|o| o.notice(n))
+    }
+    fn retrying(&mut self, r: &Retry) {
+        self.with(|o| o.retrying(r))
+    }
+}
+
+/// Runs `body` with a watched executor on `client` and the observer it should pass to the
+/// run loop: the watcher connection and the pump live as long as `body`.
+pub fn watched_run<R>(
+    client: &mut Client,
+    url: &DbUrl,
+    observer: &mut (dyn Observer + Send),
+    body: impl FnOnce(&mut PgExecutor<'_>, &mut dyn Observer) -> R,
+) -> R {
+    let shared = Mutex::new(observer);
+    let delivered = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<Live>();
+        let pump_shared = Shared(&shared);
+        let count = delivered.clone();
+        scope.spawn(move || {
+            for ev in rx {
+                match ev {
+                    Live::Heartbeat(hb) => pump_shared.with(|o| o.heartbeat(&hb)),
+                    Live::Notice(n) => {
+                        pump_shared.with(|o| o.notice(&n));
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        });
+        let mut exec = PgExecutor::watched(client, url, tx, delivered.clone());
+        let r = body(&mut exec, &mut Shared(&shared));
+        drop(exec); // ends the watcher and, with the last sender, the pump
+        r
+    })
 }
 
 impl PgExecutor<'_> {
@@ -112,11 +195,6 @@ impl PgExecutor<'_> {
     }
 }
 
-enum Event {
-    Notice(ServerNotice),
-    Done(std::result::Result<(), postgres::Error>),
-}
-
 fn notice(at: &StatementAt, n: &postgres::error::DbError) -> ServerNotice {
     ServerNotice {
         at: at.clone(),
@@ -132,7 +210,7 @@ impl Executor for PgExecutor<'_> {
         &mut self,
         sql: &str,
         at: &StatementAt,
-        observer: &mut dyn Observer,
+        _observer: &mut dyn Observer,
     ) -> std::result::Result<(), SqlFailure> {
         let Some(url) = self.url.clone() else {
             return self.execute(sql);
@@ -155,42 +233,32 @@ impl Executor for PgExecutor<'_> {
                 position: None,
             });
         };
-        let (tx, rx) = mpsc::channel::<Event>();
-        let (beats, beat_rx) = mpsc::channel::<Heartbeat>();
+        let Some((live, sent)) = self.live.clone() else {
+            return self.execute(sql);
+        };
         if let Some(m) = &self.monitor {
-            m.start(at.clone(), beats);
+            m.start(at.clone());
         }
-        let client = &mut *self.client;
-        let result = std::thread::scope(|scope| {
-            let notices = tx.clone();
-            let at_n = at.clone();
-            scope.spawn(move || {
-                let r = crate::db::with_notices(
-                    move |n| {
-                        let _ = notices.send(Event::Notice(notice(&at_n, n)));
-                    },
-                    || client.batch_execute(sql),
-                );
-                let _ = tx.send(Event::Done(r));
-            });
-            // heartbeats come on their own channel, looked at every 100 ms; the statement's
-            // end wakes this loop at once
-            loop {
-                while let Ok(hb) = beat_rx.try_recv() {
-                    observer.heartbeat(&hb);
+        let at_n = at.clone();
+        let counter = sent.clone();
+        let result = crate::db::with_notices(
+            move |n| {
+                if live.send(Live::Notice(notice(&at_n, n))).is_ok() {
+                    counter.fetch_add(1, Ordering::SeqCst);
                 }
-                match rx.recv_timeout(std::time::Duration::from_millis(100)) {
-                    Ok(Event::Notice(n)) => observer.notice(&n),
-                    Ok(Event::Done(r)) => break r,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        break Ok(());
-                    }
-                }
-            }
-        });
+            },
+            || self.client.batch_execute(sql),
+        );
         if let Some(m) = &self.monitor {
             m.stop();
+        }
+        // the statement's notices are shown before whatever the run loop says next (the pump
+        // is quick; the bound is for a pump that died)
+        let waiting = std::time::Instant::now();
+        while self.delivered.load(Ordering::SeqCst) < sent.load(Ordering::SeqCst)
+            && waiting.elapsed() < Duration::from_secs(1)
+        {
+            std::thread::sleep(Duration::from_millis(1));
         }
         result.map_err(|e| SqlFailure::from_pg(&e))
     }
