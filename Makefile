@@ -2,6 +2,11 @@
 #
 # Extra arguments go through `args=`, e.g. `make migrate-down args="-2"`,
 # `make migrate-up args="--dry-run"`, `make migrate-history args="--detail"`.
+#
+# The migrate-* targets run the binaries in BIN. By default (BIN=target/release) they are built
+# from this checkout first when a source changed. Any other BIN runs what is there and needs no
+# cargo: `BIN=.venv/bin` (the wheel installed with pip), `BIN=/usr/local/bin`, or `BIN=` /
+# `BIN=path` for the binaries on PATH.
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -10,12 +15,31 @@ args ?=
 m ?=
 rev ?=
 
-MIGRATE_BINS := migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp
-BUILT := $(addprefix $(BIN)/,$(MIGRATE_BINS))
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
+
+MIGRATE_BINS := migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp migrate-import
+ifeq ($(strip $(BIN)),target/release)
+  # built here: each migrate-* target depends on its binary, rebuilt through cargo when stale
+  BIN_PREFIX := target/release/
+  BUILT := $(addprefix $(BIN_PREFIX),$(MIGRATE_BINS))
+  bin_dep = $(BIN_PREFIX)$(1)
+else ifeq ($(filter-out path,$(strip $(BIN))),)
+  # BIN= or BIN=path: the binaries on PATH
+  BIN_PREFIX :=
+  BUILT :=
+  bin_dep =
+else
+  # installed elsewhere (e.g. BIN=.venv/bin after pip install retort-migrate): run, never build
+  BIN_PREFIX := $(patsubst %/,%,$(strip $(BIN)))/
+  BUILT :=
+  bin_dep =
+endif
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint fmt bench demo db-up db-down db-url deps \
-        migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp
+.PHONY: help build test lint fmt bench demo db-up db-down db-url deps wheel test-python \
+        migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
+        migrate-import
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -26,10 +50,20 @@ deps: ## Install what is missing (system packages, Rust check, PostgreSQL+pgvect
 
 build: ## Build the migrate-* binaries (release) into target/release
 	$(CARGO) build --release --bin migrate-up --bin migrate-down --bin migrate-current \
-	  --bin migrate-history --bin migrate-revision --bin migrate-check --bin migrate-stamp
+	  --bin migrate-history --bin migrate-revision --bin migrate-check --bin migrate-stamp \
+	  --bin migrate-import
 
-test: deps ## Run every test against a throwaway PostgreSQL with pgvector (started and stopped here)
+test: deps ## Every test (Rust, then Python) against one throwaway PostgreSQL with pgvector
+	scripts/pg.sh run -- bash -c '$(CARGO) test --workspace --all-targets && "$(abspath $(PYTHON))" -m pytest python/tests -q'
+
+test-rust: deps ## The Rust tests only (unit tests and scenarios)
 	scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+
+test-python: deps ## Python tests (exporter, schema provider, API, wheel) against a throwaway PostgreSQL
+	scripts/pg.sh run -- $(abspath $(PYTHON)) -m pytest python/tests -q $(args)
+
+wheel: deps ## Build the Python wheel retort-migrate (migrate-* binaries + python/) into target/wheels/
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --out target/wheels $(args)
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -51,39 +85,44 @@ db-down: ## Stop the local development PostgreSQL (data kept in .pg/)
 db-url: ## Print the local development server's URL
 	@scripts/pg.sh url
 
-demo: deps build db-up ## Fresh machine: install, build, start PostgreSQL, apply migrations/, show current and history
+demo: deps $(if $(BUILT),build) db-up ## Fresh machine: install, build, start PostgreSQL, apply migrations/, show current and history
 	@[ -f .env ] || { cp .env.example .env; echo "created .env from .env.example"; }
 	@export DATABASE_URL=$$(scripts/pg.sh url); \
 	  set -e; \
-	  echo "== migrate-up"; $(BIN)/migrate-up; \
-	  echo "== migrate-current"; $(BIN)/migrate-current; \
-	  echo "== migrate-history"; $(BIN)/migrate-history --indicate-current; \
-	  echo "== migrate-check"; $(BIN)/migrate-check
+	  echo "== migrate-up"; $(BIN_PREFIX)migrate-up; \
+	  echo "== migrate-current"; $(BIN_PREFIX)migrate-current; \
+	  echo "== migrate-history"; $(BIN_PREFIX)migrate-history --indicate-current; \
+	  echo "== migrate-check"; $(BIN_PREFIX)migrate-check
 
+ifneq ($(BUILT),)
 $(BUILT): $(shell find core/src bins/src -name '*.rs' 2>/dev/null) Cargo.toml core/Cargo.toml bins/Cargo.toml
 	@$(MAKE) --no-print-directory build
+endif
 
-migrate-up: $(BIN)/migrate-up ## Apply pending migrations (args="TARGET --dry-run --sql ...")
-	$(BIN)/migrate-up $(args)
+migrate-up: $(call bin_dep,migrate-up) ## Apply pending migrations (args="TARGET --dry-run --sql ...")
+	$(BIN_PREFIX)migrate-up $(args)
 
-migrate-down: $(BIN)/migrate-down ## Roll back the last migration (args="-2" / "base --yes" / REV)
-	$(BIN)/migrate-down $(args)
+migrate-down: $(call bin_dep,migrate-down) ## Roll back the last migration (args="-2" / "base --yes" / REV)
+	$(BIN_PREFIX)migrate-down $(args)
 
-migrate-current: $(BIN)/migrate-current ## Show the database's current revision (args="--detail --check-heads")
-	$(BIN)/migrate-current $(args)
+migrate-current: $(call bin_dep,migrate-current) ## Show the database's current revision (args="--detail --check-heads")
+	$(BIN_PREFIX)migrate-current $(args)
 
-migrate-history: $(BIN)/migrate-history ## Show the revision history (args="--detail -i -r base:head --branches")
-	$(BIN)/migrate-history $(args)
+migrate-history: $(call bin_dep,migrate-history) ## Show the revision history (args="--detail -i -r base:head --branches")
+	$(BIN_PREFIX)migrate-history $(args)
 
-migrate-revision: $(BIN)/migrate-revision ## Create a new revision: m="message" (prompts when empty)
-	$(BIN)/migrate-revision $(if $(m),-m "$(m)") $(args)
+migrate-revision: $(call bin_dep,migrate-revision) ## Create a new revision: m="message" (prompts when empty)
+	$(BIN_PREFIX)migrate-revision $(if $(m),-m "$(m)") $(args)
 
-migrate-check: $(BIN)/migrate-check ## Exit 0 only if scripts are sound and the database is at the heads
-	$(BIN)/migrate-check $(args)
+migrate-check: $(call bin_dep,migrate-check) ## Exit 0 only if scripts are sound and the database is at the heads
+	$(BIN_PREFIX)migrate-check $(args)
 
-migrate-stamp: $(BIN)/migrate-stamp ## Mark the database as at rev=REV without running scripts (args="--purge")
+migrate-stamp: $(call bin_dep,migrate-stamp) ## Mark the database as at rev=REV without running scripts (args="--purge")
 	@[ -n "$(rev)" ] || { echo 'usage: make migrate-stamp rev=REV [args="--purge"]' >&2; exit 2; }
-	$(BIN)/migrate-stamp $(rev) $(args)
+	$(BIN_PREFIX)migrate-stamp $(rev) $(args)
+
+migrate-import: $(call bin_dep,migrate-import) ## Import the Alembic history of alembic.ini into migrations/ (args="--allow-unconverted --no-verify ...")
+	$(BIN_PREFIX)migrate-import $(args)
 
 # ==== Containers (docker compose) ==========================================================
 # docs/docker.md explains the workflow. The docker-migrate-* targets run the binaries inside the

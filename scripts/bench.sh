@@ -10,6 +10,10 @@
 #   2. migrate-current and migrate-history on that history (mean of 20 runs).
 #   3. graph operations on 10,000 revisions (the graph module's timing test).
 #   4. peak memory (max RSS) of migrate-up on the chain.
+#   5. lint of the chain (migrate-check --offline --lint-all) beside squawk's CLI on the same
+#      files (squawk-cli from .venv, see scripts/setup.sh; SQUAWK= another binary), mean of 5;
+#      squawk's parser against retort's statement splitter (the lint::split_bench test).
+#   6. migrate-check --round-trip on the first 100 revisions against 3x migrate-up of them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${BENCH_REVISIONS:-1000}
@@ -84,6 +88,31 @@ rss_up=$(DATABASE_URL=$(db_url bench_mem) /usr/bin/time -f %M "$BIN/migrate-up" 
 rss_hist=$(/usr/bin/time -f %M "$BIN/migrate-history" --dir migrations 2>&1 >/dev/null | tail -n 1)
 admin "DROP DATABASE bench_psql"; admin "DROP DATABASE bench_retort"; admin "DROP DATABASE bench_mem"
 
+mean5_ms() { # like mean_ms, over 5 runs
+  local t; t=$(now_ns)
+  for _ in $(seq 1 5); do "$@" >/dev/null 2>&1 || true; done
+  python3 -c "print(f'{($(now_ns) - $t) / 5 / 1e6:.1f}')"
+}
+lint=$(mean5_ms "$BIN/migrate-check" --offline --lint-all --dir migrations)
+SQUAWK=${SQUAWK:-${RETORT_VENV:-$ROOT/.venv}/bin/squawk}
+if [ -x "$SQUAWK" ]; then
+  squawk_ms="$(mean5_ms "$SQUAWK" migrations/*.sql) ms ($("$SQUAWK" --version))"
+else
+  squawk_ms="not installed (scripts/setup.sh)"
+fi
+split=$( { cd "$ROOT" && cargo test -q -p retort --release --lib lint::split_bench -- --ignored --nocapture 2>/dev/null | grep '^split '; } || true)
+
+mkdir migrations100; cp $(ls migrations/*.sql | head -n 100) migrations100/
+admin "DROP DATABASE IF EXISTS bench_rt"; admin "CREATE DATABASE bench_rt"
+t=$(now_ns); DATABASE_URL=$(db_url bench_rt) "$BIN/migrate-check" --dir migrations100 --round-trip -q >/dev/null || true; rt=$(ms_since "$t")
+up3=0
+for _ in 1 2 3; do
+  admin "DROP DATABASE IF EXISTS bench_up100"; admin "CREATE DATABASE bench_up100"
+  t=$(now_ns); DATABASE_URL=$(db_url bench_up100) "$BIN/migrate-up" --dir migrations100 -q; up3=$((up3 + $(ms_since "$t")))
+done
+admin "DROP DATABASE bench_rt"; admin "DROP DATABASE bench_up100"
+rt_ratio=$(python3 -c "print(f'{$rt/$up3:.2f}')")
+
 graph=$( { cd "$ROOT" && cargo test -q -p retort --release --lib graph::bench -- --ignored --nocapture 2>/dev/null | grep '^graph '; } || true)
 
 echo "psql rounds (ms): ${psql_runs[*]}; migrate-up rounds (ms): ${retort_runs[*]}" >&2
@@ -101,6 +130,16 @@ cat <<EOT
 | \`migrate-check\` | ${check} ms | |
 | peak memory, \`migrate-up\` of $N revisions | $((rss_up / 1024)) MB (${rss_up} KiB) | < 30 MB |
 | peak memory, \`migrate-history\` | $((rss_hist / 1024)) MB (${rss_hist} KiB) | |
+| lint of the $N scripts, \`migrate-check --offline --lint-all\` (mean of 5) | ${lint} ms | |
+| \`squawk\` CLI on the same files (mean of 5) | ${squawk_ms} | |
+| \`migrate-check --round-trip\`, 100 revisions (shadow database) | ${rt} ms | |
+| 3x \`migrate-up\` of the same 100 revisions | ${up3} ms | |
+| ratio, round trip / 3x upgrade | ${rt_ratio}x | |
+
+Statement splitting, squawk's parser against retort's splitter (release, in-process):
+\`\`\`
+$split
+\`\`\`
 
 Graph operations on 10,000 revisions (release, in-process; target < 100 ms each):
 \`\`\`
@@ -116,3 +155,7 @@ echo '```'
 
 echo
 "$ROOT/scripts/bench-hnsw.sh"
+echo "migrate-import (scripts/bench-import.sh):"
+echo '```'
+"$ROOT/scripts/bench-import.sh" 2>/dev/null || echo "bench-import failed"
+echo '```'

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs what retort's build, tests and demo need and the machine lacks. Safe to run again.
 #  - Debian packages: a C compiler, pkg-config and OpenSSL headers (TLS), python3 + venv (for the
-#    PostgreSQL wheel), docker-compose (the container scenarios check the compose files with it). Installed with apt-get when missing and we are root.
+#    PostgreSQL wheel), docker-compose (the container scenarios check the compose files with it),
+#    pgbouncer (the pooler scenarios start their own; the package's system service is kept
+#    from starting and disabled). Installed with apt-get when missing and we are root.
 #  - Rust: must be there (rustup); checked, not installed.
 #  - PostgreSQL 16 with pgvector: the PyPI wheel `pgserver`, into .venv (scripts/pg.sh install).
+#  - The Python side (python/: the Alembic exporter, the schema provider, the wheel): pinned
+#    alembic, sqlalchemy, psycopg2-binary, pgvector, maturin and pytest, into the same .venv,
+#    each only when it is missing or at another version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +30,28 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
   fi
 fi
+# The pooler scenarios run their own PgBouncer (as `postgres`, on a free port), never the
+# package's service on 6432.
+pgbouncer_missing=
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { need+=(pgbouncer); pgbouncer_missing=1; }
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2
     apt-get update -qq
+    # no service starts during the install (policy-rc.d 101: "action forbidden")
+    made_policy=
+    if [ -n "$pgbouncer_missing" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      made_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    if [ -n "$pgbouncer_missing" ]; then
+      # nor at boot
+      systemctl disable pgbouncer.service >/dev/null 2>&1 || true
+      update-rc.d pgbouncer disable >/dev/null 2>&1 || true
+    fi
   else
     echo "setup: please install: ${need[*]}" >&2
     exit 1
@@ -37,3 +59,31 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "setup: Rust is missing: install it with rustup (https://rustup.rs)" >&2; exit 1; }
 scripts/pg.sh install
+
+# Python packages for python/ (make test-python, make wheel), pinned. One python start checks
+# them all, so a second run of this script installs nothing and stays fast.
+VENV=${RETORT_VENV:-$PWD/.venv}
+# squawk-cli: squawk's own CLI (one static binary), for the side-by-side lint timing in
+# scripts/bench.sh; the same version as the squawk-linter crate retort links.
+PY_PINS=(alembic==1.20.1 sqlalchemy==2.1.9 psycopg2-binary==2.9.13 pgvector==0.5.1 maturin==1.16.0 pytest==9.2.0 squawk-cli==2.68.0)
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+missing=$("$VENV/bin/python" - "${PY_PINS[@]}" <<'PY'
+import sys
+from importlib import metadata
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    try:
+        if metadata.version(name) == want:
+            continue
+    except metadata.PackageNotFoundError:
+        pass
+    print(pin)
+PY
+)
+if [ -n "$missing" ]; then
+  # shellcheck disable=SC2086 # one pin per word
+  echo "setup: installing into $VENV: "$missing >&2
+  # shellcheck disable=SC2086
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check $missing
+fi
+

@@ -10,7 +10,8 @@ pub mod exit {
     /// `migrate-check` (or `--check-heads`) found problems: pending revisions, several heads,
     /// an unknown revision in the database, checksum or schema drift.
     pub const PROBLEMS: i32 = 1;
-    /// Bad command line, bad configuration, unknown or ambiguous revision.
+    /// Bad command line, bad configuration, unknown or ambiguous revision; a writing command
+    /// through a pooler in transaction pooling mode (the migration lock cannot be held there).
     pub const USAGE: i32 = 2;
     /// Could not connect to the database (refused, timeout, authentication, missing database, TLS).
     pub const CONNECT: i32 = 3;

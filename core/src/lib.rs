@@ -11,7 +11,8 @@
 //! - the database edge: [`db`] (connection, version table, lock, records, catalog),
 //!   [`schema`]'s introspection and shadow databases, [`backup`];
 //! - running: [`exec`] (the one run loop, online and offline), [`migrator`] (orchestration);
-//! - commands and their output: [`commands`], [`autogen`], [`output`].
+//! - commands and their output: [`commands`], [`autogen`], [`lint`] (squawk's rules and
+//!   retort's pgvector rules over the scripts), [`output`].
 //!
 //! The `migrate-*` binaries (the bins crate) only parse arguments, call these, print and exit;
 //! nothing here depends on a command-line parser or a logger implementation.
@@ -38,6 +39,7 @@ pub mod migrator;
 // commands and output
 pub mod autogen;
 pub mod commands;
+pub mod lint;
 pub mod output;
 
 pub use commands::{check, history, revision};

@@ -65,6 +65,8 @@ pub struct Migrator {
     pub url: DbUrl,
     pub client: Client,
     pub options: MigratorOptions,
+    /// The `application_name` of the connection (and of the pooler probe's).
+    app: String,
 }
 
 impl Migrator {
@@ -94,6 +96,7 @@ impl Migrator {
             url,
             client,
             options: MigratorOptions::default(),
+            app: app.to_string(),
         })
     }
 
@@ -184,8 +187,7 @@ impl Migrator {
             Direction::Up => "up",
             Direction::Down => "down",
         };
-        let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)
-            .map_err(|e| RunError::refused(e, &[]))?;
+        let lock = self.lock().map_err(|e| RunError::refused(e, &[]))?;
         let started = Instant::now();
         let mut entry = AuditEntry {
             action: action.into(),
@@ -435,6 +437,13 @@ impl Migrator {
         }
     }
 
+    /// Takes the migration lock, after making sure it can be held: not through transaction
+    /// pooling (refused, nothing written).
+    fn lock(&mut self) -> Result<MigrationLock> {
+        db::pooler::refuse_transaction_pooling(&mut self.client, &self.url, &self.app)?;
+        lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)
+    }
+
     /// Runs `body` under the migration lock with an audit entry for `action`; the entry's
     /// heads are filled in by `body`.
     fn audited<T>(
@@ -443,7 +452,7 @@ impl Migrator {
         target: &str,
         body: impl FnOnce(&mut Self, &mut AuditEntry) -> Result<T>,
     ) -> Result<T> {
-        let lock = lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)?;
+        let lock = self.lock()?;
         let started = Instant::now();
         let mut entry = AuditEntry {
             action: action.into(),

@@ -119,7 +119,7 @@ fn a_failed_run_releases_the_lock_while_the_application_keeps_running() {
     // the migrator's connection is still open; its lock must not be
     let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let held: i64 = other
-        .query_one(
+        .query_typed_one(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[],
         )

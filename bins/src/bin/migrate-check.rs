@@ -1,6 +1,7 @@
 //! migrate-check: exit 0 only if the scripts are sound and the database is at the heads.
 use clap::Parser;
-use retort::check::{check, CheckOptions};
+use retort::check::{check, CheckOptions, Problem};
+use retort::commands::lint::{LintOptions, Selection};
 use retort_cli::cli::{self, CommonArgs};
 
 /// Check the scripts (parse, no cycles, one head) and the database (at the heads, no unknown
@@ -12,10 +13,12 @@ use retort_cli::cli::{self, CommonArgs};
     after_help = "Examples:
   # scripts, database and schema drift; exit 1 on problems
   migrate-check
-  # the scripts only, no database (pull-request CI)
-  migrate-check --offline
-  # the same report for programs
-  migrate-check --format json"
+  # lint the scripts not yet on the database (squawk's rules and retort's pgvector rules)
+  migrate-check --lint
+  # pull-request CI, no database: lint what comes after 0042, as annotations on the diff
+  migrate-check --offline --lint --since 0042 --format github
+  # every down section undoes its up section (in a shadow database)
+  migrate-check --round-trip"
 )]
 struct Args {
     /// Check the scripts only; no database needed (for CI on pull requests).
@@ -28,23 +31,66 @@ struct Args {
     /// MIGRATE_SCHEMA_FILE, else schema.sql beside the migrations directory; no file, no check.
     #[arg(long, value_name = "PATH")]
     schema: Option<std::path::PathBuf>,
+    /// A command whose stdout is the desired schema as SQL, instead of the schema file (e.g.
+    /// "python -m retort_migrate.schema app.models"). Default: MIGRATE_SCHEMA_COMMAND.
+    #[arg(long, value_name = "CMD", conflicts_with = "schema")]
+    schema_command: Option<String>,
     /// Create the drift checks' shadow databases on this server (default: the database's).
     #[arg(long, value_name = "URL")]
     shadow_url: Option<String>,
-    /// Output: text, or json (a stable document, see docs/json.md).
-    #[arg(long, value_enum, default_value_t = cli::Format::Text)]
-    format: cli::Format,
+    /// Lint the pending scripts (not applied on the database; with --offline, those not in
+    /// --since REV, else all): squawk's rules and retort's pgvector rules (docs/lint.md).
+    /// Error-level findings fail the check.
+    #[arg(long)]
+    lint: bool,
+    /// Lint every script.
+    #[arg(long, conflicts_with = "since")]
+    lint_all: bool,
+    /// With --offline --lint: the revision the deployed database is at; only what comes after
+    /// it is linted.
+    #[arg(long, value_name = "REV", requires = "offline")]
+    since: Option<String>,
+    /// In a shadow database, for every revision from base: upgrade, downgrade, require the
+    /// catalog unchanged, upgrade again.
+    #[arg(long, conflicts_with = "offline")]
+    round_trip: bool,
+    /// Output: text, json (a stable document, see docs/json.md), or github (lint findings and
+    /// problems as GitHub Actions annotations).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    format: CheckFormat,
     #[command(flatten)]
     common: CommonArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+    Github,
 }
 
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
-    cli::main(a.format, || {
+    let format = match a.format {
+        CheckFormat::Json => cli::Format::Json,
+        _ => cli::Format::Text,
+    };
+    cli::main(format, || {
         let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {
             settings.schema_file = p.clone();
+        }
+        let command = match (&a.schema, a.offline) {
+            (None, false) => retort::schema::command::configured(a.schema_command.as_deref(), &env),
+            _ => None,
+        };
+        let printed = command
+            .as_deref()
+            .map(retort::schema::command::run)
+            .transpose()?;
+        if let Some(p) = &printed {
+            settings.schema_file = p.path().to_path_buf();
         }
         let shadow_url = a
             .shadow_url
@@ -56,14 +102,99 @@ fn main() {
             allow_multiple_heads: a.allow_multiple_heads,
             shadow_url,
         };
-        let report = check(&settings, &opts, "migrate-check")?;
-        if a.format == cli::Format::Json {
-            print!("{}", cli::json_text(&retort::output::json::check(&report)));
+        let mut report = check(&settings, &opts, "migrate-check")?;
+        if let Some(p) = &printed {
+            // the temporary file is no name for the user: the command is
+            let (file, what) = (
+                p.path().display().to_string(),
+                format!("the output of `{}`", p.command),
+            );
+            for m in report.problems.iter_mut().map(|p| &mut p.message) {
+                *m = m.replace(&file, &what);
+            }
+            report.drift = report.drift.map(|d| d.replace(&file, &what));
+        }
+        let lint = if (a.lint || a.lint_all) && !report.heads.is_empty() {
+            let lopts = LintOptions {
+                selection: if a.lint_all {
+                    Selection::All
+                } else {
+                    Selection::Pending
+                },
+                offline: a.offline,
+                since: a.since.clone(),
+            };
+            let r = retort::commands::lint::lint(&settings, &lopts, "migrate-check")?;
+            if r.errors() > 0 {
+                report.problems.push(Problem {
+                    code: "lint",
+                    message: format!(
+                        "{}; fix them, or silence one with -- retort:allow <rule> <reason>",
+                        retort::output::lint::summary(&r)
+                    ),
+                });
+            }
+            Some(r)
+        } else {
+            None
+        };
+        let round_trip = if a.round_trip && !report.heads.is_empty() {
+            let r = retort::commands::roundtrip::round_trip(&settings, opts.shadow_url.as_ref())?;
+            if let Some(f) = &r.failure {
+                report.problems.push(Problem {
+                    code: "round_trip",
+                    message: f.describe(),
+                });
+            }
+            Some(r)
+        } else {
+            None
+        };
+        if a.format == CheckFormat::Github {
+            if let Some(l) = &lint {
+                print!("{}", retort::output::lint::github(l));
+            }
+            for p in &report.problems {
+                println!(
+                    "::error title=migrate-check {}::{}",
+                    p.code,
+                    p.message.replace('\n', "%0A")
+                );
+            }
+        }
+        if a.format == CheckFormat::Json {
+            let mut doc = retort::output::json::check(&report);
+            if let Some(l) = &lint {
+                doc["lint"] = retort::output::lint::json(l);
+            }
+            if let Some(r) = &round_trip {
+                doc["round_trip"] = serde_json::json!({
+                    "passed": r.passed,
+                    "failure": r.failure.as_ref().map(|f| serde_json::json!({
+                        "revision": f.revision, "path": f.path, "stage": f.stage, "details": f.details,
+                    })),
+                    "duration_ms": r.elapsed.as_secs_f64() * 1000.0,
+                });
+            }
+            print!("{}", cli::json_text(&doc));
             return Ok(if report.ok() {
                 0
             } else {
                 retort::error::exit::PROBLEMS
             });
+        }
+        if a.format == CheckFormat::Text {
+            if let Some(l) = &lint {
+                print!("{}", retort::output::lint::text(l));
+            }
+            if let Some(r) = &round_trip {
+                println!(
+                    "round trip: {} revision{} upgraded, downgraded without a trace and upgraded again in {}",
+                    r.passed.len(),
+                    if r.passed.len() == 1 { "" } else { "s" },
+                    retort::output::text::fmt_duration(r.elapsed)
+                );
+            }
         }
         if report.ok() {
             let at = match &report.current {

@@ -55,6 +55,15 @@ struct Args {
     /// migrations directory.
     #[arg(long, value_name = "PATH", requires = "autogenerate")]
     schema: Option<std::path::PathBuf>,
+    /// A command whose stdout is the desired schema as SQL, instead of the schema file (e.g.
+    /// "python -m retort_migrate.schema app.models"). Default: MIGRATE_SCHEMA_COMMAND.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "autogenerate",
+        conflicts_with = "schema"
+    )]
+    schema_command: Option<String>,
     /// Create the shadow databases on this server (default: the target database's server).
     #[arg(long, value_name = "URL", requires = "autogenerate")]
     shadow_url: Option<String>,
@@ -132,11 +141,23 @@ fn autogenerate(
         .as_deref()
         .map(|u| retort::config::DbUrl::parse(u, env))
         .transpose()?;
+    // --schema wins over MIGRATE_SCHEMA_COMMAND; --schema-command over both
+    let command = match &a.schema {
+        Some(_) => None,
+        None => retort::schema::command::configured(a.schema_command.as_deref(), env),
+    };
+    let printed = command
+        .as_deref()
+        .map(retort::schema::command::run)
+        .transpose()?;
     let ag = AutogenOptions {
-        schema_file: a
-            .schema
-            .clone()
-            .unwrap_or_else(|| settings.schema_file.clone()),
+        schema_file: match &printed {
+            Some(p) => p.path().to_path_buf(),
+            None => a
+                .schema
+                .clone()
+                .unwrap_or_else(|| settings.schema_file.clone()),
+        },
         shadow_url,
         renames: a.rename.clone(),
         table_renames: a.rename_table.clone(),
@@ -156,7 +177,10 @@ fn autogenerate(
         }
         println!(
             "No changes in {}: nothing written (pass --empty to write an empty revision anyway)",
-            ag.schema_file.display()
+            match &printed {
+                Some(p) => format!("the output of `{}`", p.command),
+                None => ag.schema_file.display().to_string(),
+            }
         );
         return Ok(0);
     }

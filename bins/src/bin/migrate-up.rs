@@ -11,8 +11,8 @@ use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs};
     after_help = "Examples:
   # apply everything pending (all heads)
   migrate-up
-  # what upgrading to 003 would run, with the same checks as the run
-  migrate-up 003 --dry-run
+  # what upgrading to 003 would run, with the same checks as the run, and its lint
+  migrate-up 003 --dry-run --lint
   # the SQL for a DBA to review; no database needed
   migrate-up --sql base:head > upgrade.sql
   # commit per revision and print a JSON run report
@@ -36,6 +36,13 @@ struct Args {
     /// Proceed even though an applied script was edited (see migrate-stamp --rehash).
     #[arg(long)]
     ignore_checksums: bool,
+    /// Lint the revisions to apply first (docs/lint.md): print the findings, and refuse to run
+    /// on error-level ones unless --allow-unsafe.
+    #[arg(long)]
+    lint: bool,
+    /// With --lint: run although there are error-level findings (they are still printed).
+    #[arg(long, requires = "lint")]
+    allow_unsafe: bool,
     /// Back up the database with pg_dump into this directory first, when there is something
     /// to apply (pg_dump from PG_DUMP, PG_BIN or PATH).
     #[arg(long, value_name = "DIR")]
@@ -76,9 +83,32 @@ fn main() {
                 ..a.lock.migrator_options(a.ignore_checksums)
             },
         );
+        let plan = m.plan_upgrade(&a.target)?;
+        let lint = if a.lint {
+            retort::commands::lint::lint_plan(&mut m, &plan)?
+        } else {
+            retort::lint::LintReport::default()
+        };
         if a.dry_run {
-            let plan = m.plan_upgrade(&a.target)?;
             print!("{}", cli::show_plan(a.format, &m, &plan));
+        }
+        if !lint.findings.is_empty() {
+            eprint!("{}", retort::output::lint::text(&lint));
+        }
+        if lint.errors() > 0 && !a.allow_unsafe {
+            return Err(retort::Error::state(format!(
+                "migrate-up refuses to run: {} in the revisions to apply (listed above); nothing was changed",
+                retort::output::lint::summary(&lint)
+            ))
+            .with_hint("fix them, silence one with `-- retort:allow <rule> <reason>` on the line before the statement, or run with --allow-unsafe"));
+        }
+        if lint.errors() > 0 {
+            log::warn!(
+                "--allow-unsafe: running despite {} error-level lint finding(s)",
+                lint.errors()
+            );
+        }
+        if a.dry_run {
             return Ok(0);
         }
         let opts = a.run.options(a.transaction_per_migration);

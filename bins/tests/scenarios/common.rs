@@ -467,3 +467,141 @@ impl Drop for TempServer {
         );
     }
 }
+
+/// A PgBouncer (Debian's `pgbouncer`) of a test's own in front of the test server, on a free
+/// port of 127.0.0.1, in `session` or `transaction` pooling; stopped when dropped. Clients
+/// log in without a password (`auth_type = any`); PgBouncer logs in to the server as the test
+/// server's user with its password (SCRAM). It runs as the unprivileged `postgres` user when
+/// the tests run as root (PgBouncer refuses root).
+pub struct PgBouncer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl PgBouncer {
+    pub fn start(mode: &'static str) -> PgBouncer {
+        let server: postgres::Config = server_url().parse().expect("TEST_DATABASE_URL parses");
+        let host = match &server.get_hosts()[0] {
+            postgres::config::Host::Tcp(h) => h.clone(),
+            other => panic!("the test server is reached over TCP, not {other:?}"),
+        };
+        let password = String::from_utf8(server.get_password().unwrap_or_default().to_vec())
+            .expect("a UTF-8 password");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let ini = format!(
+            "[databases]\n\
+             * = host={host} port={sport} user={user} password={password}\n\
+             [pgbouncer]\n\
+             listen_addr = 127.0.0.1\n\
+             listen_port = {port}\n\
+             unix_socket_dir =\n\
+             auth_type = any\n\
+             pool_mode = {mode}\n\
+             default_pool_size = 10\n\
+             max_client_conn = 200\n\
+             ignore_startup_parameters = extra_float_digits\n\
+             logfile = {d}/pgbouncer.log\n\
+             pidfile = {d}/pgbouncer.pid\n",
+            sport = server.get_ports()[0],
+            user = server.get_user().expect("the test server URL names a user"),
+            d = dir.path().display(),
+        );
+        let conf = dir.path().join("pgbouncer.ini");
+        std::fs::write(&conf, ini).unwrap();
+        let mut cmd = if is_root() {
+            assert!(Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success());
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(pgbouncer_bin());
+            c
+        } else {
+            Command::new(pgbouncer_bin())
+        };
+        let o = cmd
+            .args(["-d", "-q"])
+            .arg(&conf)
+            .output()
+            .expect("pgbouncer is installed (scripts/setup.sh installs Debian's package)");
+        let b = PgBouncer { dir, port };
+        assert!(
+            o.status.success(),
+            "pgbouncer did not start: {}{}",
+            String::from_utf8_lossy(&o.stderr),
+            b.log()
+        );
+        // up when a query goes through it to the server
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let up = postgres::Client::connect(&b.url("postgres"), postgres::NoTls)
+                .and_then(|mut c| c.simple_query("SELECT 1"));
+            match up {
+                Ok(_) => break,
+                Err(e) if std::time::Instant::now() > deadline => {
+                    panic!("pgbouncer does not answer: {e}\n{}", b.log())
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+        b
+    }
+
+    /// A URL for `db` through the pooler (no password: PgBouncer logs in for the client).
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pgbouncer.log")).unwrap_or_default()
+    }
+
+    fn pid(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("pgbouncer.pid"))
+            .ok()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+    }
+}
+
+/// `pgbouncer` on PATH, else Debian's /usr/sbin/pgbouncer (not on an ordinary user's PATH).
+fn pgbouncer_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("pgbouncer"))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/pgbouncer"))
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid() else { return };
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        // SIGTERM is an immediate shutdown; gone (or a zombie nobody reaps) soon after
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(false)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if alive() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+    }
+}

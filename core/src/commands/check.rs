@@ -72,6 +72,18 @@ pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<Chec
         Err(e) => return Err(e),
     };
     report.heads = project.graph.heads();
+    for s in project.scripts.iter().filter(|s| s.unconverted.is_some()) {
+        report.problems.push(Problem {
+            code: "unconverted",
+            message: format!(
+                "{}: revision {} was imported from Alembic without its SQL ({}); write the SQL \
+                 (the Alembic source is in the file), then remove its '-- unconverted:' line",
+                s.path.display(),
+                s.revision,
+                s.unconverted.as_deref().unwrap_or_default()
+            ),
+        });
+    }
     if report.heads.len() > 1 && !opts.allow_multiple_heads {
         report.problems.push(Problem {
             code: "multiple_heads",
@@ -184,7 +196,7 @@ pub struct DriftReport {
     pub database_drift: Vec<String>,
 }
 
-fn describe_diff(a: &Schema, b: &Schema, a_side: &str, b_side: &str) -> Vec<String> {
+pub(crate) fn describe_diff(a: &Schema, b: &Schema, a_side: &str, b_side: &str) -> Vec<String> {
     let mut out: Vec<String> = changes(a, b, &DiffOptions::default())
         .iter()
         .map(Change::what)

@@ -4,4 +4,7 @@
 
 pub mod check;
 pub mod history;
+pub mod import;
+pub mod lint;
 pub mod revision;
+pub mod roundtrip;

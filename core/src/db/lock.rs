@@ -7,12 +7,16 @@
 //! say once who holds it; on timeout we fail with the same information. The lock belongs to the
 //! connection: a killed process's lock goes with its connection.
 //!
-//! Caveat: session advisory locks do not work through PgBouncer in transaction pooling mode
-//! (the lock may be taken on one server connection and released on another). Connect directly
-//! to PostgreSQL (or through a session-pooling PgBouncer) to migrate.
+//! A session advisory lock cannot be held through a pooler in transaction pooling mode (the
+//! lock is taken on one server connection, which other clients then get): the writing
+//! commands refuse to run there ([`super::pooler`]), and every statement here also reads
+//! its backend, so a session that moves to another backend while it waits is refused too.
+//! Connect directly to PostgreSQL (or through a session-pooling PgBouncer) to migrate.
 
-use super::{db_error, VersionTable};
+use super::pooler::transaction_pooling_error;
+use super::{db_error, query, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
+use postgres::types::Type;
 use postgres::Client;
 use std::time::{Duration, Instant};
 
@@ -70,20 +74,38 @@ pub fn acquire(
 ) -> Result<MigrationLock> {
     let started = Instant::now();
     let qualified = table.qualified();
-    let key: i32 = client
-        .query_one(&format!("SELECT {}", key_sql()), &[&qualified])
-        .map_err(|e| db_error("cannot compute the lock key", &e))?
-        .get(0);
-    let try_lock = client
-        .prepare("SELECT pg_try_advisory_lock($1, $2)")
-        .map_err(|e| db_error("cannot prepare the lock query", &e))?;
+    let row = query::one(
+        client,
+        &format!("SELECT {}, pg_backend_pid()", key_sql()),
+        &[(&qualified, Type::TEXT)],
+    )
+    .map_err(|e| db_error("cannot compute the lock key", &e))?;
+    let (key, backend): (i32, i32) = (row.get(0), row.get(1));
     let mut announced = false;
     let mut delay = Duration::from_millis(50);
     loop {
-        let got: bool = client
-            .query_one(&try_lock, &[&LOCK_CLASS, &key])
-            .map_err(|e| db_error("cannot take the migration lock", &e))?
-            .get(0);
+        let row = query::one(
+            client,
+            "SELECT pg_try_advisory_lock($1, $2), pg_backend_pid()",
+            &[(&LOCK_CLASS, Type::INT4), (&key, Type::INT4)],
+        )
+        .map_err(|e| db_error("cannot take the migration lock", &e))?;
+        let (got, now): (bool, i32) = (row.get(0), row.get(1));
+        if now != backend {
+            if got {
+                // best effort: the lock went to a server connection this session no longer has
+                let _ = query::rows(
+                    client,
+                    "SELECT pg_advisory_unlock($1, $2)",
+                    &[(&LOCK_CLASS, Type::INT4), (&key, Type::INT4)],
+                );
+            }
+            return Err(transaction_pooling_error(
+                backend,
+                now,
+                "this session's statements ran on different server connections",
+            ));
+        }
         if got {
             log::debug!("took the migration lock ({LOCK_CLASS}, {key}) on {qualified}");
             // waiting only counts when the first attempt failed
@@ -138,16 +160,16 @@ pub fn acquire(
 
 /// Who holds our lock right now, if anyone.
 pub fn holder(client: &mut Client, key: i32) -> Result<Option<Holder>> {
-    let rows = client
-        .query(
-            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'),
-                    coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?'), coalesce(a.query, '')
-               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-              WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid AND l.objid = $2::int::oid
-                AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            &[&LOCK_CLASS, &key],
-        )
-        .map_err(|e| db_error("cannot look up the lock holder", &e))?;
+    let rows = query::rows(
+        client,
+        "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'),
+                coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?'), coalesce(a.query, '')
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid AND l.objid = $2::int::oid
+            AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        &[(&LOCK_CLASS, Type::INT4), (&key, Type::INT4)],
+    )
+    .map_err(|e| db_error("cannot look up the lock holder", &e))?;
     Ok(rows.first().map(|r| Holder {
         pid: r.get(0),
         application_name: r.get(1),
@@ -159,12 +181,19 @@ pub fn holder(client: &mut Client, key: i32) -> Result<Option<Holder>> {
 
 impl MigrationLock {
     pub fn release(self, client: &mut Client) -> Result<()> {
-        client
-            .query_one(
-                "SELECT pg_advisory_unlock($1, $2)",
-                &[&LOCK_CLASS, &self.key],
-            )
-            .map_err(|e| db_error("cannot release the migration lock", &e))?;
+        let released: bool = query::one(
+            client,
+            "SELECT pg_advisory_unlock($1, $2)",
+            &[(&LOCK_CLASS, Type::INT4), (&self.key, Type::INT4)],
+        )
+        .map_err(|e| db_error("cannot release the migration lock", &e))?
+        .get(0);
+        if !released {
+            return Err(Error::new(
+                ErrorKind::Database,
+                "the migration lock was not held by this session when it was released (was the connection moved to another server connection, as a transaction pooler does?)",
+            ));
+        }
         Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! say which host, which user, and why — never with the password.
 
 pub mod lock;
+pub mod pooler;
+pub mod query;
 pub mod records;
 pub mod sqlstate;
 pub mod tls;
@@ -396,14 +398,14 @@ pub fn cancel(url: &DbUrl, token: &postgres::CancelToken) -> Result<()> {
 /// Indexes PostgreSQL marks INVALID (a failed or interrupted CREATE INDEX CONCURRENTLY, or
 /// REINDEX CONCURRENTLY), as `schema.index`.
 pub fn invalid_indexes(client: &mut impl postgres::GenericClient) -> Result<Vec<String>> {
-    let rows = client
-        .query(
-            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
-               JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE NOT i.indisvalid ORDER BY 1",
-            &[],
-        )
-        .map_err(|e| db_error("cannot look for invalid indexes", &e))?;
+    let rows = query::rows(
+        client,
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
+           JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE NOT i.indisvalid ORDER BY 1",
+        &[],
+    )
+    .map_err(|e| db_error("cannot look for invalid indexes", &e))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 

@@ -8,8 +8,9 @@
 //! - `<table>_audit(id, at, action, target, from_heads, to_heads, revisions, lock_wait_ms,
 //!    duration_ms, success, error, note, db_user, client_host, application_name, tool_version)`.
 
-use super::{db_error, quote_ident, quote_literal, VersionTable};
+use super::{db_error, query, quote_ident, quote_literal, VersionTable};
 use crate::error::Result;
+use postgres::types::Type;
 use postgres::GenericClient;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -85,12 +86,12 @@ impl Records {
     }
 
     pub fn exist(&self, client: &mut impl GenericClient) -> Result<bool> {
-        let r = client
-            .query_one(
-                "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
-                &[&self.applied, &self.audit],
-            )
-            .map_err(|e| db_error("cannot look up the record tables", &e))?;
+        let r = query::one(
+            client,
+            "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+            &[(&self.applied, Type::TEXT), (&self.audit, Type::TEXT)],
+        )
+        .map_err(|e| db_error("cannot look up the record tables", &e))?;
         Ok(r.get(0))
     }
 
@@ -225,15 +226,15 @@ impl Records {
         if !self.exist(client)? {
             return Ok(HashMap::new());
         }
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT revision::text, checksum::text, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'), how FROM {}",
-                    self.applied
-                ),
-                &[],
-            )
-            .map_err(|e| db_error("cannot read the applied records", &e))?;
+        let rows = query::rows(
+            client,
+            &format!(
+                "SELECT revision::text, checksum::text, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'), how FROM {}",
+                self.applied
+            ),
+            &[],
+        )
+        .map_err(|e| db_error("cannot read the applied records", &e))?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -260,28 +261,32 @@ impl Records {
             e.error.as_deref().map(storable),
             e.note.as_deref().map(storable),
         );
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO {} (action, target, from_heads, to_heads, revisions, lock_wait_ms, duration_ms, success, error, note, tool_version)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    self.audit
-                ),
-                &[
-                    &e.action,
-                    &target,
-                    &from_heads,
-                    &to_heads,
-                    &revisions,
-                    &(e.lock_wait.as_millis() as i64),
-                    &(e.duration.as_millis() as i64),
-                    &e.success,
-                    &error,
-                    &note,
-                    &TOOL_VERSION,
-                ],
-            )
-            .map_err(|e| db_error("cannot write the audit log", &e))?;
+        let (lock_wait_ms, duration_ms) = (
+            e.lock_wait.as_millis() as i64,
+            e.duration.as_millis() as i64,
+        );
+        query::rows(
+            client,
+            &format!(
+                "INSERT INTO {} (action, target, from_heads, to_heads, revisions, lock_wait_ms, duration_ms, success, error, note, tool_version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                self.audit
+            ),
+            &[
+                (&e.action, Type::TEXT),
+                (&target, Type::TEXT),
+                (&from_heads, Type::TEXT_ARRAY),
+                (&to_heads, Type::TEXT_ARRAY),
+                (&revisions, Type::TEXT_ARRAY),
+                (&lock_wait_ms, Type::INT8),
+                (&duration_ms, Type::INT8),
+                (&e.success, Type::BOOL),
+                (&error, Type::TEXT),
+                (&note, Type::TEXT),
+                (&TOOL_VERSION, Type::TEXT),
+            ],
+        )
+        .map_err(|e| db_error("cannot write the audit log", &e))?;
         Ok(())
     }
 
@@ -290,18 +295,18 @@ impl Records {
         if !self.exist(client)? {
             return Ok(Vec::new());
         }
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), action, target, from_heads, to_heads,
-                            revisions, lock_wait_ms, duration_ms, success, error, note, db_user, coalesce(client_host, 'local socket'),
-                            application_name, tool_version
-                       FROM {} ORDER BY id DESC LIMIT $1",
-                    self.audit
-                ),
-                &[&limit],
-            )
-            .map_err(|e| db_error("cannot read the audit log", &e))?;
+        let rows = query::rows(
+            client,
+            &format!(
+                "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), action, target, from_heads, to_heads,
+                        revisions, lock_wait_ms, duration_ms, success, error, note, db_user, coalesce(client_host, 'local socket'),
+                        application_name, tool_version
+                   FROM {} ORDER BY id DESC LIMIT $1",
+                self.audit
+            ),
+            &[(&limit, Type::INT8)],
+        )
+        .map_err(|e| db_error("cannot read the audit log", &e))?;
         Ok(rows
             .iter()
             .map(|r| AuditRow {

@@ -2,10 +2,11 @@
 //! the current heads, written per step exactly as Alembic writes it, so a database Alembic
 //! migrated is taken over as it is. The SQL text here is also what offline mode prints.
 
-use super::{db_error, quote_ident, quote_literal};
+use super::{db_error, query, quote_ident, quote_literal};
 use crate::config::VersionTableName;
 use crate::error::Result;
 use crate::plan::VersionOp;
+use postgres::types::Type;
 use postgres::GenericClient;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +57,12 @@ impl VersionTable {
     /// Whether the table exists (looked up through `to_regclass`, honouring `search_path` when
     /// no schema is configured).
     pub fn exists(&self, client: &mut impl GenericClient) -> Result<bool> {
-        let row = client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.qualified()])
-            .map_err(|e| db_error("cannot look up the version table", &e))?;
+        let row = query::one(
+            client,
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[(&self.qualified(), Type::TEXT)],
+        )
+        .map_err(|e| db_error("cannot look up the version table", &e))?;
         Ok(row.get(0))
     }
 
@@ -67,15 +71,15 @@ impl VersionTable {
         if !self.exists(client)? {
             return Ok(Vec::new());
         }
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT version_num FROM {} ORDER BY version_num",
-                    self.qualified()
-                ),
-                &[],
-            )
-            .map_err(|e| db_error(&format!("cannot read {}", self.qualified()), &e))?;
+        let rows = query::rows(
+            client,
+            &format!(
+                "SELECT version_num FROM {} ORDER BY version_num",
+                self.qualified()
+            ),
+            &[],
+        )
+        .map_err(|e| db_error(&format!("cannot read {}", self.qualified()), &e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 

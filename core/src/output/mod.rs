@@ -3,4 +3,5 @@
 //! this module turns them into words.
 
 pub mod json;
+pub mod lint;
 pub mod text;

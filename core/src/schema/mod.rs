@@ -3,9 +3,10 @@
 //! ([`render`]), the throwaway databases the schemas are built in ([`shadow`]), and the pair of
 //! shadows autogenerate and drift checks compare ([`workspace`]). `crate::autogen` and
 //! `crate::commands::check` put them together for `migrate-revision --autogenerate` and
-//! `migrate-check`'s drift checks.
+//! `migrate-check`'s drift checks; [`command`] runs `--schema-command` in place of the file.
 
 pub mod change;
+pub mod command;
 pub mod diff;
 pub mod introspect;
 pub mod model;

@@ -119,7 +119,8 @@ impl<'a> Workspace<'a> {
     }
 }
 
-fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
+/// What a shadow's introspection leaves out: the version table and retort's own tables.
+pub fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
     let table = VersionTable::new(settings.version_table.clone());
     let records = Records::for_table(&table);
     IntrospectOptions {

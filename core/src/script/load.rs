@@ -21,10 +21,60 @@ pub fn load_scripts(dir: &Path) -> Result<Vec<Script>> {
     let mut problems: Vec<Error> = Vec::new();
     let files = script_files(dir, entries, &mut problems);
     let scripts = read_scripts(files, &mut problems);
-    match aggregate(dir, problems) {
-        None => Ok(scripts),
-        Some(e) => Err(e),
+    if let Some(e) = aggregate(dir, problems) {
+        return Err(e);
     }
+    if scripts.is_empty() {
+        if let Some(e) = alembic_directory(dir) {
+            return Err(e);
+        }
+    }
+    Ok(scripts)
+}
+
+/// A directory without scripts that holds an Alembic project (`env.py` beside `versions/`) or
+/// Alembic revision files (`*.py` defining `down_revision`): an error saying to import it,
+/// rather than an empty history that would have nothing to do.
+fn alembic_directory(dir: &Path) -> Option<Error> {
+    let is_revision = |p: &Path| {
+        p.extension().is_some_and(|e| e == "py")
+            && std::fs::read_to_string(p).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| l.trim_start().starts_with("down_revision"))
+            })
+    };
+    let revisions_in = |d: &Path| {
+        std::fs::read_dir(d).map_or(0, |entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| is_revision(&e.path()))
+                .count()
+        })
+    };
+    let (what, n) = if dir.join("env.py").is_file() && dir.join("versions").is_dir() {
+        (
+            "an Alembic script directory",
+            revisions_in(&dir.join("versions")),
+        )
+    } else {
+        match revisions_in(dir) {
+            0 => return None,
+            n => ("an Alembic versions directory", n),
+        }
+    };
+    Some(
+        Error::usage(format!(
+            "{} holds no retort scripts (*.sql) but looks like {what} ({n} Alembic revision \
+             file{}): run migrate-import",
+            dir.display(),
+            if n == 1 { "" } else { "s" }
+        ))
+        .with_hint(
+            "migrate-import --config alembic.ini --dir DIR writes one retort script per Alembic \
+             revision, with the same ids, and verifies them (docs/switching-from-alembic.md); \
+             or point --dir / MIGRATIONS_DIR at the retort scripts",
+        ),
+    )
 }
 
 /// Opens the directory; a missing one is a usage error saying how to name or create it.
@@ -278,6 +328,40 @@ mod tests {
             scripts[1].to_node().source,
             d.0.join("002_b.sql").display().to_string()
         );
+    }
+
+    #[test]
+    fn an_alembic_directory_says_to_import_it() {
+        let rev = "revision = 'a1'\ndown_revision = None\n\ndef upgrade():\n    pass\n";
+        let versions = TempDir::new("alembic-versions");
+        versions.write("a1_first.py", rev);
+        versions.write("__init__.py", "");
+        let e = load_scripts(&versions.0).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Usage, "{e}");
+        assert!(
+            e.message.ends_with(
+                "holds no retort scripts (*.sql) but looks like an Alembic versions directory \
+                 (1 Alembic revision file): run migrate-import"
+            ),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("switching-from-alembic.md"));
+        let project = TempDir::new("alembic-project");
+        project.write("env.py", "from alembic import context\n");
+        std::fs::create_dir(project.0.join("versions")).unwrap();
+        std::fs::write(project.0.join("versions").join("a1_first.py"), rev).unwrap();
+        let e = load_scripts(&project.0).unwrap_err();
+        assert!(
+            e.message.contains("looks like an Alembic script directory"),
+            "{e}"
+        );
+        // once imported, the scripts beside env.py are what counts
+        project.write("a1_first.sql", script_text("a1", "none"));
+        assert_eq!(load_scripts(&project.0).unwrap().len(), 1);
+        // other Python files are not Alembic revisions
+        let other = TempDir::new("python");
+        other.write("tool.py", "print('hi')\n");
+        assert!(load_scripts(&other.0).unwrap().is_empty());
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! | `lock_timeout`  | PostgreSQL's `lock_timeout` for this script (`30s`; `0`: none), over `--ddl-lock-timeout` |
 //! | `statement_timeout` | `statement_timeout` for this script, over `--statement-timeout`     |
 //! | `set`           | `name=value, ...` session settings for this script only (`maintenance_work_mem=2GB`) |
+//! | `unconverted`   | why `migrate-import` could not write this revision's SQL; `migrate-check` reports it until the line is removed |
 //!
 //! Then `-- migrate:up` (required, once) and optionally `-- migrate:down` (at most once, after
 //! up). Marker lines are matched after trimming, case-sensitively; a line that looks like a
@@ -92,6 +93,10 @@ pub struct Script {
     /// `lock_timeout`, `statement_timeout` and `set` from the header: session settings for
     /// this script only (not part of the checksum: they change how it runs, not what it does).
     pub session: SessionSettings,
+    /// `-- unconverted: <reason>`: `migrate-import` wrote this revision without its SQL (the
+    /// Alembic body needs a live database); the reason, until someone writes the SQL and
+    /// removes the line.
+    pub unconverted: Option<String>,
     pub up: Section,
     pub down: Option<Section>,
     /// [`checksum`] of the file from the `-- migrate:up` line to the end, preceded by the

@@ -13,7 +13,7 @@ use super::{Script, Section, SessionSettings, DOWN_MARKER, UP_MARKER};
 use crate::error::{Error, Result};
 
 /// The header keys, in the order [`render_script`] writes them.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "revision",
     "down_revision",
     "message",
@@ -21,6 +21,7 @@ const KEYS: [&str; 10] = [
     "branch_labels",
     "depends_on",
     "transactional",
+    "unconverted",
     "lock_timeout",
     "statement_timeout",
     "set",
@@ -33,9 +34,10 @@ const KEY_CREATED: usize = 3;
 const KEY_BRANCH_LABELS: usize = 4;
 const KEY_DEPENDS_ON: usize = 5;
 const KEY_TRANSACTIONAL: usize = 6;
-const KEY_LOCK_TIMEOUT: usize = 7;
-const KEY_STATEMENT_TIMEOUT: usize = 8;
-const KEY_SET: usize = 9;
+const KEY_UNCONVERTED: usize = 7;
+const KEY_LOCK_TIMEOUT: usize = 8;
+const KEY_STATEMENT_TIMEOUT: usize = 9;
+const KEY_SET: usize = 10;
 
 /// An error at `path:line`.
 pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error {
@@ -127,6 +129,13 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             .map(str::to_string),
         transactional: fields.transactional,
         session: fields.session,
+        unconverted: value(KEY_UNCONVERTED).map(|v| {
+            if v.is_empty() {
+                "no reason given".to_string()
+            } else {
+                v.to_string()
+            }
+        }),
         up,
         down,
         checksum,

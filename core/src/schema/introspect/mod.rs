@@ -27,6 +27,7 @@ pub use indexes::index_body;
 use super::model::*;
 use crate::db::db_error;
 use crate::error::Result;
+use postgres::types::Type;
 use postgres::{Client, IsolationLevel, Row, Transaction};
 
 /// What to leave out.
@@ -50,8 +51,7 @@ fn not_ext(classid: &str, oid: &str) -> String {
 
 /// Runs one catalog query; an error says what was being read.
 fn query(tx: &mut Transaction, what: &str, sql: &str) -> Result<Vec<Row>> {
-    tx.query(sql, &[])
-        .map_err(|e| db_error(&format!("cannot read {what}"), &e))
+    crate::db::query::rows(tx, sql, &[]).map_err(|e| db_error(&format!("cannot read {what}"), &e))
 }
 
 /// Reads the schema. Returns an error only when a catalog query fails.
@@ -93,9 +93,12 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
 fn excluded_oids(tx: &mut Transaction, opts: &IntrospectOptions) -> Result<Vec<u32>> {
     let mut excluded = Vec::new();
     for rel in &opts.exclude_relations {
-        let row = tx
-            .query_one("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[rel])
-            .map_err(|e| db_error("cannot resolve an excluded relation", &e))?;
+        let row = crate::db::query::one(
+            tx,
+            "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+            &[(rel, Type::TEXT)],
+        )
+        .map_err(|e| db_error("cannot resolve an excluded relation", &e))?;
         if let Some(oid) = row.get::<_, Option<u32>>(0) {
             excluded.push(oid);
         }

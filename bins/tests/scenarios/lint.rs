@@ -1,0 +1,300 @@
+//! Scenarios: lint against the real server (row counts, maintenance_work_mem), the
+//! migrate-up gate, the offline pull-request lint, and the round trip catching down sections
+//! that forget an index, an enum value, a sequence and a function.
+use crate::common::*;
+
+const CHUNKS: &str = "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE chunks (id bigint PRIMARY KEY, embedding vector(384));";
+
+/// 001 creates chunks and is applied; 1,000 rows go in; maintenance_work_mem is 1 MB.
+fn chunks_with_rows() -> Scenario {
+    let s = Scenario::new();
+    s.revision("001", "", CHUNKS, "DROP TABLE chunks;");
+    s.run("migrate-up", &[]).ok();
+    s.db.execute("INSERT INTO chunks SELECT i, array_fill(i::real / 1000, ARRAY[384])::vector FROM generate_series(1, 1000) i");
+    s.db.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET maintenance_work_mem = %L', current_database(), '1MB'); END $$");
+    s
+}
+
+fn lint_json(s: &Scenario, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["--format", "json"];
+    a.extend_from_slice(args);
+    let r = s.run("migrate-check", &a);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr))
+}
+
+fn rules_of(doc: &serde_json::Value) -> Vec<String> {
+    doc["lint"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_hnsw_build_on_a_table_with_rows_is_refused_with_its_size_and_memory() {
+    let s = chunks_with_rows();
+    s.revision(
+        "002",
+        "001",
+        "CREATE INDEX chunks_hnsw ON chunks USING hnsw (embedding vector_cosine_ops);",
+        "DROP INDEX chunks_hnsw;",
+    );
+    let doc = lint_json(&s, &["--lint"]);
+    let f = doc["lint"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "vector-index-not-concurrent")
+        .cloned()
+        .unwrap_or_else(|| panic!("no finding: {doc}"));
+    let msg = f["message"].as_str().unwrap();
+    assert!(msg.contains("1,000 rows"), "{msg}");
+    // (8 + 4·384) × 1,000 × 1.3 = 2.0 MB against 1 MB
+    assert!(msg.contains("estimated build memory 1.9 MB"), "{msg}");
+    assert!(
+        msg.contains("maintenance_work_mem 1.0 MB") && msg.contains("will not fit"),
+        "{msg}"
+    );
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(6), Some(1))
+    );
+
+    // migrate-up prints it and refuses; nothing changes
+    let r = s.run("migrate-up", &["--lint"]).code(7);
+    assert!(
+        r.stderr
+            .contains("002_x.sql:6:1  error  vector-index-not-concurrent"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--allow-unsafe"), "{}", r.stderr);
+    assert_eq!(s.db.version_rows(), vec!["001"]);
+    let r = s.run("migrate-up", &["--dry-run", "--lint"]).code(7);
+    assert!(
+        r.stderr.contains("vector-index-not-concurrent"),
+        "{}",
+        r.stderr
+    );
+    s.run("migrate-up", &["--lint", "--allow-unsafe"]).ok();
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+}
+
+#[test]
+fn the_concurrent_build_of_the_same_index_passes() {
+    let s = chunks_with_rows();
+    s.revision_with(
+        "002",
+        "001",
+        "-- transactional: false",
+        "CREATE INDEX CONCURRENTLY chunks_hnsw ON chunks USING hnsw (embedding vector_cosine_ops);",
+        "DROP INDEX CONCURRENTLY chunks_hnsw;",
+    );
+    let doc = lint_json(&s, &["--lint"]);
+    assert_eq!(doc["lint"]["errors"], 0, "{doc}");
+    s.run("migrate-up", &["--lint"]).ok();
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+}
+
+#[test]
+fn a_dimension_change_is_an_error_on_a_table_with_rows_and_not_on_an_empty_one() {
+    let s = chunks_with_rows();
+    s.revision(
+        "002",
+        "001",
+        "ALTER TABLE chunks ALTER COLUMN embedding TYPE vector(768);",
+        "SELECT 1;",
+    );
+    let doc = lint_json(&s, &["--lint"]);
+    let rules = rules_of(&doc);
+    assert!(
+        rules.contains(&"vector-column-type-change".to_string()),
+        "{doc}"
+    );
+    let msg = doc["lint"]["findings"].to_string();
+    assert!(msg.contains("it holds 1,000 rows"), "{msg}");
+
+    s.db.execute("TRUNCATE chunks");
+    let doc = lint_json(&s, &["--lint"]);
+    assert!(
+        !rules_of(&doc).contains(&"vector-column-type-change".to_string()),
+        "{doc}"
+    );
+}
+
+#[test]
+fn the_pull_request_lint_reads_only_what_comes_after_since_and_annotates_lines() {
+    let s = Scenario::new();
+    s.revision("001", "", CHUNKS, "DROP TABLE chunks;");
+    s.revision(
+        "002",
+        "001",
+        "ALTER TABLE chunks ADD COLUMN n bigint NOT NULL;",
+        "ALTER TABLE chunks DROP COLUMN n;",
+    );
+    s.revision("003", "002", "CREATE INDEX chunks_small ON chunks USING hnsw ((embedding::halfvec(384)) vector_cosine_ops);\nCREATE TABL oops (x int);", "SELECT 1;");
+    let r = s
+        .run_env(
+            "migrate-check",
+            &[
+                "--offline",
+                "--lint",
+                "--since",
+                "002",
+                "--format",
+                "github",
+            ],
+            &[],
+        )
+        .code(1);
+    assert!(
+        !r.stdout.contains("adding-required-field"),
+        "002 is deployed: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "::error file=migrations/003_x.sql,line=6,col=1,title=vector-index-not-concurrent::"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("title=vector-opclass-mismatch::"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("line=7,col=1,title=syntax-error::"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.matches("title=syntax-error").count(),
+        1,
+        "one per statement: {}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("require-concurrent-index-creation"),
+        "{}",
+        r.stdout
+    );
+    let r = s
+        .run_env("migrate-check", &["--offline", "--lint"], &[])
+        .code(1);
+    assert!(
+        r.stdout
+            .contains("002_x.sql:6:20  error  adding-required-field"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("problem [lint]: lint: "), "{}", r.stdout);
+
+    // the user knows better, and says why; a project file switches a rule off
+    s.revision("002", "001", "-- retort:allow adding-required-field the table is empty in every environment\nALTER TABLE chunks ADD COLUMN n bigint NOT NULL;", "ALTER TABLE chunks DROP COLUMN n;");
+    s.write(
+        "retort.toml",
+        "[lint]\nsyntax-error = \"off\"\nvector-opclass-mismatch = \"warning\"\n",
+    );
+    let r = s.run_env("migrate-check", &["--offline", "--lint"], &[]);
+    assert!(!r.stdout.contains("adding-required-field"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("warning  vector-opclass-mismatch"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("(1 allowed by -- retort:allow)"),
+        "{}",
+        r.stdout
+    );
+    s.write("retort.toml", "[lint]\nsyntax-eror = \"off\"\n");
+    let r = s
+        .run_env("migrate-check", &["--offline", "--lint"], &[])
+        .code(2);
+    assert!(
+        r.stderr
+            .contains("retort.toml:2: unknown lint rule `syntax-eror`"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A project whose 002 forgets to undo one object in its down section.
+fn forgetful(up: &str, down: &str) -> Run {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE t (id bigint PRIMARY KEY, name text);",
+        "DROP TABLE t;",
+    );
+    s.revision("002", "001", up, down);
+    s.revision(
+        "003",
+        "002",
+        "CREATE TABLE u (id bigint PRIMARY KEY);",
+        "DROP TABLE u;",
+    );
+    s.run("migrate-check", &["--round-trip"])
+}
+
+#[test]
+fn the_round_trip_catches_what_a_down_section_forgets() {
+    let cases = [
+        ("CREATE INDEX t_name ON t (name);", "SELECT 1;", "t_name"),
+        (
+            "CREATE TYPE mood AS ENUM ('sad');\nALTER TYPE mood ADD VALUE 'happy';",
+            "SELECT 1;",
+            "mood",
+        ),
+        ("CREATE SEQUENCE ticket_seq;", "SELECT 1;", "ticket_seq"),
+        (
+            "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS $$ SELECT 42 $$;",
+            "SELECT 1;",
+            "answer",
+        ),
+    ];
+    for (up, down, object) in cases {
+        let r = forgetful(up, down).code(1);
+        assert!(
+            r.stdout
+                .contains("problem [round_trip]: round trip of revision 002"),
+            "{up}: {}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("downgrading does not restore the schema"),
+            "{up}: {}",
+            r.stdout
+        );
+        assert!(r.stdout.contains(object), "{up}: {}", r.stdout);
+    }
+    // an enum value forgotten: the type is dropped and re-created with one value less
+    let r = forgetful("CREATE TYPE mood AS ENUM ('sad');", "SELECT 1;").code(1);
+    assert!(r.stdout.contains("mood"), "{}", r.stdout);
+}
+
+#[test]
+fn a_faithful_down_section_passes_the_round_trip() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE t (id bigint PRIMARY KEY, name text);",
+        "DROP TABLE t;",
+    );
+    s.revision("002", "001", "CREATE INDEX t_name ON t (name);\nCREATE TYPE mood AS ENUM ('sad');\nCREATE SEQUENCE ticket_seq;\nCREATE FUNCTION answer() RETURNS int LANGUAGE sql AS $$ SELECT 42 $$;", "DROP FUNCTION answer();\nDROP SEQUENCE ticket_seq;\nDROP TYPE mood;\nDROP INDEX t_name;");
+    let r = s.run("migrate-check", &["--round-trip", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        doc["round_trip"]["passed"],
+        serde_json::json!(["001", "002"]),
+        "{doc}"
+    );
+    assert!(doc["round_trip"]["failure"].is_null(), "{doc}");
+    // the database itself was not touched
+    assert_eq!(s.db.version_rows(), Vec::<String>::new());
+}

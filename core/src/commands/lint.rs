@@ -1,0 +1,87 @@
+//! `migrate-check --lint` and the lint step of `migrate-up`: which scripts to lint, the
+//! database's facts, the project's levels, then [`crate::lint::lint_project`].
+//!
+//! Which scripts: by default the pending ones (not applied on the database; with `--offline`,
+//! those not in `--since REV`, or every script when no `--since` is given); `All` for every
+//! script; `migrate-up` lints exactly the steps of its plan.
+
+use crate::config::Settings;
+use crate::error::Result;
+use crate::graph::Target;
+use crate::lint::{facts, lint_project, LintConfig, LintReport};
+use crate::migrator::Migrator;
+use crate::plan::{Direction, Plan};
+use crate::project::Project;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Selection {
+    /// Not yet applied on the database (offline: not in `since`, or all).
+    #[default]
+    Pending,
+    All,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LintOptions {
+    pub selection: Selection,
+    /// No database: no row counts or memory figures.
+    pub offline: bool,
+    /// With `offline`: the revision the target database is at (its ancestors are not linted).
+    pub since: Option<String>,
+}
+
+/// Lints what `opts` selects. Errors only when the lint could not be made (scripts that do not
+/// load, no connection, a bad `retort.toml`); findings are in the report.
+pub fn lint(settings: &Settings, opts: &LintOptions, app: &str) -> Result<LintReport> {
+    let project = Project::load(&settings.migrations_dir)?;
+    let config = LintConfig::load(&settings.migrations_dir)?;
+    let all: Vec<String> = project
+        .graph
+        .upgrade_plan(&[], &Target::Heads)?
+        .steps
+        .into_iter()
+        .map(|s| s.revision)
+        .collect();
+    if opts.offline {
+        let selected = match (&opts.selection, &opts.since) {
+            (Selection::Pending, Some(rev)) => {
+                let rev = project.graph.resolve(rev)?;
+                let applied = crate::policy::applied_set(&project.graph, &[rev])?;
+                all.into_iter().filter(|r| !applied.contains(r)).collect()
+            }
+            _ => all,
+        };
+        return lint_project(&project, &selected, None, &config);
+    }
+    let mut m = Migrator::with_project(project, settings, app)?;
+    let current = m.heads()?;
+    let selected = match opts.selection {
+        Selection::All => all,
+        Selection::Pending => m
+            .project
+            .graph
+            .upgrade_plan(&current, &Target::Heads)?
+            .steps
+            .into_iter()
+            .map(|s| s.revision)
+            .collect(),
+    };
+    let f = facts::read(&mut m.client)?;
+    lint_project(&m.project, &selected, Some(&f), &config)
+}
+
+/// The lint of what `plan` is about to apply (its up steps), with the database's facts.
+pub fn lint_plan(m: &mut Migrator, plan: &Plan) -> Result<LintReport> {
+    let config = LintConfig::load(&m.project.dir)?;
+    let selected: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.direction == Direction::Up)
+        .map(|s| s.revision.clone())
+        .collect();
+    if selected.is_empty() {
+        return Ok(LintReport::default());
+    }
+    let f = facts::read(&mut m.client)?;
+    lint_project(&m.project, &selected, Some(&f), &config)
+}

@@ -1,0 +1,151 @@
+//! `migrate-check --round-trip`: does every down section undo its up section? In a shadow
+//! database, for every revision in upgrade order from base: upgrade, read the catalog,
+//! downgrade, require the catalog equal to the one before the upgrade ("downgrade leaves no
+//! trace"), upgrade again. The catalog is read by the same introspection autogenerate uses
+//! ([`crate::schema::introspect`]): tables, columns and their types, defaults and comments,
+//! indexes with their operator classes and WITH parameters, constraints, enums and their
+//! values, sequences, views, extensions, schemas, and the objects autogenerate does not diff
+//! but records (functions, triggers, ...). The first failure names the revision and what was
+//! left over or missing; nothing else is run after it.
+
+use crate::commands::check::describe_diff;
+use crate::config::{DbUrl, Settings};
+use crate::error::{ErrorKind, Result};
+use crate::graph::Target;
+use crate::plan::{stamp_ops, Direction, Plan, Step};
+use crate::project::Project;
+use crate::schema::workspace::{after_shadows, execute, Workspace};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct RoundTripFailure {
+    pub revision: String,
+    pub path: String,
+    /// `upgrade`, `downgrade`, `leaves_a_trace`, `upgrade_again` or `no_down`.
+    pub stage: &'static str,
+    /// What the downgrade left over or removed (for `leaves_a_trace`), described as what would
+    /// restore the state before the upgrade; or the error.
+    pub details: Vec<String>,
+}
+
+impl RoundTripFailure {
+    pub fn describe(&self) -> String {
+        let what = match self.stage {
+            "leaves_a_trace" => "downgrading does not restore the schema from before its upgrade",
+            "upgrade" => "the upgrade failed",
+            "downgrade" => "the downgrade failed",
+            "upgrade_again" => "upgrading again after the downgrade failed",
+            _ => "it has no -- migrate:down section",
+        };
+        format!(
+            "round trip of revision {} ({}): {what}: {}",
+            self.revision,
+            self.path,
+            self.details.join("; ")
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RoundTripReport {
+    /// Revisions that made the whole round trip.
+    pub passed: Vec<String>,
+    pub failure: Option<RoundTripFailure>,
+    pub elapsed: Duration,
+}
+
+/// The down step that undoes the up step `s`.
+fn inverse(s: &Step) -> Step {
+    Step {
+        revision: s.revision.clone(),
+        direction: Direction::Down,
+        from: s.to.clone(),
+        to: s.from.clone(),
+        version_ops: stamp_ops(&s.to, &s.from),
+    }
+}
+
+pub fn round_trip(settings: &Settings, shadow_url: Option<&DbUrl>) -> Result<RoundTripReport> {
+    let project = Project::load(&settings.migrations_dir)?;
+    after_shadows(run(&project, settings, shadow_url))
+}
+
+fn run(
+    project: &Project,
+    settings: &Settings,
+    shadow_url: Option<&DbUrl>,
+) -> Result<RoundTripReport> {
+    let t0 = Instant::now();
+    let ws = Workspace::new(project, settings, shadow_url)?;
+    let table = ws.version_table();
+    let db = ws.server.create()?;
+    let mut client = db.connect()?;
+    let order = project.graph.upgrade_plan(&[], &Target::Heads)?;
+    let mut report = RoundTripReport::default();
+    let mut heads: Vec<String> = Vec::new();
+    let mut before = ws.read(&mut client)?;
+    // A SQL failure in a shadow is a finding of the round trip, not an error of the command.
+    let failed =
+        |rev: &str, stage: &'static str, details: Vec<String>| -> Result<RoundTripFailure> {
+            Ok(RoundTripFailure {
+                revision: rev.to_string(),
+                path: project.script(rev)?.path.display().to_string(),
+                stage,
+                details,
+            })
+        };
+    let sql_error = |e: crate::error::Error| -> Result<Vec<String>> {
+        if e.kind == ErrorKind::Migration || e.kind == ErrorKind::Database {
+            Ok(vec![e.to_string()])
+        } else {
+            Err(e)
+        }
+    };
+    for step in &order.steps {
+        let rev = step.revision.as_str();
+        if project.script(rev)?.down.is_none() {
+            report.failure = Some(failed(rev, "no_down", vec!["add one to test it".into()])?);
+            break;
+        }
+        let up = project
+            .graph
+            .upgrade_plan(&heads, &Target::Rev(rev.to_string()))?;
+        let after_heads = match execute(&mut client, project, &table, &up) {
+            Ok(h) => h,
+            Err(e) => {
+                report.failure = Some(failed(rev, "upgrade", sql_error(e)?)?);
+                break;
+            }
+        };
+        let after = ws.read(&mut client)?;
+        let down = Plan {
+            steps: up.steps.iter().rev().map(inverse).collect(),
+            start_heads: after_heads.clone(),
+            end_heads: heads.clone(),
+        };
+        if let Err(e) = execute(&mut client, project, &table, &down) {
+            report.failure = Some(failed(rev, "downgrade", sql_error(e)?)?);
+            break;
+        }
+        let back = ws.read(&mut client)?;
+        if back != before {
+            let mut d = describe_diff(&back, &before, "after the downgrade", "before the upgrade");
+            if d.is_empty() {
+                d.push("the catalogs differ in a detail retort does not describe".into());
+            }
+            report.failure = Some(failed(rev, "leaves_a_trace", d)?);
+            break;
+        }
+        if let Err(e) = execute(&mut client, project, &table, &up) {
+            report.failure = Some(failed(rev, "upgrade_again", sql_error(e)?)?);
+            break;
+        }
+        report.passed.push(rev.to_string());
+        before = after;
+        heads = after_heads;
+    }
+    drop(client);
+    drop(db);
+    report.elapsed = t0.elapsed();
+    Ok(report)
+}

@@ -1,0 +1,163 @@
+//! Rule levels: each rule's default, overridden by `retort.toml` beside the migrations
+//! directory (where `schema.sql` is looked for too):
+//!
+//! ```toml
+//! [lint]
+//! prefer-robust-stmts = "off"
+//! backfill-with-ddl = "error"
+//! require-lock-timeout = "warning"
+//! ```
+//!
+//! A rule name that retort does not know, or a level other than error/warning/off, is an error
+//! naming the file and line: a typo must not switch a rule off silently.
+
+use super::{all_rules, Level};
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct LintConfig {
+    defaults: HashMap<String, Level>,
+    overrides: HashMap<String, Level>,
+    /// The file the overrides came from.
+    pub source: Option<PathBuf>,
+}
+
+impl Default for LintConfig {
+    fn default() -> Self {
+        LintConfig {
+            defaults: all_rules().into_iter().collect(),
+            overrides: HashMap::new(),
+            source: None,
+        }
+    }
+}
+
+impl LintConfig {
+    /// The level of `rule` (a rule without a default, such as a squawk rule added in a newer
+    /// version, is a warning).
+    pub fn level(&self, rule: &str) -> Level {
+        self.overrides
+            .get(rule)
+            .or_else(|| self.defaults.get(rule))
+            .copied()
+            .unwrap_or(Level::Warning)
+    }
+
+    /// Rules without a default (squawk's opt-in rules) that the file switches on.
+    pub fn enabled_extra(&self) -> Vec<String> {
+        self.overrides
+            .iter()
+            .filter(|(r, l)| **l != Level::Off && !self.defaults.contains_key(*r))
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
+    /// The project file for `migrations_dir`: `retort.toml` in the directory that holds it.
+    pub fn file_for(migrations_dir: &Path) -> PathBuf {
+        migrations_dir
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("retort.toml")
+    }
+
+    /// The defaults with `retort.toml`'s `[lint]` table applied, when the file exists.
+    pub fn load(migrations_dir: &Path) -> Result<LintConfig> {
+        let path = Self::file_for(migrations_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_toml(&text, &path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LintConfig::default()),
+            Err(e) => Err(Error::io(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<LintConfig> {
+        let mut cfg = LintConfig::default();
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let (line, col) = e
+                .span()
+                .map(|s| super::text::LineIndex::new(text).position(s.start))
+                .unwrap_or((0, 1));
+            Error::usage(format!(
+                "{}:{}:{col}: not valid TOML: {}",
+                path.display(),
+                line + 1,
+                e.message()
+            ))
+        })?;
+        let Some(lint) = table.get("lint") else {
+            return Ok(cfg);
+        };
+        let where_is = |key: &str| -> String {
+            let line = text
+                .lines()
+                .position(|l| {
+                    let t = l.trim_start().trim_start_matches('"');
+                    t.starts_with(key)
+                })
+                .map(|l| l + 1)
+                .unwrap_or(1);
+            format!("{}:{line}", path.display())
+        };
+        let lint = lint.as_table().ok_or_else(|| {
+            Error::usage(format!("{}: `lint` must be a table", where_is("lint")))
+                .with_hint("write it as [lint] followed by lines rule-id = \"error\"")
+        })?;
+        for (rule, value) in lint {
+            if !cfg.defaults.contains_key(rule) && !super::squawk::is_rule(rule) {
+                return Err(Error::usage(format!(
+                    "{}: unknown lint rule `{rule}` in [lint]",
+                    where_is(rule)
+                ))
+                .with_hint("the rules are listed in docs/lint.md (retort's and squawk's ids)"));
+            }
+            let level = value.as_str().and_then(Level::parse).ok_or_else(|| {
+                Error::usage(format!(
+                    "{}: `{rule}` = {value:?}: a level is \"error\", \"warning\" or \"off\"",
+                    where_is(rule)
+                ))
+            })?;
+            cfg.overrides.insert(rule.clone(), level);
+        }
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_come_from_the_file_over_the_defaults() {
+        let cfg = LintConfig::from_toml(
+            "[lint]\nmissing-down = \"error\"\nprefer-robust-stmts = \"off\"\n",
+            Path::new("retort.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.level("missing-down"), Level::Error);
+        assert_eq!(cfg.level("prefer-robust-stmts"), Level::Off);
+        assert_eq!(cfg.level("vector-index-too-many-dims"), Level::Error);
+        assert_eq!(LintConfig::default().level("missing-down"), Level::Warning);
+    }
+
+    #[test]
+    fn typos_are_errors_with_the_line() {
+        let e = LintConfig::from_toml(
+            "# x\n[lint]\nmissing-donw = \"off\"\n",
+            Path::new("retort.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("retort.toml:3: unknown lint rule `missing-donw`"),
+            "{e}"
+        );
+        let e = LintConfig::from_toml("[lint]\nmissing-down = \"loud\"\n", Path::new("r.toml"))
+            .unwrap_err();
+        assert!(e.message.contains("r.toml:2:"), "{e}");
+        let e = LintConfig::from_toml("[lint\n", Path::new("r.toml")).unwrap_err();
+        assert!(e.message.starts_with("r.toml:1:"), "{e}");
+    }
+}

@@ -1,0 +1,186 @@
+//! What the database says about the tables the scripts touch, read once before linting:
+//! row counts (the planner's estimate when the table was analyzed, else a count stopped at
+//! 10,000,001), the types of vector columns, the vector indexes, and `maintenance_work_mem`
+//! (which decides whether an HNSW build fits in memory).
+
+use super::text::normalize_name;
+use crate::error::Result;
+use postgres::GenericClient;
+use std::collections::HashMap;
+
+/// A count stops here: "at least 10,000,000 rows" is enough to know a build is long.
+pub const COUNT_CAP: i64 = 10_000_001;
+
+#[derive(Debug, Clone, Default)]
+pub struct DbFacts {
+    /// `maintenance_work_mem` in bytes.
+    pub maintenance_work_mem: u64,
+    /// Tables (names as [`normalize_name`] writes them) and their rows.
+    pub tables: HashMap<String, Rows>,
+    /// (table, column, type as `format_type` writes it) for vector, halfvec, sparsevec and bit
+    /// columns.
+    pub vector_columns: Vec<(String, String, String)>,
+    /// (index, table, access method) for hnsw and ivfflat indexes.
+    pub vector_indexes: Vec<(String, String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rows {
+    pub count: u64,
+    /// From `pg_class.reltuples` (as of the last ANALYZE), not counted.
+    pub estimated: bool,
+}
+
+impl Rows {
+    pub fn describe(&self) -> String {
+        let n = group(self.count);
+        if self.count >= (COUNT_CAP - 1) as u64 && !self.estimated {
+            format!("at least {n} rows")
+        } else if self.estimated {
+            format!("about {n} rows")
+        } else {
+            format!("{n} rows")
+        }
+    }
+}
+
+/// 1234567 → "1,234,567".
+pub fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes as "1.3 GB", "512 MB", "64 kB" (powers of 1024, as PostgreSQL's settings).
+pub fn bytes(n: u64) -> String {
+    let units = [("GB", 1u64 << 30), ("MB", 1 << 20), ("kB", 1 << 10)];
+    for (u, size) in units {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            return if v >= 10.0 {
+                format!("{v:.0} {u}")
+            } else {
+                format!("{v:.1} {u}")
+            };
+        }
+    }
+    format!("{n} bytes")
+}
+
+const NAME: &str =
+    "CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE n.nspname || '.' || c.relname END";
+
+pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
+    let err = |what: &str, e: &postgres::Error| crate::db::db_error(what, e);
+    let mwm: i64 = client
+        .query_one(
+            "SELECT setting::bigint * CASE unit WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576 ELSE 1 END
+               FROM pg_settings WHERE name = 'maintenance_work_mem'",
+            &[],
+        )
+        .map_err(|e| err("cannot read maintenance_work_mem", &e))?
+        .get(0);
+    let mut facts = DbFacts {
+        maintenance_work_mem: mwm.max(0) as u64,
+        ..Default::default()
+    };
+    let tables = client
+        .query(
+            &format!(
+                "SELECT {NAME}, format('%I.%I', n.nspname, c.relname), c.reltuples::bigint
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind IN ('r', 'p', 'm')
+                    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+            ),
+            &[],
+        )
+        .map_err(|e| err("cannot read the tables' sizes", &e))?;
+    for r in tables {
+        let (name, quoted, reltuples): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+        let rows = if reltuples >= 0 {
+            Rows {
+                count: reltuples as u64,
+                estimated: true,
+            }
+        } else {
+            // never analyzed (PostgreSQL 14+ says -1): count, up to the cap
+            let n: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM {quoted} LIMIT {COUNT_CAP}) s"),
+                    &[],
+                )
+                .map_err(|e| err(&format!("cannot count the rows of {quoted}"), &e))?
+                .get(0);
+            Rows {
+                count: n as u64,
+                estimated: false,
+            }
+        };
+        facts.tables.insert(name, rows);
+    }
+    let cols = client
+        .query(
+            &format!(
+                "SELECT {NAME}, a.attname::text, format_type(a.atttypid, a.atttypmod)
+                   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
+                  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
+                    AND t.typname IN ('vector', 'halfvec', 'sparsevec', 'bit')"
+            ),
+            &[],
+        )
+        .map_err(|e| err("cannot read the vector columns", &e))?;
+    facts.vector_columns = cols
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let idx = client
+        .query(
+            &format!(
+                "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
+                        {NAME}, am.amname::text
+                   FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                   JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_am am ON am.oid = i.relam
+                  WHERE am.amname IN ('hnsw', 'ivfflat')"
+            ),
+            &[],
+        )
+        .map_err(|e| err("cannot read the vector indexes", &e))?;
+    facts.vector_indexes = idx.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    Ok(facts)
+}
+
+impl DbFacts {
+    pub fn rows(&self, table: &str) -> Option<Rows> {
+        self.tables.get(&normalize_name(table)).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_read_well() {
+        assert_eq!(group(1_234_567), "1,234,567");
+        assert_eq!(group(999), "999");
+        assert_eq!(bytes(64 << 20), "64 MB");
+        assert_eq!(bytes(8_000_000_000), "7.5 GB");
+        assert_eq!(
+            Rows {
+                count: 10_000_000,
+                estimated: false
+            }
+            .describe(),
+            "at least 10,000,000 rows"
+        );
+    }
+}
