@@ -221,15 +221,18 @@ fn concurrently_moves_index_builds_on_existing_tables_to_a_non_transactional_rev
     let (up, down) = sections(text);
     assert_eq!(
         statements(&up),
+        // the changed index is built beside the old one, which serves search until the swap
         [
-            "DROP INDEX CONCURRENTLY public.items_e",
             "CREATE INDEX CONCURRENTLY items_body ON public.items USING btree (body)",
-            "CREATE INDEX CONCURRENTLY items_e ON public.items USING hnsw (e public.vector_cosine_ops) WITH (m = 24)"
+            "CREATE INDEX CONCURRENTLY items_e_new ON public.items USING hnsw (e public.vector_cosine_ops) WITH (m = 24)",
+            "DROP INDEX CONCURRENTLY public.items_e",
+            "ALTER INDEX public.items_e_new RENAME TO items_e"
         ],
         "{up}"
     );
     has(&down, "DROP INDEX CONCURRENTLY public.items_body");
-    has(&down, "CREATE INDEX CONCURRENTLY items_e ON public.items USING hnsw (e public.vector_cosine_ops) WITH (m = 16)");
+    has(&down, "CREATE INDEX CONCURRENTLY items_e_new ON public.items USING hnsw (e public.vector_cosine_ops) WITH (m = 16)");
+    has(&down, "ALTER INDEX public.items_e_new RENAME TO items_e");
     converges(&s);
     s.run("migrate-down", &["-2"]).ok();
     assert_eq!(s.db.version_rows(), ["001"]);

@@ -114,6 +114,9 @@ pub enum IndexBuild {
     NewRelation,
     ExistingTable,
     ExistingMaterializedView,
+    /// A changed index built again on an existing table after its old version was dropped in
+    /// the same transaction: the drop's ACCESS EXCLUSIVE lock is held through the build.
+    ReplacingIndex,
 }
 
 /// One difference, turned into one statement.
@@ -684,6 +687,12 @@ impl Change {
                         "{m} index built concurrently: reads and writes of {t} go on, the build takes longer"
                     ),
                     (IndexBuild::ExistingTable, false) => format!("reads go on; writes to {t} (INSERT, UPDATE, DELETE) wait until the {m} index is built"),
+                    (IndexBuild::ReplacingIndex, true) => format!(
+                        "{m} index built concurrently on {t} under a temporary name beside the old one, which serves queries until the swap: writes go on, the build takes longer"
+                    ),
+                    (IndexBuild::ReplacingIndex, false) => format!(
+                        "{m} index rebuilt on {t} after DROP INDEX in the same transaction: reads and writes of {t} are blocked for the whole build (and queries have no index); --concurrently builds the new index beside the old one and swaps them"
+                    ),
                 };
                 vec![Hazard::new(BuildsIndex, detail)]
             }

@@ -560,5 +560,45 @@ mod tests {
                 "comment on index public.a_b_idx"
             ]
         );
+        // ... whose build then blocks reads and writes: the drop's lock is held through it
+        let rebuild = diff(&b, &hash, &DiffOptions::default());
+        assert!(
+            rebuild[1].hazards[0]
+                .detail
+                .contains("reads and writes of public.a are blocked for the whole build"),
+            "{:?}",
+            rebuild[1].hazards
+        );
+    }
+
+    #[test]
+    fn with_concurrently_a_changed_index_is_built_beside_the_old_one_and_swapped() {
+        let b = with_index(cycle(), "a_b_idx", "btree");
+        let hash = with_index(cycle(), "a_b_idx", "hash");
+        let up = diff(&b, &hash, &DiffOptions { concurrently: true });
+        let sql: Vec<&str> = up.iter().map(|o| o.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            [
+                "CREATE INDEX CONCURRENTLY a_b_idx_new ON public.a USING hash (b_id)",
+                "DROP INDEX CONCURRENTLY public.a_b_idx",
+                "ALTER INDEX public.a_b_idx_new RENAME TO a_b_idx",
+                "COMMENT ON INDEX public.a_b_idx IS 'lookups'"
+            ]
+        );
+        assert!(up[0].hazards[0].detail.contains("beside the old one"));
+        // a temporary name that is taken is not used
+        let mut taken = with_index(b.clone(), "a_b_idx_new", "btree");
+        taken = with_index(taken, "a_b_idx", "btree");
+        let mut want = with_index(hash.clone(), "a_b_idx_new", "btree");
+        want = with_index(want, "a_b_idx", "hash");
+        let up = diff(&taken, &want, &DiffOptions { concurrently: true });
+        assert!(
+            up[0]
+                .sql
+                .starts_with("CREATE INDEX CONCURRENTLY a_b_idx_new2 "),
+            "{}",
+            up[0].sql
+        );
     }
 }
