@@ -102,7 +102,8 @@ else
 fi
 split=$( { cd "$ROOT" && cargo test -q -p retort --release --lib lint::split_bench -- --ignored --nocapture 2>/dev/null | grep '^split '; } || true)
 
-mkdir migrations100; cp $(ls migrations/*.sql | head -n 100) migrations100/
+mkdir migrations100
+find migrations -maxdepth 1 -name '*.sql' | sort | head -n 100 | while read -r f; do cp "$f" migrations100/; done
 admin "DROP DATABASE IF EXISTS bench_rt"; admin "CREATE DATABASE bench_rt"
 t=$(now_ns); DATABASE_URL=$(db_url bench_rt) "$BIN/migrate-check" --dir migrations100 --round-trip -q >/dev/null || true; rt=$(ms_since "$t")
 up3=0
