@@ -12,7 +12,7 @@
 //! ```
 
 use crate::config::{DbUrl, Settings};
-use crate::db::lock::{self, MigrationLock};
+use crate::db::lease::{self, LockMode, RunLock};
 use crate::db::records::{AuditEntry, Records};
 use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
@@ -42,6 +42,8 @@ pub struct MigratorOptions {
     /// Back up the database (pg_dump) into this directory before an upgrade that has
     /// something to run.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// `--lock-mode`: the advisory lock, the lease row, or chosen by the connection.
+    pub lock_mode: LockMode,
 }
 
 impl Default for MigratorOptions {
@@ -50,6 +52,7 @@ impl Default for MigratorOptions {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             ignore_checksums: false,
             backup_dir: None,
+            lock_mode: LockMode::Auto,
         }
     }
 }
@@ -63,6 +66,10 @@ pub struct Migrator {
     pub options: MigratorOptions,
     /// The `application_name` of the connection (and of the pooler probe's).
     app: String,
+    /// `MIGRATE_DIRECT_URL`, for runs that cannot go through transaction pooling.
+    direct_url: Option<DbUrl>,
+    /// While a lease is held: the statement each of the run's transactions begins with.
+    fence: Option<String>,
 }
 
 impl Migrator {
@@ -93,6 +100,8 @@ impl Migrator {
             client,
             options: MigratorOptions::default(),
             app: app.to_string(),
+            direct_url: settings.direct_url.clone(),
+            fence: None,
         })
     }
 
@@ -183,12 +192,14 @@ impl Migrator {
             Direction::Up => "up",
             Direction::Down => "down",
         };
-        let lock = self.lock().map_err(|e| RunError::refused(e, &[]))?;
+        let lock = self
+            .lock_for_run(dir, target)
+            .map_err(|e| RunError::refused(e, &[]))?;
         let started = Instant::now();
         let mut entry = AuditEntry {
             action: action.into(),
             target: target.into(),
-            lock_wait: lock.waited,
+            lock_wait: lock.waited(),
             ..Default::default()
         };
         let result = self.run_locked(dir, target, opts, observer, &mut entry);
@@ -235,7 +246,7 @@ impl Migrator {
             table: &self.table,
             records: Some(&self.records),
         };
-        let mut exec = PgExecutor::new(&mut self.client);
+        let mut exec = PgExecutor::new(&mut self.client).with_fence(self.fence.clone());
         let result = run_plan(&mut exec, &self.project, books, &plan, opts, observer);
         let report = match &result {
             Ok(r) => r,
@@ -249,7 +260,7 @@ impl Migrator {
     /// target or flag) is the caller's typo, not an event on the database: no row. A refusal
     /// about the database's state (an unknown revision, edited scripts) is logged when the
     /// audit table exists; no table is created for a refusal.
-    fn finish(&mut self, lock: MigrationLock, mut entry: AuditEntry, result: Result<()>) {
+    fn finish(&mut self, lock: RunLock, mut entry: AuditEntry, result: Result<()>) {
         entry.success = result.is_ok();
         entry.error = result.as_ref().err().map(|e| e.message.clone());
         let logged = match &result {
@@ -268,16 +279,74 @@ impl Migrator {
         if let Err(e) = written {
             log::warn!("could not write the audit log: {e}");
         }
+        self.fence = None;
         if let Err(e) = lock.release(&mut self.client) {
             log::warn!("{e}");
         }
     }
 
-    /// Takes the migration lock, after making sure it can be held: not through transaction
-    /// pooling (refused, nothing written).
-    fn lock(&mut self) -> Result<MigrationLock> {
-        db::pooler::refuse_transaction_pooling(&mut self.client, &self.url, &self.app)?;
-        lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)
+    /// Takes the migration lock `--lock-mode` asks for (see [`lease::take`]): the advisory
+    /// lock on a direct connection, the lease row through a pooler.
+    fn lock(&mut self) -> Result<RunLock> {
+        let seen = self.inspect()?;
+        self.lock_seen(&seen)
+    }
+
+    fn inspect(&mut self) -> Result<lease::Connection> {
+        if self.options.lock_mode == LockMode::Lease {
+            return Ok(lease::Connection {
+                transaction_pooling: None,
+                proxied: true,
+            });
+        }
+        lease::inspect(&mut self.client, &self.url, &self.app)
+    }
+
+    fn lock_seen(&mut self, seen: &lease::Connection) -> Result<RunLock> {
+        let lock = lease::take(
+            &mut self.client,
+            &self.url,
+            &self.app,
+            &self.table,
+            self.options.lock_mode,
+            self.options.lock_timeout,
+            seen,
+        )?;
+        self.fence = lock.fence();
+        Ok(lock)
+    }
+
+    /// The lock for an up/down run. Through transaction pooling, a plan with steps that need
+    /// a session (see [`lease::needs_session`]) moves to `MIGRATE_DIRECT_URL`, or is
+    /// refused before anything is written.
+    fn lock_for_run(&mut self, dir: Direction, target: &str) -> Result<RunLock> {
+        let seen = self.inspect()?;
+        if let Some(why) = seen.transaction_pooling.clone() {
+            let heads = self.heads()?;
+            let needs = match self.checked_plan(dir, target, &heads) {
+                Ok(plan) => lease::needs_session(&self.project, &plan),
+                // the run itself reports it, under the lock
+                Err(_) => Vec::new(),
+            };
+            if !needs.is_empty() {
+                let Some(direct) = self.direct_url.clone() else {
+                    return Err(Error::usage(format!(
+                        "the connection goes through a pooler in transaction pooling mode ({why}), and this run has steps that need a session of their own:\n  {}\nnothing was changed",
+                        needs.join("\n  ")
+                    ))
+                    .with_hint("set MIGRATE_DIRECT_URL to a direct connection to PostgreSQL (retort then runs on it), or use SET LOCAL in a transactional script"));
+                };
+                log::info!(
+                    "this run needs a session ({}): running on MIGRATE_DIRECT_URL",
+                    needs.join("; ")
+                );
+                self.client = db::connect(&direct, &self.app)?;
+                self.url = direct;
+                let seen = self.inspect()?;
+                return self.lock_seen(&seen);
+            }
+        }
+        self.lock_seen(&seen)
     }
 
     /// Runs `body` under the migration lock with an audit entry for `action`; the entry's
@@ -293,7 +362,7 @@ impl Migrator {
         let mut entry = AuditEntry {
             action: action.into(),
             target: target.into(),
-            lock_wait: lock.waited,
+            lock_wait: lock.waited(),
             ..Default::default()
         };
         let result = body(self, &mut entry);
@@ -322,6 +391,9 @@ impl Migrator {
             .client
             .transaction()
             .map_err(|e| db::db_error("cannot begin", &e))?;
+        if let Some(f) = &self.fence {
+            lease::check_fence(&mut tx, f)?;
+        }
         self.records.ensure(&mut tx)?;
         for rev in &missing {
             let checksum = &self.project.script(rev)?.checksum;
@@ -404,6 +476,9 @@ impl Migrator {
             .client
             .transaction()
             .map_err(|e| db::db_error("cannot begin", &e))?;
+        if let Some(f) = &self.fence {
+            lease::check_fence(&mut tx, f)?;
+        }
         self.table.ensure(&mut tx)?;
         self.records.ensure(&mut tx)?;
         if purge {

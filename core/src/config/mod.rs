@@ -179,6 +179,9 @@ pub struct Settings {
     pub schema_file: PathBuf,
     /// `--wait`: keep retrying the connection this long while the server is not up yet.
     pub wait: Option<Duration>,
+    /// `MIGRATE_DIRECT_URL`: a direct connection to the server, for the runs that cannot go
+    /// through transaction pooling (session `SET`s, multi-statement non-transactional steps).
+    pub direct_url: Option<DbUrl>,
 }
 
 /// Values given on the command line; `None` means "not given". `Debug` redacts the URL.
@@ -226,12 +229,22 @@ impl Settings {
                     .map(|p| p.join("schema.sql"))
                     .unwrap_or_else(|| PathBuf::from("schema.sql"))
             });
+        let direct_url = env
+            .get("MIGRATE_DIRECT_URL")
+            .map(|u| {
+                DbUrl::parse(&u, env).map_err(|mut e| {
+                    e.message = format!("MIGRATE_DIRECT_URL: {}", e.message);
+                    e
+                })
+            })
+            .transpose()?;
         Ok(Settings {
             database_url,
             migrations_dir,
             version_table,
             schema_file,
             wait: None,
+            direct_url,
         })
     }
 

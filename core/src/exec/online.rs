@@ -9,11 +9,21 @@ use postgres::Client;
 /// Sends the run loop's SQL on `client`.
 pub struct PgExecutor<'a> {
     pub client: &'a mut Client,
+    /// The lease's fence, run after each BEGIN (see [`crate::db::lease`]).
+    fence: Option<String>,
 }
 
 impl<'a> PgExecutor<'a> {
     pub fn new(client: &'a mut Client) -> Self {
-        PgExecutor { client }
+        PgExecutor {
+            client,
+            fence: None,
+        }
+    }
+
+    pub fn with_fence(mut self, fence: Option<String>) -> Self {
+        self.fence = fence;
+        self
     }
 }
 
@@ -21,7 +31,19 @@ impl Executor for PgExecutor<'_> {
     fn execute(&mut self, sql: &str) -> std::result::Result<(), SqlFailure> {
         self.client
             .batch_execute(sql)
-            .map_err(|e| SqlFailure::from_pg(&e))
+            .map_err(|e| SqlFailure::from_pg(&e))?;
+        match &self.fence {
+            Some(f) if sql == "BEGIN" => {
+                crate::db::lease::check_fence(self.client, f).map_err(|e| SqlFailure {
+                    sqlstate: String::new(),
+                    message: e.message,
+                    detail: None,
+                    hint: e.hint,
+                    position: None,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn prepare(&mut self, books: &Bookkeeping) -> Result<()> {
