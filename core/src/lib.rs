@@ -10,7 +10,8 @@
 //!   [`schema`]'s model, changes, diff and rendering;
 //! - the database edge: [`db`] (connection, version table, lock, records, catalog),
 //!   [`schema`]'s introspection and shadow databases, [`backup`];
-//! - running: [`exec`] (the one run loop, online and offline), [`migrator`] (orchestration);
+//! - running: [`exec`] (the one run loop, online and offline), [`migrator`] (orchestration),
+//!   [`fleet`] (many targets: their list and the scheduler);
 //! - commands and their output: [`commands`], [`autogen`], [`output`].
 //!
 //! The `migrate-*` binaries (the bins crate) only parse arguments, call these, print and exit;
@@ -33,6 +34,7 @@ pub mod schema;
 
 // running
 pub mod exec;
+pub mod fleet;
 pub mod migrator;
 
 // commands and output

@@ -39,6 +39,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
+    fleet: retort_cli::fleet::FleetArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -46,6 +48,20 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        if a.fleet.given()? {
+            if a.offline {
+                return Err(retort::Error::usage(
+                    "--offline checks the scripts only; --targets checks databases",
+                ));
+            }
+            return retort_cli::fleet::main_for(
+                &a.common,
+                &a.fleet,
+                a.format,
+                "migrate-check",
+                |p, s, t| retort::fleet::jobs::check(p, s, t, "migrate-check"),
+            );
+        }
         let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {
             settings.schema_file = p.clone();

@@ -14,6 +14,7 @@ mod autogen_pgvector;
 mod autogen_workflow;
 mod connection;
 mod containers;
+mod fleet;
 mod grammar;
 mod graph_scenarios;
 mod hardening;
