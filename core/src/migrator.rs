@@ -232,6 +232,7 @@ impl Migrator {
             heads_text(&plan.start_heads),
             heads_text(&plan.end_heads)
         );
+        self.check_lock_budget(&plan, opts).map_err(refused)?;
         self.adopt(&heads).map_err(refused)?;
         if plan.is_empty() {
             log::info!(
@@ -254,6 +255,17 @@ impl Migrator {
         };
         entry.revisions = report.steps.iter().map(|s| s.revision.clone()).collect();
         result
+    }
+
+    /// Refuses a run whose one transaction would hold more locks than the server's lock table
+    /// (see [`db::lock_budget`]).
+    fn check_lock_budget(&mut self, plan: &Plan, opts: &RunOptions) -> Result<()> {
+        let needed = db::lock_budget::estimate(&self.project, plan, opts.transaction_per_migration);
+        if needed < 1000 {
+            return Ok(());
+        }
+        let (per, size) = db::lock_budget::budget(&mut self.client)?;
+        db::lock_budget::check(needed, per, size, plan.steps.len())
     }
 
     /// Writes the audit entry (success or failure) and releases the lock. A usage error (a bad

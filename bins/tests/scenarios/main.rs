@@ -18,6 +18,7 @@ mod fleet;
 mod grammar;
 mod graph_scenarios;
 mod hardening;
+mod long_history;
 mod pooler;
 mod refusals;
 mod scripts_and_tools;

@@ -3,6 +3,7 @@
 
 pub mod lease;
 pub mod lock;
+pub mod lock_budget;
 pub mod pooler;
 pub mod query;
 pub mod records;
