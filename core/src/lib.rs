@@ -29,6 +29,7 @@ pub mod sql;
 
 // the database edge
 pub mod backup;
+pub mod baseline;
 pub mod db;
 pub mod schema;
 

@@ -225,7 +225,22 @@ impl Migrator {
         entry.from_heads = heads.clone();
         let refused = |e: Error| RunError::refused(e, &heads);
         self.project.graph.check_known(&heads).map_err(refused)?;
-        let plan = self.checked_plan(dir, target, &heads).map_err(refused)?;
+        let mut plan = self.checked_plan(dir, target, &heads).map_err(refused)?;
+        let mut baseline = None;
+        if dir == Direction::Up && heads.is_empty() && !plan.is_empty() {
+            if let Some((b, step)) = self.apply_baseline(&plan)? {
+                entry.note = Some(format!(
+                    "baseline {}: {} revisions in one step",
+                    b.revision,
+                    self.applied_set(std::slice::from_ref(&b.revision))
+                        .map_or(0, |v| v.len())
+                ));
+                plan = self
+                    .checked_plan(dir, target, std::slice::from_ref(&b.revision))
+                    .map_err(refused)?;
+                baseline = Some(step);
+            }
+        }
         log::debug!(
             "plan: {} step(s) from {} to {}",
             plan.steps.len(),
@@ -248,13 +263,111 @@ impl Migrator {
             records: Some(&self.records),
         };
         let mut exec = PgExecutor::new(&mut self.client).with_fence(self.fence.clone());
-        let result = run_plan(&mut exec, &self.project, books, &plan, opts, observer);
+        let mut result = run_plan(&mut exec, &self.project, books, &plan, opts, observer);
+        if let Some(step) = baseline {
+            let report = match &mut result {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(st) = &mut e.state {
+                        st.nothing_applied = false;
+                    }
+                    &mut e.report
+                }
+            };
+            report.start_heads = Vec::new();
+            report.steps.insert(0, step);
+        }
         let report = match &result {
             Ok(r) => r,
             Err(e) => &e.report,
         };
         entry.revisions = report.steps.iter().map(|s| s.revision.clone()).collect();
         result
+    }
+
+    /// A fresh database whose plan passes through a squashed baseline's revision: runs the
+    /// baseline and records its revisions in one transaction (see [`crate::baseline`]).
+    fn apply_baseline(
+        &mut self,
+        plan: &Plan,
+    ) -> std::result::Result<
+        Option<(crate::baseline::Baseline, crate::exec::StepResult)>,
+        Box<RunError>,
+    > {
+        let baselines =
+            crate::baseline::load(&self.project).map_err(|e| RunError::refused(e, &[]))?;
+        let Some((_, b)) = baselines
+            .into_iter()
+            .filter_map(|b| {
+                plan.steps
+                    .iter()
+                    .position(|s| s.revision == b.revision)
+                    .map(|i| (i, b))
+            })
+            .max_by_key(|(i, _)| *i)
+        else {
+            return Ok(None);
+        };
+        let t0 = Instant::now();
+        let applied = self
+            .applied_set(std::slice::from_ref(&b.revision))
+            .map_err(|e| RunError::refused(e, &[]))?;
+        log::info!(
+            "Running baseline {} ({}): {} revisions in one step",
+            b.revision,
+            b.path.display(),
+            applied.len()
+        );
+        let failed = |e: Error| {
+            Box::new(RunError {
+                error: e,
+                report: crate::exec::RunReport::default(),
+                state: Some(crate::exec::FailureState {
+                    failed_step: Some(b.revision.clone()),
+                    rolled_back: true,
+                    nothing_applied: true,
+                }),
+            })
+        };
+        let result = (|| -> Result<()> {
+            let mut tx = self
+                .client
+                .transaction()
+                .map_err(|e| db::db_error("cannot begin", &e))?;
+            if let Some(f) = &self.fence {
+                lease::check_fence(&mut tx, f)?;
+            }
+            self.table.ensure(&mut tx)?;
+            self.records.ensure(&mut tx)?;
+            tx.batch_execute(&b.sql).map_err(|e| {
+                let f = db::SqlFailure::from_pg(&e);
+                Error::new(
+                    ErrorKind::Migration,
+                    format!(
+                        "baseline {} failed ({}:{}): {}",
+                        b.revision,
+                        b.path.display(),
+                        b.line,
+                        f.describe()
+                    ),
+                )
+            })?;
+            self.table
+                .apply(&mut tx, &crate::plan::VersionOp::Insert(b.revision.clone()))?;
+            for rev in &applied {
+                let checksum = &self.project.script(rev)?.checksum;
+                self.records
+                    .record(&mut tx, rev, checksum, None, "baseline")?;
+            }
+            tx.commit().map_err(|e| db::db_error("cannot commit", &e))
+        })();
+        result.map_err(failed)?;
+        let step = crate::exec::StepResult {
+            revision: b.revision.clone(),
+            direction: Direction::Up,
+            duration: t0.elapsed(),
+        };
+        Ok(Some((b, step)))
     }
 
     /// Refuses a run whose one transaction would hold more locks than the server's lock table
