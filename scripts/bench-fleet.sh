@@ -94,11 +94,23 @@ echo "| \`migrate-up --targets --parallel $PAR\` | ${fleet} ms |"
 echo "| the same again, all up to date | ${rerun} ms |"
 echo
 
-# 3. reading commands on a long chain
+# 3. a long chain on a fresh database: the replay (a transaction per revision; in one
+#    transaction it does not fit the lock table) vs the squashed baseline; then the reading
+#    commands on it
 chain mlong "$LONG"
-admin "DROP DATABASE IF EXISTS bench_long"; admin "CREATE DATABASE bench_long"
 head_rev=$(printf '%05d' "$LONG")
-DATABASE_URL=$(db_url bench_long) "$BIN/migrate-stamp" -q --dir mlong "$head_rev" >/dev/null
+admin "DROP DATABASE IF EXISTS bench_long"; admin "CREATE DATABASE bench_long"
+t=$(now_ns); DATABASE_URL=$(db_url bench_long) "$BIN/migrate-up" -q --dir mlong --transaction-per-migration >/dev/null; replay=$(ms_since "$t")
+admin "DROP DATABASE bench_long"; admin "CREATE DATABASE bench_long"
+t=$(now_ns); DATABASE_URL=$(db_url bench_long) "$BIN/migrate-revision" -q --dir mlong --squash "$head_rev" >/dev/null; squash=$(ms_since "$t")
+t=$(now_ns); DATABASE_URL=$(db_url bench_long) "$BIN/migrate-up" -q --dir mlong >/dev/null; base=$(ms_since "$t")
+echo "| $LONG-revision chain on a fresh database | time |"
+echo "|---|---|"
+echo "| \`migrate-up --transaction-per-migration\` (the replay) | ${replay} ms |"
+echo "| \`migrate-revision --squash $head_rev\` (once: replay in a shadow, render, verify) | ${squash} ms |"
+echo "| \`migrate-up\` through the squashed baseline | ${base} ms |"
+echo
+rm -rf mlong/baselines
 mean() { local n=10 total=0; for _ in $(seq 1 $n); do t=$(now_ns); "$@" >/dev/null; total=$(( total + $(ms_since "$t") )); done; echo $(( total / n )); }
 cur=$(DATABASE_URL=$(db_url bench_long) mean "$BIN/migrate-current" --dir mlong)
 hist=$(mean "$BIN/migrate-history" --dir mlong)

@@ -125,10 +125,51 @@ pub fn render(
 fn compare(ws: &Workspace, replayed: &Schema, sql: &str) -> Result<Vec<String>> {
     let db = ws.server.create()?;
     let mut c = db.connect()?;
-    c.batch_execute(sql)
-        .map_err(|e| crate::db::db_error("the baseline failed in a shadow database", &e))?;
+    let chunks = chunks(&mut c, sql)?;
+    for chunk in &chunks {
+        c.batch_execute(&format!("BEGIN;\n{chunk}\nCOMMIT;"))
+            .map_err(|e| {
+                let _ = c.batch_execute("ROLLBACK");
+                crate::db::db_error("the baseline failed in a shadow database", &e)
+            })?;
+    }
     let built = ws.read(&mut c)?;
     Ok(describe(replayed, &built))
+}
+
+/// The baseline's statements in as few transactions as the server's lock table allows: one
+/// when its locks fit in half the table, else consecutive chunks that do.
+pub fn chunks(client: &mut postgres::Client, sql: &str) -> Result<Vec<String>> {
+    use crate::db::lock_budget::{budget, statement_locks};
+    let stmts = crate::script::split_statements(sql, 1);
+    let total: usize = stmts.iter().map(|s| statement_locks(&s.sql)).sum();
+    if total < 1000 {
+        return Ok(vec![sql.to_string()]);
+    }
+    let (_, size) = budget(client)?;
+    let limit = (size / 2).max(100) as usize;
+    if total <= limit {
+        return Ok(vec![sql.to_string()]);
+    }
+    let mut out = Vec::new();
+    let (mut cur, mut locks) = (String::new(), 0usize);
+    for st in stmts {
+        let n = statement_locks(&st.sql);
+        if locks + n > limit && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+            locks = 0;
+        }
+        cur.push_str(st.sql.trim_end());
+        if !cur.ends_with(';') {
+            cur.push(';');
+        }
+        cur.push('\n');
+        locks += n;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    Ok(out)
 }
 
 /// Writes `baselines/REV.sql`; its path.

@@ -329,7 +329,34 @@ impl Migrator {
                 }),
             })
         };
+        let chunks = crate::baseline::chunks(&mut self.client, &b.sql)
+            .map_err(|e| RunError::refused(e, &[]))?;
+        let mut committed = 0;
         let result = (|| -> Result<()> {
+            // a baseline bigger than the lock table runs in several transactions, all but the
+            // last without the version row
+            for chunk in &chunks[..chunks.len() - 1] {
+                let mut tx = self
+                    .client
+                    .transaction()
+                    .map_err(|e| db::db_error("cannot begin", &e))?;
+                if let Some(f) = &self.fence {
+                    lease::check_fence(&mut tx, f)?;
+                }
+                tx.batch_execute(chunk).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Migration,
+                        format!(
+                            "baseline {} failed ({}): {}",
+                            b.revision,
+                            b.path.display(),
+                            db::SqlFailure::from_pg(&e).describe()
+                        ),
+                    )
+                })?;
+                tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
+                committed += 1;
+            }
             let mut tx = self
                 .client
                 .transaction()
@@ -339,7 +366,7 @@ impl Migrator {
             }
             self.table.ensure(&mut tx)?;
             self.records.ensure(&mut tx)?;
-            tx.batch_execute(&b.sql).map_err(|e| {
+            tx.batch_execute(&chunks[chunks.len() - 1]).map_err(|e| {
                 let f = db::SqlFailure::from_pg(&e);
                 Error::new(
                     ErrorKind::Migration,
@@ -361,7 +388,25 @@ impl Migrator {
             }
             tx.commit().map_err(|e| db::db_error("cannot commit", &e))
         })();
-        result.map_err(failed)?;
+        result.map_err(|mut e| {
+            if committed > 0 {
+                e.message.push_str(&format!(
+                    "\nnote: the baseline is too big for the server's lock table in one transaction: it ran in {} transactions, and {committed} committed before the failure; the database (it had no revision applied) holds part of the schema: drop and re-create it before running again",
+                    chunks.len()
+                ));
+            }
+            let mut r = failed(e);
+            if let (Some(st), true) = (&mut r.state, committed > 0) {
+                st.nothing_applied = false;
+            }
+            r
+        })?;
+        if chunks.len() > 1 {
+            log::info!(
+                "the baseline ran in {} transactions (its locks do not fit the server's lock table in one)",
+                chunks.len()
+            );
+        }
         let step = crate::exec::StepResult {
             revision: b.revision.clone(),
             direction: Direction::Up,

@@ -160,7 +160,16 @@ pub fn execute(
         return Ok(plan.start_heads.clone());
     }
     // The run loop's step-by-step lines are noise in a shadow: at debug level only (-v).
-    let report = online::execute(client, project, table, plan, &RunOptions::default())?;
+    // A replay too big for the server's lock table in one transaction (a long history)
+    // commits per revision: a shadow has nothing to roll back to.
+    let per_migration = crate::db::lock_budget::estimate(project, plan, false) > 1000
+        && crate::db::lock_budget::budget(client).is_ok_and(|(_, size)| {
+            crate::db::lock_budget::estimate(project, plan, false) as i64 > size
+        });
+    let opts = RunOptions {
+        transaction_per_migration: per_migration,
+    };
+    let report = online::execute(client, project, table, plan, &opts)?;
     Ok(report.end_heads)
 }
 
