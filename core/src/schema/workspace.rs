@@ -124,7 +124,12 @@ pub fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
     let table = VersionTable::new(settings.version_table.clone());
     let records = Records::for_table(&table);
     IntrospectOptions {
-        exclude_relations: vec![table.qualified(), records.applied, records.audit],
+        exclude_relations: vec![
+            table.qualified(),
+            records.applied,
+            records.audit,
+            crate::db::lease::table_name(&table),
+        ],
         // retort creates the version table's schema itself (in a replay too).
         ignore_schemas: settings.version_table.schema.iter().cloned().collect(),
     }
