@@ -37,7 +37,7 @@ else
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-rust test-16 test-18 lint fmt bench demo db-up db-down db-url deps wheel test-python \
+.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-fleet demo db-up db-down db-url deps wheel test-python \
         migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
         migrate-import
 
@@ -84,6 +84,11 @@ fmt: ## Format the code
 bench: deps ## Benchmarks (release build) against a throwaway server; figures go to docs/benchmarks.md
 	$(CARGO) build --release --workspace --all-targets
 	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench.sh
+	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench-fleet.sh
+
+bench-fleet: deps ## Fleet benchmarks only: 1,000 tenant schemas, 200 databases x 20 revisions, a 10,000-revision chain
+	$(CARGO) build --release -p retort-bins
+	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench-fleet.sh
 
 db-up: deps ## Start the local development PostgreSQL with pgvector (port DB_PORT, default 5433)
 	@scripts/pg.sh up

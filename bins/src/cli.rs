@@ -44,6 +44,12 @@ pub struct LockArgs {
     /// exit 5 naming the holder. Not PostgreSQL's lock_timeout: see --ddl-lock-timeout.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub lock_timeout: Option<std::time::Duration>,
+    /// The migration lock: auto (the advisory lock on a direct connection, the lease row
+    /// through a pooler), session (the advisory lock; refused through transaction pooling) or
+    /// lease (a row in <version table>_lock, renewed while the run lasts). Default:
+    /// MIGRATE_LOCK_MODE, else auto.
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "session", "lease"])]
+    pub lock_mode: Option<String>,
 }
 
 impl LockArgs {
@@ -55,6 +61,21 @@ impl LockArgs {
                 .unwrap_or(retort::migrator::DEFAULT_LOCK_TIMEOUT),
             ignore_checksums,
             backup_dir: None,
+            lock_mode: self
+                .lock_mode
+                .clone()
+                .or_else(|| {
+                    std::env::var("MIGRATE_LOCK_MODE")
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                })
+                .map(|m| retort::db::lease::LockMode::parse(&m))
+                .transpose()
+                .unwrap_or_else(|e| {
+                    eprintln!("error: MIGRATE_LOCK_MODE: {e}");
+                    std::process::exit(2)
+                })
+                .unwrap_or_default(),
             repair_invalid_indexes: false,
         }
     }

@@ -4,4 +4,5 @@
 //! start-up does not pull in clap or a logger.
 
 pub mod cli;
+pub mod fleet;
 pub mod progress;

@@ -10,7 +10,8 @@
 //!   [`schema`]'s model, changes, diff and rendering;
 //! - the database edge: [`db`] (connection, version table, lock, records, catalog),
 //!   [`schema`]'s introspection and shadow databases, [`backup`];
-//! - running: [`exec`] (the one run loop, online and offline), [`migrator`] (orchestration);
+//! - running: [`exec`] (the one run loop, online and offline), [`migrator`] (orchestration),
+//!   [`fleet`] (many targets: their list and the scheduler);
 //! - commands and their output: [`commands`], [`autogen`], [`lint`] (squawk's rules and
 //!   retort's pgvector rules over the scripts), [`output`].
 //!
@@ -29,11 +30,13 @@ pub mod sql;
 
 // the database edge
 pub mod backup;
+pub mod baseline;
 pub mod db;
 pub mod schema;
 
 // running
 pub mod exec;
+pub mod fleet;
 pub mod migrator;
 
 // commands and output

@@ -12,7 +12,7 @@
 //! ```
 
 use crate::config::{DbUrl, Settings};
-use crate::db::lock::{self, MigrationLock};
+use crate::db::lease::{self, LockMode, RunLock};
 use crate::db::records::{AuditEntry, Records};
 use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
@@ -45,6 +45,8 @@ pub struct MigratorOptions {
     /// Before running: drop and rebuild the INVALID indexes a failed or interrupted
     /// `CREATE INDEX CONCURRENTLY` left (without it they are only named).
     pub repair_invalid_indexes: bool,
+    /// `--lock-mode`: the advisory lock, the lease row, or chosen by the connection.
+    pub lock_mode: LockMode,
 }
 
 impl Default for MigratorOptions {
@@ -54,6 +56,7 @@ impl Default for MigratorOptions {
             ignore_checksums: false,
             backup_dir: None,
             repair_invalid_indexes: false,
+            lock_mode: LockMode::Auto,
         }
     }
 }
@@ -67,6 +70,10 @@ pub struct Migrator {
     pub options: MigratorOptions,
     /// The `application_name` of the connection (and of the pooler probe's).
     app: String,
+    /// `MIGRATE_DIRECT_URL`, for runs that cannot go through transaction pooling.
+    direct_url: Option<DbUrl>,
+    /// While a lease is held: the statement each of the run's transactions begins with.
+    fence: Option<String>,
 }
 
 impl Migrator {
@@ -97,6 +104,8 @@ impl Migrator {
             client,
             options: MigratorOptions::default(),
             app: app.to_string(),
+            direct_url: settings.direct_url.clone(),
+            fence: None,
         })
     }
 
@@ -187,12 +196,14 @@ impl Migrator {
             Direction::Up => "up",
             Direction::Down => "down",
         };
-        let lock = self.lock().map_err(|e| RunError::refused(e, &[]))?;
+        let lock = self
+            .lock_for_run(dir, target)
+            .map_err(|e| RunError::refused(e, &[]))?;
         let started = Instant::now();
         let mut entry = AuditEntry {
             action: action.into(),
             target: target.into(),
-            lock_wait: lock.waited,
+            lock_wait: lock.waited(),
             ..Default::default()
         };
         let result = self.run_locked(dir, target, opts, observer, &mut entry);
@@ -357,13 +368,29 @@ impl Migrator {
         entry.from_heads = heads.clone();
         let refused = |e: Error| RunError::refused(e, &heads);
         self.project.graph.check_known(&heads).map_err(refused)?;
-        let plan = self.checked_plan(dir, target, &heads).map_err(refused)?;
+        let mut plan = self.checked_plan(dir, target, &heads).map_err(refused)?;
+        let mut baseline = None;
+        if dir == Direction::Up && heads.is_empty() && !plan.is_empty() {
+            if let Some((b, step)) = self.apply_baseline(&plan)? {
+                entry.note = Some(format!(
+                    "baseline {}: {} revisions in one step",
+                    b.revision,
+                    self.applied_set(std::slice::from_ref(&b.revision))
+                        .map_or(0, |v| v.len())
+                ));
+                plan = self
+                    .checked_plan(dir, target, std::slice::from_ref(&b.revision))
+                    .map_err(refused)?;
+                baseline = Some(step);
+            }
+        }
         log::debug!(
             "plan: {} step(s) from {} to {}",
             plan.steps.len(),
             heads_text(&plan.start_heads),
             heads_text(&plan.end_heads)
         );
+        self.check_lock_budget(&plan, opts).map_err(refused)?;
         self.adopt(&heads).map_err(refused)?;
         if dir == Direction::Up && !plan.is_empty() {
             self.look_for_leftovers(&plan).map_err(refused)?;
@@ -382,9 +409,24 @@ impl Migrator {
             records: Some(&self.records),
         };
         let project = &self.project;
-        let result = watched_run(&mut self.client, &self.url, observer, |exec, observer| {
+        let fence = self.fence.clone();
+        let mut result = watched_run(&mut self.client, &self.url, observer, |exec, observer| {
+            exec.set_fence(fence);
             run_plan(exec, project, books, &plan, opts, observer)
         });
+        if let Some(step) = baseline {
+            let report = match &mut result {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(st) = &mut e.state {
+                        st.nothing_applied = false;
+                    }
+                    &mut e.report
+                }
+            };
+            report.start_heads = Vec::new();
+            report.steps.insert(0, step);
+        }
         let report = match &result {
             Ok(r) => r,
             Err(e) => &e.report,
@@ -393,11 +435,152 @@ impl Migrator {
         result
     }
 
+    /// A fresh database whose plan passes through a squashed baseline's revision: runs the
+    /// baseline and records its revisions in one transaction (see [`crate::baseline`]).
+    fn apply_baseline(
+        &mut self,
+        plan: &Plan,
+    ) -> std::result::Result<
+        Option<(crate::baseline::Baseline, crate::exec::StepResult)>,
+        Box<RunError>,
+    > {
+        let baselines =
+            crate::baseline::load(&self.project).map_err(|e| RunError::refused(e, &[]))?;
+        let Some((_, b)) = baselines
+            .into_iter()
+            .filter_map(|b| {
+                plan.steps
+                    .iter()
+                    .position(|s| s.revision == b.revision)
+                    .map(|i| (i, b))
+            })
+            .max_by_key(|(i, _)| *i)
+        else {
+            return Ok(None);
+        };
+        let t0 = Instant::now();
+        let applied = self
+            .applied_set(std::slice::from_ref(&b.revision))
+            .map_err(|e| RunError::refused(e, &[]))?;
+        log::info!(
+            "Running baseline {} ({}): {} revisions in one step",
+            b.revision,
+            b.path.display(),
+            applied.len()
+        );
+        let failed = |e: Error| {
+            Box::new(RunError {
+                error: e,
+                report: crate::exec::RunReport::default(),
+                state: Some(crate::exec::FailureState {
+                    failed_step: Some(b.revision.clone()),
+                    rolled_back: true,
+                    nothing_applied: true,
+                }),
+            })
+        };
+        let chunks = crate::baseline::chunks(&mut self.client, &b.sql)
+            .map_err(|e| RunError::refused(e, &[]))?;
+        let mut committed = 0;
+        let result = (|| -> Result<()> {
+            // a baseline bigger than the lock table runs in several transactions, all but the
+            // last without the version row
+            for chunk in &chunks[..chunks.len() - 1] {
+                let mut tx = self
+                    .client
+                    .transaction()
+                    .map_err(|e| db::db_error("cannot begin", &e))?;
+                if let Some(f) = &self.fence {
+                    lease::check_fence(&mut tx, f)?;
+                }
+                tx.batch_execute(chunk).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Migration,
+                        format!(
+                            "baseline {} failed ({}): {}",
+                            b.revision,
+                            b.path.display(),
+                            db::SqlFailure::from_pg(&e).describe()
+                        ),
+                    )
+                })?;
+                tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
+                committed += 1;
+            }
+            let mut tx = self
+                .client
+                .transaction()
+                .map_err(|e| db::db_error("cannot begin", &e))?;
+            if let Some(f) = &self.fence {
+                lease::check_fence(&mut tx, f)?;
+            }
+            self.table.ensure(&mut tx)?;
+            self.records.ensure(&mut tx)?;
+            tx.batch_execute(&chunks[chunks.len() - 1]).map_err(|e| {
+                let f = db::SqlFailure::from_pg(&e);
+                Error::new(
+                    ErrorKind::Migration,
+                    format!(
+                        "baseline {} failed ({}:{}): {}",
+                        b.revision,
+                        b.path.display(),
+                        b.line,
+                        f.describe()
+                    ),
+                )
+            })?;
+            self.table
+                .apply(&mut tx, &crate::plan::VersionOp::Insert(b.revision.clone()))?;
+            for rev in &applied {
+                let checksum = &self.project.script(rev)?.checksum;
+                self.records
+                    .record(&mut tx, rev, checksum, None, "baseline")?;
+            }
+            tx.commit().map_err(|e| db::db_error("cannot commit", &e))
+        })();
+        result.map_err(|mut e| {
+            if committed > 0 {
+                e.message.push_str(&format!(
+                    "\nnote: the baseline is too big for the server's lock table in one transaction: it ran in {} transactions, and {committed} committed before the failure; the database (it had no revision applied) holds part of the schema: drop and re-create it before running again",
+                    chunks.len()
+                ));
+            }
+            let mut r = failed(e);
+            if let (Some(st), true) = (&mut r.state, committed > 0) {
+                st.nothing_applied = false;
+            }
+            r
+        })?;
+        if chunks.len() > 1 {
+            log::info!(
+                "the baseline ran in {} transactions (its locks do not fit the server's lock table in one)",
+                chunks.len()
+            );
+        }
+        let step = crate::exec::StepResult {
+            revision: b.revision.clone(),
+            direction: Direction::Up,
+            duration: t0.elapsed(),
+        };
+        Ok(Some((b, step)))
+    }
+
+    /// Refuses a run whose one transaction would hold more locks than the server's lock table
+    /// (see [`db::lock_budget`]).
+    fn check_lock_budget(&mut self, plan: &Plan, opts: &RunOptions) -> Result<()> {
+        let needed = db::lock_budget::estimate(&self.project, plan, opts.transaction_per_migration);
+        if needed < 1000 {
+            return Ok(());
+        }
+        let (per, size) = db::lock_budget::budget(&mut self.client)?;
+        db::lock_budget::check(needed, per, size, plan.steps.len())
+    }
+
     /// Writes the audit entry (success or failure) and releases the lock. A usage error (a bad
     /// target or flag) is the caller's typo, not an event on the database: no row. A refusal
     /// about the database's state (an unknown revision, edited scripts) is logged when the
     /// audit table exists; no table is created for a refusal.
-    fn finish(&mut self, lock: MigrationLock, mut entry: AuditEntry, result: Result<()>) {
+    fn finish(&mut self, lock: RunLock, mut entry: AuditEntry, result: Result<()>) {
         entry.success = result.is_ok();
         entry.error = result.as_ref().err().map(|e| e.message.clone());
         // The connection dropped under the run (a server restart, the network, a terminated
@@ -429,6 +612,7 @@ impl Migrator {
         if let Err(e) = written {
             log::warn!("could not write the audit log: {e}");
         }
+        self.fence = None;
         if reconnected || self.client.is_closed() {
             return; // the lock went with the old connection
         }
@@ -437,11 +621,68 @@ impl Migrator {
         }
     }
 
-    /// Takes the migration lock, after making sure it can be held: not through transaction
-    /// pooling (refused, nothing written).
-    fn lock(&mut self) -> Result<MigrationLock> {
-        db::pooler::refuse_transaction_pooling(&mut self.client, &self.url, &self.app)?;
-        lock::acquire(&mut self.client, &self.table, self.options.lock_timeout)
+    /// Takes the migration lock `--lock-mode` asks for (see [`lease::take`]): the advisory
+    /// lock on a direct connection, the lease row through a pooler.
+    fn lock(&mut self) -> Result<RunLock> {
+        let seen = self.inspect()?;
+        self.lock_seen(&seen)
+    }
+
+    fn inspect(&mut self) -> Result<lease::Connection> {
+        if self.options.lock_mode == LockMode::Lease {
+            return Ok(lease::Connection {
+                transaction_pooling: None,
+                proxied: true,
+            });
+        }
+        lease::inspect(&mut self.client, &self.url, &self.app)
+    }
+
+    fn lock_seen(&mut self, seen: &lease::Connection) -> Result<RunLock> {
+        let lock = lease::take(
+            &mut self.client,
+            &self.url,
+            &self.app,
+            &self.table,
+            self.options.lock_mode,
+            self.options.lock_timeout,
+            seen,
+        )?;
+        self.fence = lock.fence();
+        Ok(lock)
+    }
+
+    /// The lock for an up/down run. Through transaction pooling, a plan with steps that need
+    /// a session (see [`lease::needs_session`]) moves to `MIGRATE_DIRECT_URL`, or is
+    /// refused before anything is written.
+    fn lock_for_run(&mut self, dir: Direction, target: &str) -> Result<RunLock> {
+        let seen = self.inspect()?;
+        if let Some(why) = seen.transaction_pooling.clone() {
+            let heads = self.heads()?;
+            let needs = match self.checked_plan(dir, target, &heads) {
+                Ok(plan) => lease::needs_session(&self.project, &plan),
+                // the run itself reports it, under the lock
+                Err(_) => Vec::new(),
+            };
+            if !needs.is_empty() {
+                let Some(direct) = self.direct_url.clone() else {
+                    return Err(Error::usage(format!(
+                        "the connection goes through a pooler in transaction pooling mode ({why}), and this run has steps that need a session of their own:\n  {}\nnothing was changed",
+                        needs.join("\n  ")
+                    ))
+                    .with_hint("set MIGRATE_DIRECT_URL to a direct connection to PostgreSQL (retort then runs on it), or use SET LOCAL in a transactional script"));
+                };
+                log::info!(
+                    "this run needs a session ({}): running on MIGRATE_DIRECT_URL",
+                    needs.join("; ")
+                );
+                self.client = db::connect(&direct, &self.app)?;
+                self.url = direct;
+                let seen = self.inspect()?;
+                return self.lock_seen(&seen);
+            }
+        }
+        self.lock_seen(&seen)
     }
 
     /// Runs `body` under the migration lock with an audit entry for `action`; the entry's
@@ -457,7 +698,7 @@ impl Migrator {
         let mut entry = AuditEntry {
             action: action.into(),
             target: target.into(),
-            lock_wait: lock.waited,
+            lock_wait: lock.waited(),
             ..Default::default()
         };
         let result = body(self, &mut entry);
@@ -486,6 +727,9 @@ impl Migrator {
             .client
             .transaction()
             .map_err(|e| db::db_error("cannot begin", &e))?;
+        if let Some(f) = &self.fence {
+            lease::check_fence(&mut tx, f)?;
+        }
         self.records.ensure(&mut tx)?;
         for rev in &missing {
             let checksum = &self.project.script(rev)?.checksum;
@@ -568,6 +812,9 @@ impl Migrator {
             .client
             .transaction()
             .map_err(|e| db::db_error("cannot begin", &e))?;
+        if let Some(f) = &self.fence {
+            lease::check_fence(&mut tx, f)?;
+        }
         self.table.ensure(&mut tx)?;
         self.records.ensure(&mut tx)?;
         if purge {

@@ -67,6 +67,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
     #[command(flatten)]
+    fleet: retort_cli::fleet::FleetArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -85,6 +87,20 @@ fn main() {
         _ => cli::Format::Text,
     };
     cli::main(format, || {
+        if a.fleet.given()? {
+            if a.offline {
+                return Err(retort::Error::usage(
+                    "--offline checks the scripts only; --targets checks databases",
+                ));
+            }
+            return retort_cli::fleet::main_for(
+                &a.common,
+                &a.fleet,
+                format,
+                "migrate-check",
+                |p, s, t| retort::fleet::jobs::check(p, s, t, "migrate-check"),
+            );
+        }
         let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {
             settings.schema_file = p.clone();

@@ -30,6 +30,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
+    fleet: retort_cli::fleet::FleetArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -37,6 +39,15 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        if a.fleet.given()? {
+            return retort_cli::fleet::main_for(
+                &a.common,
+                &a.fleet,
+                a.format,
+                "migrate-current",
+                |p, s, t| retort::fleet::jobs::current(p, s, t, "migrate-current"),
+            );
+        }
         let settings = a.common.settings()?;
         let mut m = Migrator::open(&settings, "migrate-current")?;
         let current = m.known_heads()?;

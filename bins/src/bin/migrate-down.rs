@@ -2,6 +2,7 @@
 use clap::Parser;
 use retort::{exec::offline, plan::Direction, Migrator};
 use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs};
+use retort_cli::fleet::FleetArgs;
 
 /// Downgrade the database to TARGET (default: -1, one step back; base: everything).
 #[derive(Parser)]
@@ -40,6 +41,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
+    fleet: FleetArgs,
+    #[command(flatten)]
     lock: LockArgs,
     #[command(flatten)]
     run: RunArgs,
@@ -51,6 +54,30 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        if a.fleet.given()? {
+            if a.sql.is_some() || a.dry_run {
+                return Err(retort::Error::usage(
+                    "--targets/--targets-query run the downgrade; --sql and --dry-run are for one database",
+                ));
+            }
+            if !a.yes {
+                return Err(retort::Error::usage(
+                    "migrate-down on a fleet reverts revisions on every target: refusing without --yes",
+                )
+                .with_hint("pass --yes"));
+            }
+            let opts = a.run.options(a.transaction_per_migration);
+            return retort_cli::fleet::run_main(
+                &a.common,
+                &a.fleet,
+                a.format,
+                "migrate-down",
+                retort::plan::Direction::Down,
+                &a.target,
+                &a.lock.migrator_options(false),
+                &opts,
+            );
+        }
         let settings = a.common.settings()?;
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };

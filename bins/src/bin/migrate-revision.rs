@@ -81,6 +81,11 @@ struct Args {
     /// Write a revision even when there is nothing to do.
     #[arg(long, requires = "autogenerate")]
     empty: bool,
+    /// Write baselines/REV.sql: the schema as of REV in one script (from a replay in a shadow
+    /// database on the database URL's server), which a fresh database runs instead of the
+    /// revisions up to REV. Existing databases keep their history.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["autogenerate", "merge", "message", "rev_id", "head", "dry_run"])]
+    squash: Option<String>,
     /// Print the revision(s) instead of writing them.
     #[arg(long)]
     dry_run: bool,
@@ -105,6 +110,20 @@ fn main() {
         let (mut settings, env) = a.common.settings_and_env()?;
         cli::add_filters(&mut settings, &a.include, &a.exclude)?;
         let project = retort::Project::load(&settings.migrations_dir)?;
+        if let Some(rev) = &a.squash {
+            let id = project.graph.resolve(rev)?;
+            let sql = retort::baseline::render(&project, &settings, None, &id)?;
+            let path = retort::baseline::write(&project, &id, &sql)?;
+            match a.format {
+                cli::Format::Json => cli::print_json(&serde_json::json!({
+                    "version": retort::output::json::FORMAT_VERSION,
+                    "ok": true,
+                    "baseline": {"revision": id, "path": path.display().to_string()},
+                })),
+                cli::Format::Text => println!("{}", path.display()),
+            }
+            return Ok(0);
+        }
         let message = match &a.message {
             Some(m) => m.clone(),
             None => cli::prompt("Message for the new revision", "-m \"message\"")?,

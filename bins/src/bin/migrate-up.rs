@@ -2,6 +2,7 @@
 use clap::Parser;
 use retort::{exec::offline, plan::Direction, Migrator};
 use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs};
+use retort_cli::fleet::FleetArgs;
 
 /// Upgrade the database to TARGET (default: all heads), or print the SQL (--sql) or the plan (--dry-run).
 #[derive(Parser)]
@@ -56,6 +57,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
+    fleet: FleetArgs,
+    #[command(flatten)]
     lock: LockArgs,
     #[command(flatten)]
     run: RunArgs,
@@ -67,6 +70,24 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        if a.fleet.given()? {
+            if a.sql.is_some() || a.dry_run || a.backup_dir.is_some() {
+                return Err(retort::Error::usage(
+                    "--targets/--targets-query run the upgrade; --sql, --dry-run and --backup-dir are for one database",
+                ));
+            }
+            let opts = a.run.options(a.transaction_per_migration);
+            return retort_cli::fleet::run_main(
+                &a.common,
+                &a.fleet,
+                a.format,
+                "migrate-up",
+                retort::plan::Direction::Up,
+                &a.target,
+                &a.lock.migrator_options(a.ignore_checksums),
+                &opts,
+            );
+        }
         let settings = a.common.settings()?;
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };

@@ -173,6 +173,12 @@ fn check_database(
         &current,
     )?;
     report.problems.extend(drift);
+    for message in crate::baseline::verify(&m.project, settings, opts.shadow_url.as_ref())? {
+        report.problems.push(Problem {
+            code: "baseline_mismatch",
+            message,
+        });
+    }
     report.drift = Some(note);
     report.current = Some(current);
     Ok(())

@@ -189,6 +189,9 @@ pub struct Settings {
     /// template0): one where an administrator created the extensions lets a role with
     /// CREATEDB only build shadows.
     pub shadow_template: Option<String>,
+    /// `MIGRATE_DIRECT_URL`: a direct connection to the server, for the runs that cannot go
+    /// through transaction pooling (session `SET`s, multi-statement non-transactional steps).
+    pub direct_url: Option<DbUrl>,
 }
 
 /// Values given on the command line; `None` means "not given". `Debug` redacts the URL.
@@ -264,6 +267,15 @@ impl Settings {
                 })
             })
             .transpose()?;
+        let direct_url = env
+            .get("MIGRATE_DIRECT_URL")
+            .map(|u| {
+                DbUrl::parse(&u, env).map_err(|mut e| {
+                    e.message = format!("MIGRATE_DIRECT_URL: {}", e.message);
+                    e
+                })
+            })
+            .transpose()?;
         Ok(Settings {
             database_url,
             migrations_dir,
@@ -273,6 +285,7 @@ impl Settings {
             filter,
             shadow_url,
             shadow_template: env.get("MIGRATE_SHADOW_TEMPLATE").filter(|t| !t.is_empty()),
+            direct_url,
         })
     }
 

@@ -1,7 +1,9 @@
 //! The database edge: connecting (with TLS), and turning PostgreSQL's errors into messages that
 //! say which host, which user, and why — never with the password.
 
+pub mod lease;
 pub mod lock;
+pub mod lock_budget;
 pub mod pooler;
 pub mod query;
 pub mod records;

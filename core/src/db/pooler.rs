@@ -2,11 +2,11 @@
 //! `pool_mode = transaction`, pgcat, Supavisor's transaction port, RDS Proxy when it does not
 //! pin) gives each transaction whichever server connection is free: a client's consecutive
 //! statements run on different backends, and its backend runs other clients' statements in
-//! between. A session advisory lock — the migration lock — then guards nothing: it stays on a
-//! backend other clients use, and they take it again (it is re-entrant there). So the
-//! commands that take the lock refuse to run through transaction pooling (see
-//! docs/production.md); the reading commands work through it (every statement is unnamed, see
-//! [`super::query`]).
+//! between. A session advisory lock then guards nothing: it stays on a backend other clients
+//! use, and they take it again (it is re-entrant there). So where this probe sees transaction
+//! pooling, the writing commands take the lease lock instead ([`super::lease`]; with
+//! `--lock-mode session` they refuse); the reading commands work through it (every statement
+//! is unnamed, see [`super::query`]).
 //!
 //! No pooler says what it is on an ordinary connection, so this watches what it does: with a
 //! second connection inside a transaction, a pooler that shares backends hands this session's
@@ -35,13 +35,7 @@ pub fn backend_pid(client: &mut impl GenericClient) -> std::result::Result<i32, 
 /// The refusal: `first` and `then` are the backends two statements of one session ran on
 /// (equal when another connection was handed this session's backend).
 pub fn transaction_pooling_error(first: i32, then: i32, how: &str) -> Error {
-    Error::new(
-        ErrorKind::Usage,
-        format!(
-            "the connection goes through a pooler in transaction pooling mode ({how}: backend pids {first} and {then}): the migration lock cannot be held through transaction pooling (it is a session advisory lock, which stays on a server connection other clients get), so nothing was changed"
-        ),
-    )
-    .with_hint("connect to PostgreSQL directly, or through the pooler in session pooling (PgBouncer: a database entry with pool_mode=session), to migrate: set DATABASE_URL (or --database-url) to that URL for migrate-up, migrate-down and migrate-stamp. migrate-current, migrate-history and migrate-check work through transaction pooling")
+    transaction_pooling_error_text(&format!("{how}: backend pids {first} and {then}"))
 }
 
 enum Ask {
@@ -49,18 +43,45 @@ enum Ask {
     End,
 }
 
-/// Refuses (exit 2) when `client`'s connection goes through transaction pooling. A second
-/// connection to `url` (named `app`) starts a transaction and reads its backend, then this
-/// session reads its own again, a few times: the same backend for both connections, or this
-/// session on another backend, is transaction pooling. When the second connection cannot be
-/// opened or gets no backend in time, this cannot tell: it logs so and lets the run go on.
+/// Refuses (exit 2) when `client`'s connection goes through transaction pooling (the
+/// `--lock-mode session` check; `auto` takes the lease there instead, see [`super::lease`]).
 pub fn refuse_transaction_pooling(client: &mut Client, url: &DbUrl, app: &str) -> Result<()> {
+    match probe(client, url, app)? {
+        Some(why) => Err(transaction_pooling_error_text(&why)),
+        None => Ok(()),
+    }
+}
+
+/// The refusal for a probe's finding (`why` holds the backend pids).
+pub fn transaction_pooling_error_text(why: &str) -> Error {
+    Error::new(
+        ErrorKind::Usage,
+        format!(
+            "the connection goes through a pooler in transaction pooling mode ({why}): the session advisory lock (--lock-mode session) cannot be held through transaction pooling, so nothing was changed"
+        ),
+    )
+    .with_hint("use --lock-mode auto (the default) or lease, which take a lease row that holds through any pooler; or connect to PostgreSQL directly")
+}
+
+/// Whether `e` is the advisory lock's "statements moved between server connections".
+pub fn is_transaction_pooling_error(e: &Error) -> bool {
+    e.kind == ErrorKind::Usage
+        && e.message
+            .starts_with("the connection goes through a pooler in transaction pooling mode")
+}
+
+/// Whether `client`'s connection goes through transaction pooling: `Some(what was seen)`. A
+/// second connection to `url` (named `app`) starts a transaction and reads its backend, then
+/// this session reads its own again, a few times: the same backend for both connections, or
+/// this session on another backend, is transaction pooling. When the second connection cannot
+/// be opened or gets no backend in time, this cannot tell: it logs so and answers `None`.
+pub fn probe(client: &mut Client, url: &DbUrl, app: &str) -> Result<Option<String>> {
     let first = backend_pid(client).map_err(|e| db_error("cannot read the backend pid", &e))?;
     let mut other = match connect(url, app) {
         Ok(c) => c,
         Err(e) => {
             log::warn!("cannot tell whether the connection goes through transaction pooling (a second connection failed: {e}); taking the migration lock as usual");
-            return Ok(());
+            return Ok(None);
         }
     };
     let (ask, asked) = mpsc::channel::<Ask>();
@@ -85,7 +106,7 @@ pub fn refuse_transaction_pooling(client: &mut Client, url: &DbUrl, app: &str) -
     }
     let undecided = |why: String| {
         log::warn!("cannot tell whether the connection goes through transaction pooling ({why}); taking the migration lock as usual");
-        Ok(())
+        Ok(None)
     };
     let reply = |a: Ask| -> std::result::Result<i32, String> {
         ask.send(a).map_err(|_| "the probe ended".to_string())?;
@@ -103,24 +124,17 @@ pub fn refuse_transaction_pooling(client: &mut Client, url: &DbUrl, app: &str) -
             Err(why) => return undecided(why),
         };
         if theirs == first {
-            return Err(transaction_pooling_error(
-                first,
-                theirs,
-                "another connection was handed this session's server connection",
-            ));
+            let _ = reply(Ask::End);
+            return Ok(Some(format!("another connection was handed this session's server connection: backend pids {first} and {theirs}")));
         }
         let mine = backend_pid(client).map_err(|e| db_error("cannot read the backend pid", &e))?;
         if let Err(why) = reply(Ask::End) {
             return undecided(why);
         }
         if mine != first {
-            return Err(transaction_pooling_error(
-                first,
-                mine,
-                "this session's statements ran on different server connections",
-            ));
+            return Ok(Some(format!("this session's statements ran on different server connections: backend pids {first} and {mine}")));
         }
     }
     log::debug!("the session keeps backend {first}: no transaction pooling");
-    Ok(())
+    Ok(None)
 }

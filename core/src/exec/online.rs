@@ -32,6 +32,8 @@ pub struct PgExecutor<'a> {
     live: Option<(mpsc::Sender<Live>, Arc<AtomicUsize>)>,
     /// How many the pump has handed to the observer.
     delivered: Arc<AtomicUsize>,
+    /// The lease's fence, run after each BEGIN (see [`crate::db::lease`]).
+    fence: Option<String>,
 }
 
 impl<'a> PgExecutor<'a> {
@@ -43,7 +45,13 @@ impl<'a> PgExecutor<'a> {
             monitor: None,
             live: None,
             delivered: Arc::new(AtomicUsize::new(0)),
+            fence: None,
         }
+    }
+
+    /// Runs the lease's fence after every BEGIN (see [`crate::db::lease`]).
+    pub fn set_fence(&mut self, fence: Option<String>) {
+        self.fence = fence;
     }
 
     /// With a watcher on a second connection to `url` (heartbeats, blockers, sent to `live`)
@@ -77,6 +85,7 @@ impl<'a> PgExecutor<'a> {
             monitor,
             live: Some((live, Arc::new(AtomicUsize::new(0)))),
             delivered,
+            fence: None,
         }
     }
 }
@@ -273,7 +282,19 @@ impl Executor for PgExecutor<'_> {
     fn execute(&mut self, sql: &str) -> std::result::Result<(), SqlFailure> {
         self.client
             .batch_execute(sql)
-            .map_err(|e| SqlFailure::from_pg(&e))
+            .map_err(|e| SqlFailure::from_pg(&e))?;
+        match &self.fence {
+            Some(f) if sql == "BEGIN" => {
+                crate::db::lease::check_fence(self.client, f).map_err(|e| SqlFailure {
+                    sqlstate: String::new(),
+                    message: e.message,
+                    detail: None,
+                    hint: e.hint,
+                    position: None,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn prepare(&mut self, books: &Bookkeeping) -> Result<()> {

@@ -168,7 +168,12 @@ pub fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
     let table = VersionTable::new(settings.version_table.clone());
     let records = Records::for_table(&table);
     IntrospectOptions {
-        exclude_relations: vec![table.qualified(), records.applied, records.audit],
+        exclude_relations: vec![
+            table.qualified(),
+            records.applied,
+            records.audit,
+            crate::db::lease::table_name(&table),
+        ],
         // retort creates the version table's schema itself (in a replay too).
         ignore_schemas: settings.version_table.schema.iter().cloned().collect(),
     }
@@ -185,7 +190,17 @@ pub fn execute(
         return Ok(plan.start_heads.clone());
     }
     // The run loop's step-by-step lines are noise in a shadow: at debug level only (-v).
-    let report = online::execute(client, project, table, plan, &RunOptions::default())?;
+    // A replay too big for the server's lock table in one transaction (a long history)
+    // commits per revision: a shadow has nothing to roll back to.
+    let per_migration = crate::db::lock_budget::estimate(project, plan, false) > 1000
+        && crate::db::lock_budget::budget(client).is_ok_and(|(_, size)| {
+            crate::db::lock_budget::estimate(project, plan, false) as i64 > size
+        });
+    let opts = RunOptions {
+        transaction_per_migration: per_migration,
+        ..RunOptions::default()
+    };
+    let report = online::execute(client, project, table, plan, &opts)?;
     Ok(report.end_heads)
 }
 

@@ -3,7 +3,6 @@
 //! past one) while cosmetic edits (line endings, trailing whitespace, the message) are not.
 
 use sha2::{Digest, Sha256};
-use std::fmt;
 
 /// Lowercase hex SHA-256 of `text` after normalizing away cosmetic differences: a BOM is
 /// removed, CRLF and CR become LF, trailing whitespace is removed from every line, and
@@ -33,10 +32,12 @@ pub fn checksum(text: &str) -> String {
         pending_blank = 0;
     }
     let digest = hasher.finalize();
+    // hex by table: `write!("{:02x}")` per byte was a visible part of loading 10,000 scripts
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(64);
     for byte in digest {
-        use fmt::Write;
-        let _ = write!(hex, "{byte:02x}");
+        hex.push(HEX[(byte >> 4) as usize] as char);
+        hex.push(HEX[(byte & 15) as usize] as char);
     }
     hex
 }

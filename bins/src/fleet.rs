@@ -1,0 +1,375 @@
+//! `--targets FILE` / `--targets-query SQL`: the fleet flags of the connecting binaries, the
+//! live status on a terminal, the final table and the JSON document (docs/fleets.md).
+
+use crate::cli::{self, Format};
+use retort::config::{Env, Settings};
+use retort::error::{Error, Result};
+use retort::fleet::{self, Event, FleetOptions, Outcome, Target, TargetResult};
+use retort::output::text::fmt_duration;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FleetArgs {
+    /// Run on every database of FILE (one URL per line, `name=URL` to name it, # comments)
+    /// instead of the one database URL.
+    #[arg(long, value_name = "FILE", conflicts_with = "targets_query")]
+    pub targets: Option<PathBuf>,
+    /// Run on every row of SQL, run on the database URL's database: URLs, or schema names
+    /// (schema-per-tenant: version table and search_path in that schema).
+    #[arg(long, value_name = "SQL")]
+    pub targets_query: Option<String>,
+    /// Targets at once (default: 8, never more than the server's free connections allow).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
+    /// Run the first K targets first, and the rest only if all K succeeded.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub canary: usize,
+    /// Keep starting targets after one failed (default: stop starting; running ones finish).
+    #[arg(long)]
+    pub continue_on_error: bool,
+}
+
+impl FleetArgs {
+    /// Whether this is a fleet run; fleet-only flags without targets are a usage error.
+    pub fn given(&self) -> Result<bool> {
+        let fleet = self.targets.is_some() || self.targets_query.is_some();
+        if !fleet {
+            for (set, flag) in [
+                (self.parallel.is_some(), "--parallel"),
+                (self.canary > 0, "--canary"),
+                (self.continue_on_error, "--continue-on-error"),
+            ] {
+                if set {
+                    return Err(Error::usage(format!(
+                        "{flag} needs --targets FILE or --targets-query SQL"
+                    )));
+                }
+            }
+        }
+        Ok(fleet)
+    }
+
+    pub fn targets(&self, settings: &Settings, env: &Env, app: &str) -> Result<Vec<Target>> {
+        if let Some(path) = &self.targets {
+            return fleet::targets::parse_file(path, env);
+        }
+        let sql = self.targets_query.as_deref().unwrap_or_default();
+        let main = settings.require_url().map_err(|e| {
+            e.with_hint("--targets-query runs on the database URL's database: pass --database-url or set DATABASE_URL")
+        })?;
+        fleet::targets::from_query(main, sql, env, app)
+    }
+
+    /// `--parallel` (or the default), lowered to what the first target's server has free.
+    pub fn options(&self, targets: &[Target], app: &str) -> FleetOptions {
+        let free = retort::db::connect(&targets[0].url, app)
+            .ok()
+            .and_then(|mut c| fleet::free_connections(&mut c).ok());
+        let parallel = match self.parallel {
+            None => fleet::default_parallel(targets.len(), free),
+            Some(n) => {
+                let capped = fleet::cap_parallel(n as usize, targets.len(), free);
+                if capped < n as usize && capped < targets.len() {
+                    log::warn!(
+                        "--parallel {n}: the server has {} free connections; running {capped} at once",
+                        free.unwrap_or(0)
+                    );
+                }
+                capped
+            }
+        };
+        FleetOptions {
+            parallel,
+            canary: self.canary,
+            continue_on_error: self.continue_on_error,
+        }
+    }
+}
+
+/// Runs `job` over the fleet, shows the live status (on a terminal), prints the table or the
+/// JSON document, and returns the exit code: 0 every target fine, 1 (check) some have
+/// problems, [`fleet::SOME_FAILED`] some failed or were not started.
+pub fn drive(
+    format: Format,
+    command: &str,
+    targets: &[Target],
+    opts: &FleetOptions,
+    job: impl Fn(&Target) -> TargetResult + Sync,
+) -> Result<i32> {
+    let started = Instant::now();
+    let live = std::io::stderr().is_terminal() && log::log_enabled!(log::Level::Info);
+    let mut running: std::collections::BTreeMap<usize, Instant> = Default::default();
+    let (mut done, mut failed) = (0usize, 0usize);
+    let mut last = Instant::now() - Duration::from_secs(1);
+    log::info!(
+        "{command} on {} target{}, {} at once{}",
+        targets.len(),
+        if targets.len() == 1 { "" } else { "s" },
+        opts.parallel,
+        if opts.canary > 0 {
+            format!(", the first {} as canaries", opts.canary)
+        } else {
+            String::new()
+        }
+    );
+    let results = fleet::run(targets, opts, job, &mut |ev| {
+        match ev {
+            Event::Started(k) => {
+                running.insert(*k, Instant::now());
+            }
+            Event::Finished(k, r) => {
+                running.remove(k);
+                done += 1;
+                if r.failed() {
+                    failed += 1;
+                }
+                if !live {
+                    match &r.outcome {
+                        Outcome::Failed(e) => log::error!("{}: {}", r.name, first_line(&e.message)),
+                        _ => log::info!("{}: {}", r.name, result_text(r)),
+                    }
+                }
+            }
+            Event::Tick => {}
+        }
+        if live && last.elapsed() >= Duration::from_millis(100) {
+            last = Instant::now();
+            let slowest = running
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, t)| {
+                    format!(
+                        "; slowest running: {} ({})",
+                        targets[*k].name,
+                        fmt_duration(t.elapsed())
+                    )
+                })
+                .unwrap_or_default();
+            eprint!(
+                "\r\x1b[2K{done}/{} done, {} running, {failed} failed{slowest}",
+                targets.len(),
+                running.len()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    });
+    if live {
+        eprint!("\r\x1b[2K");
+    }
+    let elapsed = started.elapsed();
+    let failed = results.iter().filter(|r| r.failed()).count();
+    let problems = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Problems(_)))
+        .count();
+    let code = if failed > 0 {
+        fleet::SOME_FAILED
+    } else if problems > 0 {
+        1
+    } else {
+        0
+    };
+    match format {
+        Format::Json => cli::print_json(&json(command, &results, elapsed, code)),
+        Format::Text => print!("{}", table(&results, elapsed)),
+    }
+    Ok(code)
+}
+
+/// `<base>` or `b` or `c, d`.
+fn short_heads(h: &[String]) -> String {
+    if h.is_empty() {
+        "<base>".into()
+    } else {
+        h.join(", ")
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn result_text(r: &TargetResult) -> String {
+    match &r.outcome {
+        Outcome::Done if r.revisions.is_empty() => "ok".into(),
+        Outcome::Done => format!("applied {}", r.revisions.len()),
+        Outcome::UpToDate => "up to date".into(),
+        Outcome::Problems(ps) => ps
+            .iter()
+            .map(|p| match p.code {
+                "pending" => p.message.clone(),
+                "checksum_mismatch" => format!("drifted: {}", p.message),
+                "unknown_revision" => format!("unknown revision: {}", p.message),
+                _ => p.message.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Outcome::Failed(e) => format!("FAILED: {}", first_line(&e.message)),
+        Outcome::NotStarted(why) => format!("not started: {why}"),
+    }
+}
+
+fn result_code(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Done => "done",
+        Outcome::UpToDate => "up_to_date",
+        Outcome::Problems(_) => "problems",
+        Outcome::Failed(_) => "failed",
+        Outcome::NotStarted(_) => "not_started",
+    }
+}
+
+/// The final table: name, from → to, duration, result; then one summary line.
+pub fn table(results: &[TargetResult], elapsed: Duration) -> String {
+    let rows: Vec<[String; 4]> = results
+        .iter()
+        .map(|r| {
+            let moved = match &r.outcome {
+                Outcome::NotStarted(_) => "-".to_string(),
+                Outcome::Failed(_) if r.from.is_empty() && r.to.is_empty() => "-".to_string(),
+                _ => format!("{} → {}", short_heads(&r.from), short_heads(&r.to)),
+            };
+            let d = match r.outcome {
+                Outcome::NotStarted(_) => "-".into(),
+                _ => fmt_duration(r.duration),
+            };
+            [
+                redact(&r.name),
+                moved,
+                d,
+                retort::config::redact_url_text(&result_text(r)),
+            ]
+        })
+        .collect();
+    let head = ["target", "from → to", "duration", "result"];
+    let mut w = head.map(|h| h.chars().count());
+    for row in &rows {
+        for (i, c) in row.iter().enumerate().take(3) {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 4]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i < 3 {
+                s.push_str(c);
+                s.push_str(&" ".repeat(w[i] - c.chars().count() + 2));
+            } else {
+                s.push_str(c);
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head);
+    for row in &rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3]]));
+    }
+    let count = |f: &dyn Fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
+    let applied = count(&|o| matches!(o, Outcome::Done));
+    let up = count(&|o| matches!(o, Outcome::UpToDate));
+    let problems = count(&|o| matches!(o, Outcome::Problems(_)));
+    let failed = count(&|o| matches!(o, Outcome::Failed(_)));
+    let not_started = count(&|o| matches!(o, Outcome::NotStarted(_)));
+    out.push_str(&format!(
+        "{} target{} in {}: {applied} done, {up} up to date, {problems} with problems, {failed} failed, {not_started} not started\n",
+        results.len(),
+        if results.len() == 1 { "" } else { "s" },
+        fmt_duration(elapsed)
+    ));
+    out
+}
+
+fn redact(s: &str) -> String {
+    retort::config::redact_url_text(s)
+}
+
+pub fn json(
+    command: &str,
+    results: &[TargetResult],
+    elapsed: Duration,
+    code: i32,
+) -> serde_json::Value {
+    let targets: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": redact(&r.name),
+                "url": r.shown,
+                "result": result_code(&r.outcome),
+                "from": r.from,
+                "to": r.to,
+                "revisions": r.revisions,
+                "duration_ms": r.duration.as_millis() as u64,
+                "problems": match &r.outcome {
+                    Outcome::Problems(ps) => ps.iter().map(|p| serde_json::json!({"code": p.code, "message": redact(&p.message)})).collect::<Vec<_>>(),
+                    _ => Vec::new(),
+                },
+                "error": match &r.outcome {
+                    Outcome::Failed(e) => retort::output::json::error(e),
+                    Outcome::NotStarted(why) => serde_json::json!({"kind": "not_started", "message": why}),
+                    _ => serde_json::Value::Null,
+                },
+            })
+        })
+        .collect();
+    let n = |c: &str| {
+        results
+            .iter()
+            .filter(|r| result_code(&r.outcome) == c)
+            .count()
+    };
+    serde_json::json!({
+        "version": retort::output::json::FORMAT_VERSION,
+        "command": command,
+        "ok": code == 0,
+        "exit_code": code,
+        "duration_ms": elapsed.as_millis() as u64,
+        "summary": {
+            "targets": results.len(),
+            "done": n("done"),
+            "up_to_date": n("up_to_date"),
+            "problems": n("problems"),
+            "failed": n("failed"),
+            "not_started": n("not_started"),
+        },
+        "targets": targets,
+    })
+}
+
+/// The fleet form of a connecting binary: reads the targets (and the scripts, once), then
+/// runs `job` on each. Bad input — a bad targets file, a broken script — fails before any
+/// target is touched.
+pub fn main_for(
+    common: &crate::cli::CommonArgs,
+    args: &FleetArgs,
+    format: Format,
+    app: &str,
+    job: impl Fn(&retort::Project, &Settings, &Target) -> TargetResult + Sync,
+) -> Result<i32> {
+    let (settings, env) = common.settings_and_env()?;
+    let project = retort::Project::load(&settings.migrations_dir)?;
+    let targets = args.targets(&settings, &env, app)?;
+    let opts = args.options(&targets, app);
+    drive(format, app, &targets, &opts, |t| {
+        job(&project, &settings, t)
+    })
+}
+
+/// `migrate-up` / `migrate-down` over a fleet.
+#[allow(clippy::too_many_arguments)]
+pub fn run_main(
+    common: &crate::cli::CommonArgs,
+    args: &FleetArgs,
+    format: Format,
+    app: &str,
+    dir: retort::plan::Direction,
+    target: &str,
+    options: &retort::migrator::MigratorOptions,
+    run_opts: &retort::RunOptions,
+) -> Result<i32> {
+    main_for(common, args, format, app, |p, s, t| {
+        fleet::jobs::run(p, s, t, dir, target, options, run_opts, app)
+    })
+}

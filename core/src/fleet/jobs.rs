@@ -1,0 +1,141 @@
+//! The per-target jobs of the fleet commands: each is the single-target command on that
+//! target, with the scripts read once for the whole fleet.
+
+use super::{Outcome, Target, TargetResult};
+use crate::commands::check::Problem;
+use crate::config::Settings;
+use crate::exec::{QuietObserver, RunOptions};
+use crate::migrator::{Migrator, MigratorOptions};
+use crate::plan::Direction;
+use crate::project::Project;
+use std::time::Instant;
+
+fn open(project: &Project, base: &Settings, t: &Target, app: &str) -> crate::Result<Migrator> {
+    let settings = t.settings(base);
+    Migrator::with_project(project.clone(), &settings, app)
+}
+
+/// `migrate-up TARGET` (or `migrate-down`) on `t`. A target already at `rev` is answered from
+/// a read of its version table and records, without the lock (nor an audit row): re-running a
+/// fleet skips the done ones in milliseconds. Everything else is the single run.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    project: &Project,
+    base: &Settings,
+    t: &Target,
+    dir: Direction,
+    rev: &str,
+    options: &MigratorOptions,
+    run_opts: &RunOptions,
+    app: &str,
+) -> TargetResult {
+    let t0 = Instant::now();
+    let mut r = TargetResult::new(t, Outcome::Done);
+    let mut m = match open(project, base, t, app) {
+        Ok(m) => m.with_options(options.clone()),
+        Err(e) => {
+            r.outcome = Outcome::Failed(e);
+            r.duration = t0.elapsed();
+            return r;
+        }
+    };
+    let quick = match dir {
+        Direction::Up => m.plan_upgrade(rev),
+        Direction::Down => m.plan_downgrade(rev),
+    };
+    if let Ok(plan) = quick {
+        if plan.is_empty() {
+            r.from = plan.start_heads.clone();
+            r.to = plan.start_heads;
+            r.outcome = Outcome::UpToDate;
+            r.duration = t0.elapsed();
+            return r;
+        }
+    }
+    match m.run(dir, rev, run_opts, &mut QuietObserver) {
+        Ok(report) => {
+            r.from = report.start_heads;
+            r.to = report.end_heads;
+            r.revisions = report.steps.into_iter().map(|s| s.revision).collect();
+        }
+        Err(e) => {
+            r.from = e.report.start_heads.clone();
+            r.to = e.report.end_heads.clone();
+            r.revisions = e.report.steps.iter().map(|s| s.revision.clone()).collect();
+            r.outcome = Outcome::Failed(crate::Error::from(e));
+        }
+    }
+    r.duration = t0.elapsed();
+    r
+}
+
+/// `migrate-current` on `t`: its version table's rows.
+pub fn current(project: &Project, base: &Settings, t: &Target, app: &str) -> TargetResult {
+    let t0 = Instant::now();
+    let mut r = TargetResult::new(t, Outcome::Done);
+    match open(project, base, t, app).and_then(|mut m| m.heads()) {
+        Ok(h) => {
+            r.from = h.clone();
+            r.to = h;
+        }
+        Err(e) => r.outcome = Outcome::Failed(e),
+    }
+    r.duration = t0.elapsed();
+    r
+}
+
+/// `migrate-check` on `t`, the fleet's status page: unknown revisions, edited applied scripts
+/// (drifted from the scripts), INVALID indexes, pending revisions (behind). Schema drift
+/// against `schema.sql` is not replayed per target (see docs/fleets.md).
+pub fn check(project: &Project, base: &Settings, t: &Target, app: &str) -> TargetResult {
+    let t0 = Instant::now();
+    let mut r = TargetResult::new(t, Outcome::UpToDate);
+    let result = (|| -> crate::Result<()> {
+        let mut m = open(project, base, t, app)?;
+        let current = m.heads()?;
+        r.from = current.clone();
+        r.to = project.graph.heads();
+        let mut problems = Vec::new();
+        if let Err(e) = m.project.graph.check_known(&current) {
+            problems.push(Problem {
+                code: "unknown_revision",
+                message: e.message,
+            });
+            r.outcome = Outcome::Problems(problems);
+            return Ok(());
+        }
+        for mm in m.checksum_mismatches(&current)? {
+            problems.push(Problem {
+                code: "checksum_mismatch",
+                message: mm.describe(),
+            });
+        }
+        let invalid = crate::db::invalid_indexes(&mut m.client)?;
+        if !invalid.is_empty() {
+            problems.push(Problem {
+                code: "invalid_index",
+                message: format!("INVALID index(es): {}", invalid.join(", ")),
+            });
+        }
+        let plan = m
+            .project
+            .graph
+            .upgrade_plan(&current, &crate::graph::Target::Heads)?;
+        r.revisions = plan.steps.iter().map(|s| s.revision.clone()).collect();
+        if !r.revisions.is_empty() {
+            problems.push(Problem {
+                code: "pending",
+                message: format!("behind: {} revision(s) pending", r.revisions.len()),
+            });
+        }
+        if !problems.is_empty() {
+            r.outcome = Outcome::Problems(problems);
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        r.outcome = Outcome::Failed(e);
+    }
+    r.duration = t0.elapsed();
+    r
+}
