@@ -54,7 +54,7 @@ impl LockArgs {
                 .lock_timeout
                 .unwrap_or(retort::migrator::DEFAULT_LOCK_TIMEOUT),
             ignore_checksums,
-            backup_dir: None,
+            ..Default::default()
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct MigratorOptions {
     /// Back up the database (pg_dump) into this directory before an upgrade that has
     /// something to run.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// Kept in the audit entry of the run (e.g. that `--allow-unsafe` let lint errors pass).
+    pub audit_note: Option<String>,
 }
 
 impl Default for MigratorOptions {
@@ -50,6 +52,7 @@ impl Default for MigratorOptions {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             ignore_checksums: false,
             backup_dir: None,
+            audit_note: None,
         }
     }
 }
@@ -189,6 +192,7 @@ impl Migrator {
             action: action.into(),
             target: target.into(),
             lock_wait: lock.waited,
+            note: self.options.audit_note.clone(),
             ..Default::default()
         };
         let result = self.run_locked(dir, target, opts, observer, &mut entry);
@@ -229,7 +233,11 @@ impl Migrator {
             );
         } else if let (Some(dir), Direction::Up) = (&self.options.backup_dir, dir) {
             let file = crate::backup::dump(&self.url, dir, &heads).map_err(refused)?;
-            entry.note = Some(format!("backup: {}", file.display()));
+            let backup = format!("backup: {}", file.display());
+            entry.note = Some(match entry.note.take() {
+                Some(n) => format!("{n}; {backup}"),
+                None => backup,
+            });
         }
         let books = Bookkeeping {
             table: &self.table,
@@ -294,6 +302,7 @@ impl Migrator {
             action: action.into(),
             target: target.into(),
             lock_wait: lock.waited,
+            note: self.options.audit_note.clone(),
             ..Default::default()
         };
         let result = body(self, &mut entry);

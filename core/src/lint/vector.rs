@@ -38,7 +38,9 @@ fn text(n: &impl AstNode) -> String {
 }
 
 /// Whether the table is known to hold no rows: created by this revision, or (with the
-/// database) empty or not there yet (created by an earlier pending revision).
+/// database) not there before the run (created by a pending revision) or empty ([`scope`]).
+///
+/// [`scope`]: super::scope
 fn known_empty(model: &Model, ctx: &Ctx, table: &str) -> bool {
     if let Some(t) = model.tables.get(table) {
         if t.created_in.as_deref() == Some(ctx.revision) {
@@ -46,7 +48,10 @@ fn known_empty(model: &Model, ctx: &Ctx, table: &str) -> bool {
         }
     }
     match ctx.facts {
-        Some(f) => f.rows(table).map(|r| r.count == 0).unwrap_or(true),
+        Some(f) => match super::scope::before_run(model, f, table) {
+            super::scope::Before::New => true,
+            super::scope::Before::Exists(r) => r.count == 0,
+        },
         None => false,
     }
 }
