@@ -81,8 +81,22 @@ fn main() {
         if a.dry_run {
             print!("{}", cli::show_plan(a.format, &m, &plan));
         }
-        if !lint.findings.is_empty() {
-            eprint!("{}", retort::output::lint::text(&lint));
+        // -q: only what stops the run (or what --allow-unsafe lets through)
+        let shown = if a.common.quiet {
+            retort::lint::LintReport {
+                findings: lint
+                    .findings
+                    .iter()
+                    .filter(|f| f.level == retort::lint::Level::Error)
+                    .cloned()
+                    .collect(),
+                ..lint.clone()
+            }
+        } else {
+            lint.clone()
+        };
+        if !shown.findings.is_empty() {
+            eprint!("{}", retort::output::lint::text(&shown));
         } else if a.lint {
             eprintln!("{}", retort::output::lint::summary(&lint));
         }
