@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # retort's container image: the seven migrate-* binaries, the PostgreSQL client tools (psql,
-# pg_dump, pg_restore) and the migrations/ directory, running as a non-root user.
+# pg_dump, pg_restore), the migrations/ directory and schema.sql (the declarative schema that
+# `migrate-revision --autogenerate` and `migrate-check` compare with), running as a non-root user.
 #
 #   docker build -t retort .
 #   docker run --rm -e DATABASE_URL=postgresql://user:pass@host:5432/db retort migrate-up --wait 60s
@@ -53,10 +54,12 @@ RUN apt-get update \
 
 COPY --from=builder /out/ /usr/local/bin/
 COPY --chown=retort:retort migrations/ /app/migrations/
+COPY --chown=retort:retort schema.sql /app/schema.sql
 COPY --chown=retort:retort --chmod=755 scripts/staging-deploy.sh /usr/local/bin/staging-deploy
 
 WORKDIR /app
 ENV MIGRATIONS_DIR=/app/migrations \
+    MIGRATE_SCHEMA_FILE=/app/schema.sql \
     BACKUP_DIR=/backups \
     RETORT_BIN=/usr/local/bin
 # numeric, so that Kubernetes runAsNonRoot can verify it (10001 is the user `retort`)

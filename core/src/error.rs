@@ -26,6 +26,8 @@ pub mod exit {
     pub const STATE: i32 = 7;
     /// An I/O or internal error not covered above.
     pub const OTHER: i32 = 10;
+    /// Interrupted by SIGINT (Ctrl-C); SIGTERM gives 143. 128 + the signal, as shells do.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// What went wrong, coarsely; decides the exit code.
@@ -39,6 +41,8 @@ pub enum ErrorKind {
     State,
     Io,
     Database,
+    /// SIGINT or SIGTERM stopped the work: exit 130 or 143 (128 + the signal).
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -53,6 +57,7 @@ impl ErrorKind {
             ErrorKind::State => "state",
             ErrorKind::Io => "io",
             ErrorKind::Database => "database",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 
@@ -65,6 +70,7 @@ impl ErrorKind {
             ErrorKind::LockTimeout => exit::LOCK_TIMEOUT,
             ErrorKind::State => exit::STATE,
             ErrorKind::Io | ErrorKind::Database => exit::OTHER,
+            ErrorKind::Interrupted => exit::INTERRUPTED,
         }
     }
 }
@@ -93,6 +99,8 @@ pub enum Detail {
     Connect { retryable: bool },
     /// PostgreSQL refused a statement.
     Sql { sqlstate: String },
+    /// A signal stopped the run: 2 (SIGINT) or 15 (SIGTERM).
+    Interrupted { signal: i32 },
 }
 
 /// The crate's error: a kind, a message (what and where), an optional hint (what to do) and a
@@ -139,7 +147,10 @@ impl Error {
         self
     }
     pub fn exit_code(&self) -> i32 {
-        self.kind.exit_code()
+        match (self.kind, &self.detail) {
+            (ErrorKind::Interrupted, Detail::Interrupted { signal }) => 128 + signal,
+            (kind, _) => kind.exit_code(),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::db::lock::{self, MigrationLock};
 use crate::db::records::{AuditEntry, Records};
 use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exec::online::PgExecutor;
+use crate::exec::online::watched_run;
 use crate::exec::{run_plan, Bookkeeping, LogObserver, Observer, RunError, RunOptions, RunResult};
 use crate::graph::Target;
 use crate::output::text::heads_text;
@@ -42,6 +42,9 @@ pub struct MigratorOptions {
     /// Back up the database (pg_dump) into this directory before an upgrade that has
     /// something to run.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// Before running: drop and rebuild the INVALID indexes a failed or interrupted
+    /// `CREATE INDEX CONCURRENTLY` left (without it they are only named).
+    pub repair_invalid_indexes: bool,
     /// Kept in the audit entry of the run (e.g. that `--allow-unsafe` let lint errors pass).
     pub audit_note: Option<String>,
 }
@@ -52,6 +55,7 @@ impl Default for MigratorOptions {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             ignore_checksums: false,
             backup_dir: None,
+            repair_invalid_indexes: false,
             audit_note: None,
         }
     }
@@ -164,12 +168,12 @@ impl Migrator {
 
     /// Upgrades to `target`, logging each step.
     pub fn upgrade(&mut self, target: &str, opts: &RunOptions) -> RunResult {
-        self.run(Direction::Up, target, opts, &mut LogObserver)
+        self.run(Direction::Up, target, opts, &mut LogObserver::default())
     }
 
     /// Downgrades to `target`, logging each step.
     pub fn downgrade(&mut self, target: &str, opts: &RunOptions) -> RunResult {
-        self.run(Direction::Down, target, opts, &mut LogObserver)
+        self.run(Direction::Down, target, opts, &mut LogObserver::default())
     }
 
     /// The run, in order: lock → read the heads → resolve the target and apply the policy
@@ -180,7 +184,7 @@ impl Migrator {
         dir: Direction,
         target: &str,
         opts: &RunOptions,
-        observer: &mut dyn Observer,
+        observer: &mut (dyn Observer + Send),
     ) -> RunResult {
         let action = match dir {
             Direction::Up => "up",
@@ -201,9 +205,148 @@ impl Migrator {
             Ok(r) => r.end_heads.clone(),
             Err(e) => e.report.end_heads.clone(),
         };
+        if let Err(e) = &result {
+            if e.error.kind == ErrorKind::Interrupted {
+                let state = e
+                    .state
+                    .as_ref()
+                    .map(|s| s.describe(&e.report))
+                    .unwrap_or_else(|| "nothing was applied".into());
+                let first = e.error.message.lines().next().unwrap_or_default();
+                entry.note = Some(format!("{first}; state: {state}"));
+            }
+        }
+        let settings = self.session_settings_note(&entry.revisions, opts);
+        if !settings.is_empty() {
+            entry.note = Some(match entry.note.take() {
+                Some(n) => format!("{n}; {settings}"),
+                None => settings,
+            });
+        }
         let for_audit = result.as_ref().map(|_| ()).map_err(|e| e.error.clone());
+        crate::exec::interrupt::set_status(
+            "the audit row of this run is not written; the migration lock is released when the connection closes",
+        );
         self.finish(lock, entry, for_audit);
+        crate::exec::interrupt::set_status("");
         result
+    }
+
+    /// `set: 004 maintenance_work_mem=2GB, ...` for the audit note: the `-- set:` settings the
+    /// steps ran with.
+    fn session_settings_note(&self, revisions: &[String], _opts: &RunOptions) -> String {
+        let parts: Vec<String> = revisions
+            .iter()
+            .filter_map(|r| self.project.script(r).ok())
+            .filter(|s| !s.session.set.is_empty())
+            .map(|s| {
+                let pairs: Vec<String> = s
+                    .session
+                    .set
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!("{} {}", s.revision, pairs.join(", "))
+            })
+            .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("set: {}", parts.join("; "))
+        }
+    }
+
+    /// What an earlier run may have left: INVALID indexes (named, or with
+    /// `repair_invalid_indexes` dropped and rebuilt), and the last run's failure or interrupt.
+    fn look_for_leftovers(&mut self, plan: &Plan) -> Result<()> {
+        if let Ok(rows) = self.records.read_audit(&mut self.client, 1) {
+            if let Some(last) = rows.first().filter(|r| !r.success) {
+                log::warn!(
+                    "the last run ({} {} at {}) did not complete: {}",
+                    last.action,
+                    last.target,
+                    last.at,
+                    last.note
+                        .clone()
+                        .or(last.error.clone())
+                        .unwrap_or_default()
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                );
+            }
+        }
+        let invalid = db::invalid_index_definitions(&mut self.client)?;
+        if invalid.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = invalid.iter().map(|(n, _)| n.as_str()).collect();
+        if !self.options.repair_invalid_indexes {
+            log::warn!(
+                "INVALID index{} in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): {}; \
+                 queries do not use them but writes maintain them. Drop them with DROP INDEX CONCURRENTLY, or pass \
+                 --repair-invalid-indexes to drop and rebuild them before the run",
+                if names.len() == 1 { "" } else { "es" },
+                names.join(", ")
+            );
+            return Ok(());
+        }
+        // An index that a step of this run creates is only dropped: the step builds it.
+        let pending_sql: String = plan
+            .steps
+            .iter()
+            .filter_map(|st| self.project.script(&st.revision).ok())
+            .map(|sc| sc.up.sql.to_lowercase())
+            .collect();
+        for (name, def) in &invalid {
+            let bare = name
+                .rsplit('.')
+                .next()
+                .unwrap_or(name)
+                .trim_matches('"')
+                .to_lowercase();
+            let built_by_run = pending_sql
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == bare);
+            if built_by_run {
+                log::info!("dropping INVALID index {name}: a step of this run builds it");
+                let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
+                self.client.batch_execute(&sql).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Migration,
+                        format!(
+                            "cannot drop INVALID index {name}: {}",
+                            db::SqlFailure::from_pg(&e).describe()
+                        ),
+                    )
+                })?;
+                continue;
+            }
+            log::info!("repairing INVALID index {name}: dropping it and building it again");
+            let concurrently = def
+                .replacen("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
+                .replacen(
+                    "CREATE UNIQUE INDEX ",
+                    "CREATE UNIQUE INDEX CONCURRENTLY ",
+                    1,
+                );
+            for sql in [
+                format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
+                concurrently,
+            ] {
+                self.client.batch_execute(&sql).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Migration,
+                        format!(
+                            "cannot repair INVALID index {name}: {}\n  statement: {sql}",
+                            db::SqlFailure::from_pg(&e).describe()
+                        ),
+                    )
+                    .with_hint("drop the index by hand (DROP INDEX CONCURRENTLY) and run again")
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn run_locked(
@@ -211,7 +354,7 @@ impl Migrator {
         dir: Direction,
         target: &str,
         opts: &RunOptions,
-        observer: &mut dyn Observer,
+        observer: &mut (dyn Observer + Send),
         entry: &mut AuditEntry,
     ) -> RunResult {
         let heads = self.heads().map_err(|e| RunError::refused(e, &[]))?;
@@ -226,6 +369,9 @@ impl Migrator {
             heads_text(&plan.end_heads)
         );
         self.adopt(&heads).map_err(refused)?;
+        if dir == Direction::Up && !plan.is_empty() {
+            self.look_for_leftovers(&plan).map_err(refused)?;
+        }
         if plan.is_empty() {
             log::info!(
                 "nothing to do: the database is at {}",
@@ -243,8 +389,10 @@ impl Migrator {
             table: &self.table,
             records: Some(&self.records),
         };
-        let mut exec = PgExecutor::new(&mut self.client);
-        let result = run_plan(&mut exec, &self.project, books, &plan, opts, observer);
+        let project = &self.project;
+        let result = watched_run(&mut self.client, &self.url, observer, |exec, observer| {
+            run_plan(exec, project, books, &plan, opts, observer)
+        });
         let report = match &result {
             Ok(r) => r,
             Err(e) => &e.report,
@@ -260,6 +408,19 @@ impl Migrator {
     fn finish(&mut self, lock: MigrationLock, mut entry: AuditEntry, result: Result<()>) {
         entry.success = result.is_ok();
         entry.error = result.as_ref().err().map(|e| e.message.clone());
+        // The connection dropped under the run (a server restart, the network, a terminated
+        // backend): its lock went with it; the audit row goes in over a new one, so the next
+        // run can tell what this one left.
+        let reconnected = self.client.is_closed();
+        if reconnected {
+            match db::connect(&self.url, "retort-audit") {
+                Ok(c) => self.client = c,
+                Err(e) => {
+                    log::warn!("could not write the audit log: the connection dropped and {e}");
+                    return;
+                }
+            }
+        }
         let logged = match &result {
             Ok(()) => self.records.ensure(&mut self.client).map(|()| true),
             Err(e) if e.kind == ErrorKind::Usage => Ok(false),
@@ -275,6 +436,9 @@ impl Migrator {
         });
         if let Err(e) = written {
             log::warn!("could not write the audit log: {e}");
+        }
+        if reconnected || self.client.is_closed() {
+            return; // the lock went with the old connection
         }
         if let Err(e) = lock.release(&mut self.client) {
             log::warn!("{e}");
@@ -302,7 +466,6 @@ impl Migrator {
             action: action.into(),
             target: target.into(),
             lock_wait: lock.waited,
-            note: self.options.audit_note.clone(),
             ..Default::default()
         };
         let result = body(self, &mut entry);

@@ -35,9 +35,17 @@ struct Args {
     /// "python -m retort_migrate.schema app.models"). Default: MIGRATE_SCHEMA_COMMAND.
     #[arg(long, value_name = "CMD", conflicts_with = "schema")]
     schema_command: Option<String>,
-    /// Create the drift checks' shadow databases on this server (default: the database's).
+    /// Create the drift checks' shadow databases on this server. Default: MIGRATE_SHADOW_URL, else
+    /// the database's server.
     #[arg(long, value_name = "URL")]
     shadow_url: Option<String>,
+    /// Leave tables and views matching PATTERN out (a glob on schema.table, or on the table's
+    /// name in any schema: `langchain_*`); repeatable; adds to MIGRATE_EXCLUDE.
+    #[arg(long, value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Compare only tables and views matching PATTERN; repeatable; adds to MIGRATE_INCLUDE.
+    #[arg(long, value_name = "PATTERN")]
+    include: Vec<String>,
     /// Lint the pending scripts (not applied on the database; with --offline, those not in
     /// --since REV, else all): squawk's rules and retort's pgvector rules (docs/lint.md).
     /// Error-level findings fail the check.
@@ -92,6 +100,7 @@ fn main() {
         if let Some(p) = &printed {
             settings.schema_file = p.path().to_path_buf();
         }
+        cli::add_filters(&mut settings, &a.include, &a.exclude)?;
         let shadow_url = a
             .shadow_url
             .as_deref()

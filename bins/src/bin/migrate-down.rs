@@ -1,7 +1,7 @@
 //! migrate-down: revert revisions down to TARGET (default: -1).
 use clap::Parser;
-use retort::{exec::offline, Migrator, RunOptions};
-use retort_cli::cli::{self, CommonArgs, LockArgs};
+use retort::{exec::offline, plan::Direction, Migrator};
+use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs};
 
 /// Downgrade the database to TARGET (default: -1, one step back; base: everything).
 #[derive(Parser)]
@@ -42,6 +42,8 @@ struct Args {
     #[command(flatten)]
     lock: LockArgs,
     #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -72,9 +74,9 @@ fn main() {
                 return Ok(retort::error::exit::USAGE);
             }
         }
-        let opts = RunOptions {
-            transaction_per_migration: a.transaction_per_migration,
-        };
-        cli::run_result(a.format, "down", m.downgrade(&a.target, &opts))
+        let opts = a.run.options(a.transaction_per_migration);
+        let mut observer = a.run.observer(a.format, a.common.quiet);
+        let result = m.run(Direction::Down, &a.target, &opts, observer.as_mut());
+        cli::run_result(a.format, "down", result)
     })
 }

@@ -64,7 +64,8 @@ struct Args {
         conflicts_with = "schema"
     )]
     schema_command: Option<String>,
-    /// Create the shadow databases on this server (default: the target database's server).
+    /// Create the shadow databases on this server. Default: MIGRATE_SHADOW_URL, else the target
+    /// database's server.
     #[arg(long, value_name = "URL", requires = "autogenerate")]
     shadow_url: Option<String>,
     /// A column rename instead of drop + add: TABLE.OLD=NEW (TABLE may be schema.table).
@@ -83,6 +84,13 @@ struct Args {
     /// Print the revision(s) instead of writing them.
     #[arg(long)]
     dry_run: bool,
+    /// Leave tables and views matching PATTERN out (a glob on schema.table, or on the table's
+    /// name in any schema: `langchain_*`); repeatable; adds to MIGRATE_EXCLUDE.
+    #[arg(long, value_name = "PATTERN", requires = "autogenerate")]
+    exclude: Vec<String>,
+    /// Compare only tables and views matching PATTERN; repeatable; adds to MIGRATE_INCLUDE.
+    #[arg(long, value_name = "PATTERN", requires = "autogenerate")]
+    include: Vec<String>,
     /// Output: text, or json (the paths written, or with --dry-run the texts).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
@@ -94,7 +102,8 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
-        let (settings, env) = a.common.settings_and_env()?;
+        let (mut settings, env) = a.common.settings_and_env()?;
+        cli::add_filters(&mut settings, &a.include, &a.exclude)?;
         let project = retort::Project::load(&settings.migrations_dir)?;
         let message = match &a.message {
             Some(m) => m.clone(),

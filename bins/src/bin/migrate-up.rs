@@ -1,7 +1,7 @@
 //! migrate-up: apply revisions up to TARGET (default: heads).
 use clap::Parser;
-use retort::{exec::offline, Migrator, RunOptions};
-use retort_cli::cli::{self, CommonArgs, LockArgs};
+use retort::{exec::offline, plan::Direction, Migrator};
+use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs};
 
 /// Upgrade the database to TARGET (default: all heads), or print the SQL (--sql) or the plan (--dry-run).
 #[derive(Parser)]
@@ -48,11 +48,18 @@ struct Args {
     /// to apply (pg_dump from PG_DUMP, PG_BIN or PATH).
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<std::path::PathBuf>,
-    /// Output: text, or json (the plan with --dry-run, else the run report).
+    /// Before running, drop and rebuild (concurrently) the INVALID indexes that a failed or
+    /// interrupted CREATE INDEX CONCURRENTLY left; without it they are only named.
+    #[arg(long)]
+    repair_invalid_indexes: bool,
+    /// Output: text, or json (the plan with --dry-run, else the run report on stdout and a
+    /// stream of events, one JSON object a line, on stderr).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
     lock: LockArgs,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -73,6 +80,7 @@ fn main() {
         let mut m = Migrator::open(&settings, "migrate-up")?.with_options(
             retort::migrator::MigratorOptions {
                 backup_dir: a.backup_dir.clone(),
+                repair_invalid_indexes: a.repair_invalid_indexes,
                 ..a.lock.migrator_options(a.ignore_checksums)
             },
         );
@@ -129,9 +137,9 @@ fn main() {
         if a.dry_run {
             return Ok(0);
         }
-        let opts = RunOptions {
-            transaction_per_migration: a.transaction_per_migration,
-        };
-        cli::run_result(a.format, "up", m.upgrade(&a.target, &opts))
+        let opts = a.run.options(a.transaction_per_migration);
+        let mut observer = a.run.observer(a.format, a.common.quiet);
+        let result = m.run(Direction::Up, &a.target, &opts, observer.as_mut());
+        cli::run_result(a.format, "up", result)
     })
 }

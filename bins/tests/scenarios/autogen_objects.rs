@@ -94,12 +94,28 @@ fn sequences_with_options_and_ownership() {
     );
     has(&up, "ALTER SEQUENCE public.s1 AS bigint INCREMENT BY 10 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 5 NO CYCLE");
     has(&up, "CREATE SEQUENCE public.s2 AS integer START WITH 100");
-    has(&up, "CREATE SEQUENCE public.t_n_seq");
-    has(&up, "ALTER TABLE public.t ADD COLUMN n bigint DEFAULT nextval('public.t_n_seq'::regclass) NOT NULL");
-    has(&up, "ALTER SEQUENCE public.t_n_seq OWNED BY public.t.n");
+    // a serial column is written as written, not as sequence + nextval + OWNED BY
+    has(&up, "ALTER TABLE public.t ADD COLUMN n bigserial");
+    assert!(!up.contains("t_n_seq"), "{up}");
     has(&down, "DROP SEQUENCE public.s2");
     // The serial sequence goes with its column.
     assert!(!down.contains("DROP SEQUENCE public.t_n_seq"), "{down}");
+    converges(&s);
+
+    // A sequence that is not exactly serial's (its own options) keeps the long form.
+    let s = with_base("CREATE TABLE t (id int PRIMARY KEY);");
+    let (up, _) = generate_one(
+        &s,
+        "CREATE TABLE t (id int PRIMARY KEY, n bigserial);\nALTER SEQUENCE t_n_seq CACHE 20;\nCREATE TABLE u (id serial PRIMARY KEY, k smallserial);",
+        &[],
+    );
+    has(&up, "CREATE SEQUENCE public.t_n_seq CACHE 20");
+    has(&up, "ALTER TABLE public.t ADD COLUMN n bigint DEFAULT nextval('public.t_n_seq'::regclass) NOT NULL");
+    has(&up, "ALTER SEQUENCE public.t_n_seq OWNED BY public.t.n");
+    has(
+        &up,
+        "CREATE TABLE public.u ( id serial, k smallserial, CONSTRAINT u_pkey PRIMARY KEY (id) )",
+    );
     converges(&s);
 }
 
@@ -119,7 +135,7 @@ fn tables_are_created_with_everything_and_dropped() {
     );
     has(
         &up,
-        "CREATE TABLE public.t ( id bigint GENERATED ALWAYS AS IDENTITY (START WITH 7), name text COLLATE pg_catalog.\"C\" DEFAULT 'x'::text NOT NULL, n integer GENERATED ALWAYS AS ((id * 2)) STORED, CONSTRAINT name_len CHECK ((length(name) < 100)), CONSTRAINT t_pkey PRIMARY KEY (id) )",
+        "CREATE TABLE public.t ( id bigint GENERATED ALWAYS AS IDENTITY (START WITH 7), name text COLLATE pg_catalog.\"C\" DEFAULT 'x'::text NOT NULL, n integer GENERATED ALWAYS AS (id * 2) STORED, CONSTRAINT name_len CHECK (length(name) < 100), CONSTRAINT t_pkey PRIMARY KEY (id) )",
     );
     has(&up, "CREATE UNLOGGED TABLE public.cache ( k text NOT NULL, CONSTRAINT cache_pkey PRIMARY KEY (k) )");
     has(&up, "DROP TABLE public.old");
@@ -179,7 +195,7 @@ fn column_changes_type_default_not_null_identity_generated_collation() {
     has(&up, "ALTER TABLE public.t DROP COLUMN g");
     has(
         &up,
-        "ALTER TABLE public.t ADD COLUMN g integer GENERATED ALWAYS AS ((id + 2)) STORED",
+        "ALTER TABLE public.t ADD COLUMN g integer GENERATED ALWAYS AS (id + 2) STORED",
     );
     has(
         &up,
@@ -233,7 +249,7 @@ fn constraints_primary_unique_check_exclusion_and_not_valid() {
     );
     has(
         &up,
-        "ALTER TABLE public.t ADD CONSTRAINT n_small CHECK ((n < 1000)) NOT VALID",
+        "ALTER TABLE public.t ADD CONSTRAINT n_small CHECK (n < 1000) NOT VALID",
     );
     has(&up, "ALTER TABLE public.t VALIDATE CONSTRAINT n_pos");
     has(
@@ -244,9 +260,30 @@ fn constraints_primary_unique_check_exclusion_and_not_valid() {
     has(&down, "ALTER TABLE public.t DROP CONSTRAINT n_pos");
     has(
         &down,
-        "ALTER TABLE public.t ADD CONSTRAINT n_pos CHECK ((n > 0)) NOT VALID",
+        "ALTER TABLE public.t ADD CONSTRAINT n_pos CHECK (n > 0) NOT VALID",
     );
     has(&down, "ALTER TABLE public.t DROP CONSTRAINT t_pkey");
+    converges(&s);
+}
+
+#[test]
+fn check_expressions_come_out_as_written_where_the_catalogs_form_simplifies_safely() {
+    let s = with_base("CREATE TABLE docs (id int, status text, kind varchar(10), price numeric);");
+    let (up, _) = generate_one(
+        &s,
+        "CREATE TABLE docs (id int, status text, kind varchar(10), price numeric,
+            CONSTRAINT status_ok CHECK (status IN ('draft', 'it''s live')),
+            CONSTRAINT kind_ok CHECK (kind IN ('pdf', 'html')),
+            CONSTRAINT price_ok CHECK (price > 0 AND price < 1e6));",
+        &[],
+    );
+    has(&up, "ALTER TABLE public.docs ADD CONSTRAINT status_ok CHECK (status IN ('draft', 'it''s live'))");
+    has(
+        &up,
+        "ALTER TABLE public.docs ADD CONSTRAINT kind_ok CHECK (kind IN ('pdf', 'html'))",
+    );
+    // casts the catalog added to numbers stay: removing them is not always the same check
+    has(&up, "ALTER TABLE public.docs ADD CONSTRAINT price_ok CHECK ((price > (0)::numeric) AND (price < '1000000'::numeric))");
     converges(&s);
 }
 
@@ -452,8 +489,6 @@ fn objects_not_handled_are_reported_by_name() {
     )
     .ok();
     for name in [
-        "function public.touch()",
-        "trigger t_touch on public.t",
         "policy own on public.t",
         "row level security public.t",
         "domain public.posint",
@@ -469,9 +504,16 @@ fn objects_not_handled_are_reported_by_name() {
     let (up, _) = sections(&files[0].1);
     assert!(
         up.contains(
-            "-- not compared (write it by hand): function public.touch() (only in schema.sql)"
+            "-- not compared (write it by hand): policy own on public.t (only in schema.sql)"
         ),
         "{up}"
     );
     has(&up, "ALTER TABLE public.t ADD COLUMN n integer");
+    // functions and triggers are compared (autogen_routines)
+    assert!(
+        r.stderr.contains("create function public.touch()")
+            && r.stderr.contains("create trigger t_touch on public.t"),
+        "{}",
+        r.stderr
+    );
 }

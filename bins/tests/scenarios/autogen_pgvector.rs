@@ -185,3 +185,179 @@ fn halfvec_and_sparsevec_follow_the_installed_pgvector_version() {
         assert!(generated(&s).is_empty());
     }
 }
+
+/// pgvector 0.7's types with their indexes: halfvec (HNSW and IVFFlat), sparsevec (HNSW),
+/// bit (Hamming and Jaccard) and a binary quantization expression index over a vector column.
+fn quantized(h: &str, hops: &str, sp_with: &str, bops: &str, bq_with: &str) -> String {
+    // the second shape also widens the sparse and bit columns
+    let (sp, b) = if h == "768" { (1000, 64) } else { (2000, 128) };
+    format!(
+        "{BASE}
+ALTER TABLE items ADD COLUMN h halfvec({h});
+ALTER TABLE items ADD COLUMN sp sparsevec({sp});
+ALTER TABLE items ADD COLUMN b bit({b});
+CREATE INDEX items_h_hnsw ON items USING hnsw (h {hops}) WITH (m = 16);
+CREATE INDEX items_h_ivf ON items USING ivfflat (h halfvec_l2_ops) WITH (lists = 10);
+CREATE INDEX items_sp_hnsw ON items USING hnsw (sp sparsevec_l2_ops) WITH ({sp_with});
+CREATE INDEX items_b_hnsw ON items USING hnsw (b {bops});
+CREATE INDEX items_bq ON items USING hnsw ((binary_quantize(embedding)::bit(384)) bit_hamming_ops) WITH ({bq_with});"
+    )
+}
+
+/// Generates, applies, checks, then goes down one revision and up again: the revision converges
+/// both ways on the real database (autogenerate validated both directions on a shadow already).
+#[track_caller]
+fn converges_up_and_down(s: &crate::common::Scenario) {
+    converges(s);
+    s.run("migrate-down", &[]).ok();
+    converges(s);
+}
+
+#[test]
+fn halfvec_sparsevec_bit_and_binary_quantization_indexes_and_their_changes() {
+    let s = with_base(BASE);
+    let first = quantized(
+        "768",
+        "halfvec_cosine_ops",
+        "m = 16",
+        "bit_hamming_ops",
+        "m = 16",
+    );
+    if pgvector_version(&s) < (0, 7) {
+        // pgvector 0.6 has no halfvec, and no HNSW opclass for bit: schema.sql fails to load,
+        // naming the line, and nothing is written.
+        let r = autogen(&s, &first, &[]).code(2);
+        assert!(
+            r.stderr.contains("schema.sql:3:")
+                && r.stderr.contains("type \"halfvec\" does not exist"),
+            "{}",
+            r.stderr
+        );
+        let bq = format!("{BASE}\nCREATE INDEX items_bq ON items USING hnsw ((binary_quantize(embedding)::bit(384)) bit_hamming_ops);");
+        let r = autogen(&s, &bq, &[]).code(2);
+        assert!(r.stderr.contains("schema.sql:3:"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("binary_quantize") || r.stderr.contains("bit_hamming_ops"),
+            "{}",
+            r.stderr
+        );
+        assert!(generated(&s).is_empty());
+        return;
+    }
+    let (up, down) = generate_one(&s, &first, &[]);
+    has(
+        &up,
+        "ALTER TABLE public.items ADD COLUMN h public.halfvec(768)",
+    );
+    has(
+        &up,
+        "ALTER TABLE public.items ADD COLUMN sp public.sparsevec(1000)",
+    );
+    has(&up, "ALTER TABLE public.items ADD COLUMN b bit(64)");
+    has(&up, "CREATE INDEX items_h_hnsw ON public.items USING hnsw (h public.halfvec_cosine_ops) WITH (m = 16)");
+    has(&up, "CREATE INDEX items_h_ivf ON public.items USING ivfflat (h public.halfvec_l2_ops) WITH (lists = 10)");
+    has(&up, "CREATE INDEX items_sp_hnsw ON public.items USING hnsw (sp public.sparsevec_l2_ops) WITH (m = 16)");
+    has(
+        &up,
+        "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_hamming_ops)",
+    );
+    has(&up, "CREATE INDEX items_bq ON public.items USING hnsw (((public.binary_quantize(embedding))::bit(384)) public.bit_hamming_ops) WITH (m = 16)");
+    has(&down, "DROP INDEX public.items_bq");
+    has(&down, "ALTER TABLE public.items DROP COLUMN b");
+    converges_up_and_down(&s);
+
+    // Each changes: halfvec's dimension and opclass, sparsevec's dimension and WITH, bit's
+    // length and opclass, the quantized index's WITH.
+    let second = quantized(
+        "512",
+        "halfvec_ip_ops",
+        "m = 24",
+        "bit_jaccard_ops",
+        "m = 16, ef_construction = 100",
+    );
+    autogen(&s, &second, &[]).ok();
+    let files = generated(&s);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let (up, down) = sections(&files[1].1);
+    has(&up, "ALTER TABLE public.items ALTER COLUMN h TYPE public.halfvec(512) USING h::public.halfvec(512)");
+    let hz = hazards_before(&up, "ALTER TABLE public.items ALTER COLUMN h TYPE");
+    assert!(
+        hz.iter()
+            .any(|h| h.contains("vectors of the old dimension")),
+        "{hz:?}"
+    );
+    has(&up, "ALTER TABLE public.items ALTER COLUMN sp TYPE public.sparsevec(2000) USING sp::public.sparsevec(2000)");
+    has(
+        &up,
+        "ALTER TABLE public.items ALTER COLUMN b TYPE bit(128) USING b::bit(128)",
+    );
+    has(&up, "CREATE INDEX items_h_hnsw ON public.items USING hnsw (h public.halfvec_ip_ops) WITH (m = 16)");
+    has(&up, "CREATE INDEX items_sp_hnsw ON public.items USING hnsw (sp public.sparsevec_l2_ops) WITH (m = 24)");
+    has(
+        &up,
+        "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_jaccard_ops)",
+    );
+    has(&up, "CREATE INDEX items_bq ON public.items USING hnsw (((public.binary_quantize(embedding))::bit(384)) public.bit_hamming_ops) WITH (m = 16, ef_construction = 100)");
+    for ix in ["items_h_hnsw", "items_sp_hnsw", "items_b_hnsw", "items_bq"] {
+        has(&up, &format!("DROP INDEX public.{ix}"));
+    }
+    // the IVFFlat index on h is rebuilt by the type change itself
+    assert!(!up.contains("DROP INDEX public.items_h_ivf"), "{up}");
+    has(&down, "ALTER TABLE public.items ALTER COLUMN h TYPE public.halfvec(768) USING h::public.halfvec(768)");
+    has(
+        &down,
+        "CREATE INDEX items_b_hnsw ON public.items USING hnsw (b public.bit_hamming_ops)",
+    );
+    converges_up_and_down(&s);
+}
+
+#[test]
+fn a_vector_column_quantized_to_halfvec_with_an_expression_index() {
+    let s = with_base(BASE);
+    if pgvector_version(&s) < (0, 7) {
+        let r = autogen(&s, &format!("{BASE}\nCREATE INDEX items_half ON items USING hnsw ((embedding::halfvec(384)) halfvec_cosine_ops);"), &[]).code(2);
+        assert!(
+            r.stderr.contains("schema.sql:3:") && r.stderr.contains("halfvec"),
+            "{}",
+            r.stderr
+        );
+        return;
+    }
+    let (up, _) = generate_one(
+        &s,
+        &format!("{BASE}\nCREATE INDEX items_half ON items USING hnsw ((embedding::halfvec(384)) halfvec_cosine_ops);"),
+        &[],
+    );
+    has(&up, "CREATE INDEX items_half ON public.items USING hnsw (((embedding)::public.halfvec(384)) public.halfvec_cosine_ops)");
+    converges_up_and_down(&s);
+}
+
+#[test]
+fn hazards_say_what_the_application_feels_with_the_tables_size() {
+    let s = with_base(BASE);
+    s.run("migrate-up", &[]).ok();
+    s.db.execute(
+        "INSERT INTO items (body) SELECT 'chunk ' || i FROM generate_series(1, 2500) i; ANALYZE items;",
+    );
+    let schema = format!("{BASE}\nCREATE INDEX items_embedding_hnsw ON items USING hnsw (embedding vector_cosine_ops);\nALTER TABLE items ADD COLUMN tenant int NOT NULL DEFAULT 1;");
+    let r = autogen(&s, &schema, &[]).ok();
+    let (up, _) = sections(&generated(&s)[0].1);
+    let hz = hazards_before(&up, "CREATE INDEX items_embedding_hnsw");
+    assert_eq!(
+        hz,
+        ["-- hazard: builds an index: reads go on; writes to public.items (INSERT, UPDATE, DELETE) wait until the hnsw index is built (about 2,500 rows)"],
+        "{up}"
+    );
+    assert!(
+        r.stderr
+            .contains("wait until the hnsw index is built (about 2,500 rows)"),
+        "{}",
+        r.stderr
+    );
+    // a constant default is a brief lock whatever the size
+    let hz = hazards_before(&up, "ALTER TABLE public.items ADD COLUMN tenant");
+    assert_eq!(
+        hz,
+        ["-- hazard: ACCESS EXCLUSIVE lock: reads and writes of public.items wait, briefly (behind any query already running on it)"]
+    );
+}

@@ -103,7 +103,9 @@ pub fn hazards_before(section: &str, stmt: &str) -> Vec<String> {
 }
 
 /// Applies everything (migrate-up) and checks that migrate-check reports no drift at all:
-/// the generated revisions really turn the migrations into schema.sql.
+/// the generated revisions really turn the migrations into schema.sql. Then the way down:
+/// the generated revisions are reverted on the real database, which must then be exactly what
+/// its remaining revisions produce (only `pending` is reported), and applied again.
 #[track_caller]
 pub fn converges(s: &Scenario) {
     s.run("migrate-up", &[]).ok();
@@ -113,6 +115,22 @@ pub fn converges(s: &Scenario) {
         "{}",
         r.all()
     );
+    let n = generated(s).len();
+    if n == 0 {
+        return;
+    }
+    s.run("migrate-down", &[&format!("-{n}")]).ok();
+    let r = s.run("migrate-check", &["--format", "json"]).code(1);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let codes: Vec<&str> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["pending"], "after migrate-down -{n}: {}", r.stdout);
+    s.run("migrate-up", &[]).ok();
+    s.run("migrate-check", &[]).ok();
 }
 
 /// pgvector's version on the test server, as (major, minor).

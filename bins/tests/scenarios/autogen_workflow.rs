@@ -221,15 +221,18 @@ fn concurrently_moves_index_builds_on_existing_tables_to_a_non_transactional_rev
     let (up, down) = sections(text);
     assert_eq!(
         statements(&up),
+        // the changed index is built beside the old one, which serves search until the swap
         [
-            "DROP INDEX CONCURRENTLY public.items_e",
             "CREATE INDEX CONCURRENTLY items_body ON public.items USING btree (body)",
-            "CREATE INDEX CONCURRENTLY items_e ON public.items USING hnsw (e public.vector_cosine_ops) WITH (m = 24)"
+            "CREATE INDEX CONCURRENTLY items_e_new ON public.items USING hnsw (e public.vector_cosine_ops) WITH (m = 24)",
+            "DROP INDEX CONCURRENTLY public.items_e",
+            "ALTER INDEX public.items_e_new RENAME TO items_e"
         ],
         "{up}"
     );
     has(&down, "DROP INDEX CONCURRENTLY public.items_body");
-    has(&down, "CREATE INDEX CONCURRENTLY items_e ON public.items USING hnsw (e public.vector_cosine_ops) WITH (m = 16)");
+    has(&down, "CREATE INDEX CONCURRENTLY items_e_new ON public.items USING hnsw (e public.vector_cosine_ops) WITH (m = 16)");
+    has(&down, "ALTER INDEX public.items_e_new RENAME TO items_e");
     converges(&s);
     s.run("migrate-down", &["-2"]).ok();
     assert_eq!(s.db.version_rows(), ["001"]);
@@ -311,12 +314,13 @@ fn a_schema_file_error_names_its_line_writes_nothing_and_drops_the_shadows() {
 
 #[test]
 fn a_failed_validation_is_an_error_that_writes_nothing_and_drops_the_shadows() {
-    // The default calls a function autogenerate does not compare (so it does not create it):
-    // the generated up section cannot apply, and the run says so instead of writing a file.
+    // The column's type is a domain, which autogenerate does not compare (so it does not
+    // create it): the generated up section cannot apply, and the run says so instead of
+    // writing a file.
     let s = with_base("CREATE TABLE t (id int);");
     let r = autogen(
         &s,
-        "CREATE FUNCTION next_code() RETURNS int LANGUAGE sql AS 'SELECT 42';\nCREATE TABLE t (id int, code int DEFAULT next_code());",
+        "CREATE DOMAIN code AS int CHECK (VALUE > 0);\nCREATE TABLE t (id int, code code);",
         &["-v"],
     )
     .code(4);
@@ -328,7 +332,7 @@ fn a_failed_validation_is_an_error_that_writes_nothing_and_drops_the_shadows() {
     );
     assert!(
         r.stderr
-            .contains("function public.next_code() (only in the schema file)"),
+            .contains("domain public.code (only in the schema file)"),
         "{}",
         r.stderr
     );

@@ -132,7 +132,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Run {
+    pub fn from(o: Output) -> Run {
         Run {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -259,7 +259,20 @@ impl Scenario {
         self.run_with(cmd, args, &[("DATABASE_URL", self.db.url.as_str())])
     }
 
+    /// The command `run` would run, to spawn it (signals, a pseudo-terminal).
+    pub fn command(&self, bin: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin_path(bin));
+        self.set_up(&mut cmd, args, &[("DATABASE_URL", self.db.url.as_str())]);
+        cmd
+    }
+
     fn run_with(&self, mut cmd: Command, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.set_up(&mut cmd, args, env);
+        cmd.stdin(std::process::Stdio::null());
+        Run::from(cmd.output().unwrap())
+    }
+
+    fn set_up(&self, cmd: &mut Command, args: &[&str], env: &[(&str, &str)]) {
         cmd.args(args).current_dir(self.dir.path()).env_clear();
         for k in ["PATH", "HOME", "LANG"] {
             if let Ok(v) = std::env::var(k) {
@@ -272,8 +285,6 @@ impl Scenario {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(std::process::Stdio::null());
-        Run::from(cmd.output().unwrap())
     }
 }
 

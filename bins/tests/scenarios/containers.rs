@@ -249,6 +249,30 @@ fn revision_takes_the_message_and_runs_as_the_callers_user() {
             "heads",
         ],
     );
+    // autogenerate: the flags pass through; the service has schema.sql (the image and the
+    // compose mount, checked below)
+    assert_call(
+        &stub,
+        &[
+            "docker-migrate-revision",
+            "m=add embeddings",
+            "args=--autogenerate --exclude langchain_*",
+            "REVISION_USER=1000:1000",
+        ],
+        &[
+            "compose",
+            "exec",
+            "--user",
+            "1000:1000",
+            "backend",
+            "migrate-revision",
+            "-m",
+            "add embeddings",
+            "--autogenerate",
+            "--exclude",
+            "langchain_*",
+        ],
+    );
     // without m= the binary prompts (no -m); the default user is the caller's uid:gid
     let id = |flag: &str| {
         String::from_utf8(Command::new("id").arg(flag).output().unwrap().stdout)
@@ -550,9 +574,13 @@ fn the_dev_stack_starts_db_then_migrate_then_backend_with_one_password() {
         svc["migrate"]["volumes"],
         serde_json::json!([format!("{mount}:ro")])
     );
+    // ... and the backend has the working tree's schema.sql, for --autogenerate and drift
     assert_eq!(
         svc["backend"]["volumes"],
-        serde_json::json!([format!("{mount}:rw")])
+        serde_json::json!([
+            format!("{mount}:rw"),
+            format!("{}/schema.sql:/app/schema.sql:ro", root().display())
+        ])
     );
     // without settings: the port of `make db-up` and a development password, the same everywhere
     let c = compose_config("docker-compose.yml", &[]).unwrap();
@@ -603,4 +631,49 @@ fn the_prod_stack_needs_a_password_publishes_no_port_and_mounts_no_source() {
             "{s}"
         );
     }
+}
+
+#[test]
+fn the_image_carries_schema_sql_where_autogenerate_and_check_look_for_it() {
+    let dockerfile = read("Dockerfile");
+    assert!(
+        dockerfile.contains("COPY --chown=retort:retort schema.sql /app/schema.sql"),
+        "{dockerfile}"
+    );
+    // the build context lets it in (.dockerignore allows by name)
+    let ignore = read(".dockerignore");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "!schema.sql"),
+        "{ignore}"
+    );
+    // the image's environment makes the binaries find it there
+    let env_line = |k: &str| {
+        dockerfile
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .trim_start_matches("ENV ")
+                    .trim_end_matches(" \\")
+                    .strip_prefix(&format!("{k}="))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| panic!("no {k} in the Dockerfile's ENV"))
+    };
+    let env = retort::config::Env::from_pairs(
+        &[
+            ("MIGRATIONS_DIR", &env_line("MIGRATIONS_DIR")),
+            ("MIGRATE_SCHEMA_FILE", &env_line("MIGRATE_SCHEMA_FILE")),
+        ],
+        &[],
+    );
+    let settings =
+        retort::config::Settings::resolve(&retort::config::Overrides::default(), &env).unwrap();
+    assert_eq!(
+        settings.schema_file,
+        std::path::PathBuf::from("/app/schema.sql")
+    );
+    assert_eq!(
+        settings.migrations_dir,
+        std::path::PathBuf::from("/app/migrations")
+    );
 }

@@ -26,7 +26,7 @@ use crate::output::text;
 use crate::project::Project;
 use crate::revision::{self, RevisionOptions};
 use crate::schema::diff::{rename_hints, unhandled, RenameHint, Unhandled};
-use crate::schema::render::{render_changes, to_ops, Op};
+use crate::schema::render::{render_changes_with, to_ops, Op, RowEstimates};
 use crate::schema::workspace::{after_shadows, wrap, Workspace};
 use crate::script::{parse_script, render_script, NewScript, Script};
 use split::{Section, Split};
@@ -66,6 +66,12 @@ pub struct Generated {
     pub up_ops: Vec<Op>,
     pub hints: Vec<RenameHint>,
     pub unhandled: Vec<Unhandled>,
+    /// Tables and views `--exclude` / `--include` left out, `schema.name`.
+    pub ignored: Vec<String>,
+    /// The patterns, as given (`--exclude langchain_*`).
+    pub filter: String,
+    /// The target database's table sizes, for the hazards.
+    pub rows: RowEstimates,
     /// Human-readable summary (for stderr).
     pub summary: Vec<String>,
 }
@@ -133,6 +139,9 @@ fn autogenerate_inner(
     let mut result = Generated {
         hints: rename_hints(&renamed, new),
         unhandled: unhandled(old, new),
+        ignored: ws.ignored(),
+        filter: ws.filter.describe(),
+        rows: row_estimates(settings),
         ..Default::default()
     };
     let split = split::split(old, &renamed, new, &rename_changes, opts.concurrently);
@@ -199,7 +208,7 @@ fn prepare_revisions(
     let mut current = project.clone();
     let mut parent: Option<String> = None;
     for part in parts {
-        let o = part_options(rev, &part, parent.as_deref(), notes);
+        let o = part_options(rev, &part, parent.as_deref(), notes, &result.rows);
         let (path, ns) = revision::prepare(&current, &o)?;
         let text = render_script(&ns);
         let parsed = parse_script(&path, text.as_bytes())
@@ -224,6 +233,7 @@ fn part_options(
     part: &Part,
     parent: Option<&str>,
     notes: &str,
+    rows: &RowEstimates,
 ) -> RevisionOptions {
     let mut o = rev.clone();
     let transactional = part.label.is_none();
@@ -240,16 +250,47 @@ fn part_options(
     o.non_transactional = !transactional || rev.non_transactional;
     let (up, down) = (&part.section.up, &part.section.down);
     o.up_sql = if transactional {
-        format!("{notes}{}", render_changes(up))
+        format!("{notes}{}", render_changes_with(up, rows))
     } else {
-        format!("{NOT_TRANSACTIONAL}{}", render_changes(up))
+        format!("{NOT_TRANSACTIONAL}{}", render_changes_with(up, rows))
     };
     o.down_sql = if transactional {
-        render_changes(down)
+        render_changes_with(down, rows)
     } else {
-        format!("{NOT_TRANSACTIONAL}{}", render_changes(down))
+        format!("{NOT_TRANSACTIONAL}{}", render_changes_with(down, rows))
     };
     o
+}
+
+/// The target database's tables and their estimated rows (`pg_class.reltuples`), for the
+/// hazards' "(about N rows)". Empty when the database cannot be read: the hazards then say
+/// no size.
+fn row_estimates(settings: &Settings) -> RowEstimates {
+    let read = || -> Result<RowEstimates> {
+        let url = settings.require_url()?;
+        let mut c = crate::db::connect(url, "retort-autogen")?;
+        let rows = c
+            .query_typed(
+                "SELECT n.nspname::text, c.relname::text, c.reltuples::int8 FROM pg_catalog.pg_class c
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind IN ('r', 'm', 'p') AND c.reltuples > 0",
+                &[],
+            )
+            .map_err(|e| crate::db::db_error("cannot read the tables' sizes", &e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    crate::schema::QName::new(r.get::<_, String>(0), r.get::<_, String>(1)),
+                    r.get(2),
+                )
+            })
+            .collect())
+    };
+    read().unwrap_or_else(|e| {
+        log::debug!("no table sizes for the hazards: {e}");
+        RowEstimates::new()
+    })
 }
 
 /// Writes the revisions (refusing to overwrite); on a failure, removes what it wrote.

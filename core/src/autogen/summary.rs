@@ -5,7 +5,7 @@
 use super::Generated;
 use crate::schema::change::HazardKind;
 use crate::schema::diff::{RenameHint, Unhandled};
-use crate::schema::render::Op;
+use crate::schema::render::{Op, RowEstimates};
 use std::path::Path;
 
 /// Comment lines at the top of the main up section.
@@ -48,30 +48,41 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
         for op in up {
             out.push(format!("  {}", op.what));
         }
-        out.extend(hazard_lines(up));
+        out.extend(hazard_lines(up, &g.rows));
     }
     for h in &g.hints {
         out.push(h.describe());
     }
-    let not_compared: Vec<&Unhandled> = g.unhandled.iter().collect();
-    if !not_compared.is_empty() {
+    if !g.ignored.is_empty() {
+        out.push(format!("ignored ({}): {}", g.filter, g.ignored.join(", ")));
+    }
+    // One line per object that differs; those that are the same are counted, not listed.
+    let differ: Vec<&Unhandled> = g.unhandled.iter().filter(|u| u.differs()).collect();
+    let same = g.unhandled.len() - differ.len();
+    if !differ.is_empty() {
         out.push(format!(
-            "not compared ({} object{} autogenerate does not handle):",
-            not_compared.len(),
-            if not_compared.len() == 1 { "" } else { "s" }
+            "not compared ({} object{} autogenerate does not handle, differing):",
+            differ.len(),
+            if differ.len() == 1 { "" } else { "s" }
         ));
-        for u in not_compared {
+        for u in differ {
             out.push(format!(
                 "  {}",
                 u.describe("the migrations", "the schema file")
             ));
         }
     }
+    if same > 0 {
+        out.push(format!(
+            "not compared: {same} more object{} autogenerate does not handle, the same on both sides",
+            if same == 1 { "" } else { "s" }
+        ));
+    }
     out
 }
 
 /// The hazards of `up`: a count per kind, then each one.
-fn hazard_lines(up: &[Op]) -> Vec<String> {
+fn hazard_lines(up: &[Op], rows: &RowEstimates) -> Vec<String> {
     let hz: Vec<&Op> = up.iter().filter(|o| !o.hazards.is_empty()).collect();
     if hz.is_empty() {
         return Vec::new();
@@ -93,7 +104,12 @@ fn hazard_lines(up: &[Op]) -> Vec<String> {
     )];
     for op in hz {
         for h in &op.hazards {
-            out.push(format!("  {}: {} — {}", op.what, h.kind, h.detail));
+            out.push(format!(
+                "  {}: {} — {}",
+                op.what,
+                h.kind,
+                crate::schema::render::hazard_detail(h, rows)
+            ));
         }
     }
     out

@@ -194,6 +194,8 @@ pub struct DriftReport {
     pub schema_drift: Vec<String>,
     /// Differences between the live database and a replay of its applied revisions.
     pub database_drift: Vec<String>,
+    /// Tables and views `--exclude` / `--include` left out (on any side), `schema.name`.
+    pub ignored: Vec<String>,
 }
 
 pub(crate) fn describe_diff(a: &Schema, b: &Schema, a_side: &str, b_side: &str) -> Vec<String> {
@@ -266,6 +268,7 @@ fn check_drift_inner(
     // Described as what would repair the database.
     report.database_drift =
         describe_diff(&actual, &expected, "the database", "the applied revisions");
+    report.ignored = ws.ignored();
     Ok(report)
 }
 
@@ -345,8 +348,31 @@ pub fn drift_problems(
             ),
         });
     }
-    Ok((
-        problems,
-        format!("{} matches the migrations and the database", file.display()),
-    ))
+    // The line says what the check found: "matches" only when nothing differs.
+    let mut note = match (
+        report.schema_drift.is_empty(),
+        report.database_drift.is_empty(),
+    ) {
+        (true, true) => format!("{} matches the migrations and the database", file.display()),
+        (false, true) => format!(
+            "{} differs from the migrations; the database matches its applied revisions",
+            file.display()
+        ),
+        (true, false) => format!(
+            "{} matches the migrations; the database differs from its applied revisions",
+            file.display()
+        ),
+        (false, false) => format!(
+            "{} differs from the migrations, and the database from its applied revisions",
+            file.display()
+        ),
+    };
+    if !report.ignored.is_empty() {
+        note.push_str(&format!(
+            " (ignored by {}: {})",
+            settings.filter.describe(),
+            report.ignored.join(", ")
+        ));
+    }
+    Ok((problems, note))
 }

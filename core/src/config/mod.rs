@@ -11,6 +11,7 @@
 //! `1h30m`).
 
 mod duration;
+pub mod project_file;
 mod url;
 
 pub use self::duration::parse_duration;
@@ -179,6 +180,15 @@ pub struct Settings {
     pub schema_file: PathBuf,
     /// `--wait`: keep retrying the connection this long while the server is not up yet.
     pub wait: Option<Duration>,
+    /// Tables and views autogenerate and the drift checks leave out (`MIGRATE_EXCLUDE`,
+    /// `MIGRATE_INCLUDE`; the binaries add `--exclude` / `--include`).
+    pub filter: crate::schema::filter::ObjectFilter,
+    /// Where shadow databases are created (`MIGRATE_SHADOW_URL`; `--shadow-url` wins).
+    pub shadow_url: Option<DbUrl>,
+    /// The template shadow databases are created from (`MIGRATE_SHADOW_TEMPLATE`, default
+    /// template0): one where an administrator created the extensions lets a role with
+    /// CREATEDB only build shadows.
+    pub shadow_template: Option<String>,
 }
 
 /// Values given on the command line; `None` means "not given". `Debug` redacts the URL.
@@ -226,12 +236,43 @@ impl Settings {
                     .map(|p| p.join("schema.sql"))
                     .unwrap_or_else(|| PathBuf::from("schema.sql"))
             });
+        let list = |k: &str| {
+            env.get(k)
+                .map(|v| crate::schema::filter::ObjectFilter::split_list(&v))
+                .unwrap_or_default()
+        };
+        // retort.toml's [filters] first, then the environment adds to them
+        let (mut include, mut exclude) = project_file::filters(&migrations_dir)?;
+        include.extend(list("MIGRATE_INCLUDE"));
+        exclude.extend(list("MIGRATE_EXCLUDE"));
+        let filter =
+            crate::schema::filter::ObjectFilter::new(include, exclude).map_err(|mut e| {
+                e.message = format!(
+                    "{} [filters] / MIGRATE_INCLUDE / MIGRATE_EXCLUDE: {}",
+                    project_file::path_for(&migrations_dir).display(),
+                    e.message
+                );
+                e
+            })?;
+        let shadow_url = env
+            .get("MIGRATE_SHADOW_URL")
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                DbUrl::parse(&u, env).map_err(|mut e| {
+                    e.message = format!("MIGRATE_SHADOW_URL: {}", e.message);
+                    e
+                })
+            })
+            .transpose()?;
         Ok(Settings {
             database_url,
             migrations_dir,
             version_table,
             schema_file,
             wait: None,
+            filter,
+            shadow_url,
+            shadow_template: env.get("MIGRATE_SHADOW_TEMPLATE").filter(|t| !t.is_empty()),
         })
     }
 

@@ -138,6 +138,13 @@ pub fn acquire(
             )
             .with_hint("another migration is running; wait for it, raise --lock-timeout, or if that session is stuck end it with SELECT pg_terminate_backend(pid)"));
         }
+        if let Some(sig) = crate::exec::interrupt::signal() {
+            return Err(Error::new(
+                ErrorKind::Interrupted,
+                format!("interrupted while waiting for the migration lock on {qualified} (held by {who}); nothing was applied"),
+            )
+            .with_detail(crate::error::Detail::Interrupted { signal: sig }));
+        }
         if !announced {
             log::warn!("waiting for the migration lock on {qualified}, held by {who}");
             announced = true;

@@ -49,7 +49,8 @@ fn pg_config(url: &DbUrl, app: &str, limit: Duration) -> Config {
         .keepalives(true)
         .keepalives_idle(KEEPALIVE_IDLE)
         .keepalives_interval(KEEPALIVE_INTERVAL)
-        .keepalives_retries(KEEPALIVE_RETRIES);
+        .keepalives_retries(KEEPALIVE_RETRIES)
+        .notice_callback(notice_hook);
     if let Some(p) = url.password() {
         cfg.password(p);
     }
@@ -355,6 +356,45 @@ pub fn db_error(context: &str, e: &postgres::Error) -> Error {
     )
 }
 
+type NoticeSink = Box<dyn Fn(&postgres::error::DbError)>;
+
+thread_local! {
+    /// Where this thread's server notices go while [`with_notices`] runs.
+    static NOTICE_SINK: std::cell::RefCell<Option<NoticeSink>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The driver calls a connection's notice callback on the thread that is waiting for that
+/// connection's statement: so a run loop that sends a statement inside [`with_notices`] gets
+/// that statement's notices, and no one else's. Elsewhere they are debug lines.
+fn notice_hook(n: postgres::error::DbError) {
+    NOTICE_SINK.with(|s| match &*s.borrow() {
+        Some(sink) => sink(&n),
+        None => log::debug!("server {}: {}", n.severity(), n.message()),
+    })
+}
+
+/// Runs `f` with this thread's server notices sent to `sink`.
+pub fn with_notices<T>(
+    sink: impl Fn(&postgres::error::DbError) + 'static,
+    f: impl FnOnce() -> T,
+) -> T {
+    NOTICE_SINK.with(|s| *s.borrow_mut() = Some(Box::new(sink)));
+    let out = f();
+    NOTICE_SINK.with(|s| *s.borrow_mut() = None);
+    out
+}
+
+/// Cancels the statement running on `token`'s session (a new connection carrying the cancel
+/// key, with the URL's TLS); returns once the server has taken the request.
+pub fn cancel(url: &DbUrl, token: &postgres::CancelToken) -> Result<()> {
+    let sent = match url.sslmode {
+        SslMode::Disable => token.cancel_query(NoTls),
+        _ => token.cancel_query(tls_connector(url)?),
+    };
+    sent.map_err(|e| db_error("cannot cancel the running statement", &e))
+}
+
 /// Indexes PostgreSQL marks INVALID (a failed or interrupted CREATE INDEX CONCURRENTLY, or
 /// REINDEX CONCURRENTLY), as `schema.index`.
 pub fn invalid_indexes(client: &mut impl postgres::GenericClient) -> Result<Vec<String>> {
@@ -367,6 +407,26 @@ pub fn invalid_indexes(client: &mut impl postgres::GenericClient) -> Result<Vec<
     )
     .map_err(|e| db_error("cannot look for invalid indexes", &e))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The INVALID indexes with their definitions (`pg_get_indexdef`), to rebuild them.
+pub fn invalid_index_definitions(client: &mut Client) -> Result<Vec<(String, String)>> {
+    let rows = client
+        .simple_query(
+            "SELECT format('%I.%I', n.nspname, c.relname), pg_get_indexdef(c.oid) FROM pg_index i
+               JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE NOT i.indisvalid ORDER BY 1",
+        )
+        .map_err(|e| db_error("cannot look for invalid indexes", &e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => {
+                Some((r.get(0)?.to_string(), r.get(1)?.to_string()))
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 /// Quotes an identifier for SQL ("a""b").

@@ -14,9 +14,23 @@
 //! leaves the database at the last good step. A `transactional: false` script ends the open
 //! transaction, runs its statements one by one outside any transaction, and records its step in
 //! a transaction of its own.
+//!
+//! The loop also keeps a run safe to interrupt and to wait: it checks for SIGINT/SIGTERM
+//! ([`interrupt`]) before every statement and COMMIT, so an interrupted run ends like a failed
+//! one, in a state it can name; it sets each step's session settings (`lock_timeout`,
+//! `statement_timeout`, a script's `-- set:`) as statements of the run, so offline SQL shows
+//! them too; and a step that times out waiting for a lock (SQLSTATE 55P03) is tried again
+//! after a growing wait, after rolling back the open transaction — which, in the default one
+//! transaction per run, holds the steps before it as well: a retry runs all of them again,
+//! holding no lock while it waits. Heartbeats and server notices reach the [`Observer`]
+//! through [`Executor::run_statement`].
 
+pub mod estimate;
+pub mod interrupt;
+pub mod monitor;
 pub mod offline;
 pub mod online;
+pub mod watch;
 
 use crate::db::records::Records;
 use crate::db::{SqlFailure, VersionTable};
@@ -27,12 +41,43 @@ use crate::project::Project;
 use crate::script::{split_statements, Script, Section, Statement};
 use std::fmt;
 use std::time::{Duration, Instant};
+pub use watch::{Blocker, BuildProgress, Heartbeat, Retry, ServerNotice, StatementAt};
+
+/// The binaries' `--ddl-lock-timeout` default: a statement waits this long for a lock, then
+/// the step is retried (the library's [`RunOptions::default`] sets none).
+pub const DEFAULT_DDL_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The binaries' `--ddl-retries` default.
+pub const DEFAULT_DDL_RETRIES: u32 = 3;
 
 /// How to run a plan.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Commit after each step instead of once at the end.
     pub transaction_per_migration: bool,
+    /// PostgreSQL's `lock_timeout` for every step's statements (`None`: the server's setting;
+    /// zero: none). A script's `-- lock_timeout:` overrides it.
+    pub ddl_lock_timeout: Option<Duration>,
+    /// How often a step that timed out waiting for a lock (55P03) is tried again.
+    pub ddl_retries: u32,
+    /// The wait before the first retry; it doubles with each.
+    pub retry_wait: Duration,
+    /// PostgreSQL's `statement_timeout` for every step (`None`: the server's; zero: none). A
+    /// script's `-- statement_timeout:` overrides it.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for RunOptions {
+    /// One transaction, no timeouts of its own, no retries: what offline SQL and shadow
+    /// replays use. The binaries set [`DEFAULT_DDL_LOCK_TIMEOUT`] and [`DEFAULT_DDL_RETRIES`].
+    fn default() -> Self {
+        RunOptions {
+            transaction_per_migration: false,
+            ddl_lock_timeout: None,
+            ddl_retries: 0,
+            retry_wait: Duration::from_secs(1),
+            statement_timeout: None,
+        }
+    }
 }
 
 /// One step that ran and was committed.
@@ -163,6 +208,22 @@ pub trait Executor {
     fn left_behind(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// Sends one statement of a script, telling `observer` what happens while it runs
+    /// (heartbeats, server notices) and letting an interrupt cancel it. Default: [`execute`].
+    ///
+    /// [`execute`]: Executor::execute
+    fn run_statement(
+        &mut self,
+        sql: &str,
+        _at: &StatementAt,
+        _observer: &mut dyn Observer,
+    ) -> std::result::Result<(), SqlFailure> {
+        self.execute(sql)
+    }
+    /// Who blocked the last statement while it waited for a lock, as last seen.
+    fn blockers(&mut self) -> Vec<Blocker> {
+        Vec::new()
+    }
 }
 
 /// Hooks for whoever watches a run (logging today; progress bars and event streams build on
@@ -171,13 +232,57 @@ pub trait Observer {
     fn step_started(&mut self, _step: &Step, _title: &str) {}
     fn step_finished(&mut self, _step: &Step, _duration: Duration) {}
     fn run_finished(&mut self, _report: &RunReport) {}
+    /// A statement has run longer than 2 s: about once a second while it runs.
+    fn heartbeat(&mut self, _hb: &Heartbeat) {}
+    /// The server sent a NOTICE/WARNING/INFO while a statement ran.
+    fn notice(&mut self, n: &ServerNotice) {
+        log_notice(n);
+    }
+    /// A step timed out waiting for a lock and is tried again.
+    fn retrying(&mut self, r: &Retry) {
+        log::warn!("{}", r.describe());
+    }
 }
 
-/// Logs each step at info level: the default for the binaries.
-pub struct LogObserver;
+/// A server message at the log level of its severity: WARNING as a warning, NOTICE and INFO
+/// as info, DEBUG and LOG as debug.
+pub fn log_notice(n: &ServerNotice) {
+    match n.severity.as_str() {
+        "WARNING" => log::warn!("{}", n.describe()),
+        "NOTICE" | "INFO" => log::info!("{}", n.describe()),
+        _ => log::debug!("{}", n.describe()),
+    }
+}
+
+/// Logs each step at info level, and a long statement's heartbeat once per `every` (the
+/// first at the first heartbeat): the binaries' observer when stderr is not a terminal.
+pub struct LogObserver {
+    pub every: Duration,
+    last: Option<Instant>,
+}
+
+impl LogObserver {
+    pub fn every(every: Duration) -> Self {
+        LogObserver { every, last: None }
+    }
+}
+
+impl Default for LogObserver {
+    /// A heartbeat line every 10 s.
+    fn default() -> Self {
+        LogObserver::every(Duration::from_secs(10))
+    }
+}
 
 impl Observer for LogObserver {
+    fn heartbeat(&mut self, hb: &Heartbeat) {
+        if self.last.is_none_or(|t| t.elapsed() >= self.every) {
+            self.last = Some(Instant::now());
+            log::info!("  {}", hb.describe());
+        }
+    }
     fn step_started(&mut self, _step: &Step, title: &str) {
+        self.last = None;
         log::info!("{title}");
     }
     fn step_finished(&mut self, step: &Step, d: Duration) {
@@ -203,12 +308,18 @@ impl Observer for DebugObserver {
     fn step_started(&mut self, _step: &Step, title: &str) {
         log::debug!("{title}");
     }
+    fn notice(&mut self, n: &ServerNotice) {
+        log::debug!("{}", n.describe());
+    }
 }
 
 /// Says nothing (offline SQL).
 pub struct QuietObserver;
 
-impl Observer for QuietObserver {}
+impl Observer for QuietObserver {
+    fn notice(&mut self, _n: &ServerNotice) {}
+    fn retrying(&mut self, _r: &Retry) {}
+}
 
 /// The bookkeeping a run writes beside each step: the version table always; the applied
 /// records (checksum, duration) when `records` is given (online runs).
@@ -269,6 +380,10 @@ struct Progress {
     pending_records: Vec<(String, String, Option<Duration>)>,
     in_tx: bool,
     prepared: bool,
+    /// The version table was created in the open transaction (a rollback undoes it).
+    prepared_in_tx: bool,
+    /// `SET LOCAL`s in force in the open transaction: (name, value).
+    tx_settings: Vec<(String, String)>,
     failed_step: Option<String>,
 }
 
@@ -295,6 +410,8 @@ pub fn run_plan(
         pending_records: Vec::new(),
         in_tx: false,
         prepared: false,
+        prepared_in_tx: false,
+        tx_settings: Vec::new(),
         failed_step: None,
     };
     let transactional = |s: &Step| {
@@ -306,7 +423,7 @@ pub fn run_plan(
     let segments = plan.segments(transactional, opts.transaction_per_migration);
     let result = segments
         .iter()
-        .try_for_each(|seg| run_segment(exec, project, books, plan, seg, &mut p, observer));
+        .try_for_each(|seg| run_segment(exec, project, books, plan, seg, opts, &mut p, observer));
     let mut report = RunReport {
         steps: p.committed.clone(),
         start_heads: plan.start_heads.clone(),
@@ -318,7 +435,11 @@ pub fn run_plan(
             observer.run_finished(&report);
             Ok(report)
         }
-        Err(error) => {
+        Err(mut error) => {
+            if interrupt::signal().is_some() && error.kind != ErrorKind::Interrupted {
+                // the cancel, or a statement that failed while it landed: an interrupt
+                error = interrupted_error(p.failed_step.as_deref(), Some(&error));
+            }
             let rolled_back = p.in_tx;
             if rolled_back {
                 // The connection may be broken; the server rolls back on disconnect anyway.
@@ -340,55 +461,272 @@ pub fn run_plan(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_segment(
     exec: &mut dyn Executor,
     project: &Project,
     books: Bookkeeping,
     plan: &Plan,
     seg: &Segment,
+    opts: &RunOptions,
     p: &mut Progress,
     observer: &mut dyn Observer,
 ) -> Result<()> {
-    if seg.transactional {
-        begin(exec, p)?;
+    let steps = &plan.steps[seg.steps.clone()];
+    if !seg.transactional {
         prepare_once(exec, books, p)?;
-        for step in &plan.steps[seg.steps.clone()] {
-            run_step(exec, project, books, step, p, observer, false)?;
-        }
-    } else {
-        prepare_once(exec, books, p)?;
-        let step = &plan.steps[seg.steps.start];
-        run_step(exec, project, books, step, p, observer, true)?;
+        run_step(exec, project, books, &steps[0], opts, p, observer, true)?;
+        check_interrupt(p)?;
+        return commit(exec, books, p);
     }
-    commit(exec, books, p)
+    let mut attempt = 0;
+    loop {
+        let tried = (|| {
+            begin(exec, p)?;
+            prepare_once(exec, books, p)?;
+            for step in steps {
+                run_step(exec, project, books, step, opts, p, observer, false)?;
+            }
+            check_interrupt(p)?;
+            commit(exec, books, p)
+        })();
+        let Err(e) = tried else { return Ok(()) };
+        if !is_lock_timeout(&e) || interrupt::signal().is_some() {
+            return Err(e);
+        }
+        let blockers = exec.blockers();
+        if attempt >= opts.ddl_retries {
+            return Err(lock_timeout_exhausted(e, &blockers, attempt));
+        }
+        attempt += 1;
+        // Everything of the open transaction goes: earlier steps of the run included (in the
+        // default one-transaction mode), so no lock is held while waiting.
+        let redone: Vec<String> = p.pending.iter().map(|s| s.revision.clone()).collect();
+        rollback_for_retry(exec, p)?;
+        let failed = p.failed_step.clone().unwrap_or_default();
+        let wait = opts.retry_wait * 2u32.saturating_pow(attempt - 1);
+        observer.retrying(&Retry {
+            revision: failed.clone(),
+            attempt,
+            of: opts.ddl_retries,
+            wait,
+            blockers,
+            repeats: if redone.is_empty() {
+                format!("step {failed}")
+            } else {
+                format!("steps {}, {failed} (one transaction)", redone.join(", "))
+            },
+            cleaned: Vec::new(),
+        });
+        if !interrupt::sleep(wait) {
+            return Err(interrupted_error(Some(&failed), None));
+        }
+    }
+}
+
+/// Rolls back the open transaction and forgets what it did, so the segment can run again.
+fn rollback_for_retry(exec: &mut dyn Executor, p: &mut Progress) -> Result<()> {
+    exec.execute("ROLLBACK")
+        .map_err(|f| plain_failure("ROLLBACK", f))?;
+    p.in_tx = false;
+    p.tx_settings.clear();
+    p.heads = p.committed_heads.clone();
+    p.pending.clear();
+    p.pending_records.clear();
+    if p.prepared_in_tx {
+        p.prepared = false;
+        p.prepared_in_tx = false;
+    }
+    Ok(())
+}
+
+fn is_lock_timeout(e: &Error) -> bool {
+    matches!(&e.detail, crate::error::Detail::Sql { sqlstate } if sqlstate == "55P03")
+}
+
+/// The last retry timed out too: name the blocker and the ways out.
+fn lock_timeout_exhausted(mut e: Error, blockers: &[Blocker], retries: u32) -> Error {
+    e.message.push_str(&format!(
+        "\nblocked by {} (lock timeout on {} attempt{})",
+        watch::blockers_text(blockers),
+        retries + 1,
+        if retries == 0 { "" } else { "s" }
+    ));
+    let pid = blockers
+        .first()
+        .map_or("PID".to_string(), |b| b.pid.to_string());
+    e.with_hint(format!(
+        "wait for the blocking transaction to end and run again; or end it (SELECT pg_terminate_backend({pid})); \
+         or wait longer for the lock (--ddl-lock-timeout, or '-- lock_timeout: 30s' in the script — reads and writes of the table queue behind the waiting statement meanwhile) \
+         or retry more often (--ddl-retries)"
+    ))
+}
+
+/// The error of an interrupted run (`during`: the step that was running; `cause`: the
+/// statement's own failure, which the cancel caused).
+fn interrupted_error(during: Option<&str>, cause: Option<&Error>) -> Error {
+    let sig = interrupt::signal().unwrap_or(interrupt::SIGINT);
+    let mut msg = format!("interrupted by {}", interrupt::signal_name(sig));
+    match during {
+        Some(rev) => msg.push_str(&format!(" during {rev}")),
+        None => msg.push_str(" between steps"),
+    }
+    if let Some(c) = cause {
+        // keep where it was and what was left behind (the notes of a non-transactional step)
+        let cancelled = c
+            .message
+            .contains("canceling statement due to user request");
+        if cancelled {
+            msg.push_str(": the running statement was cancelled on the server");
+        }
+        let notes: Vec<&str> = c
+            .message
+            .lines()
+            .filter(|l| l.starts_with("note:") || l.trim_start().starts_with("statement:"))
+            .collect();
+        if !cancelled {
+            msg.push_str(&format!(
+                " ({})",
+                c.message.lines().next().unwrap_or_default()
+            ));
+        }
+        for n in notes {
+            msg.push('\n');
+            msg.push_str(n);
+        }
+    }
+    Error::new(ErrorKind::Interrupted, msg)
+        .with_hint("run the command again to finish; it starts from the state above")
+        .with_detail(crate::error::Detail::Interrupted { signal: sig })
+}
+
+/// An interrupt came: stop before the next statement (or COMMIT).
+fn check_interrupt(p: &Progress) -> Result<()> {
+    match interrupt::signal() {
+        None => Ok(()),
+        // after a step's statements, before its COMMIT: that step is the one rolled back
+        Some(_) => Err(interrupted_error(
+            p.failed_step
+                .as_deref()
+                .or(p.pending.last().map(|s| s.revision.as_str())),
+            None,
+        )),
+    }
+}
+
+/// A duration as PostgreSQL takes it: `'5s'`, `'250ms'`, `'0'`.
+fn pg_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0".into()
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// The settings a step runs with: the run's timeouts unless the script has its own, then the
+/// script's `-- set:` pairs.
+pub fn step_settings(script: &Script, opts: &RunOptions) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let lock = script.session.lock_timeout.or(opts.ddl_lock_timeout);
+    if let Some(d) = lock {
+        out.push(("lock_timeout".to_string(), pg_duration(d)));
+    }
+    if let Some(d) = script.session.statement_timeout.or(opts.statement_timeout) {
+        out.push(("statement_timeout".to_string(), pg_duration(d)));
+    }
+    for (k, v) in &script.session.set {
+        out.retain(|(n, _)| n != k);
+        out.push((k.clone(), v.clone()));
+    }
+    out
+}
+
+fn set_sql(local: bool, name: &str, value: &str) -> String {
+    format!(
+        "SET {}{name} = '{}';",
+        if local { "LOCAL " } else { "" },
+        value.replace('\'', "''")
+    )
+}
+
+/// `SET LOCAL`s that take the open transaction from its settings to `want`.
+fn local_settings(p: &mut Progress, want: &[(String, String)]) -> Vec<String> {
+    let mut sqls = Vec::new();
+    for (name, _) in &p.tx_settings {
+        if !want.iter().any(|(n, _)| n == name) {
+            sqls.push(format!("SET LOCAL {name} TO DEFAULT;"));
+        }
+    }
+    for (name, value) in want {
+        if !p.tx_settings.contains(&(name.clone(), value.clone())) {
+            sqls.push(set_sql(true, name, value));
+        }
+    }
+    p.tx_settings = want.to_vec();
+    sqls
 }
 
 /// One step: its statements (in the open transaction, or outside one), then its bookkeeping.
+#[allow(clippy::too_many_arguments)]
 fn run_step(
     exec: &mut dyn Executor,
     project: &Project,
     books: Bookkeeping,
     step: &Step,
+    opts: &RunOptions,
     p: &mut Progress,
     observer: &mut dyn Observer,
     outside: bool,
 ) -> Result<()> {
     p.failed_step = Some(step.revision.clone());
+    check_interrupt(p)?;
     let script = project.script(&step.revision)?;
     let section = section_for(script, step.direction)?;
     let title = step_title(project, step);
     observer.step_started(step, &title);
     exec.comment(&title);
     let t0 = Instant::now();
+    let settings = step_settings(script, opts);
     if outside {
+        interrupt::set_status(format!(
+            "{} is not transactional: the statement running on the server may finish or leave an INVALID index (migrate-check lists them)",
+            step.revision
+        ));
         exec.comment(&format!(
             "{} is not transactional: it runs outside a transaction",
             script.path.display()
         ));
-        run_outside(exec, script, section, step)?;
+        let set: Vec<String> = settings.iter().map(|(n, v)| set_sql(false, n, v)).collect();
+        if !set.is_empty() {
+            exec.execute_batch(&set)
+                .map_err(|f| plain_failure("SET", f))?;
+        }
+        let ran = run_outside(exec, script, section, step, opts, observer);
+        if !set.is_empty() {
+            let reset: Vec<String> = settings
+                .iter()
+                .map(|(n, _)| format!("RESET {n};"))
+                .collect();
+            let reset_done = exec.execute_batch(&reset);
+            ran?;
+            reset_done.map_err(|f| plain_failure("RESET", f))?;
+        } else {
+            ran?;
+        }
         begin(exec, p)?;
     } else {
-        run_inside(exec, script, section, step)?;
+        interrupt::set_status(
+            "the server rolls back the open transaction when the connection closes, and the migration lock goes with it; no audit row is written",
+        );
+        let set = local_settings(p, &settings);
+        if !set.is_empty() {
+            exec.execute_batch(&set)
+                .map_err(|f| plain_failure("SET LOCAL", f))?;
+        }
+        run_inside(exec, script, section, step, observer)?;
     }
     write_bookkeeping(exec, books, script, step, t0.elapsed(), p)?;
     let d = t0.elapsed();
@@ -455,6 +793,7 @@ fn prepare_once(exec: &mut dyn Executor, books: Bookkeeping, p: &mut Progress) -
     if !p.prepared {
         exec.prepare(&books)?;
         p.prepared = true;
+        p.prepared_in_tx = p.in_tx;
     }
     Ok(())
 }
@@ -481,6 +820,8 @@ fn commit(exec: &mut dyn Executor, books: Bookkeeping, p: &mut Progress) -> Resu
         )
     })?;
     p.in_tx = false;
+    p.tx_settings.clear();
+    p.prepared_in_tx = false;
     p.committed_heads = p.heads.clone();
     p.committed.append(&mut p.pending);
     Ok(())
@@ -503,15 +844,28 @@ pub fn apply_ops(heads: &mut Vec<String>, step: &Step) {
     heads.sort();
 }
 
+fn at(script: &Script, step: &Step, stmt: &Statement) -> StatementAt {
+    StatementAt {
+        revision: step.revision.clone(),
+        path: script.path.display().to_string(),
+        line: stmt.line,
+        first_line: truncate(stmt.sql.trim().lines().next().unwrap_or(""), 120),
+    }
+}
+
 fn run_inside(
     exec: &mut dyn Executor,
     script: &Script,
     section: &Section,
     step: &Step,
+    observer: &mut dyn Observer,
 ) -> Result<()> {
     for stmt in split_statements(&section.sql, section.line) {
         refuse_transaction_control(script, &stmt)?;
-        if let Err(f) = exec.execute(&stmt.sql) {
+        if interrupt::signal().is_some() {
+            return Err(interrupted_error(Some(&step.revision), None));
+        }
+        if let Err(f) = exec.run_statement(&stmt.sql, &at(script, step, &stmt), observer) {
             return Err(statement_failure(script, step, &stmt, f, false));
         }
     }
@@ -523,29 +877,112 @@ fn run_outside(
     script: &Script,
     section: &Section,
     step: &Step,
+    opts: &RunOptions,
+    observer: &mut dyn Observer,
 ) -> Result<()> {
     let stmts = split_statements(&section.sql, section.line);
     for (i, stmt) in stmts.iter().enumerate() {
-        if let Err(f) = exec.execute(&stmt.sql) {
-            let mut e = statement_failure(script, step, stmt, f, true);
-            if i > 0 {
-                e.message.push_str(&format!(
-                    "\nnote: {} is not transactional: {} ran before the failure and stayed (it cannot be rolled back)",
-                    script.path.display(),
-                    if i == 1 { "its first statement".to_string() } else { format!("its first {i} statements") }
-                ));
+        let mut attempt = 0;
+        // INVALID indexes a timed-out CREATE INDEX CONCURRENTLY left: dropped before the
+        // retry, or it trips over "already exists". The drop waits for the same sessions, so
+        // a drop that times out counts as a timed-out attempt too.
+        let mut to_clean: Vec<String> = Vec::new();
+        let failure = loop {
+            if interrupt::signal().is_some() {
+                break None;
             }
-            // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: say which.
-            let invalid = exec.left_behind();
-            if !invalid.is_empty() {
-                e.message.push_str(&format!(
-                    "\nnote: INVALID index{} now in the database: {} (drop with DROP INDEX CONCURRENTLY before retrying; IF NOT EXISTS would skip it)",
-                    if invalid.len() == 1 { "" } else { "es" },
-                    invalid.join(", ")
-                ));
+            let mut timed_out = None;
+            for idx in to_clean.clone() {
+                match exec.execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {idx};")) {
+                    Ok(()) => to_clean.retain(|x| *x != idx),
+                    Err(f) if f.sqlstate == "55P03" => {
+                        timed_out = Some(f);
+                        break;
+                    }
+                    Err(f) => {
+                        return Err(plain_failure(&format!("DROP INDEX CONCURRENTLY {idx}"), f))
+                    }
+                }
             }
-            return Err(e);
+            let f = match timed_out {
+                Some(f) => f,
+                None => {
+                    let before = if opts.ddl_retries > 0 {
+                        exec.left_behind()
+                    } else {
+                        Vec::new()
+                    };
+                    match exec.run_statement(&stmt.sql, &at(script, step, stmt), observer) {
+                        Ok(()) => break Some(Ok(())),
+                        Err(f) => {
+                            if f.sqlstate == "55P03" && opts.ddl_retries > 0 {
+                                to_clean.extend(
+                                    exec.left_behind()
+                                        .into_iter()
+                                        .filter(|i| !before.contains(i)),
+                                );
+                            }
+                            f
+                        }
+                    }
+                }
+            };
+            if f.sqlstate != "55P03" || attempt >= opts.ddl_retries || interrupt::signal().is_some()
+            {
+                break Some(Err(f));
+            }
+            attempt += 1;
+            let wait = opts.retry_wait * 2u32.saturating_pow(attempt - 1);
+            observer.retrying(&Retry {
+                revision: step.revision.clone(),
+                attempt,
+                of: opts.ddl_retries,
+                wait,
+                blockers: exec.blockers(),
+                repeats: format!("the statement at {}:{}", script.path.display(), stmt.line),
+                cleaned: to_clean.clone(),
+            });
+            if !interrupt::sleep(wait) {
+                break None;
+            }
+        };
+        let (e, interrupted) = match failure {
+            Some(Ok(())) => continue,
+            Some(Err(f)) => {
+                let blockers = (f.sqlstate == "55P03").then(|| exec.blockers());
+                let e = statement_failure(script, step, stmt, f, true);
+                let e = match blockers {
+                    Some(b) => lock_timeout_exhausted(e, &b, attempt),
+                    None => e,
+                };
+                (e, interrupt::signal().is_some())
+            }
+            None => (interrupted_error(Some(&step.revision), None), true),
+        };
+        let mut e = e;
+        if i > 0 {
+            e.message.push_str(&format!(
+                "\nnote: {} is not transactional: {} ran before the {} and stayed (it cannot be rolled back)",
+                script.path.display(),
+                if i == 1 { "its first statement".to_string() } else { format!("its first {i} statements") },
+                if interrupted { "interrupt" } else { "failure" }
+            ));
         }
+        // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: say which.
+        let invalid = exec.left_behind();
+        if !invalid.is_empty() {
+            e.message.push_str(&format!(
+                "\nnote: INVALID index{} now in the database: {} (clean up with: {}; IF NOT EXISTS would skip it)",
+                if invalid.len() == 1 { "" } else { "es" },
+                invalid.join(", "),
+                invalid
+                    .iter()
+                    .map(|i| format!("DROP INDEX CONCURRENTLY IF EXISTS {i};"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        return Err(e);
     }
     Ok(())
 }

@@ -78,6 +78,7 @@ pub fn render(
     };
     let run = RunOptions {
         transaction_per_migration: opts.transaction_per_migration,
+        ..RunOptions::default()
     };
     run_plan(&mut w, project, books, plan, &run, &mut QuietObserver).map_err(|e| e.error)?;
     let mut out = w.out;

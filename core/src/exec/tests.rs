@@ -10,11 +10,17 @@ use crate::graph::Target;
 use crate::script::parse_script;
 use std::path::{Path, PathBuf};
 
-/// Records every statement; fails the first statement containing `fail_on`.
+/// Records every statement; fails the first statement containing `fail_on`; the first
+/// `lock_timeouts` statements containing `lock_on` time out waiting for a lock (55P03).
 struct Recorder {
     sent: Vec<String>,
     fail_on: Option<&'static str>,
     prepared: usize,
+    lock_on: Option<&'static str>,
+    lock_timeouts: usize,
+    /// SIGTERM comes while the statement containing this runs: it is cancelled (57014), or,
+    /// for a version-table write (`V`), it completes and the signal is seen after it.
+    interrupt_on: Option<&'static str>,
 }
 
 impl Recorder {
@@ -23,6 +29,9 @@ impl Recorder {
             sent: Vec::new(),
             fail_on: Some(needle),
             prepared: 0,
+            lock_on: None,
+            lock_timeouts: 0,
+            interrupt_on: None,
         }
     }
     fn ok() -> Self {
@@ -30,6 +39,16 @@ impl Recorder {
             sent: Vec::new(),
             fail_on: None,
             prepared: 0,
+            lock_on: None,
+            lock_timeouts: 0,
+            interrupt_on: None,
+        }
+    }
+    fn lock_timeouts(needle: &'static str, times: usize) -> Self {
+        Recorder {
+            lock_on: Some(needle),
+            lock_timeouts: times,
+            ..Recorder::ok()
         }
     }
     /// What was sent, with bookkeeping shortened to `V` (a version-table write).
@@ -50,6 +69,29 @@ impl Recorder {
 impl Executor for Recorder {
     fn execute(&mut self, sql: &str) -> std::result::Result<(), SqlFailure> {
         self.sent.push(sql.trim().to_string());
+        if let Some(n) = self.interrupt_on.filter(|n| sql.contains(n)) {
+            self.interrupt_on = None;
+            interrupt::request_on_this_thread(interrupt::SIGTERM);
+            if n != "alembic_version" {
+                return Err(SqlFailure {
+                    sqlstate: "57014".into(),
+                    message: "canceling statement due to user request".into(),
+                    detail: None,
+                    hint: None,
+                    position: None,
+                });
+            }
+        }
+        if matches!(self.lock_on, Some(n) if sql.contains(n)) && self.lock_timeouts > 0 {
+            self.lock_timeouts -= 1;
+            return Err(SqlFailure {
+                sqlstate: "55P03".into(),
+                message: "canceling statement due to lock timeout".into(),
+                detail: None,
+                hint: None,
+                position: None,
+            });
+        }
         match self.fail_on {
             Some(n) if sql.contains(n) => Err(SqlFailure {
                 sqlstate: "42P01".into(),
@@ -102,8 +144,40 @@ fn run(exec: &mut Recorder, project: &Project, per_migration: bool) -> RunResult
     };
     let opts = RunOptions {
         transaction_per_migration: per_migration,
+        ..RunOptions::default()
     };
     run_plan(exec, project, books, &plan, &opts, &mut QuietObserver)
+}
+
+/// Runs with lock retries (no waiting between them) and records the retries announced.
+fn run_retrying(
+    exec: &mut Recorder,
+    project: &Project,
+    per_migration: bool,
+    retries: u32,
+) -> (RunResult, Vec<Retry>) {
+    struct Retries(Vec<Retry>);
+    impl Observer for Retries {
+        fn retrying(&mut self, r: &Retry) {
+            self.0.push(r.clone());
+        }
+    }
+    let plan = project.graph.upgrade_plan(&[], &Target::Heads).unwrap();
+    let t = table();
+    let books = Bookkeeping {
+        table: &t,
+        records: None,
+    };
+    let opts = RunOptions {
+        transaction_per_migration: per_migration,
+        ddl_lock_timeout: Some(Duration::from_secs(5)),
+        ddl_retries: retries,
+        retry_wait: Duration::ZERO,
+        ..RunOptions::default()
+    };
+    let mut seen = Retries(Vec::new());
+    let r = run_plan(exec, project, books, &plan, &opts, &mut seen);
+    (r, seen.0)
 }
 
 fn revs(report: &RunReport) -> Vec<&str> {
@@ -251,4 +325,192 @@ fn a_missing_down_section_is_refused_before_anything_is_sent() {
     assert!(e.state.is_none(), "nothing ran");
     assert!(e.error.message.contains("migrations/b.sql"), "{}", e.error);
     assert!(ex.sent.is_empty());
+}
+
+#[test]
+fn in_one_transaction_a_lock_timeout_retries_every_step_of_the_run_so_far() {
+    let p = project(&[]);
+    let mut ex = Recorder::lock_timeouts("t_c", 2);
+    let (r, retries) = run_retrying(&mut ex, &p, false, 3);
+    let report = r.unwrap();
+    assert_eq!(revs(&report), ["a", "b", "c", "d"]);
+    assert_eq!(retries.len(), 2);
+    assert_eq!(retries[0].revision, "c");
+    assert_eq!(retries[0].repeats, "steps a, b, c (one transaction)");
+    // the whole transaction went each time: a ran three times, committed once
+    let a_runs = ex.sent.iter().filter(|s| s.contains("t_a")).count();
+    assert_eq!(a_runs, 3);
+    assert_eq!(ex.sent.iter().filter(|s| *s == "ROLLBACK").count(), 2);
+    assert_eq!(ex.sent.iter().filter(|s| *s == "COMMIT").count(), 1);
+    // the lock timeout is set once per transaction, first thing after BEGIN (and prepare)
+    assert_eq!(
+        ex.sent
+            .iter()
+            .filter(|s| *s == "SET LOCAL lock_timeout = '5s';")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn per_migration_a_retry_repeats_only_the_blocked_step() {
+    let p = project(&[]);
+    let mut ex = Recorder::lock_timeouts("t_c", 1);
+    let (r, retries) = run_retrying(&mut ex, &p, true, 3);
+    assert_eq!(revs(&r.unwrap()), ["a", "b", "c", "d"]);
+    assert_eq!(retries.len(), 1);
+    assert_eq!(retries[0].repeats, "step c");
+    assert_eq!(ex.sent.iter().filter(|s| s.contains("t_a")).count(), 1);
+}
+
+#[test]
+fn after_the_last_retry_the_error_says_so_and_keeps_what_was_committed() {
+    let p = project(&[]);
+    let mut ex = Recorder::lock_timeouts("t_c", 100);
+    let (r, retries) = run_retrying(&mut ex, &p, true, 2);
+    let e = r.unwrap_err();
+    assert_eq!(retries.len(), 2);
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    assert!(
+        e.error.message.contains("lock timeout on 3 attempts"),
+        "{}",
+        e.error
+    );
+    assert!(e
+        .error
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("--ddl-lock-timeout"));
+    assert!(e.state.unwrap().rolled_back);
+}
+
+#[test]
+fn a_non_transactional_step_retries_the_statement_that_timed_out() {
+    let p = project(&["c"]);
+    let mut ex = Recorder::lock_timeouts("t_c", 1);
+    let (r, retries) = run_retrying(&mut ex, &p, false, 3);
+    r.unwrap();
+    assert_eq!(retries.len(), 1);
+    assert_eq!(retries[0].repeats, "the statement at migrations/c.sql:5");
+    // outside a transaction the timeout is a session setting, reset after the script
+    let i = ex
+        .sent
+        .iter()
+        .position(|s| s == "SET lock_timeout = '5s';")
+        .unwrap();
+    assert_eq!(ex.sent[i + 1], "CREATE TABLE t_c (id int)");
+    assert_eq!(ex.sent[i + 3], "RESET lock_timeout;");
+}
+
+#[test]
+fn a_scripts_own_settings_apply_to_it_alone() {
+    let mut scripts = Vec::new();
+    for (rev, parent, header) in [
+        (
+            "a",
+            "",
+            "-- set: maintenance_work_mem=2GB\n-- lock_timeout: 0\n",
+        ),
+        ("b", "a", ""),
+    ] {
+        let mut text = format!("-- revision: {rev}\n{header}");
+        if !parent.is_empty() {
+            text.push_str(&format!("-- down_revision: {parent}\n"));
+        }
+        text.push_str(&format!("-- migrate:up\nCREATE TABLE t_{rev} (id int);\n"));
+        let path = PathBuf::from(format!("migrations/{rev}.sql"));
+        scripts.push(parse_script(&path, text.as_bytes()).unwrap());
+    }
+    let p = Project::from_scripts(Path::new("migrations"), scripts).unwrap();
+    let mut ex = Recorder::ok();
+    let (r, _) = run_retrying(&mut ex, &p, false, 0);
+    r.unwrap();
+    let shape = ex.shape();
+    let a = shape
+        .iter()
+        .position(|s| s == "CREATE TABLE t_a (id int)")
+        .unwrap();
+    assert_eq!(
+        shape[a - 1],
+        "SET LOCAL lock_timeout = '0';\nSET LOCAL maintenance_work_mem = '2GB';"
+    );
+    let b = shape
+        .iter()
+        .position(|s| s == "CREATE TABLE t_b (id int)")
+        .unwrap();
+    assert_eq!(
+        shape[b - 1],
+        "SET LOCAL maintenance_work_mem TO DEFAULT;\nSET LOCAL lock_timeout = '5s';"
+    );
+}
+
+/// Runs with SIGTERM coming at `needle`, then clears it for the thread.
+fn run_interrupted(
+    needle: &'static str,
+    outside: &[&str],
+    per_migration: bool,
+) -> (Recorder, Box<RunError>) {
+    let p = project(outside);
+    let mut ex = Recorder {
+        interrupt_on: Some(needle),
+        ..Recorder::ok()
+    };
+    let r = run(&mut ex, &p, per_migration);
+    interrupt::request_on_this_thread(0);
+    (ex, r.unwrap_err())
+}
+
+#[test]
+fn an_interrupt_in_one_transaction_cancels_the_statement_and_keeps_nothing() {
+    let (ex, e) = run_interrupted("t_c", &[], false);
+    assert_eq!(e.error.kind, ErrorKind::Interrupted);
+    assert_eq!(e.error.exit_code(), 143);
+    assert!(
+        e.error.message.starts_with(
+            "interrupted by SIGTERM during c: the running statement was cancelled on the server"
+        ),
+        "{}",
+        e.error
+    );
+    let st = e.state.clone().unwrap();
+    assert!(st.rolled_back && st.nothing_applied);
+    assert_eq!(ex.sent.last().map(String::as_str), Some("ROLLBACK"));
+    assert!(
+        !ex.sent.iter().any(|s| s.contains("t_d")),
+        "nothing after the cancel"
+    );
+}
+
+#[test]
+fn an_interrupt_per_migration_keeps_the_steps_before_and_rolls_back_its_own() {
+    let (ex, e) = run_interrupted("t_c", &[], true);
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    assert_eq!(e.state.unwrap().failed_step.as_deref(), Some("c"));
+    assert!(!ex.sent.iter().any(|s| s.contains("t_d")));
+}
+
+#[test]
+fn a_signal_after_a_steps_last_statement_stops_before_its_commit() {
+    // the version-table write of a completes; the signal is seen before COMMIT
+    let (ex, e) = run_interrupted("alembic_version", &[], true);
+    assert!(e.report.steps.is_empty(), "a was not committed");
+    assert!(e.state.unwrap().nothing_applied);
+    assert!(!ex.sent.iter().any(|s| s == "COMMIT"));
+    assert!(
+        e.error
+            .message
+            .starts_with("interrupted by SIGTERM during a"),
+        "{}",
+        e.error
+    );
+}
+
+#[test]
+fn an_interrupted_non_transactional_step_says_what_stayed() {
+    let (_, e) = run_interrupted("t_c", &["c"], false);
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    let st = e.state.unwrap();
+    assert!(!st.rolled_back && !st.nothing_applied);
+    assert_eq!(e.error.kind, ErrorKind::Interrupted);
 }

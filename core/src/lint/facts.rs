@@ -4,7 +4,6 @@
 //! (which decides whether an HNSW build fits in memory).
 
 use super::text::normalize_name;
-use crate::db::query;
 use crate::error::Result;
 use postgres::GenericClient;
 use std::collections::HashMap;
@@ -84,30 +83,30 @@ const NAME: &str =
 
 pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
     let err = |what: &str, e: &postgres::Error| crate::db::db_error(what, e);
-    let mwm: i64 = query::one(
-        client,
-        "SELECT setting::bigint * CASE unit WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576 ELSE 1 END
+    let mwm: i64 = client
+        .query_typed_one(
+            "SELECT setting::bigint * CASE unit WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576 ELSE 1 END
                FROM pg_settings WHERE name = 'maintenance_work_mem'",
-        &[],
-    )
-    .map_err(|e| err("cannot read maintenance_work_mem", &e))?
-    .get(0);
+            &[],
+        )
+        .map_err(|e| err("cannot read maintenance_work_mem", &e))?
+        .get(0);
     let mut facts = DbFacts {
         maintenance_work_mem: mwm.max(0) as u64,
         ..Default::default()
     };
-    let tables = query::rows(
-        client,
-        &format!(
-            "SELECT {NAME}, format('%I.%I', n.nspname, c.relname), c.reltuples::bigint
+    let tables = client
+        .query_typed(
+            &format!(
+                "SELECT {NAME}, format('%I.%I', n.nspname, c.relname), c.reltuples::bigint
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.relkind IN ('r', 'p', 'm')
                     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
-        ),
-        &[],
-    )
-    .map_err(|e| err("cannot read the tables' sizes", &e))?;
+            ),
+            &[],
+        )
+        .map_err(|e| err("cannot read the tables' sizes", &e))?;
     for r in tables {
         let (name, quoted, reltuples): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
         // 0 may be an estimate from before the table was filled: count (cheap when it is empty)
@@ -118,13 +117,13 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
             }
         } else {
             // never analyzed (PostgreSQL 14+ says -1), or analyzed empty: count, up to the cap
-            let n: i64 = query::one(
-                client,
-                &format!("SELECT count(*) FROM (SELECT 1 FROM {quoted} LIMIT {COUNT_CAP}) s"),
-                &[],
-            )
-            .map_err(|e| err(&format!("cannot count the rows of {quoted}"), &e))?
-            .get(0);
+            let n: i64 = client
+                .query_typed_one(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM {quoted} LIMIT {COUNT_CAP}) s"),
+                    &[],
+                )
+                .map_err(|e| err(&format!("cannot count the rows of {quoted}"), &e))?
+                .get(0);
             Rows {
                 count: n as u64,
                 estimated: false,
@@ -132,8 +131,8 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         };
         facts.tables.insert(name, rows);
     }
-    let cols = query::rows(
-            client,
+    let cols = client
+        .query_typed(
             &format!(
                 "SELECT {NAME}, a.attname::text, format_type(a.atttypid, a.atttypmod)
                    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
@@ -148,8 +147,8 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    let idx = query::rows(
-            client,
+    let idx = client
+        .query_typed(
             &format!(
                 "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
                         {NAME}, am.amname::text
@@ -162,8 +161,8 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         )
         .map_err(|e| err("cannot read the vector indexes", &e))?;
     facts.vector_indexes = idx.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
-    let all = query::rows(
-            client,
+    let all = client
+        .query_typed(
             &format!(
                 "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
                         {NAME}

@@ -222,3 +222,67 @@ pub fn to_string(v: &Value) -> String {
     s.push('\n');
     s
 }
+
+/// The event stream of `--format json` (one compact object a line, on stderr; see
+/// `docs/json.md`): every event has `"event"` and the format version.
+pub mod events {
+    use super::{millis, FORMAT_VERSION};
+    use crate::exec::watch::{Blocker, Heartbeat, Retry, ServerNotice, StatementAt};
+    use serde_json::{json, Value};
+
+    fn at(a: &StatementAt) -> Value {
+        json!({"revision": a.revision, "path": a.path, "line": a.line, "statement": a.first_line})
+    }
+
+    fn blockers(b: &[Blocker]) -> Value {
+        b.iter()
+            .map(|b| {
+                json!({
+                    "pid": b.pid,
+                    "application_name": b.application_name,
+                    "state": b.state,
+                    "transaction_age_ms": b.xact_age.map(millis),
+                    "query": b.query.lines().next().unwrap_or(""),
+                })
+            })
+            .collect()
+    }
+
+    pub fn step_started(revision: &str, direction: &str, title: &str) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "step_started", "revision": revision,
+               "direction": direction, "title": title})
+    }
+
+    pub fn step_finished(revision: &str, d: std::time::Duration) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "step_finished", "revision": revision,
+               "duration_ms": millis(d)})
+    }
+
+    pub fn heartbeat(hb: &Heartbeat) -> Value {
+        let progress = hb.progress.as_ref().map(|p| {
+            json!({"command": p.command, "phase": p.phase, "done": p.done, "total": p.total,
+                   "unit": p.unit, "percent": p.percent(), "eta_ms": p.eta.map(millis)})
+        });
+        json!({"version": FORMAT_VERSION, "event": "heartbeat", "at": at(&hb.at),
+               "elapsed_ms": millis(hb.elapsed), "wait_event": hb.wait_event,
+               "progress": progress, "blockers": blockers(&hb.blockers),
+               "text": hb.describe()})
+    }
+
+    pub fn notice(n: &ServerNotice) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "notice", "at": at(&n.at),
+               "severity": n.severity, "message": n.message, "detail": n.detail, "hint": n.hint})
+    }
+
+    pub fn retry(r: &Retry) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "retry", "revision": r.revision,
+               "attempt": r.attempt, "of": r.of, "wait_ms": millis(r.wait),
+               "blockers": blockers(&r.blockers), "repeats": r.repeats, "cleaned": r.cleaned,
+               "text": r.describe()})
+    }
+
+    pub fn run_finished(steps: usize, end_heads: &[String], d: std::time::Duration) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "run_finished", "steps": steps,
+               "to_heads": end_heads, "duration_ms": millis(d)})
+    }
+}

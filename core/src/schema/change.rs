@@ -50,7 +50,11 @@ impl fmt::Display for HazardKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hazard {
     pub kind: HazardKind,
+    /// What the application feels ("writes to public.chunks wait until ...").
     pub detail: String,
+    /// The table the statement works on, when it has one: the revision's text adds the
+    /// table's size to the detail ([`super::render::hazard_detail`]).
+    pub table: Option<QName>,
 }
 
 impl Hazard {
@@ -58,6 +62,7 @@ impl Hazard {
         Hazard {
             kind,
             detail: detail.into(),
+            table: None,
         }
     }
 }
@@ -109,6 +114,9 @@ pub enum IndexBuild {
     NewRelation,
     ExistingTable,
     ExistingMaterializedView,
+    /// A changed index built again on an existing table after its old version was dropped in
+    /// the same transaction: the drop's ACCESS EXCLUSIVE lock is held through the build.
+    ReplacingIndex,
 }
 
 /// One difference, turned into one statement.
@@ -299,13 +307,37 @@ pub enum Change {
         materialized: bool,
         kept: bool,
     },
+
+    /// `replace`: the function exists and keeps its arguments and result.
+    CreateFunction {
+        function: Function,
+        replace: bool,
+    },
+    DropFunction {
+        signature: String,
+        procedure: bool,
+    },
+    /// `existing_table`: the trigger's table exists already (not created in the revision).
+    CreateTrigger {
+        trigger: Trigger,
+        existing_table: bool,
+    },
+    DropTrigger {
+        table: QName,
+        name: String,
+    },
 }
 
 fn lock_briefly(t: &QName) -> Vec<Hazard> {
     vec![Hazard::new(
         HazardKind::AccessExclusiveLock,
-        format!("on {t}, briefly"),
+        format!("reads and writes of {t} wait, briefly (behind any query already running on it)"),
     )]
+}
+
+/// An ACCESS EXCLUSIVE lock held for the whole of the work.
+fn blocked_while(t: &QName, work: &str) -> String {
+    format!("reads and writes of {t} are blocked until {work}")
 }
 
 impl Change {
@@ -406,11 +438,67 @@ impl Change {
             RenameIndex { table, from, to } => format!("rename index {from} on {table} to {to}"),
             CreateView { view } => format!("create view {}", view.name),
             DropView { name, .. } => format!("drop view {name}"),
+            CreateFunction { function, replace } => match replace {
+                true => format!("replace {}", function.describe()),
+                false => format!("create {}", function.describe()),
+            },
+            DropFunction {
+                signature,
+                procedure,
+            } => match procedure {
+                true => format!("drop procedure {signature}"),
+                false => format!("drop function {signature}"),
+            },
+            CreateTrigger { trigger, .. } => {
+                format!("create trigger {} on {}", trigger.name, trigger.table)
+            }
+            DropTrigger { table, name } => format!("drop trigger {name} on {table}"),
         }
     }
 
     /// What the statement risks, in the order its `-- hazard:` comments are written.
     pub fn hazards(&self) -> Vec<Hazard> {
+        let table = self.table();
+        let mut h = self.hazards_of_kind();
+        for x in &mut h {
+            x.table = table.clone();
+        }
+        h
+    }
+
+    /// The table the statement works on (for the size in its hazards).
+    pub fn table(&self) -> Option<QName> {
+        use Change::*;
+        Some(match self {
+            MoveColumnToEnum { column, .. }
+            | DropColumn { column, .. }
+            | AlterColumnType { column, .. }
+            | DropDefault { column, .. }
+            | SetDefault { column, .. }
+            | DropNotNull { column }
+            | SetNotNull { column, .. }
+            | AddIdentity { column, .. }
+            | AlterIdentity { column, .. }
+            | DropIdentity { column }
+            | DropExpression { column } => column.table.clone(),
+            DropTable { name } => name.clone(),
+            RenameTable { from, .. } => from.clone(),
+            SetLogged { table, .. }
+            | AddColumn { table, .. }
+            | RenameColumn { table, .. }
+            | AddConstraint { table, .. }
+            | DropConstraint { table, .. }
+            | RenameConstraint { table, .. }
+            | ValidateConstraint { table, .. }
+            | CreateIndex { table, .. }
+            | DropIndex { table, .. }
+            | RenameIndex { table, .. }
+            | DropTrigger { table, .. } => table.clone(),
+            _ => return None,
+        })
+    }
+
+    fn hazards_of_kind(&self) -> Vec<Hazard> {
         use Change::*;
         use HazardKind::*;
         match self {
@@ -421,13 +509,7 @@ impl Change {
             MoveColumnToEnum {
                 column, enum_name, ..
             } => vec![
-                Hazard::new(
-                    RewritesTable,
-                    format!(
-                        "{} is rewritten under an ACCESS EXCLUSIVE lock",
-                        column.table
-                    ),
-                ),
+                Hazard::new(RewritesTable, blocked_while(&column.table, "it is rewritten")),
                 Hazard::new(
                     MayFail,
                     format!(
@@ -453,11 +535,11 @@ impl Change {
                 ..
             } => vec![Hazard::new(
                 AccessExclusiveLock,
-                format!("on {t}, briefly; code using the old name breaks"),
+                format!("reads and writes of {t} wait, briefly (behind any query already running on it); queries using the old name fail from then on"),
             )],
             SetLogged { table, .. } => vec![Hazard::new(
                 RewritesTable,
-                format!("{table} is rewritten under an ACCESS EXCLUSIVE lock"),
+                blocked_while(table, "it is rewritten"),
             )],
             DropView {
                 name,
@@ -472,6 +554,10 @@ impl Change {
             | RenameConstraint { .. }
             | ValidateConstraint { .. } => self.constraint_hazards(),
             CreateIndex { .. } | DropIndex { .. } | RenameIndex { .. } => self.index_hazards(),
+            DropTrigger { table, .. } => vec![Hazard::new(
+                AccessExclusiveLock,
+                format!("reads and writes of {table} wait, briefly, while the trigger is dropped"),
+            )],
             _ => self.column_hazards(),
         }
     }
@@ -495,10 +581,7 @@ impl Change {
             AlterColumnType { column, from, to } => vec![
                 Hazard::new(
                     RewritesTable,
-                    format!(
-                        "{} is rewritten (and its indexes rebuilt) under an ACCESS EXCLUSIVE lock",
-                        column.table
-                    ),
+                    blocked_while(&column.table, "it is rewritten and its indexes rebuilt"),
                 ),
                 Hazard::new(
                     MayFail,
@@ -525,10 +608,7 @@ impl Change {
             } => {
                 let mut h = vec![Hazard::new(
                     ScansTable,
-                    format!(
-                        "every row of {} is read under an ACCESS EXCLUSIVE lock",
-                        column.table
-                    ),
+                    blocked_while(&column.table, "every row is read"),
                 )];
                 if !for_identity {
                     h.push(Hazard::new(
@@ -556,14 +636,14 @@ impl Change {
                         return Vec::new();
                     }
                     let target = k.references.as_ref().map(|r| r.sql()).unwrap_or_default();
-                    vec![Hazard::new(ScansTable, format!("every row of {t} is checked against {target} (SHARE ROW EXCLUSIVE locks; add it NOT VALID, then VALIDATE, to shorten them)"))]
+                    vec![Hazard::new(ScansTable, format!("writes to {t} and {target} wait while every row of {t} is checked (SHARE ROW EXCLUSIVE locks; reads go on; add it NOT VALID, then VALIDATE, to shorten them)"))]
                 } else if k.kind.has_index() {
                     vec![Hazard::new(
                         BuildsIndex,
-                        format!("{t} is locked (ACCESS EXCLUSIVE) while the index is built"),
+                        blocked_while(t, "the constraint's index is built"),
                     )]
                 } else if !k.not_valid {
-                    vec![Hazard::new(ScansTable, format!("every row of {t} is checked under an ACCESS EXCLUSIVE lock (add it NOT VALID, then VALIDATE, to avoid the long lock)"))]
+                    vec![Hazard::new(ScansTable, format!("{} (add it NOT VALID, then VALIDATE, to avoid the long lock)", blocked_while(t, "every row is checked")))]
                 } else {
                     lock_briefly(t)
                 }
@@ -575,12 +655,12 @@ impl Change {
             } => Vec::new(),
             DropConstraint { table, .. } => vec![Hazard::new(
                 AccessExclusiveLock,
-                format!("on {table} while the constraint is dropped"),
+                format!("reads and writes of {table} wait, briefly, while the constraint is dropped"),
             )],
             ValidateConstraint { table, .. } => vec![Hazard::new(
                 ScansTable,
                 format!(
-                    "every row of {table} is checked (SHARE UPDATE EXCLUSIVE lock: writes go on)"
+                    "every row of {table} is read (SHARE UPDATE EXCLUSIVE lock: reads and writes go on)"
                 ),
             )],
             _ => Vec::new(),
@@ -601,12 +681,18 @@ impl Change {
                 let detail = match (build, concurrently) {
                     (IndexBuild::NewRelation, _) => return Vec::new(),
                     (IndexBuild::ExistingMaterializedView, _) => {
-                        format!("{m} index built on materialized view {t}")
+                        format!("reads go on; REFRESH MATERIALIZED VIEW {t} waits until the {m} index is built")
                     }
                     (IndexBuild::ExistingTable, true) => format!(
-                        "{m} index built concurrently on {t}: writes go on, the build takes longer"
+                        "{m} index built concurrently: reads and writes of {t} go on, the build takes longer"
                     ),
-                    (IndexBuild::ExistingTable, false) => format!("{m} index built on {t} under a SHARE lock: writes to {t} wait until it is done"),
+                    (IndexBuild::ExistingTable, false) => format!("reads go on; writes to {t} (INSERT, UPDATE, DELETE) wait until the {m} index is built"),
+                    (IndexBuild::ReplacingIndex, true) => format!(
+                        "{m} index built concurrently on {t} under a temporary name beside the old one, which serves queries until the swap: writes go on, the build takes longer"
+                    ),
+                    (IndexBuild::ReplacingIndex, false) => format!(
+                        "{m} index rebuilt on {t} after DROP INDEX in the same transaction: reads and writes of {t} are blocked for the whole build (and queries have no index); --concurrently builds the new index beside the old one and swaps them"
+                    ),
                 };
                 vec![Hazard::new(BuildsIndex, detail)]
             }
@@ -615,7 +701,7 @@ impl Change {
             } => Vec::new(),
             DropIndex { table, .. } => vec![Hazard::new(
                 AccessExclusiveLock,
-                format!("on {table} while the index is dropped"),
+                format!("reads and writes of {table} wait, briefly, while the index is dropped"),
             )],
             RenameIndex { table, .. } => lock_briefly(table),
             _ => Vec::new(),
@@ -653,7 +739,13 @@ fn add_column_hazards(t: &QName, c: &Column) -> Vec<Hazard> {
             .as_deref()
             .is_some_and(|d| d.contains('(') && !d.starts_with("now()") && !d.contains("CURRENT_"));
     let mut h = if volatile {
-        vec![Hazard::new(HazardKind::RewritesTable, format!("{t} is rewritten under an ACCESS EXCLUSIVE lock to fill {col} (a volatile default, identity or generated column)"))]
+        vec![Hazard::new(
+            HazardKind::RewritesTable,
+            format!(
+                "{} (to fill {col}: a volatile default, identity or generated column)",
+                blocked_while(t, "it is rewritten")
+            ),
+        )]
     } else {
         lock_briefly(t)
     };

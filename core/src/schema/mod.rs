@@ -8,6 +8,7 @@
 pub mod change;
 pub mod command;
 pub mod diff;
+pub mod filter;
 pub mod introspect;
 pub mod model;
 pub mod render;

@@ -73,6 +73,10 @@ pub struct Schema {
     pub sequences: BTreeMap<QName, Sequence>,
     pub tables: BTreeMap<QName, Table>,
     pub views: BTreeMap<QName, View>,
+    /// Functions and procedures by signature (`public.touch()`).
+    pub functions: BTreeMap<String, Function>,
+    /// Triggers by (table, name).
+    pub triggers: BTreeMap<(QName, String), Trigger>,
     /// Objects autogenerate does not handle -> a fingerprint of the definition.
     /// Reported as "not compared", never silently dropped.
     pub unhandled: BTreeMap<ObjectKey, String>,
@@ -201,6 +205,10 @@ pub struct Column {
     /// An explicit collation differing from the type's default, e.g. `pg_catalog."C"`.
     pub collation: Option<String>,
     pub comment: Option<String>,
+    /// `serial`, `bigserial` or `smallserial`: how a new column is written when its default
+    /// and its sequence are exactly what that type creates. Set by the diff for rendering,
+    /// never read from the catalog, never compared.
+    pub serial: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -307,6 +315,52 @@ pub struct View {
     pub indexes: BTreeMap<String, Index>,
     /// Relations the view reads -> the columns it reads from them.
     pub depends_on: BTreeMap<QName, Vec<String>>,
+}
+
+/// A function or procedure (not an aggregate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub name: QName,
+    /// `regprocedure` text: `public.touch()`, `public.match_chunks(public.vector,integer)`.
+    pub signature: String,
+    pub procedure: bool,
+    /// `pg_get_functiondef`: `CREATE OR REPLACE FUNCTION ...` with the body as written.
+    pub definition: String,
+    /// `pg_get_function_arguments` and `pg_get_function_result`: when either changes,
+    /// `CREATE OR REPLACE` cannot be used (the function is dropped and created again).
+    pub arguments: String,
+    pub result: Option<String>,
+}
+
+impl Function {
+    /// Whether `CREATE OR REPLACE` can turn `self` into `o`.
+    pub fn replaceable_by(&self, o: &Function) -> bool {
+        self.procedure == o.procedure && self.arguments == o.arguments && self.result == o.result
+    }
+
+    /// `function public.touch()` / `procedure public.p(integer)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}",
+            if self.procedure {
+                "procedure"
+            } else {
+                "function"
+            },
+            self.signature
+        )
+    }
+}
+
+/// A trigger of a table or view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub table: QName,
+    pub name: String,
+    /// `pg_get_triggerdef`: `CREATE TRIGGER ... EXECUTE FUNCTION public.touch()`.
+    pub definition: String,
+    /// The signature of the function it runs.
+    pub function: String,
 }
 
 /// Quotes an identifier only when PostgreSQL would (as `quote_ident` does).

@@ -51,13 +51,59 @@ pub fn render_changes(changes: &[Change]) -> String {
 
 /// The statements, each preceded by its hazard comments, separated by blank lines.
 pub fn render_ops(ops: &[Op]) -> String {
+    render_ops_with(ops, &RowEstimates::new())
+}
+
+/// Table -> its estimated number of rows (`pg_class.reltuples` of the target database).
+pub type RowEstimates = std::collections::BTreeMap<QName, i64>;
+
+/// [`render_changes`] with the tables' sizes in the hazards.
+pub fn render_changes_with(changes: &[Change], rows: &RowEstimates) -> String {
+    render_ops_with(&to_ops(changes), rows)
+}
+
+/// A hazard's detail, with the size of its table when it is known and the hazard lasts as
+/// long as the table is big ("... until the index is built (about 120,000 rows)").
+pub fn hazard_detail(h: &Hazard, rows: &RowEstimates) -> String {
+    let sized = matches!(
+        h.kind,
+        HazardKind::RewritesTable
+            | HazardKind::BuildsIndex
+            | HazardKind::ScansTable
+            | HazardKind::DeletesData
+    );
+    match h.table.as_ref().and_then(|t| rows.get(t)) {
+        Some(n) if sized && *n > 0 => format!("{} (about {} rows)", h.detail, thousands(*n)),
+        _ => h.detail.clone(),
+    }
+}
+
+/// 1234567 -> "1,234,567".
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// [`render_ops`] with the tables' sizes in the hazards.
+pub fn render_ops_with(ops: &[Op], rows: &RowEstimates) -> String {
     let mut out = String::new();
     for (i, op) in ops.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
         for h in &op.hazards {
-            out.push_str(&format!("-- hazard: {}: {}\n", h.kind, h.detail));
+            out.push_str(&format!(
+                "-- hazard: {}: {}\n",
+                h.kind,
+                hazard_detail(h, rows)
+            ));
         }
         out.push_str(op.sql.trim_end());
         out.push_str(";\n");
@@ -118,12 +164,22 @@ pub fn identity_clause(id: &IdentityDef) -> String {
 
 /// A column as written in CREATE TABLE / ADD COLUMN.
 pub fn column_def(c: &Column) -> String {
+    if let Some(serial) = c.serial {
+        // the type creates the sequence, its ownership, the default and NOT NULL
+        return format!("{} {serial}", ident(&c.name));
+    }
     let mut s = format!("{} {}", ident(&c.name), c.type_sql);
     if let Some(col) = &c.collation {
         s.push_str(&format!(" COLLATE {col}"));
     }
     if let Some(g) = &c.generated {
-        s.push_str(&format!(" GENERATED ALWAYS AS ({g}) STORED"));
+        // pg_get_expr's `(id * 2)` needs no second pair of parentheses
+        let g = if closes_at_end(g) {
+            g.to_string()
+        } else {
+            format!("({g})")
+        };
+        s.push_str(&format!(" GENERATED ALWAYS AS {g} STORED"));
     } else if let Some(d) = &c.default {
         s.push_str(&format!(" DEFAULT {d}"));
     }
@@ -139,11 +195,135 @@ pub fn column_def(c: &Column) -> String {
 
 /// `ALTER TABLE t ADD CONSTRAINT name def [NOT VALID]` (or the inline form without ALTER).
 pub fn constraint_def(k: &Constraint) -> String {
-    let mut s = format!("CONSTRAINT {} {}", ident(&k.name), k.definition);
+    let def = match k.kind {
+        ConstraintKind::Check => readable_check(&k.definition),
+        _ => k.definition.clone(),
+    };
+    let mut s = format!("CONSTRAINT {} {def}", ident(&k.name));
     if k.not_valid {
         s.push_str(" NOT VALID");
     }
     s
+}
+
+/// A CHECK definition as a person writes it, where the catalog's form can be simplified
+/// without changing what PostgreSQL makes of it (it deparses the result back to the same
+/// text, which validation confirms): `CHECK ((n > 0))` -> `CHECK (n > 0)`, and
+/// `CHECK ((status = ANY (ARRAY['a'::text, 'b'::text])))` (or its varchar form) ->
+/// `CHECK (status IN ('a', 'b'))`. Anything else is left as the catalog has it.
+pub fn readable_check(def: &str) -> String {
+    let Some(body) = def
+        .strip_prefix("CHECK (")
+        .and_then(|b| b.strip_suffix(')'))
+    else {
+        return def.to_string();
+    };
+    if !balanced(body) {
+        return def.to_string();
+    }
+    let expr = unwrap_parens(body);
+    format!(
+        "CHECK ({})",
+        in_list(expr).unwrap_or_else(|| expr.to_string())
+    )
+}
+
+/// `(e)` -> `e` when the first parenthesis closes at the end; quotes are skipped.
+pub fn unwrap_parens(e: &str) -> &str {
+    match e.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        Some(inner) if closes_at_end(e) => inner,
+        _ => e,
+    }
+}
+
+/// Whether `e`'s parentheses and quotes balance.
+fn balanced(e: &str) -> bool {
+    depths(e).is_some_and(|d| d.last().copied().unwrap_or(0) == 0)
+}
+
+/// Whether the parenthesis opening `e` closes at its last character (and nowhere before).
+fn closes_at_end(e: &str) -> bool {
+    match depths(e) {
+        Some(d) => d.iter().rev().skip(1).all(|x| *x > 0) && d.last() == Some(&0),
+        None => false,
+    }
+}
+
+/// The parenthesis depth after each character outside quotes; `None` when it goes negative or
+/// a quote is left open.
+fn depths(e: &str) -> Option<Vec<i32>> {
+    let mut out = Vec::new();
+    let (mut depth, mut quote) = (0i32, None::<char>);
+    for c in e.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '(' => depth += 1,
+            None if c == ')' => depth -= 1,
+            None => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+        out.push(depth);
+    }
+    quote.is_none().then_some(out)
+}
+
+/// `col = ANY (ARRAY['a'::text, ...])` and `(col)::text = ANY ((ARRAY['a'::character
+/// varying, ...])::text[])` -> `col IN ('a', ...)`, for a plain column name.
+fn in_list(expr: &str) -> Option<String> {
+    let (lhs, rhs) = expr.split_once(" = ANY (")?;
+    let (col, lits, cast) = if let Some(inner) = lhs
+        .strip_prefix('(')
+        .and_then(|l| l.strip_suffix(")::text"))
+    {
+        let list = rhs.strip_prefix("(ARRAY[")?.strip_suffix("])::text[])")?;
+        (inner, list, "::character varying")
+    } else {
+        (
+            lhs,
+            rhs.strip_prefix("ARRAY[")?.strip_suffix("])")?,
+            "::text",
+        )
+    };
+    let plain = !col.is_empty()
+        && col
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && ident(col) == col;
+    if !plain {
+        return None;
+    }
+    let mut values = Vec::new();
+    let mut rest = lits;
+    loop {
+        // one 'literal'::type ('' inside a literal is a quote)
+        let body = rest.strip_prefix('\'')?;
+        let mut end = None;
+        let chars: Vec<(usize, char)> = body.char_indices().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i].1 == '\'' {
+                if chars.get(i + 1).is_some_and(|(_, c)| *c == '\'') {
+                    i += 2;
+                    continue;
+                }
+                end = Some(chars[i].0);
+                break;
+            }
+            i += 1;
+        }
+        let end = end?;
+        values.push(format!("'{}'", &body[..end]));
+        rest = body[end + 1..].strip_prefix(cast)?;
+        if rest.is_empty() {
+            break;
+        }
+        rest = rest.strip_prefix(", ")?;
+    }
+    Some(format!("{col} IN ({})", values.join(", ")))
 }
 
 /// CREATE TABLE with its columns and its constraints other than foreign keys (those are added
@@ -309,6 +489,17 @@ pub fn change_sql(c: &Change) -> String {
         DropView {
             name, materialized, ..
         } => drop_view(name, *materialized),
+        // pg_get_functiondef writes CREATE OR REPLACE, which creates as well
+        CreateFunction { function, .. } => function.definition.clone(),
+        DropFunction {
+            signature,
+            procedure,
+        } => format!(
+            "DROP {} {signature}",
+            if *procedure { "PROCEDURE" } else { "FUNCTION" }
+        ),
+        CreateTrigger { trigger, .. } => trigger.definition.clone(),
+        DropTrigger { table, name } => format!("DROP TRIGGER {} ON {table}", ident(name)),
     }
 }
 
@@ -509,6 +700,71 @@ pub fn create_sequence(s: &Sequence) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_expressions_lose_redundant_parentheses_and_casts_only_where_safe() {
+        assert_eq!(readable_check("CHECK ((n > 0))"), "CHECK (n > 0)");
+        assert_eq!(
+            readable_check("CHECK (((a > 0) AND (b > 0)))"),
+            "CHECK ((a > 0) AND (b > 0))"
+        );
+        // the outer pair belongs to the first operand only: kept
+        assert_eq!(
+            readable_check("CHECK ((a > 0) OR (b > 0))"),
+            "CHECK ((a > 0) OR (b > 0))"
+        );
+        assert_eq!(
+            readable_check("CHECK ((status = ANY (ARRAY['draft'::text, 'it''s'::text])))"),
+            "CHECK (status IN ('draft', 'it''s'))"
+        );
+        assert_eq!(
+            readable_check("CHECK (((kind)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[])))"),
+            "CHECK (kind IN ('a', 'b'))"
+        );
+        // other casts, quoted names, a paren inside a literal: as the catalog has them
+        assert_eq!(
+            readable_check("CHECK ((\"Kind\" = ANY (ARRAY['a'::text])))"),
+            "CHECK (\"Kind\" = ANY (ARRAY['a'::text]))"
+        );
+        assert_eq!(
+            readable_check("CHECK ((price > (0)::numeric))"),
+            "CHECK (price > (0)::numeric)"
+        );
+        assert_eq!(
+            readable_check("CHECK ((s <> ')'::text))"),
+            "CHECK (s <> ')'::text)"
+        );
+        assert_eq!(
+            readable_check("CHECK ((n > 0)) NO INHERIT"),
+            "CHECK ((n > 0)) NO INHERIT"
+        );
+    }
+
+    #[test]
+    fn hazards_that_last_as_long_as_the_table_is_big_say_its_size() {
+        let t = QName::new("public", "chunks");
+        let rows: RowEstimates = [(t.clone(), 1_234_567)].into_iter().collect();
+        let build = Hazard {
+            table: Some(t.clone()),
+            ..Hazard::new(
+                HazardKind::BuildsIndex,
+                "writes wait until the index is built",
+            )
+        };
+        assert_eq!(
+            hazard_detail(&build, &rows),
+            "writes wait until the index is built (about 1,234,567 rows)"
+        );
+        // a brief lock does not depend on the size; an unknown table has none
+        let brief = Hazard {
+            table: Some(t),
+            ..Hazard::new(HazardKind::AccessExclusiveLock, "briefly")
+        };
+        assert_eq!(hazard_detail(&brief, &rows), "briefly");
+        assert_eq!(hazard_detail(&build, &RowEstimates::new()), build.detail);
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+    }
 
     fn seq(t: &str, start: i64, inc: i64, min: i64, max: i64) -> Sequence {
         Sequence {

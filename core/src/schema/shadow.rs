@@ -28,6 +28,8 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 #[derive(Debug, Clone)]
 pub struct ShadowServer {
     pub admin: DbUrl,
+    /// The template database (default `template0`).
+    pub template: Option<String>,
 }
 
 /// A shadow database; dropped with this value.
@@ -43,6 +45,7 @@ impl ShadowServer {
     pub fn new(target: &DbUrl, shadow_url: Option<&DbUrl>) -> ShadowServer {
         ShadowServer {
             admin: shadow_url.unwrap_or(target).clone(),
+            template: None,
         }
     }
 
@@ -55,14 +58,30 @@ impl ShadowServer {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         let mut admin = connect(&self.admin, "retort-shadow")?;
-        admin.batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name))).map_err(|e| {
+        let template = self.template.as_deref().unwrap_or("template0");
+        let sql = format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(&name),
+            quote_ident(template)
+        );
+        admin.batch_execute(&sql).map_err(|e| {
             let f = SqlFailure::from_pg(&e);
             let mut err = Error::new(
                 ErrorKind::Database,
                 format!("cannot create a shadow database on {} as '{}': {}", self.admin.endpoint(), self.admin.user, f.describe()),
             );
-            if f.sqlstate == "42501" {
-                err = err.with_hint("the user needs the CREATEDB privilege, or pass --shadow-url with a server where it has it");
+            if f.sqlstate == "42501" && f.message.contains("permission denied to create database") {
+                err = err.with_hint(format!(
+                    "role '{}' lacks the CREATEDB privilege there; either an administrator runs ALTER ROLE {} CREATEDB, or set MIGRATE_SHADOW_URL (or pass --shadow-url) to a server where it may create databases (same PostgreSQL and pgvector versions)",
+                    self.admin.user,
+                    super::model::ident(&self.admin.user)
+                ));
+            } else if f.sqlstate == "42501" || f.message.contains("template") {
+                err = err.with_hint(format!(
+                    "role '{}' may not copy the template database {template}: an administrator marks it ALTER DATABASE {} IS_TEMPLATE true (or makes the role its owner), or set MIGRATE_SHADOW_TEMPLATE to another template",
+                    self.admin.user,
+                    super::model::ident(template)
+                ));
             }
             err
         })?;
@@ -173,18 +192,38 @@ pub fn load_sql_file(client: &mut Client, path: &Path) -> Result<()> {
             let f = SqlFailure::from_pg(&e);
             let line = crate::exec::failure_line(&stmt, &f);
             let first = stmt.sql.trim().lines().next().unwrap_or("").to_string();
-            return Err(Error::usage(format!(
+            let msg = format!(
                 "{}:{line}: {}\n  statement: {first}",
                 path.display(),
                 f.describe()
-            ))
-            .with_hint(format!(
-                "fix {} (it must run on an empty database, in order)",
-                path.display()
-            )));
+            );
+            return Err(match extension_privilege_hint(&f.sqlstate, &f.message) {
+                // not a broken schema file: the shadow's role lacks a privilege
+                Some(h) => Error::new(ErrorKind::Database, msg).with_hint(h),
+                None => Error::usage(msg).with_hint(format!(
+                    "fix {} (it must run on an empty database, in order)",
+                    path.display()
+                )),
+            });
         }
     }
     Ok(())
+}
+
+/// `permission denied to create extension "vector"` in a shadow: which privilege is missing,
+/// and the two ways out. `None` for other failures.
+pub fn extension_privilege_hint(sqlstate: &str, message: &str) -> Option<String> {
+    if sqlstate != "42501" || !message.contains("create extension") {
+        return None;
+    }
+    let ext = message
+        .split('"')
+        .nth(1)
+        .unwrap_or("the extension")
+        .to_string();
+    Some(format!(
+        "creating extension {ext} needs superuser (it is not a trusted extension), and the shadow database's role is not one; either an administrator prepares a template that has it (CREATE DATABASE retort_shadow_template; then in it CREATE EXTENSION {ext}; ALTER DATABASE retort_shadow_template IS_TEMPLATE true) and you set MIGRATE_SHADOW_TEMPLATE=retort_shadow_template, or set MIGRATE_SHADOW_URL (or pass --shadow-url) to a server where the role is superuser (same PostgreSQL and pgvector versions)"
+    ))
 }
 
 /// Runs generated SQL text statement by statement, for checks; an error quotes the statement.

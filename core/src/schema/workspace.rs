@@ -3,6 +3,7 @@
 //! replayed, and a shadow with the schema file loaded. Both are built at the same time and
 //! read from the catalog; the shadows are dropped with the returned values.
 
+use super::filter::ObjectFilter;
 use super::introspect::{introspect, IntrospectOptions};
 use super::model::Schema;
 use super::shadow::{load_sql_file, ShadowDb, ShadowServer};
@@ -14,7 +15,9 @@ use crate::exec::{online, RunOptions};
 use crate::plan::Plan;
 use crate::project::Project;
 use postgres::Client;
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Where and how the shadows of one command are built.
@@ -24,6 +27,10 @@ pub struct Workspace<'a> {
     pub server: ShadowServer,
     /// What introspection leaves out: the version table and retort's own tables.
     pub excl: IntrospectOptions,
+    /// Tables and views left out of every comparison (`--exclude` / `--include`).
+    pub filter: ObjectFilter,
+    /// What the filter left out, on any side read so far.
+    ignored: Mutex<BTreeSet<String>>,
 }
 
 /// A shadow with the migrations replayed, kept connected for what follows (renames,
@@ -43,29 +50,51 @@ pub struct Wanted {
 }
 
 impl<'a> Workspace<'a> {
-    /// Shadows on `shadow_url`'s server when given, else on the target database's (which must
-    /// be configured).
+    /// Shadows on `shadow_url`'s server when given, else on `MIGRATE_SHADOW_URL`'s, else on
+    /// the target database's (which must be configured).
     pub fn new(
         project: &'a Project,
         settings: &'a Settings,
         shadow_url: Option<&DbUrl>,
     ) -> Result<Workspace<'a>> {
         let url = settings.require_url()?;
+        let mut server = ShadowServer::new(url, shadow_url.or(settings.shadow_url.as_ref()));
+        server.template = settings.shadow_template.clone();
         Ok(Workspace {
             project,
             settings,
-            server: ShadowServer::new(url, shadow_url),
+            server,
             excl: relations_to_exclude(settings),
+            filter: settings.filter.clone(),
+            ignored: Mutex::new(BTreeSet::new()),
         })
+    }
+
+    /// The tables and views the filter left out so far, sorted.
+    pub fn ignored(&self) -> Vec<String> {
+        let g = self.ignored.lock().unwrap_or_else(|p| p.into_inner());
+        g.iter().cloned().collect()
+    }
+
+    /// Introspects and applies the filter.
+    fn read_filtered(&self, client: &mut Client) -> Result<Schema> {
+        let mut s = introspect(client, &self.excl)?;
+        let gone = self.filter.apply(&mut s);
+        self.ignored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(gone);
+        Ok(s)
     }
 
     pub fn version_table(&self) -> VersionTable {
         VersionTable::new(self.settings.version_table.clone())
     }
 
-    /// Reads a database's schema, leaving out what [`Workspace::excl`] says.
+    /// Reads a database's schema, leaving out what [`Workspace::excl`] and
+    /// [`Workspace::filter`] say.
     pub fn read(&self, client: &mut Client) -> Result<Schema> {
-        introspect(client, &self.excl)
+        self.read_filtered(client)
     }
 
     /// Replays the migrations up to `targets` (each a revision id) on `client`.
@@ -77,8 +106,7 @@ impl<'a> Workspace<'a> {
                 .project
                 .graph
                 .upgrade_plan(&heads, &crate::graph::Target::parse(t)?)?;
-            heads = execute(client, self.project, &table, &plan)
-                .map_err(|e| wrap(e, "replaying the migrations in a shadow database failed"))?;
+            heads = execute(client, self.project, &table, &plan).map_err(shadow_replay_error)?;
         }
         Ok(heads)
     }
@@ -106,9 +134,8 @@ impl<'a> Workspace<'a> {
     /// Both shadows at the same time: the migrations replayed to `targets`, and `schema_file`
     /// loaded.
     pub fn build_both(&self, targets: &[String], schema_file: &Path) -> Result<(Replay, Wanted)> {
-        let (server, excl) = (&self.server, &self.excl);
         let (replayed, wanted) = std::thread::scope(|sc| {
-            let wanted = sc.spawn(move || load_wanted(server, schema_file, excl));
+            let wanted = sc.spawn(move || self.load_wanted(schema_file));
             let replayed = self.build_replay(targets);
             (
                 replayed,
@@ -116,6 +143,23 @@ impl<'a> Workspace<'a> {
             )
         });
         Ok((replayed?, wanted?))
+    }
+}
+
+impl Workspace<'_> {
+    /// Builds a shadow with `schema_file` loaded and reads it.
+    fn load_wanted(&self, schema_file: &Path) -> Result<Wanted> {
+        let t0 = Instant::now();
+        let db = self.server.create()?;
+        let mut c = db.connect()?;
+        load_sql_file(&mut c, schema_file)?;
+        let schema = self.read_filtered(&mut c)?;
+        log::debug!(
+            "loaded {} and read the result in {}",
+            schema_file.display(),
+            crate::output::text::fmt_duration(t0.elapsed())
+        );
+        Ok(Wanted { schema, db })
     }
 }
 
@@ -128,25 +172,6 @@ pub fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
         // retort creates the version table's schema itself (in a replay too).
         ignore_schemas: settings.version_table.schema.iter().cloned().collect(),
     }
-}
-
-/// Builds a shadow with `schema_file` loaded and reads it.
-fn load_wanted(
-    server: &ShadowServer,
-    schema_file: &Path,
-    excl: &IntrospectOptions,
-) -> Result<Wanted> {
-    let t0 = Instant::now();
-    let db = server.create()?;
-    let mut c = db.connect()?;
-    load_sql_file(&mut c, schema_file)?;
-    let schema = introspect(&mut c, excl)?;
-    log::debug!(
-        "loaded {} and read the result in {}",
-        schema_file.display(),
-        crate::output::text::fmt_duration(t0.elapsed())
-    );
-    Ok(Wanted { schema, db })
 }
 
 /// Runs `plan` on a shadow; returns the heads it ends at.
@@ -162,6 +187,23 @@ pub fn execute(
     // The run loop's step-by-step lines are noise in a shadow: at debug level only (-v).
     let report = online::execute(client, project, table, plan, &RunOptions::default())?;
     Ok(report.end_heads)
+}
+
+/// A revision failed in a shadow database: the run loop's `state:` line (about a throwaway
+/// database) is left out, and a missing privilege is named instead of "fix the script".
+fn shadow_replay_error(e: Error) -> Error {
+    let mut e = wrap(e, "replaying the migrations in a shadow database failed");
+    if let Some(at) = e.message.find("\nstate: ") {
+        e.message.truncate(at);
+    }
+    if let crate::error::Detail::Sql { sqlstate } = &e.detail {
+        if let Some(h) = super::shadow::extension_privilege_hint(sqlstate, &e.message) {
+            // not a broken revision: the shadow's role lacks a privilege
+            e.kind = crate::error::ErrorKind::Database;
+            e.hint = Some(h);
+        }
+    }
+    e
 }
 
 /// `context: message`.

@@ -28,6 +28,9 @@
 //! | `branch_labels` | comma-separated labels, usable as `label@head`                          |
 //! | `depends_on`    | comma-separated revisions (or labels) that must be applied first        |
 //! | `transactional` | `true` (default) or `false`: run statement by statement, no transaction |
+//! | `lock_timeout`  | PostgreSQL's `lock_timeout` for this script (`30s`; `0`: none), over `--ddl-lock-timeout` |
+//! | `statement_timeout` | `statement_timeout` for this script, over `--statement-timeout`     |
+//! | `set`           | `name=value, ...` session settings for this script only (`maintenance_work_mem=2GB`) |
 //! | `unconverted`   | why `migrate-import` could not write this revision's SQL; `migrate-check` reports it until the line is removed |
 //!
 //! Then `-- migrate:up` (required, once) and optionally `-- migrate:down` (at most once, after
@@ -87,6 +90,9 @@ pub struct Script {
     pub created: Option<String>,
     /// `false`: the sections are run one statement at a time, outside a transaction.
     pub transactional: bool,
+    /// `lock_timeout`, `statement_timeout` and `set` from the header: session settings for
+    /// this script only (not part of the checksum: they change how it runs, not what it does).
+    pub session: SessionSettings,
     /// `-- unconverted: <reason>`: `migrate-import` wrote this revision without its SQL (the
     /// Alembic body needs a live database); the reason, until someone writes the SQL and
     /// removes the line.
@@ -112,6 +118,18 @@ impl Script {
             source: self.path.display().to_string(),
         }
     }
+}
+
+/// A script's own session settings (`-- lock_timeout:`, `-- statement_timeout:`, `-- set:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Overrides the run's `--ddl-lock-timeout` (zero: no timeout).
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Overrides the run's `--statement-timeout` (zero: no timeout).
+    pub statement_timeout: Option<std::time::Duration>,
+    /// `name=value` pairs, in order: `SET LOCAL` in a transaction, `SET` + `RESET` around a
+    /// non-transactional script.
+    pub set: Vec<(String, String)>,
 }
 
 /// One statement of a section, without its trailing `;`. `line` is the file line of its first

@@ -5,14 +5,15 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use super::checksum::{checksum, checksum_header};
 use super::id::validate_revision_id;
-use super::{Script, Section, DOWN_MARKER, UP_MARKER};
+use super::{Script, Section, SessionSettings, DOWN_MARKER, UP_MARKER};
 use crate::error::{Error, Result};
 
 /// The header keys, in the order [`render_script`] writes them.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 11] = [
     "revision",
     "down_revision",
     "message",
@@ -21,6 +22,9 @@ const KEYS: [&str; 8] = [
     "depends_on",
     "transactional",
     "unconverted",
+    "lock_timeout",
+    "statement_timeout",
+    "set",
 ];
 
 const KEY_REVISION: usize = 0;
@@ -31,6 +35,9 @@ const KEY_BRANCH_LABELS: usize = 4;
 const KEY_DEPENDS_ON: usize = 5;
 const KEY_TRANSACTIONAL: usize = 6;
 const KEY_UNCONVERTED: usize = 7;
+const KEY_LOCK_TIMEOUT: usize = 8;
+const KEY_STATEMENT_TIMEOUT: usize = 9;
+const KEY_SET: usize = 10;
 
 /// An error at `path:line`.
 pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error {
@@ -83,6 +90,7 @@ struct Fields<'a> {
     branch_labels: Vec<String>,
     depends_on: Vec<String>,
     transactional: bool,
+    session: SessionSettings,
 }
 
 /// Parses a script: text, layout, header fields, in that order (so the first problem in the
@@ -120,6 +128,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             .filter(|v| !v.is_empty())
             .map(str::to_string),
         transactional: fields.transactional,
+        session: fields.session,
         unconverted: value(KEY_UNCONVERTED).map(|v| {
             if v.is_empty() {
                 "no reason given".to_string()
@@ -383,6 +392,14 @@ fn read_fields<'a>(
                 .with_hint("write '-- transactional: false' to run the script statement by statement without a transaction, or remove the line"));
         }
     };
+    let session = SessionSettings {
+        lock_timeout: timeout(path, header[KEY_LOCK_TIMEOUT], "lock_timeout")?,
+        statement_timeout: timeout(path, header[KEY_STATEMENT_TIMEOUT], "statement_timeout")?,
+        set: match header[KEY_SET] {
+            None => Vec::new(),
+            Some(h) => settings_list(path, h)?,
+        },
+    };
     Ok(Fields {
         revision,
         revision_line,
@@ -390,7 +407,55 @@ fn read_fields<'a>(
         branch_labels,
         depends_on,
         transactional,
+        session,
     })
+}
+
+/// `-- lock_timeout: 30s`: a duration; `0` turns the run's timeout off for this script.
+fn timeout(path: &Path, h: Option<HeaderValue>, key: &str) -> Result<Option<Duration>> {
+    let Some(h) = h else { return Ok(None) };
+    crate::config::parse_duration(h.value)
+        .map(Some)
+        .map_err(|_| {
+            err_at(
+                path,
+                h.line,
+                format_args!("{key} must be a duration, not '{}'", h.value),
+            )
+            .with_hint(format!(
+                "write it like '-- {key}: 30s' (500ms, 5m; 0 turns it off for this script)"
+            ))
+        })
+}
+
+/// `-- set: maintenance_work_mem=2GB, max_parallel_maintenance_workers=3`: names are
+/// PostgreSQL setting names (letters, digits, `_` and `.`), values are sent as quoted literals.
+fn settings_list(path: &Path, h: HeaderValue) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for item in h.value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = || {
+            err_at(
+                path,
+                h.line,
+                format_args!("set: '{item}' is not name=value"),
+            )
+            .with_hint(
+                "write '-- set: maintenance_work_mem=2GB, max_parallel_maintenance_workers=3'",
+            )
+        };
+        let (name, value) = item.split_once('=').ok_or_else(bad)?;
+        let (name, value) = (name.trim(), value.trim().trim_matches('\''));
+        let valid_name = !name.is_empty()
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !valid_name || value.is_empty() {
+            return Err(bad());
+        }
+        out.push((name.to_ascii_lowercase(), value.to_string()));
+    }
+    Ok(out)
 }
 
 fn hint_of(e: &Error) -> String {
@@ -600,6 +665,48 @@ mod tests {
             .unwrap();
             assert!(s.down_revisions.is_empty(), "{header}");
         }
+    }
+
+    #[test]
+    fn session_settings_for_one_script() {
+        let s = p("-- revision: 1\n-- lock_timeout: 30s\n-- statement_timeout: 0\n\
+                   -- set: maintenance_work_mem=2GB, max_parallel_maintenance_workers = 3\n-- migrate:up\n")
+        .unwrap();
+        assert_eq!(
+            s.session.lock_timeout,
+            Some(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(s.session.statement_timeout, Some(std::time::Duration::ZERO));
+        assert_eq!(
+            s.session.set,
+            [
+                ("maintenance_work_mem".to_string(), "2GB".to_string()),
+                (
+                    "max_parallel_maintenance_workers".to_string(),
+                    "3".to_string()
+                )
+            ]
+        );
+        let plain = p("-- revision: 1\n-- migrate:up\n").unwrap();
+        assert_eq!(plain.session, SessionSettings::default());
+        // editing them does not change what the script does to the schema
+        let a = p("-- revision: 1\n-- set: work_mem=1MB\n-- migrate:up\nSELECT 1;\n").unwrap();
+        let b = p("-- revision: 1\n-- migrate:up\nSELECT 1;\n").unwrap();
+        assert_eq!(a.checksum, b.checksum);
+
+        let e = perr("-- revision: 1\n-- lock_timeout: soon\n-- migrate:up\n");
+        assert!(
+            e.message
+                .contains(":2: lock_timeout must be a duration, not 'soon'"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n-- set: work_mem\n-- migrate:up\n");
+        assert!(
+            e.message.contains(":2: set: 'work_mem' is not name=value"),
+            "{e}"
+        );
+        let e = perr("-- revision: 1\n-- set: x;drop=1\n-- migrate:up\n");
+        assert!(e.message.contains("is not name=value"), "{e}");
     }
 
     #[test]

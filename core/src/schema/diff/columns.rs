@@ -82,7 +82,7 @@ impl<'s> Comparison<'s> {
         for cb in added.chain(readd) {
             out.push(Change::AddColumn {
                 table: t.clone(),
-                column: cb.clone(),
+                column: self.as_written(t, cb),
             });
         }
     }

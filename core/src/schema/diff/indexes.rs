@@ -2,7 +2,9 @@
 //! the name changed, dropped and created again when the definition changed (PostgreSQL cannot
 //! change an index's method, opclass, keys, predicate or WITH parameters in place) or when an
 //! expression or predicate reads a column moved by the enum recipe; and their comments.
-//! With `DiffOptions::concurrently`, builds and drops on existing tables use CONCURRENTLY.
+//! With `DiffOptions::concurrently`, builds and drops on existing tables use CONCURRENTLY, and
+//! a changed index is built under a temporary name first, then the old one dropped and the new
+//! one renamed: queries always have an index (a vector search never falls back to a scan).
 
 use super::super::change::{Change, CommentTarget, IndexBuild};
 use super::super::model::*;
@@ -12,6 +14,8 @@ use super::{Comparison, NamedPlan};
 #[derive(Default)]
 pub(super) struct IndexPlan {
     pub named: NamedPlan,
+    /// Dropped and created again under the same name (a changed definition).
+    pub rebuilt: std::collections::BTreeSet<String>,
 }
 
 impl Comparison<'_> {
@@ -23,6 +27,7 @@ impl Comparison<'_> {
             |k| k.name.clone(),
             |x, y| x.same_definition(y),
         );
+        let mut rebuilt = std::collections::BTreeSet::new();
         for (n, ia) in &ta.indexes {
             let Some(ib) = tb.indexes.get(n) else {
                 continue;
@@ -36,14 +41,18 @@ impl Comparison<'_> {
             if !ia.same_definition(ib) || recipe_ix {
                 named.drop.insert(n.clone());
                 named.add.insert(n.clone());
+                rebuilt.insert(n.clone());
             }
         }
-        IndexPlan { named }
+        IndexPlan { named, rebuilt }
     }
 
     pub(super) fn drop_indexes(&self, out: &mut Vec<Change>) {
         for (t, p) in &self.plans {
             for name in &p.indexes.named.drop {
+                if self.opts.concurrently && p.indexes.rebuilt.contains(name) {
+                    continue; // swapped after the new build, in create_indexes_on
+                }
                 out.push(Change::DropIndex {
                     table: (*t).clone(),
                     name: name.clone(),
@@ -82,9 +91,17 @@ impl Comparison<'_> {
     fn create_indexes_on(&self, t: &QName, out: &mut Vec<Change>) {
         let p = &self.plans[t].indexes.named;
         let (ta, tb) = (&self.a.tables[t], &self.b.tables[t]);
+        let rebuilt = &self.plans[t].indexes.rebuilt;
         for name in &p.add {
             let conc = self.opts.concurrently;
-            create_index(t, &tb.indexes[name], conc, IndexBuild::ExistingTable, out);
+            let ix = &tb.indexes[name];
+            if !rebuilt.contains(name) {
+                create_index(t, ix, conc, IndexBuild::ExistingTable, out);
+            } else if !conc {
+                create_index(t, ix, false, IndexBuild::ReplacingIndex, out);
+            } else {
+                swap_index(t, ix, ta, out);
+            }
         }
         for r in &p.renamed {
             let ix = &tb.indexes[&r.to];
@@ -103,6 +120,35 @@ impl Comparison<'_> {
             }
         }
     }
+}
+
+/// The concurrent swap of a changed index: the new definition built under a temporary name
+/// (`<name>_new`, or `<name>_new2`... when taken), the old index dropped, the new one renamed.
+fn swap_index(t: &QName, ix: &Index, ta: &Table, out: &mut Vec<Change>) {
+    let base: String = ix.name.chars().take(59).collect();
+    let tmp = std::iter::once(format!("{base}_new"))
+        .chain((2..).map(|i| format!("{base}_new{i}")))
+        .find(|n| !ta.indexes.contains_key(n))
+        .unwrap_or_default();
+    let mut building = ix.clone();
+    building.name = tmp.clone();
+    out.push(Change::CreateIndex {
+        table: t.clone(),
+        index: building,
+        concurrently: true,
+        build: IndexBuild::ReplacingIndex,
+    });
+    out.push(Change::DropIndex {
+        table: t.clone(),
+        name: ix.name.clone(),
+        concurrently: true,
+    });
+    out.push(Change::RenameIndex {
+        table: t.clone(),
+        from: tmp,
+        to: ix.name.clone(),
+    });
+    index_comment(t, ix, None, out);
 }
 
 /// CREATE INDEX, then its comment if it has one.

@@ -1,12 +1,14 @@
 //! The diff: the [`Change`]s that turn schema `a` into schema `b`.
 //!
 //! Ordering (each phase sorted by name, so the output is deterministic):
-//! 1. drops, in reverse dependency order using `a`: views (dependents first), foreign keys
-//!    (so tables in a cycle can go in any order), other constraints, indexes, tables;
+//! 1. drops, in reverse dependency order using `a`: triggers, views (dependents first),
+//!    foreign keys (so tables in a cycle can go in any order), other constraints, indexes,
+//!    tables, functions created again (their arguments or result change);
 //! 2. creates and alters, in dependency order using `b`: schemas, extensions, enum types,
-//!    sequences, tables (without foreign keys), column changes, constraints, indexes,
-//!    sequence ownership, foreign keys (after every table exists), views (dependencies first);
-//! 3. late drops: enum types, sequences, extensions, schemas.
+//!    sequences, functions the tables call, tables (without foreign keys), column changes,
+//!    constraints, indexes, sequence ownership, foreign keys (after every table exists), the
+//!    other functions, views (dependencies first), triggers;
+//! 3. late drops: functions, enum types, sequences, extensions, schemas.
 //!
 //! Constraints and indexes whose names differ but whose definitions are equal (auto-generated
 //! names after a rename) are renamed, not rebuilt. An index whose method, opclass, keys,
@@ -16,12 +18,13 @@
 //! [`Comparison::new`] first works out what changes (per object kind, in the comparer files
 //! below); the phases then emit the changes in the order above. Each object kind has its own
 //! file: [`schemas`] (schemas, extensions), [`enums`], [`sequences`], [`tables`], [`columns`],
-//! [`constraints`], [`indexes`], [`views`]. [`hints`] and [`unhandled`] report what the diff
+//! [`constraints`], [`indexes`], [`views`], [`functions`] (functions, procedures, triggers). [`hints`] and [`unhandled`] report what the diff
 //! does not turn into statements.
 
 mod columns;
 mod constraints;
 mod enums;
+mod functions;
 mod hints;
 mod indexes;
 mod schemas;
@@ -39,6 +42,7 @@ use super::model::*;
 use super::render::Op;
 use columns::RecipeColumn;
 use constraints::ForeignKeys;
+use functions::RoutinePlan;
 use std::collections::{BTreeMap, BTreeSet};
 use tables::TablePlan;
 use views::ViewPlan;
@@ -106,6 +110,9 @@ struct Comparison<'s> {
     plans: BTreeMap<&'s QName, TablePlan>,
     foreign_keys: ForeignKeys,
     views: ViewPlan<'s>,
+    routines: RoutinePlan,
+    /// Sequences new serial columns create (written as `serial`, not as a sequence).
+    serials: BTreeSet<QName>,
 }
 
 impl<'s> Comparison<'s> {
@@ -130,11 +137,15 @@ impl<'s> Comparison<'s> {
             plans: BTreeMap::new(),
             foreign_keys: ForeignKeys::default(),
             views: ViewPlan::default(),
+            routines: RoutinePlan::default(),
+            serials: BTreeSet::new(),
         };
         c.compare_columns();
         c.plans = c.table_plans();
         c.foreign_keys = c.compare_foreign_keys();
         c.views = c.compare_views();
+        c.routines = c.compare_routines();
+        c.serials = c.serial_sequences();
         c
     }
 
@@ -148,12 +159,15 @@ impl<'s> Comparison<'s> {
 
     /// Phase 1.
     fn drops(&self, out: &mut Vec<Change>) {
+        self.drop_triggers(out);
         self.drop_views(out);
         self.drop_foreign_keys(out);
         self.drop_constraints(out);
         self.drop_indexes(out);
         self.drop_matview_indexes(out);
+        self.drop_functions_of_dropped_tables(out);
         self.drop_tables(out);
+        self.drop_recreated_functions(out);
     }
 
     /// Phase 2; returns the enum types the enum recipe left behind (dropped in phase 3).
@@ -162,6 +176,7 @@ impl<'s> Comparison<'s> {
         self.create_enums(out);
         let replaced = self.change_enums(out);
         self.create_and_alter_sequences(out);
+        self.create_early_functions(out);
         self.create_tables(out);
         for t in &self.common {
             self.alter_table(t, out);
@@ -171,13 +186,16 @@ impl<'s> Comparison<'s> {
         self.sequence_ownership(out);
         self.add_foreign_keys(out);
         self.validate_foreign_keys(out);
+        self.create_late_functions(out);
         self.create_views(out);
         self.views_in_place(out);
+        self.create_triggers(out);
         replaced
     }
 
     /// Phase 3.
     fn late_drops(&self, replaced_enums: &[QName], out: &mut Vec<Change>) {
+        self.drop_functions(out);
         self.drop_enums(replaced_enums, out);
         self.drop_sequences(out);
         self.drop_extensions_and_schemas(out);
@@ -306,6 +324,7 @@ mod tests {
             generated: None,
             collation: None,
             comment: None,
+            serial: None,
         }
     }
 
@@ -509,10 +528,13 @@ mod tests {
         );
         assert_eq!(
             up[0].hazards,
-            vec![Hazard::new(
-                HazardKind::BuildsIndex,
-                "btree index built concurrently on public.a: writes go on, the build takes longer"
-            )]
+            vec![Hazard {
+                table: Some(QName::new("public", "a")),
+                ..Hazard::new(
+                    HazardKind::BuildsIndex,
+                    "btree index built concurrently: reads and writes of public.a go on, the build takes longer"
+                )
+            }]
         );
         assert_eq!(up[1].sql, "COMMENT ON INDEX public.a_b_idx IS 'lookups'");
         let down = diff(&b, &a, &conc);
@@ -522,7 +544,7 @@ mod tests {
         assert_eq!(plain[0].sql, "DROP INDEX public.a_b_idx");
         assert_eq!(
             plain[0].hazards[0].detail,
-            "on public.a while the index is dropped"
+            "reads and writes of public.a wait, briefly, while the index is dropped"
         );
         // A changed method is a drop and a create under the same name (its comment again).
         let hash = with_index(cycle(), "a_b_idx", "hash");
@@ -537,6 +559,46 @@ mod tests {
                 "create index a_b_idx on public.a",
                 "comment on index public.a_b_idx"
             ]
+        );
+        // ... whose build then blocks reads and writes: the drop's lock is held through it
+        let rebuild = diff(&b, &hash, &DiffOptions::default());
+        assert!(
+            rebuild[1].hazards[0]
+                .detail
+                .contains("reads and writes of public.a are blocked for the whole build"),
+            "{:?}",
+            rebuild[1].hazards
+        );
+    }
+
+    #[test]
+    fn with_concurrently_a_changed_index_is_built_beside_the_old_one_and_swapped() {
+        let b = with_index(cycle(), "a_b_idx", "btree");
+        let hash = with_index(cycle(), "a_b_idx", "hash");
+        let up = diff(&b, &hash, &DiffOptions { concurrently: true });
+        let sql: Vec<&str> = up.iter().map(|o| o.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            [
+                "CREATE INDEX CONCURRENTLY a_b_idx_new ON public.a USING hash (b_id)",
+                "DROP INDEX CONCURRENTLY public.a_b_idx",
+                "ALTER INDEX public.a_b_idx_new RENAME TO a_b_idx",
+                "COMMENT ON INDEX public.a_b_idx IS 'lookups'"
+            ]
+        );
+        assert!(up[0].hazards[0].detail.contains("beside the old one"));
+        // a temporary name that is taken is not used
+        let mut taken = with_index(b.clone(), "a_b_idx_new", "btree");
+        taken = with_index(taken, "a_b_idx", "btree");
+        let mut want = with_index(hash.clone(), "a_b_idx_new", "btree");
+        want = with_index(want, "a_b_idx", "hash");
+        let up = diff(&taken, &want, &DiffOptions { concurrently: true });
+        assert!(
+            up[0]
+                .sql
+                .starts_with("CREATE INDEX CONCURRENTLY a_b_idx_new2 "),
+            "{}",
+            up[0].sql
         );
     }
 }

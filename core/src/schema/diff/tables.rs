@@ -47,7 +47,9 @@ impl<'s> Comparison<'s> {
             if self.a.tables.contains_key(n) {
                 continue;
             }
-            out.push(Change::CreateTable { table: t.clone() });
+            let mut table = t.clone();
+            table.columns = t.columns.iter().map(|c| self.as_written(n, c)).collect();
+            out.push(Change::CreateTable { table });
             if t.comment.is_some() {
                 out.push(Change::Comment {
                     on: CommentTarget::Table(n.clone()),

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Views to drop (from `a`) and to create (from `b`).
 #[derive(Default)]
 pub(super) struct ViewPlan<'s> {
-    drop: BTreeSet<&'s QName>,
+    pub(super) drop: BTreeSet<&'s QName>,
     create: BTreeSet<&'s QName>,
 }
 

@@ -59,6 +59,7 @@ pub(super) fn read_columns(
             generated: r.get(5),
             collation: r.get(7),
             comment: r.get(8),
+            serial: None,
         });
     }
     Ok(columns)

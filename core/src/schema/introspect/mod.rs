@@ -3,7 +3,7 @@
 //! A fixed number of queries (one per object kind, never one per table), run in one
 //! read-only REPEATABLE READ transaction with `search_path = ''` so every name PostgreSQL's
 //! deparsers print (`format_type`, `pg_get_expr`, `pg_get_constraintdef`, `pg_get_indexdef`,
-//! `pg_get_viewdef`) comes back schema-qualified. Left out: system schemas (`pg_catalog`,
+//! `pg_get_viewdef`, `pg_get_functiondef`, `pg_get_triggerdef`) comes back schema-qualified. Left out: system schemas (`pg_catalog`,
 //! `information_schema`, `pg_toast*`, `pg_temp_*`), extension members (`pg_depend` deptype
 //! `'e'`), identity sequences (deptype `'i'`, compared as part of their column), indexes owned
 //! by constraints, the version table, and `plpgsql`.
@@ -15,6 +15,7 @@ mod assemble;
 mod columns;
 mod constraints;
 mod enums;
+mod functions;
 mod indexes;
 mod relations;
 mod schemas;
@@ -29,6 +30,7 @@ use crate::db::db_error;
 use crate::error::Result;
 use postgres::types::Type;
 use postgres::{Client, IsolationLevel, Row, Transaction};
+use std::collections::BTreeMap;
 
 /// What to leave out.
 #[derive(Debug, Clone, Default)]
@@ -83,9 +85,24 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
         view_deps: views::read_view_dependencies(&mut tx, &rels)?,
     };
     s.unhandled = unhandled::read_unhandled(&mut tx)?;
+    s.functions = functions::read_functions(&mut tx)?;
+    s.triggers = functions::read_triggers(&mut tx)?;
     tx.commit()
         .map_err(|e| db_error("cannot finish reading the catalog", &e))?;
     assemble::assemble(&mut s, &rels, per_relation);
+    // Triggers of relations not compared as tables or views (partitions, inheritance
+    // children) are not compared either.
+    let (kept, others): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut s.triggers)
+        .into_iter()
+        .partition(|((t, _), _)| s.tables.contains_key(t) || s.views.contains_key(t));
+    s.triggers = kept;
+    for ((t, name), tg) in others {
+        let key = ObjectKey {
+            kind: "trigger".into(),
+            name: format!("{name} on {}", t.sql()),
+        };
+        s.unhandled.insert(key, tg.definition);
+    }
     Ok(s)
 }
 

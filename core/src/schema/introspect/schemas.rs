@@ -5,6 +5,12 @@ use crate::error::Result;
 use postgres::Transaction;
 use std::collections::BTreeMap;
 
+/// The comment `initdb` gives the public schema. A database where `public` was dropped and
+/// created again (the reset recipe `DROP SCHEMA public CASCADE; CREATE SCHEMA public;`) has
+/// none, while shadows made from template0 have it: both read as no comment, so the reset is
+/// not drift.
+const PUBLIC_DEFAULT_COMMENT: &str = "standard public schema";
+
 /// Schema name -> comment, without the ignored schemas and extension members.
 pub(super) fn read_schemas(
     tx: &mut Transaction,
@@ -16,8 +22,12 @@ pub(super) fn read_schemas(
         not_ext("pg_catalog.pg_namespace", "n.oid")
     ))? {
         let name: String = r.get(0);
+        let mut comment: Option<String> = r.get(1);
+        if name == "public" && comment.as_deref() == Some(PUBLIC_DEFAULT_COMMENT) {
+            comment = None;
+        }
         if !opts.ignore_schemas.contains(&name) {
-            out.insert(name, r.get(1));
+            out.insert(name, comment);
         }
     }
     Ok(out)

@@ -1,4 +1,4 @@
-//! Objects autogenerate does not compare (functions, procedures, aggregates, triggers,
+//! Objects autogenerate does not compare (aggregates, triggers of partitioned and foreign tables,
 //! policies, row level security, rules, domains, composite, range and base types, event
 //! triggers): each is read as (kind, name) -> a fingerprint of its definition, so that a
 //! difference can be reported as "not compared" instead of being silently left out.
@@ -12,13 +12,12 @@ use std::collections::BTreeMap;
 /// Object -> fingerprint.
 pub(super) fn read_unhandled(tx: &mut Transaction) -> Result<BTreeMap<ObjectKey, String>> {
     let unhandled_sql = format!(
-        "SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END, p.oid::pg_catalog.regprocedure::text,
-                CASE WHEN p.prokind = 'a' THEN pg_catalog.pg_get_function_result(p.oid) ELSE pg_catalog.pg_get_functiondef(p.oid) END
-         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE {USER_NS} AND {}
+        "SELECT 'aggregate', p.oid::pg_catalog.regprocedure::text, pg_catalog.pg_get_function_result(p.oid)
+         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind = 'a' AND {USER_NS} AND {}
          UNION ALL
          SELECT 'trigger', t.tgname::text || ' on ' || t.tgrelid::pg_catalog.regclass::text, pg_catalog.pg_get_triggerdef(t.oid)
          FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         WHERE NOT t.tgisinternal AND {USER_NS} AND {}
+         WHERE NOT t.tgisinternal AND c.relkind NOT IN ('r', 'v', 'm') AND {USER_NS} AND {}
          UNION ALL
          SELECT 'policy', p.polname::text || ' on ' || p.polrelid::pg_catalog.regclass::text,
                 p.polcmd::text || p.polpermissive::text || p.polroles::text || COALESCE(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || '|' || COALESCE(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')

@@ -1,0 +1,181 @@
+//! Watching long steps: an HNSW build long enough for three heartbeats — log lines without a
+//! terminal, JSON events with `--format json`, a bar under a real pseudo-terminal (`script`)
+//! — and the server's notices (pgvector's "hnsw graph no longer fits into
+//! maintenance_work_mem") tagged with the revision and line, with a script's `-- set:`.
+
+use crate::common::*;
+use std::process::Stdio;
+
+/// 001: 30,000 random 64-dimensional vectors; 002: their HNSW index (a build of several
+/// seconds on the test server).
+fn embeddings(s: &Scenario) {
+    s.revision(
+        "001",
+        "",
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE docs (id int, embedding vector(64));\n\
+         INSERT INTO docs SELECT i, (SELECT array_agg(random())::vector(64) FROM generate_series(1, 64) WHERE i > 0)\n\
+           FROM generate_series(1, 30000) i;",
+        "DROP TABLE docs;",
+    );
+    s.revision(
+        "002",
+        "001",
+        "CREATE INDEX docs_embedding ON docs USING hnsw (embedding vector_l2_ops);",
+        "DROP INDEX docs_embedding;",
+    );
+    s.run("migrate-up", &["001"]).ok();
+}
+
+#[test]
+fn an_hnsw_build_logs_its_progress_every_interval_without_a_terminal() {
+    let s = Scenario::new();
+    embeddings(&s);
+    let r = s.run("migrate-up", &["--progress-interval", "1s"]).ok();
+    let beats: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("002 (migrations/002_x.sql:6) running for"))
+        .collect();
+    assert!(beats.len() >= 3, "{}", r.stderr);
+    // from pg_stat_progress_create_index: the command, the phase, how far
+    assert!(
+        beats
+            .iter()
+            .any(|l| l.contains(": CREATE INDEX building index")),
+        "{}",
+        r.stderr
+    );
+    assert!(beats.iter().any(|l| l.contains("%)")), "{}", r.stderr);
+    assert_eq!(s.db.version_rows(), ["002"]);
+}
+
+#[test]
+fn with_format_json_the_events_stream_on_stderr_and_stdout_keeps_the_report() {
+    let s = Scenario::new();
+    embeddings(&s);
+    let r = s.run("migrate-up", &["--format", "json"]).ok();
+    let events: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"step_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    let beats: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "heartbeat")
+        .collect();
+    assert!(beats.len() >= 3, "{kinds:?}");
+    let b = beats.last().unwrap();
+    assert_eq!(b["at"]["revision"], "002");
+    assert_eq!(b["at"]["line"], 6);
+    assert_eq!(b["progress"]["command"], "CREATE INDEX");
+    assert!(b["progress"]["total"].as_i64().unwrap() > 0, "{b}");
+    assert!(b["elapsed_ms"].as_f64().unwrap() >= 2000.0, "{b}");
+    // stdout: the one run report
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["to_heads"], serde_json::json!(["002"]));
+}
+
+#[test]
+fn on_a_terminal_a_long_build_shows_a_progress_bar() {
+    let s = Scenario::new();
+    embeddings(&s);
+    let bin = bin_path("migrate-up");
+    let out = std::process::Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{} --progress-interval 1s", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(s.path(""))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .env("DATABASE_URL", &s.db.url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // the bar: "002 3s [=====>     ]  41% building index: ... of ... blocks"
+    assert!(text.contains("002 "), "{text}");
+    assert!(text.contains("=>"), "{text}");
+    assert!(text.contains("% building index"), "{text}");
+    // no log-style heartbeat lines on a terminal
+    assert!(!text.contains("running for"), "{text}");
+    assert_eq!(s.db.version_rows(), ["002"]);
+}
+
+#[test]
+fn server_notices_reach_the_user_tagged_with_revision_and_line() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE small (id int, embedding vector(256));\n\
+         INSERT INTO small SELECT i, (SELECT array_agg(random())::vector(256) FROM generate_series(1, 256) WHERE i > 0)\n\
+           FROM generate_series(1, 2000) i;\nANALYZE small;",
+        "DROP TABLE small;",
+    );
+    s.revision_with(
+        "002",
+        "001",
+        "-- set: maintenance_work_mem=1MB",
+        "CREATE INDEX small_embedding ON small USING hnsw (embedding vector_l2_ops);\n\
+         DO $$ BEGIN RAISE WARNING 'from the script'; END $$;",
+        "DROP INDEX small_embedding;",
+    );
+    s.run("migrate-up", &["001"]).ok();
+    let r = s.run("migrate-up", &[]).ok();
+    // before the build: the estimate against the script's setting, and what would fit
+    // (2,000 rows x (8 + 4 x 256) bytes x 1.3 = 2.6 MB)
+    assert!(
+        r.stderr.contains("WARN  [retort] [002 migrations/002_x.sql:6] the HNSW graph of small.embedding needs about 3MB (2000 rows x 256 dims), more than maintenance_work_mem = 1MB"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("'-- set: maintenance_work_mem=3MB' in the script would fit"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("INFO  [retort] [002 migrations/002_x.sql:6] NOTICE: hnsw graph no longer fits into maintenance_work_mem after"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("hint: Increase maintenance_work_mem to speed up builds."),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("WARN  [retort] [002 migrations/002_x.sql:7] WARNING: from the script"),
+        "{}",
+        r.stderr
+    );
+    // the setting was the script's alone, and the audit log says it ran with it
+    let notes = s.db.strings(
+        "SELECT coalesce(note, '') FROM alembic_version_audit WHERE action = 'up' ORDER BY id DESC LIMIT 1",
+    );
+    assert_eq!(notes, ["set: 002 maintenance_work_mem=1MB"]);
+    let sql = s.run("migrate-up", &["--sql", "001:002"]).ok();
+    assert!(
+        sql.stdout
+            .contains("SET LOCAL maintenance_work_mem = '1MB';"),
+        "{}",
+        sql.stdout
+    );
+}
