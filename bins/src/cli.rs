@@ -77,6 +77,7 @@ impl LockArgs {
                 })
                 .unwrap_or_default(),
             repair_invalid_indexes: false,
+            audit_note: None,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct MigratorOptions {
     pub repair_invalid_indexes: bool,
     /// `--lock-mode`: the advisory lock, the lease row, or chosen by the connection.
     pub lock_mode: LockMode,
+    /// Kept in the audit entry of the run (e.g. that `--allow-unsafe` let lint errors pass).
+    pub audit_note: Option<String>,
 }
 
 impl Default for MigratorOptions {
@@ -57,6 +59,7 @@ impl Default for MigratorOptions {
             backup_dir: None,
             repair_invalid_indexes: false,
             lock_mode: LockMode::Auto,
+            audit_note: None,
         }
     }
 }
@@ -204,6 +207,7 @@ impl Migrator {
             action: action.into(),
             target: target.into(),
             lock_wait: lock.waited(),
+            note: self.options.audit_note.clone(),
             ..Default::default()
         };
         let result = self.run_locked(dir, target, opts, observer, &mut entry);
@@ -402,7 +406,11 @@ impl Migrator {
             );
         } else if let (Some(dir), Direction::Up) = (&self.options.backup_dir, dir) {
             let file = crate::backup::dump(&self.url, dir, &heads).map_err(refused)?;
-            entry.note = Some(format!("backup: {}", file.display()));
+            let backup = format!("backup: {}", file.display());
+            entry.note = Some(match entry.note.take() {
+                Some(n) => format!("{n}; {backup}"),
+                None => backup,
+            });
         }
         let books = Bookkeeping {
             table: &self.table,

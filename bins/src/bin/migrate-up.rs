@@ -12,8 +12,8 @@ use retort_cli::fleet::FleetArgs;
     after_help = "Examples:
   # apply everything pending (all heads)
   migrate-up
-  # what upgrading to 003 would run, with the same checks as the run, and its lint
-  migrate-up 003 --dry-run --lint
+  # what upgrading to 003 would run, with the same checks (and lint) as the run
+  migrate-up 003 --dry-run
   # the SQL for a DBA to review; no database needed
   migrate-up --sql base:head > upgrade.sql
   # commit per revision and print a JSON run report
@@ -37,12 +37,13 @@ struct Args {
     /// Proceed even though an applied script was edited (see migrate-stamp --rehash).
     #[arg(long)]
     ignore_checksums: bool,
-    /// Lint the revisions to apply first (docs/lint.md): print the findings, and refuse to run
-    /// on error-level ones unless --allow-unsafe.
+    /// Print the lint summary even when the revisions to apply are clean. (They are always
+    /// linted first, docs/lint.md: findings are printed, error-level ones stop the run.)
     #[arg(long)]
     lint: bool,
-    /// With --lint: run although there are error-level findings (they are still printed).
-    #[arg(long, requires = "lint")]
+    /// Run although the lint found error-level findings (they are still printed, and the
+    /// audit log notes it).
+    #[arg(long)]
     allow_unsafe: bool,
     /// Back up the database with pg_dump into this directory first, when there is something
     /// to apply (pg_dump from PG_DUMP, PG_BIN or PATH).
@@ -105,16 +106,28 @@ fn main() {
             },
         );
         let plan = m.plan_upgrade(&a.target)?;
-        let lint = if a.lint {
-            retort::commands::lint::lint_plan(&mut m, &plan)?
-        } else {
-            retort::lint::LintReport::default()
-        };
+        let lint = retort::commands::lint::lint_plan(&mut m, &plan)?;
         if a.dry_run {
             print!("{}", cli::show_plan(a.format, &m, &plan));
         }
-        if !lint.findings.is_empty() {
-            eprint!("{}", retort::output::lint::text(&lint));
+        // -q: only what stops the run (or what --allow-unsafe lets through)
+        let shown = if a.common.quiet {
+            retort::lint::LintReport {
+                findings: lint
+                    .findings
+                    .iter()
+                    .filter(|f| f.level == retort::lint::Level::Error)
+                    .cloned()
+                    .collect(),
+                ..lint.clone()
+            }
+        } else {
+            lint.clone()
+        };
+        if !shown.findings.is_empty() {
+            eprint!("{}", retort::output::lint::text(&shown));
+        } else if a.lint {
+            eprintln!("{}", retort::output::lint::summary(&lint));
         }
         if lint.errors() > 0 && !a.allow_unsafe {
             return Err(retort::Error::state(format!(
@@ -128,6 +141,19 @@ fn main() {
                 "--allow-unsafe: running despite {} error-level lint finding(s)",
                 lint.errors()
             );
+            let mut rules: Vec<&str> = lint
+                .findings
+                .iter()
+                .filter(|f| f.level == retort::lint::Level::Error)
+                .map(|f| f.rule.as_str())
+                .collect();
+            rules.sort_unstable();
+            rules.dedup();
+            m.options.audit_note = Some(format!(
+                "--allow-unsafe: {} error-level lint finding(s): {}",
+                lint.errors(),
+                rules.join(", ")
+            ));
         }
         if a.dry_run {
             return Ok(0);

@@ -402,7 +402,9 @@ fn indexes_of_every_kind_partial_expression_include_and_parameters() {
     );
     has(&down, "CREATE INDEX t_k ON public.t USING btree (k)");
     has(&down, "ALTER INDEX public.t_body RENAME TO t_body_old");
-    converges(&s);
+    // --allow-unsafe: autogenerate writes DROP INDEX without CONCURRENTLY on a table that
+    // exists before the run; a lock finding counts whatever the rows (docs/lint.md)
+    converges_with(&s, &["--allow-unsafe"]);
 }
 
 #[test]

@@ -221,7 +221,18 @@ fn a_concurrent_index_in_a_transactional_script_says_to_mark_it_non_transactiona
         "CREATE INDEX CONCURRENTLY a_id ON a (id);",
         "DROP INDEX a_id;",
     );
-    let r = s.run("migrate-up", &[]).code(4);
+    // the lint says it first, before anything runs ...
+    let r = s.run("migrate-up", &[]).code(7);
+    assert!(
+        r.stderr
+            .contains("002_x.sql:6:14  error  concurrently-in-transaction"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), Vec::<String>::new());
+    // ... and past the lint (--allow-unsafe, only to reach it) PostgreSQL's refusal is
+    // explained the same way
+    let r = s.run("migrate-up", &["--allow-unsafe"]).code(4);
     assert!(r.stderr.contains("25001"), "{}", r.stderr);
     assert!(
         r.stderr.contains("`-- transactional: false`"),

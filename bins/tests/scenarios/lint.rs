@@ -222,6 +222,141 @@ fn the_pull_request_lint_reads_only_what_comes_after_since_and_annotates_lines()
     );
 }
 
+const ITEMS: &str = "CREATE TABLE items (id bigint PRIMARY KEY, name text);";
+const ITEMS_INDEX: &str = "CREATE INDEX items_name ON items (name);";
+
+#[test]
+fn migrate_up_refuses_a_plain_index_build_on_a_table_with_rows_by_default() {
+    let s = Scenario::new();
+    s.revision("001", "", ITEMS, "DROP TABLE items;");
+    s.run("migrate-up", &[]).ok();
+    s.db.execute("INSERT INTO items SELECT i, 'n' || i FROM generate_series(1, 500) i");
+    s.revision("002", "001", ITEMS_INDEX, "DROP INDEX items_name;");
+
+    // no flag: the gate is on; exit 7 as docs/exit-codes.md says, nothing written
+    let r = s.run("migrate-up", &[]).code(7);
+    assert!(
+        r.stderr
+            .contains("002_x.sql:6:1  error  require-concurrent-index-creation"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("items exists before this run and holds 500 rows"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("refuses to run"), "{}", r.stderr);
+    assert!(r.stderr.contains("--allow-unsafe"), "{}", r.stderr);
+    assert_eq!(s.db.version_rows(), vec!["001"]);
+    assert!(
+        s.db.strings("SELECT indexname::text FROM pg_indexes WHERE indexname = 'items_name'")
+            .is_empty(),
+        "the index was not built"
+    );
+    // --dry-run shows the same refusal
+    let r = s.run("migrate-up", &["--dry-run"]).code(7);
+    assert!(
+        r.stderr.contains("require-concurrent-index-creation"),
+        "{}",
+        r.stderr
+    );
+
+    // --allow-unsafe runs it, says so, and the audit log keeps it
+    let r = s.run("migrate-up", &["--allow-unsafe"]).ok();
+    assert!(
+        r.stderr.contains("require-concurrent-index-creation"),
+        "the findings are still printed: {}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+    let notes = s.db.strings(
+        "SELECT coalesce(note, '') FROM alembic_version_audit WHERE success ORDER BY id DESC LIMIT 1",
+    );
+    assert_eq!(
+        notes,
+        vec!["--allow-unsafe: 1 error-level lint finding(s): require-concurrent-index-creation"]
+    );
+}
+
+#[test]
+fn the_same_index_build_passes_where_the_run_creates_the_table_or_it_is_empty() {
+    // a fresh database replaying the history: items is created earlier in the same run
+    let s = Scenario::new();
+    s.revision("001", "", ITEMS, "DROP TABLE items;");
+    s.revision("002", "001", ITEMS_INDEX, "DROP INDEX items_name;");
+    let r = s.run("migrate-up", &["--lint"]).ok();
+    assert!(
+        r.stderr.contains("lint: 0 errors, 0 warnings in 2 scripts (1 on tables created by this run or empty before it, not counted)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+
+    // the offline lint cannot know the tables: it stays strict
+    let r = s.run("migrate-check", &["--offline", "--lint"]).code(1);
+    assert!(
+        r.stdout.contains("require-concurrent-index-creation"),
+        "{}",
+        r.stdout
+    );
+
+    // the table exists before the run but is empty: nothing waits for the build
+    let s = Scenario::new();
+    s.revision("001", "", ITEMS, "DROP TABLE items;");
+    s.run("migrate-up", &[]).ok();
+    s.revision("002", "001", ITEMS_INDEX, "DROP INDEX items_name;");
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+
+    // dropped and re-created by the run: the rows that were there do not matter
+    let s = Scenario::new();
+    s.revision("001", "", ITEMS, "DROP TABLE items;");
+    s.run("migrate-up", &[]).ok();
+    s.db.execute("INSERT INTO items SELECT i, 'n' || i FROM generate_series(1, 500) i");
+    s.revision(
+        "002",
+        "001",
+        &format!("DROP TABLE items;\n{ITEMS}"),
+        "SELECT 1;",
+    );
+    s.revision("003", "002", ITEMS_INDEX, "DROP INDEX items_name;");
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(s.db.version_rows(), vec!["003"]);
+}
+
+#[test]
+fn a_lock_finding_needs_only_the_table_to_exist() {
+    // DROP INDEX locks the table however small it is; on an index the run itself builds, no
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        &format!("{ITEMS}\n{ITEMS_INDEX}"),
+        "DROP TABLE items;",
+    );
+    s.revision("002", "001", "DROP INDEX items_name;", "SELECT 1;");
+    s.run("migrate-up", &["001"]).ok();
+    let r = s.run("migrate-up", &[]).code(7);
+    assert!(
+        r.stderr.contains("require-concurrent-index-deletion")
+            && r.stderr.contains("items exists before this run"),
+        "{}",
+        r.stderr
+    );
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        &format!("{ITEMS}\n{ITEMS_INDEX}"),
+        "DROP TABLE items;",
+    );
+    s.revision("002", "001", "DROP INDEX items_name;", "SELECT 1;");
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+}
+
 /// A project whose 002 forgets to undo one object in its down section.
 fn forgetful(up: &str, down: &str) -> Run {
     let s = Scenario::new();
@@ -275,6 +410,60 @@ fn the_round_trip_catches_what_a_down_section_forgets() {
     // an enum value forgotten: the type is dropped and re-created with one value less
     let r = forgetful("CREATE TYPE mood AS ENUM ('sad');", "SELECT 1;").code(1);
     assert!(r.stdout.contains("mood"), "{}", r.stdout);
+}
+
+/// 001 creates an enum and a table using it; 002 adds a value to that existing enum.
+fn enum_value_added(down: &str) -> Run {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TYPE mood AS ENUM ('sad', 'ok');\nCREATE TABLE diary (id bigint PRIMARY KEY, m mood);",
+        "DROP TABLE diary;\nDROP TYPE mood;",
+    );
+    s.revision("002", "001", "ALTER TYPE mood ADD VALUE 'happy';", down);
+    s.run("migrate-check", &["--round-trip", "--format", "json"])
+}
+
+#[test]
+fn the_round_trip_catches_a_value_added_to_an_existing_enum_and_left_behind() {
+    // PostgreSQL cannot drop an enum value: a down that does nothing leaves 'happy' behind
+    let r = enum_value_added("SELECT 1;").code(1);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        doc["round_trip"]["passed"],
+        serde_json::json!(["001"]),
+        "{doc}"
+    );
+    let failure = doc["round_trip"]["failure"].to_string();
+    assert!(failure.contains("\"002\""), "{failure}");
+    assert!(failure.contains("\"leaves_a_trace\""), "{failure}");
+    // what it takes to get back: the type without the value ('happy' is not named: the
+    // schema diff describes the recreation, not the value)
+    assert!(
+        failure.contains("recreate enum type public.mood (values removed or reordered)"),
+        "{failure}"
+    );
+
+    // the safe down re-creates the type without the value, converting the column
+    let r = enum_value_added(
+        "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('sad', 'ok');\nALTER TABLE diary ALTER COLUMN m TYPE mood USING m::text::mood;\nDROP TYPE mood_old;",
+    )
+    .code(1); // the database itself is not migrated: problem `pending`, and only that
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let codes: Vec<&str> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, vec!["pending"], "{doc}");
+    assert_eq!(
+        doc["round_trip"]["passed"],
+        serde_json::json!(["001", "002"]),
+        "{doc}"
+    );
+    assert!(doc["round_trip"]["failure"].is_null(), "{doc}");
 }
 
 #[test]

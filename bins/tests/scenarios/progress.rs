@@ -30,7 +30,15 @@ fn embeddings(s: &Scenario) {
 fn an_hnsw_build_logs_its_progress_every_interval_without_a_terminal() {
     let s = Scenario::new();
     embeddings(&s);
-    let r = s.run("migrate-up", &["--progress-interval", "1s"]).ok();
+    // --allow-unsafe: this builds an HNSW index without CONCURRENTLY on a table that exists
+    // before the run and holds rows (the long build is what is observed); the lint gate
+    // refuses that by default
+    let r = s
+        .run(
+            "migrate-up",
+            &["--progress-interval", "1s", "--allow-unsafe"],
+        )
+        .ok();
     let beats: Vec<&str> = r
         .stderr
         .lines()
@@ -53,7 +61,12 @@ fn an_hnsw_build_logs_its_progress_every_interval_without_a_terminal() {
 fn with_format_json_the_events_stream_on_stderr_and_stdout_keeps_the_report() {
     let s = Scenario::new();
     embeddings(&s);
-    let r = s.run("migrate-up", &["--format", "json"]).ok();
+    // --allow-unsafe: this builds an HNSW index without CONCURRENTLY on a table that exists
+    // before the run and holds rows (the long build is what is observed); the lint gate
+    // refuses that by default
+    let r = s
+        .run("migrate-up", &["--format", "json", "--allow-unsafe"])
+        .ok();
     let events: Vec<serde_json::Value> = r
         .stderr
         .lines()
@@ -93,7 +106,8 @@ fn on_a_terminal_a_long_build_shows_a_progress_bar() {
             "-q",
             "-e",
             "-c",
-            &format!("{} --progress-interval 1s", bin.display()),
+            // --allow-unsafe: an HNSW build without CONCURRENTLY on a table with rows (see above)
+            &format!("{} --progress-interval 1s --allow-unsafe", bin.display()),
             "/dev/null",
         ])
         .current_dir(s.path(""))
@@ -135,7 +149,9 @@ fn server_notices_reach_the_user_tagged_with_revision_and_line() {
         "DROP INDEX small_embedding;",
     );
     s.run("migrate-up", &["001"]).ok();
-    let r = s.run("migrate-up", &[]).ok();
+    // --allow-unsafe: 002 builds an HNSW index without CONCURRENTLY on `small`, which holds
+    // 2,000 rows before the run; the notices of that build are what is observed
+    let r = s.run("migrate-up", &["--allow-unsafe"]).ok();
     // before the build: the estimate against the script's setting, and what would fit
     // (2,000 rows x (8 + 4 x 256) bytes x 1.3 = 2.6 MB)
     assert!(
@@ -170,7 +186,11 @@ fn server_notices_reach_the_user_tagged_with_revision_and_line() {
     let notes = s.db.strings(
         "SELECT coalesce(note, '') FROM alembic_version_audit WHERE action = 'up' ORDER BY id DESC LIMIT 1",
     );
-    assert_eq!(notes, ["set: 002 maintenance_work_mem=1MB"]);
+    // (and that --allow-unsafe let the lint's error through)
+    assert_eq!(
+        notes,
+        ["--allow-unsafe: 1 error-level lint finding(s): vector-index-not-concurrent; set: 002 maintenance_work_mem=1MB"]
+    );
     let sql = s.run("migrate-up", &["--sql", "001:002"]).ok();
     assert!(
         sql.stdout

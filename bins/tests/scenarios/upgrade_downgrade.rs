@@ -255,7 +255,17 @@ fn transaction_control_in_a_transactional_script_is_refused() {
         "CREATE TABLE t (id int);\nCOMMIT;\nCREATE TABLE u (id int);",
         "DROP TABLE t;",
     );
-    let r = s.run("migrate-up", &[]).code(4);
+    // the lint refuses it first (squawk's transaction-nesting) ...
+    let r = s.run("migrate-up", &[]).code(7);
+    assert!(
+        r.stderr
+            .contains("c1_x.sql:6:1  error  transaction-nesting"),
+        "{}",
+        r.stderr
+    );
+    // ... and past the lint (--allow-unsafe, only to reach it), so does the executor: the
+    // second line of defence, for what a lint rule is switched off for
+    let r = s.run("migrate-up", &["--allow-unsafe"]).code(4);
     assert!(
         r.stderr
             .contains("c1_x.sql:6: 'COMMIT' in a transactional script"),

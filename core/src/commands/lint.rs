@@ -4,6 +4,10 @@
 //! Which scripts: by default the pending ones (not applied on the database; with `--offline`,
 //! those not in `--since REV`, or every script when no `--since` is given); `All` for every
 //! script; `migrate-up` lints exactly the steps of its plan.
+//!
+//! With a database, the revisions not applied on it are the run ([`facts::DbFacts::pending`]):
+//! lock and rewrite findings on tables the run creates, or on empty ones, are left out
+//! ([`crate::lint::scope`]).
 
 use crate::config::Settings;
 use crate::error::Result;
@@ -55,18 +59,20 @@ pub fn lint(settings: &Settings, opts: &LintOptions, app: &str) -> Result<LintRe
     }
     let mut m = Migrator::with_project(project, settings, app)?;
     let current = m.heads()?;
+    let pending: Vec<String> = m
+        .project
+        .graph
+        .upgrade_plan(&current, &Target::Heads)?
+        .steps
+        .into_iter()
+        .map(|s| s.revision)
+        .collect();
+    let mut f = facts::read(&mut m.client)?;
+    f.pending = pending.iter().cloned().collect();
     let selected = match opts.selection {
         Selection::All => all,
-        Selection::Pending => m
-            .project
-            .graph
-            .upgrade_plan(&current, &Target::Heads)?
-            .steps
-            .into_iter()
-            .map(|s| s.revision)
-            .collect(),
+        Selection::Pending => pending,
     };
-    let f = facts::read(&mut m.client)?;
     lint_project(&m.project, &selected, Some(&f), &config)
 }
 
@@ -82,6 +88,7 @@ pub fn lint_plan(m: &mut Migrator, plan: &Plan) -> Result<LintReport> {
     if selected.is_empty() {
         return Ok(LintReport::default());
     }
-    let f = facts::read(&mut m.client)?;
+    let mut f = facts::read(&mut m.client)?;
+    f.pending = selected.iter().cloned().collect();
     lint_project(&m.project, &selected, Some(&f), &config)
 }

@@ -22,6 +22,11 @@ pub struct DbFacts {
     pub vector_columns: Vec<(String, String, String)>,
     /// (index, table, access method) for hnsw and ivfflat indexes.
     pub vector_indexes: Vec<(String, String, String)>,
+    /// Every index (names as [`normalize_name`] writes them) and its table.
+    pub indexes: HashMap<String, String>,
+    /// The revisions not applied on the database: what a run applies. Tables they create do
+    /// not exist before the run ([`super::scope`]). Set by the caller.
+    pub pending: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +109,14 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         .map_err(|e| err("cannot read the tables' sizes", &e))?;
     for r in tables {
         let (name, quoted, reltuples): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
-        let rows = if reltuples >= 0 {
+        // 0 may be an estimate from before the table was filled: count (cheap when it is empty)
+        let rows = if reltuples > 0 {
             Rows {
                 count: reltuples as u64,
                 estimated: true,
             }
         } else {
-            // never analyzed (PostgreSQL 14+ says -1): count, up to the cap
+            // never analyzed (PostgreSQL 14+ says -1), or analyzed empty: count, up to the cap
             let n: i64 = client
                 .query_typed_one(
                     &format!("SELECT count(*) FROM (SELECT 1 FROM {quoted} LIMIT {COUNT_CAP}) s"),
@@ -155,6 +161,20 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         )
         .map_err(|e| err("cannot read the vector indexes", &e))?;
     facts.vector_indexes = idx.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let all = client
+        .query_typed(
+            &format!(
+                "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
+                        {NAME}
+                   FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                   JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+                    AND n.nspname NOT LIKE 'pg\\_toast%'"
+            ),
+            &[],
+        )
+        .map_err(|e| err("cannot read the indexes", &e))?;
+    facts.indexes = all.iter().map(|r| (r.get(0), r.get(1))).collect();
     Ok(facts)
 }
 

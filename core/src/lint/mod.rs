@@ -17,6 +17,7 @@ pub mod config;
 pub mod facts;
 pub mod model;
 pub mod run_rules;
+pub mod scope;
 pub mod squawk;
 pub mod text;
 pub mod vector;
@@ -82,6 +83,18 @@ pub struct LintReport {
     pub findings: Vec<Finding>,
     /// Findings silenced by `-- retort:allow`.
     pub allowed: usize,
+    /// Lock and rewrite findings left out because, with the database, their table does not
+    /// exist before the run or holds no rows ([`scope`]).
+    pub out_of_scope: usize,
+}
+
+/// How many findings of a script were not reported, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Silenced {
+    /// By `-- retort:allow`.
+    pub allowed: usize,
+    /// By [`scope`]: on a table the run creates, or an empty one.
+    pub out_of_scope: usize,
 }
 
 impl LintReport {
@@ -157,11 +170,12 @@ pub fn lint_project(
     for rev in &order {
         let script = project.script(rev)?;
         let report_it = wanted.contains(rev.as_str());
-        let (findings, allowed) = lint_script(script, &mut model, facts, config, report_it);
+        let (findings, silenced) = lint_script(script, &mut model, facts, config, report_it);
         if report_it {
             report.revisions.push(rev.clone());
             report.findings.extend(findings);
-            report.allowed += allowed;
+            report.allowed += silenced.allowed;
+            report.out_of_scope += silenced.out_of_scope;
         }
     }
     Ok(report)
@@ -169,14 +183,14 @@ pub fn lint_project(
 
 /// Lints one script against `model` (what exists before it), and applies the script to the
 /// model. `report` false: only the model is updated. Returns the findings and how many were
-/// allowed.
+/// not reported (allowed, or out of [`scope`] with the database's facts).
 pub fn lint_script(
     script: &Script,
     model: &mut Model,
     facts: Option<&DbFacts>,
     config: &LintConfig,
     report: bool,
-) -> (Vec<Finding>, usize) {
+) -> (Vec<Finding>, Silenced) {
     let sql = &script.up.sql;
     let parse = SourceFile::parse(sql);
     let file = parse.tree();
@@ -193,7 +207,7 @@ pub fn lint_script(
             .map(RawOwned::from),
     );
     if !report {
-        return (Vec::new(), 0);
+        return (Vec::new(), Silenced::default());
     }
     raw.extend(
         run_rules::check(script, &stmts, facts)
@@ -236,6 +250,10 @@ pub fn lint_script(
                 !(r.rule == "require-concurrent-index-creation" && vector_builds.contains(&r.stmt))
             }),
     );
+    let out_of_scope = match facts {
+        Some(f) => scope::retain(&mut raw, &stmts, model, f),
+        None => 0,
+    };
 
     let lines = text::LineIndex::new(sql);
     let allows = allow::Allows::find(sql);
@@ -276,7 +294,13 @@ pub fn lint_script(
         });
     }
     out.sort_by_key(|f| (f.line, f.col));
-    (out, allowed)
+    (
+        out,
+        Silenced {
+            allowed,
+            out_of_scope,
+        },
+    )
 }
 
 /// The byte offset of the first token of the statement holding byte `at` (or of `at` when it

@@ -45,6 +45,12 @@ pub fn summary(r: &LintReport) -> String {
     if r.allowed > 0 {
         s.push_str(&format!(" ({} allowed by -- retort:allow)", r.allowed));
     }
+    if r.out_of_scope > 0 {
+        s.push_str(&format!(
+            " ({} on tables created by this run or empty before it, not counted)",
+            r.out_of_scope
+        ));
+    }
     s
 }
 
@@ -54,6 +60,7 @@ pub fn json(r: &LintReport) -> Value {
         "errors": r.errors(),
         "warnings": r.warnings(),
         "allowed": r.allowed,
+        "out_of_scope": r.out_of_scope,
         "findings": r.findings.iter().map(|f| json!({
             "path": f.path,
             "revision": f.revision,
@@ -122,6 +129,7 @@ mod tests {
                 help: Some("add one".into()),
             }],
             allowed: 0,
+            out_of_scope: 0,
         };
         assert_eq!(
             github(&r),
