@@ -54,7 +54,8 @@ chain m3 3
 admin "DROP DATABASE IF EXISTS bench_schemas"; admin "CREATE DATABASE bench_schemas"
 "$PSQL" "$(db_url bench_schemas)" -qAtX -v ON_ERROR_STOP=1 -c "DO \$\$BEGIN FOR i IN 1..$SCHEMAS LOOP EXECUTE format('CREATE SCHEMA tenant_%s', i); END LOOP; END\$\$" >/dev/null
 Q="SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1"
-export DATABASE_URL=$(db_url bench_schemas)
+DATABASE_URL=$(db_url bench_schemas)
+export DATABASE_URL
 t=$(now_ns); "$BIN/migrate-up" -q --dir m3 --targets-query "$Q" --parallel "$PAR" >/dev/null; first=$(ms_since "$t")
 t=$(now_ns); "$BIN/migrate-check" -q --dir m3 --targets-query "$Q" --parallel "$PAR" >/dev/null; check=$(ms_since "$t")
 t=$(now_ns); "$BIN/migrate-up" -q --dir m3 --targets-query "$Q" --parallel "$PAR" >/dev/null; again=$(ms_since "$t")
@@ -73,7 +74,7 @@ make_dbs() {
   : > targets.txt
   for i in $(seq 1 "$DBS"); do
     admin "DROP DATABASE IF EXISTS bench_f_$i"; admin "CREATE DATABASE bench_f_$i"
-    echo "tenant$i=$(db_url bench_f_$i)" >> targets.txt
+    echo "tenant$i=$(db_url "bench_f_$i")" >> targets.txt
   done
 }
 drop_dbs() { for i in $(seq 1 "$DBS"); do admin "DROP DATABASE IF EXISTS bench_f_$i"; done; }
