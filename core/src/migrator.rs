@@ -494,13 +494,7 @@ impl Migrator {
             // a baseline bigger than the lock table runs in several transactions, all but the
             // last without the version row
             for chunk in &chunks[..chunks.len() - 1] {
-                let mut tx = self
-                    .client
-                    .transaction()
-                    .map_err(|e| db::db_error("cannot begin", &e))?;
-                if let Some(f) = &self.fence {
-                    lease::check_fence(&mut tx, f)?;
-                }
+                let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
                 tx.batch_execute(chunk).map_err(|e| {
                     Error::new(
                         ErrorKind::Migration,
@@ -515,13 +509,7 @@ impl Migrator {
                 tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
                 committed += 1;
             }
-            let mut tx = self
-                .client
-                .transaction()
-                .map_err(|e| db::db_error("cannot begin", &e))?;
-            if let Some(f) = &self.fence {
-                lease::check_fence(&mut tx, f)?;
-            }
+            let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
             self.table.ensure(&mut tx)?;
             self.records.ensure(&mut tx)?;
             tx.batch_execute(&chunks[chunks.len() - 1]).map_err(|e| {
@@ -731,13 +719,7 @@ impl Migrator {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .client
-            .transaction()
-            .map_err(|e| db::db_error("cannot begin", &e))?;
-        if let Some(f) = &self.fence {
-            lease::check_fence(&mut tx, f)?;
-        }
+        let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
         self.records.ensure(&mut tx)?;
         for rev in &missing {
             let checksum = &self.project.script(rev)?.checksum;
@@ -816,13 +798,7 @@ impl Migrator {
         } else {
             self.applied_set(current)?.into_iter().collect()
         };
-        let mut tx = self
-            .client
-            .transaction()
-            .map_err(|e| db::db_error("cannot begin", &e))?;
-        if let Some(f) = &self.fence {
-            lease::check_fence(&mut tx, f)?;
-        }
+        let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
         self.table.ensure(&mut tx)?;
         self.records.ensure(&mut tx)?;
         if purge {
@@ -885,4 +861,19 @@ fn abbreviate(ids: &[String]) -> String {
     } else {
         format!("{}, ... ({} in all)", ids[..8].join(", "), ids.len())
     }
+}
+
+/// A transaction of this run's bookkeeping, begun with the lease's fence when the run holds a
+/// lease (so a run that lost it writes nothing).
+fn fenced_transaction<'c>(
+    client: &'c mut Client,
+    fence: Option<&str>,
+) -> Result<postgres::Transaction<'c>> {
+    let mut tx = client
+        .transaction()
+        .map_err(|e| db::db_error("cannot begin", &e))?;
+    if let Some(f) = fence {
+        lease::check_fence(&mut tx, f)?;
+    }
+    Ok(tx)
 }
