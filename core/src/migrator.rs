@@ -112,6 +112,14 @@ impl Migrator {
         })
     }
 
+    /// The version table's rows on the settings' database, without reading the scripts (for
+    /// the commands that check them against a graph of their own).
+    pub fn read_heads(settings: &Settings, app: &str) -> Result<Vec<String>> {
+        let url = settings.require_url()?;
+        let mut client = db::connect_wait(url, app, settings.wait)?;
+        VersionTable::new(settings.version_table.clone()).read(&mut client)
+    }
+
     pub fn with_options(mut self, options: MigratorOptions) -> Self {
         self.options = options;
         self

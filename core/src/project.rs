@@ -23,6 +23,13 @@ impl Project {
         Self::from_scripts(dir, scripts)
     }
 
+    /// Only the revision graph of `dir` — what `migrate-history` and `migrate-current` need —
+    /// read through the header index in `cache_dir` ([`script::index`]); the same graph and
+    /// the same errors as [`Project::load`].
+    pub fn load_graph(dir: &Path, cache_dir: Option<&Path>) -> Result<RevisionGraph> {
+        RevisionGraph::new(script::index::load_nodes(dir, cache_dir)?)
+    }
+
     pub fn from_scripts(dir: &Path, scripts: Vec<Script>) -> Result<Project> {
         let graph = RevisionGraph::new(scripts.iter().map(Script::to_node).collect())?;
         let index = scripts

@@ -49,20 +49,20 @@ fn main() {
             );
         }
         let settings = a.common.settings()?;
-        let mut m = Migrator::open(&settings, "migrate-current")?;
-        let current = m.known_heads()?;
+        // the graph only (through the header index), then the version table
+        let graph =
+            retort::Project::load_graph(&settings.migrations_dir, settings.cache_dir.as_deref())?;
+        let current = Migrator::read_heads(&settings, "migrate-current")?;
+        graph.check_known(&current)?;
         match a.format {
-            cli::Format::Json => print!(
-                "{}",
-                cli::json_text(&json::current(&m.project.graph, &current))
-            ),
+            cli::Format::Json => print!("{}", cli::json_text(&json::current(&graph, &current))),
             cli::Format::Text => print!(
                 "{}",
-                retort::history::format_current(&m.project.graph, &current, a.detail)
+                retort::history::format_current(&graph, &current, a.detail)
             ),
         }
-        if a.check_heads && !retort::history::at_heads(&m.project.graph, &current) {
-            let mut heads = m.project.graph.heads();
+        if a.check_heads && !retort::history::at_heads(&graph, &current) {
+            let mut heads = graph.heads();
             heads.sort();
             eprintln!(
                 "the database is not at the heads: it is at {}, the scripts' heads are {}",

@@ -61,21 +61,21 @@ fn main() {
     cli::init_logging(&a.common);
     cli::main(a.format, || {
         let settings = a.common.settings()?;
-        let project = retort::Project::load(&settings.migrations_dir)?;
-        let g = &project.graph;
-        let verbose = a.detail;
-        let json = a.format == cli::Format::Json;
         if a.log {
-            let mut m =
-                retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
+            let mut m = retort::Migrator::open(&settings, "migrate-history")?;
             let rows = m.records.read_audit(&mut m.client, a.limit)?;
-            if json {
+            if a.format == cli::Format::Json {
                 print!("{}", cli::json_text(&js::audit_log(&rows)));
             } else {
                 print!("{}", retort::db::records::format_audit_log(&rows));
             }
             return Ok(0);
         }
+        let graph =
+            retort::Project::load_graph(&settings.migrations_dir, settings.cache_dir.as_deref())?;
+        let g = &graph;
+        let verbose = a.detail;
+        let json = a.format == cli::Format::Json;
         if a.heads {
             if json {
                 print!("{}", cli::json_text(&js::heads(g)));
@@ -104,9 +104,9 @@ fn main() {
         let needs_db =
             a.indicate_current || a.rev_range.as_deref().is_some_and(range_needs_database);
         let current = if needs_db {
-            let mut m =
-                retort::Migrator::with_project(project.clone(), &settings, "migrate-history")?;
-            m.known_heads()?
+            let heads = retort::Migrator::read_heads(&settings, "migrate-history")?;
+            g.check_known(&heads)?;
+            heads
         } else {
             Vec::new()
         };

@@ -279,6 +279,8 @@ impl Scenario {
                 cmd.env(k, v);
             }
         }
+        // the header index of migrate-history / migrate-current: the scenario's own
+        cmd.env("XDG_CACHE_HOME", self.dir.path().join(".cache"));
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -465,3 +465,69 @@ fn checksum_covers_transactional_and_parents_of_an_applied_script() {
     std::fs::write(&path, &original).unwrap();
     s.run("migrate-check", &[]).ok();
 }
+
+/// Sets the file's modification time an hour back: a script that has settled (the header
+/// index does not keep files modified in the last seconds).
+fn settle(path: &std::path::Path) {
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+}
+
+#[test]
+fn history_and_current_keep_a_header_index_that_follows_every_edit() {
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.revision("002", "001", "CREATE TABLE b (id int);", "DROP TABLE b;");
+    for rev in ["001", "002"] {
+        settle(&s.migrations().join(format!("{rev}_x.sql")));
+    }
+    s.run("migrate-up", &[]).ok();
+    let index_dir = s.path(".cache/retort");
+    let r = s.run("migrate-history", &[]).ok();
+    assert_eq!(
+        r.stdout,
+        "001 -> 002 (head), rev 002\n<base> -> 001, rev 001\n"
+    );
+    let index: Vec<_> = std::fs::read_dir(&index_dir).unwrap().collect();
+    assert_eq!(index.len(), 1, "one index for the migrations directory");
+    let text = std::fs::read_to_string(index[0].as_ref().unwrap().path()).unwrap();
+    assert!(text.contains("\"002_x.sql\""), "{text}");
+    // an edit (here: the message) is seen at once, also by migrate-current
+    let path = s.migrations().join("002_x.sql");
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("-- message: rev 002", "-- message: the b table");
+    std::fs::write(&path, edited).unwrap();
+    let r = s.run("migrate-history", &[]).ok();
+    assert!(
+        r.stdout.starts_with("001 -> 002 (head), the b table\n"),
+        "{}",
+        r.stdout
+    );
+    let r = s.run("migrate-current", &["--detail"]).ok();
+    assert!(r.stdout.contains("the b table"), "{}", r.stdout);
+    // a script broken after it was indexed fails as without the index
+    std::fs::write(
+        &path,
+        "-- revision: 002\n-- down_revison: 001\n\n-- migrate:up\n",
+    )
+    .unwrap();
+    let r = s.run("migrate-history", &[]).code(6);
+    assert!(r.stderr.contains("002_x.sql:2"), "{}", r.stderr);
+    // MIGRATE_CACHE_DIR=off: no index written
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    std::fs::write(
+        &path,
+        "-- revision: 002\n-- down_revision: 001\n\n-- migrate:up\nSELECT 1;\n",
+    )
+    .unwrap();
+    let url = s.db.url.clone();
+    s.run_env(
+        "migrate-current",
+        &[],
+        &[("DATABASE_URL", &url), ("MIGRATE_CACHE_DIR", "off")],
+    )
+    .ok();
+    assert!(!index_dir.exists());
+}

@@ -192,6 +192,24 @@ pub struct Settings {
     /// `MIGRATE_DIRECT_URL`: a direct connection to the server, for the runs that cannot go
     /// through transaction pooling (session `SET`s, multi-statement non-transactional steps).
     pub direct_url: Option<DbUrl>,
+    /// Where the header index of the graph-only commands lives (`MIGRATE_CACHE_DIR`, default
+    /// `$XDG_CACHE_HOME/retort`, else `~/.cache/retort`; `off`: none). See
+    /// [`crate::script::index`].
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// `MIGRATE_CACHE_DIR` (`off`: no cache), else `$XDG_CACHE_HOME/retort`, else
+/// `$HOME/.cache/retort`, else none.
+fn cache_dir(env: &Env) -> Option<PathBuf> {
+    match env.get("MIGRATE_CACHE_DIR") {
+        Some(v) if v.eq_ignore_ascii_case("off") => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => env
+            .get("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env.get("HOME").map(|h| Path::new(&h).join(".cache")))
+            .map(|d| d.join("retort")),
+    }
 }
 
 /// Values given on the command line; `None` means "not given". `Debug` redacts the URL.
@@ -286,6 +304,7 @@ impl Settings {
             shadow_url,
             shadow_template: env.get("MIGRATE_SHADOW_TEMPLATE").filter(|t| !t.is_empty()),
             direct_url,
+            cache_dir: cache_dir(env),
         })
     }
 

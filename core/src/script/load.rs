@@ -35,7 +35,7 @@ pub fn load_scripts(dir: &Path) -> Result<Vec<Script>> {
 /// A directory without scripts that holds an Alembic project (`env.py` beside `versions/`) or
 /// Alembic revision files (`*.py` defining `down_revision`): an error saying to import it,
 /// rather than an empty history that would have nothing to do.
-fn alembic_directory(dir: &Path) -> Option<Error> {
+pub(super) fn alembic_directory(dir: &Path) -> Option<Error> {
     let is_revision = |p: &Path| {
         p.extension().is_some_and(|e| e == "py")
             && std::fs::read_to_string(p).is_ok_and(|t| {
@@ -78,7 +78,7 @@ fn alembic_directory(dir: &Path) -> Option<Error> {
 }
 
 /// Opens the directory; a missing one is a usage error saying how to name or create it.
-fn open_dir(dir: &Path) -> Result<ReadDir> {
+pub(super) fn open_dir(dir: &Path) -> Result<ReadDir> {
     match std::fs::read_dir(dir) {
         Ok(e) => Ok(e),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::usage(format!(
@@ -114,14 +114,18 @@ fn looks_like_script(name: &str) -> bool {
 }
 
 /// An entry of the directory named like a script.
-struct ScriptEntry {
-    path: PathBuf,
+pub(super) struct ScriptEntry {
+    pub path: PathBuf,
     /// Why it cannot be read as a file, if it cannot.
-    problem: Option<Error>,
+    pub problem: Option<Error>,
 }
 
 /// The entries of the directory named like scripts, sorted by file name.
-fn script_files(dir: &Path, entries: ReadDir, problems: &mut Vec<Error>) -> Vec<ScriptEntry> {
+pub(super) fn script_files(
+    dir: &Path,
+    entries: ReadDir,
+    problems: &mut Vec<Error>,
+) -> Vec<ScriptEntry> {
     let mut files: Vec<ScriptEntry> = Vec::new();
     for entry in entries {
         let entry = match entry {
@@ -206,24 +210,12 @@ fn read_scripts(files: Vec<ScriptEntry>, problems: &mut Vec<Error>) -> Vec<Scrip
             }
         };
         if let Some(&first) = by_id.get(&script.revision) {
-            let other = &scripts[first].path;
-            problems.push(
-                err_at(
-                    &path,
-                    revision_line,
-                    format_args!(
-                        "revision '{}' is also defined in {}",
-                        script.revision,
-                        other.display()
-                    ),
-                )
-                .with_hint(format!(
-                    "revision ids must be unique: give one of the files {} and {} a new id \
-                     (and update the down_revision lines that point to it)",
-                    other.display(),
-                    path.display()
-                )),
-            );
+            problems.push(defined_twice(
+                &path,
+                revision_line,
+                &script.revision,
+                &scripts[first].path,
+            ));
         } else {
             by_id.insert(script.revision.clone(), scripts.len());
             scripts.push(script);
@@ -232,13 +224,31 @@ fn read_scripts(files: Vec<ScriptEntry>, problems: &mut Vec<Error>) -> Vec<Scrip
     scripts
 }
 
+/// The problem of a revision id defined at `path:line` and by the earlier file `other`.
+pub(super) fn defined_twice(path: &Path, line: usize, revision: &str, other: &Path) -> Error {
+    err_at(
+        path,
+        line,
+        format_args!(
+            "revision '{revision}' is also defined in {}",
+            other.display()
+        ),
+    )
+    .with_hint(format!(
+        "revision ids must be unique: give one of the files {} and {} a new id \
+         (and update the down_revision lines that point to it)",
+        other.display(),
+        path.display()
+    ))
+}
+
 /// Reads and parses one entry.
-fn read_one(entry: ScriptEntry) -> (PathBuf, Result<Parsed>) {
+pub(super) fn read_one(entry: ScriptEntry) -> (PathBuf, Result<Parsed>) {
     let ScriptEntry { path, problem } = entry;
     if let Some(e) = problem {
         return (path, Err(e));
     }
-    let parsed = match std::fs::read(&path) {
+    let parsed = match read_file(&path) {
         Ok(bytes) => parse(&path, &bytes),
         Err(e) => Err(
             Error::io(format!("{}: cannot read the file: {e}", path.display()))
@@ -246,6 +256,18 @@ fn read_one(entry: ScriptEntry) -> (PathBuf, Result<Parsed>) {
         ),
     };
     (path, parsed)
+}
+
+/// The file's bytes. Not `std::fs::read` (nor `File::read_to_end`), which first ask for the
+/// file's size: one more system call per file, a tenth of the time of reading 10,000 small
+/// scripts. Through `take`, the reads go into a growing buffer without that question.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(4096);
+    std::fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Every entry read and parsed, in order. (Reading them on several threads was tried for
@@ -257,7 +279,7 @@ fn read_and_parse(files: Vec<ScriptEntry>) -> Vec<(PathBuf, Result<Parsed>)> {
 
 /// One error for all the problems (None: there were none): a single problem as it is, several
 /// one per line (with their hints), of kind Io when all are I/O problems, else Script.
-fn aggregate(dir: &Path, mut problems: Vec<Error>) -> Option<Error> {
+pub(super) fn aggregate(dir: &Path, mut problems: Vec<Error>) -> Option<Error> {
     match problems.len() {
         0 => None,
         1 => Some(problems.remove(0)),

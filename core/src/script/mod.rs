@@ -1,6 +1,7 @@
 //! Migration script files: one SQL file per revision, `migrations/<rev>_<slug>.sql`. This
 //! module holds the types; reading a file is in `parse`, a directory in `load`, writing a new
-//! script in `render`, ids and file names in `id`, checksums in `checksum`.
+//! script in `render`, ids and file names in `id`, checksums in `checksum`; `index` caches the
+//! headers for the commands that need only the revision graph.
 //!
 //! ```sql
 //! -- revision: 002
@@ -44,6 +45,7 @@
 
 mod checksum;
 mod id;
+pub mod index;
 mod load;
 mod parse;
 mod render;

@@ -1,0 +1,436 @@
+//! The header index: each script's parsed header (revision, parents, dependencies, labels,
+//! message), kept in a cache file so that the commands that need only the revision graph —
+//! `migrate-history`, `migrate-current` — do not open, read and parse every file of a long
+//! history each time. With 10,000 scripts, opening and reading the files is most of such a
+//! command's time (the kernel's work, not retort's); checking that each file is unchanged is
+//! one `stat` per file.
+//!
+//! A file's entry is used only while the file's size, inode, modification and change times
+//! are what they were when it was parsed (the change time cannot be set back by `touch`);
+//! any other file is read and parsed as [`super::load_scripts`] would, with the same errors,
+//! and the index is rewritten. Files modified in the last seconds before the index is written
+//! are not kept in it (a file edited again within the same clock tick would look unchanged).
+//! The index is a cache: a missing, unreadable or stale one (another retort version) only
+//! costs the full read; it lives outside the project (`MIGRATE_CACHE_DIR`, default
+//! `$XDG_CACHE_HOME/retort` or `~/.cache/retort`), one file per migrations directory.
+//!
+//! The commands that run scripts (`migrate-up`, `migrate-down`, `migrate-check`, ...) never
+//! use it: they read every file in full, SQL and checksums included.
+
+use super::load::{aggregate, alembic_directory, defined_twice, open_dir, read_one, script_files};
+use crate::error::{Error, Result};
+use crate::graph::RevisionNode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The index's layout; an index of another layout (or another retort version) is ignored.
+const FORMAT: u32 = 1;
+
+/// Files modified this recently when the index is written are left out of it.
+const RACY: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, Deserialize)]
+struct IndexFile {
+    format: u32,
+    retort: String,
+    dir: String,
+    entries: Vec<Entry>,
+}
+
+/// One file; the short keys keep a 10,000-entry index small and quick to read.
+#[derive(Serialize, Deserialize, Clone)]
+struct Entry {
+    /// The file's name in the directory.
+    #[serde(rename = "f")]
+    name: String,
+    /// Size, inode, modification and change times (seconds, nanoseconds): the file as it was
+    /// parsed.
+    #[serde(rename = "s")]
+    stamp: Stamp,
+    #[serde(rename = "r")]
+    revision: String,
+    /// The line of the `revision` key (where a duplicate id is reported).
+    #[serde(rename = "l")]
+    line: usize,
+    #[serde(rename = "d")]
+    down_revisions: Vec<String>,
+    #[serde(rename = "o")]
+    depends_on: Vec<String>,
+    #[serde(rename = "b")]
+    branch_labels: Vec<String>,
+    #[serde(rename = "m")]
+    message: String,
+}
+
+type Stamp = [i64; 6];
+
+impl Entry {
+    fn node(&self, path: &Path) -> RevisionNode {
+        RevisionNode {
+            id: self.revision.clone(),
+            down_revisions: self.down_revisions.clone(),
+            depends_on: self.depends_on.clone(),
+            branch_labels: self.branch_labels.clone(),
+            message: self.message.clone(),
+            source: path.display().to_string(),
+        }
+    }
+}
+
+/// What identifies a file's content without reading it, and its modification time.
+fn stamp(path: &Path) -> Option<(Stamp, SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    let s = [
+        m.len() as i64,
+        m.ino() as i64,
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ];
+    Some((s, m.modified().ok()?))
+}
+
+/// The index file of `dir` in `cache_dir`: one per (canonical) migrations directory.
+pub fn index_path(dir: &Path, cache_dir: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    cache_dir.join(format!("headers-{hex}.json"))
+}
+
+fn read_index(path: &Path, dir: &Path) -> HashMap<String, Entry> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return HashMap::new();
+    };
+    match serde_json::from_slice::<IndexFile>(&bytes) {
+        Ok(f)
+            if f.format == FORMAT
+                && f.retort == env!("CARGO_PKG_VERSION")
+                && f.dir == dir.display().to_string() =>
+        {
+            f.entries.into_iter().map(|e| (e.name.clone(), e)).collect()
+        }
+        Ok(_) => HashMap::new(),
+        Err(e) => {
+            log::debug!("ignoring the header index {}: {e}", path.display());
+            HashMap::new()
+        }
+    }
+}
+
+fn write_index(path: &Path, dir: &Path, entries: Vec<Entry>) {
+    let file = IndexFile {
+        format: FORMAT,
+        retort: env!("CARGO_PKG_VERSION").into(),
+        dir: dir.display().to_string(),
+        entries,
+    };
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&tmp, serde_json::to_vec(&file)?)?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        log::debug!("cannot write the header index {}: {e}", path.display());
+    }
+}
+
+/// The revision graph's nodes of every script in `dir`, in file-name order: the same nodes,
+/// and the same errors, as [`super::load_scripts`] followed by [`super::Script::to_node`],
+/// read through the index in `cache_dir` (None: no index, every file read).
+pub fn load_nodes(dir: &Path, cache_dir: Option<&Path>) -> Result<Vec<RevisionNode>> {
+    match cache_dir {
+        Some(cache_dir) => load_counting(dir, cache_dir).map(|(nodes, _)| nodes),
+        None => Ok(super::load_scripts(dir)?
+            .iter()
+            .map(super::Script::to_node)
+            .collect()),
+    }
+}
+
+/// [`load_nodes`] through the index, and how many files it had to read and parse.
+fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usize)> {
+    let entries = open_dir(dir)?;
+    let mut problems: Vec<Error> = Vec::new();
+    let files = script_files(dir, entries, &mut problems);
+    let index = index_path(dir, cache_dir);
+    let mut cached = read_index(&index, dir);
+    let known = cached.len();
+    let mut fresh: Vec<Entry> = Vec::with_capacity(files.len());
+    let mut nodes: Vec<RevisionNode> = Vec::with_capacity(files.len());
+    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
+    let mut parsed_files = 0;
+    let racy_after = SystemTime::now() - RACY;
+    for file in files {
+        let name = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stamped = if file.problem.is_none() {
+            stamp(&file.path)
+        } else {
+            None
+        };
+        let hit = match (&stamped, cached.remove(&name)) {
+            (Some((s, _)), Some(e)) if e.stamp == *s => Some(e),
+            _ => None,
+        };
+        let entry = match hit {
+            Some(e) => e,
+            None => {
+                parsed_files += 1;
+                let (path, parsed) = read_one(file);
+                let p = match parsed {
+                    Ok(p) => p,
+                    Err(e) => {
+                        problems.push(e);
+                        continue;
+                    }
+                };
+                let e = Entry {
+                    name,
+                    stamp: [0; 6],
+                    revision: p.script.revision.clone(),
+                    line: p.revision_line,
+                    down_revisions: p.script.down_revisions,
+                    depends_on: p.script.depends_on,
+                    branch_labels: p.script.branch_labels,
+                    message: p.script.message,
+                };
+                // the stamp taken before the read: an edit during the read makes it stale
+                match &stamped {
+                    Some((s, modified)) if *modified < racy_after => Entry { stamp: *s, ..e },
+                    _ => {
+                        let node = e.node(&path);
+                        push_node(node, &path, e.line, &mut nodes, &mut by_id, &mut problems);
+                        continue;
+                    }
+                }
+            }
+        };
+        let path = dir.join(&entry.name);
+        push_node(
+            entry.node(&path),
+            &path,
+            entry.line,
+            &mut nodes,
+            &mut by_id,
+            &mut problems,
+        );
+        fresh.push(entry);
+    }
+    if let Some(e) = aggregate(dir, problems) {
+        return Err(e);
+    }
+    if nodes.is_empty() {
+        if let Some(e) = alembic_directory(dir) {
+            return Err(e);
+        }
+    }
+    if parsed_files > 0 || fresh.len() != known {
+        write_index(&index, dir, fresh);
+    }
+    Ok((nodes, parsed_files))
+}
+
+/// Adds `node`, or the problem of an id an earlier file defined.
+fn push_node(
+    node: RevisionNode,
+    path: &Path,
+    line: usize,
+    nodes: &mut Vec<RevisionNode>,
+    by_id: &mut HashMap<String, usize>,
+    problems: &mut Vec<Error>,
+) {
+    if let Some(&first) = by_id.get(&node.id) {
+        problems.push(defined_twice(
+            path,
+            line,
+            &node.id,
+            Path::new(&nodes[first].source),
+        ));
+    } else {
+        by_id.insert(node.id.clone(), nodes.len());
+        nodes.push(node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// A migrations directory and a cache directory, both temporary.
+    struct Dirs {
+        scripts: tempfile::TempDir,
+        cache: tempfile::TempDir,
+    }
+
+    impl Dirs {
+        fn new() -> Dirs {
+            Dirs {
+                scripts: tempfile::tempdir().unwrap(),
+                cache: tempfile::tempdir().unwrap(),
+            }
+        }
+
+        fn dir(&self) -> &Path {
+            self.scripts.path()
+        }
+
+        /// Writes a script last modified an hour ago (old enough to be kept in the index).
+        fn write(&self, name: &str, text: &str) {
+            let path = self.dir().join(name);
+            std::fs::write(&path, text).unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(SystemTime::now() - Duration::from_secs(3600))
+                .unwrap();
+        }
+
+        fn script(&self, name: &str, rev: &str, down: &str, message: &str) {
+            self.write(
+                name,
+                &format!(
+                    "-- revision: {rev}\n-- down_revision: {down}\n-- message: {message}\n\n-- migrate:up\nSELECT 1;\n"
+                ),
+            );
+        }
+
+        /// The nodes through the index, and how many files were parsed.
+        fn load(&self) -> Result<(Vec<RevisionNode>, usize)> {
+            load_counting(self.dir(), self.cache.path())
+        }
+
+        /// The nodes of a full read, for comparison.
+        fn full(&self) -> Result<Vec<RevisionNode>> {
+            load_nodes(self.dir(), None)
+        }
+    }
+
+    fn ids(nodes: &[RevisionNode]) -> Vec<String> {
+        nodes
+            .iter()
+            .map(|n| format!("{}<{}:{}", n.id, n.down_revisions.join("+"), n.message))
+            .collect()
+    }
+
+    fn three() -> Dirs {
+        let d = Dirs::new();
+        d.script("001_a.sql", "001", "none", "first");
+        d.script("002_b.sql", "002", "001", "second");
+        d.write(
+            "003_c.sql",
+            "-- revision: 003\n-- down_revision: 002\n-- branch_labels: search\n-- depends_on: 001\n\n-- migrate:up\nSELECT 3;\n",
+        );
+        d
+    }
+
+    #[test]
+    fn a_second_read_parses_nothing_and_gives_the_same_nodes_as_a_full_read() {
+        let d = three();
+        let (first, parsed) = d.load().unwrap();
+        assert_eq!(parsed, 3);
+        let (second, parsed) = d.load().unwrap();
+        assert_eq!(parsed, 0, "every file is answered by the index");
+        let full = d.full().unwrap();
+        assert_eq!(second, full);
+        assert_eq!(first, full);
+        assert_eq!(second[2].branch_labels, ["search"]);
+        assert_eq!(second[2].depends_on, ["001"]);
+    }
+
+    #[test]
+    fn an_edited_added_or_removed_file_is_seen() {
+        let d = three();
+        d.load().unwrap();
+        // same length, other message: only the file's stamp tells
+        d.script("002_b.sql", "002", "001", "SECOND");
+        d.script("004_d.sql", "004", "003", "fourth");
+        std::fs::remove_file(d.dir().join("001_a.sql")).unwrap();
+        d.script("000_a.sql", "001", "none", "first, renamed");
+        let (nodes, parsed) = d.load().unwrap();
+        assert_eq!(parsed, 3, "the edited, the added and the renamed file");
+        assert_eq!(
+            ids(&nodes),
+            [
+                "001<:first, renamed",
+                "002<001:SECOND",
+                "003<002:",
+                "004<003:fourth"
+            ]
+        );
+        assert_eq!(nodes, d.full().unwrap());
+        assert_eq!(d.load().unwrap().1, 0);
+    }
+
+    #[test]
+    fn a_file_broken_after_it_was_indexed_fails_as_a_full_read_does() {
+        let d = three();
+        d.load().unwrap();
+        d.write(
+            "002_b.sql",
+            "-- revision: 002\n-- down_revison: 001\n\n-- migrate:up\n",
+        );
+        let e = d.load().unwrap_err();
+        assert_eq!(e.to_string(), d.full().unwrap_err().to_string());
+        assert!(e.message.contains("002_b.sql:2"), "{e}");
+        // a second file defining 003: the same duplicate error, naming both files
+        d.script("002_b.sql", "002", "001", "second");
+        d.script("009_dup.sql", "003", "002", "again");
+        let e = d.load().unwrap_err();
+        assert_eq!(e.to_string(), d.full().unwrap_err().to_string());
+        assert!(e.message.contains("also defined in"), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_index_is_ignored() {
+        let d = three();
+        d.load().unwrap();
+        let index = index_path(d.dir(), d.cache.path());
+        std::fs::write(&index, b"{\"format\": 1, \"entr").unwrap();
+        let (nodes, parsed) = d.load().unwrap();
+        assert_eq!((nodes, parsed), (d.full().unwrap(), 3));
+        // an index written by another retort version is not trusted either
+        let text = std::fs::read_to_string(&index).unwrap();
+        std::fs::write(
+            &index,
+            text.replace(env!("CARGO_PKG_VERSION"), "0.0.0-other"),
+        )
+        .unwrap();
+        assert_eq!(d.load().unwrap().1, 3);
+    }
+
+    #[test]
+    fn files_modified_just_now_are_read_every_time_until_they_settle() {
+        let d = three();
+        std::fs::write(
+            d.dir().join("004_d.sql"),
+            "-- revision: 004\n-- down_revision: 003\n\n-- migrate:up\nSELECT 4;\n",
+        )
+        .unwrap();
+        assert_eq!(d.load().unwrap().1, 4);
+        assert_eq!(
+            d.load().unwrap().1,
+            1,
+            "the fresh file is not trusted to the index"
+        );
+    }
+
+    #[test]
+    fn an_empty_directory_of_alembic_revisions_says_to_import_them() {
+        let d = Dirs::new();
+        d.write("1a2b_init.py", "revision = '1a2b'\ndown_revision = None\n");
+        let e = d.load().unwrap_err();
+        assert!(e.message.contains("migrate-import"), "{e}");
+    }
+}
