@@ -153,6 +153,30 @@ fn a_failure_in_the_third_batch_leaves_the_database_at_the_end_of_the_second() {
         serde_json::json!({"number": 3, "of": 4}),
         "{doc}"
     );
+    // the event stream saw two batches commit
+    let committed: Vec<(u64, u64, serde_json::Value)> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "batch_committed")
+        .map(|e| {
+            (
+                e["batch"].as_u64().unwrap(),
+                e["of"].as_u64().unwrap(),
+                e["to_heads"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        committed,
+        [
+            (1, 4, serde_json::json!(["r2"])),
+            (2, 4, serde_json::json!(["r4"]))
+        ],
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.db.version_rows(), ["r4"]);
     assert_eq!(s.db.tables(), ["t1", "t2", "t3", "t4"]);
     assert_eq!(s.db.audit(), ["up false r1,r2,r3,r4"]);
@@ -194,19 +218,19 @@ fn the_sql_and_the_dry_run_of_a_batched_run_commit_where_the_run_does() {
         shape,
         [
             "BEGIN;",
-            "-- Running upgrade  -> r1, x",
+            "-- Running upgrade  -> r1, rev r1",
             "INSERT INTO alembic_version (version_num) VALUES ('r1');",
-            "-- Running upgrade r1 -> r2, x",
+            "-- Running upgrade r1 -> r2, rev r2",
             "UPDATE alembic_version SET version_num='r2' WHERE alembic_version.version_num = 'r1';",
             "COMMIT;",
             "BEGIN;",
-            "-- Running upgrade r2 -> r3, x",
+            "-- Running upgrade r2 -> r3, rev r3",
             "UPDATE alembic_version SET version_num='r3' WHERE alembic_version.version_num = 'r2';",
-            "-- Running upgrade r3 -> r4, x",
+            "-- Running upgrade r3 -> r4, rev r4",
             "UPDATE alembic_version SET version_num='r4' WHERE alembic_version.version_num = 'r3';",
             "COMMIT;",
             "BEGIN;",
-            "-- Running upgrade r4 -> r5, x",
+            "-- Running upgrade r4 -> r5, rev r5",
             "UPDATE alembic_version SET version_num='r5' WHERE alembic_version.version_num = 'r4';",
             "COMMIT;",
         ],

@@ -300,4 +300,10 @@ pub mod events {
         json!({"version": FORMAT_VERSION, "event": "run_finished", "steps": steps,
                "to_heads": end_heads, "duration_ms": millis(d)})
     }
+
+    /// With `--batch N`: batch `number` of `of` committed; the database is at `heads`.
+    pub fn batch_committed(number: usize, of: usize, heads: &[String]) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "batch_committed", "batch": number,
+               "of": of, "to_heads": heads})
+    }
 }
