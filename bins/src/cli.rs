@@ -372,9 +372,7 @@ pub fn show_plan(
             JSON_PRINTED.store(true, Ordering::SeqCst);
             json::to_string(&json::plan(&m.project, &m.table, plan, grouping))
         }
-        Format::Text => {
-            retort::output::text::describe_plan(&m.project, &m.table, plan, grouping)
-        }
+        Format::Text => retort::output::text::describe_plan(&m.project, &m.table, plan, grouping),
     }
 }
 

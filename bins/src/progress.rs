@@ -3,7 +3,9 @@
 //! ([`JsonEvents`], one object a line on stderr, so stdout keeps the one final document), and
 //! otherwise the core's [`LogObserver`] (a heartbeat line every `--progress-interval`).
 
-use retort::exec::{log_notice, BatchAt, Heartbeat, LogObserver, Observer, Retry, RunReport, ServerNotice};
+use retort::exec::{
+    log_notice, BatchAt, Heartbeat, LogObserver, Observer, Retry, RunReport, ServerNotice,
+};
 use retort::output::json::events;
 use retort::plan::{Direction, Step};
 use std::io::Write;

@@ -381,8 +381,9 @@ impl Migrator {
         let mut plan = self.checked_plan(dir, target, &heads).map_err(refused)?;
         let lint = crate::commands::lint::lint_plan(self, &plan).map_err(refused)?;
         let shown = observer.linted(&lint);
-        let allowed = crate::commands::lint::gate(&lint, self.options.allow_unsafe, &self.app, shown)
-            .map_err(refused)?;
+        let allowed =
+            crate::commands::lint::gate(&lint, self.options.allow_unsafe, &self.app, shown)
+                .map_err(refused)?;
         if let Some(note) = allowed {
             log::warn!(
                 "--allow-unsafe: running despite {} error-level lint finding(s)",

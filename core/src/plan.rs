@@ -195,8 +195,8 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_commits_every_n_transactional_steps_and_a_non_transactional_one_still_stands_alone(
-    ) {
+    fn a_batch_commits_every_n_transactional_steps_and_a_non_transactional_one_still_stands_alone()
+    {
         let plan = plan_of(&["a", "b", "c", "d", "e", "f", "g", "h"]);
         let all = |_: &Step| true;
         // 8 steps by 3: 3 + 3 + 2

@@ -103,7 +103,13 @@ fn main() {
             let range = if range.is_empty() { &a.target } else { range };
             print!(
                 "{}",
-                offline::sql_for_range(&settings, range, true, a.transaction_per_migration, cli::batch_size(a.batch))?
+                offline::sql_for_range(
+                    &settings,
+                    range,
+                    true,
+                    a.transaction_per_migration,
+                    cli::batch_size(a.batch)
+                )?
             );
             return Ok(0);
         }

@@ -342,7 +342,13 @@ fn batch_passes_through_to_every_target_of_a_fleet() {
     // --batch conflicts with --transaction-per-migration on a fleet too
     s.run(
         "migrate-up",
-        &["--targets", &file, "--batch", "2", "--transaction-per-migration"],
+        &[
+            "--targets",
+            &file,
+            "--batch",
+            "2",
+            "--transaction-per-migration",
+        ],
     )
     .code(2);
 }
@@ -385,9 +391,8 @@ fn the_lint_gate_refuses_a_fleet_run_on_every_target_unless_allow_unsafe() {
         assert_eq!(db.version_rows(), ["001"]);
         assert!(db.strings(index).is_empty(), "the index was not built");
         // the refusal is in the audit log, with the finding it names
-        let errors = db.strings(
-            "SELECT coalesce(error, '') FROM alembic_version_audit WHERE NOT success",
-        );
+        let errors =
+            db.strings("SELECT coalesce(error, '') FROM alembic_version_audit WHERE NOT success");
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].contains("002_x.sql:6:1  require-concurrent-index-creation")

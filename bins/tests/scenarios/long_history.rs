@@ -57,7 +57,8 @@ fn a_long_history_that_does_not_fit_the_lock_table_runs_in_batches_that_do() {
 
     let r = s.run_env("migrate-up", &[], &env).code(2);
     assert!(
-        r.stderr.contains("about 2040 locks in one transaction (40 revisions)")
+        r.stderr
+            .contains("about 2040 locks in one transaction (40 revisions)")
             && r.stderr.contains(&format!("run with --batch {fits} "))
             && r.stderr.contains("--transaction-per-migration"),
         "{}",
@@ -66,15 +67,19 @@ fn a_long_history_that_does_not_fit_the_lock_table_runs_in_batches_that_do() {
     // the budget is per batch: one too big is refused too, naming it
     let r = s.run_env("migrate-up", &["--batch", "30"], &env).code(2);
     assert!(
-        r.stderr
-            .contains("about 1530 locks in one transaction (its largest batch: 30 revisions with --batch 30)")
-            && r.stderr.contains(&format!("run with --batch {fits} ")),
+        r.stderr.contains(
+            "about 1530 locks in one transaction (its largest batch: 30 revisions with --batch 30)"
+        ) && r.stderr.contains(&format!("run with --batch {fits} ")),
         "{}",
         r.stderr
     );
     // so is the dry run, which shows the same checks
     s.run_env("migrate-up", &["--dry-run"], &env).code(2);
-    assert!(rows_at(&url, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").is_empty());
+    assert!(rows_at(
+        &url,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'"
+    )
+    .is_empty());
 
     let batch = fits.to_string();
     let r = s.run_env("migrate-up", &["--batch", &batch], &env).ok();
@@ -83,15 +88,21 @@ fn a_long_history_that_does_not_fit_the_lock_table_runs_in_batches_that_do() {
         r.stderr.contains(&format!(
             "committed batch 1 of {batches}: the database is at r{:02}",
             fits - 1
-        )) && r
-            .stderr
-            .contains(&format!("committed batch {batches} of {batches}: the database is at r39")),
+        )) && r.stderr.contains(&format!(
+            "committed batch {batches} of {batches}: the database is at r39"
+        )),
         "{}",
         r.stderr
     );
-    assert_eq!(rows_at(&url, "SELECT version_num::text FROM alembic_version"), ["r39"]);
     assert_eq!(
-        rows_at(&url, "SELECT count(*)::text FROM pg_tables WHERE tablename LIKE 't\\_%'"),
+        rows_at(&url, "SELECT version_num::text FROM alembic_version"),
+        ["r39"]
+    );
+    assert_eq!(
+        rows_at(
+            &url,
+            "SELECT count(*)::text FROM pg_tables WHERE tablename LIKE 't\\_%'"
+        ),
         ["400"]
     );
     // one run, one audit row, every revision recorded
@@ -134,7 +145,8 @@ fn a_failure_in_the_third_batch_leaves_the_database_at_the_end_of_the_second() {
         .code(4);
 
     assert!(
-        r.stderr.contains("migration failed: upgrade r6 at migrations/r6_x.sql"),
+        r.stderr
+            .contains("migration failed: upgrade r6 at migrations/r6_x.sql"),
         "{}",
         r.stderr
     );
@@ -239,7 +251,9 @@ fn the_sql_and_the_dry_run_of_a_batched_run_commit_where_the_run_does() {
     );
 
     // the dry run shows the same COMMITs and where the database is after each
-    let r = s.run("migrate-up", &["r5", "--dry-run", "--batch", "2"]).ok();
+    let r = s
+        .run("migrate-up", &["r5", "--dry-run", "--batch", "2"])
+        .ok();
     let commits: Vec<&str> = r.stdout.lines().filter(|l| l.contains("COMMIT")).collect();
     assert_eq!(
         commits,
@@ -257,7 +271,10 @@ fn the_sql_and_the_dry_run_of_a_batched_run_commit_where_the_run_does() {
     let r = s.run("migrate-up", &["--batch", "0"]).code(2);
     assert!(r.stderr.contains("--batch"), "{}", r.stderr);
     let r = s
-        .run("migrate-up", &["--batch", "2", "--transaction-per-migration"])
+        .run(
+            "migrate-up",
+            &["--batch", "2", "--transaction-per-migration"],
+        )
         .code(2);
     assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
     assert_eq!(s.db.version_rows(), Vec::<String>::new());

@@ -99,7 +99,12 @@ pub fn lint_plan(m: &mut Migrator, plan: &Plan) -> Result<LintReport> {
 /// goes ahead and the returned note goes into its audit entry. `who` names the refusing
 /// command; `shown`: the findings were already shown to the user (the refusal then does not
 /// repeat them; otherwise it lists the error-level ones).
-pub fn gate(report: &LintReport, allow_unsafe: bool, who: &str, shown: bool) -> Result<Option<String>> {
+pub fn gate(
+    report: &LintReport,
+    allow_unsafe: bool,
+    who: &str,
+    shown: bool,
+) -> Result<Option<String>> {
     let errors: Vec<&Finding> = report
         .findings
         .iter()
@@ -169,7 +174,10 @@ mod tests {
     fn error_level_findings_refuse_the_run_and_warnings_do_not() {
         let warned = report(vec![finding(Level::Warning, "ban-char-field")]);
         assert_eq!(gate(&warned, false, "migrate-up", false).unwrap(), None);
-        assert_eq!(gate(&LintReport::default(), false, "migrate-up", false).unwrap(), None);
+        assert_eq!(
+            gate(&LintReport::default(), false, "migrate-up", false).unwrap(),
+            None
+        );
 
         let unsafe_ = report(vec![
             finding(Level::Error, "require-concurrent-index-creation"),
@@ -184,7 +192,9 @@ mod tests {
         );
         // not shown before (a fleet's target): the refusal lists the error-level ones only
         assert!(
-            e.message.contains("\n  migrations/002_x.sql:6:1  require-concurrent-index-creation  items exists"),
+            e.message.contains(
+                "\n  migrations/002_x.sql:6:1  require-concurrent-index-creation  items exists"
+            ),
             "{}",
             e.message
         );

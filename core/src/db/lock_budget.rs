@@ -277,12 +277,15 @@ mod tests {
         );
         let hint = e.hint.unwrap();
         assert!(
-            hint.starts_with("run with --transaction-per-migration") && !hint.contains("--batch 1 "),
+            hint.starts_with("run with --transaction-per-migration")
+                && !hint.contains("--batch 1 "),
             "{hint}"
         );
         // nothing fits: only the server's setting helps
         let e = check(est(20_000, 1), 64, 19_200, Some(1), None).unwrap_err();
-        assert!(e.message.contains("one revision, with --transaction-per-migration"));
+        assert!(e
+            .message
+            .contains("one revision, with --transaction-per-migration"));
         assert!(e.hint.unwrap().contains("no --batch helps"));
     }
 

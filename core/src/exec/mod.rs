@@ -166,10 +166,8 @@ impl FailureState {
             heads_text(&report.end_heads),
             if n == 1 { "" } else { "s" },
             match (self.rolled_back, self.batch) {
-                (true, Some(b)) => format!(
-                    "batch {}, with the failed step, was rolled back",
-                    b.number
-                ),
+                (true, Some(b)) =>
+                    format!("batch {}, with the failed step, was rolled back", b.number),
                 (true, None) => "the failed step was rolled back".to_string(),
                 (false, _) => {
                     "the failed step ran outside a transaction (see the note above)".to_string()
@@ -494,13 +492,7 @@ pub fn run_plan(
         at = i;
         run_segment(exec, project, books, plan, seg, opts, &mut p, observer)?;
         if opts.batch.is_some() && !opts.transaction_per_migration {
-            observer.batch_committed(
-                BatchAt {
-                    number: i + 1,
-                    of,
-                },
-                &p.committed_heads,
-            );
+            observer.batch_committed(BatchAt { number: i + 1, of }, &p.committed_heads);
         }
         Ok(())
     });

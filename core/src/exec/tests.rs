@@ -278,7 +278,10 @@ fn a_batch_of_two_commits_after_every_second_step() {
             "COMMIT"
         ]
     );
-    assert_eq!(ok.prepared, 1, "the version table is made once, in the first batch");
+    assert_eq!(
+        ok.prepared, 1,
+        "the version table is made once, in the first batch"
+    );
     // after each batch the database is at its last step
     assert_eq!(
         seen.0,

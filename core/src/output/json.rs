@@ -124,7 +124,11 @@ pub fn plan(
     max_steps: Option<usize>,
 ) -> Value {
     let segments = plan.segments(
-        |s| project.script(&s.revision).map_or(true, |x| x.transactional),
+        |s| {
+            project
+                .script(&s.revision)
+                .map_or(true, |x| x.transactional)
+        },
         max_steps,
     );
     let steps: Vec<Value> = plan

@@ -59,7 +59,11 @@ pub fn describe_plan(
         heads_text(&plan.end_heads)
     ));
     let segments = plan.segments(
-        |s| project.script(&s.revision).map_or(true, |x| x.transactional),
+        |s| {
+            project
+                .script(&s.revision)
+                .map_or(true, |x| x.transactional)
+        },
         max_steps,
     );
     let mut heads = plan.start_heads.clone();
