@@ -78,6 +78,7 @@ impl LockArgs {
                 .unwrap_or_default(),
             repair_invalid_indexes: false,
             audit_note: None,
+            allow_unsafe: false,
         }
     }
 }
@@ -105,9 +106,15 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    pub fn options(&self, transaction_per_migration: bool) -> retort::RunOptions {
+    /// `batch`: `--batch N` (clap keeps it at 1 or more).
+    pub fn options(
+        &self,
+        transaction_per_migration: bool,
+        batch: Option<u32>,
+    ) -> retort::RunOptions {
         retort::RunOptions {
             transaction_per_migration,
+            batch: batch_size(batch),
             ddl_lock_timeout: Some(
                 self.ddl_lock_timeout
                     .unwrap_or(retort::exec::DEFAULT_DDL_LOCK_TIMEOUT),
@@ -134,6 +141,66 @@ impl RunArgs {
                     .unwrap_or(std::time::Duration::from_secs(10)),
             )),
         }
+    }
+}
+
+/// Prints the lint of the revisions to apply on stderr: every finding (with `quiet`, only the
+/// error-level ones: what stops the run, or what --allow-unsafe lets through), or, when there
+/// is none to print, the summary line if `summary` (`--lint`).
+pub fn print_lint(lint: &retort::lint::LintReport, quiet: bool, summary: bool) {
+    let shown = if quiet {
+        retort::lint::LintReport {
+            findings: lint
+                .findings
+                .iter()
+                .filter(|f| f.level == retort::lint::Level::Error)
+                .cloned()
+                .collect(),
+            ..lint.clone()
+        }
+    } else {
+        lint.clone()
+    };
+    if !shown.findings.is_empty() {
+        eprint!("{}", retort::output::lint::text(&shown));
+    } else if summary {
+        eprintln!("{}", retort::output::lint::summary(lint));
+    }
+}
+
+/// An observer that prints the run's lint ([`print_lint`]) and hands everything else to the
+/// one that shows the run.
+pub struct ShowLint {
+    pub inner: Box<dyn retort::exec::Observer + Send>,
+    pub quiet: bool,
+    pub summary: bool,
+}
+
+impl retort::exec::Observer for ShowLint {
+    fn linted(&mut self, report: &retort::lint::LintReport) -> bool {
+        print_lint(report, self.quiet, self.summary);
+        true
+    }
+    fn step_started(&mut self, step: &retort::plan::Step, title: &str) {
+        self.inner.step_started(step, title)
+    }
+    fn step_finished(&mut self, step: &retort::plan::Step, d: std::time::Duration) {
+        self.inner.step_finished(step, d)
+    }
+    fn run_finished(&mut self, report: &retort::RunReport) {
+        self.inner.run_finished(report)
+    }
+    fn batch_committed(&mut self, b: retort::exec::BatchAt, heads: &[String]) {
+        self.inner.batch_committed(b, heads)
+    }
+    fn heartbeat(&mut self, hb: &retort::exec::Heartbeat) {
+        self.inner.heartbeat(hb)
+    }
+    fn notice(&mut self, n: &retort::exec::ServerNotice) {
+        self.inner.notice(n)
+    }
+    fn retrying(&mut self, r: &retort::exec::Retry) {
+        self.inner.retrying(r)
     }
 }
 
@@ -292,15 +359,26 @@ fn ask(prompt: &str, no_terminal: impl FnOnce() -> Error) -> Result<String> {
     Ok(line.trim().to_string())
 }
 
-/// A `--dry-run` plan in the requested format.
-pub fn show_plan(format: Format, m: &retort::Migrator, plan: &retort::plan::Plan) -> String {
+/// A `--dry-run` plan in the requested format, its transactions as `opts` group them.
+pub fn show_plan(
+    format: Format,
+    m: &retort::Migrator,
+    plan: &retort::plan::Plan,
+    opts: &retort::RunOptions,
+) -> String {
+    let grouping = opts.steps_per_transaction();
     match format {
         Format::Json => {
             JSON_PRINTED.store(true, Ordering::SeqCst);
-            json::to_string(&json::plan(&m.project, &m.table, plan))
+            json::to_string(&json::plan(&m.project, &m.table, plan, grouping))
         }
-        Format::Text => retort::output::text::describe_plan(&m.project, &m.table, plan),
+        Format::Text => retort::output::text::describe_plan(&m.project, &m.table, plan, grouping),
     }
+}
+
+/// `--batch N` as the run takes it (clap keeps N at 1 or more).
+pub fn batch_size(n: Option<u32>) -> Option<std::num::NonZeroUsize> {
+    n.and_then(|n| std::num::NonZeroUsize::new(n as usize))
 }
 
 /// A JSON document as text, to be printed on stdout as the command's result.

@@ -3,7 +3,9 @@
 //! ([`JsonEvents`], one object a line on stderr, so stdout keeps the one final document), and
 //! otherwise the core's [`LogObserver`] (a heartbeat line every `--progress-interval`).
 
-use retort::exec::{log_notice, Heartbeat, LogObserver, Observer, Retry, RunReport, ServerNotice};
+use retort::exec::{
+    log_notice, BatchAt, Heartbeat, LogObserver, Observer, Retry, RunReport, ServerNotice,
+};
 use retort::output::json::events;
 use retort::plan::{Direction, Step};
 use std::io::Write;
@@ -41,6 +43,9 @@ impl Observer for JsonEvents {
             &r.end_heads,
             r.duration,
         ));
+    }
+    fn batch_committed(&mut self, b: BatchAt, heads: &[String]) {
+        emit(events::batch_committed(b.number, b.of, heads));
     }
     fn heartbeat(&mut self, hb: &Heartbeat) {
         emit(events::heartbeat(hb));
@@ -93,6 +98,10 @@ impl Observer for BarObserver {
     fn run_finished(&mut self, r: &RunReport) {
         self.clear();
         self.log.run_finished(r);
+    }
+    fn batch_committed(&mut self, b: BatchAt, heads: &[String]) {
+        self.clear();
+        self.log.batch_committed(b, heads);
     }
     fn heartbeat(&mut self, hb: &Heartbeat) {
         let bar = self.bar.get_or_insert_with(|| {

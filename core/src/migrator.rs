@@ -47,8 +47,11 @@ pub struct MigratorOptions {
     pub repair_invalid_indexes: bool,
     /// `--lock-mode`: the advisory lock, the lease row, or chosen by the connection.
     pub lock_mode: LockMode,
-    /// Kept in the audit entry of the run (e.g. that `--allow-unsafe` let lint errors pass).
+    /// Kept in the audit entry of the run.
     pub audit_note: Option<String>,
+    /// Run although the lint of the revisions to apply has error-level findings (the lint
+    /// gate, [`crate::commands::lint::gate`]); the audit entry notes it.
+    pub allow_unsafe: bool,
 }
 
 impl Default for MigratorOptions {
@@ -60,6 +63,7 @@ impl Default for MigratorOptions {
             repair_invalid_indexes: false,
             lock_mode: LockMode::Auto,
             audit_note: None,
+            allow_unsafe: false,
         }
     }
 }
@@ -193,8 +197,10 @@ impl Migrator {
         self.run(Direction::Down, target, opts, &mut LogObserver::default())
     }
 
-    /// The run, in order: lock → read the heads → resolve the target and apply the policy
-    /// (nothing is written before both passed) → adopt unrecorded revisions → back up → run the
+    /// The run, in order: lock → read the heads → resolve the target and apply the policy:
+    /// checksums, the lint gate (error-level findings refuse the run unless
+    /// [`MigratorOptions::allow_unsafe`]), the lock budget (nothing is written before all
+    /// passed) → adopt unrecorded revisions → back up → run the
     /// plan → audit → unlock, on every path.
     pub fn run(
         &mut self,
@@ -381,15 +387,28 @@ impl Migrator {
         let refused = |e: Error| RunError::refused(e, &heads);
         self.project.graph.check_known(&heads).map_err(refused)?;
         let mut plan = self.checked_plan(dir, target, &heads).map_err(refused)?;
+        let lint = crate::commands::lint::lint_plan(self, &plan).map_err(refused)?;
+        let shown = observer.linted(&lint);
+        let allowed =
+            crate::commands::lint::gate(&lint, self.options.allow_unsafe, &self.app, shown)
+                .map_err(refused)?;
+        if let Some(note) = allowed {
+            log::warn!(
+                "--allow-unsafe: running despite {} error-level lint finding(s)",
+                lint.errors()
+            );
+            add_note(entry, note);
+        }
         let mut baseline = None;
         if dir == Direction::Up && heads.is_empty() && !plan.is_empty() {
             if let Some((b, step)) = self.apply_baseline(&plan)? {
-                entry.note = Some(format!(
+                let note = format!(
                     "baseline {}: {} revisions in one step",
                     b.revision,
                     self.applied_set(std::slice::from_ref(&b.revision))
                         .map_or(0, |v| v.len())
-                ));
+                );
+                add_note(entry, note);
                 plan = self
                     .checked_plan(dir, target, std::slice::from_ref(&b.revision))
                     .map_err(refused)?;
@@ -414,11 +433,7 @@ impl Migrator {
             );
         } else if let (Some(dir), Direction::Up) = (&self.options.backup_dir, dir) {
             let file = crate::backup::dump(&self.url, dir, &heads).map_err(refused)?;
-            let backup = format!("backup: {}", file.display());
-            entry.note = Some(match entry.note.take() {
-                Some(n) => format!("{n}; {backup}"),
-                None => backup,
-            });
+            add_note(entry, format!("backup: {}", file.display()));
         }
         let books = Bookkeeping {
             table: &self.table,
@@ -492,6 +507,7 @@ impl Migrator {
                     failed_step: Some(b.revision.clone()),
                     rolled_back: true,
                     nothing_applied: true,
+                    batch: None,
                 }),
             })
         };
@@ -569,15 +585,15 @@ impl Migrator {
         Ok(Some((b, step)))
     }
 
-    /// Refuses a run whose one transaction would hold more locks than the server's lock table
-    /// (see [`db::lock_budget`]).
-    fn check_lock_budget(&mut self, plan: &Plan, opts: &RunOptions) -> Result<()> {
-        let needed = db::lock_budget::estimate(&self.project, plan, opts.transaction_per_migration);
-        if needed < 1000 {
-            return Ok(());
-        }
-        let (per, size) = db::lock_budget::budget(&mut self.client)?;
-        db::lock_budget::check(needed, per, size, plan.steps.len())
+    /// Refuses a run whose one transaction (or largest batch) would hold more locks than the
+    /// server's lock table (see [`db::lock_budget`]). A dry run checks it too.
+    pub fn check_lock_budget(&mut self, plan: &Plan, opts: &RunOptions) -> Result<()> {
+        db::lock_budget::check_plan(
+            &mut self.client,
+            &self.project,
+            plan,
+            opts.steps_per_transaction(),
+        )
     }
 
     /// Writes the audit entry (success or failure) and releases the lock. A usage error (a bad
@@ -861,6 +877,14 @@ impl Migrator {
             Ok((old, new))
         })
     }
+}
+
+/// Adds `note` to the audit entry's note (`; ` between them).
+fn add_note(entry: &mut AuditEntry, note: String) {
+    entry.note = Some(match entry.note.take() {
+        Some(n) => format!("{n}; {note}"),
+        None => note,
+    });
 }
 
 fn abbreviate(ids: &[String]) -> String {

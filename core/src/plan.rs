@@ -60,28 +60,58 @@ impl Plan {
         self.steps.is_empty()
     }
 
-    /// The transaction groups of this plan. By default every run of transactional steps shares
-    /// one transaction (a failure rolls all of it back); `per_migration` gives each step its
-    /// own. A non-transactional step always ends the open group and stands alone.
-    /// `transactional(step)` says whether the step's script is transactional.
+    /// The transaction groups of this plan. By default (`max_steps: None`) every run of
+    /// transactional steps shares one transaction (a failure rolls all of it back);
+    /// `Some(n)` cuts each such run into transactions of at most `n` steps ([`batches`]:
+    /// `--batch N`; `--transaction-per-migration` is `Some(1)`). A non-transactional step
+    /// always ends the open group and stands alone. `transactional(step)` says whether the
+    /// step's script is transactional.
     pub fn segments(
         &self,
         transactional: impl Fn(&Step) -> bool,
-        per_migration: bool,
+        max_steps: Option<usize>,
     ) -> Vec<Segment> {
         let mut out: Vec<Segment> = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
             let tx = transactional(step);
             match out.last_mut() {
-                Some(last) if tx && last.transactional && !per_migration => last.steps.end = i + 1,
+                Some(last) if tx && last.transactional => last.steps.end = i + 1,
                 _ => out.push(Segment {
                     steps: i..i + 1,
                     transactional: tx,
                 }),
             }
         }
-        out
+        match max_steps {
+            None => out,
+            Some(n) => batches(&out, n),
+        }
     }
+}
+
+/// The batching of `--batch N`: every transactional segment cut into consecutive transactions
+/// of `n` steps (the last of each may hold fewer), counted from the segment's first step; a
+/// non-transactional segment stays as it is. After each of them commits, the database is at
+/// its last step. `n` is at least 1 (0 counts as 1).
+pub fn batches(segments: &[Segment], n: usize) -> Vec<Segment> {
+    let n = n.max(1);
+    let mut out = Vec::new();
+    for seg in segments {
+        if !seg.transactional {
+            out.push(seg.clone());
+            continue;
+        }
+        let mut start = seg.steps.start;
+        while start < seg.steps.end {
+            let end = (start + n).min(seg.steps.end);
+            out.push(Segment {
+                steps: start..end,
+                transactional: true,
+            });
+            start = end;
+        }
+    }
+    out
 }
 
 /// Version-table writes that take the table from `current` rows to `target` rows without
@@ -143,11 +173,11 @@ mod tests {
         let plan = plan_of(&["a", "b", "c", "d", "e"]);
         let tx = |s: &Step| s.revision != "c";
         assert_eq!(
-            shape(&plan.segments(tx, false)),
+            shape(&plan.segments(tx, None)),
             vec![(0, 2, true), (2, 3, false), (3, 5, true)]
         );
         assert_eq!(
-            shape(&plan.segments(tx, true)),
+            shape(&plan.segments(tx, Some(1))),
             vec![
                 (0, 1, true),
                 (1, 2, true),
@@ -158,10 +188,54 @@ mod tests {
         );
         let all_outside = |_: &Step| false;
         assert_eq!(
-            shape(&plan_of(&["a", "b"]).segments(all_outside, false)),
+            shape(&plan_of(&["a", "b"]).segments(all_outside, None)),
             vec![(0, 1, false), (1, 2, false)]
         );
-        assert!(Plan::default().segments(tx, false).is_empty());
+        assert!(Plan::default().segments(tx, None).is_empty());
+    }
+
+    #[test]
+    fn a_batch_commits_every_n_transactional_steps_and_a_non_transactional_one_still_stands_alone()
+    {
+        let plan = plan_of(&["a", "b", "c", "d", "e", "f", "g", "h"]);
+        let all = |_: &Step| true;
+        // 8 steps by 3: 3 + 3 + 2
+        assert_eq!(
+            shape(&plan.segments(all, Some(3))),
+            vec![(0, 3, true), (3, 6, true), (6, 8, true)]
+        );
+        // a batch as big as the run, or bigger, is the run's one transaction
+        assert_eq!(shape(&plan.segments(all, Some(8))), vec![(0, 8, true)]);
+        assert_eq!(
+            shape(&plan.segments(all, Some(100))),
+            shape(&plan.segments(all, None))
+        );
+        // "d" runs outside a transaction: it ends the batch it falls in, and the count
+        // starts again after it
+        let tx = |s: &Step| s.revision != "d";
+        assert_eq!(
+            shape(&plan.segments(tx, Some(2))),
+            vec![
+                (0, 2, true),
+                (2, 3, true),
+                (3, 4, false),
+                (4, 6, true),
+                (6, 8, true)
+            ]
+        );
+        // one by one is --transaction-per-migration
+        assert_eq!(
+            shape(&plan.segments(all, Some(1))),
+            (0..8).map(|i| (i, i + 1, true)).collect::<Vec<_>>()
+        );
+        // the batches cover every step once, in order
+        for n in 1..10 {
+            let segs = plan.segments(tx, Some(n));
+            let covered: Vec<usize> = segs.iter().flat_map(|s| s.steps.clone()).collect();
+            assert_eq!(covered, (0..8).collect::<Vec<_>>(), "--batch {n}");
+            assert!(segs.iter().all(|s| s.steps.len() <= n), "--batch {n}");
+        }
+        assert!(batches(&[], 2).is_empty());
     }
 
     #[test]

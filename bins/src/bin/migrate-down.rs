@@ -37,6 +37,12 @@ struct Args {
     /// Commit after each revision instead of once for the whole run.
     #[arg(long)]
     transaction_per_migration: bool,
+    /// Commit every N revisions: the run's transactions hold at most N revisions each (a
+    /// long history that does not fit the server's lock table in one transaction). After a
+    /// failure the database is at the end of the last committed batch.
+    #[arg(long, value_name = "N", conflicts_with = "transaction_per_migration",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    batch: Option<u32>,
     /// Output: text, or json (the plan with --dry-run, else the run report).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
@@ -66,7 +72,7 @@ fn main() {
                 )
                 .with_hint("pass --yes"));
             }
-            let opts = a.run.options(a.transaction_per_migration);
+            let opts = a.run.options(a.transaction_per_migration, a.batch);
             return retort_cli::fleet::run_main(
                 &a.common,
                 &a.fleet,
@@ -83,15 +89,23 @@ fn main() {
             let range = if range.is_empty() { &a.target } else { range };
             print!(
                 "{}",
-                offline::sql_for_range(&settings, range, false, a.transaction_per_migration)?
+                offline::sql_for_range(
+                    &settings,
+                    range,
+                    false,
+                    a.transaction_per_migration,
+                    cli::batch_size(a.batch)
+                )?
             );
             return Ok(0);
         }
         let mut m =
             Migrator::open(&settings, "migrate-down")?.with_options(a.lock.migrator_options(false));
         let plan = m.plan_downgrade(&a.target)?;
+        let opts = a.run.options(a.transaction_per_migration, a.batch);
         if a.dry_run {
-            print!("{}", cli::show_plan(a.format, &m, &plan));
+            m.check_lock_budget(&plan, &opts)?;
+            print!("{}", cli::show_plan(a.format, &m, &plan, &opts));
             return Ok(0);
         }
         if a.target == "base" && !plan.is_empty() && !a.yes {
@@ -101,7 +115,6 @@ fn main() {
                 return Ok(retort::error::exit::USAGE);
             }
         }
-        let opts = a.run.options(a.transaction_per_migration);
         let mut observer = a.run.observer(a.format, a.common.quiet);
         let result = m.run(Direction::Down, &a.target, &opts, observer.as_mut());
         cli::run_result(a.format, "down", result)

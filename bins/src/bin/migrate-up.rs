@@ -34,6 +34,12 @@ struct Args {
     /// Commit after each revision instead of once for the whole run.
     #[arg(long)]
     transaction_per_migration: bool,
+    /// Commit every N revisions: the run's transactions hold at most N revisions each (a
+    /// long history that does not fit the server's lock table in one transaction). After a
+    /// failure the database is at the end of the last committed batch.
+    #[arg(long, value_name = "N", conflicts_with = "transaction_per_migration",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    batch: Option<u32>,
     /// Proceed even though an applied script was edited (see migrate-stamp --rehash).
     #[arg(long)]
     ignore_checksums: bool,
@@ -77,7 +83,7 @@ fn main() {
                     "--targets/--targets-query run the upgrade; --sql, --dry-run and --backup-dir are for one database",
                 ));
             }
-            let opts = a.run.options(a.transaction_per_migration);
+            let opts = a.run.options(a.transaction_per_migration, a.batch);
             return retort_cli::fleet::run_main(
                 &a.common,
                 &a.fleet,
@@ -85,7 +91,10 @@ fn main() {
                 "migrate-up",
                 retort::plan::Direction::Up,
                 &a.target,
-                &a.lock.migrator_options(a.ignore_checksums),
+                &retort::migrator::MigratorOptions {
+                    allow_unsafe: a.allow_unsafe,
+                    ..a.lock.migrator_options(a.ignore_checksums)
+                },
                 &opts,
             );
         }
@@ -94,7 +103,13 @@ fn main() {
             let range = if range.is_empty() { &a.target } else { range };
             print!(
                 "{}",
-                offline::sql_for_range(&settings, range, true, a.transaction_per_migration)?
+                offline::sql_for_range(
+                    &settings,
+                    range,
+                    true,
+                    a.transaction_per_migration,
+                    cli::batch_size(a.batch)
+                )?
             );
             return Ok(0);
         }
@@ -102,65 +117,30 @@ fn main() {
             retort::migrator::MigratorOptions {
                 backup_dir: a.backup_dir.clone(),
                 repair_invalid_indexes: a.repair_invalid_indexes,
+                allow_unsafe: a.allow_unsafe,
                 ..a.lock.migrator_options(a.ignore_checksums)
             },
         );
+        let opts = a.run.options(a.transaction_per_migration, a.batch);
+        // the plan's refusals (an unknown revision, an edited applied script) come before the
+        // migration lock is taken
         let plan = m.plan_upgrade(&a.target)?;
-        let lint = retort::commands::lint::lint_plan(&mut m, &plan)?;
         if a.dry_run {
-            print!("{}", cli::show_plan(a.format, &m, &plan));
-        }
-        // -q: only what stops the run (or what --allow-unsafe lets through)
-        let shown = if a.common.quiet {
-            retort::lint::LintReport {
-                findings: lint
-                    .findings
-                    .iter()
-                    .filter(|f| f.level == retort::lint::Level::Error)
-                    .cloned()
-                    .collect(),
-                ..lint.clone()
-            }
-        } else {
-            lint.clone()
-        };
-        if !shown.findings.is_empty() {
-            eprint!("{}", retort::output::lint::text(&shown));
-        } else if a.lint {
-            eprintln!("{}", retort::output::lint::summary(&lint));
-        }
-        if lint.errors() > 0 && !a.allow_unsafe {
-            return Err(retort::Error::state(format!(
-                "migrate-up refuses to run: {} in the revisions to apply (listed above); nothing was changed",
-                retort::output::lint::summary(&lint)
-            ))
-            .with_hint("fix them, silence one with `-- retort:allow <rule> <reason>` on the line before the statement, or run with --allow-unsafe"));
-        }
-        if lint.errors() > 0 {
-            log::warn!(
-                "--allow-unsafe: running despite {} error-level lint finding(s)",
-                lint.errors()
-            );
-            let mut rules: Vec<&str> = lint
-                .findings
-                .iter()
-                .filter(|f| f.level == retort::lint::Level::Error)
-                .map(|f| f.rule.as_str())
-                .collect();
-            rules.sort_unstable();
-            rules.dedup();
-            m.options.audit_note = Some(format!(
-                "--allow-unsafe: {} error-level lint finding(s): {}",
-                lint.errors(),
-                rules.join(", ")
-            ));
-        }
-        if a.dry_run {
+            // the checks of the run, without its lock: the lock budget, the lint gate
+            m.check_lock_budget(&plan, &opts)?;
+            let lint = retort::commands::lint::lint_plan(&mut m, &plan)?;
+            print!("{}", cli::show_plan(a.format, &m, &plan, &opts));
+            cli::print_lint(&lint, a.common.quiet, a.lint);
+            retort::commands::lint::gate(&lint, a.allow_unsafe, "migrate-up", true)?;
             return Ok(0);
         }
-        let opts = a.run.options(a.transaction_per_migration);
-        let mut observer = a.run.observer(a.format, a.common.quiet);
-        let result = m.run(Direction::Up, &a.target, &opts, observer.as_mut());
+        // the lint gate runs under the migration lock, before anything is written
+        let mut observer = cli::ShowLint {
+            inner: a.run.observer(a.format, a.common.quiet),
+            quiet: a.common.quiet,
+            summary: a.lint,
+        };
+        let result = m.run(Direction::Up, &a.target, &opts, &mut observer);
         cli::run_result(a.format, "up", result)
     })
 }

@@ -306,3 +306,124 @@ fn a_bad_targets_file_names_file_and_line_and_changes_nothing() {
         r.stderr
     );
 }
+
+#[test]
+fn batch_passes_through_to_every_target_of_a_fleet() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    // c cannot be applied anywhere: with --batch 2, a and b are committed before it
+    s.revision(
+        "c",
+        "b",
+        "CREATE TABLE gamma (id int PRIMARY KEY);\nINSERT INTO missing VALUES (1);",
+        "DROP TABLE gamma;",
+    );
+    let (dbs, file) = tenants(&s, 2);
+
+    let r = s
+        .run(
+            "migrate-up",
+            &["--targets", &file, "--batch", "2", "--continue-on-error"],
+        )
+        .code(8);
+
+    for (i, db) in dbs.iter().enumerate() {
+        let name = format!("tenant{i:02}");
+        assert!(
+            row(&r, &name).contains("<base> → b")
+                && row(&r, &name).contains("FAILED: migration failed: upgrade c"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(db.version_rows(), ["b"]);
+        assert_eq!(db.tables(), ["alpha", "beta"]);
+        assert_eq!(db.audit(), ["up false a,b"]);
+    }
+    // --batch conflicts with --transaction-per-migration on a fleet too
+    s.run(
+        "migrate-up",
+        &[
+            "--targets",
+            &file,
+            "--batch",
+            "2",
+            "--transaction-per-migration",
+        ],
+    )
+    .code(2);
+}
+
+#[test]
+fn the_lint_gate_refuses_a_fleet_run_on_every_target_unless_allow_unsafe() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text);",
+        "DROP TABLE items;",
+    );
+    let (dbs, file) = tenants(&s, 2);
+    s.run("migrate-up", &["--targets", &file]).ok();
+    for db in &dbs {
+        db.execute("INSERT INTO items SELECT i, 'n' || i FROM generate_series(1, 500) i");
+    }
+    // a plain index build on a table that exists and holds rows
+    s.revision(
+        "002",
+        "001",
+        "CREATE INDEX items_name ON items (name);",
+        "DROP INDEX items_name;",
+    );
+    let index = "SELECT indexname::text FROM pg_indexes WHERE indexname = 'items_name'";
+
+    let r = s.run("migrate-up", &["--targets", &file]).code(8);
+
+    no_password(&r);
+    for (i, db) in dbs.iter().enumerate() {
+        let name = format!("tenant{i:02}");
+        assert!(
+            row(&r, &name).contains(
+                "FAILED: migrate-up refuses to run: lint: 1 error, 0 warnings in 1 script in the revisions to apply; nothing was changed"
+            ),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(db.version_rows(), ["001"]);
+        assert!(db.strings(index).is_empty(), "the index was not built");
+        // the refusal is in the audit log, with the finding it names
+        let errors =
+            db.strings("SELECT coalesce(error, '') FROM alembic_version_audit WHERE NOT success");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("002_x.sql:6:1  require-concurrent-index-creation")
+                && errors[0].contains("items exists before this run and holds 500 rows"),
+            "{}",
+            errors[0]
+        );
+    }
+    // the JSON document carries the whole refusal, the finding included
+    let r = s
+        .run("migrate-up", &["--targets", &file, "--format", "json"])
+        .code(8);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let message = doc["targets"][0]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("require-concurrent-index-creation"),
+        "{doc}"
+    );
+    assert_eq!(doc["summary"]["failed"], 2, "{doc}");
+
+    // --allow-unsafe: applied everywhere, and each audit row says why it went ahead
+    let r = s
+        .run("migrate-up", &["--targets", &file, "--allow-unsafe"])
+        .ok();
+    assert!(r.stdout.contains("2 done"), "{}", r.stdout);
+    for db in &dbs {
+        assert_eq!(db.version_rows(), ["002"]);
+        assert_eq!(db.strings(index), ["items_name"]);
+        assert_eq!(
+            db.strings("SELECT coalesce(note, '') FROM alembic_version_audit WHERE success ORDER BY id DESC LIMIT 1"),
+            ["--allow-unsafe: 1 error-level lint finding(s): require-concurrent-index-creation"]
+        );
+    }
+}

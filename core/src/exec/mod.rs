@@ -11,7 +11,9 @@
 //! Default: every run of transactional steps is one transaction (Alembic's default on
 //! PostgreSQL), so a failure leaves the database exactly as it was. With
 //! `transaction_per_migration`, each step commits with its version-table write, and a failure
-//! leaves the database at the last good step. A `transactional: false` script ends the open
+//! leaves the database at the last good step. With `batch` (`--batch N`), every N steps commit
+//! together ([`crate::plan::batches`]), and a failure leaves the database at the end of the
+//! last committed batch ([`FailureState::batch`]). A `transactional: false` script ends the open
 //! transaction, runs its statements one by one outside any transaction, and records its step in
 //! a transaction of its own.
 //!
@@ -40,6 +42,7 @@ use crate::plan::{Direction, Plan, Segment, Step};
 use crate::project::Project;
 use crate::script::{split_statements, Script, Section, Statement};
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 pub use watch::{Blocker, BuildProgress, Heartbeat, Retry, ServerNotice, StatementAt};
 
@@ -54,6 +57,10 @@ pub const DEFAULT_DDL_RETRIES: u32 = 3;
 pub struct RunOptions {
     /// Commit after each step instead of once at the end.
     pub transaction_per_migration: bool,
+    /// `--batch N`: commit every N transactional steps (see [`crate::plan::batches`]); after
+    /// each batch the database is at its last step. Not together with
+    /// `transaction_per_migration` (which is `--batch 1`); when both are set, that wins.
+    pub batch: Option<NonZeroUsize>,
     /// PostgreSQL's `lock_timeout` for every step's statements (`None`: the server's setting;
     /// zero: none). A script's `-- lock_timeout:` overrides it.
     pub ddl_lock_timeout: Option<Duration>,
@@ -72,10 +79,23 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             transaction_per_migration: false,
+            batch: None,
             ddl_lock_timeout: None,
             ddl_retries: 0,
             retry_wait: Duration::from_secs(1),
             statement_timeout: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// The most steps one transaction holds: `None` for the whole run (the default), `Some(1)`
+    /// with `transaction_per_migration`, `Some(n)` with `batch`.
+    pub fn steps_per_transaction(&self) -> Option<usize> {
+        if self.transaction_per_migration {
+            Some(1)
+        } else {
+            self.batch.map(NonZeroUsize::get)
         }
     }
 }
@@ -110,26 +130,48 @@ pub struct FailureState {
     pub rolled_back: bool,
     /// Nothing of this run stayed: the database is as it was before it.
     pub nothing_applied: bool,
+    /// With [`RunOptions::batch`]: the batch the failure came in; the batches before it are
+    /// committed, and the database is at the last step of the one before.
+    pub batch: Option<BatchAt>,
+}
+
+/// A batch of a `--batch N` run: the `number`th (from 1) of `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchAt {
+    pub number: usize,
+    pub of: usize,
 }
 
 impl FailureState {
     /// `nothing was applied: ...` / `the database is at ... (N steps of this run committed); ...`
+    /// (with `--batch`: `the database is at ..., the end of batch 2 of 5 (...); batch 3 ...`).
     pub fn describe(&self, report: &RunReport) -> String {
         if self.nothing_applied {
             return format!(
-                "nothing was applied: the database is as it was before the run, at {}",
-                heads_text(&report.start_heads)
+                "nothing was applied: the database is as it was before the run, at {}{}",
+                heads_text(&report.start_heads),
+                match self.batch {
+                    Some(b) => format!(" (batch 1 of {} was rolled back)", b.of),
+                    None => String::new(),
+                }
             );
         }
         let n = report.steps.len();
+        let end_of = match self.batch {
+            Some(b) if b.number > 1 => format!(", the end of batch {} of {}", b.number - 1, b.of),
+            _ => String::new(),
+        };
         format!(
-            "the database is at {} ({n} step{} of this run committed); {}",
+            "the database is at {}{end_of} ({n} step{} of this run committed); {}",
             heads_text(&report.end_heads),
             if n == 1 { "" } else { "s" },
-            if self.rolled_back {
-                "the failed step was rolled back"
-            } else {
-                "the failed step ran outside a transaction (see the note above)"
+            match (self.rolled_back, self.batch) {
+                (true, Some(b)) =>
+                    format!("batch {}, with the failed step, was rolled back", b.number),
+                (true, None) => "the failed step was rolled back".to_string(),
+                (false, _) => {
+                    "the failed step ran outside a transaction (see the note above)".to_string()
+                }
             }
         )
     }
@@ -232,6 +274,14 @@ pub trait Observer {
     fn step_started(&mut self, _step: &Step, _title: &str) {}
     fn step_finished(&mut self, _step: &Step, _duration: Duration) {}
     fn run_finished(&mut self, _report: &RunReport) {}
+    /// With `--batch`: a batch committed; the database is at `heads`.
+    fn batch_committed(&mut self, _batch: BatchAt, _heads: &[String]) {}
+    /// The lint of the revisions to apply, before anything is written (see
+    /// [`crate::commands::lint::gate`]). Returns whether the findings were shown to the user
+    /// (a refusal then does not repeat them). Default: not shown.
+    fn linted(&mut self, _report: &crate::lint::LintReport) -> bool {
+        false
+    }
     /// A statement has run longer than 2 s: about once a second while it runs.
     fn heartbeat(&mut self, _hb: &Heartbeat) {}
     /// The server sent a NOTICE/WARNING/INFO while a statement ran.
@@ -287,6 +337,21 @@ impl Observer for LogObserver {
     }
     fn step_finished(&mut self, step: &Step, d: Duration) {
         log::info!("  done {} in {}", step.revision, fmt_duration(d));
+    }
+    /// Each finding as a warning.
+    fn linted(&mut self, report: &crate::lint::LintReport) -> bool {
+        for f in &report.findings {
+            log::warn!("{}", crate::output::lint::finding_line(f));
+        }
+        true
+    }
+    fn batch_committed(&mut self, b: BatchAt, heads: &[String]) {
+        log::info!(
+            "committed batch {} of {}: the database is at {}",
+            b.number,
+            b.of,
+            heads_text(heads)
+        );
     }
     fn run_finished(&mut self, report: &RunReport) {
         if !report.steps.is_empty() {
@@ -420,10 +485,17 @@ pub fn run_plan(
             .map(|x| x.transactional)
             .unwrap_or(true)
     };
-    let segments = plan.segments(transactional, opts.transaction_per_migration);
-    let result = segments
-        .iter()
-        .try_for_each(|seg| run_segment(exec, project, books, plan, seg, opts, &mut p, observer));
+    let segments = plan.segments(transactional, opts.steps_per_transaction());
+    let of = segments.len();
+    let mut at = 0;
+    let result: Result<()> = segments.iter().enumerate().try_for_each(|(i, seg)| {
+        at = i;
+        run_segment(exec, project, books, plan, seg, opts, &mut p, observer)?;
+        if opts.batch.is_some() && !opts.transaction_per_migration {
+            observer.batch_committed(BatchAt { number: i + 1, of }, &p.committed_heads);
+        }
+        Ok(())
+    });
     let mut report = RunReport {
         steps: p.committed.clone(),
         start_heads: plan.start_heads.clone(),
@@ -455,6 +527,8 @@ pub fn run_plan(
                     failed_step: p.failed_step,
                     rolled_back,
                     nothing_applied,
+                    batch: (opts.batch.is_some() && !opts.transaction_per_migration)
+                        .then_some(BatchAt { number: at + 1, of }),
                 }),
             }))
         }

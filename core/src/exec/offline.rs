@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::graph::Target;
 use crate::plan::{stamp_ops, Plan};
 use crate::project::Project;
+use std::num::NonZeroUsize;
 
 #[derive(Debug, Clone, Default)]
 pub struct OfflineOptions {
@@ -16,6 +17,8 @@ pub struct OfflineOptions {
     pub create_version_table: bool,
     /// One BEGIN/COMMIT per step instead of one around everything.
     pub transaction_per_migration: bool,
+    /// `--batch N`: a COMMIT and a BEGIN after every N steps.
+    pub batch: Option<NonZeroUsize>,
 }
 
 /// Collects the SQL an online run would send.
@@ -78,6 +81,7 @@ pub fn render(
     };
     let run = RunOptions {
         transaction_per_migration: opts.transaction_per_migration,
+        batch: opts.batch,
         ..RunOptions::default()
     };
     run_plan(&mut w, project, books, plan, &run, &mut QuietObserver).map_err(|e| e.error)?;
@@ -121,12 +125,14 @@ pub fn offline_plan(project: &Project, range: &str, up: bool) -> Result<(Plan, b
 }
 
 /// `--sql [START:]END` for `migrate-up` (`up`) or `migrate-down`: loads the scripts from
-/// `settings` and renders the plan; no database is needed.
+/// `settings` and renders the plan, its transactions as `transaction_per_migration` or
+/// `batch` group them; no database is needed.
 pub fn sql_for_range(
     settings: &Settings,
     range: &str,
     up: bool,
     transaction_per_migration: bool,
+    batch: Option<NonZeroUsize>,
 ) -> Result<String> {
     let project = Project::load(&settings.migrations_dir)?;
     let (plan, create) = offline_plan(&project, range, up)?;
@@ -134,6 +140,7 @@ pub fn sql_for_range(
     let opts = OfflineOptions {
         create_version_table: create,
         transaction_per_migration,
+        batch,
     };
     render(&project, &table, &plan, &opts)
 }

@@ -110,6 +110,12 @@ impl Observer for Shared<'_, '_> {
     fn run_finished(&mut self, r: &RunReport) {
         self.with(|o| o.run_finished(r))
     }
+    fn batch_committed(&mut self, b: super::BatchAt, heads: &[String]) {
+        self.with(|o| o.batch_committed(b, heads))
+    }
+    fn linted(&mut self, report: &crate::lint::LintReport) -> bool {
+        self.with(|o| o.linted(report))
+    }
     fn heartbeat(&mut self, hb: &Heartbeat) {
         self.with(|o| o.heartbeat(hb))
     }

@@ -136,17 +136,33 @@ fn table() -> VersionTable {
 }
 
 fn run(exec: &mut Recorder, project: &Project, per_migration: bool) -> RunResult {
+    let opts = RunOptions {
+        transaction_per_migration: per_migration,
+        ..RunOptions::default()
+    };
+    run_with(exec, project, &opts, &mut QuietObserver)
+}
+
+fn run_with(
+    exec: &mut Recorder,
+    project: &Project,
+    opts: &RunOptions,
+    observer: &mut dyn Observer,
+) -> RunResult {
     let plan = project.graph.upgrade_plan(&[], &Target::Heads).unwrap();
     let t = table();
     let books = Bookkeeping {
         table: &t,
         records: None,
     };
-    let opts = RunOptions {
-        transaction_per_migration: per_migration,
+    run_plan(exec, project, books, &plan, opts, observer)
+}
+
+fn batch(n: usize) -> RunOptions {
+    RunOptions {
+        batch: std::num::NonZeroUsize::new(n),
         ..RunOptions::default()
-    };
-    run_plan(exec, project, books, &plan, &opts, &mut QuietObserver)
+    }
 }
 
 /// Runs with lock retries (no waiting between them) and records the retries announced.
@@ -230,6 +246,98 @@ fn per_migration_a_failure_at_step_3_leaves_steps_1_and_2_committed() {
         ),
         "{printed}"
     );
+}
+
+#[test]
+fn a_batch_of_two_commits_after_every_second_step() {
+    struct Batches(Vec<(usize, usize, Vec<String>)>);
+    impl Observer for Batches {
+        fn batch_committed(&mut self, b: BatchAt, heads: &[String]) {
+            self.0.push((b.number, b.of, heads.to_vec()));
+        }
+    }
+    let p = project(&[]);
+    let mut ok = Recorder::ok();
+    let mut seen = Batches(Vec::new());
+    let report = run_with(&mut ok, &p, &batch(2), &mut seen).unwrap();
+    assert_eq!(revs(&report), ["a", "b", "c", "d"]);
+    assert_eq!(
+        ok.shape(),
+        [
+            "BEGIN",
+            "CREATE TABLE t_a (id int)",
+            "V",
+            "CREATE TABLE t_b (id int)",
+            "V",
+            "COMMIT",
+            "BEGIN",
+            "CREATE TABLE t_c (id int)",
+            "V",
+            "CREATE TABLE t_d (id int)",
+            "V",
+            "COMMIT"
+        ]
+    );
+    assert_eq!(
+        ok.prepared, 1,
+        "the version table is made once, in the first batch"
+    );
+    // after each batch the database is at its last step
+    assert_eq!(
+        seen.0,
+        [(1, 2, vec!["b".to_string()]), (2, 2, vec!["d".to_string()])]
+    );
+}
+
+#[test]
+fn a_failure_in_a_later_batch_keeps_the_batches_before_it_and_says_where_it_stopped() {
+    let p = project(&[]);
+    let mut ex = Recorder::failing_on("t_d");
+    let e = run_with(&mut ex, &p, &batch(2), &mut QuietObserver).unwrap_err();
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    assert_eq!(e.report.end_heads, ["b"]);
+    let st = e.state.clone().unwrap();
+    assert!(st.rolled_back && !st.nothing_applied);
+    assert_eq!(st.failed_step.as_deref(), Some("d"));
+    assert_eq!(st.batch, Some(BatchAt { number: 2, of: 2 }));
+    assert_eq!(ex.sent.iter().filter(|s| *s == "COMMIT").count(), 1);
+    assert_eq!(ex.sent.last().map(String::as_str), Some("ROLLBACK"));
+    let printed = Error::from(e).message;
+    assert!(
+        printed.contains("migration failed: upgrade d at migrations/d.sql"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(
+            "state: the database is at b, the end of batch 1 of 2 (2 steps of this run committed); batch 2, with the failed step, was rolled back"
+        ),
+        "{printed}"
+    );
+
+    // a failure in the first batch: nothing stays
+    let mut ex = Recorder::failing_on("t_b");
+    let e = run_with(&mut ex, &p, &batch(2), &mut QuietObserver).unwrap_err();
+    assert!(e.report.steps.is_empty());
+    let printed = Error::from(e).message;
+    assert!(
+        printed.contains("nothing was applied: the database is as it was before the run, at base (no revision applied) (batch 1 of 2 was rolled back)"),
+        "{printed}"
+    );
+
+    // without --batch the state says nothing of batches
+    let mut ex = Recorder::failing_on("t_d");
+    let e = run(&mut ex, &p, true).unwrap_err();
+    assert_eq!(e.state.unwrap().batch, None);
+}
+
+#[test]
+fn a_batch_as_large_as_the_run_is_the_run_in_one_transaction() {
+    let p = project(&[]);
+    let mut one = Recorder::ok();
+    run(&mut one, &p, false).unwrap();
+    let mut batched = Recorder::ok();
+    run_with(&mut batched, &p, &batch(4), &mut QuietObserver).unwrap();
+    assert_eq!(one.sent, batched.sent);
 }
 
 #[test]

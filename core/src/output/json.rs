@@ -115,13 +115,31 @@ pub fn check(report: &CheckReport) -> Value {
     })
 }
 
-pub fn plan(project: &Project, table: &VersionTable, plan: &Plan) -> Value {
+/// The `--dry-run` plan; each step says which of the run's transactions it is in
+/// (`max_steps`: as in [`crate::output::text::describe_plan`]).
+pub fn plan(
+    project: &Project,
+    table: &VersionTable,
+    plan: &Plan,
+    max_steps: Option<usize>,
+) -> Value {
+    let segments = plan.segments(
+        |s| {
+            project
+                .script(&s.revision)
+                .map_or(true, |x| x.transactional)
+        },
+        max_steps,
+    );
     let steps: Vec<Value> = plan
         .steps
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let script = project.script(&s.revision).ok();
+            let transaction = segments.iter().position(|seg| seg.steps.contains(&i));
             json!({
+                "transaction": transaction.map(|k| k + 1),
                 "revision": s.revision,
                 "direction": direction(s.direction),
                 "from": s.from,
@@ -189,6 +207,7 @@ pub fn run_failure(action: &str, e: &RunError) -> Value {
             "failed_step": st.failed_step,
             "rolled_back": st.rolled_back,
             "nothing_applied": st.nothing_applied,
+            "batch": st.batch.map(|b| json!({"number": b.number, "of": b.of})),
             "description": st.describe(&e.report),
         })
     });
@@ -284,5 +303,11 @@ pub mod events {
     pub fn run_finished(steps: usize, end_heads: &[String], d: std::time::Duration) -> Value {
         json!({"version": FORMAT_VERSION, "event": "run_finished", "steps": steps,
                "to_heads": end_heads, "duration_ms": millis(d)})
+    }
+
+    /// With `--batch N`: batch `number` of `of` committed; the database is at `heads`.
+    pub fn batch_committed(number: usize, of: usize, heads: &[String]) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "batch_committed", "batch": number,
+               "of": of, "to_heads": heads})
     }
 }

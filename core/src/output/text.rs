@@ -34,8 +34,15 @@ pub fn plural(n: usize) -> &'static str {
     }
 }
 
-/// The `--dry-run` text: what would run, in order, with the version-table writes.
-pub fn describe_plan(project: &Project, table: &VersionTable, plan: &Plan) -> String {
+/// The `--dry-run` text: what would run, in order, with the version-table writes. With
+/// `max_steps` (`--batch N`; 1 for `--transaction-per-migration`), each COMMIT between the
+/// run's transactions is shown where it comes, with the revision the database is at then.
+pub fn describe_plan(
+    project: &Project,
+    table: &VersionTable,
+    plan: &Plan,
+    max_steps: Option<usize>,
+) -> String {
     let mut out = String::new();
     if plan.is_empty() {
         out.push_str(&format!(
@@ -51,7 +58,17 @@ pub fn describe_plan(project: &Project, table: &VersionTable, plan: &Plan) -> St
         heads_text(&plan.start_heads),
         heads_text(&plan.end_heads)
     ));
-    for step in &plan.steps {
+    let segments = plan.segments(
+        |s| {
+            project
+                .script(&s.revision)
+                .map_or(true, |x| x.transactional)
+        },
+        max_steps,
+    );
+    let mut heads = plan.start_heads.clone();
+    for (i, step) in plan.steps.iter().enumerate() {
+        crate::exec::apply_ops(&mut heads, step);
         let script = project.script(&step.revision).ok();
         let path = script
             .map(|s| s.path.display().to_string())
@@ -65,6 +82,15 @@ pub fn describe_plan(project: &Project, table: &VersionTable, plan: &Plan) -> St
         ));
         for op in &step.version_ops {
             out.push_str(&format!("      {}\n", table.op_sql(op)));
+        }
+        let ends = segments.iter().position(|seg| seg.steps.end == i + 1);
+        if let (Some(k), Some(_), true) = (ends, max_steps, segments.len() > 1) {
+            out.push_str(&format!(
+                "  COMMIT (transaction {} of {}: the database is at {})\n",
+                k + 1,
+                segments.len(),
+                heads_text(&heads)
+            ));
         }
     }
     out

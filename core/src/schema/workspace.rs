@@ -191,13 +191,21 @@ pub fn execute(
     }
     // The run loop's step-by-step lines are noise in a shadow: at debug level only (-v).
     // A replay too big for the server's lock table in one transaction (a long history)
-    // commits per revision: a shadow has nothing to roll back to.
-    let per_migration = crate::db::lock_budget::estimate(project, plan, false) > 1000
-        && crate::db::lock_budget::budget(client).is_ok_and(|(_, size)| {
-            crate::db::lock_budget::estimate(project, plan, false) as i64 > size
-        });
+    // commits in batches that fit (one revision at a time when none does): a shadow has
+    // nothing to roll back to.
+    let needed = crate::db::lock_budget::estimate(project, plan, None).locks;
+    let size = (needed > 1000)
+        .then(|| crate::db::lock_budget::budget(client).ok())
+        .flatten()
+        .map(|(_, size)| size);
+    let batch = match size {
+        Some(size) if needed as i64 > size => std::num::NonZeroUsize::new(
+            crate::db::lock_budget::suggest_for(project, plan, size).unwrap_or(1),
+        ),
+        _ => None,
+    };
     let opts = RunOptions {
-        transaction_per_migration: per_migration,
+        batch,
         ..RunOptions::default()
     };
     let report = online::execute(client, project, table, plan, &opts)?;
