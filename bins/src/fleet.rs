@@ -193,6 +193,9 @@ fn first_line(s: &str) -> &str {
 
 fn result_text(r: &TargetResult) -> String {
     match &r.outcome {
+        Outcome::Done | Outcome::UpToDate if r.note.is_some() => {
+            r.note.clone().unwrap_or_default()
+        }
         Outcome::Done if r.revisions.is_empty() => "ok".into(),
         Outcome::Done => format!("applied {}", r.revisions.len()),
         Outcome::UpToDate => "up to date".into(),
