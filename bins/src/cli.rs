@@ -221,9 +221,13 @@ pub fn init_logging(common: &CommonArgs) {
     b.format(|buf, rec| {
         // retort's own lines say [retort]; a library's (-vv) say whose they are
         let who = rec.target().split("::").next().unwrap_or("retort");
+        // a fleet's job names its target: `INFO  [retort] acme: stamped the database at b`
+        let on = crate::fleet::current_target()
+            .map(|t| format!("{t}: "))
+            .unwrap_or_default();
         writeln!(
             buf,
-            "{:<5} [{who}] {}",
+            "{:<5} [{who}] {on}{}",
             rec.level(),
             retort::config::redact_url_text(&rec.args().to_string())
         )

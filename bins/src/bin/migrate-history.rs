@@ -81,9 +81,13 @@ fn main() {
                 ))
                 .with_hint("run it without --targets, on one database (--database-url)"));
             }
-            return fleet::main_for(&a.common, &a.fleet, a.format, "migrate-history", |p, s, t| {
-                retort::fleet::jobs::history(p, s, t, "migrate-history")
-            });
+            return fleet::main_for(
+                &a.common,
+                &a.fleet,
+                a.format,
+                "migrate-history",
+                |p, s, t| retort::fleet::jobs::history(p, s, t, "migrate-history"),
+            );
         }
         let settings = a.common.settings()?;
         let project = retort::Project::load(&settings.migrations_dir)?;

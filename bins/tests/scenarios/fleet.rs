@@ -306,3 +306,279 @@ fn a_bad_targets_file_names_file_and_line_and_changes_nothing() {
         r.stderr
     );
 }
+
+/// A session of its own holding `db`'s migration lock (the advisory lock a single run takes
+/// on the default version table) until it is dropped.
+fn lock_holder(db: &TestDb) -> postgres::Client {
+    let mut c = postgres::Client::connect(
+        &format!("{}?application_name=the-holder", db.url),
+        postgres::NoTls,
+    )
+    .unwrap();
+    c.batch_execute(
+        "SELECT pg_advisory_lock(1920234100, hashtext(current_database() || ':' || 'alembic_version'))",
+    )
+    .unwrap();
+    c
+}
+
+#[test]
+fn a_fleet_is_stamped_each_target_under_its_lock_with_its_audit_row_and_its_refusals() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 4);
+    s.run_env("migrate-up", &["a"], &[("DATABASE_URL", &dbs[1].url)])
+        .ok();
+    // tenant02 names a revision no script has: a single stamp refuses it without --purge
+    dbs[2].execute(
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('zzz')",
+    );
+    // tenant03's lock is held by another session
+    let holder = lock_holder(&dbs[3]);
+
+    let r = s
+        .run(
+            "migrate-stamp",
+            &[
+                "b",
+                "--targets",
+                &file,
+                "--continue-on-error",
+                "--lock-timeout",
+                "1s",
+            ],
+        )
+        .code(8);
+
+    no_password(&r);
+    assert!(
+        row(&r, "tenant00").contains("<base> → b") && row(&r, "tenant00").ends_with("stamped"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant01").contains("a → b") && row(&r, "tenant01").ends_with("stamped"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant02").contains("FAILED") && row(&r, "tenant02").contains("zzz"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant03").contains("FAILED") && row(&r, "tenant03").contains("migration lock"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("2 done, 0 up to date, 0 with problems, 2 failed, 0 not started"),
+        "{}",
+        r.stdout
+    );
+    // stamped, not run: no table of the scripts, one audit row each
+    for db in &dbs[..2] {
+        assert_eq!(db.version_rows(), ["b"]);
+    }
+    assert_eq!(dbs[0].tables(), Vec::<String>::new());
+    assert_eq!(dbs[1].tables(), ["alpha"]);
+    assert_eq!(dbs[0].audit(), ["stamp true "]);
+    assert_eq!(dbs[1].audit(), ["up true a", "stamp true "]);
+    assert_eq!(dbs[2].version_rows(), ["zzz"]);
+    assert_eq!(dbs[3].version_rows(), Vec::<String>::new());
+
+    // once the holder lets go, a re-run stamps tenant03 and says the others did not change
+    drop(holder);
+    let r = s
+        .run(
+            "migrate-stamp",
+            &["b", "--targets", &file, "--continue-on-error"],
+        )
+        .code(8);
+    assert!(
+        row(&r, "tenant00").ends_with("stamped (no change)"),
+        "{}",
+        r.stdout
+    );
+    assert!(row(&r, "tenant03").ends_with("stamped"), "{}", r.stdout);
+    assert_eq!(dbs[3].version_rows(), ["b"]);
+    assert_eq!(dbs[0].audit(), ["stamp true ", "stamp true "]);
+
+    // --purge is the way out for tenant02, as on one database
+    let r = s
+        .run(
+            "migrate-stamp",
+            &["--purge", "b", "--targets", &file, "--format", "json"],
+        )
+        .ok();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["command"], "migrate-stamp");
+    assert_eq!(doc["summary"]["done"], 4);
+    assert_eq!(doc["targets"][2]["from"], serde_json::json!(["zzz"]));
+    assert_eq!(doc["targets"][2]["to"], serde_json::json!(["b"]));
+    assert_eq!(dbs[2].version_rows(), ["b"]);
+    assert_eq!(dbs[2].audit(), ["purge true "]);
+}
+
+#[test]
+fn rehash_over_a_fleet_accepts_a_deliberate_edit_on_every_target() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 3);
+    s.run("migrate-up", &["--targets", &file]).ok();
+    // a deliberate edit of applied script a (a comment)
+    let path = s.path("migrations/a_x.sql");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "-- migrate:up\n",
+            "-- migrate:up\n-- alpha: the first table\n",
+        ),
+    )
+    .unwrap();
+    let r = s.run("migrate-check", &["--targets", &file]).code(1);
+    assert!(row(&r, "tenant01").contains("drifted"), "{}", r.stdout);
+
+    let r = s
+        .run("migrate-stamp", &["--rehash", "a", "--targets", &file])
+        .ok();
+
+    for n in ["tenant00", "tenant01", "tenant02"] {
+        assert!(
+            row(&r, n).contains("b → b") && row(&r, n).ends_with("rehashed a"),
+            "{}",
+            r.stdout
+        );
+    }
+    for db in &dbs {
+        assert_eq!(db.audit(), ["up true a,b", "rehash true a"]);
+        assert_eq!(db.version_rows(), ["b"]);
+    }
+    s.run("migrate-check", &["--targets", &file]).ok();
+}
+
+#[test]
+fn stamp_on_a_fleet_refuses_sql_and_dry_run_and_changes_nothing() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 2);
+    for extra in [&["--sql"][..], &["--dry-run"][..]] {
+        let mut args = vec!["b", "--targets", &file];
+        args.extend_from_slice(extra);
+        let r = s.run("migrate-stamp", &args).code(2);
+        assert!(
+            r.stderr.contains(
+                "--targets/--targets-query run the stamp; --sql and --dry-run are for one database"
+            ),
+            "{}",
+            r.stderr
+        );
+    }
+    for db in &dbs {
+        assert_eq!(db.version_rows(), Vec::<String>::new());
+        assert_eq!(db.audit(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn history_on_a_fleet_shows_each_targets_current_revisions_and_how_far_behind() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    s.revision(
+        "c",
+        "b",
+        "CREATE TABLE gamma (id int PRIMARY KEY);",
+        "DROP TABLE gamma;",
+    );
+    let (dbs, file) = tenants(&s, 4);
+    s.run_env("migrate-up", &[], &[("DATABASE_URL", &dbs[0].url)])
+        .ok();
+    s.run_env("migrate-up", &["a"], &[("DATABASE_URL", &dbs[1].url)])
+        .ok();
+    dbs[3].execute(
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('zzz')",
+    );
+
+    let r = s
+        .run(
+            "migrate-history",
+            &["--targets", &file, "--continue-on-error"],
+        )
+        .code(8);
+
+    no_password(&r);
+    assert!(
+        row(&r, "tenant00").contains("c → c") && row(&r, "tenant00").ends_with("at the heads"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant01").contains("a → c") && row(&r, "tenant01").ends_with("at a, 2 behind"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant02").contains("<base> → c")
+            && row(&r, "tenant02").ends_with("at <base>, 3 behind"),
+        "{}",
+        r.stdout
+    );
+    // a revision no script has fails the target, as `migrate-history -i` does on it
+    assert!(
+        row(&r, "tenant03").contains("FAILED") && row(&r, "tenant03").contains("zzz"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("2 done, 1 up to date, 0 with problems, 1 failed"),
+        "{}",
+        r.stdout
+    );
+
+    // the JSON document of the fleets: revisions are the ones the target is behind
+    dbs[3].execute("DROP TABLE alembic_version");
+    let r = s
+        .run("migrate-history", &["--targets", &file, "--format", "json"])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["command"], "migrate-history");
+    let t = &doc["targets"];
+    assert_eq!(t[0]["result"], "up_to_date");
+    assert_eq!(t[1]["result"], "done");
+    assert_eq!(t[1]["from"], serde_json::json!(["a"]));
+    assert_eq!(t[1]["to"], serde_json::json!(["c"]));
+    assert_eq!(t[1]["revisions"], serde_json::json!(["b", "c"]));
+    assert_eq!(t[3]["revisions"], serde_json::json!(["a", "b", "c"]));
+    // reading only: nothing written anywhere
+    assert_eq!(dbs[1].version_rows(), ["a"]);
+    assert_eq!(dbs[2].audit(), Vec::<String>::new());
+
+    // the flags about the scripts' history or one database are refused with --targets
+    for flag in [
+        &["--log"][..],
+        &["--heads"][..],
+        &["-r", "a:c"][..],
+        &["--detail"][..],
+    ] {
+        let mut args = vec!["--targets", &file];
+        args.extend_from_slice(flag);
+        let r = s.run("migrate-history", &args).code(2);
+        assert!(
+            r.stderr.contains(&format!(
+                "{} is for the scripts' history or one database",
+                if flag[0] == "-r" {
+                    "-r/--rev-range"
+                } else {
+                    flag[0]
+                }
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    // -i (what --targets shows anyway) is accepted
+    s.run("migrate-history", &["--targets", &file, "-i"]).ok();
+}

@@ -154,8 +154,10 @@ pub fn stamp(
 ) -> TargetResult {
     let t0 = Instant::now();
     let mut r = TargetResult::new(t, Outcome::Done);
-    let result = open(project, base, t, app)
-        .and_then(|m| m.with_options(options.clone()).stamp_from_to(revisions, purge));
+    let result = open(project, base, t, app).and_then(|m| {
+        m.with_options(options.clone())
+            .stamp_from_to(revisions, purge)
+    });
     match result {
         Ok((from, to)) => {
             r.note = Some(
