@@ -225,6 +225,11 @@ pub fn init_logging(common: &CommonArgs) {
         let on = crate::fleet::current_target()
             .map(|t| format!("{t}: "))
             .unwrap_or_default();
+        // over a fleet's live status line: clear it first (the next tick redraws it); straight
+        // to stderr, as the formatter drops escape sequences
+        if crate::fleet::status_shown() {
+            eprint!("\r\x1b[2K");
+        }
         writeln!(
             buf,
             "{:<5} [{who}] {on}{}",

@@ -153,9 +153,11 @@ pub fn drive(
                 running.len()
             );
             let _ = std::io::stderr().flush();
+            STATUS_SHOWN.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
     if live {
+        STATUS_SHOWN.store(false, std::sync::atomic::Ordering::SeqCst);
         eprint!("\r\x1b[2K");
     }
     let elapsed = started.elapsed();
@@ -337,6 +339,13 @@ pub fn json(
         },
         "targets": targets,
     })
+}
+
+/// Whether the live status line is on stderr now (a log line clears it first).
+static STATUS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn status_shown() -> bool {
+    STATUS_SHOWN.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 thread_local! {

@@ -582,3 +582,111 @@ fn history_on_a_fleet_shows_each_targets_current_revisions_and_how_far_behind() 
     // -i (what --targets shows anyway) is accepted
     s.run("migrate-history", &["--targets", &file, "-i"]).ok();
 }
+
+/// Holds tenant01's migration lock until its `migrate-up` has been connected for 1.5 s, so
+/// that tenant01 is the slow target of the fleet (the others finish in milliseconds).
+fn slow_tenant01(dbs: &[TestDb]) -> std::thread::JoinHandle<()> {
+    let holder = lock_holder(&dbs[1]);
+    let name = dbs[1].name.clone();
+    let mut watch = connect(&server_url());
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let n: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'migrate-up'",
+                    &[&name],
+                )
+                .unwrap()
+                .get(0);
+            if n > 0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(holder);
+    })
+}
+
+#[test]
+fn on_a_terminal_the_fleet_shows_a_status_line_naming_the_slowest_target_then_the_table() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 3);
+    let release = slow_tenant01(&dbs);
+
+    let bin = bin_path("migrate-up");
+    let out = std::process::Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{} --targets {file} --parallel 3", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(s.path(""))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    release.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+
+    // the status line, redrawn in place, names tenant01 while it waits
+    assert!(
+        text.contains("\r\x1b[2K2/3 done, 1 running, 0 failed; slowest running: tenant01 ("),
+        "{text:?}"
+    );
+    // a log line (the wait for the lock) starts on a cleared line, not after the status
+    assert!(
+        text.contains("\r\x1b[2KWARN  [retort] tenant01: waiting for the migration lock on alembic_version, held by pid"),
+        "{text:?}"
+    );
+    // then the line is cleared and the table follows, with no status line after it
+    let table = text
+        .find("\r\x1b[2Ktarget ")
+        .unwrap_or_else(|| panic!("no cleared line before the table: {text:?}"));
+    let after = &text[table..];
+    assert!(!after.contains("running,"), "{text:?}");
+    assert!(after.contains("3 targets in"), "{text:?}");
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with("tenant01") && l.contains("applied 2")),
+        "{text:?}"
+    );
+    // no per-target log lines on a terminal: the status line says it
+    assert!(!text.contains("tenant00: applied 2"), "{text:?}");
+    for db in &dbs {
+        assert_eq!(db.version_rows(), ["b"]);
+    }
+}
+
+#[test]
+fn without_a_terminal_the_fleet_logs_a_line_per_target_and_no_status_line() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 3);
+    let release = slow_tenant01(&dbs);
+
+    let r = s
+        .run("migrate-up", &["--targets", &file, "--parallel", "3"])
+        .ok();
+    release.join().unwrap();
+
+    for n in ["tenant00", "tenant01", "tenant02"] {
+        assert!(
+            r.stderr
+                .contains(&format!("INFO  [retort_cli] {n}: applied 2")),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(!r.all().contains("slowest running"), "{}", r.all());
+    assert!(!r.all().contains('\x1b'), "{}", r.all());
+    assert!(row(&r, "tenant01").contains("applied 2"), "{}", r.stdout);
+}
