@@ -362,6 +362,11 @@ fn transaction_pooling_a_fleet_of_tenants_is_migrated_once_each_and_checked_thro
 
     no_prepared_statement_errors(&r);
     assert!(
+        r.stderr.contains("migrate-up on 3 targets, 3 at once"),
+        "{}",
+        r.stderr
+    );
+    assert!(
         r.stdout.contains("3 targets in")
             && r.stdout
                 .contains("3 done, 0 up to date, 0 with problems, 0 failed, 0 not started"),
