@@ -288,9 +288,18 @@ pub fn init_logging(common: &CommonArgs) {
     b.format(|buf, rec| {
         // retort's own lines say [retort]; a library's (-vv) say whose they are
         let who = rec.target().split("::").next().unwrap_or("retort");
+        // a fleet's job names its target: `INFO  [retort] acme: stamped the database at b`
+        let on = crate::fleet::current_target()
+            .map(|t| format!("{t}: "))
+            .unwrap_or_default();
+        // over a fleet's live status line: clear it first (the next tick redraws it); straight
+        // to stderr, as the formatter drops escape sequences
+        if crate::fleet::status_shown() {
+            eprint!("\r\x1b[2K");
+        }
         writeln!(
             buf,
-            "{:<5} [{who}] {}",
+            "{:<5} [{who}] {on}{}",
             rec.level(),
             retort::config::redact_url_text(&rec.args().to_string())
         )

@@ -153,9 +153,11 @@ pub fn drive(
                 running.len()
             );
             let _ = std::io::stderr().flush();
+            STATUS_SHOWN.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
     if live {
+        STATUS_SHOWN.store(false, std::sync::atomic::Ordering::SeqCst);
         eprint!("\r\x1b[2K");
     }
     let elapsed = started.elapsed();
@@ -193,6 +195,7 @@ fn first_line(s: &str) -> &str {
 
 fn result_text(r: &TargetResult) -> String {
     match &r.outcome {
+        Outcome::Done | Outcome::UpToDate if r.note.is_some() => r.note.clone().unwrap_or_default(),
         Outcome::Done if r.revisions.is_empty() => "ok".into(),
         Outcome::Done => format!("applied {}", r.revisions.len()),
         Outcome::UpToDate => "up to date".into(),
@@ -338,6 +341,31 @@ pub fn json(
     })
 }
 
+/// Whether the live status line is on stderr now (a log line clears it first).
+static STATUS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn status_shown() -> bool {
+    STATUS_SHOWN.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+thread_local! {
+    /// The target the job on this thread is running on (for the log lines of the library).
+    static TARGET: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The name of the target a fleet job on this thread runs on, if any.
+pub fn current_target() -> Option<String> {
+    TARGET.with(|t| t.borrow().clone())
+}
+
+/// Runs `f` with log lines naming `name` (see [`current_target`]).
+fn on_target<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    TARGET.with(|t| *t.borrow_mut() = Some(redact(name)));
+    let out = f();
+    TARGET.with(|t| *t.borrow_mut() = None);
+    out
+}
+
 /// The fleet form of a connecting binary: reads the targets (and the scripts, once), then
 /// runs `job` on each. Bad input — a bad targets file, a broken script — fails before any
 /// target is touched.
@@ -353,7 +381,7 @@ pub fn main_for(
     let targets = args.targets(&settings, &env, app)?;
     let opts = args.options(&targets, app);
     drive(format, app, &targets, &opts, |t| {
-        job(&project, &settings, t)
+        on_target(&t.name, || job(&project, &settings, t))
     })
 }
 

@@ -791,6 +791,15 @@ impl Migrator {
     /// Sets the version table to `targets` without running any script. With `purge`, the table's
     /// rows are deleted first (the way out when it holds a revision no script has).
     pub fn stamp(&mut self, targets: &[String], purge: bool) -> Result<Vec<String>> {
+        self.stamp_from_to(targets, purge).map(|(_, to)| to)
+    }
+
+    /// [`Migrator::stamp`], returning the rows before (read under the lock) and after.
+    pub fn stamp_from_to(
+        &mut self,
+        targets: &[String],
+        purge: bool,
+    ) -> Result<(Vec<String>, Vec<String>)> {
         let action = if purge { "purge" } else { "stamp" };
         self.audited(action, &targets.join(" "), |m, entry| {
             let current = if purge { m.heads()? } else { m.known_heads()? };
@@ -803,7 +812,7 @@ impl Migrator {
             m.write_stamp(&current, &base, &new_heads, purge)?;
             entry.to_heads = new_heads.clone();
             log::info!("stamped the database at {}", heads_text(&new_heads));
-            Ok(new_heads)
+            Ok((current, new_heads))
         })
     }
 

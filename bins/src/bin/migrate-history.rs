@@ -3,8 +3,10 @@ use clap::Parser;
 use retort::history;
 use retort::output::json as js;
 use retort_cli::cli::{self, CommonArgs};
+use retort_cli::fleet::{self, FleetArgs};
 
-/// List revisions newest first (no database needed unless --indicate-current).
+/// List revisions newest first (no database needed unless --indicate-current); with --targets,
+/// where each target is: its current revisions and how many it is behind the heads.
 #[derive(Parser)]
 #[command(
     name = "migrate-history",
@@ -17,7 +19,9 @@ use retort_cli::cli::{self, CommonArgs};
   # mark the database's current revision(s)
   migrate-history -i
   # the audit log: who ran what, when, and how it ended
-  migrate-history --log"
+  migrate-history --log
+  # per tenant database: its current revision(s) and how far behind the heads
+  migrate-history --targets tenants.txt"
 )]
 struct Args {
     /// Range START:END (START inclusive); e.g. base:head, 002:, -3:current.
@@ -53,6 +57,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
+    fleet: FleetArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -60,6 +66,29 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        if a.fleet.given()? {
+            let one = [
+                (a.rev_range.is_some(), "-r/--rev-range"),
+                (a.heads, "--heads"),
+                (a.branches, "--branches"),
+                (a.show.is_some(), "--show"),
+                (a.log, "--log"),
+                (a.detail, "--detail"),
+            ];
+            if let Some((_, flag)) = one.iter().find(|(set, _)| *set) {
+                return Err(retort::Error::usage(format!(
+                    "--targets/--targets-query show where each target is (its current revisions, how far behind the heads); {flag} is for the scripts' history or one database"
+                ))
+                .with_hint("run it without --targets, on one database (--database-url)"));
+            }
+            return fleet::main_for(
+                &a.common,
+                &a.fleet,
+                a.format,
+                "migrate-history",
+                |p, s, t| retort::fleet::jobs::history(p, s, t, "migrate-history"),
+            );
+        }
         let settings = a.common.settings()?;
         if a.log {
             let mut m = retort::Migrator::open(&settings, "migrate-history")?;

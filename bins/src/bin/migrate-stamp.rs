@@ -2,6 +2,7 @@
 use clap::Parser;
 use retort::Migrator;
 use retort_cli::cli::{self, CommonArgs, LockArgs};
+use retort_cli::fleet::{self, FleetArgs};
 use serde_json::json;
 
 /// Mark the database as being at REV... without running scripts (adopt an existing schema), or
@@ -18,7 +19,9 @@ use serde_json::json;
   # replace an unknown revision in the table with 001
   migrate-stamp --purge 001
   # accept a deliberate edit of applied script 002
-  migrate-stamp --rehash 002"
+  migrate-stamp --rehash 002
+  # every tenant database of tenants.txt at 003 (each under its own lock, audited)
+  migrate-stamp 003 --targets tenants.txt"
 )]
 struct Args {
     /// Revision(s): head, heads, base, ids or prefixes.
@@ -42,6 +45,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
     #[command(flatten)]
+    fleet: FleetArgs,
+    #[command(flatten)]
     lock: LockArgs,
     #[command(flatten)]
     common: CommonArgs,
@@ -51,6 +56,24 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        if a.fleet.given()? {
+            if a.sql.is_some() || a.dry_run {
+                return Err(retort::Error::usage(
+                    "--targets/--targets-query run the stamp; --sql and --dry-run are for one database",
+                ));
+            }
+            let options = a.lock.migrator_options(false);
+            let app = "migrate-stamp";
+            return if a.rehash {
+                fleet::main_for(&a.common, &a.fleet, a.format, app, |p, s, t| {
+                    retort::fleet::jobs::rehash(p, s, t, &a.revisions, &options, app)
+                })
+            } else {
+                fleet::main_for(&a.common, &a.fleet, a.format, app, |p, s, t| {
+                    retort::fleet::jobs::stamp(p, s, t, &a.revisions, a.purge, &options, app)
+                })
+            };
+        }
         let settings = a.common.settings()?;
         let json = a.format == cli::Format::Json;
         if let Some(range) = &a.sql {

@@ -427,3 +427,387 @@ fn the_lint_gate_refuses_a_fleet_run_on_every_target_unless_allow_unsafe() {
         );
     }
 }
+
+/// A session of its own holding `db`'s migration lock (the advisory lock a single run takes
+/// on the default version table) until it is dropped.
+fn lock_holder(db: &TestDb) -> postgres::Client {
+    let mut c = postgres::Client::connect(
+        &format!("{}?application_name=the-holder", db.url),
+        postgres::NoTls,
+    )
+    .unwrap();
+    c.batch_execute(
+        "SELECT pg_advisory_lock(1920234100, hashtext(current_database() || ':' || 'alembic_version'))",
+    )
+    .unwrap();
+    c
+}
+
+#[test]
+fn a_fleet_is_stamped_each_target_under_its_lock_with_its_audit_row_and_its_refusals() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 4);
+    s.run_env("migrate-up", &["a"], &[("DATABASE_URL", &dbs[1].url)])
+        .ok();
+    // tenant02 names a revision no script has: a single stamp refuses it without --purge
+    dbs[2].execute(
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('zzz')",
+    );
+    // tenant03's lock is held by another session
+    let holder = lock_holder(&dbs[3]);
+
+    let r = s
+        .run(
+            "migrate-stamp",
+            &[
+                "b",
+                "--targets",
+                &file,
+                "--continue-on-error",
+                "--lock-timeout",
+                "1s",
+            ],
+        )
+        .code(8);
+
+    no_password(&r);
+    assert!(
+        row(&r, "tenant00").contains("<base> → b") && row(&r, "tenant00").ends_with("stamped"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant01").contains("a → b") && row(&r, "tenant01").ends_with("stamped"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant02").contains("FAILED") && row(&r, "tenant02").contains("zzz"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant03").contains("FAILED") && row(&r, "tenant03").contains("migration lock"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("2 done, 0 up to date, 0 with problems, 2 failed, 0 not started"),
+        "{}",
+        r.stdout
+    );
+    // stamped, not run: no table of the scripts, one audit row each
+    for db in &dbs[..2] {
+        assert_eq!(db.version_rows(), ["b"]);
+    }
+    assert_eq!(dbs[0].tables(), Vec::<String>::new());
+    assert_eq!(dbs[1].tables(), ["alpha"]);
+    assert_eq!(dbs[0].audit(), ["stamp true "]);
+    assert_eq!(dbs[1].audit(), ["up true a", "stamp true "]);
+    assert_eq!(dbs[2].version_rows(), ["zzz"]);
+    assert_eq!(dbs[3].version_rows(), Vec::<String>::new());
+
+    // once the holder lets go, a re-run stamps tenant03 and says the others did not change
+    drop(holder);
+    let r = s
+        .run(
+            "migrate-stamp",
+            &["b", "--targets", &file, "--continue-on-error"],
+        )
+        .code(8);
+    assert!(
+        row(&r, "tenant00").ends_with("stamped (no change)"),
+        "{}",
+        r.stdout
+    );
+    assert!(row(&r, "tenant03").ends_with("stamped"), "{}", r.stdout);
+    assert_eq!(dbs[3].version_rows(), ["b"]);
+    assert_eq!(dbs[0].audit(), ["stamp true ", "stamp true "]);
+
+    // --purge is the way out for tenant02, as on one database
+    let r = s
+        .run(
+            "migrate-stamp",
+            &["--purge", "b", "--targets", &file, "--format", "json"],
+        )
+        .ok();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["command"], "migrate-stamp");
+    assert_eq!(doc["summary"]["done"], 4);
+    assert_eq!(doc["targets"][2]["from"], serde_json::json!(["zzz"]));
+    assert_eq!(doc["targets"][2]["to"], serde_json::json!(["b"]));
+    assert_eq!(dbs[2].version_rows(), ["b"]);
+    assert_eq!(dbs[2].audit(), ["purge true "]);
+}
+
+#[test]
+fn rehash_over_a_fleet_accepts_a_deliberate_edit_on_every_target() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 3);
+    s.run("migrate-up", &["--targets", &file]).ok();
+    // a deliberate edit of applied script a (a comment)
+    let path = s.path("migrations/a_x.sql");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "-- migrate:up\n",
+            "-- migrate:up\n-- alpha: the first table\n",
+        ),
+    )
+    .unwrap();
+    let r = s.run("migrate-check", &["--targets", &file]).code(1);
+    assert!(row(&r, "tenant01").contains("drifted"), "{}", r.stdout);
+
+    let r = s
+        .run("migrate-stamp", &["--rehash", "a", "--targets", &file])
+        .ok();
+
+    for n in ["tenant00", "tenant01", "tenant02"] {
+        assert!(
+            row(&r, n).contains("b → b") && row(&r, n).ends_with("rehashed a"),
+            "{}",
+            r.stdout
+        );
+    }
+    for db in &dbs {
+        assert_eq!(db.audit(), ["up true a,b", "rehash true a"]);
+        assert_eq!(db.version_rows(), ["b"]);
+    }
+    s.run("migrate-check", &["--targets", &file]).ok();
+}
+
+#[test]
+fn stamp_on_a_fleet_refuses_sql_and_dry_run_and_changes_nothing() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 2);
+    for extra in [&["--sql"][..], &["--dry-run"][..]] {
+        let mut args = vec!["b", "--targets", &file];
+        args.extend_from_slice(extra);
+        let r = s.run("migrate-stamp", &args).code(2);
+        assert!(
+            r.stderr.contains(
+                "--targets/--targets-query run the stamp; --sql and --dry-run are for one database"
+            ),
+            "{}",
+            r.stderr
+        );
+    }
+    for db in &dbs {
+        assert_eq!(db.version_rows(), Vec::<String>::new());
+        assert_eq!(db.audit(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn history_on_a_fleet_shows_each_targets_current_revisions_and_how_far_behind() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    s.revision(
+        "c",
+        "b",
+        "CREATE TABLE gamma (id int PRIMARY KEY);",
+        "DROP TABLE gamma;",
+    );
+    let (dbs, file) = tenants(&s, 4);
+    s.run_env("migrate-up", &[], &[("DATABASE_URL", &dbs[0].url)])
+        .ok();
+    s.run_env("migrate-up", &["a"], &[("DATABASE_URL", &dbs[1].url)])
+        .ok();
+    dbs[3].execute(
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('zzz')",
+    );
+
+    let r = s
+        .run(
+            "migrate-history",
+            &["--targets", &file, "--continue-on-error"],
+        )
+        .code(8);
+
+    no_password(&r);
+    assert!(
+        row(&r, "tenant00").contains("c → c") && row(&r, "tenant00").ends_with("at the heads"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant01").contains("a → c") && row(&r, "tenant01").ends_with("at a, 2 behind"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant02").contains("<base> → c")
+            && row(&r, "tenant02").ends_with("at <base>, 3 behind"),
+        "{}",
+        r.stdout
+    );
+    // a revision no script has fails the target, as `migrate-history -i` does on it
+    assert!(
+        row(&r, "tenant03").contains("FAILED") && row(&r, "tenant03").contains("zzz"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("2 done, 1 up to date, 0 with problems, 1 failed"),
+        "{}",
+        r.stdout
+    );
+
+    // the JSON document of the fleets: revisions are the ones the target is behind
+    dbs[3].execute("DROP TABLE alembic_version");
+    let r = s
+        .run("migrate-history", &["--targets", &file, "--format", "json"])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["command"], "migrate-history");
+    let t = &doc["targets"];
+    assert_eq!(t[0]["result"], "up_to_date");
+    assert_eq!(t[1]["result"], "done");
+    assert_eq!(t[1]["from"], serde_json::json!(["a"]));
+    assert_eq!(t[1]["to"], serde_json::json!(["c"]));
+    assert_eq!(t[1]["revisions"], serde_json::json!(["b", "c"]));
+    assert_eq!(t[3]["revisions"], serde_json::json!(["a", "b", "c"]));
+    // reading only: nothing written anywhere
+    assert_eq!(dbs[1].version_rows(), ["a"]);
+    assert_eq!(dbs[2].audit(), Vec::<String>::new());
+
+    // the flags about the scripts' history or one database are refused with --targets
+    for flag in [
+        &["--log"][..],
+        &["--heads"][..],
+        &["-r", "a:c"][..],
+        &["--detail"][..],
+    ] {
+        let mut args = vec!["--targets", &file];
+        args.extend_from_slice(flag);
+        let r = s.run("migrate-history", &args).code(2);
+        assert!(
+            r.stderr.contains(&format!(
+                "{} is for the scripts' history or one database",
+                if flag[0] == "-r" {
+                    "-r/--rev-range"
+                } else {
+                    flag[0]
+                }
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    // -i (what --targets shows anyway) is accepted
+    s.run("migrate-history", &["--targets", &file, "-i"]).ok();
+}
+
+/// Holds tenant01's migration lock until its `migrate-up` has been connected for 1.5 s, so
+/// that tenant01 is the slow target of the fleet (the others finish in milliseconds).
+fn slow_tenant01(dbs: &[TestDb]) -> std::thread::JoinHandle<()> {
+    let holder = lock_holder(&dbs[1]);
+    let name = dbs[1].name.clone();
+    let mut watch = connect(&server_url());
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let n: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'migrate-up'",
+                    &[&name],
+                )
+                .unwrap()
+                .get(0);
+            if n > 0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(holder);
+    })
+}
+
+#[test]
+fn on_a_terminal_the_fleet_shows_a_status_line_naming_the_slowest_target_then_the_table() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 3);
+    let release = slow_tenant01(&dbs);
+
+    let bin = bin_path("migrate-up");
+    let out = std::process::Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{} --targets {file} --parallel 3", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(s.path(""))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    release.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+
+    // the status line, redrawn in place, names tenant01 while it waits
+    assert!(
+        text.contains("\r\x1b[2K2/3 done, 1 running, 0 failed; slowest running: tenant01 ("),
+        "{text:?}"
+    );
+    // a log line (the wait for the lock) starts on a cleared line, not after the status
+    assert!(
+        text.contains("\r\x1b[2KWARN  [retort] tenant01: waiting for the migration lock on alembic_version, held by pid"),
+        "{text:?}"
+    );
+    // then the line is cleared and the table follows, with no status line after it
+    let table = text
+        .find("\r\x1b[2Ktarget ")
+        .unwrap_or_else(|| panic!("no cleared line before the table: {text:?}"));
+    let after = &text[table..];
+    assert!(!after.contains("running,"), "{text:?}");
+    assert!(after.contains("3 targets in"), "{text:?}");
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with("tenant01") && l.contains("applied 2")),
+        "{text:?}"
+    );
+    // no per-target log lines on a terminal: the status line says it
+    assert!(!text.contains("tenant00: applied 2"), "{text:?}");
+    for db in &dbs {
+        assert_eq!(db.version_rows(), ["b"]);
+    }
+}
+
+#[test]
+fn without_a_terminal_the_fleet_logs_a_line_per_target_and_no_status_line() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 3);
+    let release = slow_tenant01(&dbs);
+
+    let r = s
+        .run("migrate-up", &["--targets", &file, "--parallel", "3"])
+        .ok();
+    release.join().unwrap();
+
+    for n in ["tenant00", "tenant01", "tenant02"] {
+        assert!(
+            r.stderr
+                .contains(&format!("INFO  [retort_cli] {n}: applied 2")),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(!r.all().contains("slowest running"), "{}", r.all());
+    assert!(!r.all().contains('\x1b'), "{}", r.all());
+    assert!(row(&r, "tenant01").contains("applied 2"), "{}", r.stdout);
+}

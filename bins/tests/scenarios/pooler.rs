@@ -337,3 +337,70 @@ fn session_pooling_runs_every_command() {
         ]
     );
 }
+
+/// A fleet of three tenant databases, all reached through one PgBouncer in transaction
+/// pooling (its `* =` entry forwards every database name to the test server): each tenant is
+/// a single run under its lease, three at once; every revision is applied exactly once per
+/// tenant (counted on a direct connection), a re-run finds them all up to date, and the
+/// status page through the pooler is clean.
+#[test]
+fn transaction_pooling_a_fleet_of_tenants_is_migrated_once_each_and_checked_through_the_pooler() {
+    let s = Scenario::new();
+    three_revisions(&s);
+    let bouncer = PgBouncer::start("transaction");
+    let tenants: Vec<TestDb> = (0..3).map(|_| TestDb::new()).collect();
+    let mut file = String::new();
+    for (i, db) in tenants.iter().enumerate() {
+        file.push_str(&format!("tenant{i}={}\n", bouncer.url(&db.name)));
+    }
+    s.write("targets.txt", &file);
+    let file = s.path("targets.txt").display().to_string();
+
+    let r = s
+        .run("migrate-up", &["--targets", &file, "--parallel", "3"])
+        .ok();
+
+    no_prepared_statement_errors(&r);
+    assert!(
+        r.stderr.contains("migrate-up on 3 targets, 3 at once"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("3 targets in")
+            && r.stdout
+                .contains("3 done, 0 up to date, 0 with problems, 0 failed, 0 not started"),
+        "{}",
+        r.all()
+    );
+    for db in &tenants {
+        assert_eq!(db.version_rows(), ["c"]);
+        assert_eq!(db.tables(), ["alpha", "beta", "gamma"]);
+        assert_eq!(
+            db.strings("SELECT revision || ' ' || count(*) FROM alembic_version_applied GROUP BY revision ORDER BY revision"),
+            ["a 1", "b 1", "c 1"]
+        );
+        assert_eq!(db.audit(), ["up true a,b,c"]);
+        // under the lease (the advisory lock cannot hold through transaction pooling), released
+        assert_eq!(
+            db.strings("SELECT count(*)::text FROM alembic_version_lock"),
+            ["0"]
+        );
+    }
+
+    let r = s.run("migrate-up", &["--targets", &file]).ok();
+    no_prepared_statement_errors(&r);
+    assert!(r.stdout.contains("0 done, 3 up to date"), "{}", r.all());
+    for db in &tenants {
+        assert_eq!(db.audit(), ["up true a,b,c"]);
+    }
+
+    let r = s.run("migrate-check", &["--targets", &file]).ok();
+    no_prepared_statement_errors(&r);
+    assert!(
+        r.stdout
+            .contains("0 done, 3 up to date, 0 with problems, 0 failed"),
+        "{}",
+        r.all()
+    );
+}

@@ -139,3 +139,132 @@ pub fn check(project: &Project, base: &Settings, t: &Target, app: &str) -> Targe
     r.duration = t0.elapsed();
     r
 }
+
+/// `migrate-stamp REV...` (with `purge`: `--purge`) on `t`: exactly the single stamp — its
+/// lock, its audit row, its refusals (a revision no script has, without `--purge`). Written
+/// also when the target is already there, as the single command does.
+pub fn stamp(
+    project: &Project,
+    base: &Settings,
+    t: &Target,
+    revisions: &[String],
+    purge: bool,
+    options: &MigratorOptions,
+    app: &str,
+) -> TargetResult {
+    let t0 = Instant::now();
+    let mut r = TargetResult::new(t, Outcome::Done);
+    let result = open(project, base, t, app).and_then(|m| {
+        m.with_options(options.clone())
+            .stamp_from_to(revisions, purge)
+    });
+    match result {
+        Ok((from, to)) => {
+            r.note = Some(
+                match (purge, from == to) {
+                    (true, _) => "purged, stamped",
+                    (false, false) => "stamped",
+                    (false, true) => "stamped (no change)",
+                }
+                .into(),
+            );
+            r.from = from;
+            r.to = to;
+        }
+        Err(e) => r.outcome = Outcome::Failed(e),
+    }
+    r.duration = t0.elapsed();
+    r
+}
+
+/// `migrate-stamp --rehash REV...` on `t`: re-records the checksum of each applied revision
+/// from its script as it is now, each audited under the lock, as the single command does (a
+/// revision not applied on `t` fails `t`). `revisions` are the ones re-recorded.
+pub fn rehash(
+    project: &Project,
+    base: &Settings,
+    t: &Target,
+    revisions: &[String],
+    options: &MigratorOptions,
+    app: &str,
+) -> TargetResult {
+    let t0 = Instant::now();
+    let mut r = TargetResult::new(t, Outcome::Done);
+    let result = (|| -> crate::Result<()> {
+        let mut m = open(project, base, t, app)?.with_options(options.clone());
+        for rev in revisions {
+            m.rehash(rev)?;
+            r.revisions.push(project.graph.resolve(rev)?);
+        }
+        let heads = m.heads()?;
+        r.from = heads.clone();
+        r.to = heads;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => r.note = Some(format!("rehashed {}", r.revisions.join(", "))),
+        Err(e) => r.outcome = Outcome::Failed(e),
+    }
+    r.duration = t0.elapsed();
+    r
+}
+
+/// `migrate-history --targets`: where `t` is in the history — its current revisions (from;
+/// a revision no script has fails it, as `migrate-history -i` does), the scripts' heads (to)
+/// and the revisions it is behind (revisions, in the order an upgrade applies them): up to
+/// date `at the heads`, else done `at b, 2 behind`. Reads only.
+pub fn history(project: &Project, base: &Settings, t: &Target, app: &str) -> TargetResult {
+    let t0 = Instant::now();
+    let mut r = TargetResult::new(t, Outcome::Done);
+    let result = (|| -> crate::Result<()> {
+        let mut m = open(project, base, t, app)?;
+        let current = m.known_heads()?;
+        let plan = project
+            .graph
+            .upgrade_plan(&current, &crate::graph::Target::Heads)?;
+        r.revisions = plan.steps.iter().map(|s| s.revision.clone()).collect();
+        let mut heads = project.graph.heads();
+        heads.sort();
+        r.note = Some(behind_text(&current, r.revisions.len()));
+        if r.revisions.is_empty() {
+            r.outcome = Outcome::UpToDate;
+        }
+        r.from = current;
+        r.to = heads;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        r.outcome = Outcome::Failed(e);
+    }
+    r.duration = t0.elapsed();
+    r
+}
+
+/// `at the heads`, or `at b, 2 behind` (`at <base>, 3 behind` for an empty version table).
+pub fn behind_text(current: &[String], behind: usize) -> String {
+    if behind == 0 {
+        return "at the heads".into();
+    }
+    let at = if current.is_empty() {
+        "<base>".to_string()
+    } else {
+        current.join(", ")
+    };
+    format!("at {at}, {behind} behind")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::behind_text;
+
+    #[test]
+    fn where_a_target_is_in_the_history() {
+        assert_eq!(behind_text(&["c".into()], 0), "at the heads");
+        assert_eq!(behind_text(&["b".into()], 2), "at b, 2 behind");
+        assert_eq!(
+            behind_text(&["b".into(), "x".into()], 1),
+            "at b, x, 1 behind"
+        );
+        assert_eq!(behind_text(&[], 3), "at <base>, 3 behind");
+    }
+}

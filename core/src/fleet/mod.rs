@@ -51,6 +51,9 @@ pub struct TargetResult {
     pub revisions: Vec<String>,
     pub duration: Duration,
     pub outcome: Outcome,
+    /// The command's own words for a fine result, shown in place of the default ones
+    /// (`migrate-stamp`: `stamped`; `migrate-history`: `at b, 2 behind`).
+    pub note: Option<String>,
 }
 
 impl TargetResult {
@@ -63,6 +66,7 @@ impl TargetResult {
             revisions: Vec::new(),
             duration: Duration::ZERO,
             outcome,
+            note: None,
         }
     }
 
