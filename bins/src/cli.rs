@@ -53,29 +53,24 @@ pub struct LockArgs {
 }
 
 impl LockArgs {
-    /// Options for the writing operations (lock timeout; checksums are per binary).
-    pub fn migrator_options(&self, ignore_checksums: bool) -> retort::migrator::MigratorOptions {
+    /// Options for the writing operations (lock timeout, lock mode: the flag, else
+    /// `MIGRATE_LOCK_MODE` from the environment or `.env`; checksums are per binary).
+    pub fn migrator_options(
+        &self,
+        settings: &Settings,
+        ignore_checksums: bool,
+    ) -> retort::migrator::MigratorOptions {
         retort::migrator::MigratorOptions {
             lock_timeout: self
                 .lock_timeout
                 .unwrap_or(retort::migrator::DEFAULT_LOCK_TIMEOUT),
             ignore_checksums,
             backup_dir: None,
-            lock_mode: self
-                .lock_mode
-                .clone()
-                .or_else(|| {
-                    std::env::var("MIGRATE_LOCK_MODE")
-                        .ok()
-                        .filter(|v| !v.is_empty())
-                })
-                .map(|m| retort::db::lease::LockMode::parse(&m))
-                .transpose()
-                .unwrap_or_else(|e| {
-                    eprintln!("error: MIGRATE_LOCK_MODE: {e}");
-                    std::process::exit(2)
-                })
-                .unwrap_or_default(),
+            lock_mode: match &self.lock_mode {
+                // clap keeps the flag to the three names
+                Some(m) => retort::db::lease::LockMode::parse(m).unwrap_or_default(),
+                None => settings.lock_mode.unwrap_or_default(),
+            },
             repair_invalid_indexes: false,
             audit_note: None,
             allow_unsafe: false,
@@ -90,7 +85,8 @@ pub struct RunArgs {
     /// statement waiting for a table lock blocks every read and write queued behind it, so it
     /// gives up after this and the step is retried (--ddl-retries). Not --lock-timeout (which
     /// waits for another retort run). A script's '-- lock_timeout:' overrides it.
-    #[arg(long, value_name = "DURATION", env = "MIGRATE_DDL_LOCK_TIMEOUT", value_parser = parse_duration_arg)]
+    /// Default: MIGRATE_DDL_LOCK_TIMEOUT (environment or .env).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub ddl_lock_timeout: Option<std::time::Duration>,
     /// How often a step that timed out waiting for a lock is retried, with growing waits (1s,
     /// 2s, 4s, ...), after rolling back its transaction (default 3).
@@ -98,7 +94,8 @@ pub struct RunArgs {
     pub ddl_retries: Option<u32>,
     /// PostgreSQL's statement_timeout for every step (default: the server's; 0: off). A
     /// script's '-- statement_timeout:' overrides it.
-    #[arg(long, value_name = "DURATION", env = "MIGRATE_STATEMENT_TIMEOUT", value_parser = parse_duration_arg)]
+    /// Default: MIGRATE_STATEMENT_TIMEOUT (environment or .env).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub statement_timeout: Option<std::time::Duration>,
     /// How often a long step logs its progress when stderr is not a terminal (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
@@ -107,8 +104,11 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// `batch`: `--batch N` (clap keeps it at 1 or more).
+    /// The flags, else their variables (`settings`, from the environment or `.env`), else
+    /// the defaults.
     pub fn options(
         &self,
+        settings: &Settings,
         transaction_per_migration: bool,
         batch: Option<u32>,
     ) -> retort::RunOptions {
@@ -117,12 +117,13 @@ impl RunArgs {
             batch: batch_size(batch),
             ddl_lock_timeout: Some(
                 self.ddl_lock_timeout
+                    .or(settings.ddl_lock_timeout)
                     .unwrap_or(retort::exec::DEFAULT_DDL_LOCK_TIMEOUT),
             ),
             ddl_retries: self
                 .ddl_retries
                 .unwrap_or(retort::exec::DEFAULT_DDL_RETRIES),
-            statement_timeout: self.statement_timeout,
+            statement_timeout: self.statement_timeout.or(settings.statement_timeout),
             ..retort::RunOptions::default()
         }
     }

@@ -60,6 +60,7 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        let settings = a.common.settings()?;
         if a.fleet.given()? {
             if a.sql.is_some() || a.dry_run {
                 return Err(retort::Error::usage(
@@ -72,7 +73,9 @@ fn main() {
                 )
                 .with_hint("pass --yes"));
             }
-            let opts = a.run.options(a.transaction_per_migration, a.batch);
+            let opts = a
+                .run
+                .options(&settings, a.transaction_per_migration, a.batch);
             return retort_cli::fleet::run_main(
                 &a.common,
                 &a.fleet,
@@ -80,11 +83,10 @@ fn main() {
                 "migrate-down",
                 retort::plan::Direction::Down,
                 &a.target,
-                &a.lock.migrator_options(false),
+                &a.lock.migrator_options(&settings, false),
                 &opts,
             );
         }
-        let settings = a.common.settings()?;
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };
             print!(
@@ -99,10 +101,12 @@ fn main() {
             );
             return Ok(0);
         }
-        let mut m =
-            Migrator::open(&settings, "migrate-down")?.with_options(a.lock.migrator_options(false));
+        let mut m = Migrator::open(&settings, "migrate-down")?
+            .with_options(a.lock.migrator_options(&settings, false));
         let plan = m.plan_downgrade(&a.target)?;
-        let opts = a.run.options(a.transaction_per_migration, a.batch);
+        let opts = a
+            .run
+            .options(&settings, a.transaction_per_migration, a.batch);
         if a.dry_run {
             m.check_lock_budget(&plan, &opts)?;
             print!("{}", cli::show_plan(a.format, &m, &plan, &opts));

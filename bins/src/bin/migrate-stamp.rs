@@ -56,13 +56,14 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        let settings = a.common.settings()?;
         if a.fleet.given()? {
             if a.sql.is_some() || a.dry_run {
                 return Err(retort::Error::usage(
                     "--targets/--targets-query run the stamp; --sql and --dry-run are for one database",
                 ));
             }
-            let options = a.lock.migrator_options(false);
+            let options = a.lock.migrator_options(&settings, false);
             let app = "migrate-stamp";
             return if a.rehash {
                 fleet::main_for(&a.common, &a.fleet, a.format, app, |p, s, t| {
@@ -74,7 +75,6 @@ fn main() {
                 })
             };
         }
-        let settings = a.common.settings()?;
         let json = a.format == cli::Format::Json;
         if let Some(range) = &a.sql {
             let revisions = if range.is_empty() {
@@ -91,7 +91,7 @@ fn main() {
             return Ok(0);
         }
         let mut m = Migrator::open(&settings, "migrate-stamp")?
-            .with_options(a.lock.migrator_options(false));
+            .with_options(a.lock.migrator_options(&settings, false));
         if a.rehash {
             let mut done = Vec::new();
             for rev in &a.revisions {

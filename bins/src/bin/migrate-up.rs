@@ -77,13 +77,16 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
+        let settings = a.common.settings()?;
         if a.fleet.given()? {
             if a.sql.is_some() || a.dry_run || a.backup_dir.is_some() {
                 return Err(retort::Error::usage(
                     "--targets/--targets-query run the upgrade; --sql, --dry-run and --backup-dir are for one database",
                 ));
             }
-            let opts = a.run.options(a.transaction_per_migration, a.batch);
+            let opts = a
+                .run
+                .options(&settings, a.transaction_per_migration, a.batch);
             return retort_cli::fleet::run_main(
                 &a.common,
                 &a.fleet,
@@ -93,12 +96,11 @@ fn main() {
                 &a.target,
                 &retort::migrator::MigratorOptions {
                     allow_unsafe: a.allow_unsafe,
-                    ..a.lock.migrator_options(a.ignore_checksums)
+                    ..a.lock.migrator_options(&settings, a.ignore_checksums)
                 },
                 &opts,
             );
         }
-        let settings = a.common.settings()?;
         if let Some(range) = &a.sql {
             let range = if range.is_empty() { &a.target } else { range };
             print!(
@@ -118,10 +120,12 @@ fn main() {
                 backup_dir: a.backup_dir.clone(),
                 repair_invalid_indexes: a.repair_invalid_indexes,
                 allow_unsafe: a.allow_unsafe,
-                ..a.lock.migrator_options(a.ignore_checksums)
+                ..a.lock.migrator_options(&settings, a.ignore_checksums)
             },
         );
-        let opts = a.run.options(a.transaction_per_migration, a.batch);
+        let opts = a
+            .run
+            .options(&settings, a.transaction_per_migration, a.batch);
         // the plan's refusals (an unknown revision, an edited applied script) come before the
         // migration lock is taken
         let plan = m.plan_upgrade(&a.target)?;

@@ -531,3 +531,38 @@ fn history_and_current_keep_a_header_index_that_follows_every_edit() {
     .ok();
     assert!(!index_dir.exists());
 }
+
+#[test]
+fn docs_commands_md_shows_each_binarys_help_as_it_is() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/commands.md"))
+        .unwrap();
+    for bin in [
+        "migrate-up",
+        "migrate-down",
+        "migrate-current",
+        "migrate-history",
+        "migrate-revision",
+        "migrate-check",
+        "migrate-stamp",
+    ] {
+        let out = std::process::Command::new(bin_path(bin))
+            .arg("--help")
+            .output()
+            .unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        let section = doc
+            .split(&format!("\n## {bin}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("docs/commands.md has no section {bin}"));
+        let block = section
+            .split("```text\n")
+            .nth(1)
+            .and_then(|b| b.split("\n```\n").next())
+            .unwrap();
+        assert_eq!(
+            block,
+            help.trim_end(),
+            "docs/commands.md's {bin} --help is out of date"
+        );
+    }
+}

@@ -114,6 +114,64 @@ fn configuration_flags_beat_environment_beat_dotenv() {
 }
 
 #[test]
+fn run_settings_come_from_dotenv_too_and_a_bad_one_is_named() {
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.revision("002", "001", "SELECT pg_sleep(3);", "SELECT 1;");
+    // MIGRATE_LOCK_MODE in .env: the lease row (its table) instead of the advisory lock
+    s.write(
+        ".env",
+        &format!("DATABASE_URL={}\nMIGRATE_LOCK_MODE=lease\n", s.db.url),
+    );
+    s.run_env("migrate-up", &["001"], &[]).ok();
+    assert!(
+        s.db.table_exists("alembic_version_lock"),
+        "the lease's table"
+    );
+    // MIGRATE_STATEMENT_TIMEOUT in .env stops the 3 s step
+    s.write(
+        ".env",
+        &format!(
+            "DATABASE_URL={}\nMIGRATE_STATEMENT_TIMEOUT=500ms\n",
+            s.db.url
+        ),
+    );
+    let r = s.run_env("migrate-up", &[], &[]).code(4);
+    assert!(r.stderr.contains("statement timeout"), "{}", r.stderr);
+    assert_eq!(s.db.version_rows(), ["001"]);
+    // a bad value is named, with its variable, and nothing runs
+    for (var, value, says) in [
+        ("MIGRATE_LOCK_MODE", "sesion", "'sesion' is not a lock mode"),
+        ("MIGRATE_DDL_LOCK_TIMEOUT", "5parsecs", "is not a duration"),
+    ] {
+        s.write(
+            ".env",
+            &format!("DATABASE_URL={}\n{var}={value}\n", s.db.url),
+        );
+        let r = s.run_env("migrate-up", &[], &[]).code(2);
+        assert!(r.stderr.contains(&format!("{var}: ")), "{}", r.stderr);
+        assert!(r.stderr.contains(says), "{}", r.stderr);
+        assert!(r.stderr.contains("the .env file"), "{}", r.stderr);
+        assert_eq!(s.db.version_rows(), ["001"]);
+    }
+    // the flag beats the variable
+    s.write(
+        ".env",
+        &format!(
+            "DATABASE_URL={}\nMIGRATE_STATEMENT_TIMEOUT=500ms\n",
+            s.db.url
+        ),
+    );
+    s.run_env(
+        "migrate-up",
+        &["--ddl-lock-timeout", "2s", "--statement-timeout", "0"],
+        &[],
+    )
+    .ok();
+    assert_eq!(s.db.version_rows(), ["002"]);
+}
+
+#[test]
 fn every_url_form_connects() {
     let s = Scenario::with_example();
     let url = s.db.url.clone();

@@ -196,6 +196,30 @@ pub struct Settings {
     /// `$XDG_CACHE_HOME/retort`, else `~/.cache/retort`; `off`: none). See
     /// [`crate::script::index`].
     pub cache_dir: Option<PathBuf>,
+    /// `MIGRATE_LOCK_MODE` (`--lock-mode` wins).
+    pub lock_mode: Option<crate::db::lease::LockMode>,
+    /// `MIGRATE_DDL_LOCK_TIMEOUT` (`--ddl-lock-timeout` wins).
+    pub ddl_lock_timeout: Option<Duration>,
+    /// `MIGRATE_STATEMENT_TIMEOUT` (`--statement-timeout` wins).
+    pub statement_timeout: Option<Duration>,
+}
+
+/// `e` about the value of the variable `key`.
+fn named(key: &str, mut e: Error) -> Error {
+    e.message = format!("{key}: {}", e.message);
+    let fix = format!("fix or unset {key} (in the environment or the .env file)");
+    e.hint = Some(match e.hint.take() {
+        Some(h) => format!("{h}; {fix}"),
+        None => fix,
+    });
+    e
+}
+
+/// A duration from the variable `key` (environment, else `.env`).
+fn env_duration(env: &Env, key: &str) -> Result<Option<Duration>> {
+    env.get(key)
+        .map(|v| duration::parse_duration(&v).map_err(|e| named(key, e)))
+        .transpose()
 }
 
 /// `MIGRATE_CACHE_DIR` (`off`: no cache), else `$XDG_CACHE_HOME/retort`, else
@@ -305,6 +329,14 @@ impl Settings {
             shadow_template: env.get("MIGRATE_SHADOW_TEMPLATE").filter(|t| !t.is_empty()),
             direct_url,
             cache_dir: cache_dir(env),
+            lock_mode: env
+                .get("MIGRATE_LOCK_MODE")
+                .map(|m| {
+                    crate::db::lease::LockMode::parse(&m).map_err(|e| named("MIGRATE_LOCK_MODE", e))
+                })
+                .transpose()?,
+            ddl_lock_timeout: env_duration(env, "MIGRATE_DDL_LOCK_TIMEOUT")?,
+            statement_timeout: env_duration(env, "MIGRATE_STATEMENT_TIMEOUT")?,
         })
     }
 

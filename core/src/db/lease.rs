@@ -55,7 +55,7 @@ impl LockMode {
             "session" | "advisory" => Ok(LockMode::Session),
             "lease" => Ok(LockMode::Lease),
             other => Err(Error::usage(format!(
-                "--lock-mode {other}: expected auto, session or lease"
+                "'{other}' is not a lock mode: expected auto, session or lease"
             ))),
         }
     }
