@@ -3,6 +3,7 @@
 //! `--canary` and `--continue-on-error`; each job is exactly a single run on its target (its
 //! own connection, lock, transactions, audit rows and failure state). docs/fleets.md.
 
+pub mod drift;
 pub mod jobs;
 pub mod targets;
 
@@ -51,6 +52,9 @@ pub struct TargetResult {
     pub revisions: Vec<String>,
     pub duration: Duration,
     pub outcome: Outcome,
+    /// `migrate-check` with a schema file: what its schema was compared with, and whether it
+    /// matched (`None`: not compared).
+    pub drift: Option<String>,
 }
 
 impl TargetResult {
@@ -63,6 +67,7 @@ impl TargetResult {
             revisions: Vec::new(),
             duration: Duration::ZERO,
             outcome,
+            drift: None,
         }
     }
 
