@@ -228,7 +228,7 @@ fn schema_per_tenant_targets_from_a_query() {
 }
 
 #[test]
-fn check_on_a_fleet_lists_behind_drifted_unknown_and_unreachable_targets() {
+fn check_on_a_fleet_lists_behind_edited_unknown_and_unreachable_targets() {
     let s = Scenario::new();
     two_revisions(&s);
     let (dbs, _) = tenants(&s, 4);
@@ -368,7 +368,10 @@ fn check_on_a_fleet_compares_each_targets_schema_with_a_replay_of_its_own_revisi
         "{}",
         r.stdout
     );
-    assert_eq!(doc["targets"][2]["drift"], "matches a replay of its revisions (a)");
+    assert_eq!(
+        doc["targets"][2]["drift"],
+        "matches a replay of its revisions (a)"
+    );
     assert_eq!(doc["problems"], serde_json::json!([]), "{}", r.stdout);
     assert_eq!(doc["exit_code"], 1);
 }
@@ -409,14 +412,22 @@ fn check_on_schema_per_tenant_targets_compares_each_tenants_schema_only() {
     two_revisions(&s);
     schema_file(&s);
     s.db.execute("CREATE SCHEMA tenant_a; CREATE SCHEMA tenant_b; CREATE SCHEMA tenant_c");
-    s.run("migrate-up", &["--targets-query", "SELECT 'tenant_a' UNION ALL SELECT 'tenant_b'"])
-        .ok();
+    s.run(
+        "migrate-up",
+        &[
+            "--targets-query",
+            "SELECT 'tenant_a' UNION ALL SELECT 'tenant_b'",
+        ],
+    )
+    .ok();
     s.run("migrate-up", &["a", "--targets-query", "SELECT 'tenant_c'"])
         .ok();
     s.db.execute("ALTER TABLE tenant_b.alpha ADD COLUMN stray text");
 
     let q = "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1";
-    let r = s.run("migrate-check", &["--targets-query", q, "-v"]).code(1);
+    let r = s
+        .run("migrate-check", &["--targets-query", q, "-v"])
+        .code(1);
 
     assert!(row(&r, "tenant_a").contains("up to date"), "{}", r.stdout);
     assert!(

@@ -64,7 +64,9 @@ impl<K: Ord + Clone, V: Clone> Memo<K, V> {
     }
 }
 
-/// What a target at one applied set is compared with.
+/// What a target at one applied set is compared with. One per set, behind an `Arc`: the
+/// variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Expected {
     /// Database-per-tenant: the replay's schema (its shadow already dropped).
     Schema(Schema),

@@ -615,7 +615,10 @@ mod tests {
             ["tenant_b.items"]
         );
         assert_eq!(
-            s.unhandled.keys().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            s.unhandled
+                .keys()
+                .map(|k| k.name.as_str())
+                .collect::<Vec<_>>(),
             ["p on tenant_b.items"]
         );
         assert!(s.extensions.is_empty());
