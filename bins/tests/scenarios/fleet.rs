@@ -404,6 +404,22 @@ fn check_on_a_fleet_reports_the_schema_file_against_the_migrations_once() {
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(doc["problems"][0]["code"], "schema_drift", "{}", r.stdout);
     assert_eq!(doc["summary"]["problems"], 0, "{}", r.stdout);
+
+    // --shadow-url is where the shadows go: a server database that does not exist stops the
+    // run before any target
+    let shadow = with_db(&server_url(), "retort_no_such_shadow_server");
+    let r = s.run(
+        "migrate-check",
+        &["--targets", &file, "--shadow-url", &shadow],
+    );
+    assert!(r.code != 0 && r.code != 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("retort_no_such_shadow_server"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.stdout.contains("tenant00"), "{}", r.stdout);
+    no_password(&r);
 }
 
 #[test]
