@@ -6,7 +6,8 @@
 #      migrate-up over the fleet, then migrate-check (the status page) and migrate-up again
 #      with everything up to date.
 #   2. 200 tenant DATABASES x 20 revisions: one `migrate-up --targets --parallel 8` vs a shell
-#      loop calling migrate-up once per database (each on 200 fresh databases).
+#      loop calling migrate-up once per database (each on 200 fresh databases); then
+#      `migrate-check --targets` without and with a schema file (schema drift per target).
 #   3. migrate-current / migrate-history on a 10,000-revision chain (mean of 10 runs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,12 +88,20 @@ loop=$(ms_since "$t")
 drop_dbs; make_dbs
 t=$(now_ns); "$BIN/migrate-up" -q --dir m20 --targets targets.txt --parallel "$PAR" >/dev/null; fleet=$(ms_since "$t")
 t=$(now_ns); "$BIN/migrate-up" -q --dir m20 --targets targets.txt --parallel "$PAR" >/dev/null; rerun=$(ms_since "$t")
+t=$(now_ns); "$BIN/migrate-check" -q --dir m20 --targets targets.txt --parallel "$PAR" >/dev/null; check=$(ms_since "$t")
+for i in $(seq 1 "$REVS"); do
+  echo "CREATE TABLE t_$i (id bigint PRIMARY KEY, name text NOT NULL);"
+  echo "CREATE INDEX t_${i}_name ON t_$i (name);"
+done > m20-schema.sql
+t=$(now_ns); "$BIN/migrate-check" -q --dir m20 --schema m20-schema.sql --targets targets.txt --parallel "$PAR" >/dev/null; drift=$(ms_since "$t")
 drop_dbs
 echo "| $DBS databases x $REVS revisions | time |"
 echo "|---|---|"
 echo "| shell loop, one \`migrate-up\` per database | ${loop} ms |"
 echo "| \`migrate-up --targets --parallel $PAR\` | ${fleet} ms |"
 echo "| the same again, all up to date | ${rerun} ms |"
+echo "| \`migrate-check --targets\`, all up to date, no schema file | ${check} ms |"
+echo "| \`migrate-check --targets --schema FILE\` (schema drift per target, one replay) | ${drift} ms |"
 echo
 
 # 3. a long chain on a fresh database: the replay (a transaction per revision; in one

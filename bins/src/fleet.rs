@@ -2,7 +2,8 @@
 //! live status on a terminal, the final table and the JSON document (docs/fleets.md).
 
 use crate::cli::{self, Format};
-use retort::config::{Env, Settings};
+use retort::check::Problem;
+use retort::config::{DbUrl, Env, Settings};
 use retort::error::{Error, Result};
 use retort::fleet::{self, Event, FleetOptions, Outcome, Target, TargetResult};
 use retort::output::text::fmt_duration;
@@ -88,6 +89,15 @@ impl FleetArgs {
     }
 }
 
+/// What a fleet run found about the whole fleet rather than one target: `migrate-check`'s
+/// schema file against the migrations, checked once.
+#[derive(Debug, Clone, Default)]
+pub struct FleetWide {
+    pub problems: Vec<Problem>,
+    /// What the schema drift checks did.
+    pub drift: Option<String>,
+}
+
 /// Runs `job` over the fleet, shows the live status (on a terminal), prints the table or the
 /// JSON document, and returns the exit code: 0 every target fine, 1 (check) some have
 /// problems, [`fleet::SOME_FAILED`] some failed or were not started.
@@ -97,6 +107,20 @@ pub fn drive(
     targets: &[Target],
     opts: &FleetOptions,
     job: impl Fn(&Target) -> TargetResult + Sync,
+) -> Result<i32> {
+    drive_with(format, command, targets, opts, job, FleetWide::default)
+}
+
+/// [`drive`], with what `wide` (asked after the run) found about the whole fleet: its
+/// problems count for the exit code, and are printed once (in the table after the rows, in
+/// the JSON document at the top level).
+pub fn drive_with(
+    format: Format,
+    command: &str,
+    targets: &[Target],
+    opts: &FleetOptions,
+    job: impl Fn(&Target) -> TargetResult + Sync,
+    wide: impl FnOnce() -> FleetWide,
 ) -> Result<i32> {
     let started = Instant::now();
     let live = std::io::stderr().is_terminal() && log::log_enabled!(log::Level::Info);
@@ -161,6 +185,7 @@ pub fn drive(
         eprint!("\r\x1b[2K");
     }
     let elapsed = started.elapsed();
+    let wide = wide();
     let failed = results.iter().filter(|r| r.failed()).count();
     let problems = results
         .iter()
@@ -168,14 +193,14 @@ pub fn drive(
         .count();
     let code = if failed > 0 {
         fleet::SOME_FAILED
-    } else if problems > 0 {
+    } else if problems > 0 || !wide.problems.is_empty() {
         1
     } else {
         0
     };
     match format {
-        Format::Json => cli::print_json(&json(command, &results, elapsed, code)),
-        Format::Text => print!("{}", table(&results, elapsed)),
+        Format::Json => cli::print_json(&json(command, &results, &wide, elapsed, code)),
+        Format::Text => print!("{}", table(&results, &wide, elapsed)),
     }
     Ok(code)
 }
@@ -203,7 +228,8 @@ fn result_text(r: &TargetResult) -> String {
             .iter()
             .map(|p| match p.code {
                 "pending" => p.message.clone(),
-                "checksum_mismatch" => format!("drifted: {}", p.message),
+                "checksum_mismatch" => format!("edited: {}", p.message),
+                "database_drift" => format!("drifted: {}", p.message),
                 "unknown_revision" => format!("unknown revision: {}", p.message),
                 _ => p.message.clone(),
             })
@@ -224,8 +250,9 @@ fn result_code(o: &Outcome) -> &'static str {
     }
 }
 
-/// The final table: name, from → to, duration, result; then one summary line.
-pub fn table(results: &[TargetResult], elapsed: Duration) -> String {
+/// The final table: name, from → to, duration, result; then the fleet-wide lines (schema
+/// drift), then one summary line.
+pub fn table(results: &[TargetResult], wide: &FleetWide, elapsed: Duration) -> String {
     let rows: Vec<[String; 4]> = results
         .iter()
         .map(|r| {
@@ -269,6 +296,12 @@ pub fn table(results: &[TargetResult], elapsed: Duration) -> String {
     for row in &rows {
         out.push_str(&line([&row[0], &row[1], &row[2], &row[3]]));
     }
+    if let Some(d) = &wide.drift {
+        out.push_str(&format!("schema drift: {}\n", redact(d)));
+    }
+    for p in &wide.problems {
+        out.push_str(&format!("problem [{}]: {}\n", p.code, redact(&p.message)));
+    }
     let count = |f: &dyn Fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
     let applied = count(&|o| matches!(o, Outcome::Done));
     let up = count(&|o| matches!(o, Outcome::UpToDate));
@@ -291,6 +324,7 @@ fn redact(s: &str) -> String {
 pub fn json(
     command: &str,
     results: &[TargetResult],
+    wide: &FleetWide,
     elapsed: Duration,
     code: i32,
 ) -> serde_json::Value {
@@ -309,6 +343,7 @@ pub fn json(
                     Outcome::Problems(ps) => ps.iter().map(|p| serde_json::json!({"code": p.code, "message": redact(&p.message)})).collect::<Vec<_>>(),
                     _ => Vec::new(),
                 },
+                "drift": r.drift,
                 "error": match &r.outcome {
                     Outcome::Failed(e) => retort::output::json::error(e),
                     Outcome::NotStarted(why) => serde_json::json!({"kind": "not_started", "message": why}),
@@ -337,6 +372,8 @@ pub fn json(
             "failed": n("failed"),
             "not_started": n("not_started"),
         },
+        "drift": wide.drift.as_deref().map(redact),
+        "problems": wide.problems.iter().map(|p| serde_json::json!({"code": p.code, "message": redact(&p.message)})).collect::<Vec<_>>(),
         "targets": targets,
     })
 }
@@ -383,6 +420,63 @@ pub fn main_for(
     drive(format, app, &targets, &opts, |t| {
         on_target(&t.name, || job(&project, &settings, t))
     })
+}
+
+/// `migrate-check --targets`: the status page. With a schema file (`settings.schema_file`, as
+/// for one database) the schema file is checked against the migrations once, and each
+/// target's schema against a replay of its applied revisions (one replay per distinct set),
+/// in shadow databases on `shadow_url`'s server (else `MIGRATE_SHADOW_URL`'s, else the first
+/// target's), dropped at the end. `shown` rewrites the fleet-wide messages (a temporary
+/// schema file is named by its command).
+pub fn check_main(
+    args: &FleetArgs,
+    format: Format,
+    settings: &Settings,
+    env: &Env,
+    shadow_url: Option<&DbUrl>,
+    shown: &dyn Fn(&str) -> String,
+) -> Result<i32> {
+    let app = "migrate-check";
+    let project = retort::Project::load(&settings.migrations_dir)?;
+    let targets = args.targets(settings, env, app)?;
+    let opts = args.options(&targets, app);
+    if settings.schema_file.is_file() {
+        log::info!(
+            "checking {} against the migrations in shadow databases",
+            shown(&settings.schema_file.display().to_string())
+        );
+    }
+    let drift = retort::schema::workspace::after_shadows(fleet::drift::FleetDrift::prepare(
+        &project, settings, &targets, shadow_url,
+    ))?;
+    let d = drift.as_ref();
+    drive_with(
+        format,
+        app,
+        &targets,
+        &opts,
+        |t| fleet::jobs::check(&project, settings, t, app, d),
+        || match d {
+            None => FleetWide {
+                problems: Vec::new(),
+                drift: Some(format!(
+                    "not checked: no schema file ({})",
+                    settings.schema_file.display()
+                )),
+            },
+            Some(d) => FleetWide {
+                problems: d
+                    .problems
+                    .iter()
+                    .map(|p| Problem {
+                        code: p.code,
+                        message: shown(&p.message),
+                    })
+                    .collect(),
+                drift: Some(shown(&d.summary())),
+            },
+        },
+    )
 }
 
 /// `migrate-up` / `migrate-down` over a fleet.

@@ -87,19 +87,16 @@ fn main() {
         _ => cli::Format::Text,
     };
     cli::main(format, || {
-        if a.fleet.given()? {
-            if a.offline {
-                return Err(retort::Error::usage(
-                    "--offline checks the scripts only; --targets checks databases",
-                ));
-            }
-            return retort_cli::fleet::main_for(
-                &a.common,
-                &a.fleet,
-                format,
-                "migrate-check",
-                |p, s, t| retort::fleet::jobs::check(p, s, t, "migrate-check"),
-            );
+        let fleet = a.fleet.given()?;
+        if fleet && a.offline {
+            return Err(retort::Error::usage(
+                "--offline checks the scripts only; --targets checks databases",
+            ));
+        }
+        if fleet && (a.lint || a.lint_all || a.round_trip) {
+            return Err(retort::Error::usage(
+                "--lint and --round-trip check the scripts, not the targets: run them without --targets (once, in CI)",
+            ));
         }
         let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {
@@ -122,22 +119,35 @@ fn main() {
             .as_deref()
             .map(|u| retort::config::DbUrl::parse(u, &env))
             .transpose()?;
+        // the temporary file is no name for the user: the command is
+        let shown = |m: &str| match &printed {
+            Some(p) => m.replace(
+                &p.path().display().to_string(),
+                &format!("the output of `{}`", p.command),
+            ),
+            None => m.to_string(),
+        };
+        if fleet {
+            return retort_cli::fleet::check_main(
+                &a.fleet,
+                format,
+                &settings,
+                &env,
+                shadow_url.as_ref(),
+                &shown,
+            );
+        }
         let opts = CheckOptions {
             offline: a.offline,
             allow_multiple_heads: a.allow_multiple_heads,
             shadow_url,
         };
         let mut report = check(&settings, &opts, "migrate-check")?;
-        if let Some(p) = &printed {
-            // the temporary file is no name for the user: the command is
-            let (file, what) = (
-                p.path().display().to_string(),
-                format!("the output of `{}`", p.command),
-            );
+        if printed.is_some() {
             for m in report.problems.iter_mut().map(|p| &mut p.message) {
-                *m = m.replace(&file, &what);
+                *m = shown(m);
             }
-            report.drift = report.drift.map(|d| d.replace(&file, &what));
+            report.drift = report.drift.map(|d| shown(&d));
         }
         let lint = if (a.lint || a.lint_all) && !report.heads.is_empty() {
             let lopts = LintOptions {

@@ -228,7 +228,7 @@ fn schema_per_tenant_targets_from_a_query() {
 }
 
 #[test]
-fn check_on_a_fleet_lists_behind_drifted_unknown_and_unreachable_targets() {
+fn check_on_a_fleet_lists_behind_edited_unknown_and_unreachable_targets() {
     let s = Scenario::new();
     two_revisions(&s);
     let (dbs, _) = tenants(&s, 4);
@@ -262,7 +262,19 @@ fn check_on_a_fleet_lists_behind_drifted_unknown_and_unreachable_targets() {
         "{}",
         r.stdout
     );
-    assert!(row(&r, "tenant02").contains("drifted"), "{}", r.stdout);
+    assert!(
+        row(&r, "tenant02").contains("edited: ") && row(&r, "tenant02").contains("revision a"),
+        "{}",
+        r.stdout
+    );
+    // no schema file: no schema drift compared, and the table says so once
+    assert!(!r.stdout.contains("drifted"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("schema drift: not checked: no schema file"),
+        "{}",
+        r.stdout
+    );
     assert!(
         row(&r, "tenant03").contains("unknown revision") && row(&r, "tenant03").contains("zzz"),
         "{}",
@@ -275,6 +287,182 @@ fn check_on_a_fleet_lists_behind_drifted_unknown_and_unreachable_targets() {
     );
     // reading only
     assert_eq!(dbs[1].version_rows(), ["a"]);
+}
+
+/// `schema.sql` beside the migrations: what revisions a and b build.
+fn schema_file(s: &Scenario) {
+    s.write(
+        "schema.sql",
+        "CREATE TABLE alpha (id int PRIMARY KEY);\nCREATE TABLE beta (id int PRIMARY KEY);\n",
+    );
+}
+
+/// How many lines of the debug log say `what`.
+fn logged(r: &Run, what: &str) -> usize {
+    r.stderr.lines().filter(|l| l.contains(what)).count()
+}
+
+#[test]
+fn check_on_a_fleet_compares_each_targets_schema_with_a_replay_of_its_own_revisions() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    schema_file(&s);
+    let (dbs, file) = tenants(&s, 3);
+    for db in &dbs[..2] {
+        s.run_env("migrate-up", &[], &[("DATABASE_URL", &db.url)])
+            .ok();
+    }
+    s.run_env("migrate-up", &["a"], &[("DATABASE_URL", &dbs[2].url)])
+        .ok();
+    // by hand, on one tenant only
+    dbs[1].execute("ALTER TABLE alpha ADD COLUMN stray text");
+
+    let r = s.run("migrate-check", &["--targets", &file, "-v"]).code(1);
+
+    no_password(&r);
+    assert!(row(&r, "tenant00").contains("up to date"), "{}", r.stdout);
+    assert!(
+        row(&r, "tenant01").contains("drifted: ")
+            && row(&r, "tenant01").contains("drop column public.alpha.stray"),
+        "{}",
+        r.stdout
+    );
+    // behind, and its schema is what ITS revision (a) builds: not drifted
+    assert!(
+        row(&r, "tenant02").contains("behind: 1 revision(s) pending")
+            && !row(&r, "tenant02").contains("drifted"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("schema drift: ") && r.stdout.contains("schema.sql matches the migrations; each target compared with a replay of its applied revisions (2 replays)"),
+        "{}",
+        r.stdout
+    );
+    // one replay to the heads (shared by tenant00, tenant01 and the schema file's check), the
+    // schema file, one replay of a: three shadow databases for three targets, all dropped
+    assert_eq!(logged(&r, "created shadow database"), 3, "{}", r.stderr);
+    assert_eq!(logged(&r, "dropped shadow database"), 3, "{}", r.stderr);
+    assert_eq!(logged(&r, "replayed "), 2, "{}", r.stderr);
+
+    let r = s
+        .run("migrate-check", &["--targets", &file, "--format", "json"])
+        .code(1);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let codes = |i: usize| -> Vec<String> {
+        doc["targets"][i]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codes(0), Vec::<String>::new(), "{}", r.stdout);
+    assert_eq!(codes(1), ["database_drift"], "{}", r.stdout);
+    assert_eq!(codes(2), ["pending"], "{}", r.stdout);
+    assert!(
+        doc["targets"][1]["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("drop column public.alpha.stray"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        doc["targets"][2]["drift"],
+        "matches a replay of its revisions (a)"
+    );
+    assert_eq!(doc["problems"], serde_json::json!([]), "{}", r.stdout);
+    assert_eq!(doc["exit_code"], 1);
+}
+
+#[test]
+fn check_on_a_fleet_reports_the_schema_file_against_the_migrations_once() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    s.write("schema.sql", "CREATE TABLE alpha (id int PRIMARY KEY);\n");
+    let (dbs, file) = tenants(&s, 2);
+    for db in &dbs {
+        s.run_env("migrate-up", &[], &[("DATABASE_URL", &db.url)])
+            .ok();
+    }
+
+    let r = s.run("migrate-check", &["--targets", &file]).code(1);
+
+    assert!(row(&r, "tenant00").contains("up to date"), "{}", r.stdout);
+    assert!(row(&r, "tenant01").contains("up to date"), "{}", r.stdout);
+    assert_eq!(
+        r.stdout.matches("problem [schema_drift]").count(),
+        1,
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("public.beta"), "{}", r.stdout);
+    let r = s
+        .run("migrate-check", &["--targets", &file, "--format", "json"])
+        .code(1);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["problems"][0]["code"], "schema_drift", "{}", r.stdout);
+    assert_eq!(doc["summary"]["problems"], 0, "{}", r.stdout);
+
+    // --shadow-url is where the shadows go: a server database that does not exist stops the
+    // run before any target
+    let shadow = with_db(&server_url(), "retort_no_such_shadow_server");
+    let r = s.run(
+        "migrate-check",
+        &["--targets", &file, "--shadow-url", &shadow],
+    );
+    assert!(r.code != 0 && r.code != 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("retort_no_such_shadow_server"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.stdout.contains("tenant00"), "{}", r.stdout);
+    no_password(&r);
+}
+
+#[test]
+fn check_on_schema_per_tenant_targets_compares_each_tenants_schema_only() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    schema_file(&s);
+    s.db.execute("CREATE SCHEMA tenant_a; CREATE SCHEMA tenant_b; CREATE SCHEMA tenant_c");
+    s.run(
+        "migrate-up",
+        &[
+            "--targets-query",
+            "SELECT 'tenant_a' UNION ALL SELECT 'tenant_b'",
+        ],
+    )
+    .ok();
+    s.run("migrate-up", &["a", "--targets-query", "SELECT 'tenant_c'"])
+        .ok();
+    s.db.execute("ALTER TABLE tenant_b.alpha ADD COLUMN stray text");
+
+    let q = "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1";
+    let r = s
+        .run("migrate-check", &["--targets-query", q, "-v"])
+        .code(1);
+
+    assert!(row(&r, "tenant_a").contains("up to date"), "{}", r.stdout);
+    assert!(
+        row(&r, "tenant_b").contains("drifted: ")
+            && row(&r, "tenant_b").contains("drop column tenant_b.alpha.stray")
+            && !row(&r, "tenant_b").contains("tenant_a"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row(&r, "tenant_c").contains("behind: 1 revision(s) pending")
+            && !row(&r, "tenant_c").contains("drifted"),
+        "{}",
+        r.stdout
+    );
+    // the schema file's two shadows, then one per applied set (b, a), shared by the tenants
+    assert!(r.stdout.contains("(2 replays)"), "{}", r.stdout);
+    assert_eq!(logged(&r, "created shadow database"), 4, "{}", r.stderr);
+    assert_eq!(logged(&r, "dropped shadow database"), 4, "{}", r.stderr);
 }
 
 #[test]

@@ -298,61 +298,19 @@ pub fn drift_problems(
             ),
         ));
     }
-    let limit = |v: &[String]| -> String {
-        let mut s: Vec<String> = v.iter().take(20).cloned().collect();
-        if v.len() > 20 {
-            s.push(format!("... and {} more", v.len() - 20));
-        }
-        s.join("; ")
-    };
     let report = match check_drift(project, settings, file, shadow_url, live, current) {
         Ok(r) => r,
-        Err(e)
-            if e.kind == ErrorKind::Usage && e.message.starts_with(&file.display().to_string()) =>
-        {
-            return Ok((
-                vec![Problem {
-                    code: "schema_file_invalid",
-                    message: e.to_string(),
-                }],
-                format!("{} does not load", file.display()),
-            ));
+        Err(e) => {
+            let (problem, note) = drift_error_problem(file, e)?;
+            return Ok((vec![problem], note));
         }
-        Err(e) if e.kind == ErrorKind::Migration => {
-            return Ok((
-                vec![Problem {
-                    code: "replay_failed",
-                    message: e.to_string(),
-                }],
-                "the migrations do not replay on an empty database".into(),
-            ));
-        }
-        Err(e) => return Err(e),
     };
     let mut problems = Vec::new();
     if !report.schema_drift.is_empty() {
-        problems.push(Problem {
-            code: "schema_drift",
-            message: format!(
-                "{} and the migrations disagree ({} difference{}): {}; run migrate-revision --autogenerate -m \"...\"",
-                file.display(),
-                report.schema_drift.len(),
-                if report.schema_drift.len() == 1 { "" } else { "s" },
-                limit(&report.schema_drift)
-            ),
-        });
+        problems.push(schema_drift_problem(file, &report.schema_drift));
     }
     if !report.database_drift.is_empty() {
-        problems.push(Problem {
-            code: "database_drift",
-            message: format!(
-                "the database's schema is not what its applied revisions ({}) produce ({} difference{}); to match them it would need: {}",
-                text::heads_text(current),
-                report.database_drift.len(),
-                if report.database_drift.len() == 1 { "" } else { "s" },
-                limit(&report.database_drift)
-            ),
-        });
+        problems.push(database_drift_problem(current, &report.database_drift));
     }
     // The line says what the check found: "matches" only when nothing differs.
     let mut note = match (
@@ -381,4 +339,67 @@ pub fn drift_problems(
         ));
     }
     Ok((problems, note))
+}
+
+/// The first 20 of `v`, `; `-separated (and how many more).
+fn limit(v: &[String]) -> String {
+    let mut s: Vec<String> = v.iter().take(20).cloned().collect();
+    if v.len() > 20 {
+        s.push(format!("... and {} more", v.len() - 20));
+    }
+    s.join("; ")
+}
+
+/// `schema_drift`: the schema file and the migrations replayed to the heads differ by `diffs`.
+pub(crate) fn schema_drift_problem(file: &Path, diffs: &[String]) -> Problem {
+    Problem {
+        code: "schema_drift",
+        message: format!(
+            "{} and the migrations disagree ({} difference{}): {}; run migrate-revision --autogenerate -m \"...\"",
+            file.display(),
+            diffs.len(),
+            if diffs.len() == 1 { "" } else { "s" },
+            limit(diffs)
+        ),
+    }
+}
+
+/// `database_drift`: a database at `current` differs by `diffs` (what would repair it) from a
+/// replay of its applied revisions.
+pub(crate) fn database_drift_problem(current: &[String], diffs: &[String]) -> Problem {
+    Problem {
+        code: "database_drift",
+        message: format!(
+            "the database's schema is not what its applied revisions ({}) produce ({} difference{}); to match them it would need: {}",
+            text::heads_text(current),
+            diffs.len(),
+            if diffs.len() == 1 { "" } else { "s" },
+            limit(diffs)
+        ),
+    }
+}
+
+/// A drift check that could not be made because of the project, not the server: the schema
+/// file does not load (`schema_file_invalid`) or the migrations do not replay on an empty
+/// database (`replay_failed`), as a problem and the line saying so. Other errors are returned.
+pub(crate) fn drift_error_problem(file: &Path, e: crate::Error) -> Result<(Problem, String)> {
+    if e.kind == ErrorKind::Usage && e.message.starts_with(&file.display().to_string()) {
+        return Ok((
+            Problem {
+                code: "schema_file_invalid",
+                message: e.to_string(),
+            },
+            format!("{} does not load", file.display()),
+        ));
+    }
+    if e.kind == ErrorKind::Migration {
+        return Ok((
+            Problem {
+                code: "replay_failed",
+                message: e.to_string(),
+            },
+            "the migrations do not replay on an empty database".into(),
+        ));
+    }
+    Err(e)
 }

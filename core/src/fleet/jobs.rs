@@ -1,6 +1,7 @@
 //! The per-target jobs of the fleet commands: each is the single-target command on that
 //! target, with the scripts read once for the whole fleet.
 
+use super::drift::FleetDrift;
 use super::{Outcome, Target, TargetResult};
 use crate::commands::check::Problem;
 use crate::config::Settings;
@@ -8,6 +9,7 @@ use crate::exec::{QuietObserver, RunOptions};
 use crate::migrator::{Migrator, MigratorOptions};
 use crate::plan::Direction;
 use crate::project::Project;
+use crate::schema::workspace::after_shadows;
 use std::time::Instant;
 
 fn open(project: &Project, base: &Settings, t: &Target, app: &str) -> crate::Result<Migrator> {
@@ -84,10 +86,17 @@ pub fn current(project: &Project, base: &Settings, t: &Target, app: &str) -> Tar
     r
 }
 
-/// `migrate-check` on `t`, the fleet's status page: unknown revisions, edited applied scripts
-/// (drifted from the scripts), INVALID indexes, pending revisions (behind). Schema drift
-/// against `schema.sql` is not replayed per target (see docs/fleets.md).
-pub fn check(project: &Project, base: &Settings, t: &Target, app: &str) -> TargetResult {
+/// `migrate-check` on `t`, the fleet's status page: unknown revisions, edited applied scripts,
+/// INVALID indexes, pending revisions (behind), and with `drift` (a schema file exists) its
+/// schema against a replay of its applied revisions, shared with the other targets at the
+/// same revisions (see docs/fleets.md).
+pub fn check(
+    project: &Project,
+    base: &Settings,
+    t: &Target,
+    app: &str,
+    drift: Option<&FleetDrift>,
+) -> TargetResult {
     let t0 = Instant::now();
     let mut r = TargetResult::new(t, Outcome::UpToDate);
     let result = (|| -> crate::Result<()> {
@@ -127,6 +136,11 @@ pub fn check(project: &Project, base: &Settings, t: &Target, app: &str) -> Targe
                 code: "pending",
                 message: format!("behind: {} revision(s) pending", r.revisions.len()),
             });
+        }
+        if let Some(d) = drift {
+            let (problem, note) = after_shadows(d.check_target(&mut m.client, t, &current))?;
+            problems.extend(problem);
+            r.drift = Some(note);
         }
         if !problems.is_empty() {
             r.outcome = Outcome::Problems(problems);

@@ -3,6 +3,7 @@
 //! `--canary` and `--continue-on-error`; each job is exactly a single run on its target (its
 //! own connection, lock, transactions, audit rows and failure state). docs/fleets.md.
 
+pub mod drift;
 pub mod jobs;
 pub mod targets;
 
@@ -54,6 +55,9 @@ pub struct TargetResult {
     /// The command's own words for a fine result, shown in place of the default ones
     /// (`migrate-stamp`: `stamped`; `migrate-history`: `at b, 2 behind`).
     pub note: Option<String>,
+    /// `migrate-check` with a schema file: what its schema was compared with, and whether it
+    /// matched (`None`: not compared).
+    pub drift: Option<String>,
 }
 
 impl TargetResult {
@@ -67,6 +71,7 @@ impl TargetResult {
             duration: Duration::ZERO,
             outcome,
             note: None,
+            drift: None,
         }
     }
 

@@ -82,6 +82,26 @@ pub struct Schema {
     pub unhandled: BTreeMap<ObjectKey, String>,
 }
 
+impl Schema {
+    /// Keeps only what lives in schema `name` (one tenant of a schema-per-tenant database):
+    /// its tables, views, sequences, types, functions, triggers and the objects not compared
+    /// that are named in it. Extensions belong to the whole database and are left out.
+    pub fn only_schema(&mut self, name: &str) {
+        self.schemas.retain(|s, _| s == name);
+        self.extensions.clear();
+        self.enums.retain(|q, _| q.schema == name);
+        self.sequences.retain(|q, _| q.schema == name);
+        self.tables.retain(|q, _| q.schema == name);
+        self.views.retain(|q, _| q.schema == name);
+        self.functions.retain(|_, f| f.name.schema == name);
+        self.triggers.retain(|(t, _), _| t.schema == name);
+        let prefix = format!("{}.", ident(name));
+        let on = format!(" on {prefix}");
+        self.unhandled
+            .retain(|k, _| k.name.starts_with(&prefix) || k.name.contains(&on));
+    }
+}
+
 /// An object by kind (`function`, `trigger`, `partitioned table`, ...) and name, ordered by
 /// kind then name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -558,5 +578,49 @@ mod tests {
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(ident("2x"), "\"2x\"");
         assert_eq!(QName::new("public", "order").sql(), "public.\"order\"");
+    }
+
+    #[test]
+    fn only_schema_keeps_one_tenants_objects() {
+        let mut s = Schema::default();
+        for schema in ["tenant_a", "tenant_b", "public"] {
+            let q = QName::new(schema, "items");
+            s.schemas.insert(schema.into(), None);
+            s.tables.insert(
+                q.clone(),
+                Table {
+                    name: q.clone(),
+                    columns: Vec::new(),
+                    constraints: BTreeMap::new(),
+                    indexes: BTreeMap::new(),
+                    comment: None,
+                    unlogged: false,
+                },
+            );
+            s.unhandled.insert(
+                ObjectKey {
+                    kind: "policy".into(),
+                    name: format!("p on {}", q.sql()),
+                },
+                String::new(),
+            );
+        }
+        s.extensions.insert("vector".into(), "public".into());
+
+        s.only_schema("tenant_b");
+
+        assert_eq!(s.schemas.keys().collect::<Vec<_>>(), ["tenant_b"]);
+        assert_eq!(
+            s.tables.keys().map(QName::sql).collect::<Vec<_>>(),
+            ["tenant_b.items"]
+        );
+        assert_eq!(
+            s.unhandled
+                .keys()
+                .map(|k| k.name.as_str())
+                .collect::<Vec<_>>(),
+            ["p on tenant_b.items"]
+        );
+        assert!(s.extensions.is_empty());
     }
 }

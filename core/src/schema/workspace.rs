@@ -78,7 +78,11 @@ impl<'a> Workspace<'a> {
 
     /// Introspects and applies the filter.
     fn read_filtered(&self, client: &mut Client) -> Result<Schema> {
-        let mut s = introspect(client, &self.excl)?;
+        self.read_with(client, &self.excl)
+    }
+
+    fn read_with(&self, client: &mut Client, opts: &IntrospectOptions) -> Result<Schema> {
+        let mut s = introspect(client, opts)?;
         let gone = self.filter.apply(&mut s);
         self.ignored
             .lock()
@@ -95,6 +99,18 @@ impl<'a> Workspace<'a> {
     /// [`Workspace::filter`] say.
     pub fn read(&self, client: &mut Client) -> Result<Schema> {
         self.read_filtered(client)
+    }
+
+    /// [`Workspace::read`] restricted to schema `name` (one tenant of a schema-per-tenant
+    /// database): its objects only, read on the server (see [`Schema::only_schema`]).
+    pub fn read_schema(&self, client: &mut Client, name: &str) -> Result<Schema> {
+        let opts = IntrospectOptions {
+            only_schema: Some(name.to_string()),
+            ..self.excl.clone()
+        };
+        let mut s = self.read_with(client, &opts)?;
+        s.only_schema(name);
+        Ok(s)
     }
 
     /// Replays the migrations up to `targets` (each a revision id) on `client`.
@@ -176,6 +192,7 @@ pub fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
         ],
         // retort creates the version table's schema itself (in a replay too).
         ignore_schemas: settings.version_table.schema.iter().cloned().collect(),
+        only_schema: None,
     }
 }
 

@@ -40,11 +40,18 @@ pub struct IntrospectOptions {
     pub exclude_relations: Vec<String>,
     /// Schemas whose existence is not compared (their objects still are).
     pub ignore_schemas: Vec<String>,
+    /// Read this schema only (one tenant of a schema-per-tenant database): every catalog
+    /// query is restricted to it, on the server.
+    pub only_schema: Option<String>,
 }
 
-/// The condition that leaves out system schemas (`n` is the object's `pg_namespace` row).
+/// The condition that leaves out system schemas (`n` is the object's `pg_namespace` row), and
+/// with [`IntrospectOptions::only_schema`] (set as `retort.only_schema` for the reading
+/// transaction) every schema but that one.
 const USER_NS: &str =
-    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'";
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)' \
+     AND (COALESCE(pg_catalog.current_setting('retort.only_schema', true), '') = '' \
+          OR n.nspname = pg_catalog.current_setting('retort.only_schema', true))";
 
 /// The condition that leaves out extension members.
 fn not_ext(classid: &str, oid: &str) -> String {
@@ -64,6 +71,14 @@ pub fn introspect(client: &mut Client, opts: &IntrospectOptions) -> Result<Schem
         .read_only(true)
         .start()
         .map_err(|e| db_error("cannot start reading the catalog", &e))?;
+    if let Some(only) = &opts.only_schema {
+        crate::db::query::one(
+            &mut tx,
+            "SELECT pg_catalog.set_config('retort.only_schema', $1, true)",
+            &[(only, Type::TEXT)],
+        )
+        .map_err(|e| db_error("cannot restrict the catalog read to one schema", &e))?;
+    }
     let excluded = excluded_oids(&mut tx, opts)?;
     tx.batch_execute("SET LOCAL search_path = ''")
         .map_err(|e| db_error("cannot set search_path", &e))?;
