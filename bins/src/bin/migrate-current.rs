@@ -71,6 +71,8 @@ fn main() {
             );
             return Ok(retort::error::exit::PROBLEMS);
         }
+        // the process exits next: freeing a long history node by node is only waiting
+        std::mem::forget(graph);
         Ok(0)
     })
 }

@@ -148,6 +148,8 @@ fn main() {
                 history::format_history(g, &revs, verbose, &current, a.indicate_current)
             );
         }
+        // the process exits next: freeing a long history node by node is only waiting
+        std::mem::forget(graph);
         Ok(0)
     })
 }

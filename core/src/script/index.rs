@@ -17,7 +17,9 @@
 //! The commands that run scripts (`migrate-up`, `migrate-down`, `migrate-check`, ...) never
 //! use it: they read every file in full, SQL and checksums included.
 
-use super::load::{aggregate, alembic_directory, defined_twice, open_dir, read_one, script_files};
+use super::load::{
+    aggregate, alembic_directory, defined_twice, open_dir, read_one, script_files, ScriptEntry,
+};
 use crate::error::{Error, Result};
 use crate::graph::RevisionNode;
 use serde::{Deserialize, Serialize};
@@ -41,7 +43,7 @@ struct IndexFile {
 }
 
 /// One file; the short keys keep a 10,000-entry index small and quick to read.
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Serialize, Deserialize)]
 struct Entry {
     /// The file's name in the directory.
     #[serde(rename = "f")]
@@ -68,21 +70,40 @@ struct Entry {
 type Stamp = [i64; 6];
 
 impl Entry {
-    fn node(&self, path: &Path) -> RevisionNode {
+    fn into_node(self, path: PathBuf) -> RevisionNode {
         RevisionNode {
-            id: self.revision.clone(),
-            down_revisions: self.down_revisions.clone(),
-            depends_on: self.depends_on.clone(),
-            branch_labels: self.branch_labels.clone(),
-            message: self.message.clone(),
-            source: path.display().to_string(),
+            id: self.revision,
+            down_revisions: self.down_revisions,
+            depends_on: self.depends_on,
+            branch_labels: self.branch_labels,
+            message: self.message,
+            source: path
+                .into_os_string()
+                .into_string()
+                .unwrap_or_else(|p| p.to_string_lossy().into_owned()),
+        }
+    }
+
+    fn of(node: &RevisionNode, kept: Kept) -> Entry {
+        Entry {
+            name: Path::new(&node.source)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            stamp: kept.stamp,
+            revision: node.id.clone(),
+            line: kept.line,
+            down_revisions: node.down_revisions.clone(),
+            depends_on: node.depends_on.clone(),
+            branch_labels: node.branch_labels.clone(),
+            message: node.message.clone(),
         }
     }
 }
 
 /// What identifies a file's content without reading it, and its modification time.
-fn stamp(path: &Path) -> Option<(Stamp, SystemTime)> {
-    let m = std::fs::metadata(path).ok()?;
+fn stamp(file: &ScriptEntry) -> Option<(Stamp, SystemTime)> {
+    let m = file.metadata().ok()?;
     let s = [
         m.len() as i64,
         m.ino() as i64,
@@ -94,31 +115,60 @@ fn stamp(path: &Path) -> Option<(Stamp, SystemTime)> {
     Some((s, m.modified().ok()?))
 }
 
+/// Every file's [`stamp`] (None for an entry with a problem), on two threads: the `stat`
+/// calls are nearly all of the time of a read through the index, and the kernel's work.
+fn stamps(files: &[ScriptEntry]) -> Vec<Option<(Stamp, SystemTime)>> {
+    let one = |f: &ScriptEntry| f.problem.is_none().then(|| stamp(f)).flatten();
+    if files.len() < 256 {
+        return files.iter().map(one).collect();
+    }
+    let (a, b) = files.split_at(files.len() / 2);
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| b.iter().map(one).collect::<Vec<_>>());
+        let mut out: Vec<_> = a.iter().map(one).collect();
+        out.extend(
+            second
+                .join()
+                .unwrap_or_else(|_| b.iter().map(one).collect()),
+        );
+        out
+    })
+}
+
 /// The index file of `dir` in `cache_dir`: one per (canonical) migrations directory.
 pub fn index_path(dir: &Path, cache_dir: &Path) -> PathBuf {
     use sha2::{Digest, Sha256};
-    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
+    let digest = Sha256::digest(canonical(dir).as_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     cache_dir.join(format!("headers-{hex}.json"))
 }
 
-fn read_index(path: &Path, dir: &Path) -> HashMap<String, Entry> {
+/// The directory's absolute path, as the index names it (`m` and `/work/app/m` are one).
+fn canonical(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The entries of the index, in file-name order (as written); none when it is missing,
+/// damaged or not this retort's.
+fn read_index(path: &Path, dir: &Path) -> Vec<Entry> {
     let Ok(bytes) = std::fs::read(path) else {
-        return HashMap::new();
+        return Vec::new();
     };
     match serde_json::from_slice::<IndexFile>(&bytes) {
         Ok(f)
             if f.format == FORMAT
                 && f.retort == env!("CARGO_PKG_VERSION")
-                && f.dir == dir.display().to_string() =>
+                && f.dir == canonical(dir) =>
         {
-            f.entries.into_iter().map(|e| (e.name.clone(), e)).collect()
+            f.entries
         }
-        Ok(_) => HashMap::new(),
+        Ok(_) => Vec::new(),
         Err(e) => {
             log::debug!("ignoring the header index {}: {e}", path.display());
-            HashMap::new()
+            Vec::new()
         }
     }
 }
@@ -127,7 +177,7 @@ fn write_index(path: &Path, dir: &Path, entries: Vec<Entry>) {
     let file = IndexFile {
         format: FORMAT,
         retort: env!("CARGO_PKG_VERSION").into(),
-        dir: dir.display().to_string(),
+        dir: canonical(dir),
         entries,
     };
     let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
@@ -144,6 +194,43 @@ fn write_index(path: &Path, dir: &Path, entries: Vec<Entry>) {
     }
 }
 
+/// The index's entries looked up by name: in order while the directory lists the same files
+/// (the usual case, no hashing), by name once it does not.
+struct Cached {
+    entries: Vec<Option<Entry>>,
+    next: usize,
+    by_name: Option<HashMap<String, usize>>,
+}
+
+impl Cached {
+    fn new(entries: Vec<Entry>) -> Cached {
+        Cached {
+            entries: entries.into_iter().map(Some).collect(),
+            next: 0,
+            by_name: None,
+        }
+    }
+
+    fn take(&mut self, name: &str) -> Option<Entry> {
+        if self.by_name.is_none() {
+            let here = self.entries.get(self.next).and_then(|e| e.as_ref());
+            if here.is_some_and(|e| e.name == name) {
+                self.next += 1;
+                return self.entries[self.next - 1].take();
+            }
+            let map = self
+                .entries
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.as_ref().map(|e| (e.name.clone(), i)))
+                .collect();
+            self.by_name = Some(map);
+        }
+        let i = *self.by_name.as_ref()?.get(name)?;
+        self.entries[i].take()
+    }
+}
+
 /// The revision graph's nodes of every script in `dir`, in file-name order: the same nodes,
 /// and the same errors, as [`super::load_scripts`] followed by [`super::Script::to_node`],
 /// read through the index in `cache_dir` (None: no index, every file read).
@@ -157,77 +244,69 @@ pub fn load_nodes(dir: &Path, cache_dir: Option<&Path>) -> Result<Vec<RevisionNo
     }
 }
 
+/// What the index keeps of a file besides its node (and its name, the node's source's).
+struct Kept {
+    stamp: Stamp,
+    line: usize,
+}
+
 /// [`load_nodes`] through the index, and how many files it had to read and parse.
 fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usize)> {
     let entries = open_dir(dir)?;
     let mut problems: Vec<Error> = Vec::new();
     let files = script_files(dir, entries, &mut problems);
     let index = index_path(dir, cache_dir);
-    let mut cached = read_index(&index, dir);
-    let known = cached.len();
-    let mut fresh: Vec<Entry> = Vec::with_capacity(files.len());
+    let old = read_index(&index, dir);
+    let known = old.len();
+    let mut cached = Cached::new(old);
+    // the nodes, and beside them (same positions) what the index keeps of their files
     let mut nodes: Vec<RevisionNode> = Vec::with_capacity(files.len());
+    let mut kept: Vec<Option<Kept>> = Vec::with_capacity(files.len());
     let mut by_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
     let mut parsed_files = 0;
     let racy_after = SystemTime::now() - RACY;
-    for file in files {
-        let name = file
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let stamped = if file.problem.is_none() {
-            stamp(&file.path)
-        } else {
-            None
-        };
-        let hit = match (&stamped, cached.remove(&name)) {
+    let stamps = stamps(&files);
+    for (file, stamped) in files.into_iter().zip(stamps) {
+        let name = file.path.file_name().map(|n| n.to_string_lossy());
+        let hit = match (&stamped, cached.take(name.as_deref().unwrap_or_default())) {
             (Some((s, _)), Some(e)) if e.stamp == *s => Some(e),
             _ => None,
         };
-        let entry = match hit {
-            Some(e) => e,
+        drop(name);
+        let (node, line, stamp) = match hit {
+            Some(e) => {
+                let (line, stamp) = (e.line, e.stamp);
+                (e.into_node(file.path), line, Some(stamp))
+            }
             None => {
                 parsed_files += 1;
-                let (path, parsed) = read_one(file);
-                let p = match parsed {
+                let p = match read_one(file).1 {
                     Ok(p) => p,
                     Err(e) => {
                         problems.push(e);
                         continue;
                     }
                 };
-                let e = Entry {
-                    name,
-                    stamp: [0; 6],
-                    revision: p.script.revision.clone(),
-                    line: p.revision_line,
-                    down_revisions: p.script.down_revisions,
-                    depends_on: p.script.depends_on,
-                    branch_labels: p.script.branch_labels,
-                    message: p.script.message,
-                };
-                // the stamp taken before the read: an edit during the read makes it stale
-                match &stamped {
-                    Some((s, modified)) if *modified < racy_after => Entry { stamp: *s, ..e },
-                    _ => {
-                        let node = e.node(&path);
-                        push_node(node, &path, e.line, &mut nodes, &mut by_id, &mut problems);
-                        continue;
-                    }
-                }
+                // the stamp taken before the read (an edit during the read makes it stale);
+                // a file modified just now is not kept
+                let stamp = stamped
+                    .filter(|(_, modified)| *modified < racy_after)
+                    .map(|(s, _)| s);
+                (p.script.to_node(), p.revision_line, stamp)
             }
         };
-        let path = dir.join(&entry.name);
-        push_node(
-            entry.node(&path),
-            &path,
-            entry.line,
-            &mut nodes,
-            &mut by_id,
-            &mut problems,
-        );
-        fresh.push(entry);
+        if let Some(&first) = by_id.get(&node.id) {
+            problems.push(defined_twice(
+                Path::new(&node.source),
+                line,
+                &node.id,
+                Path::new(&nodes[first].source),
+            ));
+            continue;
+        }
+        by_id.insert(node.id.clone(), nodes.len());
+        kept.push(stamp.map(|stamp| Kept { stamp, line }));
+        nodes.push(node);
     }
     if let Some(e) = aggregate(dir, problems) {
         return Err(e);
@@ -237,32 +316,16 @@ fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usi
             return Err(e);
         }
     }
-    if parsed_files > 0 || fresh.len() != known {
-        write_index(&index, dir, fresh);
+    let keeping = kept.iter().flatten().count();
+    if parsed_files > 0 || keeping != known {
+        let entries = nodes
+            .iter()
+            .zip(kept)
+            .filter_map(|(n, k)| k.map(|k| Entry::of(n, k)))
+            .collect();
+        write_index(&index, dir, entries);
     }
     Ok((nodes, parsed_files))
-}
-
-/// Adds `node`, or the problem of an id an earlier file defined.
-fn push_node(
-    node: RevisionNode,
-    path: &Path,
-    line: usize,
-    nodes: &mut Vec<RevisionNode>,
-    by_id: &mut HashMap<String, usize>,
-    problems: &mut Vec<Error>,
-) {
-    if let Some(&first) = by_id.get(&node.id) {
-        problems.push(defined_twice(
-            path,
-            line,
-            &node.id,
-            Path::new(&nodes[first].source),
-        ));
-    } else {
-        by_id.insert(node.id.clone(), nodes.len());
-        nodes.push(node);
-    }
 }
 
 #[cfg(test)]

@@ -118,6 +118,19 @@ pub(super) struct ScriptEntry {
     pub path: PathBuf,
     /// Why it cannot be read as a file, if it cannot.
     pub problem: Option<Error>,
+    /// The directory entry, when it is a regular file itself (not a link to one): its
+    /// metadata is then one `stat` relative to the open directory, not a walk of the path.
+    pub dirent: Option<std::fs::DirEntry>,
+}
+
+impl ScriptEntry {
+    /// The file's metadata (a symbolic link followed).
+    pub fn metadata(&self) -> std::io::Result<std::fs::Metadata> {
+        match &self.dirent {
+            Some(d) => d.metadata(),
+            None => std::fs::metadata(&self.path),
+        }
+    }
 }
 
 /// The entries of the directory named like scripts, sorted by file name.
@@ -142,12 +155,16 @@ pub(super) fn script_files(
             continue;
         }
         let path = entry.path();
-        let problem = if entry.file_type().is_ok_and(|t| t.is_file()) {
-            None
+        let (problem, dirent) = if entry.file_type().is_ok_and(|t| t.is_file()) {
+            (None, Some(entry))
         } else {
-            not_a_file(&path)
+            (not_a_file(&path), None)
         };
-        files.push(ScriptEntry { path, problem });
+        files.push(ScriptEntry {
+            path,
+            problem,
+            dirent,
+        });
     }
     // the key once per file (comparing `path.file_name()` re-parses both paths each time)
     files.sort_by_cached_key(|f| f.path.file_name().map(|n| n.to_os_string()));
@@ -244,7 +261,7 @@ pub(super) fn defined_twice(path: &Path, line: usize, revision: &str, other: &Pa
 
 /// Reads and parses one entry.
 pub(super) fn read_one(entry: ScriptEntry) -> (PathBuf, Result<Parsed>) {
-    let ScriptEntry { path, problem } = entry;
+    let ScriptEntry { path, problem, .. } = entry;
     if let Some(e) = problem {
         return (path, Err(e));
     }
