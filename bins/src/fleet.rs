@@ -21,7 +21,7 @@ pub struct FleetArgs {
     /// (schema-per-tenant: version table and search_path in that schema).
     #[arg(long, value_name = "SQL")]
     pub targets_query: Option<String>,
-    /// Targets at once (default: 8, never more than the server's free connections allow).
+    /// Targets at once (default: 8; on each server never more than its free connections allow).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: Option<u32>,
     /// Run the first K targets first, and the rest only if all K succeeded.
@@ -63,28 +63,51 @@ impl FleetArgs {
         fleet::targets::from_query(main, sql, env, app)
     }
 
-    /// `--parallel` (or the default), lowered to what the first target's server has free.
+    /// `--parallel` (or the default), and for each server of the targets (the first 64 of
+    /// them) as many targets at once as its free connections allow: a target holds up to two
+    /// connections ([`fleet::cap_parallel`]). A server that cannot be asked is not limited
+    /// (its targets then fail or succeed on their own).
     pub fn options(&self, targets: &[Target], app: &str) -> FleetOptions {
-        let free = retort::db::connect(&targets[0].url, app)
-            .ok()
-            .and_then(|mut c| fleet::free_connections(&mut c).ok());
-        let parallel = match self.parallel {
-            None => fleet::default_parallel(targets.len(), free),
-            Some(n) => {
-                let capped = fleet::cap_parallel(n as usize, targets.len(), free);
-                if capped < n as usize && capped < targets.len() {
-                    log::warn!(
-                        "--parallel {n}: the server has {} free connections; running {capped} at once",
-                        free.unwrap_or(0)
-                    );
-                }
-                capped
+        let mut first_of: Vec<(String, usize)> = Vec::new();
+        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        for (i, t) in targets.iter().enumerate() {
+            let server = fleet::server_of(t);
+            let n = counts.entry(server.clone()).or_insert(0);
+            if *n == 0 {
+                first_of.push((server, i));
             }
-        };
+            *n += 1;
+        }
+        let mut per_server = std::collections::HashMap::new();
+        for (server, i) in first_of.iter().take(64) {
+            let free = retort::db::connect(&targets[*i].url, app)
+                .ok()
+                .and_then(|mut c| fleet::free_connections(&mut c).ok());
+            if let Some(free) = free {
+                let cap = fleet::cap_parallel(usize::MAX, counts[server], Some(free));
+                log::debug!("{server}: {free} free connections, {cap} target(s) at once");
+                per_server.insert(server.clone(), cap);
+            }
+        }
+        // all servers together: their limits summed (a server not asked: its targets)
+        let room: usize = counts
+            .iter()
+            .map(|(server, n)| per_server.get(server).copied().unwrap_or(*n))
+            .sum();
+        let wanted = self.parallel.map_or(8, |n| n as usize);
+        let parallel = wanted.min(room).min(targets.len()).max(1);
+        if let Some(n) = self.parallel {
+            if parallel < n as usize && parallel < targets.len() {
+                log::warn!(
+                    "--parallel {n}: the servers' free connections allow {parallel} at once; running {parallel}"
+                );
+            }
+        }
         FleetOptions {
             parallel,
             canary: self.canary,
             continue_on_error: self.continue_on_error,
+            per_server,
         }
     }
 }

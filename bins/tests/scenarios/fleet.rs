@@ -999,3 +999,62 @@ fn without_a_terminal_the_fleet_logs_a_line_per_target_and_no_status_line() {
     assert!(!r.all().contains('\x1b'), "{}", r.all());
     assert!(row(&r, "tenant01").contains("applied 2"), "{}", r.stdout);
 }
+
+#[test]
+fn each_server_of_a_fleet_runs_only_as_many_targets_as_its_free_connections_allow() {
+    // a small server: 6 connections, 3 reserved, so room for one target at a time
+    let small = TempServer::init();
+    small.start(&["max_connections=6"]);
+    let admin = small.url("127.0.0.1", "");
+    let mut c = connect(&admin);
+    for i in 0..3 {
+        c.batch_execute(&format!("CREATE DATABASE small{i}"))
+            .unwrap();
+    }
+    drop(c);
+    let s = Scenario::new();
+    // each target records how many other runs were busy on its server when it ran
+    s.revision(
+        "a",
+        "",
+        "CREATE TABLE seen AS SELECT (SELECT count(*) FROM pg_stat_activity \
+         WHERE application_name = 'migrate-up' AND state = 'active' AND pid <> pg_backend_pid()) AS others \
+         FROM pg_sleep(0.4);",
+        "DROP TABLE seen;",
+    );
+    let big: Vec<TestDb> = (0..3).map(|_| TestDb::new()).collect();
+    let mut text = String::new();
+    for i in 0..3 {
+        text.push_str(&format!(
+            "small{i}={}\n",
+            with_db(&admin, &format!("small{i}"))
+        ));
+        text.push_str(&format!("big{i}={}\n", big[i].url));
+    }
+    s.write("targets.txt", &text);
+    let r = s
+        .run(
+            "migrate-up",
+            &["--targets", "targets.txt", "--parallel", "6", "-v"],
+        )
+        .ok();
+    let port = admin.rsplit(':').next().unwrap().split('/').next().unwrap();
+    assert!(
+        r.stderr.contains(&format!(
+            "127.0.0.1:{port}: 2 free connections, 1 target(s) at once"
+        )),
+        "{}",
+        r.stderr
+    );
+    for i in 0..3 {
+        let mut c = connect(&with_db(&admin, &format!("small{i}")));
+        let others: i64 = c.query_one("SELECT others FROM seen", &[]).unwrap().get(0);
+        assert_eq!(
+            others, 0,
+            "small{i} ran beside another target of its server"
+        );
+        assert_eq!(big[i].version_rows(), ["a"]);
+    }
+    assert!(r.stdout.contains("6 targets in"), "{}", r.stdout);
+    assert!(r.stdout.contains("6 done"), "{}", r.stdout);
+}

@@ -8,8 +8,9 @@ pub mod jobs;
 pub mod targets;
 
 use crate::error::Error;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 pub use targets::Target;
 
@@ -26,6 +27,61 @@ pub struct FleetOptions {
     pub canary: usize,
     /// Keep starting targets after a failure (default: stop starting; running ones finish).
     pub continue_on_error: bool,
+    /// At most this many targets at once on a server ([`server_of`]); a server not listed is
+    /// limited by `parallel` only.
+    pub per_server: HashMap<String, usize>,
+}
+
+/// The server a target is on, as the per-server limits name it: `host:port`.
+pub fn server_of(t: &Target) -> String {
+    format!("{}:{}", t.url.host, t.url.port)
+}
+
+/// Per-server slots: a target waits for one of its server's before it starts.
+struct Slots<'a> {
+    caps: &'a HashMap<String, usize>,
+    in_use: Mutex<HashMap<String, usize>>,
+    freed: Condvar,
+}
+
+impl<'a> Slots<'a> {
+    fn new(caps: &'a HashMap<String, usize>) -> Slots<'a> {
+        Slots {
+            caps,
+            in_use: Mutex::new(HashMap::new()),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a slot on `server` (none needed when it has no limit); the returned guard
+    /// gives it back.
+    fn acquire(&self, server: String) -> Option<SlotGuard<'_, 'a>> {
+        let cap = *self.caps.get(&server)?;
+        let mut in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        while in_use.get(&server).copied().unwrap_or(0) >= cap.max(1) {
+            in_use = self.freed.wait(in_use).unwrap_or_else(|e| e.into_inner());
+        }
+        *in_use.entry(server.clone()).or_insert(0) += 1;
+        Some(SlotGuard {
+            slots: self,
+            server,
+        })
+    }
+}
+
+struct SlotGuard<'s, 'a> {
+    slots: &'s Slots<'a>,
+    server: String,
+}
+
+impl Drop for SlotGuard<'_, '_> {
+    fn drop(&mut self) {
+        let mut in_use = self.slots.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = in_use.get_mut(&self.server) {
+            *n = n.saturating_sub(1);
+        }
+        self.slots.freed.notify_all();
+    }
 }
 
 /// What happened on one target.
@@ -185,6 +241,8 @@ fn run_phase<F>(
 {
     let next = AtomicUsize::new(phase.start);
     let end = phase.end;
+    let slots = Slots::new(&opts.per_server);
+    let slots = &slots;
     let workers = opts.parallel.max(1).min(phase.len().max(1));
     let (tx, rx) = mpsc::channel::<(usize, Option<TargetResult>)>();
     std::thread::scope(|scope| {
@@ -199,11 +257,17 @@ fn run_phase<F>(
                 if k >= end {
                     return;
                 }
+                let slot = slots.acquire(server_of(&targets[k]));
+                if stopped.load(Ordering::SeqCst) {
+                    // a failure while this one waited for its server: it does not start
+                    return;
+                }
                 if tx.send((k, None)).is_err() {
                     return;
                 }
                 let t0 = Instant::now();
                 let mut r = job(&targets[k]);
+                drop(slot);
                 if r.duration.is_zero() {
                     r.duration = t0.elapsed();
                 }
@@ -270,6 +334,7 @@ mod tests {
             parallel,
             canary,
             continue_on_error,
+            per_server: HashMap::new(),
         }
     }
 
@@ -335,6 +400,50 @@ mod tests {
         );
         assert!(r.iter().all(|r| r.outcome == Outcome::Done));
         assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn each_server_runs_at_most_its_limit_at_once() {
+        let env = crate::config::Env::from_pairs(&[], &[]);
+        // 12 targets alternating between two servers; a has room for 1, b for 2
+        let t: Vec<Target> = (0..12)
+            .map(|i| Target {
+                name: format!("t{i}"),
+                url: crate::config::DbUrl::parse(
+                    &format!("postgresql://u@{}/d{i}", if i % 2 == 0 { "a" } else { "b" }),
+                    &env,
+                )
+                .unwrap(),
+                schema: None,
+            })
+            .collect();
+        let mut o = opts(6, 0, false);
+        o.per_server = HashMap::from([("a:5432".to_string(), 1), ("b:5432".to_string(), 2)]);
+        let now: Mutex<HashMap<String, usize>> = Mutex::new(HashMap::new());
+        let most: Mutex<HashMap<String, usize>> = Mutex::new(HashMap::new());
+        let r = run(
+            &t,
+            &o,
+            |t| {
+                let server = server_of(t);
+                {
+                    let mut n = now.lock().unwrap();
+                    let c = n.entry(server.clone()).or_insert(0);
+                    *c += 1;
+                    let mut m = most.lock().unwrap();
+                    let best = m.entry(server.clone()).or_insert(0);
+                    *best = (*best).max(*c);
+                }
+                std::thread::sleep(Duration::from_millis(30));
+                *now.lock().unwrap().get_mut(&server).unwrap() -= 1;
+                outcome_of(t, &[])
+            },
+            &mut |_| {},
+        );
+        assert!(r.iter().all(|r| r.outcome == Outcome::Done));
+        let most = most.into_inner().unwrap();
+        assert_eq!(most["a:5432"], 1);
+        assert_eq!(most["b:5432"], 2);
     }
 
     #[test]
