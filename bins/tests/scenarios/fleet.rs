@@ -1024,12 +1024,12 @@ fn each_server_of_a_fleet_runs_only_as_many_targets_as_its_free_connections_allo
     );
     let big: Vec<TestDb> = (0..3).map(|_| TestDb::new()).collect();
     let mut text = String::new();
-    for i in 0..3 {
+    for (i, db) in big.iter().enumerate() {
         text.push_str(&format!(
             "small{i}={}\n",
             with_db(&admin, &format!("small{i}"))
         ));
-        text.push_str(&format!("big{i}={}\n", big[i].url));
+        text.push_str(&format!("big{i}={}\n", db.url));
     }
     s.write("targets.txt", &text);
     let r = s
@@ -1046,14 +1046,14 @@ fn each_server_of_a_fleet_runs_only_as_many_targets_as_its_free_connections_allo
         "{}",
         r.stderr
     );
-    for i in 0..3 {
+    for (i, db) in big.iter().enumerate() {
         let mut c = connect(&with_db(&admin, &format!("small{i}")));
         let others: i64 = c.query_one("SELECT others FROM seen", &[]).unwrap().get(0);
         assert_eq!(
             others, 0,
             "small{i} ran beside another target of its server"
         );
-        assert_eq!(big[i].version_rows(), ["a"]);
+        assert_eq!(db.version_rows(), ["a"]);
     }
     assert!(r.stdout.contains("6 targets in"), "{}", r.stdout);
     assert!(r.stdout.contains("6 done"), "{}", r.stdout);
