@@ -873,8 +873,12 @@ impl Migrator {
                 .map(|r| r.checksum.trim().to_string())
                 .unwrap_or_default();
             let new = m.project.script(&id)?.checksum.clone();
-            m.records.ensure(&mut m.client)?;
-            m.records.record(&mut m.client, &id, &new, None, "rehash")?;
+            // in one transaction begun with the lease's fence, as every write of a run
+            let mut tx = fenced_transaction(&mut m.client, m.fence.as_deref())?;
+            m.records.ensure(&mut tx)?;
+            m.records.record(&mut tx, &id, &new, None, "rehash")?;
+            tx.commit()
+                .map_err(|e| db::db_error("cannot commit the re-recorded checksum", &e))?;
             entry.revisions = vec![id.clone()];
             let shown = if old.is_empty() { "(none)" } else { &old };
             entry.note = Some(format!("checksum {shown} -> {new}"));

@@ -46,9 +46,20 @@ fn an_edited_applied_script_is_refused_until_rehashed() {
         "{}",
         r.stdout
     );
-    // deliberate: rehash, audited; then the upgrade goes through
-    let r = s.run("migrate-stamp", &["--rehash", "002"]).ok();
+    // deliberate: rehash, audited; then the upgrade goes through. Under the lease (the lock
+    // through a pooler) its write begins with the lease's fence, as a run's do
+    let r = s
+        .run(
+            "migrate-stamp",
+            &["--rehash", "002", "--lock-mode", "lease"],
+        )
+        .ok();
     assert!(r.stdout.starts_with("002: checksum "), "{}", r.stdout);
+    assert_eq!(
+        s.db.strings("SELECT count(*)::text FROM alembic_version_lock"),
+        ["0"],
+        "the lease was released"
+    );
     s.run("migrate-up", &[]).ok();
     assert_eq!(s.db.version_rows(), vec!["004"]);
     let notes =
