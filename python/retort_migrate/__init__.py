@@ -112,14 +112,21 @@ _KINDS = {2: "usage", 3: "connect", 4: "migration", 5: "lock_timeout", 6: "scrip
 
 def upgrade(target: str = "heads", url: Optional[str] = None,
             backup_dir: Optional[PathLike] = None, migrations_dir: Optional[PathLike] = None,
-            transaction_per_migration: bool = False) -> RunReport:
+            transaction_per_migration: bool = False, batch: Optional[int] = None) -> RunReport:
     """Upgrade the database to `target` (default: every head), as `migrate-up TARGET`.
 
     url: the database (default: DATABASE_URL, then PGVECTOR_DB_URL, from the environment or
     .env); backup_dir: pg_dump into it first when something is pending; migrations_dir: default
     MIGRATIONS_DIR, else ./migrations; transaction_per_migration: commit after each revision
-    instead of once for the whole run."""
+    instead of once for the whole run; batch: commit every `batch` revisions (`--batch N`, for
+    a long history that does not fit the server's lock table in one transaction)."""
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a whole number of revisions, 1 or more (got {batch!r})")
+    if batch is not None and transaction_per_migration:
+        raise ValueError("batch and transaction_per_migration contradict each other: pick one")
     args = ["--format", "json"]
+    if batch is not None:
+        args += ["--batch", str(batch)]
     if migrations_dir is not None:
         args += ["--dir", os.fspath(migrations_dir)]
     if backup_dir is not None:

@@ -93,6 +93,25 @@ def test_a_failing_migration_raises_with_what_was_committed(database, tmp_path):
                            "WHERE table_name = 'chunks' AND column_name = 'language'") == [(0,)]
 
 
+def test_in_batches_a_failure_keeps_the_batches_committed_before_it(database, tmp_path):
+    # 001..004 and the failing 005 in batches of two: 001-002 and 003 commit, 004 (built
+    # concurrently, outside a transaction) stands alone, 005 fails in the fourth
+    migrations = failing_history(tmp_path)
+    with pytest.raises(retort_migrate.MigrationError) as caught:
+        retort_migrate.upgrade(url=database, migrations_dir=migrations, batch=2)
+    e = caught.value
+    assert e.state["failed_step"] == "005"
+    assert e.state["batch"] == {"number": 4, "of": 4}
+    assert e.report.to_heads == ["004"]
+    assert retort_migrate.current(url=database, migrations_dir=migrations) == ["004"]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="batch must be"):
+            retort_migrate.upgrade(url=database, migrations_dir=migrations, batch=bad)
+    with pytest.raises(ValueError, match="contradict"):
+        retort_migrate.upgrade(url=database, migrations_dir=migrations, batch=2,
+                               transaction_per_migration=True)
+
+
 def test_by_default_a_failure_keeps_nothing(database, tmp_path):
     # 001..003 and the failing 005, all transactional: the whole run is one transaction
     migrations = failing_history(tmp_path, upto="003")
