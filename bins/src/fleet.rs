@@ -223,7 +223,7 @@ pub fn drive_with(
     };
     match format {
         Format::Json => cli::print_json(&json(command, &results, &wide, elapsed, code)),
-        Format::Text => print!("{}", table(&results, &wide, elapsed)),
+        Format::Text => print!("{}", table(command, &results, &wide, elapsed)),
     }
     Ok(code)
 }
@@ -275,7 +275,22 @@ fn result_code(o: &Outcome) -> &'static str {
 
 /// The final table: name, from → to, duration, result; then the fleet-wide lines (schema
 /// drift), then one summary line.
-pub fn table(results: &[TargetResult], wide: &FleetWide, elapsed: Duration) -> String {
+/// What the summary line calls a target that is fine and not "up to date", per command.
+fn done_word(command: &str) -> &'static str {
+    match command {
+        "migrate-history" => "behind",
+        "migrate-current" => "read",
+        "migrate-stamp" => "stamped",
+        _ => "done",
+    }
+}
+
+pub fn table(
+    command: &str,
+    results: &[TargetResult],
+    wide: &FleetWide,
+    elapsed: Duration,
+) -> String {
     let rows: Vec<[String; 4]> = results
         .iter()
         .map(|r| {
@@ -332,10 +347,12 @@ pub fn table(results: &[TargetResult], wide: &FleetWide, elapsed: Duration) -> S
     let failed = count(&|o| matches!(o, Outcome::Failed(_)));
     let not_started = count(&|o| matches!(o, Outcome::NotStarted(_)));
     out.push_str(&format!(
-        "{} target{} in {}: {applied} done, {up} up to date, {problems} with problems, {failed} failed, {not_started} not started\n",
+        "{} target{} in {}: {applied} {}, {up} {}, {problems} with problems, {failed} failed, {not_started} not started\n",
         results.len(),
         if results.len() == 1 { "" } else { "s" },
-        fmt_duration(elapsed)
+        fmt_duration(elapsed),
+        done_word(command),
+        if command == "migrate-history" { "at the heads" } else { "up to date" },
     ));
     out
 }

@@ -106,6 +106,8 @@ fn a_fleet_is_migrated_and_a_rerun_skips_the_up_to_date_targets() {
     // the fleet's current revisions, and its status page: all fine
     let r = s.run("migrate-current", &["--targets", &file]).ok();
     assert!(row(&r, "tenant11").contains("b → b"), "{}", r.stdout);
+    assert!(r.stdout.contains("12 targets in"), "{}", r.stdout);
+    assert!(r.stdout.contains(": 12 read, 0 up to date"), "{}", r.stdout);
     s.run("migrate-check", &["--targets", &file]).ok();
 }
 
@@ -682,7 +684,7 @@ fn a_fleet_is_stamped_each_target_under_its_lock_with_its_audit_row_and_its_refu
     );
     assert!(
         r.stdout
-            .contains("2 done, 0 up to date, 0 with problems, 2 failed, 0 not started"),
+            .contains("2 stamped, 0 up to date, 0 with problems, 2 failed, 0 not started"),
         "{}",
         r.stdout
     );
@@ -842,7 +844,7 @@ fn history_on_a_fleet_shows_each_targets_current_revisions_and_how_far_behind() 
     );
     assert!(
         r.stdout
-            .contains("2 done, 1 up to date, 0 with problems, 1 failed"),
+            .contains("2 behind, 1 at the heads, 0 with problems, 1 failed"),
         "{}",
         r.stdout
     );
