@@ -93,10 +93,15 @@ fn main() {
                 "--offline checks the scripts only; --targets checks databases",
             ));
         }
-        if fleet && (a.lint || a.lint_all || a.round_trip) {
-            return Err(retort::Error::usage(
-                "--lint and --round-trip check the scripts, not the targets: run them without --targets (once, in CI)",
-            ));
+        let script_modes = [
+            (a.lint, "--lint"),
+            (a.lint_all, "--lint-all"),
+            (a.round_trip, "--round-trip"),
+        ];
+        if let Some((_, flag)) = script_modes.iter().find(|(set, _)| fleet && *set) {
+            return Err(retort::Error::usage(format!(
+                "{flag} checks the scripts, not the targets: run it without --targets (once, in CI)"
+            )));
         }
         let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {

@@ -488,6 +488,13 @@ fn a_bad_targets_file_names_file_and_line_and_changes_nothing() {
     assert!(!r.all().contains("Sup3rSecret"), "{}", r.all());
     no_password(&r);
     assert_eq!(dbs[0].version_rows(), Vec::<String>::new());
+    // check's single-database modes are not fleet modes: refused, not ignored
+    let good = s.path("good.txt").display().to_string();
+    s.write("good.txt", &format!("ok={}\n", dbs[0].url));
+    for flag in ["--lint", "--lint-all", "--round-trip"] {
+        let r = s.run("migrate-check", &["--targets", &good, flag]).code(2);
+        assert!(r.stderr.contains(flag), "{flag}: {}", r.stderr);
+    }
     // fleet flags need targets
     let r = s.run("migrate-up", &["--parallel", "3"]).code(2);
     assert!(
