@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::RevisionGraph;
+use crate::plan::{Plan, Segment};
 use crate::script::{self, Script};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,16 @@ impl Project {
             graph,
             index,
         })
+    }
+
+    /// `plan`'s transaction segments as this project's scripts declare them (`transactional:
+    /// false` stands alone; `max_steps`: see [`Plan::segments`]). The run, the dry run and the
+    /// plan's rendering all cut the plan here.
+    pub fn segments(&self, plan: &Plan, max_steps: Option<usize>) -> Vec<Segment> {
+        plan.segments(
+            |s| self.script(&s.revision).map_or(true, |x| x.transactional),
+            max_steps,
+        )
     }
 
     /// The script of a revision the graph knows.

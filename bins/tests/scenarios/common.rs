@@ -266,6 +266,33 @@ impl Scenario {
         cmd
     }
 
+    /// Runs `bin args` under a real pseudo-terminal (util-linux `script`) in the scenario
+    /// dir, with only PATH, TERM=xterm and `env` set; what the terminal showed (stdout and
+    /// stderr, escape codes included) and whether it succeeded.
+    pub fn run_on_terminal(&self, bin: &str, args: &str, env: &[(&str, &str)]) -> (bool, String) {
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{} {args}", bin_path(bin).display()),
+            "/dev/null",
+        ])
+        .current_dir(self.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
     fn run_with(&self, mut cmd: Command, args: &[&str], env: &[(&str, &str)]) -> Run {
         self.set_up(&mut cmd, args, env);
         cmd.stdin(std::process::Stdio::null());

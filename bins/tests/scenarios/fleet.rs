@@ -934,25 +934,10 @@ fn on_a_terminal_the_fleet_shows_a_status_line_naming_the_slowest_target_then_th
     let (dbs, file) = tenants(&s, 3);
     let release = slow_tenant01(&dbs);
 
-    let bin = bin_path("migrate-up");
-    let out = std::process::Command::new("script")
-        .args([
-            "-q",
-            "-e",
-            "-c",
-            &format!("{} --targets {file} --parallel 3", bin.display()),
-            "/dev/null",
-        ])
-        .current_dir(s.path(""))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TERM", "xterm")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let (ok, text) =
+        s.run_on_terminal("migrate-up", &format!("--targets {file} --parallel 3"), &[]);
     release.join().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    assert!(ok, "{text}");
 
     // the status line, redrawn in place, names tenant01 while it waits
     assert!(

@@ -278,6 +278,17 @@ fn migrate_up_refuses_a_plain_index_build_on_a_table_with_rows_by_default() {
         notes,
         vec!["--allow-unsafe: 1 error-level lint finding(s): require-concurrent-index-creation"]
     );
+
+    // a script that names only the index: the gate still finds the table it would lock
+    s.revision("003", "002", "DROP INDEX items_name;", "SELECT 1;");
+    let r = s.run("migrate-up", &[]).code(7);
+    assert!(
+        r.stderr.contains("require-concurrent-index-deletion")
+            && r.stderr.contains("(items exists before this run)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), vec!["002"]);
 }
 
 #[test]

@@ -4,7 +4,6 @@
 //! maintenance_work_mem") tagged with the revision and line, with a script's `-- set:`.
 
 use crate::common::*;
-use std::process::Stdio;
 
 /// 001: 30,000 random 64-dimensional vectors; 002: their HNSW index (a build of several
 /// seconds on the test server).
@@ -102,26 +101,13 @@ fn with_format_json_the_events_stream_on_stderr_and_stdout_keeps_the_report() {
 fn on_a_terminal_a_long_build_shows_a_progress_bar() {
     let s = Scenario::new();
     embeddings(&s);
-    let bin = bin_path("migrate-up");
-    let out = std::process::Command::new("script")
-        .args([
-            "-q",
-            "-e",
-            "-c",
-            // --allow-unsafe: an HNSW build without CONCURRENTLY on a table with rows (see above)
-            &format!("{} --progress-interval 1s --allow-unsafe", bin.display()),
-            "/dev/null",
-        ])
-        .current_dir(s.path(""))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TERM", "xterm")
-        .env("DATABASE_URL", &s.db.url)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    // --allow-unsafe: an HNSW build without CONCURRENTLY on a table with rows (see above)
+    let (ok, text) = s.run_on_terminal(
+        "migrate-up",
+        "--progress-interval 1s --allow-unsafe",
+        &[("DATABASE_URL", &s.db.url)],
+    );
+    assert!(ok, "{text}");
     // the bar: "002 3s [=====>     ]  41% building index: ... of ... blocks"
     assert!(text.contains("002 "), "{text}");
     assert!(text.contains("=>"), "{text}");

@@ -67,12 +67,12 @@ pub fn lint(settings: &Settings, opts: &LintOptions, app: &str) -> Result<LintRe
         .into_iter()
         .map(|s| s.revision)
         .collect();
-    let mut f = facts::read(&mut m.client)?;
-    f.pending = pending.iter().cloned().collect();
     let selected = match opts.selection {
         Selection::All => all,
-        Selection::Pending => pending,
+        Selection::Pending => pending.clone(),
     };
+    let mut f = facts::read(&mut m.client, &sql_of(&m.project, &selected))?;
+    f.pending = pending.iter().cloned().collect();
     lint_project(&m.project, &selected, Some(&f), &config)
 }
 
@@ -89,9 +89,24 @@ pub fn lint_plan(m: &mut Migrator, plan: &Plan) -> Result<LintReport> {
         return Ok(LintReport::default());
     }
     let config = LintConfig::load(&m.project.dir)?;
-    let mut f = facts::read(&mut m.client)?;
+    let mut f = facts::read(&mut m.client, &sql_of(&m.project, &selected))?;
     f.pending = selected.iter().cloned().collect();
     lint_project(&m.project, &selected, Some(&f), &config)
+}
+
+/// The SQL the lint reads of `revisions` (their up and down sections), for
+/// [`facts::read`] to know which tables it can be about.
+fn sql_of(project: &crate::project::Project, revisions: &[String]) -> String {
+    let mut sql = String::new();
+    for s in revisions.iter().filter_map(|r| project.script(r).ok()) {
+        sql.push_str(&s.up.sql);
+        sql.push('\n');
+        if let Some(d) = &s.down {
+            sql.push_str(&d.sql);
+            sql.push('\n');
+        }
+    }
+    sql
 }
 
 /// The lint gate of every run ([`Migrator::run`], one database or a fleet's): error-level

@@ -479,13 +479,7 @@ pub fn run_plan(
         tx_settings: Vec::new(),
         failed_step: None,
     };
-    let transactional = |s: &Step| {
-        project
-            .script(&s.revision)
-            .map(|x| x.transactional)
-            .unwrap_or(true)
-    };
-    let segments = plan.segments(transactional, opts.steps_per_transaction());
+    let segments = project.segments(plan, opts.steps_per_transaction());
     let of = segments.len();
     let mut at = 0;
     let result: Result<()> = segments.iter().enumerate().try_for_each(|(i, seg)| {

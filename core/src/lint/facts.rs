@@ -81,7 +81,29 @@ pub fn bytes(n: u64) -> String {
 const NAME: &str =
     "CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE n.nspname || '.' || c.relname END";
 
-pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
+/// Whether `text` (lowercased SQL) mentions the relation `name` (`table` or `schema.table`,
+/// as [`NAME`] writes it): its last part as a word, and the schema too when there is one.
+/// Generous on purpose: a mention too many only costs a count.
+fn mentions(text: &str, name: &str) -> bool {
+    let word = |w: &str| {
+        let ident =
+            |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+        text.match_indices(w).any(|(i, _)| {
+            !ident(text[..i].chars().next_back()) && !ident(text[i + w.len()..].chars().next())
+        })
+    };
+    let lower = name.to_lowercase();
+    match lower.rsplit_once('.') {
+        None => word(&lower),
+        Some((schema, table)) => word(table) && word(schema),
+    }
+}
+
+/// Reads the facts. Only the tables the linted SQL can be about are counted: those whose name
+/// (or one of whose indexes' names) `sql` mentions, lowercased; the others get the planner's
+/// estimate (0 when never analyzed). A database of thousands of tables (schema-per-tenant)
+/// then costs a few catalog queries, not a count of every table for every target.
+pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
     let err = |what: &str, e: &postgres::Error| crate::db::db_error(what, e);
     let mwm: i64 = client
         .query_typed_one(
@@ -95,6 +117,27 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         maintenance_work_mem: mwm.max(0) as u64,
         ..Default::default()
     };
+    let all = client
+        .query_typed(
+            &format!(
+                "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
+                        {NAME}
+                   FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                   JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+                    AND n.nspname NOT LIKE 'pg\\_toast%'"
+            ),
+            &[],
+        )
+        .map_err(|e| err("cannot read the indexes", &e))?;
+    facts.indexes = all.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let text = sql.to_lowercase();
+    let mentioned_tables: std::collections::HashSet<&str> = facts
+        .indexes
+        .iter()
+        .filter(|(index, _)| mentions(&text, index))
+        .map(|(_, table)| table.as_str())
+        .collect();
     let tables = client
         .query_typed(
             &format!(
@@ -113,6 +156,12 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         let rows = if reltuples > 0 {
             Rows {
                 count: reltuples as u64,
+                estimated: true,
+            }
+        } else if !mentions(&text, &name) && !mentioned_tables.contains(name.as_str()) {
+            // nothing linted can be about it: not worth a count
+            Rows {
+                count: 0,
                 estimated: true,
             }
         } else {
@@ -161,20 +210,6 @@ pub fn read(client: &mut impl GenericClient) -> Result<DbFacts> {
         )
         .map_err(|e| err("cannot read the vector indexes", &e))?;
     facts.vector_indexes = idx.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
-    let all = client
-        .query_typed(
-            &format!(
-                "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
-                        {NAME}
-                   FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-                   JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-                    AND n.nspname NOT LIKE 'pg\\_toast%'"
-            ),
-            &[],
-        )
-        .map_err(|e| err("cannot read the indexes", &e))?;
-    facts.indexes = all.iter().map(|r| (r.get(0), r.get(1))).collect();
     Ok(facts)
 }
 
@@ -187,6 +222,21 @@ impl DbFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_is_mentioned_as_a_word_with_its_schema() {
+        // as read() hands it over: lowercased
+        let sql = &"CREATE INDEX CONCURRENTLY docs_e ON \"Docs\" USING hnsw (e);\nALTER TABLE app.chunks ADD x int;".to_lowercase();
+        assert!(mentions(sql, "Docs"));
+        assert!(mentions(sql, "app.chunks"));
+        assert!(mentions(sql, "docs_e"));
+        assert!(!mentions(sql, "doc"), "a part of a word is no mention");
+        assert!(
+            !mentions(sql, "other.chunks"),
+            "nor the table of another schema"
+        );
+        assert!(!mentions(sql, "tenant_2.t_1"));
+    }
 
     #[test]
     fn figures_read_well() {

@@ -123,14 +123,7 @@ pub fn plan(
     plan: &Plan,
     max_steps: Option<usize>,
 ) -> Value {
-    let segments = plan.segments(
-        |s| {
-            project
-                .script(&s.revision)
-                .map_or(true, |x| x.transactional)
-        },
-        max_steps,
-    );
+    let segments = project.segments(plan, max_steps);
     let steps: Vec<Value> = plan
         .steps
         .iter()

@@ -58,14 +58,7 @@ pub fn describe_plan(
         heads_text(&plan.start_heads),
         heads_text(&plan.end_heads)
     ));
-    let segments = plan.segments(
-        |s| {
-            project
-                .script(&s.revision)
-                .map_or(true, |x| x.transactional)
-        },
-        max_steps,
-    );
+    let segments = project.segments(plan, max_steps);
     let mut heads = plan.start_heads.clone();
     for (i, step) in plan.steps.iter().enumerate() {
         crate::exec::apply_ops(&mut heads, step);
