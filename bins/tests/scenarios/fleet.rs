@@ -1052,3 +1052,47 @@ fn each_server_of_a_fleet_runs_only_as_many_targets_as_its_free_connections_allo
     assert!(r.stdout.contains("6 targets in"), "{}", r.stdout);
     assert!(r.stdout.contains("6 done"), "{}", r.stdout);
 }
+
+#[test]
+fn the_lint_gate_sees_each_tenant_schemas_own_tables() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text);",
+        "DROP TABLE items;",
+    );
+    s.db.execute("CREATE SCHEMA tenant_a; CREATE SCHEMA tenant_b");
+    let q = "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1";
+    s.run("migrate-up", &["--targets-query", q]).ok();
+    // tenant_a's items holds rows, tenant_b's is empty
+    s.db.execute("INSERT INTO tenant_a.items SELECT i, 'n' || i FROM generate_series(1, 500) i");
+    s.revision(
+        "002",
+        "001",
+        "CREATE INDEX items_name ON items (name);",
+        "DROP INDEX items_name;",
+    );
+
+    let r = s
+        .run("migrate-up", &["--targets-query", q, "--continue-on-error"])
+        .code(8);
+
+    assert!(
+        row(&r, "tenant_a").contains("FAILED: migrate-up refuses to run"),
+        "{}",
+        r.stdout
+    );
+    assert!(row(&r, "tenant_b").contains("applied 1"), "{}", r.stdout);
+    assert_eq!(
+        s.db.strings("SELECT version_num::text FROM tenant_a.alembic_version"),
+        ["001"]
+    );
+    let errors = s.db.strings(
+        "SELECT coalesce(error, '') FROM tenant_a.alembic_version_audit WHERE NOT success",
+    );
+    assert!(
+        errors.len() == 1 && errors[0].contains("items exists before this run and holds 500 rows"),
+        "{errors:?}"
+    );
+}

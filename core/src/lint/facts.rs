@@ -5,6 +5,7 @@
 
 use super::text::normalize_name;
 use crate::error::Result;
+use postgres::types::Type;
 use postgres::GenericClient;
 use std::collections::HashMap;
 
@@ -78,8 +79,15 @@ pub fn bytes(n: u64) -> String {
     format!("{n} bytes")
 }
 
-const NAME: &str =
-    "CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE n.nspname || '.' || c.relname END";
+/// A table's name as the scripts write it: bare when the connection's `search_path` finds it
+/// by that name (`public` by default; a tenant's schema for a schema-per-tenant target),
+/// else schema-qualified.
+const NAME: &str = "CASE WHEN pg_catalog.pg_table_is_visible(c.oid) THEN c.relname::text \
+     ELSE n.nspname || '.' || c.relname END";
+
+/// An index's name, the same way.
+const INDEX_NAME: &str = "CASE WHEN pg_catalog.pg_table_is_visible(i.oid) THEN i.relname::text \
+     ELSE n.nspname || '.' || i.relname END";
 
 /// Whether `text` (lowercased SQL) mentions the relation `name` (`table` or `schema.table`,
 /// as [`NAME`] writes it): its last part as a word, and the schema too when there is one.
@@ -99,10 +107,23 @@ fn mentions(text: &str, name: &str) -> bool {
     }
 }
 
-/// Reads the facts. Only the tables the linted SQL can be about are counted: those whose name
-/// (or one of whose indexes' names) `sql` mentions, lowercased; the others get the planner's
-/// estimate (0 when never analyzed). A database of thousands of tables (schema-per-tenant)
-/// then costs a few catalog queries, not a count of every table for every target.
+/// The identifiers of `sql`, lowercased, each once (quoted ones too, as their text).
+fn words(sql: &str) -> Vec<String> {
+    let mut out: Vec<String> = sql
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty() && !w.starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_lowercase)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Reads the facts of the tables the linted SQL (`sql`) can be about: those it names, or one
+/// of whose indexes it names; no rule can be about another. Their rows are counted when the
+/// table was never analyzed. A database of thousands of tables (schema-per-tenant, where
+/// every tenant's run is linted) then costs a few small catalog queries per target, not a
+/// read of the whole catalog and a count of every table.
 pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
     let err = |what: &str, e: &postgres::Error| crate::db::db_error(what, e);
     let mwm: i64 = client
@@ -117,17 +138,20 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
         maintenance_work_mem: mwm.max(0) as u64,
         ..Default::default()
     };
+    // the catalog rows are only those the SQL's words can name: a database of thousands of
+    // tables answers with the few the scripts are about
+    let words = words(sql);
     let all = client
         .query_typed(
             &format!(
-                "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
-                        {NAME}
+                "SELECT {INDEX_NAME}, {NAME}
                    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
                    JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-                    AND n.nspname NOT LIKE 'pg\\_toast%'"
+                    AND n.nspname NOT LIKE 'pg\\_toast%'
+                    AND (lower(i.relname) = ANY($1) OR lower(c.relname) = ANY($1))"
             ),
-            &[],
+            &[(&words, Type::TEXT_ARRAY)],
         )
         .map_err(|e| err("cannot read the indexes", &e))?;
     facts.indexes = all.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -145,9 +169,12 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.relkind IN ('r', 'p', 'm')
                     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+                    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+                    AND (lower(c.relname) = ANY($1)
+                         OR EXISTS (SELECT 1 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                                     WHERE x.indrelid = c.oid AND lower(i.relname) = ANY($1)))"
             ),
-            &[],
+            &[(&words, Type::TEXT_ARRAY)],
         )
         .map_err(|e| err("cannot read the tables' sizes", &e))?;
     for r in tables {
@@ -187,9 +214,10 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
                    JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
                   WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
-                    AND t.typname IN ('vector', 'halfvec', 'sparsevec', 'bit')"
+                    AND t.typname IN ('vector', 'halfvec', 'sparsevec', 'bit')
+                    AND lower(c.relname) = ANY($1)"
             ),
-            &[],
+            &[(&words, Type::TEXT_ARRAY)],
         )
         .map_err(|e| err("cannot read the vector columns", &e))?;
     facts.vector_columns = cols
@@ -199,14 +227,14 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
     let idx = client
         .query_typed(
             &format!(
-                "SELECT CASE WHEN n.nspname = 'public' THEN i.relname::text ELSE n.nspname || '.' || i.relname END,
-                        {NAME}, am.amname::text
+                "SELECT {INDEX_NAME}, {NAME}, am.amname::text
                    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
                    JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                    JOIN pg_am am ON am.oid = i.relam
-                  WHERE am.amname IN ('hnsw', 'ivfflat')"
+                  WHERE am.amname IN ('hnsw', 'ivfflat')
+                    AND (lower(i.relname) = ANY($1) OR lower(c.relname) = ANY($1))"
             ),
-            &[],
+            &[(&words, Type::TEXT_ARRAY)],
         )
         .map_err(|e| err("cannot read the vector indexes", &e))?;
     facts.vector_indexes = idx.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
