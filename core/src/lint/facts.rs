@@ -85,6 +85,10 @@ pub fn bytes(n: u64) -> String {
 const NAME: &str = "CASE WHEN pg_catalog.pg_table_is_visible(c.oid) THEN c.relname::text \
      ELSE n.nspname || '.' || c.relname END";
 
+/// The relations the SQL's words name (`$1`: the words), found through the catalog's index on
+/// names, not a scan of every relation.
+const NAMED: &str = "ARRAY(SELECT oid FROM pg_catalog.pg_class WHERE relname = ANY($1::name[]))";
+
 /// An index's name, the same way.
 const INDEX_NAME: &str = "CASE WHEN pg_catalog.pg_table_is_visible(i.oid) THEN i.relname::text \
      ELSE n.nspname || '.' || i.relname END";
@@ -107,12 +111,13 @@ fn mentions(text: &str, name: &str) -> bool {
     }
 }
 
-/// The identifiers of `sql`, lowercased, each once (quoted ones too, as their text).
+/// The identifiers of `sql`, each as written and lowercased (an unquoted name is folded; a
+/// quoted one keeps its case), each once.
 fn words(sql: &str) -> Vec<String> {
     let mut out: Vec<String> = sql
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .filter(|w| !w.is_empty() && !w.starts_with(|c: char| c.is_ascii_digit()))
-        .map(str::to_lowercase)
+        .flat_map(|w| [w.to_string(), w.to_lowercase()])
         .collect();
     out.sort_unstable();
     out.dedup();
@@ -149,7 +154,7 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                    JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
                     AND n.nspname NOT LIKE 'pg\\_toast%'
-                    AND (lower(i.relname) = ANY($1) OR lower(c.relname) = ANY($1))"
+                    AND (x.indexrelid = ANY({NAMED}) OR x.indrelid = ANY({NAMED}))"
             ),
             &[(&words, Type::TEXT_ARRAY)],
         )
@@ -170,9 +175,9 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                   WHERE c.relkind IN ('r', 'p', 'm')
                     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-                    AND (lower(c.relname) = ANY($1)
-                         OR EXISTS (SELECT 1 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-                                     WHERE x.indrelid = c.oid AND lower(i.relname) = ANY($1)))"
+                    AND c.oid = ANY(ARRAY(SELECT oid FROM pg_catalog.pg_class WHERE relname = ANY($1::name[])
+                                          UNION SELECT x.indrelid FROM pg_catalog.pg_index x
+                                           WHERE x.indexrelid = ANY({NAMED})))"
             ),
             &[(&words, Type::TEXT_ARRAY)],
         )
@@ -215,7 +220,7 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                    JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
                   WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
                     AND t.typname IN ('vector', 'halfvec', 'sparsevec', 'bit')
-                    AND lower(c.relname) = ANY($1)"
+                    AND c.oid = ANY({NAMED})"
             ),
             &[(&words, Type::TEXT_ARRAY)],
         )
@@ -232,7 +237,7 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                    JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                    JOIN pg_am am ON am.oid = i.relam
                   WHERE am.amname IN ('hnsw', 'ivfflat')
-                    AND (lower(i.relname) = ANY($1) OR lower(c.relname) = ANY($1))"
+                    AND (x.indexrelid = ANY({NAMED}) OR x.indrelid = ANY({NAMED}))"
             ),
             &[(&words, Type::TEXT_ARRAY)],
         )
