@@ -85,9 +85,13 @@ pub fn bytes(n: u64) -> String {
 const NAME: &str = "CASE WHEN pg_catalog.pg_table_is_visible(c.oid) THEN c.relname::text \
      ELSE n.nspname || '.' || c.relname END";
 
-/// The relations the SQL's words name (`$1`: the words), found through the catalog's index on
-/// names, not a scan of every relation.
-const NAMED: &str = "ARRAY(SELECT oid FROM pg_catalog.pg_class WHERE relname = ANY($1::name[]))";
+/// The relations the SQL's words can name (`$1`: the words): by their name, in a schema of
+/// the `search_path` (where an unqualified name finds them) or in a schema the words name too
+/// — not the same-named tables of every other tenant's schema. Found through the catalog's
+/// index on (name, schema), not a scan of every relation.
+const NAMED: &str = "ARRAY(SELECT oid FROM pg_catalog.pg_class WHERE relname = ANY($1::name[]) \
+     AND relnamespace = ANY(ARRAY(SELECT oid FROM pg_catalog.pg_namespace \
+     WHERE nspname = ANY(pg_catalog.current_schemas(true)) OR nspname = ANY($1::name[]))))";
 
 /// An index's name, the same way.
 const INDEX_NAME: &str = "CASE WHEN pg_catalog.pg_table_is_visible(i.oid) THEN i.relname::text \
@@ -175,9 +179,9 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                   WHERE c.relkind IN ('r', 'p', 'm')
                     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-                    AND c.oid = ANY(ARRAY(SELECT oid FROM pg_catalog.pg_class WHERE relname = ANY($1::name[])
-                                          UNION SELECT x.indrelid FROM pg_catalog.pg_index x
-                                           WHERE x.indexrelid = ANY({NAMED})))"
+                    AND (c.oid = ANY({NAMED})
+                         OR c.oid = ANY(ARRAY(SELECT x.indrelid FROM pg_catalog.pg_index x
+                                               WHERE x.indexrelid = ANY({NAMED}))))"
             ),
             &[(&words, Type::TEXT_ARRAY)],
         )
