@@ -12,12 +12,10 @@ use retort_cli::fleet::{self, FleetArgs};
     name = "migrate-history",
     version,
     after_help = "Examples:
-  # every revision, newest first
-  migrate-history
+  # every revision, newest first, the database's current one(s) marked
+  migrate-history -i
   # a range, each revision in full
   migrate-history -r 002:head --detail
-  # mark the database's current revision(s)
-  migrate-history -i
   # the audit log: who ran what, when, and how it ended
   migrate-history --log
   # per tenant database: its current revision(s) and how far behind the heads

@@ -12,10 +12,8 @@ use serde_json::json;
     name = "migrate-stamp",
     version,
     after_help = "Examples:
-  # the schema is already there: record it as at head
-  migrate-stamp head
-  # the version-table change, without writing it
-  migrate-stamp 003 --dry-run
+  # the schema is already there: see the version-table change, then record it
+  migrate-stamp head --dry-run
   # replace an unknown revision in the table with 001
   migrate-stamp --purge 001
   # accept a deliberate edit of applied script 002
