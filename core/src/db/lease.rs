@@ -29,7 +29,7 @@ use postgres::types::Type;
 use postgres::{Client, GenericClient};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a lease lasts without a heartbeat (a killed run's lease is free after this).
 pub const TTL: Duration = Duration::from_secs(30);
@@ -283,9 +283,7 @@ impl Lease {
              RETURNING l.holder"
         );
         let ttl = ttl_ms();
-        let started = Instant::now();
-        let mut announced = false;
-        let mut delay = Duration::from_millis(50);
+        let mut wait = super::lock::Waiter::new();
         loop {
             let got = match short_tx(
                 client,
@@ -303,17 +301,7 @@ impl Lease {
                 Err(e) => return Err(db_error("cannot take the migration lease", &e)),
             };
             if got {
-                let waited = if announced {
-                    started.elapsed()
-                } else {
-                    Duration::ZERO
-                };
-                if announced {
-                    log::info!(
-                        "got the migration lease after waiting {}",
-                        crate::output::text::fmt_duration(waited)
-                    );
-                }
+                let waited = wait.got("the migration lease");
                 log::debug!("took the migration lease on {key} as {holder}");
                 let mut lease = Lease {
                     table: t,
@@ -329,26 +317,19 @@ impl Lease {
             }
             let who = Self::holder(client, &t, &key)?
                 .unwrap_or_else(|| "another run (it just let go?)".into());
-            if started.elapsed() >= timeout {
+            if wait.elapsed() >= timeout {
                 return Err(Error::new(
                     ErrorKind::LockTimeout,
                     format!(
                         "timed out after {} waiting for the migration lease on {key} held by {who}",
-                        crate::output::text::fmt_duration(started.elapsed()),
+                        crate::output::text::fmt_duration(wait.elapsed()),
                     ),
                 )
                 .with_hint(format!("another migration is running; wait for it or raise --lock-timeout. A killed run's lease runs out {} s after its last heartbeat; to free it at once: DELETE FROM {t} WHERE lock_key = {}", TTL.as_secs(), quote_literal(&key))));
             }
-            if !announced {
-                log::warn!("waiting for the migration lease on {key}, held by {who}");
-                announced = true;
-            }
-            std::thread::sleep(
-                delay
-                    .min(timeout.saturating_sub(started.elapsed()))
-                    .max(Duration::from_millis(10)),
-            );
-            delay = (delay * 2).min(Duration::from_millis(500));
+            wait.pause(timeout, || {
+                format!("waiting for the migration lease on {key}, held by {who}")
+            });
         }
     }
 

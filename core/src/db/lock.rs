@@ -72,7 +72,7 @@ pub fn acquire(
     table: &VersionTable,
     timeout: Duration,
 ) -> Result<MigrationLock> {
-    let started = Instant::now();
+    let mut wait = Waiter::new();
     let qualified = table.qualified();
     let row = query::one(
         client,
@@ -81,8 +81,6 @@ pub fn acquire(
     )
     .map_err(|e| db_error("cannot compute the lock key", &e))?;
     let (key, backend): (i32, i32) = (row.get(0), row.get(1));
-    let mut announced = false;
-    let mut delay = Duration::from_millis(50);
     loop {
         let row = query::one(
             client,
@@ -108,18 +106,7 @@ pub fn acquire(
         }
         if got {
             log::debug!("took the migration lock ({LOCK_CLASS}, {key}) on {qualified}");
-            // waiting only counts when the first attempt failed
-            let waited = if announced {
-                started.elapsed()
-            } else {
-                Duration::ZERO
-            };
-            if announced {
-                log::info!(
-                    "got the migration lock after waiting {}",
-                    crate::output::text::fmt_duration(waited)
-                );
-            }
+            let waited = wait.got("the migration lock");
             return Ok(MigrationLock { key, waited });
         }
         let holder = holder(client, key)?;
@@ -127,12 +114,12 @@ pub fn acquire(
             .as_ref()
             .map(Holder::describe)
             .unwrap_or_else(|| "another session (it just let go?)".into());
-        if started.elapsed() >= timeout {
+        if wait.elapsed() >= timeout {
             return Err(Error::new(
                 ErrorKind::LockTimeout,
                 format!(
                     "timed out after {} waiting for the migration lock on {} held by {who}",
-                    crate::output::text::fmt_duration(started.elapsed()),
+                    crate::output::text::fmt_duration(wait.elapsed()),
                     qualified
                 ),
             )
@@ -145,16 +132,9 @@ pub fn acquire(
             )
             .with_detail(crate::error::Detail::Interrupted { signal: sig }));
         }
-        if !announced {
-            log::warn!("waiting for the migration lock on {qualified}, held by {who}");
-            announced = true;
-        }
-        std::thread::sleep(
-            delay
-                .min(timeout.saturating_sub(started.elapsed()))
-                .max(Duration::from_millis(10)),
-        );
-        delay = (delay * 2).min(Duration::from_millis(500));
+        wait.pause(timeout, || {
+            format!("waiting for the migration lock on {qualified}, held by {who}")
+        });
     }
 }
 
@@ -195,5 +175,56 @@ impl MigrationLock {
             ));
         }
         Ok(())
+    }
+}
+
+/// Waiting for a lock another run holds — the advisory lock's and the lease's: since when,
+/// whether the user was told, and the next pause (50 ms, doubling to 500 ms, never past the
+/// timeout).
+pub(crate) struct Waiter {
+    started: Instant,
+    delay: Duration,
+    announced: bool,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Waiter {
+        Waiter {
+            started: Instant::now(),
+            delay: Duration::from_millis(50),
+            announced: false,
+        }
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The lock (`what`) was taken: how long this waited — zero when the first attempt got it
+    /// — said in a log line when there was a wait.
+    pub(crate) fn got(&self, what: &str) -> Duration {
+        if !self.announced {
+            return Duration::ZERO;
+        }
+        let waited = self.started.elapsed();
+        log::info!(
+            "got {what} after waiting {}",
+            crate::output::text::fmt_duration(waited)
+        );
+        waited
+    }
+
+    /// Says once (`waiting`, a warning) that it waits, then pauses.
+    pub(crate) fn pause(&mut self, timeout: Duration, waiting: impl FnOnce() -> String) {
+        if !self.announced {
+            log::warn!("{}", waiting());
+            self.announced = true;
+        }
+        std::thread::sleep(
+            self.delay
+                .min(timeout.saturating_sub(self.started.elapsed()))
+                .max(Duration::from_millis(10)),
+        );
+        self.delay = (self.delay * 2).min(Duration::from_millis(500));
     }
 }

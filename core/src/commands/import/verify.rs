@@ -93,6 +93,21 @@ fn verify_inner(
     };
     let mut v = Verification::default();
 
+    // one step on both sides, compared; `rows` moves on to the version table after it
+    let mut step_both = |step: &Step, rows: &mut Vec<String>| -> Result<Option<Difference>> {
+        let r = compare_step(
+            project,
+            &table,
+            &mut session,
+            &mut ours,
+            &mut theirs,
+            step,
+            rows,
+        )?;
+        *rows = apply_ops(rows, &step.version_ops);
+        Ok(r)
+    };
+
     let up = project.graph.upgrade_plan(&[], &Target::Heads)?;
     let mut rows: Vec<String> = Vec::new();
     let mut complete = true;
@@ -112,17 +127,7 @@ fn verify_inner(
             complete = false;
             break;
         }
-        let r = compare_step(
-            project,
-            &table,
-            &mut session,
-            &mut ours,
-            &mut theirs,
-            step,
-            &rows,
-        )?;
-        rows = apply_ops(&rows, &step.version_ops);
-        if let Some(d) = r {
+        if let Some(d) = step_both(step, &mut rows)? {
             v.differences.push(d);
             return Ok(v);
         }
@@ -153,17 +158,7 @@ fn verify_inner(
             ));
             break;
         }
-        let r = compare_step(
-            project,
-            &table,
-            &mut session,
-            &mut ours,
-            &mut theirs,
-            step,
-            &rows,
-        )?;
-        rows = apply_ops(&rows, &step.version_ops);
-        if let Some(d) = r {
+        if let Some(d) = step_both(step, &mut rows)? {
             v.differences.push(d);
             return Ok(v);
         }
