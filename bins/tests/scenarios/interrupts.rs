@@ -421,3 +421,35 @@ fn a_dropped_connection_reports_the_state_and_the_next_run_says_what_it_finds() 
     );
     assert_eq!(s.db.version_rows(), ["002"]);
 }
+
+#[test]
+fn a_signal_while_queued_behind_another_run_ends_the_wait_at_once() {
+    let s = Scenario::new();
+    twenty_revisions(&s);
+    s.run("migrate-up", &["001", "--lock-mode", "lease"]).ok();
+    // the advisory lock, held by a session of its own; then the lease, held by a row
+    let mut holder = connect(&s.db.url);
+    holder
+        .batch_execute(&format!(
+            "SELECT pg_advisory_lock({}, hashtext(current_database() || ':' || 'alembic_version'))",
+            0x7274_7274
+        ))
+        .unwrap();
+    s.db.execute(
+        "INSERT INTO alembic_version_lock VALUES ('alembic_version', 'someone', 'migrate-up (process 4242 on build-7) since then', now(), now() + interval '1 hour')",
+    );
+    for (mode, what) in [("session", "migration lock"), ("lease", "migration lease")] {
+        let run = spawn(&s, &["--lock-mode", mode, "--lock-timeout", "60s"]);
+        run.wait_for(&format!("waiting for the {what}"), Duration::from_secs(20));
+        run.signal("INT");
+        let (code, err, waited) = run.finish();
+        assert_eq!(code, 130, "{mode}: {err}");
+        assert!(
+            err.contains(&format!("interrupted while waiting for the {what}")),
+            "{mode}: {err}"
+        );
+        assert!(waited < Duration::from_secs(5), "{mode}: waited {waited:?}");
+        assert_eq!(s.db.version_rows(), ["001"]);
+    }
+    drop(holder);
+}

@@ -327,6 +327,10 @@ impl Lease {
                 )
                 .with_hint(format!("another migration is running; wait for it or raise --lock-timeout. A killed run's lease runs out {} s after its last heartbeat; to free it at once: DELETE FROM {t} WHERE lock_key = {}", TTL.as_secs(), quote_literal(&key))));
             }
+            // Ctrl-C while queued behind another run ends the wait, as for the advisory lock
+            if let Some(e) = wait.interrupted(&format!("the migration lease on {key}"), &who) {
+                return Err(e);
+            }
             wait.pause(timeout, || {
                 format!("waiting for the migration lease on {key}, held by {who}")
             });

@@ -125,12 +125,8 @@ pub fn acquire(
             )
             .with_hint("another migration is running; wait for it, raise --lock-timeout, or if that session is stuck end it with SELECT pg_terminate_backend(pid)"));
         }
-        if let Some(sig) = crate::exec::interrupt::signal() {
-            return Err(Error::new(
-                ErrorKind::Interrupted,
-                format!("interrupted while waiting for the migration lock on {qualified} (held by {who}); nothing was applied"),
-            )
-            .with_detail(crate::error::Detail::Interrupted { signal: sig }));
+        if let Some(e) = wait.interrupted(&format!("the migration lock on {qualified}"), &who) {
+            return Err(e);
         }
         wait.pause(timeout, || {
             format!("waiting for the migration lock on {qualified}, held by {who}")
@@ -212,6 +208,21 @@ impl Waiter {
             crate::output::text::fmt_duration(waited)
         );
         waited
+    }
+
+    /// A SIGINT/SIGTERM came while waiting for `what` (held by `who`): the error that ends the
+    /// wait at once, nothing applied.
+    pub(crate) fn interrupted(&self, what: &str, who: &str) -> Option<Error> {
+        let sig = crate::exec::interrupt::signal()?;
+        Some(
+            Error::new(
+                ErrorKind::Interrupted,
+                format!(
+                    "interrupted while waiting for {what} (held by {who}); nothing was applied"
+                ),
+            )
+            .with_detail(crate::error::Detail::Interrupted { signal: sig }),
+        )
     }
 
     /// Says once (`waiting`, a warning) that it waits, then pauses.
