@@ -74,9 +74,10 @@ test-python: deps ## Python tests (exporter, schema provider, API, wheel) agains
 wheel: deps ## Build the Python wheel retort-migrate (migrate-* binaries + python/) into target/wheels/
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --out target/wheels $(args)
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: ## cargo fmt --check, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

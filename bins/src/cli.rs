@@ -46,7 +46,7 @@ pub struct LockArgs {
     pub lock_timeout: Option<std::time::Duration>,
     /// The migration lock: auto (the advisory lock on a direct connection, the lease row
     /// through a pooler), session (the advisory lock; refused through transaction pooling) or
-    /// lease (a row in <version table>_lock, renewed while the run lasts). Default:
+    /// lease (a row in the lock table beside the version table, alembic_version_lock by default, renewed while the run lasts). Default:
     /// MIGRATE_LOCK_MODE, else auto.
     #[arg(long, value_name = "MODE", value_parser = ["auto", "session", "lease"])]
     pub lock_mode: Option<String>,

@@ -29,7 +29,7 @@ pub struct Step {
     pub revision: String,
     pub direction: Direction,
     /// For the "-- Running upgrade A, B -> C" line: upgrade: the revision's parents
-    /// (`down_revision`, empty for a root) -> [revision]; downgrade: [revision] -> its parents.
+    /// (`down_revision`, empty for a root) -> \[revision\]; downgrade: \[revision\] -> its parents.
     pub from: Vec<String>,
     pub to: Vec<String>,
     /// Version-table writes, executed in order, in the same transaction as the step.

@@ -28,7 +28,7 @@ struct Args {
     /// Delete every row of the version table first (the way out of an unknown revision).
     #[arg(long)]
     purge: bool,
-    /// Print the SQL instead of running it (offline; no database needed). Range: [START:]END,
+    /// Print the SQL instead of running it (offline; no database needed). Range: END or START:END,
     /// or the REVISIONs when no value is given.
     #[arg(long, value_name = "[START:]END", num_args = 0..=1, default_missing_value = "",
           conflicts_with_all = ["dry_run", "format"])]

@@ -23,7 +23,7 @@ struct Args {
     /// head, heads, a revision (or unique prefix), +N, REV+N, LABEL@head, ...
     #[arg(default_value = "heads")]
     target: String,
-    /// Print the SQL instead of running it (offline; no database needed). Range: [START:]END,
+    /// Print the SQL instead of running it (offline; no database needed). Range: END or START:END,
     /// or the TARGET when no value is given.
     #[arg(long, value_name = "[START:]END", num_args = 0..=1, default_missing_value = "",
           conflicts_with_all = ["dry_run", "backup_dir", "ignore_checksums", "format"])]

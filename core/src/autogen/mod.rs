@@ -4,15 +4,15 @@
 //! Both schemas are built as real databases on one server ([`crate::schema::workspace`]): one
 //! with every revision replayed (the schema the migrations produce), one with `schema.sql`
 //! loaded (the schema wanted). Both are read from the catalog, compared, and the statements
-//! rendered. Every generated revision is validated before it is written ([`validate`]).
+//! rendered. Every generated revision is validated before it is written (`validate`).
 //!
-//! Up to four revisions are written, chained ([`split`]): (1) `ALTER TYPE ... ADD VALUE`
+//! Up to four revisions are written, chained (`split`): (1) `ALTER TYPE ... ADD VALUE`
 //! statements, in a non-transactional revision, only when the main revision uses a value it
 //! adds (PostgreSQL refuses a new enum value in the transaction that added it); (2) the main
 //! revision; (3) enum values its down section adds back and uses, in a non-transactional
 //! revision; (4) with `--concurrently`, `CREATE INDEX CONCURRENTLY` for indexes on existing
-//! tables, in a non-transactional revision. Renames the user asks for are in [`renames`],
-//! what is printed in [`summary`].
+//! tables, in a non-transactional revision. Renames the user asks for are in `renames`,
+//! what is printed in `summary`.
 
 mod renames;
 mod split;
@@ -83,7 +83,7 @@ impl Generated {
 }
 
 /// `migrate-revision --autogenerate`: computes, renders and validates the revision(s). Writes
-/// nothing (see [`write`]).
+/// nothing (see [`write()`]).
 pub fn autogenerate(
     project: &Project,
     settings: &Settings,

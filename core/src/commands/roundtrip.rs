@@ -2,7 +2,7 @@
 //! database, for every revision in upgrade order from base: upgrade, read the catalog,
 //! downgrade, require the catalog equal to the one before the upgrade ("downgrade leaves no
 //! trace"), upgrade again. The catalog is read by the same introspection autogenerate uses
-//! ([`crate::schema::introspect`]): tables, columns and their types, defaults and comments,
+//! ([`crate::schema::introspect()`]): tables, columns and their types, defaults and comments,
 //! indexes with their operator classes and WITH parameters, constraints, enums and their
 //! values, sequences, views, extensions, schemas, and the objects autogenerate does not diff
 //! but records (functions, triggers, ...). The first failure names the revision and what was

@@ -1,4 +1,4 @@
-//! One difference between two schemas, as a typed value: what the diff ([`super::diff`])
+//! One difference between two schemas, as a typed value: what the diff ([`super::diff()`])
 //! produces and what autogenerate splits into revisions. A [`Change`] knows what it does
 //! ([`Change::what`]) and what it risks ([`Change::hazards`]); its SQL text is written by
 //! [`super::render`]. Keeping the three apart lets callers pick changes by kind (enum values,

@@ -1,5 +1,5 @@
-//! Declarative schema support: read a database's schema from the catalog ([`introspect`]),
-//! compare two schemas into typed [`Change`]s ([`diff`], [`change`]), write their SQL
+//! Declarative schema support: read a database's schema from the catalog ([`introspect()`]),
+//! compare two schemas into typed [`Change`]s ([`diff()`], [`change`]), write their SQL
 //! ([`render`]), the throwaway databases the schemas are built in ([`shadow`]), and the pair of
 //! shadows autogenerate and drift checks compare ([`workspace`]). `crate::autogen` and
 //! `crate::commands::check` put them together for `migrate-revision --autogenerate` and

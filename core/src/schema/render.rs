@@ -388,7 +388,7 @@ pub fn create_index(ix: &Index, concurrently: bool) -> String {
     s
 }
 
-/// CREATE [MATERIALIZED] VIEW.
+/// `CREATE [MATERIALIZED] VIEW`.
 pub fn create_view(v: &View) -> String {
     let def = v.definition.trim().trim_end_matches(';').trim_end();
     let opts = if v.options.is_empty() {

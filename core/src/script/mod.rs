@@ -159,7 +159,7 @@ pub struct NewScript {
     pub down_sql: String,
 }
 
-/// Splits `sql` into statements on top-level `;` (see [`crate::sql::split`]). `first_line` is
+/// Splits `sql` into statements on top-level `;` (see [`crate::sql::split()`]). `first_line` is
 /// the file line of the first line of `sql`; each statement's `line` is a file line.
 pub fn split_statements(sql: &str, first_line: usize) -> Vec<Statement> {
     sql::split(sql, first_line)

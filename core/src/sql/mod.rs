@@ -1,4 +1,4 @@
-//! SQL text as PostgreSQL sees it: splitting a script section into statements ([`split`]),
+//! SQL text as PostgreSQL sees it: splitting a script section into statements ([`split()`]),
 //! and mapping the character position PostgreSQL reports in an error back to a line of the
 //! script ([`line_of_position`]). Every error that names a script line goes through the one
 //! function here, so that they all agree.

@@ -15,10 +15,10 @@
 //! predicate or WITH parameters (compared as a map) change is dropped and created again:
 //! PostgreSQL cannot change those in place (`ALTER INDEX ... SET (m = ...)` does not rebuild).
 //!
-//! [`Comparison::new`] first works out what changes (per object kind, in the comparer files
+//! `Comparison::new` first works out what changes (per object kind, in the comparer files
 //! below); the phases then emit the changes in the order above. Each object kind has its own
-//! file: [`schemas`] (schemas, extensions), [`enums`], [`sequences`], [`tables`], [`columns`],
-//! [`constraints`], [`indexes`], [`views`], [`functions`] (functions, procedures, triggers). [`hints`] and [`unhandled`] report what the diff
+//! file: `schemas` (schemas, extensions), `enums`, `sequences`, `tables`, `columns`,
+//! `constraints`, `indexes`, `views`, `functions` (functions, procedures, triggers). `hints` and [`unhandled`] report what the diff
 //! does not turn into statements.
 
 mod columns;

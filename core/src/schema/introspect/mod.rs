@@ -8,7 +8,7 @@
 //! `'e'`), identity sequences (deptype `'i'`, compared as part of their column), indexes owned
 //! by constraints, the version table, and `plpgsql`.
 //!
-//! Each catalog query has its reader in its own file; [`assemble`] then puts the per-relation
+//! Each catalog query has its reader in its own file; `assemble` then puts the per-relation
 //! rows (columns, constraints, indexes, view dependencies) into tables and views.
 
 mod assemble;
