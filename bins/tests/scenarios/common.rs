@@ -634,3 +634,72 @@ impl Drop for PgBouncer {
         }
     }
 }
+
+/// A spawned binary whose stderr is collected as it comes.
+pub struct Running {
+    pub child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Scenario {
+    /// `bin args` started in the background, its stderr collected as it comes.
+    pub fn spawn(&self, bin: &str, args: &[&str]) -> Running {
+        let mut child = self
+            .command(bin, args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok)
+            {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Running {
+            child,
+            stderr,
+            reader,
+        }
+    }
+}
+
+impl Running {
+    /// Waits until stderr shows `text` (fails the scenario after `limit`).
+    pub fn wait_for(&self, text: &str, limit: std::time::Duration) {
+        let t0 = std::time::Instant::now();
+        while !self.stderr.lock().unwrap().contains(text) {
+            assert!(
+                t0.elapsed() < limit,
+                "no '{text}' after {limit:?}:\n{}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    /// `kill -SIG` to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+    /// Waits for the exit: code, stderr, how long the wait took.
+    pub fn finish(mut self) -> (i32, String, std::time::Duration) {
+        let t0 = std::time::Instant::now();
+        let status = self.child.wait().unwrap();
+        let waited = t0.elapsed();
+        self.reader.join().unwrap();
+        let err = self.stderr.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), err, waited)
+    }
+}

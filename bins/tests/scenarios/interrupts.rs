@@ -4,9 +4,6 @@
 //! next run completes. A second signal exits at once.
 
 use crate::common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const REVS: usize = 20;
@@ -25,68 +22,6 @@ fn twenty_revisions(s: &Scenario) {
             &format!("CREATE TABLE t_{0} (id int);\nSELECT pg_sleep(0.05);\nINSERT INTO t_{0} VALUES (1);", rev(i)),
             &format!("DROP TABLE t_{};", rev(i)),
         );
-    }
-}
-
-/// A spawned binary whose stderr is collected as it comes.
-struct Running {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    reader: std::thread::JoinHandle<()>,
-}
-
-fn spawn(s: &Scenario, args: &[&str]) -> Running {
-    let mut child = s
-        .command("migrate-up", args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    Running {
-        child,
-        stderr,
-        reader,
-    }
-}
-
-impl Running {
-    fn wait_for(&self, text: &str, limit: Duration) {
-        let t0 = Instant::now();
-        while !self.stderr.lock().unwrap().contains(text) {
-            assert!(
-                t0.elapsed() < limit,
-                "no '{text}' after {limit:?}:\n{}",
-                self.stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-    fn finish(mut self) -> (i32, String, Duration) {
-        let t0 = Instant::now();
-        let status = self.child.wait().unwrap();
-        let waited = t0.elapsed();
-        self.reader.join().unwrap();
-        let err = self.stderr.lock().unwrap().clone();
-        (status.code().unwrap_or(-1), err, waited)
     }
 }
 
@@ -124,7 +59,7 @@ fn trial(per_migration: bool, sig: &str) -> String {
     if per_migration {
         args.push("--transaction-per-migration");
     }
-    let r = spawn(&s, &args);
+    let r = s.spawn("migrate-up", &args);
     r.wait_for("Running upgrade", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(random_below(800)));
     r.signal(sig);
@@ -253,7 +188,7 @@ fn sigterm_cancels_a_long_statement_on_the_server_and_frees_the_lock_at_once() {
     let s = Scenario::new();
     s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
     s.revision("002", "001", "SELECT pg_sleep(30);", "");
-    let r = spawn(&s, &["--transaction-per-migration"]);
+    let r = s.spawn("migrate-up", &["--transaction-per-migration"]);
     r.wait_for("Running upgrade 001 -> 002", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(300));
     r.signal("TERM");
@@ -301,7 +236,7 @@ fn an_interrupted_concurrent_build_names_the_invalid_index_and_the_next_run_repa
     blocker
         .batch_execute("BEGIN; INSERT INTO items VALUES (0)")
         .unwrap();
-    let r = spawn(&s, &["--ddl-lock-timeout", "0"]);
+    let r = s.spawn("migrate-up", &["--ddl-lock-timeout", "0"]);
     r.wait_for("Running upgrade 001 -> 002", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(500));
     r.signal("INT");
@@ -351,7 +286,7 @@ fn a_second_signal_exits_at_once_and_says_what_it_left() {
     s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
     s.revision("002", "001", "SELECT pg_sleep(30);", "");
     s.run("migrate-up", &["001"]).ok();
-    let mut r = spawn(&s, &[]);
+    let mut r = s.spawn("migrate-up", &[]);
     r.wait_for("Running upgrade 001 -> 002", Duration::from_secs(20));
     // the audit log is locked: the cleanup after the first signal hangs on writing its row
     let mut holder = s.db.client();
@@ -384,7 +319,7 @@ fn a_dropped_connection_reports_the_state_and_the_next_run_says_what_it_finds() 
     let s = Scenario::new();
     s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
     s.revision("002", "001", "SELECT pg_sleep(30);", "");
-    let r = spawn(&s, &["--transaction-per-migration"]);
+    let r = s.spawn("migrate-up", &["--transaction-per-migration"]);
     r.wait_for("Running upgrade 001 -> 002", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(300));
     // the server ends the migration's session, as a restart would
@@ -439,7 +374,10 @@ fn a_signal_while_queued_behind_another_run_ends_the_wait_at_once() {
         "INSERT INTO alembic_version_lock VALUES ('alembic_version', 'someone', 'migrate-up (process 4242 on build-7) since then', now(), now() + interval '1 hour')",
     );
     for (mode, what) in [("session", "migration lock"), ("lease", "migration lease")] {
-        let run = spawn(&s, &["--lock-mode", mode, "--lock-timeout", "60s"]);
+        let run = s.spawn(
+            "migrate-up",
+            &["--lock-mode", mode, "--lock-timeout", "60s"],
+        );
         run.wait_for(&format!("waiting for the {what}"), Duration::from_secs(20));
         run.signal("INT");
         let (code, err, waited) = run.finish();

@@ -404,3 +404,105 @@ fn transaction_pooling_a_fleet_of_tenants_is_migrated_once_each_and_checked_thro
         r.all()
     );
 }
+
+/// A step longer than the lease lasts (30 s): while its transaction is open, the fence's row
+/// lock keeps every taker out; at its COMMIT the lease is renewed, not run out — so a run
+/// waiting for it cannot take it over in the moment before the heartbeat's next renewal,
+/// while the next step runs outside any transaction.
+#[test]
+fn a_step_that_outlasts_the_lease_commits_it_renewed_and_no_waiting_run_slips_in() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE a (id int);\nSELECT pg_sleep(31);",
+        "DROP TABLE a;",
+    );
+    s.revision_with(
+        "002",
+        "001",
+        "-- transactional: false",
+        "SELECT pg_sleep(3);",
+        "",
+    );
+    let first = s.spawn(
+        "migrate-up",
+        &["--lock-mode", "lease", "--transaction-per-migration"],
+    );
+    // 002 starts right after 001's COMMIT
+    first.wait_for(
+        "Running upgrade 001 -> 002",
+        std::time::Duration::from_secs(90),
+    );
+    let lasts = s.db.strings(
+        "SELECT (expires_at > clock_timestamp() + interval '20 seconds')::text FROM alembic_version_lock",
+    );
+    assert_eq!(lasts, ["true"], "the lease ran out during 001");
+    let second = s
+        .run(
+            "migrate-up",
+            &["--lock-mode", "lease", "--lock-timeout", "1s"],
+        )
+        .code(5);
+    assert!(
+        second.stderr.contains("waiting for the migration lease"),
+        "{}",
+        second.stderr
+    );
+    let (code, err, _) = first.finish();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s.db.version_rows(), ["002"]);
+    assert_eq!(
+        s.db.strings("SELECT count(*)::text FROM alembic_version_lock"),
+        ["0"]
+    );
+}
+
+/// A lease taken over while the run is in a step outside a transaction (its heartbeat could
+/// not renew it in time, say): the step's bookkeeping transaction begins with the fence, finds
+/// the lease another run's, and stops before writing — the step is not recorded, the next
+/// never runs, and the other run's lease is left alone.
+#[test]
+fn a_run_whose_lease_was_taken_over_stops_before_its_next_write() {
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.revision_with(
+        "002",
+        "001",
+        "-- transactional: false",
+        "SELECT pg_sleep(2);",
+        "",
+    );
+    s.revision("003", "002", "CREATE TABLE c (id int);", "DROP TABLE c;");
+    let run = s.spawn("migrate-up", &["--lock-mode", "lease"]);
+    run.wait_for(
+        "Running upgrade 001 -> 002",
+        std::time::Duration::from_secs(30),
+    );
+    s.db.execute(
+        "UPDATE alembic_version_lock SET holder = 'another run', holder_info = 'migrate-up (process 4242 on build-7)', expires_at = now() + interval '1 hour'",
+    );
+    let (code, err, _) = run.finish();
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("the migration lease is no longer this run's"),
+        "{err}"
+    );
+    assert!(
+        err.contains("note: migrations/002_x.sql is not transactional: all its statements ran and stayed, but 002 is not recorded"),
+        "{err}"
+    );
+    assert!(
+        err.contains("state: the database is at 001 (1 step of this run committed)"),
+        "{err}"
+    );
+    assert_eq!(s.db.version_rows(), ["001"]);
+    assert_eq!(
+        s.db.strings("SELECT coalesce(to_regclass('c')::text, 'none')"),
+        ["none"]
+    );
+    assert_eq!(
+        s.db.strings("SELECT holder::text FROM alembic_version_lock"),
+        ["another run"]
+    );
+}

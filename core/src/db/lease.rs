@@ -15,7 +15,10 @@
 //!   (`UPDATE ... WHERE holder = $me RETURNING`): no row, and the run stops before writing
 //!   anything in that transaction. The UPDATE also row-locks the lease until the transaction
 //!   ends, so nobody can take it over while a step is in flight (a taker's attempt runs with a
-//!   short `lock_timeout` and counts as "held").
+//!   short `lock_timeout` and counts as "held"). The fence runs again just before the COMMIT:
+//!   a step that outlasted the lease commits it renewed, not run out (a waiting run would
+//!   otherwise take it over in the moment before the heartbeat's next renewal, while this
+//!   run's next step — perhaps `transactional: false`, outside any transaction — starts).
 //! - **release**: `DELETE ... WHERE holder = $me`.
 //!
 //! Every statement is a short transaction of its own: nothing depends on the server connection,

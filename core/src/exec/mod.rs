@@ -169,6 +169,7 @@ impl FailureState {
                 (true, Some(b)) =>
                     format!("batch {}, with the failed step, was rolled back", b.number),
                 (true, None) => "the failed step was rolled back".to_string(),
+                (false, _) if self.failed_step.is_none() => "no step was in flight".to_string(),
                 (false, _) => {
                     "the failed step ran outside a transaction (see the note above)".to_string()
                 }
@@ -543,9 +544,12 @@ fn run_segment(
     let steps = &plan.steps[seg.steps.clone()];
     if !seg.transactional {
         prepare_once(exec, books, p)?;
-        run_step(exec, project, books, &steps[0], opts, p, observer, true)?;
-        check_interrupt(p)?;
-        return commit(exec, books, p);
+        let step = &steps[0];
+        run_step(exec, project, books, step, opts, p, observer, true)?;
+        // its statements ran and stay: the step is recorded even when an interrupt came while
+        // the last one ran, and the run stops after it
+        commit(exec, books, p).map_err(|e| unrecorded(e, project, step))?;
+        return check_interrupt(p);
     }
     let mut attempt = 0;
     loop {
@@ -784,7 +788,7 @@ fn run_step(
         } else {
             ran?;
         }
-        begin(exec, p)?;
+        begin(exec, p).map_err(|e| unrecorded(e, project, step))?;
     } else {
         interrupt::set_status(
             "the server rolls back the open transaction when the connection closes, and the migration lock goes with it; no audit row is written",
@@ -796,7 +800,13 @@ fn run_step(
         }
         run_inside(exec, script, section, step, observer)?;
     }
-    write_bookkeeping(exec, books, script, step, t0.elapsed(), p)?;
+    write_bookkeeping(exec, books, script, step, t0.elapsed(), p).map_err(|e| {
+        if outside {
+            unrecorded(e, project, step)
+        } else {
+            e
+        }
+    })?;
     let d = t0.elapsed();
     observer.step_finished(step, d);
     p.pending.push(StepResult {
@@ -893,6 +903,20 @@ fn commit(exec: &mut dyn Executor, books: Bookkeeping, p: &mut Progress) -> Resu
     p.committed_heads = p.heads.clone();
     p.committed.append(&mut p.pending);
     Ok(())
+}
+
+/// The note of a `transactional: false` step whose statements all ran (and stay) but whose
+/// version-table write did not commit: the next run would run them again.
+fn unrecorded(mut e: Error, project: &Project, step: &Step) -> Error {
+    let path = project
+        .script(&step.revision)
+        .map(|s| s.path.display().to_string())
+        .unwrap_or_else(|_| step.revision.clone());
+    e.message.push_str(&format!(
+        "\nnote: {path} is not transactional: all its statements ran and stayed, but {} is not recorded in the version table; the next run runs them again (safe when they say IF NOT EXISTS / IF EXISTS), or record it with migrate-stamp once you have checked the schema",
+        step.revision
+    ));
+    e
 }
 
 /// Simulates the version table rows after a step's writes.

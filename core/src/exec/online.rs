@@ -32,7 +32,8 @@ pub struct PgExecutor<'a> {
     live: Option<(mpsc::Sender<Live>, Arc<AtomicUsize>)>,
     /// How many the pump has handed to the observer.
     delivered: Arc<AtomicUsize>,
-    /// The lease's fence, run after each BEGIN (see [`crate::db::lease`]).
+    /// The lease's fence, run after each BEGIN and before each COMMIT (see
+    /// [`crate::db::lease`]).
     fence: Option<String>,
 }
 
@@ -49,7 +50,8 @@ impl<'a> PgExecutor<'a> {
         }
     }
 
-    /// Runs the lease's fence after every BEGIN (see [`crate::db::lease`]).
+    /// Runs the lease's fence after every BEGIN and before every COMMIT (see
+    /// [`crate::db::lease`]).
     pub fn set_fence(&mut self, fence: Option<String>) {
         self.fence = fence;
     }
@@ -285,20 +287,29 @@ impl Executor for PgExecutor<'_> {
             .unwrap_or_default()
     }
 
+    /// With a lease, BEGIN is followed by the fence, and COMMIT preceded by it: a transaction
+    /// that outlasted the lease's 30 s (its row lock kept every taker out meanwhile) commits a
+    /// lease renewed to last another 30 s, not one that ran out during the step, so no waiting
+    /// run can take it over before the heartbeat's next renewal — while a `transactional:
+    /// false` step right after runs outside any transaction.
     fn execute(&mut self, sql: &str) -> std::result::Result<(), SqlFailure> {
+        let fence = |client: &mut Client, f: &str| {
+            crate::db::lease::check_fence(client, f).map_err(|e| SqlFailure {
+                sqlstate: String::new(),
+                message: e.message,
+                detail: None,
+                hint: e.hint,
+                position: None,
+            })
+        };
+        if let (Some(f), "COMMIT") = (&self.fence, sql) {
+            fence(self.client, f)?;
+        }
         self.client
             .batch_execute(sql)
             .map_err(|e| SqlFailure::from_pg(&e))?;
         match &self.fence {
-            Some(f) if sql == "BEGIN" => {
-                crate::db::lease::check_fence(self.client, f).map_err(|e| SqlFailure {
-                    sqlstate: String::new(),
-                    message: e.message,
-                    detail: None,
-                    hint: e.hint,
-                    position: None,
-                })
-            }
+            Some(f) if sql == "BEGIN" => fence(self.client, f),
             _ => Ok(()),
         }
     }
