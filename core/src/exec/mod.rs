@@ -451,6 +451,9 @@ struct Progress {
     /// `SET LOCAL`s in force in the open transaction: (name, value).
     tx_settings: Vec<(String, String)>,
     failed_step: Option<String>,
+    /// A `transactional: false` step's statements all ran (they stay), and its version-table
+    /// write has not committed yet: a failure now rolls back only the bookkeeping.
+    outside_ran: bool,
 }
 
 /// Runs `plan` through `exec`. The caller has read `plan.start_heads` (under the migration
@@ -479,6 +482,7 @@ pub fn run_plan(
         prepared_in_tx: false,
         tx_settings: Vec::new(),
         failed_step: None,
+        outside_ran: false,
     };
     let segments = project.segments(plan, opts.steps_per_transaction());
     let of = segments.len();
@@ -507,11 +511,12 @@ pub fn run_plan(
                 // the cancel, or a statement that failed while it landed: an interrupt
                 error = interrupted_error(p.failed_step.as_deref(), Some(&error));
             }
-            let rolled_back = p.in_tx;
-            if rolled_back {
+            if p.in_tx {
                 // The connection may be broken; the server rolls back on disconnect anyway.
                 let _ = exec.execute("ROLLBACK");
             }
+            // after a non-transactional step's statements, only its bookkeeping was rolled back
+            let rolled_back = p.in_tx && !p.outside_ran;
             report.duration = started.elapsed();
             let nothing_applied =
                 rolled_back && report.steps.is_empty() && p.committed_heads == plan.start_heads;
@@ -788,6 +793,7 @@ fn run_step(
         } else {
             ran?;
         }
+        p.outside_ran = true;
         begin(exec, p).map_err(|e| unrecorded(e, project, step))?;
     } else {
         interrupt::set_status(
@@ -902,6 +908,7 @@ fn commit(exec: &mut dyn Executor, books: Bookkeeping, p: &mut Progress) -> Resu
     p.prepared_in_tx = false;
     p.committed_heads = p.heads.clone();
     p.committed.append(&mut p.pending);
+    p.outside_ran = false;
     Ok(())
 }
 

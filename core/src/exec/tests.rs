@@ -622,3 +622,58 @@ fn an_interrupted_non_transactional_step_says_what_stayed() {
     assert!(!st.rolled_back && !st.nothing_applied);
     assert_eq!(e.error.kind, ErrorKind::Interrupted);
 }
+
+#[test]
+fn a_signal_while_a_non_transactional_step_finishes_records_the_step_then_stops() {
+    // a runs outside a transaction; the signal comes as its version-table write completes:
+    // its statements stay, so it is recorded (committed), and the run stops before b
+    let (ex, e) = run_interrupted("alembic_version", &["a"], true);
+    assert_eq!(revs(&e.report), ["a"]);
+    assert_eq!(e.report.end_heads, ["a"]);
+    assert_eq!(e.error.kind, ErrorKind::Interrupted);
+    assert!(
+        e.error
+            .message
+            .starts_with("interrupted by SIGTERM between steps"),
+        "{}",
+        e.error
+    );
+    let st = e.state.clone().unwrap();
+    assert_eq!(st.failed_step, None);
+    assert!(!st.rolled_back && !st.nothing_applied);
+    assert!(
+        st.describe(&e.report).ends_with("no step was in flight"),
+        "{}",
+        st.describe(&e.report)
+    );
+    assert_eq!(
+        ex.shape()[..4],
+        ["CREATE TABLE t_a (id int)", "BEGIN", "V", "COMMIT"]
+    );
+    assert!(!ex.sent.iter().any(|s| s.contains("t_b")));
+}
+
+#[test]
+fn a_non_transactional_step_whose_version_write_fails_says_its_statements_stayed() {
+    let p = project(&["c"]);
+    let mut ex = Recorder::failing_on("'c'");
+    let e = run(&mut ex, &p, false).unwrap_err();
+    // c's statement ran, then its version-table write failed and was rolled back
+    let n = ex.sent.len();
+    assert_eq!(
+        ex.shape()[n - 4..],
+        ["CREATE TABLE t_c (id int)", "BEGIN", "V", "ROLLBACK"]
+    );
+    let st = e.state.clone().unwrap();
+    assert!(!st.rolled_back && !st.nothing_applied, "{st:?}");
+    assert_eq!(revs(&e.report), ["a", "b"]);
+    let msg = Error::from(e).message;
+    assert!(
+        msg.contains("note: migrations/c.sql is not transactional: all its statements ran and stayed, but c is not recorded in the version table"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("the failed step ran outside a transaction"),
+        "{msg}"
+    );
+}
