@@ -19,7 +19,7 @@ use serde_json::json;
   # accept a deliberate edit of applied script 002
   migrate-stamp --rehash 002
   # every tenant database of tenants.txt at 003 (each under its own lock, audited)
-  migrate-stamp 003 --targets tenants.txt"
+  migrate-stamp 003 --targets tenants.txt --yes"
 )]
 struct Args {
     /// Revision(s): head, heads, base, ids or prefixes.
@@ -39,6 +39,10 @@ struct Args {
     /// Re-record the checksums of these applied revisions from their scripts as they are now.
     #[arg(long, conflicts_with_all = ["purge", "sql", "dry_run"])]
     rehash: bool,
+    /// With --targets: stamp every target (marking revisions applied on a whole fleet without
+    /// running them is refused without it; --rehash does not need it).
+    #[arg(long, short = 'y')]
+    yes: bool,
     /// Output: text, or json (a stable document, see docs/json.md).
     #[arg(long, value_enum, default_value_t = cli::Format::Text)]
     format: cli::Format,
@@ -60,6 +64,12 @@ fn main() {
                 return Err(retort::Error::usage(
                     "--targets/--targets-query run the stamp; --sql and --dry-run are for one database",
                 ));
+            }
+            if !a.yes && !a.rehash {
+                return Err(retort::Error::usage(
+                    "migrate-stamp on a fleet records revisions as applied on every target without running them: refusing without --yes",
+                )
+                .with_hint("pass --yes (check where the targets are first: migrate-history --targets)"));
             }
             let options = a.lock.migrator_options(&settings, false);
             let app = "migrate-stamp";

@@ -661,6 +661,7 @@ fn a_fleet_is_stamped_each_target_under_its_lock_with_its_audit_row_and_its_refu
                 "b",
                 "--targets",
                 &file,
+                "--yes",
                 "--continue-on-error",
                 "--lock-timeout",
                 "1s",
@@ -711,7 +712,7 @@ fn a_fleet_is_stamped_each_target_under_its_lock_with_its_audit_row_and_its_refu
     let r = s
         .run(
             "migrate-stamp",
-            &["b", "--targets", &file, "--continue-on-error"],
+            &["b", "--targets", &file, "--yes", "--continue-on-error"],
         )
         .code(8);
     assert!(
@@ -727,7 +728,15 @@ fn a_fleet_is_stamped_each_target_under_its_lock_with_its_audit_row_and_its_refu
     let r = s
         .run(
             "migrate-stamp",
-            &["--purge", "b", "--targets", &file, "--format", "json"],
+            &[
+                "--purge",
+                "b",
+                "--targets",
+                &file,
+                "--yes",
+                "--format",
+                "json",
+            ],
         )
         .ok();
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -778,12 +787,19 @@ fn rehash_over_a_fleet_accepts_a_deliberate_edit_on_every_target() {
 }
 
 #[test]
-fn stamp_on_a_fleet_refuses_sql_and_dry_run_and_changes_nothing() {
+fn stamp_on_a_fleet_needs_yes_refuses_sql_and_dry_run_and_changes_nothing() {
     let s = Scenario::new();
     two_revisions(&s);
     let (dbs, file) = tenants(&s, 2);
+    // stamping a whole fleet marks revisions applied without running them: asked for by name
+    let r = s.run("migrate-stamp", &["b", "--targets", &file]).code(2);
+    assert!(
+        r.stderr.contains("migrate-stamp on a fleet records revisions as applied on every target without running them: refusing without --yes"),
+        "{}",
+        r.stderr
+    );
     for extra in [&["--sql"][..], &["--dry-run"][..]] {
-        let mut args = vec!["b", "--targets", &file];
+        let mut args = vec!["b", "--targets", &file, "--yes"];
         args.extend_from_slice(extra);
         let r = s.run("migrate-stamp", &args).code(2);
         assert!(
