@@ -88,7 +88,8 @@ const NAME: &str = "CASE WHEN pg_catalog.pg_table_is_visible(c.oid) THEN c.relna
 /// The relations the SQL's words can name (`$1`: the words): by their name, in a schema of
 /// the `search_path` (where an unqualified name finds them) or in a schema the words name too
 /// — not the same-named tables of every other tenant's schema. Found through the catalog's
-/// index on (name, schema), not a scan of every relation.
+/// index on (name, schema), not a scan of every relation; read once, and the queries after
+/// it take the oids (`$1::oid[]`).
 const NAMED: &str = "ARRAY(SELECT oid FROM pg_catalog.pg_class WHERE relname = ANY($1::name[]) \
      AND relnamespace = ANY(ARRAY(SELECT oid FROM pg_catalog.pg_namespace \
      WHERE nspname = ANY(pg_catalog.current_schemas(true)) OR nspname = ANY($1::name[]))))";
@@ -117,21 +118,31 @@ fn words(sql: &str) -> Vec<String> {
 /// read of the whole catalog and a count of every table.
 pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
     let err = |what: &str, e: &postgres::Error| crate::db::db_error(what, e);
-    let mwm: i64 = client
+    // the catalog rows are only those the SQL's words can name: a database of thousands of
+    // tables answers with the few the scripts are about. One round trip for the setting and
+    // the named relations (a fleet target's session is new: every catalog read is cold).
+    let words = words(sql);
+    let first = client
         .query_typed_one(
-            "SELECT setting::bigint * CASE unit WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576 ELSE 1 END
-               FROM pg_settings WHERE name = 'maintenance_work_mem'",
-            &[],
+            &format!(
+                "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')), {NAMED}"
+            ),
+            &[(&words, Type::TEXT_ARRAY)],
         )
-        .map_err(|e| err("cannot read maintenance_work_mem", &e))?
-        .get(0);
+        .map_err(|e| err("cannot read maintenance_work_mem and the tables the scripts name", &e))?;
+    let (mwm, named): (i64, Vec<u32>) = (first.get(0), first.get(1));
     let mut facts = DbFacts {
         maintenance_work_mem: mwm.max(0) as u64,
         ..Default::default()
     };
-    // the catalog rows are only those the SQL's words can name: a database of thousands of
-    // tables answers with the few the scripts are about
-    let words = words(sql);
+    if named.is_empty() {
+        // nothing the scripts name exists yet (a fresh tenant's first run)
+        return Ok(facts);
+    }
+    let named_param = [(
+        &named as &(dyn postgres::types::ToSql + Sync),
+        Type::OID_ARRAY,
+    )];
     let all = client
         .query_typed(
             &format!(
@@ -140,9 +151,9 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                    JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
                     AND n.nspname NOT LIKE 'pg\\_toast%'
-                    AND (x.indexrelid = ANY({NAMED}) OR x.indrelid = ANY({NAMED}))"
+                    AND (x.indexrelid = ANY($1::oid[]) OR x.indrelid = ANY($1::oid[]))"
             ),
-            &[(&words, Type::TEXT_ARRAY)],
+            &named_param,
         )
         .map_err(|e| err("cannot read the indexes", &e))?;
     facts.indexes = all.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -154,11 +165,11 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                   WHERE c.relkind IN ('r', 'p', 'm')
                     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-                    AND (c.oid = ANY({NAMED})
+                    AND (c.oid = ANY($1::oid[])
                          OR c.oid = ANY(ARRAY(SELECT x.indrelid FROM pg_catalog.pg_index x
-                                               WHERE x.indexrelid = ANY({NAMED}))))"
+                                               WHERE x.indexrelid = ANY($1::oid[]))))"
             ),
-            &[(&words, Type::TEXT_ARRAY)],
+            &named_param,
         )
         .map_err(|e| err("cannot read the tables' sizes", &e))?;
     for r in tables {
@@ -193,9 +204,9 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                    JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
                   WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
                     AND t.typname IN ('vector', 'halfvec', 'sparsevec', 'bit')
-                    AND c.oid = ANY({NAMED})"
+                    AND c.oid = ANY($1::oid[])"
             ),
-            &[(&words, Type::TEXT_ARRAY)],
+            &named_param,
         )
         .map_err(|e| err("cannot read the vector columns", &e))?;
     facts.vector_columns = cols
@@ -210,9 +221,9 @@ pub fn read(client: &mut impl GenericClient, sql: &str) -> Result<DbFacts> {
                    JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                    JOIN pg_am am ON am.oid = i.relam
                   WHERE am.amname IN ('hnsw', 'ivfflat')
-                    AND (x.indexrelid = ANY({NAMED}) OR x.indrelid = ANY({NAMED}))"
+                    AND (x.indexrelid = ANY($1::oid[]) OR x.indrelid = ANY($1::oid[]))"
             ),
-            &[(&words, Type::TEXT_ARRAY)],
+            &named_param,
         )
         .map_err(|e| err("cannot read the vector indexes", &e))?;
     facts.vector_indexes = idx.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
