@@ -364,6 +364,11 @@ fn hazards_say_what_the_application_feels_with_the_tables_size() {
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr.contains("hint: 1 index build on an existing table blocks writes to it while it runs; --concurrently moves it into a revision of its own"),
+        "{}",
+        r.stderr
+    );
     // a constant default is a brief lock whatever the size
     let hz = hazards_before(&up, "ALTER TABLE public.items ADD COLUMN tenant");
     assert_eq!(

@@ -72,6 +72,9 @@ pub struct Generated {
     pub filter: String,
     /// The target database's table sizes, for the hazards.
     pub rows: RowEstimates,
+    /// Index builds on existing tables written as plain `CREATE INDEX` (no `--concurrently`):
+    /// each blocks writes to its table while it runs.
+    pub blocking_builds: usize,
     /// Human-readable summary (for stderr).
     pub summary: Vec<String>,
 }
@@ -145,6 +148,9 @@ fn autogenerate_inner(
         ..Default::default()
     };
     let split = split::split(old, &renamed, new, &rename_changes, opts.concurrently);
+    if !opts.concurrently {
+        result.blocking_builds = split::blocking_builds(new, &renamed);
+    }
     if split.is_empty() && !opts.empty {
         result.summary = summary::summary(&result, &[]);
         return Ok(result);

@@ -158,6 +158,12 @@ fn with_enum_values(s: &Schema, from: &Schema, added: &[AddedValue]) -> Schema {
 
 /// `target` with the indexes that are new or changed on tables `base` already has put back as
 /// in `base`; returns it and how many indexes were put back.
+/// How many index builds on existing tables the main revision holds that `--concurrently`
+/// would move to a revision of their own (for the summary's hint when it was not given).
+pub(super) fn blocking_builds(new: &Schema, renamed: &Schema) -> usize {
+    revert_indexes(new, renamed).1
+}
+
 fn revert_indexes(target: &Schema, base: &Schema) -> (Schema, usize) {
     let mut mid = target.clone();
     let mut moved = 0;

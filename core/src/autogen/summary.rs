@@ -49,6 +49,16 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
             out.push(format!("  {}", op.what));
         }
         out.extend(hazard_lines(up, &g.rows));
+        let what = match g.blocking_builds {
+            0 => None,
+            1 => Some("1 index build on an existing table blocks writes to it while it runs; --concurrently moves it into a revision of its own".to_string()),
+            n => Some(format!("{n} index builds on existing tables block writes to them while they run; --concurrently moves them into a revision of their own")),
+        };
+        if let Some(what) = what {
+            out.push(format!(
+                "hint: {what} as CREATE INDEX CONCURRENTLY (transactional: false), which the lint gate asks for on a table with rows"
+            ));
+        }
     }
     for h in &g.hints {
         out.push(h.describe());
