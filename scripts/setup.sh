@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what retort's build, tests and demo need and the machine lacks. Safe to run again.
-#  - Debian packages: a C compiler, pkg-config and OpenSSL headers (TLS), python3 + venv (for the
-#    PostgreSQL wheel), docker-compose (the container scenarios check the compose files with it),
+#  - Debian packages: a C compiler, pkg-config and OpenSSL headers (TLS), perl (the wheel builds
+#    OpenSSL from source), python3 + venv (for the PostgreSQL wheel), docker-compose (the
+#    container scenarios check the compose files with it),
 #    pgbouncer (the pooler scenarios start their own; the package's system service is kept
 #    from starting and disabled). Installed with apt-get when missing and we are root.
 #  - Rust: must be there (rustup); checked, not installed.
@@ -17,6 +18,8 @@ need=()
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
+# The wheel's build compiles OpenSSL from source (the vendored-openssl feature): Configure is perl.
+command -v perl >/dev/null || need+=(perl)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v openssl >/dev/null || need+=(openssl)

@@ -97,9 +97,11 @@ def psql(url: str, sql: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def release_bins() -> Path:
     """The migrate-* binaries of this checkout, built with `cargo build --release` (a no-op when
-    they are up to date)."""
+    they are up to date) with the wheel's features (pyproject.toml: OpenSSL built in), so that
+    `make wheel` finds them compiled."""
     out = subprocess.run(
-        ["cargo", "build", "--release", "-q", "-p", "retort-bins", "--bins"],
+        ["cargo", "build", "--release", "-q", "-p", "retort-bins", "--bins",
+         "--features", "vendored-openssl"],
         cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, f"cargo build --release failed:\n{out.stderr}"
     bin_dir = REPO / "target" / "release"
