@@ -422,14 +422,15 @@ fn a_step_that_outlasts_the_lease_commits_it_renewed_and_no_waiting_run_slips_in
         "002",
         "001",
         "-- transactional: false",
-        "SELECT pg_sleep(3);",
+        "SELECT pg_sleep(6);",
         "",
     );
     let first = s.spawn(
         "migrate-up",
         &["--lock-mode", "lease", "--transaction-per-migration"],
     );
-    // 002 starts right after 001's COMMIT
+    // 002 starts right after 001's COMMIT; its 6 s leave the second run below ample time to
+    // ask for the lease while the first still holds it
     first.wait_for(
         "Running upgrade 001 -> 002",
         std::time::Duration::from_secs(90),
@@ -470,11 +471,12 @@ fn a_run_whose_lease_was_taken_over_stops_before_its_next_write() {
         "002",
         "001",
         "-- transactional: false",
-        "SELECT pg_sleep(2);",
+        "SELECT pg_sleep(4);",
         "",
     );
     s.revision("003", "002", "CREATE TABLE c (id int);", "DROP TABLE c;");
     let run = s.spawn("migrate-up", &["--lock-mode", "lease"]);
+    // the takeover comes while 002 sleeps (4 s): before its bookkeeping's fence
     run.wait_for(
         "Running upgrade 001 -> 002",
         std::time::Duration::from_secs(30),
