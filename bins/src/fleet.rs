@@ -52,6 +52,15 @@ impl FleetArgs {
         Ok(fleet)
     }
 
+    /// A fleet command that changes what every target's version table says (a downgrade, a
+    /// stamp) runs only with `--yes`: refused, nothing touched, saying `what` it would do.
+    pub fn require_yes(yes: bool, what: &str, hint: &str) -> Result<()> {
+        if yes {
+            return Ok(());
+        }
+        Err(Error::usage(format!("{what}: refusing without --yes")).with_hint(hint))
+    }
+
     pub fn targets(&self, settings: &Settings, env: &Env, app: &str) -> Result<Vec<Target>> {
         if let Some(path) = &self.targets {
             return fleet::targets::parse_file(path, env);

@@ -67,12 +67,11 @@ fn main() {
                     "--targets/--targets-query run the downgrade; --sql and --dry-run are for one database",
                 ));
             }
-            if !a.yes {
-                return Err(retort::Error::usage(
-                    "migrate-down on a fleet reverts revisions on every target: refusing without --yes",
-                )
-                .with_hint("pass --yes"));
-            }
+            FleetArgs::require_yes(
+                a.yes,
+                "migrate-down on a fleet reverts revisions on every target",
+                "pass --yes",
+            )?;
             let opts = a
                 .run
                 .options(&settings, a.transaction_per_migration, a.batch);

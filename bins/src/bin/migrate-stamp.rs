@@ -65,12 +65,12 @@ fn main() {
                     "--targets/--targets-query run the stamp; --sql and --dry-run are for one database",
                 ));
             }
-            if !a.yes && !a.rehash {
-                return Err(retort::Error::usage(
-                    "migrate-stamp on a fleet records revisions as applied on every target without running them: refusing without --yes",
-                )
-                .with_hint("pass --yes (check where the targets are first: migrate-history --targets)"));
-            }
+            // a rehash changes no revision
+            FleetArgs::require_yes(
+                a.yes || a.rehash,
+                "migrate-stamp on a fleet records revisions as applied on every target without running them",
+                "pass --yes (check where the targets are first: migrate-history --targets)",
+            )?;
             let options = a.lock.migrator_options(&settings, false);
             let app = "migrate-stamp";
             return if a.rehash {

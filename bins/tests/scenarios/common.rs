@@ -635,6 +635,18 @@ impl Drop for PgBouncer {
     }
 }
 
+/// The seven commands (migrate-import, the Alembic importer, aside): their `--help`s are
+/// checked against the docs and the grammar.
+pub const COMMANDS: [&str; 7] = [
+    "migrate-up",
+    "migrate-down",
+    "migrate-current",
+    "migrate-history",
+    "migrate-revision",
+    "migrate-check",
+    "migrate-stamp",
+];
+
 /// A spawned binary whose stderr is collected as it comes.
 pub struct Running {
     pub child: std::process::Child,

@@ -184,15 +184,7 @@ fn revision_dry_run_prints_what_it_would_write_and_writes_nothing() {
 #[test]
 fn every_help_ends_with_two_to_four_examples() {
     let s = Scenario::new();
-    for bin in [
-        "migrate-up",
-        "migrate-down",
-        "migrate-current",
-        "migrate-history",
-        "migrate-revision",
-        "migrate-check",
-        "migrate-stamp",
-    ] {
+    for bin in COMMANDS {
         let help = s.run_env(bin, &["--help"], &[]).ok().stdout;
         let tail = help
             .split("Examples:\n")

@@ -536,15 +536,7 @@ fn history_and_current_keep_a_header_index_that_follows_every_edit() {
 fn docs_commands_md_shows_each_binarys_help_as_it_is() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/commands.md"))
         .unwrap();
-    for bin in [
-        "migrate-up",
-        "migrate-down",
-        "migrate-current",
-        "migrate-history",
-        "migrate-revision",
-        "migrate-check",
-        "migrate-stamp",
-    ] {
+    for bin in COMMANDS {
         let out = std::process::Command::new(bin_path(bin))
             .arg("--help")
             .output()

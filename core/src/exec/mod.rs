@@ -451,9 +451,10 @@ struct Progress {
     /// `SET LOCAL`s in force in the open transaction: (name, value).
     tx_settings: Vec<(String, String)>,
     failed_step: Option<String>,
-    /// A `transactional: false` step's statements all ran (they stay), and its version-table
-    /// write has not committed yet: a failure now rolls back only the bookkeeping.
-    outside_ran: bool,
+    /// The `transactional: false` step whose statements all ran (they stay) and whose
+    /// version-table write has not committed yet: a failure now rolls back only the
+    /// bookkeeping, and the error says the step is not recorded.
+    outside_ran: Option<String>,
 }
 
 /// Runs `plan` through `exec`. The caller has read `plan.start_heads` (under the migration
@@ -482,7 +483,7 @@ pub fn run_plan(
         prepared_in_tx: false,
         tx_settings: Vec::new(),
         failed_step: None,
-        outside_ran: false,
+        outside_ran: None,
     };
     let segments = project.segments(plan, opts.steps_per_transaction());
     let of = segments.len();
@@ -516,7 +517,10 @@ pub fn run_plan(
                 let _ = exec.execute("ROLLBACK");
             }
             // after a non-transactional step's statements, only its bookkeeping was rolled back
-            let rolled_back = p.in_tx && !p.outside_ran;
+            let rolled_back = p.in_tx && p.outside_ran.is_none();
+            if let Some(rev) = &p.outside_ran {
+                error = unrecorded(error, project, rev);
+            }
             report.duration = started.elapsed();
             let nothing_applied =
                 rolled_back && report.steps.is_empty() && p.committed_heads == plan.start_heads;
@@ -549,11 +553,10 @@ fn run_segment(
     let steps = &plan.steps[seg.steps.clone()];
     if !seg.transactional {
         prepare_once(exec, books, p)?;
-        let step = &steps[0];
-        run_step(exec, project, books, step, opts, p, observer, true)?;
+        run_step(exec, project, books, &steps[0], opts, p, observer, true)?;
         // its statements ran and stay: the step is recorded even when an interrupt came while
         // the last one ran, and the run stops after it
-        commit(exec, books, p).map_err(|e| unrecorded(e, project, step))?;
+        commit(exec, books, p)?;
         return check_interrupt(p);
     }
     let mut attempt = 0;
@@ -793,8 +796,8 @@ fn run_step(
         } else {
             ran?;
         }
-        p.outside_ran = true;
-        begin(exec, p).map_err(|e| unrecorded(e, project, step))?;
+        p.outside_ran = Some(step.revision.clone());
+        begin(exec, p)?;
     } else {
         interrupt::set_status(
             "the server rolls back the open transaction when the connection closes, and the migration lock goes with it; no audit row is written",
@@ -806,13 +809,7 @@ fn run_step(
         }
         run_inside(exec, script, section, step, observer)?;
     }
-    write_bookkeeping(exec, books, script, step, t0.elapsed(), p).map_err(|e| {
-        if outside {
-            unrecorded(e, project, step)
-        } else {
-            e
-        }
-    })?;
+    write_bookkeeping(exec, books, script, step, t0.elapsed(), p)?;
     let d = t0.elapsed();
     observer.step_finished(step, d);
     p.pending.push(StepResult {
@@ -908,20 +905,19 @@ fn commit(exec: &mut dyn Executor, books: Bookkeeping, p: &mut Progress) -> Resu
     p.prepared_in_tx = false;
     p.committed_heads = p.heads.clone();
     p.committed.append(&mut p.pending);
-    p.outside_ran = false;
+    p.outside_ran = None;
     Ok(())
 }
 
 /// The note of a `transactional: false` step whose statements all ran (and stay) but whose
 /// version-table write did not commit: the next run would run them again.
-fn unrecorded(mut e: Error, project: &Project, step: &Step) -> Error {
+fn unrecorded(mut e: Error, project: &Project, revision: &str) -> Error {
     let path = project
-        .script(&step.revision)
+        .script(revision)
         .map(|s| s.path.display().to_string())
-        .unwrap_or_else(|_| step.revision.clone());
+        .unwrap_or_else(|_| revision.to_string());
     e.message.push_str(&format!(
-        "\nnote: {path} is not transactional: all its statements ran and stayed, but {} is not recorded in the version table; the next run runs them again (safe when they say IF NOT EXISTS / IF EXISTS), or record it with migrate-stamp once you have checked the schema",
-        step.revision
+        "\nnote: {path} is not transactional: all its statements ran and stayed, but {revision} is not recorded in the version table; the next run runs them again (safe when they say IF NOT EXISTS / IF EXISTS), or record it with migrate-stamp once you have checked the schema"
     ));
     e
 }

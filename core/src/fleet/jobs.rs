@@ -17,6 +17,22 @@ fn open(project: &Project, base: &Settings, t: &Target, app: &str) -> crate::Res
     Migrator::with_project(project.clone(), &settings, app)
 }
 
+/// Every job's frame: the result starts as `outcome`, `body` fills it in, an error makes it
+/// failed, and the duration is the whole job's.
+fn job(
+    t: &Target,
+    outcome: Outcome,
+    body: impl FnOnce(&mut TargetResult) -> crate::Result<()>,
+) -> TargetResult {
+    let t0 = Instant::now();
+    let mut r = TargetResult::new(t, outcome);
+    if let Err(e) = body(&mut r) {
+        r.outcome = Outcome::Failed(e);
+    }
+    r.duration = t0.elapsed();
+    r
+}
+
 /// `migrate-up TARGET` (or `migrate-down`) on `t`. A target already at `rev` is answered from
 /// a read of its version table and records, without the lock (nor an audit row): re-running a
 /// fleet skips the done ones in milliseconds. Everything else is the single run.
@@ -31,59 +47,45 @@ pub fn run(
     run_opts: &RunOptions,
     app: &str,
 ) -> TargetResult {
-    let t0 = Instant::now();
-    let mut r = TargetResult::new(t, Outcome::Done);
-    let mut m = match open(project, base, t, app) {
-        Ok(m) => m.with_options(options.clone()),
-        Err(e) => {
-            r.outcome = Outcome::Failed(e);
-            r.duration = t0.elapsed();
-            return r;
+    job(t, Outcome::Done, |r| {
+        let mut m = open(project, base, t, app)?.with_options(options.clone());
+        let quick = match dir {
+            Direction::Up => m.plan_upgrade(rev),
+            Direction::Down => m.plan_downgrade(rev),
+        };
+        if let Ok(plan) = quick {
+            if plan.is_empty() {
+                r.from = plan.start_heads.clone();
+                r.to = plan.start_heads;
+                r.outcome = Outcome::UpToDate;
+                return Ok(());
+            }
         }
-    };
-    let quick = match dir {
-        Direction::Up => m.plan_upgrade(rev),
-        Direction::Down => m.plan_downgrade(rev),
-    };
-    if let Ok(plan) = quick {
-        if plan.is_empty() {
-            r.from = plan.start_heads.clone();
-            r.to = plan.start_heads;
-            r.outcome = Outcome::UpToDate;
-            r.duration = t0.elapsed();
-            return r;
+        match m.run(dir, rev, run_opts, &mut QuietObserver) {
+            Ok(report) => {
+                r.from = report.start_heads;
+                r.to = report.end_heads;
+                r.revisions = report.steps.into_iter().map(|s| s.revision).collect();
+                Ok(())
+            }
+            Err(e) => {
+                r.from = e.report.start_heads.clone();
+                r.to = e.report.end_heads.clone();
+                r.revisions = e.report.steps.iter().map(|s| s.revision.clone()).collect();
+                Err(crate::Error::from(e))
+            }
         }
-    }
-    match m.run(dir, rev, run_opts, &mut QuietObserver) {
-        Ok(report) => {
-            r.from = report.start_heads;
-            r.to = report.end_heads;
-            r.revisions = report.steps.into_iter().map(|s| s.revision).collect();
-        }
-        Err(e) => {
-            r.from = e.report.start_heads.clone();
-            r.to = e.report.end_heads.clone();
-            r.revisions = e.report.steps.iter().map(|s| s.revision.clone()).collect();
-            r.outcome = Outcome::Failed(crate::Error::from(e));
-        }
-    }
-    r.duration = t0.elapsed();
-    r
+    })
 }
 
 /// `migrate-current` on `t`: its version table's rows.
 pub fn current(project: &Project, base: &Settings, t: &Target, app: &str) -> TargetResult {
-    let t0 = Instant::now();
-    let mut r = TargetResult::new(t, Outcome::Done);
-    match open(project, base, t, app).and_then(|mut m| m.heads()) {
-        Ok(h) => {
-            r.from = h.clone();
-            r.to = h;
-        }
-        Err(e) => r.outcome = Outcome::Failed(e),
-    }
-    r.duration = t0.elapsed();
-    r
+    job(t, Outcome::Done, |r| {
+        let h = open(project, base, t, app)?.heads()?;
+        r.from = h.clone();
+        r.to = h;
+        Ok(())
+    })
 }
 
 /// `migrate-check` on `t`, the fleet's status page: unknown revisions, edited applied scripts,
@@ -97,9 +99,7 @@ pub fn check(
     app: &str,
     drift: Option<&FleetDrift>,
 ) -> TargetResult {
-    let t0 = Instant::now();
-    let mut r = TargetResult::new(t, Outcome::UpToDate);
-    let result = (|| -> crate::Result<()> {
+    job(t, Outcome::UpToDate, |r| {
         let mut m = open(project, base, t, app)?;
         let current = m.heads()?;
         r.from = current.clone();
@@ -146,12 +146,7 @@ pub fn check(
             r.outcome = Outcome::Problems(problems);
         }
         Ok(())
-    })();
-    if let Err(e) = result {
-        r.outcome = Outcome::Failed(e);
-    }
-    r.duration = t0.elapsed();
-    r
+    })
 }
 
 /// `migrate-stamp REV...` (with `purge`: `--purge`) on `t`: exactly the single stamp — its
@@ -166,29 +161,22 @@ pub fn stamp(
     options: &MigratorOptions,
     app: &str,
 ) -> TargetResult {
-    let t0 = Instant::now();
-    let mut r = TargetResult::new(t, Outcome::Done);
-    let result = open(project, base, t, app).and_then(|m| {
-        m.with_options(options.clone())
-            .stamp_from_to(revisions, purge)
-    });
-    match result {
-        Ok((from, to)) => {
-            r.note = Some(
-                match (purge, from == to) {
-                    (true, _) => "purged, stamped",
-                    (false, false) => "stamped",
-                    (false, true) => "stamped (no change)",
-                }
-                .into(),
-            );
-            r.from = from;
-            r.to = to;
-        }
-        Err(e) => r.outcome = Outcome::Failed(e),
-    }
-    r.duration = t0.elapsed();
-    r
+    job(t, Outcome::Done, |r| {
+        let (from, to) = open(project, base, t, app)?
+            .with_options(options.clone())
+            .stamp_from_to(revisions, purge)?;
+        r.note = Some(
+            match (purge, from == to) {
+                (true, _) => "purged, stamped",
+                (false, false) => "stamped",
+                (false, true) => "stamped (no change)",
+            }
+            .into(),
+        );
+        r.from = from;
+        r.to = to;
+        Ok(())
+    })
 }
 
 /// `migrate-stamp --rehash REV...` on `t`: re-records the checksum of each applied revision
@@ -202,9 +190,7 @@ pub fn rehash(
     options: &MigratorOptions,
     app: &str,
 ) -> TargetResult {
-    let t0 = Instant::now();
-    let mut r = TargetResult::new(t, Outcome::Done);
-    let result = (|| -> crate::Result<()> {
+    job(t, Outcome::Done, |r| {
         let mut m = open(project, base, t, app)?.with_options(options.clone());
         for rev in revisions {
             m.rehash(rev)?;
@@ -213,14 +199,9 @@ pub fn rehash(
         let heads = m.heads()?;
         r.from = heads.clone();
         r.to = heads;
+        r.note = Some(format!("rehashed {}", r.revisions.join(", ")));
         Ok(())
-    })();
-    match result {
-        Ok(()) => r.note = Some(format!("rehashed {}", r.revisions.join(", "))),
-        Err(e) => r.outcome = Outcome::Failed(e),
-    }
-    r.duration = t0.elapsed();
-    r
+    })
 }
 
 /// `migrate-history --targets`: where `t` is in the history — its current revisions (from;
@@ -228,9 +209,7 @@ pub fn rehash(
 /// and the revisions it is behind (revisions, in the order an upgrade applies them): up to
 /// date `at the heads`, else done `at b, 2 behind`. Reads only.
 pub fn history(project: &Project, base: &Settings, t: &Target, app: &str) -> TargetResult {
-    let t0 = Instant::now();
-    let mut r = TargetResult::new(t, Outcome::Done);
-    let result = (|| -> crate::Result<()> {
+    job(t, Outcome::Done, |r| {
         let mut m = open(project, base, t, app)?;
         let current = m.known_heads()?;
         let plan = project
@@ -246,12 +225,7 @@ pub fn history(project: &Project, base: &Settings, t: &Target, app: &str) -> Tar
         r.from = current;
         r.to = heads;
         Ok(())
-    })();
-    if let Err(e) = result {
-        r.outcome = Outcome::Failed(e);
-    }
-    r.duration = t0.elapsed();
-    r
+    })
 }
 
 /// `at the heads`, or `at b, 2 behind` (`at <base>, 3 behind` for an empty version table).
