@@ -52,30 +52,53 @@ pub struct LockArgs {
     pub lock_mode: Option<String>,
 }
 
+/// The flags of a writing binary beside the lock's, as its options take them: the binary
+/// that has a flag passes it; one without passes the default (off).
+#[derive(Debug, Clone, Default)]
+pub struct WriteFlags {
+    pub ignore_checksums: bool,
+    pub backup_dir: Option<PathBuf>,
+    pub repair_invalid_indexes: bool,
+    pub allow_unsafe: bool,
+}
+
 impl LockArgs {
-    /// Options for the writing operations (lock timeout, lock mode: the flag, else
-    /// `MIGRATE_LOCK_MODE` from the environment or `.env`; checksums are per binary).
+    /// Options for the writing operations: the lock's (timeout; mode: the flag, else
+    /// `MIGRATE_LOCK_MODE` from the environment or `.env`) and the binary's `flags`.
     pub fn migrator_options(
         &self,
         settings: &Settings,
-        ignore_checksums: bool,
+        flags: WriteFlags,
     ) -> retort::migrator::MigratorOptions {
+        let WriteFlags {
+            ignore_checksums,
+            backup_dir,
+            repair_invalid_indexes,
+            allow_unsafe,
+        } = flags;
         retort::migrator::MigratorOptions {
             lock_timeout: self
                 .lock_timeout
                 .unwrap_or(retort::migrator::DEFAULT_LOCK_TIMEOUT),
             ignore_checksums,
-            backup_dir: None,
+            backup_dir,
             lock_mode: match &self.lock_mode {
                 // clap keeps the flag to the three names
                 Some(m) => retort::db::lease::LockMode::parse(m).unwrap_or_default(),
                 None => settings.lock_mode.unwrap_or_default(),
             },
-            repair_invalid_indexes: false,
+            repair_invalid_indexes,
             audit_note: None,
-            allow_unsafe: false,
+            allow_unsafe,
         }
     }
+}
+
+/// The options of a run (migrate-up, migrate-down), for one database and a fleet alike.
+#[derive(Debug, Clone)]
+pub struct RunCommand {
+    pub migrator: retort::migrator::MigratorOptions,
+    pub run: retort::RunOptions,
 }
 
 /// How the steps of a run wait and tell (migrate-up, migrate-down).
@@ -287,15 +310,19 @@ pub fn init_logging(common: &CommonArgs) {
         b.parse_filters(&spec);
     }
     b.format(|buf, rec| {
-        // retort's own lines say [retort]; a library's (-vv) say whose they are
-        let who = rec.target().split("::").next().unwrap_or("retort");
+        // retort's own lines say [retort] (the core's and this crate's alike); a library's
+        // (-vv) say whose they are
+        let who = match rec.target().split("::").next() {
+            None | Some("retort_cli") => "retort",
+            Some(w) => w,
+        };
         // a fleet's job names its target: `INFO  [retort] acme: stamped the database at b`
-        let on = crate::fleet::current_target()
+        let on = current_target()
             .map(|t| format!("{t}: "))
             .unwrap_or_default();
         // over a fleet's live status line: clear it first (the next tick redraws it); straight
         // to stderr, as the formatter drops escape sequences
-        if crate::fleet::status_shown() {
+        if crate::progress::status_shown() {
             eprint!("\r\x1b[2K");
         }
         writeln!(
@@ -307,6 +334,25 @@ pub fn init_logging(common: &CommonArgs) {
     });
     b.write_style(env_logger::WriteStyle::Never);
     let _ = b.try_init();
+}
+
+thread_local! {
+    /// The fleet target the job on this thread runs on (for the log lines of the library).
+    static TARGET: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The name of the fleet target a job on this thread runs on, if any: the log lines name it.
+fn current_target() -> Option<String> {
+    TARGET.with(|t| t.borrow().clone())
+}
+
+/// Runs `f` (a fleet's job) with log lines naming the target `name` (redacted):
+/// `INFO  [retort] acme: stamped the database at b`.
+pub fn on_target<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    TARGET.with(|t| *t.borrow_mut() = Some(retort::config::redact_url_text(name)));
+    let out = f();
+    TARGET.with(|t| *t.borrow_mut() = None);
+    out
 }
 
 /// Whether this process has printed its JSON document (so an error does not print a second).

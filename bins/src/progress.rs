@@ -1,7 +1,9 @@
 //! What a run shows while it goes, fed by the core's [`Observer`] events: a progress bar on a
 //! terminal ([`BarObserver`], indicatif), the JSON event stream of `--format json`
 //! ([`JsonEvents`], one object a line on stderr, so stdout keeps the one final document), and
-//! otherwise the core's [`LogObserver`] (a heartbeat line every `--progress-interval`).
+//! otherwise the core's [`LogObserver`] (a heartbeat line every `--progress-interval`). A
+//! fleet run shows its own: [`FleetStatus`], a status line on a terminal, else a log line per
+//! finished target.
 
 use retort::exec::{
     log_notice, BatchAt, Heartbeat, LogObserver, Observer, Retry, RunReport, ServerNotice,
@@ -153,5 +155,99 @@ impl Observer for BarObserver {
     fn retrying(&mut self, r: &Retry) {
         self.clear();
         self.log.retrying(r);
+    }
+}
+
+/// Whether a fleet's live status line is on stderr now (a log line clears it first).
+static STATUS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a fleet's live status line is on stderr now, so a log line clears it first (the
+/// next tick redraws it).
+pub fn status_shown() -> bool {
+    STATUS_SHOWN.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// What a fleet run shows while it goes: on a terminal (with info logs on) a status line,
+/// redrawn in place at most every 100 ms (`12/200 done, 8 running, 1 failed; slowest running:
+/// acme (41.2 s)`), cleared before the table; otherwise one log line per finished target.
+pub struct FleetStatus<'a> {
+    command: &'a str,
+    targets: &'a [retort::fleet::Target],
+    live: bool,
+    running: std::collections::BTreeMap<usize, std::time::Instant>,
+    done: usize,
+    failed: usize,
+    last: std::time::Instant,
+}
+
+impl<'a> FleetStatus<'a> {
+    pub fn new(command: &'a str, targets: &'a [retort::fleet::Target]) -> FleetStatus<'a> {
+        use std::io::IsTerminal;
+        FleetStatus {
+            command,
+            targets,
+            live: std::io::stderr().is_terminal() && log::log_enabled!(log::Level::Info),
+            running: Default::default(),
+            done: 0,
+            failed: 0,
+            last: std::time::Instant::now() - Duration::from_secs(1),
+        }
+    }
+
+    /// Takes one of the scheduler's events.
+    pub fn event(&mut self, ev: &retort::fleet::Event) {
+        use retort::fleet::{Event, Outcome};
+        use retort::output::fleet::finished_line;
+        match ev {
+            Event::Started(k) => {
+                self.running.insert(*k, std::time::Instant::now());
+            }
+            Event::Finished(k, r) => {
+                self.running.remove(k);
+                self.done += 1;
+                if r.failed() {
+                    self.failed += 1;
+                }
+                if !self.live {
+                    match &r.outcome {
+                        Outcome::Failed(_) => log::error!("{}", finished_line(self.command, r)),
+                        _ => log::info!("{}", finished_line(self.command, r)),
+                    }
+                }
+            }
+            Event::Tick => {}
+        }
+        if self.live && self.last.elapsed() >= Duration::from_millis(100) {
+            self.last = std::time::Instant::now();
+            let slowest = self
+                .running
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, t)| {
+                    format!(
+                        "; slowest running: {} ({})",
+                        retort::config::redact_url_text(&self.targets[*k].name),
+                        retort::output::text::fmt_duration(t.elapsed())
+                    )
+                })
+                .unwrap_or_default();
+            eprint!(
+                "\r\x1b[2K{}/{} done, {} running, {} failed{slowest}",
+                self.done,
+                self.targets.len(),
+                self.running.len(),
+                self.failed
+            );
+            let _ = std::io::stderr().flush();
+            STATUS_SHOWN.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Clears the status line (before the table).
+    pub fn finish(self) {
+        if self.live {
+            STATUS_SHOWN.store(false, std::sync::atomic::Ordering::SeqCst);
+            eprint!("\r\x1b[2K");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! migrate-down: revert revisions down to TARGET (default: -1).
 use clap::Parser;
 use retort::{exec::offline, plan::Direction, Migrator};
-use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs};
+use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs, RunCommand, WriteFlags};
 use retort_cli::fleet::FleetArgs;
 
 /// Downgrade the database to TARGET (default: -1, one step back; base: everything).
@@ -56,11 +56,25 @@ struct Args {
     common: CommonArgs,
 }
 
+impl Args {
+    /// The one place where the flags become the run's options, for one database and a fleet
+    /// alike.
+    fn options(&self, settings: &retort::config::Settings) -> RunCommand {
+        RunCommand {
+            migrator: self.lock.migrator_options(settings, WriteFlags::default()),
+            run: self
+                .run
+                .options(settings, self.transaction_per_migration, self.batch),
+        }
+    }
+}
+
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
         let settings = a.common.settings()?;
+        let opts = a.options(&settings);
         if a.fleet.given()? {
             if a.sql.is_some() || a.dry_run {
                 return Err(retort::Error::usage(
@@ -72,17 +86,13 @@ fn main() {
                 "migrate-down on a fleet reverts revisions on every target",
                 "pass --yes",
             )?;
-            let opts = a
-                .run
-                .options(&settings, a.transaction_per_migration, a.batch);
             return retort_cli::fleet::run_main(
                 &a.common,
                 &a.fleet,
                 a.format,
                 "migrate-down",
-                retort::plan::Direction::Down,
+                Direction::Down,
                 &a.target,
-                &a.lock.migrator_options(&settings, false),
                 &opts,
             );
         }
@@ -94,18 +104,15 @@ fn main() {
                     &settings,
                     range,
                     false,
-                    a.transaction_per_migration,
-                    cli::batch_size(a.batch)
+                    opts.run.transaction_per_migration,
+                    opts.run.batch
                 )?
             );
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-down")?
-            .with_options(a.lock.migrator_options(&settings, false));
+        let mut m = Migrator::open(&settings, "migrate-down")?.with_options(opts.migrator);
+        let opts = opts.run;
         let plan = m.plan_downgrade(&a.target)?;
-        let opts = a
-            .run
-            .options(&settings, a.transaction_per_migration, a.batch);
         if a.dry_run {
             m.check_lock_budget(&plan, &opts)?;
             print!("{}", cli::show_plan(a.format, &m, &plan, &opts));

@@ -1,7 +1,7 @@
 //! migrate-stamp: set the version table without running any migration.
 use clap::Parser;
 use retort::Migrator;
-use retort_cli::cli::{self, CommonArgs, LockArgs};
+use retort_cli::cli::{self, CommonArgs, LockArgs, WriteFlags};
 use retort_cli::fleet::{self, FleetArgs};
 use serde_json::json;
 
@@ -59,6 +59,9 @@ fn main() {
     cli::init_logging(&a.common);
     cli::main(a.format, || {
         let settings = a.common.settings()?;
+        // the one place where the flags become the stamp's options, for one database and a
+        // fleet alike
+        let options = a.lock.migrator_options(&settings, WriteFlags::default());
         if a.fleet.given()? {
             if a.sql.is_some() || a.dry_run {
                 return Err(retort::Error::usage(
@@ -71,7 +74,6 @@ fn main() {
                 "migrate-stamp on a fleet records revisions as applied on every target without running them",
                 "pass --yes (check where the targets are first: migrate-history --targets)",
             )?;
-            let options = a.lock.migrator_options(&settings, false);
             let app = "migrate-stamp";
             return if a.rehash {
                 fleet::main_for(&a.common, &a.fleet, a.format, app, |p, s, t| {
@@ -98,8 +100,7 @@ fn main() {
             );
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-stamp")?
-            .with_options(a.lock.migrator_options(&settings, false));
+        let mut m = Migrator::open(&settings, "migrate-stamp")?.with_options(options);
         if a.rehash {
             let mut done = Vec::new();
             for rev in &a.revisions {

@@ -1,7 +1,7 @@
 //! migrate-up: apply revisions up to TARGET (default: heads).
 use clap::Parser;
 use retort::{exec::offline, plan::Direction, Migrator};
-use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs};
+use retort_cli::cli::{self, CommonArgs, LockArgs, RunArgs, RunCommand, WriteFlags};
 use retort_cli::fleet::FleetArgs;
 
 /// Upgrade the database to TARGET (default: all heads), or print the SQL (--sql) or the plan (--dry-run).
@@ -73,31 +73,46 @@ struct Args {
     common: CommonArgs,
 }
 
+impl Args {
+    /// The one place where the flags become the run's options, for one database and a fleet
+    /// alike.
+    fn options(&self, settings: &retort::config::Settings) -> RunCommand {
+        RunCommand {
+            migrator: self.lock.migrator_options(
+                settings,
+                WriteFlags {
+                    ignore_checksums: self.ignore_checksums,
+                    backup_dir: self.backup_dir.clone(),
+                    repair_invalid_indexes: self.repair_invalid_indexes,
+                    allow_unsafe: self.allow_unsafe,
+                },
+            ),
+            run: self
+                .run
+                .options(settings, self.transaction_per_migration, self.batch),
+        }
+    }
+}
+
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
         let settings = a.common.settings()?;
+        let opts = a.options(&settings);
         if a.fleet.given()? {
             if a.sql.is_some() || a.dry_run || a.backup_dir.is_some() {
                 return Err(retort::Error::usage(
                     "--targets/--targets-query run the upgrade; --sql, --dry-run and --backup-dir are for one database",
                 ));
             }
-            let opts = a
-                .run
-                .options(&settings, a.transaction_per_migration, a.batch);
             return retort_cli::fleet::run_main(
                 &a.common,
                 &a.fleet,
                 a.format,
                 "migrate-up",
-                retort::plan::Direction::Up,
+                Direction::Up,
                 &a.target,
-                &retort::migrator::MigratorOptions {
-                    allow_unsafe: a.allow_unsafe,
-                    ..a.lock.migrator_options(&settings, a.ignore_checksums)
-                },
                 &opts,
             );
         }
@@ -109,23 +124,14 @@ fn main() {
                     &settings,
                     range,
                     true,
-                    a.transaction_per_migration,
-                    cli::batch_size(a.batch)
+                    opts.run.transaction_per_migration,
+                    opts.run.batch
                 )?
             );
             return Ok(0);
         }
-        let mut m = Migrator::open(&settings, "migrate-up")?.with_options(
-            retort::migrator::MigratorOptions {
-                backup_dir: a.backup_dir.clone(),
-                repair_invalid_indexes: a.repair_invalid_indexes,
-                allow_unsafe: a.allow_unsafe,
-                ..a.lock.migrator_options(&settings, a.ignore_checksums)
-            },
-        );
-        let opts = a
-            .run
-            .options(&settings, a.transaction_per_migration, a.batch);
+        let mut m = Migrator::open(&settings, "migrate-up")?.with_options(opts.migrator);
+        let opts = opts.run;
         // the plan's refusals (an unknown revision, an edited applied script) come before the
         // migration lock is taken
         let plan = m.plan_upgrade(&a.target)?;
@@ -135,7 +141,7 @@ fn main() {
             let lint = retort::commands::lint::lint_plan(&mut m, &plan)?;
             print!("{}", cli::show_plan(a.format, &m, &plan, &opts));
             cli::print_lint(&lint, a.common.quiet, a.lint);
-            retort::commands::lint::gate(&lint, a.allow_unsafe, "migrate-up", true)?;
+            retort::commands::lint::gate(&lint, m.options.allow_unsafe, "migrate-up", true)?;
             return Ok(0);
         }
         // the lint gate runs under the migration lock, before anything is written

@@ -125,8 +125,11 @@ fn a_failing_target_stops_new_starts_unless_continue_on_error_and_is_left_as_a_s
         .code(8);
     no_password(&r);
     assert!(row(&r, "tenant00").contains("applied 2"), "{}", r.stdout);
+    // the row says what PostgreSQL said, not only where it failed
     assert!(
-        row(&r, "tenant01").contains("FAILED: migration failed: upgrade b"),
+        row(&r, "tenant01").contains(
+            "FAILED: migration failed: upgrade b at migrations/b_x.sql:6: ERROR 42P07: relation \"beta\" already exists"
+        ),
         "{}",
         r.stdout
     );
@@ -164,6 +167,11 @@ fn a_failing_target_stops_new_starts_unless_continue_on_error_and_is_left_as_a_s
     assert_eq!(t[1]["name"], "tenant01");
     assert_eq!(t[1]["result"], "failed");
     assert_eq!(t[1]["error"]["kind"], "migration");
+    // a table that is already there: no talk of INVALID indexes
+    let hint = t[1]["error"]["hint"].as_str().unwrap();
+    assert!(!hint.contains("INVALID index"), "{hint}");
+    assert!(hint.contains("already exists"), "{hint}");
+    assert!(hint.contains("migrate-stamp"), "{hint}");
     assert_eq!(t[4]["result"], "done");
     assert_eq!(t[4]["revisions"], serde_json::json!(["a", "b"]));
     assert!(!t[4]["url"].as_str().unwrap().contains(&password()) || password().is_empty());
@@ -999,12 +1007,19 @@ fn without_a_terminal_the_fleet_logs_a_line_per_target_and_no_status_line() {
 
     for n in ["tenant00", "tenant01", "tenant02"] {
         assert!(
-            r.stderr
-                .contains(&format!("INFO  [retort_cli] {n}: applied 2")),
+            r.stderr.contains(&format!("INFO  [retort] {n}: applied 2")),
             "{}",
             r.stderr
         );
     }
+    // one tag for retort's lines, as on one database
+    assert!(!r.stderr.contains("[retort_cli]"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("INFO  [retort] migrate-up on 3 targets, 3 at once"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.all().contains("slowest running"), "{}", r.all());
     assert!(!r.all().contains('\x1b'), "{}", r.all());
     assert!(row(&r, "tenant01").contains("applied 2"), "{}", r.stdout);
@@ -1111,4 +1126,119 @@ fn the_lint_gate_sees_each_tenant_schemas_own_tables() {
         errors.len() == 1 && errors[0].contains("items exists before this run and holds 500 rows"),
         "{errors:?}"
     );
+}
+
+/// On every target of `dbs`: the table `items` (1,000 rows, one id twice) at revision 001, and
+/// the INVALID index `items_id` a failed `CREATE UNIQUE INDEX CONCURRENTLY` left.
+fn invalid_index_on_each(s: &Scenario, dbs: &[TestDb], file: &str) {
+    s.run("migrate-up", &["001", "--targets", file]).ok();
+    for db in dbs {
+        let failed = db
+            .client()
+            .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY items_id ON items (id)");
+        assert!(failed.is_err(), "the unique build should fail");
+        assert_eq!(
+            db.strings("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid"),
+            ["items_id"]
+        );
+    }
+}
+
+#[test]
+fn repair_invalid_indexes_repairs_every_target_of_a_fleet() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 1000); INSERT INTO items VALUES (1);",
+        "DROP TABLE items;",
+    );
+    s.revision_with(
+        "002",
+        "001",
+        "-- transactional: false",
+        "CREATE INDEX CONCURRENTLY items_id ON items (id);",
+        "DROP INDEX CONCURRENTLY items_id;",
+    );
+    let (dbs, file) = tenants(&s, 2);
+    invalid_index_on_each(&s, &dbs, &file);
+
+    // without the flag each target trips over the leftover, and says so
+    let r = s.run("migrate-up", &["--targets", &file]).code(8);
+    assert!(
+        row(&r, "tenant00").contains("ERROR 42P07: relation \"items_id\" already exists"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("tenant00: INVALID index in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): public.items_id"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(dbs[0].version_rows(), ["001"]);
+
+    // with it, every target drops the leftover before its run builds the index
+    let r = s
+        .run(
+            "migrate-up",
+            &[
+                "--targets",
+                &file,
+                "--repair-invalid-indexes",
+                "--continue-on-error",
+            ],
+        )
+        .ok();
+    for (i, db) in dbs.iter().enumerate() {
+        let name = format!("tenant{i:02}");
+        assert!(
+            r.stderr.contains(&format!(
+                "{name}: dropping INVALID index public.items_id: a step of this run builds it"
+            )),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            row(&r, &name).contains("001 → 002") && row(&r, &name).contains("applied 1"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(db.version_rows(), ["002"]);
+        assert!(db
+            .strings("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
+            .is_empty());
+        assert_eq!(
+            db.strings("SELECT indexname::text FROM pg_indexes WHERE tablename = 'items'"),
+            ["items_id"]
+        );
+    }
+}
+
+#[test]
+fn a_fleet_downgrade_reports_the_revisions_it_reverted() {
+    let s = Scenario::new();
+    two_revisions(&s);
+    let (dbs, file) = tenants(&s, 2);
+    s.run("migrate-up", &["--targets", &file]).ok();
+
+    let r = s
+        .run("migrate-down", &["-1", "--targets", &file, "--yes"])
+        .ok();
+
+    for (i, db) in dbs.iter().enumerate() {
+        let name = format!("tenant{i:02}");
+        assert!(
+            row(&r, &name).contains("b → a") && row(&r, &name).contains("reverted 1"),
+            "{}",
+            r.stdout
+        );
+        assert!(!row(&r, &name).contains("applied"), "{}", r.stdout);
+        assert_eq!(db.version_rows(), ["a"]);
+    }
+    assert!(
+        r.stderr.contains("INFO  [retort] tenant00: reverted 1"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("2 targets in"), "{}", r.stdout);
 }

@@ -1149,7 +1149,7 @@ fn statement_failure(
     msg.push_str(&format!("\n  statement: {}", truncate(first, 120)));
     let sqlstate = f.sqlstate.clone();
     Error::new(ErrorKind::Migration, msg)
-        .with_hint(crate::db::sqlstate::statement_hint(&sqlstate))
+        .with_hint(crate::db::sqlstate::statement_hint(&sqlstate, &stmt.sql))
         .with_detail(crate::error::Detail::Sql { sqlstate })
 }
 

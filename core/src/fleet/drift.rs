@@ -314,6 +314,24 @@ impl<'a> FleetDrift<'a> {
         }
         s
     }
+
+    /// What the fleet's drift checks found about the whole fleet (`drift`: `None` without a
+    /// schema file, `schema_file` then named as not found).
+    pub fn wide(drift: Option<&FleetDrift>, schema_file: &std::path::Path) -> super::FleetWide {
+        match drift {
+            None => super::FleetWide {
+                problems: Vec::new(),
+                drift: Some(format!(
+                    "not checked: no schema file ({})",
+                    schema_file.display()
+                )),
+            },
+            Some(d) => super::FleetWide {
+                problems: d.problems.clone(),
+                drift: Some(d.summary()),
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,118 @@ pub struct FleetOptions {
     pub per_server: HashMap<String, usize>,
 }
 
+impl FleetOptions {
+    /// The options of a run over `targets`: `parallel` targets at once (default 8), and for
+    /// each server of the targets (the first 64 of them) as many at once as its free
+    /// connections allow ([`server_limits`]); the whole fleet never more than the servers'
+    /// limits added up (a larger `parallel` asked for is lowered, with a warning).
+    pub fn for_targets(
+        targets: &[Target],
+        parallel: Option<usize>,
+        canary: usize,
+        continue_on_error: bool,
+        app: &str,
+    ) -> FleetOptions {
+        let per_server = server_limits(targets, app);
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for t in targets {
+            *counts.entry(server_of(t)).or_insert(0) += 1;
+        }
+        // all servers together: their limits summed (a server not asked: its targets)
+        let room: usize = counts
+            .iter()
+            .map(|(server, n)| per_server.get(server).copied().unwrap_or(*n))
+            .sum();
+        let wanted = parallel.unwrap_or(8);
+        let at_once = wanted.min(room).min(targets.len()).max(1);
+        if let Some(n) = parallel {
+            if at_once < n && at_once < targets.len() {
+                log::warn!(
+                    "--parallel {n}: the servers' free connections allow {at_once} at once; running {at_once}"
+                );
+            }
+        }
+        FleetOptions {
+            parallel: at_once,
+            canary,
+            continue_on_error,
+            per_server,
+        }
+    }
+}
+
+/// For each server of `targets` (the first 64 of them, in the targets' order), how many of
+/// its targets may run at once: its free connections ([`free_connections`]) halved, as a
+/// target holds up to two ([`cap_parallel`]). A server that cannot be asked is not listed (its
+/// targets then fail or succeed on their own).
+pub fn server_limits(targets: &[Target], app: &str) -> HashMap<String, usize> {
+    let mut first_of: Vec<(String, usize)> = Vec::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for (i, t) in targets.iter().enumerate() {
+        let server = server_of(t);
+        let n = counts.entry(server.clone()).or_insert(0);
+        if *n == 0 {
+            first_of.push((server, i));
+        }
+        *n += 1;
+    }
+    let mut per_server = HashMap::new();
+    for (server, i) in first_of.iter().take(64) {
+        let free = crate::db::connect(&targets[*i].url, app)
+            .ok()
+            .and_then(|mut c| free_connections(&mut c).ok());
+        if let Some(free) = free {
+            let cap = cap_parallel(usize::MAX, counts[server], Some(free));
+            log::debug!("{server}: {free} free connections, {cap} target(s) at once");
+            per_server.insert(server.clone(), cap);
+        }
+    }
+    per_server
+}
+
+/// What a fleet run found about the whole fleet rather than one target: `migrate-check`'s
+/// schema file against the migrations, checked once.
+#[derive(Debug, Clone, Default)]
+pub struct FleetWide {
+    pub problems: Vec<crate::commands::check::Problem>,
+    /// What the schema drift checks did.
+    pub drift: Option<String>,
+}
+
+impl FleetWide {
+    /// The same, every message passed through `shown` (a temporary schema file named by the
+    /// command that printed it).
+    pub fn shown(self, shown: &dyn Fn(&str) -> String) -> FleetWide {
+        FleetWide {
+            problems: self
+                .problems
+                .into_iter()
+                .map(|p| crate::commands::check::Problem {
+                    code: p.code,
+                    message: shown(&p.message),
+                })
+                .collect(),
+            drift: self.drift.map(|d| shown(&d)),
+        }
+    }
+}
+
+/// The exit code of a fleet run: [`SOME_FAILED`] when a target failed or was not started,
+/// else 1 when a target or the whole fleet has problems (`migrate-check`), else 0.
+pub fn exit_code(results: &[TargetResult], wide: &FleetWide) -> i32 {
+    if results.iter().any(TargetResult::failed) {
+        SOME_FAILED
+    } else if !wide.problems.is_empty()
+        || results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Problems(_)))
+    {
+        crate::error::exit::PROBLEMS
+    } else {
+        0
+    }
+}
+
 /// The server a target is on, as the per-server limits name it: `host:port`.
 pub fn server_of(t: &Target) -> String {
     format!("{}:{}", t.url.host, t.url.port)
