@@ -1,7 +1,8 @@
 //! migrate-check: exit 0 only if the scripts are sound and the database is at the heads.
 use clap::Parser;
-use retort::check::{check, CheckOptions, Problem};
+use retort::check::{check, CheckOptions};
 use retort::commands::lint::{LintOptions, Selection};
+use retort::output;
 use retort_cli::cli::{self, CommonArgs};
 
 /// Check the scripts (parse, no cycles, one head) and the database (at the heads, no unknown
@@ -79,6 +80,28 @@ enum CheckFormat {
     Github,
 }
 
+impl Args {
+    /// The one place where the flags become the check's options (`shadow_url`: `--shadow-url`,
+    /// read against the environment); the fleet form takes its shadow server from them too.
+    fn options(&self, shadow_url: Option<retort::config::DbUrl>) -> CheckOptions {
+        CheckOptions {
+            offline: self.offline,
+            allow_multiple_heads: self.allow_multiple_heads,
+            shadow_url,
+            lint: (self.lint || self.lint_all).then(|| LintOptions {
+                selection: if self.lint_all {
+                    Selection::All
+                } else {
+                    Selection::Pending
+                },
+                offline: self.offline,
+                since: self.since.clone(),
+            }),
+            round_trip: self.round_trip,
+        }
+    }
+}
+
 fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
@@ -124,141 +147,38 @@ fn main() {
             .as_deref()
             .map(|u| retort::config::DbUrl::parse(u, &env))
             .transpose()?;
+        let opts = a.options(shadow_url);
         // the temporary file is no name for the user: the command is
-        let shown = |m: &str| match &printed {
-            Some(p) => m.replace(
-                &p.path().display().to_string(),
-                &format!("the output of `{}`", p.command),
-            ),
-            None => m.to_string(),
-        };
+        let named = printed
+            .as_ref()
+            .map(|p| (p.path(), format!("the output of `{}`", p.command)));
         if fleet {
+            let shown = |m: &str| match &named {
+                Some((path, name)) => m.replace(&path.display().to_string(), name),
+                None => m.to_string(),
+            };
             return retort_cli::fleet::check_main(
                 &a.fleet,
                 format,
                 &settings,
                 &env,
-                shadow_url.as_ref(),
+                opts.shadow_url.as_ref(),
                 &shown,
             );
         }
-        let opts = CheckOptions {
-            offline: a.offline,
-            allow_multiple_heads: a.allow_multiple_heads,
-            shadow_url,
-        };
         let mut report = check(&settings, &opts, "migrate-check")?;
-        if printed.is_some() {
-            for m in report.problems.iter_mut().map(|p| &mut p.message) {
-                *m = shown(m);
-            }
-            report.drift = report.drift.map(|d| shown(&d));
+        if let Some((path, name)) = &named {
+            report.name_file(path, name);
         }
-        let lint = if (a.lint || a.lint_all) && !report.heads.is_empty() {
-            let lopts = LintOptions {
-                selection: if a.lint_all {
-                    Selection::All
-                } else {
-                    Selection::Pending
-                },
-                offline: a.offline,
-                since: a.since.clone(),
-            };
-            let r = retort::commands::lint::lint(&settings, &lopts, "migrate-check")?;
-            if r.errors() > 0 {
-                report.problems.push(Problem {
-                    code: "lint",
-                    message: format!(
-                        "{}; fix them, or silence one with -- retort:allow <rule> <reason>",
-                        retort::output::lint::summary(&r)
-                    ),
-                });
-            }
-            Some(r)
+        match a.format {
+            CheckFormat::Json => print!("{}", cli::json_text(&output::json::check(&report))),
+            CheckFormat::Text => print!("{}", output::check::text(&report)),
+            CheckFormat::Github => print!("{}", output::check::github(&report)),
+        }
+        Ok(if report.ok() {
+            0
         } else {
-            None
-        };
-        let round_trip = if a.round_trip && !report.heads.is_empty() {
-            let r = retort::commands::roundtrip::round_trip(&settings, opts.shadow_url.as_ref())?;
-            if let Some(f) = &r.failure {
-                report.problems.push(Problem {
-                    code: "round_trip",
-                    message: f.describe(),
-                });
-            }
-            Some(r)
-        } else {
-            None
-        };
-        if a.format == CheckFormat::Github {
-            if let Some(l) = &lint {
-                print!("{}", retort::output::lint::github(l));
-            }
-            for p in &report.problems {
-                println!(
-                    "::error title=migrate-check {}::{}",
-                    p.code,
-                    p.message.replace('\n', "%0A")
-                );
-            }
-        }
-        if a.format == CheckFormat::Json {
-            let mut doc = retort::output::json::check(&report);
-            if let Some(l) = &lint {
-                doc["lint"] = retort::output::lint::json(l);
-            }
-            if let Some(r) = &round_trip {
-                doc["round_trip"] = serde_json::json!({
-                    "passed": r.passed,
-                    "failure": r.failure.as_ref().map(|f| serde_json::json!({
-                        "revision": f.revision, "path": f.path, "stage": f.stage, "details": f.details,
-                    })),
-                    "duration_ms": r.elapsed.as_secs_f64() * 1000.0,
-                });
-            }
-            print!("{}", cli::json_text(&doc));
-            return Ok(if report.ok() {
-                0
-            } else {
-                retort::error::exit::PROBLEMS
-            });
-        }
-        if a.format == CheckFormat::Text {
-            if let Some(l) = &lint {
-                print!("{}", retort::output::lint::text(l));
-            }
-            if let Some(r) = &round_trip {
-                println!(
-                    "round trip: {} revision{} upgraded, downgraded without a trace and upgraded again in {}",
-                    r.passed.len(),
-                    if r.passed.len() == 1 { "" } else { "s" },
-                    retort::output::text::fmt_duration(r.elapsed)
-                );
-            }
-        }
-        if report.ok() {
-            let at = match &report.current {
-                Some(c) => format!(
-                    "; the database is at {}",
-                    retort::output::text::heads_text(c)
-                ),
-                None => String::new(),
-            };
-            let at = match &report.drift {
-                Some(d) => format!("{at}; {d}"),
-                None => at,
-            };
-            println!(
-                "OK: {} head{} ({}){at}",
-                report.heads.len(),
-                if report.heads.len() == 1 { "" } else { "s" },
-                report.heads.join(", ")
-            );
-            return Ok(0);
-        }
-        for p in &report.problems {
-            println!("problem [{}]: {}", p.code, p.message);
-        }
-        Ok(retort::error::exit::PROBLEMS)
+            retort::error::exit::PROBLEMS
+        })
     })
 }

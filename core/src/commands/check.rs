@@ -4,9 +4,16 @@
 //! With a schema file, the drift checks too: the schema file against the migrations replayed
 //! to the heads, and the live database against a replay of its applied revisions, both built
 //! in shadow databases ([`crate::schema::workspace`]) and compared with the schema diff.
+//!
+//! On request the scripts' own checks join the report: their lint (`--lint`) and the round
+//! trip of every revision in a shadow database (`--round-trip`). Error-level findings and a
+//! failed round trip are problems like the others; the report keeps both in full, for the
+//! output (`crate::output`).
 
+use crate::commands::roundtrip::RoundTripReport;
 use crate::config::{DbUrl, Settings};
 use crate::error::{ErrorKind, Result};
+use crate::lint::LintReport;
 use crate::migrator::Migrator;
 use crate::output::text;
 use crate::project::Project;
@@ -25,6 +32,10 @@ pub struct CheckOptions {
     pub allow_multiple_heads: bool,
     /// Where to create the shadow databases of the drift checks (default: the database's server).
     pub shadow_url: Option<crate::config::DbUrl>,
+    /// Lint these scripts too (`None`: no lint).
+    pub lint: Option<crate::commands::lint::LintOptions>,
+    /// Upgrade, downgrade and upgrade again every revision in a shadow database.
+    pub round_trip: bool,
 }
 
 /// One problem found; `code` is stable (used in JSON output).
@@ -45,17 +56,68 @@ pub struct CheckReport {
     pub pending: Vec<String>,
     /// What the schema drift checks did (or why they were not made), for the OK line.
     pub drift: Option<String>,
+    /// The lint, when asked for and the scripts load.
+    pub lint: Option<LintReport>,
+    /// The round trip, when asked for and the scripts load.
+    pub round_trip: Option<RoundTripReport>,
 }
 
 impl CheckReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// Every mention of the file `path` in the problems and the drift line said as `name`
+    /// instead (a temporary schema file, named by the command that printed it).
+    pub fn name_file(&mut self, path: &Path, name: &str) {
+        let path = path.display().to_string();
+        for m in self.problems.iter_mut().map(|p| &mut p.message) {
+            *m = m.replace(&path, name);
+        }
+        self.drift = self.drift.as_ref().map(|d| d.replace(&path, name));
+    }
 }
 
 /// Runs the checks. Returns `Err` only when the check itself could not be made (cannot connect,
 /// no URL configured): problems found are in the report.
 pub fn check(settings: &Settings, opts: &CheckOptions, app: &str) -> Result<CheckReport> {
+    let mut report = check_project_and_database(settings, opts, app)?;
+    if report.heads.is_empty() {
+        // the scripts do not load: nothing to lint or round-trip
+        return Ok(report);
+    }
+    if let Some(lopts) = &opts.lint {
+        let r = crate::commands::lint::lint(settings, lopts, app)?;
+        if r.errors() > 0 {
+            report.problems.push(Problem {
+                code: "lint",
+                message: format!(
+                    "{}; fix them, or silence one with -- retort:allow <rule> <reason>",
+                    crate::output::lint::summary(&r)
+                ),
+            });
+        }
+        report.lint = Some(r);
+    }
+    if opts.round_trip {
+        let r = crate::commands::roundtrip::round_trip(settings, opts.shadow_url.as_ref())?;
+        if let Some(f) = &r.failure {
+            report.problems.push(Problem {
+                code: "round_trip",
+                message: f.describe(),
+            });
+        }
+        report.round_trip = Some(r);
+    }
+    Ok(report)
+}
+
+/// The scripts (they load, one head, nothing unconverted) and, unless offline, the database.
+fn check_project_and_database(
+    settings: &Settings,
+    opts: &CheckOptions,
+    app: &str,
+) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let project = match Project::load(&settings.migrations_dir) {
         Ok(p) => p,

@@ -103,8 +103,9 @@ pub fn audit_log(rows: &[AuditRow]) -> Value {
     json!({ "version": FORMAT_VERSION, "log": entries })
 }
 
+/// `migrate-check`'s document; `lint` and `round_trip` only when they were asked for.
 pub fn check(report: &CheckReport) -> Value {
-    json!({
+    let mut doc = json!({
         "version": FORMAT_VERSION,
         "ok": report.ok(),
         "problems": report.problems.iter().map(|p| json!({"code": p.code, "message": p.message})).collect::<Vec<_>>(),
@@ -112,7 +113,20 @@ pub fn check(report: &CheckReport) -> Value {
         "current": report.current,
         "pending": report.pending,
         "drift_check": report.drift,
-    })
+    });
+    if let Some(l) = &report.lint {
+        doc["lint"] = crate::output::lint::json(l);
+    }
+    if let Some(r) = &report.round_trip {
+        doc["round_trip"] = json!({
+            "passed": r.passed,
+            "failure": r.failure.as_ref().map(|f| json!({
+                "revision": f.revision, "path": f.path, "stage": f.stage, "details": f.details,
+            })),
+            "duration_ms": r.elapsed.as_secs_f64() * 1000.0,
+        });
+    }
+    doc
 }
 
 /// The `--dry-run` plan; each step says which of the run's transactions it is in

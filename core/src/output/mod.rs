@@ -2,6 +2,7 @@
 //! and `json` for programs (stable, documented shapes). Commands return typed reports; only
 //! this module turns them into words.
 
+pub mod check;
 pub mod fleet;
 pub mod json;
 pub mod lint;
