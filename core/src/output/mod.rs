@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod fleet;
+pub mod import;
 pub mod json;
 pub mod lint;
 pub mod text;

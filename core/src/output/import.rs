@@ -1,0 +1,161 @@
+//! `migrate-import`'s report: as text (stdout), its warnings (stderr), and as the JSON
+//! document of docs/json.md.
+
+use crate::commands::import::ImportReport;
+use crate::plan::Direction;
+use serde_json::{json, Value};
+
+fn direction(d: Direction) -> &'static str {
+    match d {
+        Direction::Up => "upgrade",
+        Direction::Down => "downgrade",
+    }
+}
+
+/// The report for people, on stdout: what was imported (or why not), the unconverted
+/// revisions, and the verification's result.
+pub fn text(r: &ImportReport, verify_only: bool) -> String {
+    let mut out = String::new();
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            out.push_str(&format!($($t)*));
+            out.push('\n');
+        }};
+    }
+    let unconverted = r.unconverted();
+    if !verify_only {
+        if r.written {
+            say!(
+                "Imported {} Alembic revision{} into {} (heads: {}):",
+                r.revisions.len(),
+                if r.revisions.len() == 1 { "" } else { "s" },
+                r.dir.display(),
+                r.heads.join(", ")
+            );
+            for rev in &r.revisions {
+                let tag = match (&rev.unconverted, rev.transactional) {
+                    (Some(_), _) => "  (UNCONVERTED: write its SQL)",
+                    (None, false) => "  (transactional: false)",
+                    _ => "",
+                };
+                say!("  {}{tag}", rev.path.display());
+            }
+            for p in &r.replaced {
+                say!("  replaced {}", p.display());
+            }
+        } else if !unconverted.is_empty() && r.verification.is_none() {
+            say!(
+                "Not imported: {} revision{} cannot be written as SQL (nothing was written):",
+                unconverted.len(),
+                if unconverted.len() == 1 { "" } else { "s" }
+            );
+        }
+        for rev in &unconverted {
+            say!(
+                "unconverted {}: {}",
+                rev.revision,
+                rev.unconverted.as_deref().unwrap_or_default()
+            );
+        }
+        if !r.written && !unconverted.is_empty() && r.verification.is_none() {
+            say!(
+                "Write the SQL of these revisions in Alembic (op.execute), or pass \
+                 --allow-unconverted to write them as scripts that fail until their SQL is written."
+            );
+        }
+    }
+    if let Some(v) = &r.verification {
+        for d in &v.differences {
+            say!(
+                "difference after the {} of {} ({}): to match Alembic's, retort's schema would need:",
+                direction(d.direction),
+                d.revision,
+                d.message
+            );
+            for line in &d.differences {
+                say!("  {line}");
+            }
+        }
+        if v.ok() {
+            say!(
+                "Verified on two shadow databases: after each of {} upgrade{} and {} downgrade{} \
+                 the schema is Alembic's.",
+                v.upgrades,
+                if v.upgrades == 1 { "" } else { "s" },
+                v.downgrades,
+                if v.downgrades == 1 { "" } else { "s" }
+            );
+        } else if !verify_only {
+            say!("Nothing was written.");
+        }
+        for n in &v.notes {
+            say!("note: {n}");
+        }
+    } else if r.written {
+        say!("Not verified (--no-verify).");
+    }
+    out
+}
+
+/// The warnings, one line each (for stderr): each revision's (`warning: REV: ...`), then the
+/// import's own.
+pub fn warnings(r: &ImportReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for rev in &r.revisions {
+        for w in &rev.warnings {
+            out.push(format!("warning: {}: {w}", rev.revision));
+        }
+    }
+    for w in &r.warnings {
+        out.push(format!("warning: {w}"));
+    }
+    out
+}
+
+/// The JSON document (docs/json.md#migrate-import).
+pub fn json(r: &ImportReport) -> Value {
+    let revisions: Vec<_> = r
+        .revisions
+        .iter()
+        .map(|rev| {
+            json!({
+                "revision": rev.revision,
+                "message": rev.message,
+                "path": rev.path.display().to_string(),
+                "source": rev.source,
+                "transactional": rev.transactional,
+                "unconverted": rev.unconverted,
+                "warnings": rev.warnings,
+            })
+        })
+        .collect();
+    let verification = r.verification.as_ref().map(|v| {
+        json!({
+            "ok": v.ok(),
+            "upgrades": v.upgrades,
+            "downgrades": v.downgrades,
+            "notes": v.notes,
+            "differences": v.differences.iter().map(|d| json!({
+                "revision": d.revision,
+                "message": d.message,
+                "direction": direction(d.direction),
+                "differences": d.differences,
+            })).collect::<Vec<_>>(),
+            "seconds": r.verify_time.as_secs_f64(),
+        })
+    });
+    json!({
+        "version": 1,
+        "ok": r.ok(),
+        "written": r.written,
+        "dir": r.dir.display().to_string(),
+        "python": r.python,
+        "alembic_version": r.alembic_version,
+        "heads": r.heads,
+        "revisions": revisions,
+        "replaced": r.replaced.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "verification": verification,
+        "warnings": r.warnings,
+        "export_seconds": r.export_time.as_secs_f64(),
+    })
+}
