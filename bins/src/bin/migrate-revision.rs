@@ -1,8 +1,8 @@
 //! migrate-revision: write a new migration script.
 use clap::Parser;
+use retort::output::json;
 use retort::revision::{self, RevisionOptions};
 use retort_cli::cli::{self, CommonArgs};
-use serde_json::json;
 
 /// Create a new revision file in the migrations directory.
 #[derive(Parser)]
@@ -115,11 +115,7 @@ fn main() {
             let sql = retort::baseline::render(&project, &settings, None, &id)?;
             let path = retort::baseline::write(&project, &id, &sql)?;
             match a.format {
-                cli::Format::Json => cli::print_json(&serde_json::json!({
-                    "version": retort::output::json::FORMAT_VERSION,
-                    "ok": true,
-                    "baseline": {"revision": id, "path": path.display().to_string()},
-                })),
+                cli::Format::Json => cli::print_json(&json::baseline_written(&id, &path)),
                 cli::Format::Text => println!("{}", path.display()),
             }
             return Ok(0);
@@ -198,9 +194,7 @@ fn autogenerate(
     }
     if generated.nothing_to_do() {
         if a.format == cli::Format::Json {
-            cli::print_json(
-                &json!({"version": 1, "dry_run": a.dry_run, "nothing_to_do": true, "revisions": []}),
-            );
+            cli::print_json(&json::revisions_written(a.dry_run, &[]));
             return Ok(0);
         }
         println!(
@@ -228,19 +222,7 @@ fn autogenerate(
 /// texts with --dry-run, or one JSON document.
 fn report(format: cli::Format, dry_run: bool, revisions: &[(std::path::PathBuf, String, String)]) {
     if format == cli::Format::Json {
-        let list: Vec<_> = revisions
-            .iter()
-            .map(|(path, rev, text)| {
-                let mut v = json!({"path": path.display().to_string(), "revision": rev});
-                if dry_run {
-                    v["text"] = json!(text);
-                }
-                v
-            })
-            .collect();
-        cli::print_json(
-            &json!({"version": 1, "dry_run": dry_run, "nothing_to_do": false, "revisions": list}),
-        );
+        cli::print_json(&json::revisions_written(dry_run, revisions));
         return;
     }
     for (path, _, text) in revisions {

@@ -1,9 +1,9 @@
 //! migrate-stamp: set the version table without running any migration.
 use clap::Parser;
+use retort::output;
 use retort::Migrator;
 use retort_cli::cli::{self, CommonArgs, LockArgs, WriteFlags};
 use retort_cli::fleet::{self, FleetArgs};
-use serde_json::json;
 
 /// Mark the database as being at REV... without running scripts (adopt an existing schema), or
 /// re-record the checksum of an applied script that was edited deliberately (--rehash).
@@ -111,19 +111,17 @@ fn main() {
                         if old.is_empty() { "(none)" } else { &old }
                     );
                 }
-                done.push(json!({"revision": rev, "old": old, "new": new}));
+                done.push((rev.clone(), old, new));
             }
             if json {
-                cli::print_json(&json!({"version": 1, "rehashed": done}));
+                cli::print_json(&output::json::rehashed(&done));
             }
             return Ok(0);
         }
         if a.dry_run {
             let (from, to) = m.plan_stamp(&a.revisions, a.purge)?;
             if json {
-                cli::print_json(
-                    &json!({"version": 1, "from_heads": from, "to_heads": to, "dry_run": true}),
-                );
+                cli::print_json(&output::json::stamp_dry_run(&from, &to));
             } else {
                 println!(
                     "Would stamp the database from {} to {}",
@@ -135,7 +133,7 @@ fn main() {
         }
         let heads = m.stamp(&a.revisions, a.purge)?;
         if json {
-            cli::print_json(&json!({"version": 1, "to_heads": heads}));
+            cli::print_json(&output::json::stamped(&heads));
         } else {
             println!("{}", retort::output::text::heads_text(&heads));
         }

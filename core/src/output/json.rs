@@ -242,6 +242,54 @@ pub fn error(e: &Error) -> Value {
     })
 }
 
+/// `migrate-stamp`: the heads the version table was set to.
+pub fn stamped(to_heads: &[String]) -> Value {
+    json!({"version": FORMAT_VERSION, "to_heads": to_heads})
+}
+
+/// `migrate-stamp --dry-run`: the version-table change it would make.
+pub fn stamp_dry_run(from_heads: &[String], to_heads: &[String]) -> Value {
+    json!({"version": FORMAT_VERSION, "from_heads": from_heads, "to_heads": to_heads, "dry_run": true})
+}
+
+/// `migrate-stamp --rehash`: each revision re-recorded, `(revision, old checksum, new)`.
+pub fn rehashed(done: &[(String, String, String)]) -> Value {
+    let done: Vec<Value> = done
+        .iter()
+        .map(|(rev, old, new)| json!({"revision": rev, "old": old, "new": new}))
+        .collect();
+    json!({"version": FORMAT_VERSION, "rehashed": done})
+}
+
+/// `migrate-revision`: the revisions written (with `dry_run`, those that would be, with their
+/// `text`), each `(path, revision, text)`; none with `nothing_to_do` (autogenerate found no
+/// change).
+pub fn revisions_written(
+    dry_run: bool,
+    revisions: &[(std::path::PathBuf, String, String)],
+) -> Value {
+    let list: Vec<Value> = revisions
+        .iter()
+        .map(|(path, rev, text)| {
+            let mut v = json!({"path": path.display().to_string(), "revision": rev});
+            if dry_run {
+                v["text"] = json!(text);
+            }
+            v
+        })
+        .collect();
+    json!({"version": FORMAT_VERSION, "dry_run": dry_run, "nothing_to_do": revisions.is_empty(), "revisions": list})
+}
+
+/// `migrate-revision --squash`: the baseline written.
+pub fn baseline_written(revision: &str, path: &std::path::Path) -> Value {
+    json!({
+        "version": FORMAT_VERSION,
+        "ok": true,
+        "baseline": {"revision": revision, "path": path.display().to_string()},
+    })
+}
+
 /// Pretty JSON and a newline.
 pub fn to_string(v: &Value) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
