@@ -316,3 +316,52 @@ fn a_failed_concurrent_index_build_is_reported_and_caught_by_check() {
     s.run("migrate-up", &[]).ok();
     s.run("migrate-check", &[]).ok();
 }
+
+#[test]
+fn a_table_that_is_already_there_gets_a_hint_about_tables_and_an_index_one_about_invalid_indexes() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE documents (id int);",
+        "DROP TABLE documents;",
+    );
+    s.revision(
+        "002",
+        "001",
+        "CREATE INDEX documents_id ON documents (id);",
+        "DROP INDEX documents_id;",
+    );
+    // created by hand, outside the migrations
+    s.db.execute("CREATE TABLE documents (id int)");
+
+    let r = s.run("migrate-up", &["001"]).code(4);
+    assert!(
+        r.stderr
+            .contains("ERROR 42P07: relation \"documents\" already exists"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: the object already exists, created outside these migrations (by hand, or by a run that was not recorded): drop it, or if the database already has what the revision builds, record it with migrate-stamp"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("INVALID"), "{}", r.stderr);
+
+    // an index of that name: the leftover of a failed concurrent build is the likely cause
+    s.run("migrate-stamp", &["001"]).ok();
+    s.db.execute("CREATE INDEX documents_id ON documents (id)");
+    let r = s.run("migrate-up", &[]).code(4);
+    assert!(
+        r.stderr.contains("hint: the index already exists: if a failed or interrupted CREATE INDEX CONCURRENTLY left an INVALID index of that name"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("--repair-invalid-indexes"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), ["001"]);
+}

@@ -54,9 +54,14 @@ pub fn result_text(command: &str, r: &TargetResult) -> String {
     }
 }
 
-/// The log line of a finished target (without a terminal): `acme: applied 2`, redacted.
+/// The log line of a finished target (without a terminal): `acme: applied 2`, or for a failed
+/// one (logged as an error) `acme: migration failed: ...: ERROR ...`; redacted.
 pub fn finished_line(command: &str, r: &TargetResult) -> String {
-    redact(&format!("{}: {}", r.name, result_text(command, r)))
+    let what = match &r.outcome {
+        Outcome::Failed(e) => failure_line(&e.message),
+        _ => result_text(command, r),
+    };
+    redact(&format!("{}: {what}", r.name))
 }
 
 /// The stable code of an outcome, as `result` in the JSON document.
@@ -267,8 +272,17 @@ mod tests {
         );
         // an error of one line is that line
         assert_eq!(failure_line("cannot connect"), "cannot connect");
-        let t = table("migrate-up", &[r], &FleetWide::default(), Duration::ZERO);
+        let t = table(
+            "migrate-up",
+            std::slice::from_ref(&r),
+            &FleetWide::default(),
+            Duration::ZERO,
+        );
         assert!(t.contains("ERROR 42P07"), "{t}");
         assert!(t.contains("1 target in"), "{t}");
+        assert_eq!(
+            finished_line("migrate-up", &r),
+            "acme: migration failed: upgrade b at migrations/b.sql:6: ERROR 42P07: relation \"beta\" already exists"
+        );
     }
 }
