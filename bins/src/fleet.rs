@@ -115,26 +115,26 @@ pub fn drive(
     Ok(code)
 }
 
-/// The fleet form of a connecting binary: reads the targets (and the scripts, once), then
-/// runs `job` on each. Bad input — a bad targets file, a broken script — fails before any
+/// The fleet form of a connecting binary: with the settings (and environment) the binary's
+/// options were built from, reads the targets (and the scripts, once), then runs `job` on
+/// each. Bad input — a bad targets file, a broken script — fails before any
 /// target is touched.
 pub fn main_for(
-    common: &crate::cli::CommonArgs,
+    (settings, env): (&Settings, &Env),
     args: &FleetArgs,
     format: Format,
     app: &str,
     job: impl Fn(&retort::Project, &Settings, &Target) -> TargetResult + Sync,
 ) -> Result<i32> {
-    let (settings, env) = common.settings_and_env()?;
     let project = retort::Project::load(&settings.migrations_dir)?;
-    let targets = args.targets(&settings, &env, app)?;
+    let targets = args.targets(settings, env, app)?;
     let opts = args.options(&targets, app);
     drive(
         format,
         app,
         &targets,
         &opts,
-        |t| cli::on_target(&t.name, || job(&project, &settings, t)),
+        |t| cli::on_target(&t.name, || job(&project, settings, t)),
         FleetWide::default,
     )
 }
@@ -179,7 +179,7 @@ pub fn check_main(
 
 /// `migrate-up` / `migrate-down` over a fleet: the single run, with `opts`, on each target.
 pub fn run_main(
-    common: &crate::cli::CommonArgs,
+    (settings, env): (&Settings, &Env),
     args: &FleetArgs,
     format: Format,
     app: &str,
@@ -187,7 +187,7 @@ pub fn run_main(
     target: &str,
     opts: &crate::cli::RunCommand,
 ) -> Result<i32> {
-    main_for(common, args, format, app, |p, s, t| {
+    main_for((settings, env), args, format, app, |p, s, t| {
         fleet::jobs::run(p, s, t, dir, target, &opts.migrator, &opts.run, app)
     })
 }

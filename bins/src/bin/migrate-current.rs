@@ -40,8 +40,9 @@ fn main() {
     cli::init_logging(&a.common);
     cli::main(a.format, || {
         if a.fleet.given()? {
+            let (settings, env) = a.common.settings_and_env()?;
             return retort_cli::fleet::main_for(
-                &a.common,
+                (&settings, &env),
                 &a.fleet,
                 a.format,
                 "migrate-current",

@@ -73,7 +73,7 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
-        let settings = a.common.settings()?;
+        let (settings, env) = a.common.settings_and_env()?;
         let opts = a.options(&settings);
         if a.fleet.given()? {
             if a.sql.is_some() || a.dry_run {
@@ -87,7 +87,7 @@ fn main() {
                 "pass --yes",
             )?;
             return retort_cli::fleet::run_main(
-                &a.common,
+                (&settings, &env),
                 &a.fleet,
                 a.format,
                 "migrate-down",

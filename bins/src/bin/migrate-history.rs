@@ -79,8 +79,9 @@ fn main() {
                 ))
                 .with_hint("run it without --targets, on one database (--database-url)"));
             }
+            let (settings, env) = a.common.settings_and_env()?;
             return fleet::main_for(
-                &a.common,
+                (&settings, &env),
                 &a.fleet,
                 a.format,
                 "migrate-history",

@@ -58,7 +58,7 @@ fn main() {
     let a: Args = cli::parse();
     cli::init_logging(&a.common);
     cli::main(a.format, || {
-        let settings = a.common.settings()?;
+        let (settings, env) = a.common.settings_and_env()?;
         // the one place where the flags become the stamp's options, for one database and a
         // fleet alike
         let options = a.lock.migrator_options(&settings, WriteFlags::default());
@@ -76,11 +76,11 @@ fn main() {
             )?;
             let app = "migrate-stamp";
             return if a.rehash {
-                fleet::main_for(&a.common, &a.fleet, a.format, app, |p, s, t| {
+                fleet::main_for((&settings, &env), &a.fleet, a.format, app, |p, s, t| {
                     retort::fleet::jobs::rehash(p, s, t, &a.revisions, &options, app)
                 })
             } else {
-                fleet::main_for(&a.common, &a.fleet, a.format, app, |p, s, t| {
+                fleet::main_for((&settings, &env), &a.fleet, a.format, app, |p, s, t| {
                     retort::fleet::jobs::stamp(p, s, t, &a.revisions, a.purge, &options, app)
                 })
             };
