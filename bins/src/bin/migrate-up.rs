@@ -141,7 +141,7 @@ fn main() {
             let lint = retort::commands::lint::lint_plan(&mut m, &plan)?;
             print!("{}", cli::show_plan(a.format, &m, &plan, &opts));
             cli::print_lint(&lint, a.common.quiet, a.lint);
-            retort::commands::lint::gate(&lint, m.options.allow_unsafe, "migrate-up", true)?;
+            retort::commands::lint::gate(&lint, a.allow_unsafe, "migrate-up", true)?;
             return Ok(0);
         }
         // the lint gate runs under the migration lock, before anything is written
