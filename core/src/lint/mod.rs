@@ -15,6 +15,7 @@
 pub mod allow;
 pub mod config;
 pub mod facts;
+pub mod gate;
 pub mod model;
 pub mod run_rules;
 pub mod scope;
@@ -104,6 +105,29 @@ impl LintReport {
 
     pub fn warnings(&self) -> usize {
         self.count(Level::Warning)
+    }
+
+    /// `lint: 1 error, 0 warnings in 1 script`, and what was left out.
+    pub fn summary(&self) -> String {
+        let r = self;
+        let n = r.revisions.len();
+        let plural = |k: usize, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });
+        let mut s = format!(
+            "lint: {}, {} in {}",
+            plural(r.errors(), "error"),
+            plural(r.warnings(), "warning"),
+            plural(n, "script")
+        );
+        if r.allowed > 0 {
+            s.push_str(&format!(" ({} allowed by -- retort:allow)", r.allowed));
+        }
+        if r.out_of_scope > 0 {
+            s.push_str(&format!(
+                " ({} on tables created by this run or empty before it, not counted)",
+                r.out_of_scope
+            ));
+        }
+        s
     }
 
     fn count(&self, level: Level) -> usize {

@@ -33,25 +33,9 @@ pub fn text(r: &LintReport) -> String {
     out
 }
 
+/// `lint: 1 error, 0 warnings in 1 script` ([`LintReport::summary`]).
 pub fn summary(r: &LintReport) -> String {
-    let n = r.revisions.len();
-    let plural = |k: usize, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });
-    let mut s = format!(
-        "lint: {}, {} in {}",
-        plural(r.errors(), "error"),
-        plural(r.warnings(), "warning"),
-        plural(n, "script")
-    );
-    if r.allowed > 0 {
-        s.push_str(&format!(" ({} allowed by -- retort:allow)", r.allowed));
-    }
-    if r.out_of_scope > 0 {
-        s.push_str(&format!(
-            " ({} on tables created by this run or empty before it, not counted)",
-            r.out_of_scope
-        ));
-    }
-    s
+    r.summary()
 }
 
 pub fn json(r: &LintReport) -> Value {
