@@ -339,11 +339,10 @@ impl Observer for LogObserver {
     fn step_finished(&mut self, step: &Step, d: Duration) {
         log::info!("  done {} in {}", step.revision, fmt_duration(d));
     }
-    /// Each finding as a warning.
+    /// The error-level findings as warnings, and the summary line
+    /// ([`crate::output::lint::log_run`]).
     fn linted(&mut self, report: &crate::lint::LintReport) -> bool {
-        for f in &report.findings {
-            log::warn!("{}", crate::output::lint::finding_line(f));
-        }
+        crate::output::lint::log_run(report);
         true
     }
     fn batch_committed(&mut self, b: BatchAt, heads: &[String]) {
