@@ -645,3 +645,41 @@ fn a_faithful_down_section_passes_the_round_trip() {
     // the database itself was not touched
     assert_eq!(s.db.version_rows(), Vec::<String>::new());
 }
+
+#[test]
+fn what_autogenerate_writes_for_a_sqlalchemy_model_passes_the_gate_without_a_word() {
+    // the tables SQLAlchemy declares: bigserial keys (prefer-identity is a style warning, not
+    // a rule of the gate: the model's column is a sequence default, and autogenerate writes
+    // what the model says), integer and varchar columns, a foreign key, an index
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE base (id int PRIMARY KEY);",
+        "DROP TABLE base;",
+    );
+    s.run("migrate-up", &[]).ok();
+    crate::autogen_support::autogen(
+        &s,
+        "CREATE TABLE base (id int PRIMARY KEY);
+         CREATE TABLE documents (id bigserial PRIMARY KEY, title varchar(200) NOT NULL, pages integer, created_at timestamp without time zone DEFAULT now());
+         CREATE TABLE chunks (id bigserial PRIMARY KEY, document_id bigint NOT NULL REFERENCES documents (id), body text);
+         CREATE INDEX chunks_document_id ON chunks (document_id);",
+        &[],
+    )
+    .ok();
+    let doc = lint_json(&s, &["--lint"]);
+    assert_eq!(doc["lint"]["errors"], 0, "{doc}");
+    assert!(
+        rules_of(&doc).contains(&"prefer-identity".to_string()),
+        "the warning is still listed by migrate-check --lint: {doc}"
+    );
+    let r = s.run("migrate-up", &[]).ok();
+    assert!(!r.stderr.contains("prefer-identity"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(migrate-check --lint lists them)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows().len(), 1);
+}
