@@ -278,7 +278,7 @@ pub trait Observer {
     /// With `--batch`: a batch committed; the database is at `heads`.
     fn batch_committed(&mut self, _batch: BatchAt, _heads: &[String]) {}
     /// The lint of the revisions to apply, before anything is written (see
-    /// [`crate::commands::lint::gate`]). Returns whether the findings were shown to the user
+    /// [`crate::lint::gate::gate`]). Returns whether the findings were shown to the user
     /// (a refusal then does not repeat them). Default: not shown.
     fn linted(&mut self, _report: &crate::lint::LintReport) -> bool {
         false
