@@ -84,6 +84,8 @@ pub struct Generated {
     pub blocking_builds: usize,
     /// Whether they were asked for (`--blocking`), on tables that hold rows.
     pub blocking_asked: bool,
+    /// What `migrate-up`'s lint gate refuses in the generated revisions on the target database.
+    pub refused: Vec<crate::lint::Finding>,
     /// Human-readable summary (for stderr).
     pub summary: Vec<String>,
 }
@@ -192,8 +194,44 @@ fn autogenerate_inner(
         unhandled: &result.unhandled,
     }
     .run(&replay.heads, &last.script.revision, &down_target, new, old)?;
+    let ids: Vec<String> = result
+        .revisions
+        .iter()
+        .map(|r| r.script.revision.clone())
+        .collect();
+    result.refused = gate_preview(current, settings, &ids);
     result.summary = summary::summary(&result, &result.up_ops);
     Ok(result)
+}
+
+/// The error-level findings `migrate-up`'s lint gate has for the revisions `ids` on the target
+/// database (with its rows), so the user learns at once what the run would refuse. Empty when
+/// the database cannot be read.
+fn gate_preview(
+    project: Project,
+    settings: &Settings,
+    ids: &[String],
+) -> Vec<crate::lint::Finding> {
+    let read = || -> Result<crate::lint::LintReport> {
+        let mut m = crate::migrator::Migrator::with_project(project, settings, "retort-autogen")?;
+        let heads = m.heads()?;
+        let plan = m
+            .project
+            .graph
+            .upgrade_plan(&heads, &crate::graph::Target::Heads)?;
+        crate::lint::gate::lint_plan(&mut m.client, &m.project, &plan)
+    };
+    match read() {
+        Ok(report) => report
+            .findings
+            .into_iter()
+            .filter(|f| f.level == crate::lint::Level::Error && ids.contains(&f.revision))
+            .collect(),
+        Err(e) => {
+            log::debug!("no lint of the generated revisions on the database: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// One revision of the chain; `label: None` is the main, transactional revision.

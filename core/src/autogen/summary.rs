@@ -66,6 +66,12 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
             });
         }
     }
+    for f in &g.refused {
+        out.push(format!(
+            "warning: migrate-up's lint gate refuses this on the database (exit 7 without --allow-unsafe): {}:{}:{}  {}  {}",
+            f.path, f.line, f.col, f.rule, f.message
+        ));
+    }
     for h in &g.hints {
         out.push(h.describe());
     }

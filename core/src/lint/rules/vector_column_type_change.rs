@@ -1,7 +1,8 @@
 //! `vector-column-type-change` (error, data): `ALTER COLUMN ... TYPE` from or to a vector type
 //! rewrites the table under an ACCESS EXCLUSIVE lock, fails on rows of another dimension, and
 //! rebuilds (or needs dropped) the vector index. With a database it counts on a table that
-//! holds rows; offline, on one that exists before the revision or carries a vector index.
+//! holds rows; offline, on one that exists before the revision or carries a vector index. It
+//! says more than squawk's `changing-column-type` on the same statement.
 
 use super::vector_index::{known_empty, text};
 use super::{Concern, Meta, Raw, Rule, StmtCx};
@@ -9,10 +10,12 @@ use crate::lint::first_token;
 use crate::lint::model::vector_type;
 use crate::lint::text::normalize_name;
 use crate::lint::Level;
+use squawk_linter::Rule as SquawkRule;
 use squawk_syntax::ast::{self, AstNode};
 
 pub static META: Meta = Meta {
     scopes_itself: true,
+    supersedes: &[SquawkRule::ChangingColumnType],
     ..Meta::new("vector-column-type-change", Level::Error, Concern::Data)
 };
 
@@ -109,6 +112,7 @@ mod tests {
             "{}",
             hit.message
         );
+        assert!(!rules(&f).contains(&"changing-column-type"), "{f:?}");
         // the safe version: a new column beside the old one
         let safe = lint_after(
             &format!("{CHUNKS}\nCREATE INDEX chunks_hnsw ON chunks USING hnsw (embedding vector_cosine_ops);"),
