@@ -25,6 +25,7 @@ pub mod text;
 
 pub use config::LintConfig;
 pub use facts::DbFacts;
+pub use rules::{Raw, RuleId};
 
 use crate::graph::Target;
 use crate::project::Project;
@@ -134,8 +135,6 @@ impl LintReport {
         self.findings.iter().filter(|f| f.level == level).count()
     }
 }
-
-pub use rules::{Raw, RuleId};
 
 /// Lints the scripts of `selected` (revision ids; reported in upgrade order). Every script of
 /// the project is walked in upgrade order so that what earlier revisions created is known;
