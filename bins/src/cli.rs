@@ -168,28 +168,16 @@ impl RunArgs {
     }
 }
 
-/// Prints the lint of the revisions to apply on stderr: every finding (with `quiet`, only the
-/// error-level ones: what stops the run, or what --allow-unsafe lets through), or, when there
-/// is none to print, the summary line if `summary` (`--lint`).
+/// Prints the lint of the revisions to apply on stderr: the error-level findings and one
+/// summary line ([`retort::output::lint::for_run`]); every finding with `-v` (debug output
+/// on); with `quiet`, only the error-level findings; the summary line also when there is
+/// nothing to report if `summary` (`--lint`).
 pub fn print_lint(lint: &retort::lint::LintReport, quiet: bool, summary: bool) {
-    let shown = if quiet {
-        retort::lint::LintReport {
-            findings: lint
-                .findings
-                .iter()
-                .filter(|f| f.level == retort::lint::Level::Error)
-                .cloned()
-                .collect(),
-            ..lint.clone()
-        }
-    } else {
-        lint.clone()
-    };
-    if !shown.findings.is_empty() {
-        eprint!("{}", retort::output::lint::text(&shown));
-    } else if summary {
-        eprintln!("{}", retort::output::lint::summary(lint));
-    }
+    let every = log::log_enabled!(target: "retort", log::Level::Debug);
+    eprint!(
+        "{}",
+        retort::output::lint::for_run(lint, every, summary, quiet)
+    );
 }
 
 /// An observer that prints the run's lint ([`print_lint`]) and hands everything else to the

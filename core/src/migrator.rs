@@ -50,7 +50,7 @@ pub struct MigratorOptions {
     /// Kept in the audit entry of the run.
     pub audit_note: Option<String>,
     /// Run although the lint of the revisions to apply has error-level findings (the lint
-    /// gate, [`crate::commands::lint::gate`]); the audit entry notes it.
+    /// gate, [`crate::lint::gate::gate`]); the audit entry notes it.
     pub allow_unsafe: bool,
 }
 
@@ -387,11 +387,11 @@ impl Migrator {
         let refused = |e: Error| RunError::refused(e, &heads);
         self.project.graph.check_known(&heads).map_err(refused)?;
         let mut plan = self.checked_plan(dir, target, &heads).map_err(refused)?;
-        let lint = crate::commands::lint::lint_plan(self, &plan).map_err(refused)?;
+        let lint = crate::lint::gate::lint_plan(&mut self.client, &self.project, &plan)
+            .map_err(refused)?;
         let shown = observer.linted(&lint);
-        let allowed =
-            crate::commands::lint::gate(&lint, self.options.allow_unsafe, &self.app, shown)
-                .map_err(refused)?;
+        let allowed = crate::lint::gate::gate(&lint, self.options.allow_unsafe, &self.app, shown)
+            .map_err(refused)?;
         if let Some(note) = allowed {
             log::warn!(
                 "--allow-unsafe: running despite {} error-level lint finding(s)",

@@ -74,10 +74,15 @@ struct Args {
     /// A table rename instead of drop + create: OLD=NEW.
     #[arg(long, value_name = "OLD=NEW", requires = "autogenerate")]
     rename_table: Vec<String>,
-    /// Build indexes on existing tables with CREATE INDEX CONCURRENTLY, in a separate
-    /// non-transactional revision chained after the main one.
-    #[arg(long, requires = "autogenerate")]
+    /// Build indexes on every existing table with CREATE INDEX CONCURRENTLY, in a separate
+    /// non-transactional revision chained after the main one (by default: those on tables
+    /// that hold rows on the database, where the lint gate refuses a blocking build).
+    #[arg(long, requires = "autogenerate", conflicts_with = "blocking")]
     concurrently: bool,
+    /// Write every index build in the main revision, without CONCURRENTLY, even on tables
+    /// that hold rows (migrate-up then refuses it without --allow-unsafe).
+    #[arg(long, requires = "autogenerate")]
+    blocking: bool,
     /// Write a revision even when there is nothing to do.
     #[arg(long, requires = "autogenerate")]
     empty: bool,
@@ -186,6 +191,7 @@ fn autogenerate(
         renames: a.rename.clone(),
         table_renames: a.rename_table.clone(),
         concurrently: a.concurrently,
+        blocking: a.blocking,
         empty: a.empty,
     };
     let generated = autogen::autogenerate(project, settings, opts, &ag)?;

@@ -44,7 +44,8 @@ struct Args {
     #[arg(long)]
     ignore_checksums: bool,
     /// Print the lint summary even when the revisions to apply are clean. (They are always
-    /// linted first, docs/lint.md: findings are printed, error-level ones stop the run.)
+    /// linted first, docs/lint.md: error-level findings are printed and stop the run; warnings
+    /// are counted in one line, -v lists them.)
     #[arg(long)]
     lint: bool,
     /// Run although the lint found error-level findings (they are still printed, and the

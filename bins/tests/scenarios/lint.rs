@@ -279,16 +279,19 @@ fn migrate_up_refuses_a_plain_index_build_on_a_table_with_rows_by_default() {
         vec!["--allow-unsafe: 1 error-level lint finding(s): require-concurrent-index-creation"]
     );
 
-    // a script that names only the index: the gate still finds the table it would lock
+    // a script that names only the index: the lint still finds the table it would lock, but
+    // dropping an index is a brief lock (under the run's lock_timeout): a warning, not a refusal
     s.revision("003", "002", "DROP INDEX items_name;", "SELECT 1;");
-    let r = s.run("migrate-up", &[]).code(7);
+    let r = s.run("migrate-check", &["--lint"]).code(1); // pending, not lint
     assert!(
-        r.stderr.contains("require-concurrent-index-deletion")
-            && r.stderr.contains("(items exists before this run)"),
+        r.stdout
+            .contains("warning  require-concurrent-index-deletion")
+            && r.stdout.contains("(items exists before this run)"),
         "{}",
-        r.stderr
+        r.stdout
     );
-    assert_eq!(s.db.version_rows(), vec!["002"]);
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(s.db.version_rows(), vec!["003"]);
 }
 
 #[test]
@@ -338,8 +341,9 @@ fn the_same_index_build_passes_where_the_run_creates_the_table_or_it_is_empty() 
 }
 
 #[test]
-fn a_lock_finding_needs_only_the_table_to_exist() {
-    // DROP INDEX locks the table however small it is; on an index the run itself builds, no
+fn a_brief_lock_is_a_warning_and_the_project_file_can_make_it_an_error() {
+    // DROP INDEX locks the table however small it is, briefly: a warning where the table
+    // exists before the run; on an index the run itself builds, nothing
     let s = Scenario::new();
     s.revision(
         "001",
@@ -348,24 +352,167 @@ fn a_lock_finding_needs_only_the_table_to_exist() {
         "DROP TABLE items;",
     );
     s.revision("002", "001", "DROP INDEX items_name;", "SELECT 1;");
+    let r = s.run("migrate-check", &["--lint"]).code(1); // pending, not lint
+    assert!(
+        !r.stdout.contains("require-concurrent-index-deletion"),
+        "{}",
+        r.stdout
+    );
     s.run("migrate-up", &["001"]).ok();
+    let r = s.run("migrate-check", &["--lint"]).code(1);
+    assert!(
+        r.stdout
+            .contains("warning  require-concurrent-index-deletion")
+            && r.stdout.contains("items exists before this run"),
+        "{}",
+        r.stdout
+    );
+    // a team that wants every DROP INDEX concurrent says so
+    s.write(
+        "retort.toml",
+        "[lint]\nrequire-concurrent-index-deletion = \"error\"\n",
+    );
     let r = s.run("migrate-up", &[]).code(7);
     assert!(
-        r.stderr.contains("require-concurrent-index-deletion")
-            && r.stderr.contains("items exists before this run"),
+        r.stderr
+            .contains("002_x.sql:6:1  error  require-concurrent-index-deletion"),
         "{}",
         r.stderr
     );
+    assert_eq!(s.db.version_rows(), vec!["001"]);
+    s.write("retort.toml", "");
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(s.db.version_rows(), vec!["002"]);
+}
+
+/// An applied history: items (5,000 rows) with an index and a column to drop, an empty
+/// `audit` table, a small `tags` table (3 rows).
+fn applied_history() -> Scenario {
     let s = Scenario::new();
     s.revision(
         "001",
         "",
-        &format!("{ITEMS}\n{ITEMS_INDEX}"),
-        "DROP TABLE items;",
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text, legacy text);\nCREATE INDEX items_name ON items (name);\nCREATE TABLE audit (id bigint PRIMARY KEY, what text);\nCREATE TABLE tags (id int PRIMARY KEY, label varchar(20));",
+        "DROP TABLE tags;\nDROP TABLE audit;\nDROP TABLE items;",
     );
-    s.revision("002", "001", "DROP INDEX items_name;", "SELECT 1;");
     s.run("migrate-up", &[]).ok();
+    s.db.execute("INSERT INTO items SELECT i, 'n' || i, 'x' FROM generate_series(1, 5000) i");
+    s.db.execute("INSERT INTO tags VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+    s.db.execute("ANALYZE items");
+    s
+}
+
+#[test]
+fn an_ordinary_history_passes_the_gate_with_one_summary_line() {
+    let s = applied_history();
+    // brief locks: drop an index, rename, drop a column, add a nullable column, a new index on
+    // an empty table, drop a table
+    s.revision(
+        "002",
+        "001",
+        "DROP INDEX items_name;\nALTER TABLE items RENAME COLUMN name TO title;\nALTER TABLE items DROP COLUMN legacy;\nALTER TABLE items ADD COLUMN note text;\nCREATE INDEX audit_what ON audit (what);\nDROP TABLE tags;",
+        "SELECT 1;",
+    );
+    // the deploy log: no warning listed, one line that counts them and says where they are
+    let r = s.run("migrate-up", &["--dry-run"]).ok();
+    assert!(
+        r.stderr.contains("(migrate-check --lint lists them)"),
+        "{}",
+        r.stderr
+    );
+    for rule in [
+        "renaming-column",
+        "ban-drop-column",
+        "require-concurrent-index-deletion",
+        "prefer-robust-stmts",
+    ] {
+        assert!(!r.stderr.contains(rule), "{rule}: {}", r.stderr);
+    }
+    // -v lists them, and so does migrate-check --lint
+    let r = s.run("migrate-up", &["--dry-run", "-v"]).ok();
+    assert!(
+        r.stderr.contains("warning  renaming-column")
+            && r.stderr
+                .contains("warning  require-concurrent-index-deletion"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run("migrate-check", &["--lint"]).code(1); // pending
+    assert!(
+        r.stdout.contains("warning  ban-drop-column"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("problem [lint]"), "{}", r.stdout);
+    let r = s.run("migrate-up", &[]).ok();
+    assert!(
+        r.stderr.contains("lint: ") && r.stderr.contains("(migrate-check --lint lists them)"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.db.version_rows(), vec!["002"]);
+}
+
+#[test]
+fn what_holds_a_lock_as_long_as_the_data_is_refused_on_thousands_of_rows() {
+    for up in [
+        "CREATE INDEX items_legacy ON items (legacy);",
+        "ALTER TABLE items ALTER COLUMN name TYPE varchar(40);",
+        "ALTER TABLE items ADD CONSTRAINT items_name_key UNIQUE (name);",
+    ] {
+        let s = applied_history();
+        s.revision("002", "001", up, "SELECT 1;");
+        let r = s.run("migrate-up", &[]).code(7);
+        assert!(
+            r.stderr
+                .contains("items exists before this run and holds about 5,000 rows"),
+            "{up}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("refuses to run"), "{up}: {}", r.stderr);
+        assert_eq!(s.db.version_rows(), vec!["001"], "{up}");
+        // the same build on the empty table passes
+        let on_audit = up.replace("items (legacy)", "audit (what)");
+        if on_audit != up {
+            s.revision("002", "001", &on_audit, "SELECT 1;");
+            s.run("migrate-up", &[]).ok();
+        }
+    }
+}
+
+#[test]
+fn a_statement_the_lint_cannot_read_is_left_to_postgresql() {
+    let s = applied_history();
+    s.revision(
+        "002",
+        "001",
+        "ALTER TABLE items ADD COLUMN note text;\nCREATE INDX items_note ON items (note);",
+        "SELECT 1;",
+    );
+    // the lint says it did not read it, and does not block
+    let r = s.run("migrate-check", &["--lint"]).code(1); // pending
+    assert!(
+        r.stdout
+            .contains("002_x.sql:7:1  warning  syntax-error  not linted: "),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("problem [lint]"), "{}", r.stdout);
+    // PostgreSQL judges it: its error, with the file and the line; nothing applied
+    let r = s.run("migrate-up", &[]).code(4);
+    assert!(r.stderr.contains("syntax error at or near"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("upgrade 002 at migrations/002_x.sql:7"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("--allow-unsafe"), "{}", r.stderr);
+    assert_eq!(s.db.version_rows(), vec!["001"]);
+    assert!(
+        s.db.strings("SELECT column_name::text FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'")
+            .is_empty(),
+        "the step was rolled back"
+    );
 }
 
 /// A project whose 002 forgets to undo one object in its down section.
@@ -497,4 +644,42 @@ fn a_faithful_down_section_passes_the_round_trip() {
     assert!(doc["round_trip"]["failure"].is_null(), "{doc}");
     // the database itself was not touched
     assert_eq!(s.db.version_rows(), Vec::<String>::new());
+}
+
+#[test]
+fn what_autogenerate_writes_for_a_sqlalchemy_model_passes_the_gate_without_a_word() {
+    // the tables SQLAlchemy declares: bigserial keys (prefer-identity is a style warning, not
+    // a rule of the gate: the model's column is a sequence default, and autogenerate writes
+    // what the model says), integer and varchar columns, a foreign key, an index
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE base (id int PRIMARY KEY);",
+        "DROP TABLE base;",
+    );
+    s.run("migrate-up", &[]).ok();
+    crate::autogen_support::autogen(
+        &s,
+        "CREATE TABLE base (id int PRIMARY KEY);
+         CREATE TABLE documents (id bigserial PRIMARY KEY, title varchar(200) NOT NULL, pages integer, created_at timestamp without time zone DEFAULT now());
+         CREATE TABLE chunks (id bigserial PRIMARY KEY, document_id bigint NOT NULL REFERENCES documents (id), body text);
+         CREATE INDEX chunks_document_id ON chunks (document_id);",
+        &[],
+    )
+    .ok();
+    let doc = lint_json(&s, &["--lint"]);
+    assert_eq!(doc["lint"]["errors"], 0, "{doc}");
+    assert!(
+        rules_of(&doc).contains(&"prefer-identity".to_string()),
+        "the warning is still listed by migrate-check --lint: {doc}"
+    );
+    let r = s.run("migrate-up", &[]).ok();
+    assert!(!r.stderr.contains("prefer-identity"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(migrate-check --lint lists them)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows().len(), 1);
 }

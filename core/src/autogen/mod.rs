@@ -10,8 +10,11 @@
 //! statements, in a non-transactional revision, only when the main revision uses a value it
 //! adds (PostgreSQL refuses a new enum value in the transaction that added it); (2) the main
 //! revision; (3) enum values its down section adds back and uses, in a non-transactional
-//! revision; (4) with `--concurrently`, `CREATE INDEX CONCURRENTLY` for indexes on existing
-//! tables, in a non-transactional revision. Renames the user asks for are in `renames`,
+//! revision; (4) `CREATE INDEX CONCURRENTLY` for new or changed indexes on existing tables
+//! that hold rows on the target database (autogenerate connects to it: what it writes must
+//! pass the lint gate there, which refuses a blocking build on a table with rows), the new
+//! index built beside the old one, then the swap; with `--concurrently` on every existing
+//! table, with `--blocking` on none. Renames the user asks for are in `renames`,
 //! what is printed in `summary`.
 
 mod renames;
@@ -43,8 +46,12 @@ pub struct AutogenOptions {
     pub renames: Vec<String>,
     /// `--rename-table old=new` (old may be `schema.table`).
     pub table_renames: Vec<String>,
-    /// Index builds on existing tables go to a non-transactional revision, CONCURRENTLY.
+    /// Index builds on every existing table go to a non-transactional revision, CONCURRENTLY
+    /// (by default: those on tables that hold rows on the target database).
     pub concurrently: bool,
+    /// No concurrent revision: every index build in the main revision, blocking writes to its
+    /// table while it runs.
+    pub blocking: bool,
     /// Write a revision even when there is nothing to do.
     pub empty: bool,
 }
@@ -72,9 +79,13 @@ pub struct Generated {
     pub filter: String,
     /// The target database's table sizes, for the hazards.
     pub rows: RowEstimates,
-    /// Index builds on existing tables written as plain `CREATE INDEX` (no `--concurrently`):
-    /// each blocks writes to its table while it runs.
+    /// Index builds on existing tables written as plain `CREATE INDEX`: each blocks writes to
+    /// its table while it runs.
     pub blocking_builds: usize,
+    /// Whether they were asked for (`--blocking`), on tables that hold rows.
+    pub blocking_asked: bool,
+    /// What `migrate-up`'s lint gate refuses in the generated revisions on the target database.
+    pub refused: Vec<crate::lint::Finding>,
     /// Human-readable summary (for stderr).
     pub summary: Vec<String>,
 }
@@ -147,10 +158,20 @@ fn autogenerate_inner(
         rows: row_estimates(settings),
         ..Default::default()
     };
-    let split = split::split(old, &renamed, new, &rename_changes, opts.concurrently);
-    if !opts.concurrently {
-        result.blocking_builds = split::blocking_builds(new, &renamed);
-    }
+    let populated = if opts.concurrently || opts.blocking {
+        Vec::new()
+    } else {
+        populated(
+            settings,
+            &split::tables_with_builds(new, &renamed),
+            &result.rows,
+        )
+    };
+    let concurrent =
+        |t: &crate::schema::QName| !opts.blocking && (opts.concurrently || populated.contains(t));
+    let split = split::split(old, &renamed, new, &rename_changes, &concurrent);
+    result.blocking_builds = split::blocking_builds(new, &renamed, &concurrent);
+    result.blocking_asked = opts.blocking;
     if split.is_empty() && !opts.empty {
         result.summary = summary::summary(&result, &[]);
         return Ok(result);
@@ -173,8 +194,44 @@ fn autogenerate_inner(
         unhandled: &result.unhandled,
     }
     .run(&replay.heads, &last.script.revision, &down_target, new, old)?;
+    let ids: Vec<String> = result
+        .revisions
+        .iter()
+        .map(|r| r.script.revision.clone())
+        .collect();
+    result.refused = gate_preview(current, settings, &ids);
     result.summary = summary::summary(&result, &result.up_ops);
     Ok(result)
+}
+
+/// The error-level findings `migrate-up`'s lint gate has for the revisions `ids` on the target
+/// database (with its rows), so the user learns at once what the run would refuse. Empty when
+/// the database cannot be read.
+fn gate_preview(
+    project: Project,
+    settings: &Settings,
+    ids: &[String],
+) -> Vec<crate::lint::Finding> {
+    let read = || -> Result<crate::lint::LintReport> {
+        let mut m = crate::migrator::Migrator::with_project(project, settings, "retort-autogen")?;
+        let heads = m.heads()?;
+        let plan = m
+            .project
+            .graph
+            .upgrade_plan(&heads, &crate::graph::Target::Heads)?;
+        crate::lint::gate::lint_plan(&mut m.client, &m.project, &plan)
+    };
+    match read() {
+        Ok(report) => report
+            .findings
+            .into_iter()
+            .filter(|f| f.level == crate::lint::Level::Error && ids.contains(&f.revision))
+            .collect(),
+        Err(e) => {
+            log::debug!("no lint of the generated revisions on the database: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// One revision of the chain; `label: None` is the main, transactional revision.
@@ -183,8 +240,11 @@ struct Part {
     section: Section,
 }
 
-/// The revisions to write, in chain order.
+/// The revisions to write, in chain order. The main revision is left out when it has nothing
+/// to do and another revision does (an index change moved to the concurrent revision).
 fn parts(split: Split) -> Vec<Part> {
+    let main_empty = split.main.up.is_empty() && split.main.down.is_empty();
+    let others = split.pre.is_some() || split.post.is_some() || split.concurrent.is_some();
     let mut parts = Vec::new();
     let mut add = |label, section: Option<Section>| {
         if let Some(section) = section {
@@ -192,7 +252,7 @@ fn parts(split: Split) -> Vec<Part> {
         }
     };
     add(Some("enum values"), split.pre);
-    add(None, Some(split.main));
+    add(None, (!main_empty || !others).then_some(split.main));
     add(Some("enum values removed"), split.post);
     add(Some("concurrent indexes"), split.concurrent);
     parts
@@ -213,8 +273,11 @@ fn prepare_revisions(
     let mut scripts: Vec<Script> = project.scripts.clone();
     let mut current = project.clone();
     let mut parent: Option<String> = None;
-    for part in parts {
-        let o = part_options(rev, &part, parent.as_deref(), notes, &result.rows);
+    // the revision options' id goes to the main revision, or to the first when there is none
+    let has_main = parts.iter().any(|p| p.label.is_none());
+    for (i, part) in parts.into_iter().enumerate() {
+        let keeps_id = part.label.is_none() || (!has_main && i == 0);
+        let o = part_options(rev, &part, parent.as_deref(), notes, &result.rows, keeps_id);
         let (path, ns) = revision::prepare(&current, &o)?;
         let text = render_script(&ns);
         let parsed = parse_script(&path, text.as_bytes())
@@ -233,18 +296,22 @@ fn prepare_revisions(
 }
 
 /// The revision options of one part: the others are chained after `parent`, with their own
-/// message and id, and are not transactional.
+/// message and id (`keeps_id`: the one given, for the first part when there is no main one),
+/// and are not transactional.
 fn part_options(
     rev: &RevisionOptions,
     part: &Part,
     parent: Option<&str>,
     notes: &str,
     rows: &RowEstimates,
+    keeps_id: bool,
 ) -> RevisionOptions {
     let mut o = rev.clone();
     let transactional = part.label.is_none();
     if let Some(kind) = part.label {
-        o.rev_id = None;
+        if !keeps_id {
+            o.rev_id = None;
+        }
         o.message = format!("{} ({kind})", rev.message);
         o.branch_labels = Vec::new();
     }
@@ -297,6 +364,43 @@ fn row_estimates(settings: &Settings) -> RowEstimates {
         log::debug!("no table sizes for the hazards: {e}");
         RowEstimates::new()
     })
+}
+
+/// Which of `tables` hold rows on the target database: the planner's estimate, else a look for
+/// one row (a table never analyzed since its rows went in). None when the database cannot be
+/// read (the builds then stay in the main revision, and the summary's hint says so).
+fn populated(
+    settings: &Settings,
+    tables: &[crate::schema::QName],
+    rows: &RowEstimates,
+) -> Vec<crate::schema::QName> {
+    let (known, unknown): (Vec<_>, Vec<_>) = tables.iter().partition(|t| rows.contains_key(*t));
+    let mut out: Vec<crate::schema::QName> = known.into_iter().cloned().collect();
+    if unknown.is_empty() {
+        return out;
+    }
+    let probe = || -> Result<Vec<crate::schema::QName>> {
+        let url = settings.require_url()?;
+        let mut c = crate::db::connect(url, "retort-autogen")?;
+        let mut found = Vec::new();
+        for t in unknown {
+            let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", t.sql());
+            match c.query_typed(&sql, &[]) {
+                Ok(rows) if rows.first().is_some_and(|r| r.get::<_, bool>(0)) => {
+                    found.push(t.clone())
+                }
+                Ok(_) => {}
+                // not on the target database (created by a revision not applied there)
+                Err(e) => log::debug!("no rows known for {t}: {e}"),
+            }
+        }
+        Ok(found)
+    };
+    match probe() {
+        Ok(found) => out.extend(found),
+        Err(e) => log::debug!("no row counts for the index builds: {e}"),
+    }
+    out
 }
 
 /// Writes the revisions (refusing to overwrite); on a failure, removes what it wrote.

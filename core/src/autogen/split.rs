@@ -3,9 +3,11 @@
 //! Enum values added by `ALTER TYPE ... ADD VALUE` cannot be used in the transaction that added
 //! them. Values the main revision's up section uses go to a non-transactional revision before
 //! it ("pre"); values its down section adds back and uses (a removal in up) go to a
-//! non-transactional revision after it ("post"), so they are committed on the way down. With
-//! `--concurrently`, index builds on existing tables go to a last, non-transactional revision
-//! that uses CONCURRENTLY.
+//! non-transactional revision after it ("post"), so they are committed on the way down. Index
+//! builds on the existing tables that `concurrent` names (those that hold rows on the target
+//! database, by default; every existing table with `--concurrently`; none with `--blocking`)
+//! go to a last, non-transactional revision that uses CONCURRENTLY: the new index is built
+//! beside the old one, which serves queries until the swap.
 //!
 //! Each split is made on the schemas, not on the statements: an intermediate schema (the
 //! replay with the new enum values, the wanted schema with the old indexes) is diffed against
@@ -66,14 +68,10 @@ pub(super) fn split(
     renamed: &Schema,
     new: &Schema,
     renames: &RenameChanges,
-    concurrently: bool,
+    concurrent: &dyn Fn(&QName) -> bool,
 ) -> Split {
     // `mid` is the wanted schema with the concurrent index builds left as before.
-    let (mid, moved) = if concurrently {
-        revert_indexes(new, renamed)
-    } else {
-        (new.clone(), 0)
-    };
+    let (mid, moved) = revert_indexes(new, renamed, &mut |t| concurrent(t));
     let plain = DiffOptions::default();
     let mut split = Split {
         main: with_renames(renames, Section::between(renamed, &mid, &plain)),
@@ -156,21 +154,48 @@ fn with_enum_values(s: &Schema, from: &Schema, added: &[AddedValue]) -> Schema {
     s
 }
 
-/// `target` with the indexes that are new or changed on tables `base` already has put back as
-/// in `base`; returns it and how many indexes were put back.
 /// How many index builds on existing tables the main revision holds that `--concurrently`
-/// would move to a revision of their own (for the summary's hint when it was not given).
-pub(super) fn blocking_builds(new: &Schema, renamed: &Schema) -> usize {
-    revert_indexes(new, renamed).1
+/// would move to a revision of their own (for the summary's hint), given the tables whose
+/// builds are moved (`concurrent`).
+pub(super) fn blocking_builds(
+    new: &Schema,
+    renamed: &Schema,
+    concurrent: &dyn Fn(&QName) -> bool,
+) -> usize {
+    revert_indexes(new, renamed, &mut |t| !concurrent(t)).1
 }
 
-fn revert_indexes(target: &Schema, base: &Schema) -> (Schema, usize) {
+/// The existing tables that have an index build a concurrent revision could take.
+pub(super) fn tables_with_builds(new: &Schema, renamed: &Schema) -> Vec<QName> {
+    let mut v = Vec::new();
+    revert_indexes(new, renamed, &mut |t| {
+        v.push(t.clone());
+        false
+    });
+    v
+}
+
+/// `target` with the indexes that are new or changed on the tables of `base` that `which`
+/// names put back as in `base`; returns it and how many indexes were put back.
+fn revert_indexes(
+    target: &Schema,
+    base: &Schema,
+    which: &mut dyn FnMut(&QName) -> bool,
+) -> (Schema, usize) {
     let mut mid = target.clone();
     let mut moved = 0;
     for (t, tb) in &target.tables {
         let Some(ta) = base.tables.get(t) else {
             continue;
         };
+        let builds = tb.indexes.iter().any(|(name, ib)| {
+            ta.indexes
+                .get(name)
+                .is_none_or(|ia| !ia.same_definition(ib))
+        });
+        if !builds || !which(t) {
+            continue;
+        }
         let m = mid.tables.get_mut(t).expect("same tables");
         for (name, ib) in &tb.indexes {
             match ta.indexes.get(name) {

@@ -55,10 +55,22 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
             n => Some(format!("{n} index builds on existing tables block writes to them while they run; --concurrently moves them into a revision of their own")),
         };
         if let Some(what) = what {
-            out.push(format!(
-                "hint: {what} as CREATE INDEX CONCURRENTLY (transactional: false), which the lint gate asks for on a table with rows"
-            ));
+            out.push(if g.blocking_asked {
+                format!(
+                    "warning: {what} as CREATE INDEX CONCURRENTLY (transactional: false); with --blocking, the lint gate refuses a blocking build on a table with rows (migrate-up --allow-unsafe)"
+                )
+            } else {
+                format!(
+                    "hint: {what} as CREATE INDEX CONCURRENTLY (transactional: false), which the lint gate asks for on a table with rows (builds on tables that hold rows on the database are moved by default)"
+                )
+            });
         }
+    }
+    for f in &g.refused {
+        out.push(format!(
+            "warning: migrate-up's lint gate refuses this on the database (exit 7 without --allow-unsafe): {}:{}:{}  {}  {}",
+            f.path, f.line, f.col, f.rule, f.message
+        ));
     }
     for h in &g.hints {
         out.push(h.describe());

@@ -278,7 +278,7 @@ pub trait Observer {
     /// With `--batch`: a batch committed; the database is at `heads`.
     fn batch_committed(&mut self, _batch: BatchAt, _heads: &[String]) {}
     /// The lint of the revisions to apply, before anything is written (see
-    /// [`crate::commands::lint::gate`]). Returns whether the findings were shown to the user
+    /// [`crate::lint::gate::gate`]). Returns whether the findings were shown to the user
     /// (a refusal then does not repeat them). Default: not shown.
     fn linted(&mut self, _report: &crate::lint::LintReport) -> bool {
         false
@@ -339,11 +339,10 @@ impl Observer for LogObserver {
     fn step_finished(&mut self, step: &Step, d: Duration) {
         log::info!("  done {} in {}", step.revision, fmt_duration(d));
     }
-    /// Each finding as a warning.
+    /// The error-level findings as warnings, and the summary line
+    /// ([`crate::output::lint::log_run`]).
     fn linted(&mut self, report: &crate::lint::LintReport) -> bool {
-        for f in &report.findings {
-            log::warn!("{}", crate::output::lint::finding_line(f));
-        }
+        crate::output::lint::log_run(report);
         true
     }
     fn batch_committed(&mut self, b: BatchAt, heads: &[String]) {

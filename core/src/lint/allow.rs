@@ -1,8 +1,8 @@
 //! `-- retort:allow <rule> <reason>`: the user knows better, and says why. The comment goes on
 //! the lines just above the statement (several allows may be stacked, among other comment
 //! lines); it silences that one rule for that one statement. A reason is required: an allow
-//! without one is itself a finding, and silences nothing. `missing-down` is about the whole
-//! script: its allow may be on any comment line of the up section.
+//! without one is itself a finding (`allow-syntax`), and silences nothing. A rule about the whole
+//! script (`missing-down`) is silenced by an allow on any comment line of the up section.
 
 use super::text::LineIndex;
 
@@ -62,9 +62,10 @@ impl Allows {
         }
     }
 
-    /// Whether `rule` is allowed for the statement starting at byte `stmt`.
-    pub fn silences(&self, rule: &str, ix: &LineIndex, stmt: usize) -> bool {
-        if rule == "missing-down" {
+    /// Whether `rule` is allowed for the statement starting at byte `stmt` (`whole_script`:
+    /// the rule is about the script, and an allow anywhere in the section reaches it).
+    pub fn silences(&self, rule: &str, whole_script: bool, ix: &LineIndex, stmt: usize) -> bool {
+        if whole_script {
             return self.allows.iter().any(|a| a.rule == rule);
         }
         let first = ix.line(stmt);
@@ -78,7 +79,7 @@ impl Allows {
             .any(|a| a.rule == rule && a.line >= top && a.line < first)
     }
 
-    pub fn problems(&self, _ix: &LineIndex) -> Vec<Problem> {
+    pub fn problems(&self) -> Vec<Problem> {
         self.bad
             .iter()
             .map(|(offset, message)| Problem {

@@ -105,7 +105,7 @@ impl LintConfig {
                 .with_hint("write it as [lint] followed by lines rule-id = \"error\"")
         })?;
         for (rule, value) in lint {
-            if !cfg.defaults.contains_key(rule) && !super::squawk::is_rule(rule) {
+            if !cfg.defaults.contains_key(rule) && !super::rules::is_rule(rule) {
                 return Err(Error::usage(format!(
                     "{}: unknown lint rule `{rule}` in [lint]",
                     where_is(rule)

@@ -1,29 +1,31 @@
 //! Lint: what a migration will do to a running database, found before it runs.
 //!
 //! Each script's up section is parsed once with squawk's parser ([`squawk_syntax`]); the same
-//! tree goes to squawk's PostgreSQL rules ([`squawk`]) and to retort's own: the pgvector rules
-//! ([`vector`]) and the rules about how retort runs a script ([`run_rules`]). What the scripts
-//! before it created (tables, column types, vector indexes) is tracked in a small [`model`],
-//! walked in upgrade order; with a database, [`facts`] adds row counts and
-//! `maintenance_work_mem`. Levels come from the rules' defaults and `retort.toml`'s `[lint]`
+//! tree goes to squawk's PostgreSQL rules ([`rules::squawk`]) and to retort's own, one file per
+//! rule under [`rules`]: the pgvector rules and the rules about how retort runs a script. What
+//! the scripts before it created (tables, column types, vector indexes) is tracked in a small
+//! [`model`], walked in upgrade order statement by statement; with a database, [`facts`] adds
+//! row counts and `maintenance_work_mem`, and [`scope`] keeps the lock and rewrite findings that
+//! matter before the run ([`gate`] decides on them). Levels come from the rules' defaults and `retort.toml`'s `[lint]`
 //! table ([`config`]); `-- retort:allow <rule> <reason>` on the lines just above a statement
 //! silences one rule for that statement ([`allow`]).
 //!
-//! Everything here is a value computed from text (and the facts, read beforehand): a syntax
-//! error is a finding with its position, never an error of the run.
+//! Everything here is a value computed from text (and the facts, read beforehand): a statement
+//! squawk's parser cannot read is a warning with its position ("not linted"), never an error of
+//! the run; PostgreSQL judges it when it runs.
 
 pub mod allow;
 pub mod config;
 pub mod facts;
+pub mod gate;
 pub mod model;
-pub mod run_rules;
+pub mod rules;
 pub mod scope;
-pub mod squawk;
 pub mod text;
-pub mod vector;
 
 pub use config::LintConfig;
 pub use facts::DbFacts;
+pub use rules::{Raw, RuleId};
 
 use crate::graph::Target;
 use crate::project::Project;
@@ -106,42 +108,31 @@ impl LintReport {
         self.count(Level::Warning)
     }
 
+    /// `lint: 1 error, 0 warnings in 1 script`, and what was left out.
+    pub fn summary(&self) -> String {
+        let r = self;
+        let n = r.revisions.len();
+        let plural = |k: usize, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });
+        let mut s = format!(
+            "lint: {}, {} in {}",
+            plural(r.errors(), "error"),
+            plural(r.warnings(), "warning"),
+            plural(n, "script")
+        );
+        if r.allowed > 0 {
+            s.push_str(&format!(" ({} allowed by -- retort:allow)", r.allowed));
+        }
+        if r.out_of_scope > 0 {
+            s.push_str(&format!(
+                " ({} on tables created by this run or empty before it, not counted)",
+                r.out_of_scope
+            ));
+        }
+        s
+    }
+
     fn count(&self, level: Level) -> usize {
         self.findings.iter().filter(|f| f.level == level).count()
-    }
-}
-
-/// A finding before its level and position are settled: `offset` is a byte offset into the
-/// section's SQL, `stmt` the byte offset of the start of the statement it belongs to (where
-/// `-- retort:allow` is looked for).
-#[derive(Debug, Clone)]
-pub struct Raw {
-    pub rule: &'static str,
-    pub offset: usize,
-    pub stmt: usize,
-    pub message: String,
-    pub help: Option<String>,
-}
-
-/// Squawk rule ids are `String`s from the crate; retort's are `&'static str`. Both end here.
-#[derive(Debug, Clone)]
-pub struct RawOwned {
-    pub rule: String,
-    pub offset: usize,
-    pub stmt: usize,
-    pub message: String,
-    pub help: Option<String>,
-}
-
-impl From<Raw> for RawOwned {
-    fn from(r: Raw) -> Self {
-        RawOwned {
-            rule: r.rule.to_string(),
-            offset: r.offset,
-            stmt: r.stmt,
-            message: r.message,
-            help: r.help,
-        }
     }
 }
 
@@ -195,61 +186,51 @@ pub fn lint_script(
     let parse = SourceFile::parse(sql);
     let file = parse.tree();
     let stmts: Vec<squawk_syntax::ast::Stmt> = file.stmts().collect();
-    let mut raw: Vec<RawOwned> = Vec::new();
-    let ctx = vector::Ctx {
-        revision: &script.revision,
-        facts,
-    };
-    // the model is updated statement by statement: retort's rules see the state before each
-    raw.extend(
-        vector::check(&stmts, model, &ctx, report)
-            .into_iter()
-            .map(RawOwned::from),
-    );
     if !report {
+        for stmt in &stmts {
+            model.apply(stmt, &script.revision);
+        }
         return (Vec::new(), Silenced::default());
     }
-    raw.extend(
-        run_rules::check(script, &stmts, facts)
-            .into_iter()
-            .map(RawOwned::from),
-    );
-    // After a syntax error the parser's recovery reports every token up to the next statement
-    // it recognises: the first error of each stretch is the one that matters.
-    let starts: Vec<usize> = stmts.iter().map(|s| first_token(s.syntax())).collect();
-    let mut last_error: Option<usize> = None;
-    for e in parse.errors() {
-        let at = usize::from(e.range().start());
-        if let Some(prev) = last_error {
-            if !starts.iter().any(|&s| s > prev && s <= at) {
-                continue;
-            }
+    let mut rules = rules::retort();
+    let mut raw: Vec<Raw> = Vec::new();
+    // each rule sees the model as it is before each statement
+    for stmt in &stmts {
+        let cx = rules::StmtCx {
+            stmt,
+            at: first_token(stmt.syntax()),
+            model,
+            revision: &script.revision,
+            script,
+            facts,
+        };
+        for r in rules.iter_mut() {
+            r.statement(&cx, &mut raw);
         }
-        last_error = Some(at);
-        raw.push(RawOwned {
-            rule: "syntax-error".into(),
-            offset: at,
-            stmt: statement_start(&stmts, at),
-            message: format!("syntax error: {}", e.message()),
-            help: Some(
-                "fix the SQL; PostgreSQL would refuse this statement when the migration runs"
-                    .into(),
-            ),
-        });
+        model.apply(stmt, &script.revision);
     }
-    // squawk's generic finding is dropped where retort's vector rule says more
-    let vector_builds: Vec<usize> = raw
-        .iter()
-        .filter(|r| r.rule == "vector-index-not-concurrent")
-        .map(|r| r.stmt)
-        .collect();
-    raw.extend(
-        squawk::check(&parse, sql, script.transactional, config, &stmts)
-            .into_iter()
-            .filter(|r| {
-                !(r.rule == "require-concurrent-index-creation" && vector_builds.contains(&r.stmt))
-            }),
-    );
+    let cx = rules::ScriptCx {
+        script,
+        parse: &parse,
+        stmts: &stmts,
+        facts,
+    };
+    for r in rules.iter_mut() {
+        r.finish(&cx, &mut raw);
+    }
+    raw.extend(rules::squawk::check(
+        &parse,
+        sql,
+        script.transactional,
+        config,
+        &stmts,
+    ));
+    rules::drop_superseded(&mut raw);
+    // what the parser could not read is not linted: no rule speaks about it but the warning
+    let unread = rules::syntax_error::unread(&raw, sql);
+    raw.retain(|r| {
+        r.rule.is(&rules::syntax_error::META) || !unread.iter().any(|u| u.contains(&r.offset))
+    });
     let out_of_scope = match facts {
         Some(f) => scope::retain(&mut raw, &stmts, model, f),
         None => 0,
@@ -260,11 +241,13 @@ pub fn lint_script(
     let mut out = Vec::new();
     let mut allowed = 0;
     for r in raw {
-        let level = config.level(&r.rule);
+        let id = r.rule.id();
+        let level = config.level(&id);
         if level == Level::Off {
             continue;
         }
-        if allows.silences(&r.rule, &lines, r.stmt) {
+        let whole_script = matches!(r.rule, RuleId::Retort(m) if m.whole_script);
+        if allows.silences(&id, whole_script, &lines, r.stmt) {
             allowed += 1;
             continue;
         }
@@ -275,22 +258,9 @@ pub fn lint_script(
             line: script.up.line + line,
             col,
             level,
-            rule: r.rule,
+            rule: id,
             message: r.message,
             help: r.help,
-        });
-    }
-    for p in allows.problems(&lines) {
-        let (line, col) = lines.position(p.offset);
-        out.push(Finding {
-            path: script.path.display().to_string(),
-            revision: script.revision.clone(),
-            line: script.up.line + line,
-            col,
-            level: Level::Error,
-            rule: "allow-syntax".into(),
-            message: p.message,
-            help: Some("write `-- retort:allow <rule> <reason>`, e.g. `-- retort:allow ban-drop-column the column was unused since v2`".into()),
         });
     }
     out.sort_by_key(|f| (f.line, f.col));
@@ -326,15 +296,11 @@ pub fn first_token(node: &squawk_syntax::SyntaxNode) -> usize {
 
 /// Every rule retort knows: its own and squawk's, with their default levels.
 pub fn all_rules() -> Vec<(String, Level)> {
-    let mut v: Vec<(String, Level)> = run_rules::RULES
-        .iter()
-        .chain(vector::RULES.iter())
-        .map(|(id, l)| (id.to_string(), *l))
-        .collect();
-    v.push(("syntax-error".into(), Level::Error));
-    v.extend(squawk::rules());
-    v
+    rules::all()
 }
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,12 @@
 
 use super::facts::DbFacts;
 use super::text::normalize_name;
+use squawk_syntax::ast::{self, AstNode};
 use std::collections::HashMap;
+
+fn text(n: &impl AstNode) -> String {
+    n.syntax().text().to_string()
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct TableInfo {
@@ -48,6 +53,101 @@ impl Model {
                     method: m.clone(),
                 },
             );
+        }
+    }
+
+    /// What `stmt` (of revision `revision`) creates, alters and drops.
+    pub fn apply(&mut self, stmt: &ast::Stmt, revision: &str) {
+        match stmt {
+            ast::Stmt::CreateTable(ct) => {
+                let Some(name) = ct.table_name() else {
+                    return;
+                };
+                let mut info = TableInfo {
+                    created_in: Some(revision.to_string()),
+                    ..Default::default()
+                };
+                for arg in ct.table_arg_list().into_iter().flat_map(|a| a.args()) {
+                    if let ast::TableArg::Column(c) = arg {
+                        if let (Some(n), Some(t)) = (c.name(), c.ty()) {
+                            info.columns.insert(normalize_name(&text(&n)), text(&t));
+                        }
+                    }
+                }
+                self.tables.insert(normalize_name(&text(&name)), info);
+            }
+            ast::Stmt::DropTable(dt) => {
+                for t in dt.table_name_refs() {
+                    let t = normalize_name(&text(&t));
+                    self.tables.remove(&t);
+                    self.vector_indexes.retain(|_, i| i.table != t);
+                }
+            }
+            ast::Stmt::AlterTable(at) => {
+                let Some(table) = at
+                    .table_relation_name()
+                    .and_then(|r| r.table_name_ref())
+                    .map(|n| normalize_name(&text(&n)))
+                else {
+                    return;
+                };
+                for action in at.actions() {
+                    match action {
+                        ast::AlterTableAction::AddColumn(a) => {
+                            if let (Some(n), Some(t)) = (a.column_name(), a.ty()) {
+                                self.tables
+                                    .entry(table.clone())
+                                    .or_default()
+                                    .columns
+                                    .insert(normalize_name(&text(&n)), text(&t));
+                            }
+                        }
+                        ast::AlterTableAction::DropColumn(d) => {
+                            if let (Some(n), Some(t)) =
+                                (d.column_name_ref(), self.tables.get_mut(&table))
+                            {
+                                t.columns.remove(&normalize_name(&text(&n)));
+                            }
+                        }
+                        ast::AlterTableAction::AlterColumn(ac) => {
+                            let (Some(col), Some(ast::AlterColumnOption::SetType(st))) =
+                                (ac.column_name_ref(), ac.option())
+                            else {
+                                continue;
+                            };
+                            if let (Some(ty), Some(t)) = (st.ty(), self.tables.get_mut(&table)) {
+                                t.columns.insert(normalize_name(&text(&col)), text(&ty));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ast::Stmt::DropIndex(di) => {
+                for r in di.index_refs() {
+                    self.vector_indexes.remove(&normalize_name(&text(&r)));
+                }
+            }
+            ast::Stmt::CreateIndex(ci) => {
+                let method = super::rules::vector_index::method_of(ci);
+                if method != "hnsw" && method != "ivfflat" {
+                    return;
+                }
+                let (Some(table), Some(name)) = (
+                    ci.table_relation_name().and_then(|r| r.table_name_ref()),
+                    ci.index(),
+                ) else {
+                    return;
+                };
+                self.vector_indexes.insert(
+                    normalize_name(&text(&name)),
+                    IndexInfo {
+                        table: normalize_name(&text(&table)),
+                        method,
+                    },
+                );
+            }
+            _ => {}
         }
     }
 

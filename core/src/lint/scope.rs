@@ -11,36 +11,17 @@
 //! Without a database (`migrate-check --offline`) nothing is known about the tables: every
 //! finding stays.
 //!
-//! retort's vector rules apply the same rule themselves (they say the row count and the build
-//! memory); so does `backfill-with-ddl` below.
+//! Which findings: those of the rules whose [`Concern`] is the data (kept when the table exists
+//! before the run and holds rows) or a lock (kept when the table exists before the run). retort's
+//! vector rules apply the same rule themselves (they say the row count and the build memory:
+//! [`super::rules::Meta::scopes_itself`]).
 
 use super::facts::{DbFacts, Rows};
+use super::first_token;
 use super::model::Model;
+use super::rules::{Concern, Raw, RuleId};
 use super::text::normalize_name;
-use super::{first_token, RawOwned};
 use squawk_syntax::ast::{self, AstNode};
-
-/// Lock findings: they matter when the table exists before the run.
-pub const LOCK_RULES: &[&str] = &[
-    "require-concurrent-index-deletion",
-    "require-concurrent-partition-detach",
-];
-
-/// Findings whose danger is proportional to the data: they matter when the table exists
-/// before the run and holds rows.
-pub const DATA_RULES: &[&str] = &[
-    "require-concurrent-index-creation",
-    "constraint-missing-not-valid",
-    "adding-field-with-default",
-    "adding-foreign-key-constraint",
-    "changing-column-type",
-    "adding-not-nullable-field",
-    "adding-serial-primary-key-field",
-    "disallowed-unique-constraint",
-    "adding-required-field",
-    "require-concurrent-reindex",
-    "backfill-with-ddl",
-];
 
 /// A table as it is before the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,16 +92,15 @@ impl<T: AstNode> AstNodeText for T {
 
 /// Keeps the findings that matter before this run (see the module's text); returns how many
 /// were left out. Kept data findings say how many rows the table holds.
-pub fn retain(
-    raw: &mut Vec<RawOwned>,
-    stmts: &[ast::Stmt],
-    model: &Model,
-    facts: &DbFacts,
-) -> usize {
+pub fn retain(raw: &mut Vec<Raw>, stmts: &[ast::Stmt], model: &Model, facts: &DbFacts) -> usize {
     let before = raw.len();
     raw.retain_mut(|r| {
-        let data = DATA_RULES.contains(&r.rule.as_str());
-        if !data && !LOCK_RULES.contains(&r.rule.as_str()) {
+        let data = match r.rule.concern() {
+            Concern::Data => true,
+            Concern::Lock => false,
+            Concern::Script => return true,
+        };
+        if matches!(r.rule, RuleId::Retort(m) if m.scopes_itself) {
             return true;
         }
         let Some(stmt) = stmts.iter().find(|s| first_token(s.syntax()) == r.stmt) else {
@@ -143,9 +123,7 @@ pub fn retain(
         if why.is_empty() {
             return false;
         }
-        if r.rule != "backfill-with-ddl" {
-            r.message = format!("{} ({})", r.message.trim_end_matches('.'), why.join("; "));
-        }
+        r.message = format!("{} ({})", r.message.trim_end_matches('.'), why.join("; "));
         true
     });
     before - raw.len()

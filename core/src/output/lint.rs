@@ -3,6 +3,7 @@
 //! request shows each finding on its line).
 
 use crate::lint::{Finding, LintReport};
+use crate::output::text::plural;
 use serde_json::{json, Value};
 
 pub fn finding_line(f: &Finding) -> String {
@@ -33,25 +34,82 @@ pub fn text(r: &LintReport) -> String {
     out
 }
 
+/// What a run (`migrate-up`, a fleet's target) shows of the lint of its plan: the error-level
+/// findings (what refuses it, or what `--allow-unsafe` lets through), and one summary line. A
+/// deploy log is not the place for style warnings: the line says how many there are and where
+/// to read them (`migrate-check --lint`). `every` (`-v`): every finding, and the full summary.
+/// `summary` (`--lint`): the summary line also when there is nothing to report. `quiet`: the
+/// error-level findings only.
+pub fn for_run(r: &LintReport, every: bool, summary_always: bool, quiet: bool) -> String {
+    let mut out = String::new();
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| every || f.level == crate::lint::Level::Error)
+    {
+        out.push_str(&finding_line(f));
+        out.push('\n');
+    }
+    if quiet {
+        return out;
+    }
+    let (errors, warnings) = (r.errors(), r.warnings());
+    let line = if every || errors > 0 {
+        let mut line = r.summary();
+        if !every && warnings > 0 {
+            line.push_str(" (migrate-check --lint lists the warnings)");
+        }
+        Some(line)
+    } else if warnings > 0 {
+        let mut scripts: Vec<&str> = r.findings.iter().map(|f| f.path.as_str()).collect();
+        scripts.sort_unstable();
+        scripts.dedup();
+        Some(format!(
+            "lint: {warnings} warning{} in {} script{} (migrate-check --lint lists them)",
+            plural(warnings),
+            scripts.len(),
+            plural(scripts.len())
+        ))
+    } else if summary_always {
+        Some(r.summary())
+    } else {
+        None
+    };
+    if let Some(line) = line {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// [`for_run`] for a run that logs (a library caller's, a fleet's target): the error-level
+/// findings as warnings, the summary line at info.
+pub fn log_run(r: &LintReport) {
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| f.level == crate::lint::Level::Error)
+    {
+        log::warn!("{}", finding_line(f));
+    }
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| f.level != crate::lint::Level::Error)
+    {
+        log::debug!("{}", finding_line(f));
+    }
+    if r.errors() + r.warnings() > 0 {
+        let shown = for_run(r, false, false, false);
+        if let Some(line) = shown.lines().last() {
+            log::info!("{line}");
+        }
+    }
+}
+
+/// `lint: 1 error, 0 warnings in 1 script` ([`LintReport::summary`]).
 pub fn summary(r: &LintReport) -> String {
-    let n = r.revisions.len();
-    let plural = |k: usize, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });
-    let mut s = format!(
-        "lint: {}, {} in {}",
-        plural(r.errors(), "error"),
-        plural(r.warnings(), "warning"),
-        plural(n, "script")
-    );
-    if r.allowed > 0 {
-        s.push_str(&format!(" ({} allowed by -- retort:allow)", r.allowed));
-    }
-    if r.out_of_scope > 0 {
-        s.push_str(&format!(
-            " ({} on tables created by this run or empty before it, not counted)",
-            r.out_of_scope
-        ));
-    }
-    s
+    r.summary()
 }
 
 pub fn json(r: &LintReport) -> Value {
