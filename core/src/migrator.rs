@@ -735,16 +735,28 @@ impl Migrator {
             return Ok(());
         }
         let records = self.records.applied(&mut self.client)?;
-        let missing: Vec<String> = self
-            .applied_set(heads)?
+        let applied = self.applied_set(heads)?;
+        let old_form = policy::old_form_checksums(&self.project, &applied, &records)?;
+        let missing: Vec<String> = applied
             .into_iter()
             .filter(|r| !records.contains_key(r))
             .collect();
-        if missing.is_empty() {
+        if missing.is_empty() && old_form.is_empty() {
             return Ok(());
         }
         let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
         self.records.ensure(&mut tx)?;
+        for (rev, old, new) in &old_form {
+            self.records.convert_checksum(&mut tx, rev, old, new)?;
+        }
+        if missing.is_empty() {
+            tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
+            log::debug!(
+                "converted {} recorded checksum(s) to the up-section form",
+                old_form.len()
+            );
+            return Ok(());
+        }
         for rev in &missing {
             let checksum = &self.project.script(rev)?.checksum;
             self.records.record(&mut tx, rev, checksum, None, "adopt")?;

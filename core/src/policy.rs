@@ -65,7 +65,7 @@ pub fn checksum_mismatches(
     for rev in applied {
         if let Some(rec) = records.get(rev) {
             let script = project.script(rev)?;
-            if rec.checksum.trim() != script.checksum {
+            if !script.matches_checksum(&rec.checksum) {
                 out.push(ChecksumMismatch {
                     revision: rev.clone(),
                     path: script.path.display().to_string(),
@@ -73,6 +73,29 @@ pub fn checksum_mismatches(
                     current: script.checksum.clone(),
                 });
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Records of `applied` that hold the checksum form covering the down section too (written
+/// before it was left out) of a script that has not changed since: (revision, recorded,
+/// current form). A run converts them, so that editing such a script's down section later is
+/// not taken for an edit of what was applied.
+pub fn old_form_checksums(
+    project: &Project,
+    applied: &[String],
+    records: &HashMap<String, AppliedRecord>,
+) -> Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for rev in applied {
+        let Some(rec) = records.get(rev) else {
+            continue;
+        };
+        let script = project.script(rev)?;
+        let recorded = rec.checksum.trim();
+        if script.legacy_checksum.as_deref() == Some(recorded) {
+            out.push((rev.clone(), recorded.to_string(), script.checksum.clone()));
         }
     }
     Ok(out)

@@ -101,14 +101,27 @@ pub struct Script {
     pub unconverted: Option<String>,
     pub up: Section,
     pub down: Option<Section>,
-    /// [`checksum`] of the file from the `-- migrate:up` line to the end, preceded by the
-    /// header fields that change what applying the script does (`down_revision`, `depends_on`,
-    /// `transactional: false`): editing the SQL or those fields changes it; editing the
-    /// message, `created`, `branch_labels`, comments or cosmetic whitespace does not.
+    /// [`checksum`] of what upgrading runs: the header fields that change what applying the
+    /// script does (`down_revision`, `depends_on`, `transactional: false`), then the file from
+    /// the `-- migrate:up` line to the `-- migrate:down` line (or the end). Editing the up SQL
+    /// or those fields changes it; editing the down section, the message, `created`,
+    /// `branch_labels`, session settings, comments in the header or cosmetic whitespace does
+    /// not.
     pub checksum: String,
+    /// The checksum as records written before the down section was left out hold it: the
+    /// same header fields, then the file from `-- migrate:up` to the end. None when it equals
+    /// `checksum` (a script without a down section).
+    pub legacy_checksum: Option<String>,
 }
 
 impl Script {
+    /// A recorded checksum is this script's, in either form ([`Script::checksum`], or
+    /// [`Script::legacy_checksum`] for records written before the down section was left out).
+    pub fn matches_checksum(&self, recorded: &str) -> bool {
+        let recorded = recorded.trim();
+        recorded == self.checksum || self.legacy_checksum.as_deref() == Some(recorded)
+    }
+
     /// The script's node in the revision graph (`source` is the path as displayed).
     pub fn to_node(&self) -> RevisionNode {
         RevisionNode {

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::checksum::{checksum, checksum_header};
+use super::checksum::{checksum_header, checksums};
 use super::id::validate_revision_id;
 use super::{Script, Section, SessionSettings, DOWN_MARKER, UP_MARKER};
 use crate::error::{Error, Result};
@@ -107,15 +107,14 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         line: start.line,
     });
     let fields = read_fields(path, &layout.header)?;
-    let checksum = checksum(&format!(
-        "{}{}",
-        checksum_header(
-            &fields.down_revisions,
-            &fields.depends_on,
-            fields.transactional
-        ),
-        &text[layout.up_marker..]
-    ));
+    let header = checksum_header(
+        &fields.down_revisions,
+        &fields.depends_on,
+        fields.transactional,
+    );
+    let up_end = header.len() + layout.up_end.max(layout.up_marker) - layout.up_marker;
+    let (checksum, with_down) =
+        checksums(&format!("{header}{}", &text[layout.up_marker..]), up_end);
     let value = |k: usize| layout.header[k].map(|h| h.value);
     let script = Script {
         path: path.to_path_buf(),
@@ -136,6 +135,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                 v.to_string()
             }
         }),
+        legacy_checksum: (with_down != checksum).then_some(with_down),
         up,
         down,
         checksum,
@@ -604,12 +604,15 @@ mod tests {
                 line: 10
             })
         );
+        let up = EXAMPLE.find("-- migrate:up").unwrap();
+        let down = EXAMPLE.find("-- migrate:down").unwrap();
         assert_eq!(
             s.checksum,
-            checksum(&format!(
-                "down_revision: 001\n{}",
-                &EXAMPLE[EXAMPLE.find("-- migrate:up").unwrap()..]
-            ))
+            checksum(&format!("down_revision: 001\n{}", &EXAMPLE[up..down]))
+        );
+        assert_eq!(
+            s.legacy_checksum.as_deref(),
+            Some(checksum(&format!("down_revision: 001\n{}", &EXAMPLE[up..])).as_str())
         );
         assert_eq!(s.checksum.len(), 64);
 
