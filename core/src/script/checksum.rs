@@ -197,6 +197,13 @@ mod tests {
             ),
             "session settings",
         );
+        same(
+            &EXAMPLE.replace(
+                "-- migrate:up",
+                "-- round_trip: keeps extension vector (other databases use it)\n-- migrate:up",
+            ),
+            "the round-trip exemption",
+        );
         differs(
             &EXAMPLE.replace("-- migrate:up", "-- transactional: false\n-- migrate:up"),
             "transactional",

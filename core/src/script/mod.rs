@@ -32,6 +32,7 @@
 //! | `lock_timeout`  | PostgreSQL's `lock_timeout` for this script (`30s`; `0`: none), over `--ddl-lock-timeout` |
 //! | `statement_timeout` | `statement_timeout` for this script, over `--statement-timeout`     |
 //! | `set`           | `name=value, ...` session settings for this script only (`maintenance_work_mem=2GB`) |
+//! | `round_trip`    | `keeps extension vector (why)`: what `migrate-check --round-trip` lets the down section keep |
 //! | `unconverted`   | why `migrate-import` could not write this revision's SQL; `migrate-check` reports it until the line is removed |
 //!
 //! Then `-- migrate:up` (required, once) and optionally `-- migrate:down` (at most once, after
@@ -95,6 +96,9 @@ pub struct Script {
     /// `lock_timeout`, `statement_timeout` and `set` from the header: session settings for
     /// this script only (not part of the checksum: they change how it runs, not what it does).
     pub session: SessionSettings,
+    /// `-- round_trip: keeps extension vector (why)`: what `migrate-check --round-trip` accepts
+    /// this revision's down section to leave as it is (not part of the checksum).
+    pub round_trip: Option<RoundTripExemption>,
     /// `-- unconverted: <reason>`: `migrate-import` wrote this revision without its SQL (the
     /// Alembic body needs a live database); the reason, until someone writes the SQL and
     /// removes the line.
@@ -133,6 +137,20 @@ impl Script {
             source: self.path.display().to_string(),
         }
     }
+}
+
+/// The kinds of object a `-- round_trip: keeps <kind> <name>` line can name.
+pub const ROUND_TRIP_KINDS: [&str; 6] =
+    ["extension", "schema", "type", "table", "sequence", "view"];
+
+/// A reasoned exemption from `migrate-check --round-trip` (`-- round_trip: keeps extension
+/// vector, schema audit (the baseline's down leaves what other databases use)`): these objects
+/// may differ after the down section from what they were before the up section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundTripExemption {
+    /// (kind, name), kinds from [`ROUND_TRIP_KINDS`]; names as written (`public.t` or `t`).
+    pub keeps: Vec<(String, String)>,
+    pub reason: String,
 }
 
 /// A script's own session settings (`-- lock_timeout:`, `-- statement_timeout:`, `-- set:`).

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use super::checksum::{checksum_header, checksums};
 use super::id::validate_revision_id;
-use super::{Script, Section, SessionSettings, DOWN_MARKER, UP_MARKER};
+use super::{RoundTripExemption, Script, Section, SessionSettings, DOWN_MARKER, UP_MARKER};
 use crate::error::{Error, Result};
 
 /// The header keys, in the order [`render_script`] writes them.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "revision",
     "down_revision",
     "message",
@@ -25,6 +25,7 @@ const KEYS: [&str; 11] = [
     "lock_timeout",
     "statement_timeout",
     "set",
+    "round_trip",
 ];
 
 const KEY_REVISION: usize = 0;
@@ -38,6 +39,7 @@ const KEY_UNCONVERTED: usize = 7;
 const KEY_LOCK_TIMEOUT: usize = 8;
 const KEY_STATEMENT_TIMEOUT: usize = 9;
 const KEY_SET: usize = 10;
+const KEY_ROUND_TRIP: usize = 11;
 
 /// An error at `path:line`.
 pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error {
@@ -91,6 +93,7 @@ struct Fields<'a> {
     depends_on: Vec<String>,
     transactional: bool,
     session: SessionSettings,
+    round_trip: Option<RoundTripExemption>,
 }
 
 /// Parses a script: text, layout, header fields, in that order (so the first problem in the
@@ -128,6 +131,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             .map(str::to_string),
         transactional: fields.transactional,
         session: fields.session,
+        round_trip: fields.round_trip,
         unconverted: value(KEY_UNCONVERTED).map(|v| {
             if v.is_empty() {
                 "no reason given".to_string()
@@ -400,6 +404,9 @@ fn read_fields<'a>(
             Some(h) => settings_list(path, h)?,
         },
     };
+    let round_trip = header[KEY_ROUND_TRIP]
+        .map(|h| round_trip_exemption(path, h))
+        .transpose()?;
     Ok(Fields {
         revision,
         revision_line,
@@ -408,6 +415,53 @@ fn read_fields<'a>(
         depends_on,
         transactional,
         session,
+        round_trip,
+    })
+}
+
+/// `-- round_trip: keeps extension vector, schema audit (why)`: objects the down section
+/// leaves as they are, and the reason, which is required.
+fn round_trip_exemption(path: &Path, h: HeaderValue) -> Result<RoundTripExemption> {
+    let bad = |what: String| {
+        err_at(path, h.line, format_args!("round_trip: {what}")).with_hint(format!(
+            "write '-- round_trip: keeps extension vector (the reason the down section keeps it)'; \
+             the kinds are {}",
+            super::ROUND_TRIP_KINDS.join(", ")
+        ))
+    };
+    let (list, reason) = match (h.value.find('('), h.value.ends_with(')')) {
+        (Some(open), true) => (
+            &h.value[..open],
+            h.value[open + 1..h.value.len() - 1].trim(),
+        ),
+        _ => {
+            return Err(bad(
+                "the reason is missing: end the line with it in parentheses".into(),
+            ))
+        }
+    };
+    if reason.is_empty() {
+        return Err(bad("the reason in parentheses is empty".into()));
+    }
+    let list = list.trim();
+    let Some(items) = list.strip_prefix("keeps ") else {
+        return Err(bad(format!("'{list}' does not start with 'keeps'")));
+    };
+    let mut keeps = Vec::new();
+    for item in items.split(',').map(str::trim) {
+        let mut words = item.split_whitespace();
+        let (Some(kind), Some(name), None) = (words.next(), words.next(), words.next()) else {
+            return Err(bad(format!("'{item}' is not '<kind> <name>'")));
+        };
+        let kind = kind.to_ascii_lowercase();
+        if !super::ROUND_TRIP_KINDS.contains(&kind.as_str()) {
+            return Err(bad(format!("unknown kind '{kind}' in '{item}'")));
+        }
+        keeps.push((kind, name.to_string()));
+    }
+    Ok(RoundTripExemption {
+        keeps,
+        reason: reason.to_string(),
     })
 }
 
@@ -954,5 +1008,37 @@ mod tests {
             "{e}"
         );
         assert!(e.hint.unwrap().contains("UTF-8"));
+    }
+
+    #[test]
+    fn round_trip_exemptions_name_kinds_and_a_reason() {
+        let s = p("-- revision: 1\n-- round_trip: keeps extension vector, schema reporting (shared (by jobs))\n-- migrate:up\n").unwrap();
+        let ex = s.round_trip.unwrap();
+        assert_eq!(
+            ex.keeps,
+            [
+                ("extension".to_string(), "vector".to_string()),
+                ("schema".to_string(), "reporting".to_string())
+            ]
+        );
+        assert_eq!(ex.reason, "shared (by jobs)");
+        for (line, why) in [
+            ("keeps extension vector", "the reason is missing"),
+            (
+                "keeps extension vector ()",
+                "the reason in parentheses is empty",
+            ),
+            ("leaves extension vector (x)", "does not start with 'keeps'"),
+            ("keeps index i (x)", "unknown kind 'index'"),
+            ("keeps vector (x)", "'vector' is not '<kind> <name>'"),
+        ] {
+            let e = perr(&format!(
+                "-- revision: 1\n-- round_trip: {line}\n-- migrate:up\n"
+            ));
+            assert!(
+                e.message.contains(":2: round_trip: ") && e.message.contains(why),
+                "{line}: {e}"
+            );
+        }
     }
 }
