@@ -48,6 +48,81 @@ fn revisions_are_numbered_and_chained() {
     assert!(r.stdout.contains("_x.sql"));
 }
 
+/// The 12-hex id of the file `migrate-revision` reported writing (`migrations/<id>_<slug>.sql`).
+fn written_id(stdout: &str, slug: &str) -> String {
+    let end = stdout
+        .find(&format!("_{slug}.sql"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let id = &stdout[stdout[..end].rfind('/').unwrap() + 1..end];
+    assert!(
+        id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not a hex id: {id} ({stdout})"
+    );
+    id.to_string()
+}
+
+#[test]
+fn new_revisions_follow_an_imported_histories_hex_ids() {
+    let s = Scenario::new();
+    // what migrate-import writes for an Alembic history
+    s.revision(
+        "4b1e0c9a7d21",
+        "",
+        "CREATE TABLE a (id int);",
+        "DROP TABLE a;",
+    );
+    s.revision(
+        "2f1c8e6b3a90",
+        "4b1e0c9a7d21",
+        "CREATE TABLE b (id int);",
+        "DROP TABLE b;",
+    );
+    let r = s
+        .run_env("migrate-revision", &["-m", "add titles"], &[])
+        .ok();
+    let first = written_id(&r.stdout, "add_titles");
+    assert!(!s.migrations().join("001_add_titles.sql").exists());
+    let text =
+        std::fs::read_to_string(s.migrations().join(format!("{first}_add_titles.sql"))).unwrap();
+    assert!(text.contains("-- down_revision: 2f1c8e6b3a90"), "{text}");
+    // a branch, and its merge: hex too
+    let r = s
+        .run_env(
+            "migrate-revision",
+            &["-m", "side", "--head", "2f1c8e6b3a90", "--splice"],
+            &[],
+        )
+        .ok();
+    let side = written_id(&r.stdout, "side");
+    let r = s
+        .run_env(
+            "migrate-revision",
+            &["--merge", "heads", "-m", "merge"],
+            &[],
+        )
+        .ok();
+    let merge = written_id(&r.stdout, "merge");
+    let text = std::fs::read_to_string(s.migrations().join(format!("{merge}_merge.sql"))).unwrap();
+    assert!(
+        text.contains(&format!("-- down_revision: {first}, {side}"))
+            || text.contains(&format!("-- down_revision: {side}, {first}")),
+        "{text}"
+    );
+    s.run_env("migrate-check", &["--offline"], &[]).ok();
+    // retort.toml fixes the choice
+    s.write("retort.toml", "[revision]\nids = \"sequential\"\n");
+    let r = s.run_env("migrate-revision", &["-m", "numbered"], &[]).ok();
+    assert!(r.stdout.contains("001_numbered.sql"), "{}", r.stdout);
+    s.write("retort.toml", "[revision]\nids = \"uuid\"\n");
+    let r = s.run_env("migrate-revision", &["-m", "x"], &[]).code(2);
+    assert!(
+        r.stderr
+            .contains("retort.toml:2: `ids` must be \"hex\" or \"sequential\""),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn several_heads_need_head_or_merge() {
     let s = Scenario::new();
