@@ -244,6 +244,44 @@ fn history_current_and_branches_in_alembics_formats() {
 }
 
 #[test]
+fn three_mistakes_in_two_scripts_are_reported_in_one_run() {
+    let s = Scenario::new();
+    s.revision("4b1e0c9a7d21", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    // a misspelt key and a bad value in one script
+    s.write(
+        "migrations/2f1c8e6b3a90_b.sql",
+        "-- revision: 2f1c8e6b3a90\n-- down_revision: 4b1e0c9a7d21\n-- mesage: b\n-- transactional: no\n\n-- migrate:up\nSELECT 1;\n",
+    );
+    // a typo'd parent in another
+    s.write(
+        "migrations/9c3d5e7f1a2b_c.sql",
+        "-- revision: 9c3d5e7f1a2b\n-- down_revision: 2f1c8e6b3a09\n\n-- migrate:up\nSELECT 1;\n",
+    );
+    for bin in ["migrate-up", "migrate-history"] {
+        let r = s.run(bin, &[]).code(6);
+        assert!(r.stderr.contains("3 problems in the migration scripts"), "{bin}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("2f1c8e6b3a90_b.sql:3: unknown header key 'mesage' (did you mean 'message'?)"),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("2f1c8e6b3a90_b.sql:4: transactional must be 'true' or 'false', not 'no'"),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("9c3d5e7f1a2b_c.sql:2: revision 9c3d5e7f1a2b has down_revision '2f1c8e6b3a09', but no revision has that id (did you mean '2f1c8e6b3a90'?)"),
+            "{bin}: {}",
+            r.stderr
+        );
+    }
+    let r = s.run("migrate-check", &["--offline"]).code(1);
+    assert!(r.stdout.contains("3 problems"), "{}", r.stdout);
+    assert_eq!(s.db.tables(), Vec::<String>::new());
+}
+
+#[test]
 fn broken_scripts_are_reported_with_file_and_line_and_change_nothing() {
     let s = Scenario::new();
     s.revision("r1", "", "CREATE TABLE t (id int);", "DROP TABLE t;");

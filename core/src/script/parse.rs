@@ -47,15 +47,38 @@ pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error 
 }
 
 /// Parses one script file. `path` is used in error messages and kept in the result; `bytes`
-/// is the file's content.
+/// is the file's content. A file with several problems gives the first
+/// ([`crate::script::load_scripts`] reports them all).
 pub fn parse_script(path: &Path, bytes: &[u8]) -> Result<Script> {
-    parse(path, bytes).map(|parsed| parsed.script)
+    parse(path, bytes)
+        .map(|parsed| parsed.script)
+        .map_err(|mut f| f.errors.remove(0))
 }
 
-/// A parsed script and the line of its `revision` key (where a duplicate id is reported).
+/// A parsed script and the lines of its `revision` key (where a duplicate id is reported) and
+/// of its `down_revision` and `depends_on` keys (where an unknown parent is).
 pub(super) struct Parsed {
     pub script: Script,
     pub revision_line: usize,
+    pub down_revision_line: usize,
+    pub depends_on_line: usize,
+}
+
+/// A file that does not parse: every problem found in it (at least one), in file order, and
+/// its revision id when that much could be read (so that the scripts naming it as their parent
+/// are not reported too).
+pub(super) struct Failed {
+    pub errors: Vec<Error>,
+    pub revision: Option<String>,
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Failed {
+        Failed {
+            errors: vec![e],
+            revision: None,
+        }
+    }
 }
 
 /// A header key's value (trimmed) and its line.
@@ -96,11 +119,23 @@ struct Fields<'a> {
     round_trip: Option<RoundTripExemption>,
 }
 
-/// Parses a script: text, layout, header fields, in that order (so the first problem in the
-/// file is the one reported).
-pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
+/// Parses a script: text, layout, header fields. Every problem of the layout and of the
+/// header is collected (a file with a bad key and a bad value is fixed in one pass); a text that
+/// is not UTF-8 stops at that.
+pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Failed> {
     let text = decode(path, bytes)?;
-    let layout = scan(path, text)?;
+    let mut errors = Vec::new();
+    let layout = scan(path, text, &mut errors);
+    let fields = layout
+        .as_ref()
+        .and_then(|l| read_fields(path, &l.header, &mut errors));
+    let (Some(layout), Some(fields), true) = (layout, fields, errors.is_empty()) else {
+        errors.sort_by_key(line_of_error);
+        return Err(Failed {
+            revision: revision_of(text),
+            errors,
+        });
+    };
     let up = Section {
         sql: text[layout.up.offset..layout.up_end.max(layout.up.offset)].to_string(),
         line: layout.up.line,
@@ -109,7 +144,6 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         sql: text[start.offset..].to_string(),
         line: start.line,
     });
-    let fields = read_fields(path, &layout.header)?;
     let header = checksum_header(
         &fields.down_revisions,
         &fields.depends_on,
@@ -144,10 +178,34 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         down,
         checksum,
     };
+    let line_of = |k: usize| layout.header[k].map_or(1, |h| h.line);
     Ok(Parsed {
         script,
         revision_line: fields.revision_line,
+        down_revision_line: line_of(KEY_DOWN_REVISION),
+        depends_on_line: line_of(KEY_DEPENDS_ON),
     })
+}
+
+/// The line number in an error's `path:line: ...` message (for sorting a file's problems).
+fn line_of_error(e: &Error) -> usize {
+    e.message
+        .split(": ")
+        .next()
+        .and_then(|p| p.rsplit(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The id of a `-- revision: <id>` header line that is a valid id, if the file has one.
+fn revision_of(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .take_while(|l| *l != UP_MARKER)
+        .filter_map(|l| l.strip_prefix("--").and_then(header_key))
+        .find(|(k, _)| *k == "revision")
+        .map(|(_, v)| v.to_string())
+        .filter(|v| validate_revision_id(v).is_ok())
 }
 
 /// The file as text: a BOM is skipped; anything but UTF-8 is an error at its line and column,
@@ -197,13 +255,15 @@ fn line_and_column(before: &[u8]) -> (usize, usize) {
     (line, column)
 }
 
-/// Finds the section markers and reads the header lines before `-- migrate:up`.
-fn scan<'a>(path: &Path, text: &'a str) -> Result<Layout<'a>> {
+/// Finds the section markers and reads the header lines before `-- migrate:up`; every problem
+/// goes to `errors` (the line in question is skipped). None without an up marker.
+fn scan<'a>(path: &Path, text: &'a str, errors: &mut Vec<Error>) -> Option<Layout<'a>> {
     let mut header: [Option<HeaderValue>; KEYS.len()] = Default::default();
     let mut up_marker: Option<usize> = None;
     let mut up: Option<SectionStart> = None;
     let mut up_end = text.len();
     let mut down: Option<SectionStart> = None;
+    let mut skip_to_up = false;
 
     let mut offset = 0;
     let mut line_no = 0;
@@ -222,15 +282,27 @@ fn scan<'a>(path: &Path, text: &'a str) -> Result<Layout<'a>> {
         };
 
         if trimmed == UP_MARKER {
-            check_up_marker(path, line_no, up.is_some(), down.is_some())?;
-            up_marker = Some(line_start);
-            up = Some(after_marker);
+            match check_up_marker(path, line_no, up.is_some(), down.is_some()) {
+                Ok(()) => {
+                    up_marker = Some(line_start);
+                    up = Some(after_marker);
+                }
+                Err(e) => errors.push(e),
+            }
         } else if trimmed == DOWN_MARKER {
-            check_down_marker(path, line_no, up.is_some(), down.is_some())?;
-            up_end = line_start;
-            down = Some(after_marker);
+            match check_down_marker(path, line_no, up.is_some(), down.is_some()) {
+                Ok(()) => {
+                    up_end = line_start;
+                    down = Some(after_marker);
+                }
+                Err(e) => {
+                    // a down section before the up section: its SQL is no header
+                    skip_to_up = up.is_none();
+                    errors.push(e)
+                }
+            }
         } else if looks_like_marker(trimmed) {
-            return Err(err_at(
+            errors.push(err_at(
                 path,
                 line_no,
                 format_args!("'{trimmed}' is not a section marker"),
@@ -239,20 +311,27 @@ fn scan<'a>(path: &Path, text: &'a str) -> Result<Layout<'a>> {
                 "section markers are exactly '-- migrate:up' and '-- migrate:down' on a line of their own \
                  (to run without a transaction, put '-- transactional: false' in the header)",
             ));
-        } else if up.is_none() {
-            header_line(path, line_no, trimmed, &mut header)?;
+        } else if up.is_none() && !skip_to_up {
+            if let Err(e) = header_line(path, line_no, trimmed, &mut header) {
+                // one "SQL before '-- migrate:up'" per file, not one per line of SQL
+                skip_to_up = e.message.contains("SQL before the");
+                errors.push(e);
+            }
         }
     }
 
     let Some(up) = up else {
-        return Err(err_at(
-            path,
-            line_no.max(1),
-            "reached the end of the file without a '-- migrate:up' line",
-        )
-        .with_hint("put a line '-- migrate:up' between the header and the upgrade SQL"));
+        errors.push(
+            err_at(
+                path,
+                line_no.max(1),
+                "reached the end of the file without a '-- migrate:up' line",
+            )
+            .with_hint("put a line '-- migrate:up' between the header and the upgrade SQL"),
+        );
+        return None;
     };
-    Ok(Layout {
+    Some(Layout {
         header,
         up_marker: up_marker.unwrap_or(0),
         up,
@@ -348,66 +427,101 @@ fn header_line<'a>(
 }
 
 /// Checks the header values, in key order: `revision` (required), `down_revision`,
-/// `branch_labels`, `depends_on`, `transactional`.
+/// `branch_labels`, `depends_on`, `transactional`, the session settings, `round_trip`. Every
+/// problem goes to `errors`; None when there was one.
 fn read_fields<'a>(
     path: &Path,
     header: &[Option<HeaderValue<'a>>; KEYS.len()],
-) -> Result<Fields<'a>> {
-    let Some(HeaderValue {
-        value: revision,
-        line: revision_line,
-    }) = header[KEY_REVISION]
-    else {
-        return Err(err_at(path, 1, "no '-- revision: <id>' header line")
-            .with_hint("every script needs a '-- revision: <id>' line before '-- migrate:up'"));
+    errors: &mut Vec<Error>,
+) -> Option<Fields<'a>> {
+    let before = errors.len();
+    let mut ok = |r: Result<()>| {
+        if let Err(e) = r {
+            errors.push(e);
+        }
     };
-    validate_revision_id(revision)
-        .map_err(|e| err_at(path, revision_line, &e.message).with_hint(hint_of(&e)))?;
+    let (revision, revision_line) = match header[KEY_REVISION] {
+        None => {
+            ok(Err(err_at(path, 1, "no '-- revision: <id>' header line")
+                .with_hint(
+                    "every script needs a '-- revision: <id>' line before '-- migrate:up'",
+                )));
+            ("", 1)
+        }
+        Some(h) => {
+            ok(validate_revision_id(h.value)
+                .map_err(|e| err_at(path, h.line, &e.message).with_hint(hint_of(&e))));
+            (h.value, h.line)
+        }
+    };
+    let mut value_of = |r: Result<Vec<String>>| match r {
+        Ok(v) => v,
+        Err(e) => {
+            ok(Err(e));
+            Vec::new()
+        }
+    };
     let list = |k: usize, key: &str| match header[k] {
         None => Ok(Vec::new()),
         Some(h) => id_list(path, h.line, key, h.value),
     };
-    let down_revisions = match header[KEY_DOWN_REVISION] {
-        Some(h) if h.value.is_empty() || h.value.eq_ignore_ascii_case("none") => Vec::new(),
-        Some(h) => {
-            let ids = list(KEY_DOWN_REVISION, "down_revision")?;
+    let down_revisions = value_of(match header[KEY_DOWN_REVISION] {
+        Some(h) if h.value.is_empty() || h.value.eq_ignore_ascii_case("none") => Ok(Vec::new()),
+        Some(h) => list(KEY_DOWN_REVISION, "down_revision").and_then(|ids| {
             if ids.iter().any(|id| id == revision) {
-                return Err(err_at(
+                Err(err_at(
                     path,
                     h.line,
                     format_args!("revision '{revision}' lists itself as its down_revision"),
                 )
                 .with_hint(
                     "down_revision names the parent revision(s); use 'none' for the first revision",
-                ));
+                ))
+            } else {
+                Ok(ids)
             }
-            ids
-        }
-        None => Vec::new(),
-    };
-    let branch_labels = list(KEY_BRANCH_LABELS, "branch_labels")?;
-    let depends_on = list(KEY_DEPENDS_ON, "depends_on")?;
+        }),
+        None => Ok(Vec::new()),
+    });
+    let branch_labels = value_of(list(KEY_BRANCH_LABELS, "branch_labels"));
+    let depends_on = value_of(list(KEY_DEPENDS_ON, "depends_on"));
     let transactional = match header[KEY_TRANSACTIONAL] {
         None => true,
         Some(h) if h.value.eq_ignore_ascii_case("true") => true,
         Some(h) if h.value.eq_ignore_ascii_case("false") => false,
         Some(h) => {
-            return Err(err_at(path, h.line, format_args!("transactional must be 'true' or 'false', not '{}'", h.value))
-                .with_hint("write '-- transactional: false' to run the script statement by statement without a transaction, or remove the line"));
+            ok(Err(err_at(path, h.line, format_args!("transactional must be 'true' or 'false', not '{}'", h.value))
+                .with_hint("write '-- transactional: false' to run the script statement by statement without a transaction, or remove the line")));
+            true
         }
     };
-    let session = SessionSettings {
-        lock_timeout: timeout(path, header[KEY_LOCK_TIMEOUT], "lock_timeout")?,
-        statement_timeout: timeout(path, header[KEY_STATEMENT_TIMEOUT], "statement_timeout")?,
-        set: match header[KEY_SET] {
-            None => Vec::new(),
-            Some(h) => settings_list(path, h)?,
-        },
+    let mut session = SessionSettings::default();
+    match timeout(path, header[KEY_LOCK_TIMEOUT], "lock_timeout") {
+        Ok(t) => session.lock_timeout = t,
+        Err(e) => ok(Err(e)),
+    }
+    match timeout(path, header[KEY_STATEMENT_TIMEOUT], "statement_timeout") {
+        Ok(t) => session.statement_timeout = t,
+        Err(e) => ok(Err(e)),
+    }
+    if let Some(h) = header[KEY_SET] {
+        match settings_list(path, h) {
+            Ok(set) => session.set = set,
+            Err(e) => ok(Err(e)),
+        }
+    }
+    let round_trip = match header[KEY_ROUND_TRIP].map(|h| round_trip_exemption(path, h)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            ok(Err(e));
+            None
+        }
+        None => None,
     };
-    let round_trip = header[KEY_ROUND_TRIP]
-        .map(|h| round_trip_exemption(path, h))
-        .transpose()?;
-    Ok(Fields {
+    if errors.len() > before {
+        return None;
+    }
+    Some(Fields {
         revision,
         revision_line,
         down_revisions,
@@ -519,7 +633,7 @@ fn hint_of(e: &Error) -> String {
 /// `comment` is a header comment after its `--`. If it has the form ` word: value`, returns
 /// (word, trimmed value). A word is ASCII letters, digits, `_` and `-`, starting with a letter;
 /// spaces may come before the colon.
-fn header_key(comment: &str) -> Option<(&str, &str)> {
+pub(super) fn header_key(comment: &str) -> Option<(&str, &str)> {
     let c = comment.trim_start();
     let end = c.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '-'))?;
     let (word, rest) = c.split_at(end);
@@ -582,7 +696,7 @@ fn suggest_key(key: &str) -> Option<&'static str> {
 }
 
 /// Levenshtein distance (over bytes; keys are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
