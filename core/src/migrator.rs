@@ -281,31 +281,72 @@ impl Migrator {
         }
     }
 
-    /// What an earlier run may have left: INVALID indexes (named, or with
-    /// `repair_invalid_indexes` dropped and rebuilt), and the last run's failure or interrupt.
+    /// What an earlier run may have left: INVALID indexes, and the last run's failure or
+    /// interrupt. An INVALID index that a failed or interrupted run of retort said it left, and
+    /// that a step of this run builds again (same name, a `CREATE INDEX CONCURRENTLY` of it), is
+    /// dropped: the step rebuilds it, so "run the command again" finishes. Others are named,
+    /// or with `repair_invalid_indexes` dropped (when a step builds them) or rebuilt.
     fn look_for_leftovers(&mut self, plan: &Plan) -> Result<()> {
-        if let Ok(rows) = self.records.read_audit(&mut self.client, 1) {
-            if let Some(last) = rows.first().filter(|r| !r.success) {
-                log::warn!(
-                    "the last run ({} {} at {}) did not complete: {}",
-                    last.action,
-                    last.target,
-                    last.at,
-                    last.note
-                        .clone()
-                        .or(last.error.clone())
-                        .unwrap_or_default()
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                );
-            }
+        let recent = self
+            .records
+            .read_audit(&mut self.client, 20)
+            .unwrap_or_default();
+        if let Some(last) = recent.first().filter(|r| !r.success) {
+            log::warn!(
+                "the last run ({} {} at {}) did not complete: {}",
+                last.action,
+                last.target,
+                last.at,
+                last.note
+                    .clone()
+                    .or(last.error.clone())
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+            );
         }
         let invalid = db::invalid_index_definitions(&mut self.client)?;
         if invalid.is_empty() {
             return Ok(());
         }
-        let names: Vec<&str> = invalid.iter().map(|(n, _)| n.as_str()).collect();
+        let left_by_runs = policy::invalid_indexes_left_by_runs(
+            recent
+                .iter()
+                .filter(|r| !r.success)
+                .filter_map(|r| r.error.as_deref()),
+        );
+        let statements: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|st| {
+                let sc = self.project.script(&st.revision).ok()?;
+                crate::exec::section_for(sc, st.direction).ok()
+            })
+            .flat_map(|sec| sec.statements().into_iter().map(|x| x.sql))
+            .collect();
+        let bare = |name: &str| {
+            name.rsplit('.')
+                .next()
+                .unwrap_or(name)
+                .trim_matches('"')
+                .to_lowercase()
+        };
+        let mut others = Vec::new();
+        for (name, def) in invalid {
+            if left_by_runs.contains(&name) && policy::builds_index(&statements, &bare(&name)) {
+                log::info!(
+                    "dropping INVALID index {name}: a failed or interrupted run left it, and a step of this run builds it again"
+                );
+                self.drop_invalid(&name)?;
+            } else {
+                others.push((name, def));
+            }
+        }
+        if others.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = others.iter().map(|(n, _)| n.as_str()).collect();
         if !self.options.repair_invalid_indexes {
             log::warn!(
                 "INVALID index{} in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): {}; \
@@ -317,34 +358,14 @@ impl Migrator {
             return Ok(());
         }
         // An index that a step of this run creates is only dropped: the step builds it.
-        let pending_sql: String = plan
-            .steps
-            .iter()
-            .filter_map(|st| self.project.script(&st.revision).ok())
-            .map(|sc| sc.up.sql.to_lowercase())
-            .collect();
-        for (name, def) in &invalid {
-            let bare = name
-                .rsplit('.')
-                .next()
-                .unwrap_or(name)
-                .trim_matches('"')
-                .to_lowercase();
+        let pending_sql: String = statements.join(";").to_lowercase();
+        for (name, def) in &others {
             let built_by_run = pending_sql
                 .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .any(|w| w == bare);
+                .any(|w| w == bare(name));
             if built_by_run {
                 log::info!("dropping INVALID index {name}: a step of this run builds it");
-                let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
-                self.client.batch_execute(&sql).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Migration,
-                        format!(
-                            "cannot drop INVALID index {name}: {}",
-                            db::SqlFailure::from_pg(&e).describe()
-                        ),
-                    )
-                })?;
+                self.drop_invalid(name)?;
                 continue;
             }
             log::info!("repairing INVALID index {name}: dropping it and building it again");
@@ -372,6 +393,20 @@ impl Migrator {
             }
         }
         Ok(())
+    }
+
+    /// Drops an INVALID index (a step of the run builds it again).
+    fn drop_invalid(&mut self, name: &str) -> Result<()> {
+        let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
+        self.client.batch_execute(&sql).map_err(|e| {
+            Error::new(
+                ErrorKind::Migration,
+                format!(
+                    "cannot drop INVALID index {name}: {}",
+                    db::SqlFailure::from_pg(&e).describe()
+                ),
+            )
+        })
     }
 
     fn run_locked(

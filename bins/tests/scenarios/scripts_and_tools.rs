@@ -246,7 +246,12 @@ fn history_current_and_branches_in_alembics_formats() {
 #[test]
 fn three_mistakes_in_two_scripts_are_reported_in_one_run() {
     let s = Scenario::new();
-    s.revision("4b1e0c9a7d21", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.revision(
+        "4b1e0c9a7d21",
+        "",
+        "CREATE TABLE a (id int);",
+        "DROP TABLE a;",
+    );
     // a misspelt key and a bad value in one script
     s.write(
         "migrations/2f1c8e6b3a90_b.sql",
@@ -259,14 +264,22 @@ fn three_mistakes_in_two_scripts_are_reported_in_one_run() {
     );
     for bin in ["migrate-up", "migrate-history"] {
         let r = s.run(bin, &[]).code(6);
-        assert!(r.stderr.contains("3 problems in the migration scripts"), "{bin}: {}", r.stderr);
         assert!(
-            r.stderr.contains("2f1c8e6b3a90_b.sql:3: unknown header key 'mesage' (did you mean 'message'?)"),
+            r.stderr.contains("3 problems in the migration scripts"),
             "{bin}: {}",
             r.stderr
         );
         assert!(
-            r.stderr.contains("2f1c8e6b3a90_b.sql:4: transactional must be 'true' or 'false', not 'no'"),
+            r.stderr.contains(
+                "2f1c8e6b3a90_b.sql:3: unknown header key 'mesage' (did you mean 'message'?)"
+            ),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(
+                "2f1c8e6b3a90_b.sql:4: transactional must be 'true' or 'false', not 'no'"
+            ),
             "{bin}: {}",
             r.stderr
         );

@@ -6,7 +6,7 @@
 /// `(SQLSTATE, hint)`, the hint said as an instruction.
 pub const HINTS: &[(&str, &str)] = &[
     ("53200", "the run holds more locks than the server's lock table allows (max_locks_per_transaction x max_connections): run with --batch N (a COMMIT every N revisions) or --transaction-per-migration so each transaction holds fewer, or raise max_locks_per_transaction on the server"),
-    ("42P07", "the object already exists: if an interrupted CREATE INDEX CONCURRENTLY left an INVALID index of that name (migrate-check lists them), drop it with DROP INDEX CONCURRENTLY and run again; if it was created by hand, drop it or stamp past the revision"),
+    ("42P07", "the object already exists: if an interrupted CREATE INDEX CONCURRENTLY left an INVALID index of that name (migrate-check lists them), drop it with DROP INDEX CONCURRENTLY (or run migrate-up --repair-invalid-indexes); if it was created by hand, drop it or stamp past the revision"),
     ("25001", "this statement cannot run inside a transaction (CREATE INDEX CONCURRENTLY, VACUUM, ALTER TYPE ... ADD VALUE before PostgreSQL 12): mark the script `-- transactional: false`"),
     ("55P03", "another session holds a lock the statement needs: find it in pg_locks / pg_stat_activity, let it finish, and run again"),
     ("57014", "the statement was cancelled (statement_timeout, or an administrator): raise statement_timeout for this script, or run it when the table is quiet"),

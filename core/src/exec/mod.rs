@@ -642,6 +642,11 @@ fn lock_timeout_exhausted(mut e: Error, blockers: &[Blocker], retries: u32) -> E
     ))
 }
 
+/// What the next run does about the INVALID index a failed or interrupted concurrent build of
+/// a step left (`Migrator`'s check for leftovers).
+const AGAIN: &str =
+    "the next migrate-up drops the INVALID index this step left before it builds it again";
+
 /// The error of an interrupted run (`during`: the step that was running; `cause`: the
 /// statement's own failure, which the cancel caused).
 fn interrupted_error(during: Option<&str>, cause: Option<&Error>) -> Error {
@@ -675,8 +680,13 @@ fn interrupted_error(during: Option<&str>, cause: Option<&Error>) -> Error {
             msg.push_str(n);
         }
     }
+    let hint = if msg.contains("INVALID index") {
+        format!("run the command again to finish: {AGAIN}")
+    } else {
+        "run the command again to finish; it starts from the state above".to_string()
+    };
     Error::new(ErrorKind::Interrupted, msg)
-        .with_hint("run the command again to finish; it starts from the state above")
+        .with_hint(hint)
         .with_detail(crate::error::Detail::Interrupted { signal: sig })
 }
 
@@ -976,6 +986,8 @@ fn run_outside(
     observer: &mut dyn Observer,
 ) -> Result<()> {
     let stmts = split_statements(&section.sql, section.line);
+    // INVALID indexes from before this script: not its doing, not named as its leftovers
+    let invalid_before = exec.left_behind();
     for (i, stmt) in stmts.iter().enumerate() {
         let mut attempt = 0;
         // INVALID indexes a timed-out CREATE INDEX CONCURRENTLY left: dropped before the
@@ -1064,7 +1076,8 @@ fn run_outside(
             ));
         }
         // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: say which.
-        let invalid = exec.left_behind();
+        let mut invalid = exec.left_behind();
+        invalid.retain(|i| !invalid_before.contains(i));
         if !invalid.is_empty() {
             e.message.push_str(&format!(
                 "\nnote: INVALID index{} now in the database: {} (clean up with: {}; IF NOT EXISTS would skip it)",
@@ -1076,6 +1089,12 @@ fn run_outside(
                     .collect::<Vec<_>>()
                     .join(" ")
             ));
+            // the next run drops what this step left before building it again
+            e.hint = Some(match e.hint.take() {
+                Some(_) if interrupted => format!("run the command again to finish: {AGAIN}"),
+                Some(h) => format!("{h}; {AGAIN}"),
+                None => AGAIN.to_string(),
+            });
         }
         return Err(e);
     }
