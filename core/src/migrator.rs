@@ -224,7 +224,9 @@ impl Migrator {
             note: self.options.audit_note.clone(),
             ..Default::default()
         };
-        let result = self.run_locked(dir, target, opts, observer, &mut entry);
+        let own_tables = self.own_tables();
+        let existed = db::existing_tables(&mut self.client, &own_tables).unwrap_or_default();
+        let mut result = self.run_locked(dir, target, opts, observer, &mut entry);
         entry.duration = started.elapsed();
         entry.to_heads = match &result {
             Ok(r) => r.end_heads.clone(),
@@ -254,7 +256,25 @@ impl Migrator {
         );
         self.finish(lock, entry, for_audit);
         crate::exec::interrupt::set_status("");
+        // what of retort's own the failed run created (to audit it) is named in its state
+        if let Err(st) = result.as_mut().map_err(|e| e.state.as_mut()) {
+            if let (Some(st), false) = (st, self.client.is_closed()) {
+                if let Ok(now) = db::existing_tables(&mut self.client, &own_tables) {
+                    st.created_tables = now.into_iter().filter(|t| !existed.contains(t)).collect();
+                }
+            }
+        }
         result
+    }
+
+    /// retort's tables beside the version table: itself, the records, the lease's lock table.
+    fn own_tables(&self) -> Vec<String> {
+        vec![
+            self.table.qualified(),
+            self.records.applied.clone(),
+            self.records.audit.clone(),
+            lease::table_name(&self.table),
+        ]
     }
 
     /// `set: 004 maintenance_work_mem=2GB, ...` for the audit note: the `-- set:` settings the
@@ -543,6 +563,7 @@ impl Migrator {
                     rolled_back: true,
                     nothing_applied: true,
                     batch: None,
+                    created_tables: Vec::new(),
                 }),
             })
         };

@@ -228,13 +228,22 @@ mod tests {
             ["public.a", "public.b", "s.\"C\""]
         );
         let st = |s: &str| vec![s.to_string()];
-        assert!(builds_index(&st("CREATE INDEX CONCURRENTLY a ON t (x)"), "a"));
+        assert!(builds_index(
+            &st("CREATE INDEX CONCURRENTLY a ON t (x)"),
+            "a"
+        ));
         assert!(builds_index(
             &st("create unique index concurrently if not exists public.a\n  on t (x)"),
             "a"
         ));
-        assert!(!builds_index(&st("CREATE INDEX a ON t (x)"), "a"), "not concurrent");
-        assert!(!builds_index(&st("CREATE INDEX CONCURRENTLY ab ON t (x)"), "a"));
+        assert!(
+            !builds_index(&st("CREATE INDEX a ON t (x)"), "a"),
+            "not concurrent"
+        );
+        assert!(!builds_index(
+            &st("CREATE INDEX CONCURRENTLY ab ON t (x)"),
+            "a"
+        ));
         assert!(!builds_index(&st("DROP INDEX CONCURRENTLY a"), "a"));
     }
 

@@ -633,3 +633,50 @@ fn backup_before_migrating_only_when_something_runs() {
     );
     assert_eq!(s.db.version_rows(), vec!["004"]);
 }
+
+#[test]
+fn a_failed_first_run_on_an_empty_database_says_what_it_left() {
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.revision(
+        "002",
+        "001",
+        "CREATE TABLE b (id int REFERENCES nowhere);",
+        "DROP TABLE b;",
+    );
+    let retort_tables = |s: &Scenario| {
+        s.db.strings("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    };
+    assert_eq!(retort_tables(&s), Vec::<String>::new());
+    let r = s.run("migrate-up", &[]).code(4);
+    // what stays is exactly what the state line names: the audit log of this failure
+    assert_eq!(
+        retort_tables(&s),
+        ["alembic_version_applied", "alembic_version_audit"]
+    );
+    assert!(
+        r.stderr.contains("state: nothing was applied: the database is as it was before the run, at base (no revision applied), but for retort's own tables alembic_version_applied, alembic_version_audit, created by this run to record it in the audit log"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.audit(), ["up false "]);
+    assert_eq!(
+        s.db.strings("SELECT count(*)::text FROM alembic_version_applied"),
+        ["0"]
+    );
+    let r = s.run("migrate-up", &["--format", "json"]).code(4);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // the second failure finds them there: nothing created, nothing named
+    assert_eq!(
+        doc["state"]["created_tables"],
+        serde_json::json!([]),
+        "{doc}"
+    );
+    assert!(
+        doc["state"]["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("at base (no revision applied)"),
+        "{doc}"
+    );
+}

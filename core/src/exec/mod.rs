@@ -133,6 +133,10 @@ pub struct FailureState {
     /// With [`RunOptions::batch`]: the batch the failure came in; the batches before it are
     /// committed, and the database is at the last step of the one before.
     pub batch: Option<BatchAt>,
+    /// retort's own tables that did not exist before the run and do now (on a fresh database:
+    /// the record tables, created to keep the failed run in the audit log), named in the
+    /// description so that "as it was before the run" is exactly true.
+    pub created_tables: Vec<String>,
 }
 
 /// A batch of a `--batch N` run: the `number`th (from 1) of `of`.
@@ -148,11 +152,22 @@ impl FailureState {
     pub fn describe(&self, report: &RunReport) -> String {
         if self.nothing_applied {
             return format!(
-                "nothing was applied: the database is as it was before the run, at {}{}",
+                "nothing was applied: the database is as it was before the run, at {}{}{}",
                 heads_text(&report.start_heads),
                 match self.batch {
                     Some(b) => format!(" (batch 1 of {} was rolled back)", b.of),
                     None => String::new(),
+                },
+                match self.created_tables.as_slice() {
+                    [] => String::new(),
+                    t => format!(
+                        ", but for retort's own table{} {}, created by this run to record it in the audit log (they hold that entry and nothing else)",
+                        if t.len() == 1 { "" } else { "s" },
+                        t.iter()
+                            .map(|n| n.replace('"', ""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 }
             );
         }
@@ -533,6 +548,7 @@ pub fn run_plan(
                     nothing_applied,
                     batch: (opts.batch.is_some() && !opts.transaction_per_migration)
                         .then_some(BatchAt { number: at + 1, of }),
+                    created_tables: Vec::new(),
                 }),
             }))
         }
