@@ -224,8 +224,6 @@ impl Migrator {
             note: self.options.audit_note.clone(),
             ..Default::default()
         };
-        let own_tables = self.own_tables();
-        let existed = db::existing_tables(&mut self.client, &own_tables).unwrap_or_default();
         let mut result = self.run_locked(dir, target, opts, observer, &mut entry);
         entry.duration = started.elapsed();
         entry.to_heads = match &result {
@@ -254,11 +252,21 @@ impl Migrator {
         crate::exec::interrupt::set_status(
             "the audit row of this run is not written; the migration lock is released when the connection closes",
         );
+        // a run that left nothing still leaves its audit entry, in record tables that writing it
+        // may create (a fresh database): the state names them (the run's own were rolled back)
+        let own_tables = self.own_tables();
+        let before_audit = match &result {
+            Err(e) if e.state.as_ref().is_some_and(|s| s.nothing_applied) => {
+                (!self.client.is_closed())
+                    .then(|| db::existing_tables(&mut self.client, &own_tables).ok())
+                    .flatten()
+            }
+            _ => None,
+        };
         self.finish(lock, entry, for_audit);
         crate::exec::interrupt::set_status("");
-        // what of retort's own the failed run created (to audit it) is named in its state
-        if let Err(st) = result.as_mut().map_err(|e| e.state.as_mut()) {
-            if let (Some(st), false) = (st, self.client.is_closed()) {
+        if let (Some(existed), Err(e)) = (before_audit, result.as_mut()) {
+            if let (Some(st), false) = (e.state.as_mut(), self.client.is_closed()) {
                 if let Ok(now) = db::existing_tables(&mut self.client, &own_tables) {
                     st.created_tables = now.into_iter().filter(|t| !existed.contains(t)).collect();
                 }
