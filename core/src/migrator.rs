@@ -224,7 +224,7 @@ impl Migrator {
             note: self.options.audit_note.clone(),
             ..Default::default()
         };
-        let result = self.run_locked(dir, target, opts, observer, &mut entry);
+        let mut result = self.run_locked(dir, target, opts, observer, &mut entry);
         entry.duration = started.elapsed();
         entry.to_heads = match &result {
             Ok(r) => r.end_heads.clone(),
@@ -252,9 +252,37 @@ impl Migrator {
         crate::exec::interrupt::set_status(
             "the audit row of this run is not written; the migration lock is released when the connection closes",
         );
+        // a run that left nothing still leaves its audit entry, in record tables that writing it
+        // may create (a fresh database): the state names them (the run's own were rolled back)
+        let own_tables = self.own_tables();
+        let before_audit = match &result {
+            Err(e) if e.state.as_ref().is_some_and(|s| s.nothing_applied) => {
+                (!self.client.is_closed())
+                    .then(|| db::existing_tables(&mut self.client, &own_tables).ok())
+                    .flatten()
+            }
+            _ => None,
+        };
         self.finish(lock, entry, for_audit);
         crate::exec::interrupt::set_status("");
+        if let (Some(existed), Err(e)) = (before_audit, result.as_mut()) {
+            if let (Some(st), false) = (e.state.as_mut(), self.client.is_closed()) {
+                if let Ok(now) = db::existing_tables(&mut self.client, &own_tables) {
+                    st.created_tables = now.into_iter().filter(|t| !existed.contains(t)).collect();
+                }
+            }
+        }
         result
+    }
+
+    /// retort's tables beside the version table: itself, the records, the lease's lock table.
+    fn own_tables(&self) -> Vec<String> {
+        vec![
+            self.table.qualified(),
+            self.records.applied.clone(),
+            self.records.audit.clone(),
+            lease::table_name(&self.table),
+        ]
     }
 
     /// `set: 004 maintenance_work_mem=2GB, ...` for the audit note: the `-- set:` settings the
@@ -281,31 +309,72 @@ impl Migrator {
         }
     }
 
-    /// What an earlier run may have left: INVALID indexes (named, or with
-    /// `repair_invalid_indexes` dropped and rebuilt), and the last run's failure or interrupt.
+    /// What an earlier run may have left: INVALID indexes, and the last run's failure or
+    /// interrupt. An INVALID index that a failed or interrupted run of retort said it left, and
+    /// that a step of this run builds again (same name, a `CREATE INDEX CONCURRENTLY` of it), is
+    /// dropped: the step rebuilds it, so "run the command again" finishes. Others are named,
+    /// or with `repair_invalid_indexes` dropped (when a step builds them) or rebuilt.
     fn look_for_leftovers(&mut self, plan: &Plan) -> Result<()> {
-        if let Ok(rows) = self.records.read_audit(&mut self.client, 1) {
-            if let Some(last) = rows.first().filter(|r| !r.success) {
-                log::warn!(
-                    "the last run ({} {} at {}) did not complete: {}",
-                    last.action,
-                    last.target,
-                    last.at,
-                    last.note
-                        .clone()
-                        .or(last.error.clone())
-                        .unwrap_or_default()
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                );
-            }
+        let recent = self
+            .records
+            .read_audit(&mut self.client, 20)
+            .unwrap_or_default();
+        if let Some(last) = recent.first().filter(|r| !r.success) {
+            log::warn!(
+                "the last run ({} {} at {}) did not complete: {}",
+                last.action,
+                last.target,
+                last.at,
+                last.note
+                    .clone()
+                    .or(last.error.clone())
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+            );
         }
         let invalid = db::invalid_index_definitions(&mut self.client)?;
         if invalid.is_empty() {
             return Ok(());
         }
-        let names: Vec<&str> = invalid.iter().map(|(n, _)| n.as_str()).collect();
+        let left_by_runs = policy::invalid_indexes_left_by_runs(
+            recent
+                .iter()
+                .filter(|r| !r.success)
+                .filter_map(|r| r.error.as_deref()),
+        );
+        let statements: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|st| {
+                let sc = self.project.script(&st.revision).ok()?;
+                crate::exec::section_for(sc, st.direction).ok()
+            })
+            .flat_map(|sec| sec.statements().into_iter().map(|x| x.sql))
+            .collect();
+        let bare = |name: &str| {
+            name.rsplit('.')
+                .next()
+                .unwrap_or(name)
+                .trim_matches('"')
+                .to_lowercase()
+        };
+        let mut others = Vec::new();
+        for (name, def) in invalid {
+            if left_by_runs.contains(&name) && policy::builds_index(&statements, &bare(&name)) {
+                log::info!(
+                    "dropping INVALID index {name}: a failed or interrupted run left it, and a step of this run builds it again"
+                );
+                self.drop_invalid(&name)?;
+            } else {
+                others.push((name, def));
+            }
+        }
+        if others.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = others.iter().map(|(n, _)| n.as_str()).collect();
         if !self.options.repair_invalid_indexes {
             log::warn!(
                 "INVALID index{} in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): {}; \
@@ -317,34 +386,14 @@ impl Migrator {
             return Ok(());
         }
         // An index that a step of this run creates is only dropped: the step builds it.
-        let pending_sql: String = plan
-            .steps
-            .iter()
-            .filter_map(|st| self.project.script(&st.revision).ok())
-            .map(|sc| sc.up.sql.to_lowercase())
-            .collect();
-        for (name, def) in &invalid {
-            let bare = name
-                .rsplit('.')
-                .next()
-                .unwrap_or(name)
-                .trim_matches('"')
-                .to_lowercase();
+        let pending_sql: String = statements.join(";").to_lowercase();
+        for (name, def) in &others {
             let built_by_run = pending_sql
                 .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .any(|w| w == bare);
+                .any(|w| w == bare(name));
             if built_by_run {
                 log::info!("dropping INVALID index {name}: a step of this run builds it");
-                let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
-                self.client.batch_execute(&sql).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Migration,
-                        format!(
-                            "cannot drop INVALID index {name}: {}",
-                            db::SqlFailure::from_pg(&e).describe()
-                        ),
-                    )
-                })?;
+                self.drop_invalid(name)?;
                 continue;
             }
             log::info!("repairing INVALID index {name}: dropping it and building it again");
@@ -372,6 +421,20 @@ impl Migrator {
             }
         }
         Ok(())
+    }
+
+    /// Drops an INVALID index (a step of the run builds it again).
+    fn drop_invalid(&mut self, name: &str) -> Result<()> {
+        let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
+        self.client.batch_execute(&sql).map_err(|e| {
+            Error::new(
+                ErrorKind::Migration,
+                format!(
+                    "cannot drop INVALID index {name}: {}",
+                    db::SqlFailure::from_pg(&e).describe()
+                ),
+            )
+        })
     }
 
     fn run_locked(
@@ -508,6 +571,7 @@ impl Migrator {
                     rolled_back: true,
                     nothing_applied: true,
                     batch: None,
+                    created_tables: Vec::new(),
                 }),
             })
         };
@@ -735,16 +799,28 @@ impl Migrator {
             return Ok(());
         }
         let records = self.records.applied(&mut self.client)?;
-        let missing: Vec<String> = self
-            .applied_set(heads)?
+        let applied = self.applied_set(heads)?;
+        let old_form = policy::old_form_checksums(&self.project, &applied, &records)?;
+        let missing: Vec<String> = applied
             .into_iter()
             .filter(|r| !records.contains_key(r))
             .collect();
-        if missing.is_empty() {
+        if missing.is_empty() && old_form.is_empty() {
             return Ok(());
         }
         let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
         self.records.ensure(&mut tx)?;
+        for (rev, old, new) in &old_form {
+            self.records.convert_checksum(&mut tx, rev, old, new)?;
+        }
+        if missing.is_empty() {
+            tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
+            log::debug!(
+                "converted {} recorded checksum(s) to the up-section form",
+                old_form.len()
+            );
+            return Ok(());
+        }
         for rev in &missing {
             let checksum = &self.project.script(rev)?.checksum;
             self.records.record(&mut tx, rev, checksum, None, "adopt")?;

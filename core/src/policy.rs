@@ -65,7 +65,7 @@ pub fn checksum_mismatches(
     for rev in applied {
         if let Some(rec) = records.get(rev) {
             let script = project.script(rev)?;
-            if rec.checksum.trim() != script.checksum {
+            if !script.matches_checksum(&rec.checksum) {
                 out.push(ChecksumMismatch {
                     revision: rev.clone(),
                     path: script.path.display().to_string(),
@@ -76,6 +76,79 @@ pub fn checksum_mismatches(
         }
     }
     Ok(out)
+}
+
+/// Records of `applied` that hold the checksum form covering the down section too (written
+/// before it was left out) of a script that has not changed since: (revision, recorded,
+/// current form). A run converts them, so that editing such a script's down section later is
+/// not taken for an edit of what was applied.
+pub fn old_form_checksums(
+    project: &Project,
+    applied: &[String],
+    records: &HashMap<String, AppliedRecord>,
+) -> Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for rev in applied {
+        let Some(rec) = records.get(rev) else {
+            continue;
+        };
+        let script = project.script(rev)?;
+        let recorded = rec.checksum.trim();
+        if script.legacy_checksum.as_deref() == Some(recorded) {
+            out.push((rev.clone(), recorded.to_string(), script.checksum.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The INVALID indexes that retort's own failed or interrupted steps said they left (the
+/// `note: INVALID index(es) now in the database: a, b (clean up with: ...)` line of a run's
+/// error, as the audit log keeps it), from the texts of failed audit rows.
+pub fn invalid_indexes_left_by_runs<'a>(errors: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for text in errors {
+        for line in text.lines() {
+            let Some(rest) = line
+                .split_once("INVALID index now in the database: ")
+                .or_else(|| line.split_once("INVALID indexes now in the database: "))
+                .map(|(_, r)| r)
+            else {
+                continue;
+            };
+            let names = rest.split(" (clean up with:").next().unwrap_or_default();
+            for n in names.split(", ").map(str::trim).filter(|n| !n.is_empty()) {
+                if !out.iter().any(|o| o == n) {
+                    out.push(n.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether one of `statements` builds the index named `bare` (its name without schema, in
+/// lowercase) concurrently: `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] bare ON ...`.
+pub fn builds_index(statements: &[String], bare: &str) -> bool {
+    statements.iter().any(|st| {
+        let words: Vec<String> = st
+            .split_whitespace()
+            .map(|w| w.trim_matches('"').to_lowercase())
+            .collect();
+        let w: Vec<&str> = words.iter().map(String::as_str).collect();
+        let after = match w.as_slice() {
+            ["create", "index", "concurrently", rest @ ..] => rest,
+            ["create", "unique", "index", "concurrently", rest @ ..] => rest,
+            _ => return false,
+        };
+        let after = match after {
+            ["if", "not", "exists", rest @ ..] => rest,
+            rest => rest,
+        };
+        after
+            .first()
+            .is_some_and(|name| name.rsplit('.').next().unwrap_or(name).trim_matches('"') == bare)
+            && after.get(1) == Some(&"on")
+    })
 }
 
 /// The refusal when applied scripts were edited.
@@ -142,6 +215,37 @@ mod tests {
     use super::*;
     use crate::script::parse_script;
     use std::path::{Path, PathBuf};
+
+    #[test]
+    fn the_invalid_indexes_a_run_left_and_the_statements_that_build_them() {
+        let errors = [
+            "interrupted by SIGINT during 002\n  statement: CREATE INDEX CONCURRENTLY a ON t (x)\nnote: INVALID index now in the database: public.a (clean up with: DROP INDEX CONCURRENTLY IF EXISTS public.a;)",
+            "migration failed\nnote: INVALID indexes now in the database: public.b, s.\"C\" (clean up with: ...)",
+            "no index here",
+        ];
+        assert_eq!(
+            invalid_indexes_left_by_runs(errors.into_iter()),
+            ["public.a", "public.b", "s.\"C\""]
+        );
+        let st = |s: &str| vec![s.to_string()];
+        assert!(builds_index(
+            &st("CREATE INDEX CONCURRENTLY a ON t (x)"),
+            "a"
+        ));
+        assert!(builds_index(
+            &st("create unique index concurrently if not exists public.a\n  on t (x)"),
+            "a"
+        ));
+        assert!(
+            !builds_index(&st("CREATE INDEX a ON t (x)"), "a"),
+            "not concurrent"
+        );
+        assert!(!builds_index(
+            &st("CREATE INDEX CONCURRENTLY ab ON t (x)"),
+            "a"
+        ));
+        assert!(!builds_index(&st("DROP INDEX CONCURRENTLY a"), "a"));
+    }
 
     fn project() -> Project {
         let a = "-- revision: a\n-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n";

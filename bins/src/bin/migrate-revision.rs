@@ -23,10 +23,11 @@ struct Args {
     /// What the revision does (prompted for on a terminal when missing).
     #[arg(short, long)]
     message: Option<String>,
-    /// Use this id instead of the next sequential number.
+    /// Use this id (default: the history's convention: 12 hex digits after Alembic's ids, else
+    /// the next number; retort.toml's [revision] ids = "hex" | "sequential" fixes it).
     #[arg(long, value_name = "ID")]
     rev_id: Option<String>,
-    /// Random 12-hex ids (like Alembic's) instead of sequential numbers.
+    /// A random 12-hex id (like Alembic's) whatever the history's convention.
     #[arg(long)]
     random_id: bool,
     /// Parent revision (default: the single head); `base` starts a new root.

@@ -57,7 +57,8 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<std::path::PathBuf>,
     /// Before running, drop and rebuild (concurrently) the INVALID indexes that a failed or
-    /// interrupted CREATE INDEX CONCURRENTLY left; without it they are only named.
+    /// interrupted CREATE INDEX CONCURRENTLY left; without it they are only named (but one that
+    /// a failed run's own step left, and this run builds again, is dropped anyway).
     #[arg(long)]
     repair_invalid_indexes: bool,
     /// Output: text, or json (the plan with --dry-run, else the run report on stdout and a

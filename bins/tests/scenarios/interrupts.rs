@@ -215,7 +215,7 @@ fn sigterm_cancels_a_long_statement_on_the_server_and_frees_the_lock_at_once() {
 }
 
 #[test]
-fn an_interrupted_concurrent_build_names_the_invalid_index_and_the_next_run_repairs_it() {
+fn an_interrupted_concurrent_build_names_the_invalid_index_and_the_next_run_finishes() {
     let s = Scenario::new();
     s.revision(
         "001",
@@ -250,21 +250,67 @@ fn an_interrupted_concurrent_build_names_the_invalid_index_and_the_next_run_repa
     );
     assert_eq!(s.db.version_rows(), ["001"]);
 
-    // the next run names what it finds; with --repair-invalid-indexes it clears the way
-    let next = s.run("migrate-up", &["--dry-run"]).ok();
-    let _ = next;
-    let plain = s.run("migrate-up", &[]);
+    // the message says what the next run does about it
     assert!(
-        plain.stderr.contains("INVALID index in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): public.items_id"),
+        err.contains("hint: run the command again to finish: the next migrate-up drops the INVALID index this step left before it builds it again"),
+        "{err}"
+    );
+
+    // and it does: the index this step itself left is dropped, the step builds it again
+    let next = s.run("migrate-up", &[]);
+    assert!(
+        next.stderr.contains("the last run (up heads at "),
+        "{}",
+        next.stderr
+    );
+    assert!(
+        next.stderr.contains("dropping INVALID index public.items_id: a failed or interrupted run left it, and a step of this run builds it again"),
+        "{}",
+        next.stderr
+    );
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(s.db.version_rows(), ["002"]);
+    assert!(s
+        .db
+        .strings("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
+        .is_empty());
+}
+
+#[test]
+fn an_invalid_index_retort_did_not_leave_is_only_named_until_repair_is_asked_for() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE items (id int); INSERT INTO items SELECT 1 FROM generate_series(1, 2);",
+        "DROP TABLE items;",
+    );
+    s.revision_with(
+        "002",
+        "001",
+        "-- transactional: false",
+        "DELETE FROM items WHERE ctid <> (SELECT min(ctid) FROM items);\nCREATE UNIQUE INDEX CONCURRENTLY items_id ON items (id);",
+        "DROP INDEX CONCURRENTLY items_id;",
+    );
+    s.run("migrate-up", &["001"]).ok();
+    // a build that failed outside retort (duplicates), leaving an INVALID index of that name
+    let mut c = s.db.client();
+    assert!(c
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY items_id ON items (id)")
+        .is_err());
+    let plain = s.run("migrate-up", &[]).code(4);
+    assert!(
+        plain.stderr.contains("INVALID index in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): public.items_id")
+            && plain.stderr.contains("--repair-invalid-indexes"),
         "{}",
         plain.stderr
     );
     assert!(
-        plain.stderr.contains("the last run (up heads at "),
+        plain.stderr.contains("already exists")
+            && plain.stderr.contains("migrate-up --repair-invalid-indexes"),
         "{}",
         plain.stderr
     );
-    assert_eq!(plain.code, 4, "{}", plain.stderr);
     let fixed = s.run("migrate-up", &["--repair-invalid-indexes"]).ok();
     assert!(
         fixed
@@ -274,10 +320,6 @@ fn an_interrupted_concurrent_build_names_the_invalid_index_and_the_next_run_repa
         fixed.stderr
     );
     assert_eq!(s.db.version_rows(), ["002"]);
-    assert!(s
-        .db
-        .strings("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
-        .is_empty());
 }
 
 #[test]

@@ -48,6 +48,81 @@ fn revisions_are_numbered_and_chained() {
     assert!(r.stdout.contains("_x.sql"));
 }
 
+/// The 12-hex id of the file `migrate-revision` reported writing (`migrations/<id>_<slug>.sql`).
+fn written_id(stdout: &str, slug: &str) -> String {
+    let end = stdout
+        .find(&format!("_{slug}.sql"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let id = &stdout[stdout[..end].rfind('/').unwrap() + 1..end];
+    assert!(
+        id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not a hex id: {id} ({stdout})"
+    );
+    id.to_string()
+}
+
+#[test]
+fn new_revisions_follow_an_imported_histories_hex_ids() {
+    let s = Scenario::new();
+    // what migrate-import writes for an Alembic history
+    s.revision(
+        "4b1e0c9a7d21",
+        "",
+        "CREATE TABLE a (id int);",
+        "DROP TABLE a;",
+    );
+    s.revision(
+        "2f1c8e6b3a90",
+        "4b1e0c9a7d21",
+        "CREATE TABLE b (id int);",
+        "DROP TABLE b;",
+    );
+    let r = s
+        .run_env("migrate-revision", &["-m", "add titles"], &[])
+        .ok();
+    let first = written_id(&r.stdout, "add_titles");
+    assert!(!s.migrations().join("001_add_titles.sql").exists());
+    let text =
+        std::fs::read_to_string(s.migrations().join(format!("{first}_add_titles.sql"))).unwrap();
+    assert!(text.contains("-- down_revision: 2f1c8e6b3a90"), "{text}");
+    // a branch, and its merge: hex too
+    let r = s
+        .run_env(
+            "migrate-revision",
+            &["-m", "side", "--head", "2f1c8e6b3a90", "--splice"],
+            &[],
+        )
+        .ok();
+    let side = written_id(&r.stdout, "side");
+    let r = s
+        .run_env(
+            "migrate-revision",
+            &["--merge", "heads", "-m", "merge"],
+            &[],
+        )
+        .ok();
+    let merge = written_id(&r.stdout, "merge");
+    let text = std::fs::read_to_string(s.migrations().join(format!("{merge}_merge.sql"))).unwrap();
+    assert!(
+        text.contains(&format!("-- down_revision: {first}, {side}"))
+            || text.contains(&format!("-- down_revision: {side}, {first}")),
+        "{text}"
+    );
+    s.run_env("migrate-check", &["--offline"], &[]).ok();
+    // retort.toml fixes the choice
+    s.write("retort.toml", "[revision]\nids = \"sequential\"\n");
+    let r = s.run_env("migrate-revision", &["-m", "numbered"], &[]).ok();
+    assert!(r.stdout.contains("001_numbered.sql"), "{}", r.stdout);
+    s.write("retort.toml", "[revision]\nids = \"uuid\"\n");
+    let r = s.run_env("migrate-revision", &["-m", "x"], &[]).code(2);
+    assert!(
+        r.stderr
+            .contains("retort.toml:2: `ids` must be \"hex\" or \"sequential\""),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn several_heads_need_head_or_merge() {
     let s = Scenario::new();
@@ -166,6 +241,57 @@ fn history_current_and_branches_in_alembics_formats() {
     );
     let r = s.run_env("migrate-history", &["-r", "2b3c:3c4d"], &[]).ok();
     assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+}
+
+#[test]
+fn three_mistakes_in_two_scripts_are_reported_in_one_run() {
+    let s = Scenario::new();
+    s.revision(
+        "4b1e0c9a7d21",
+        "",
+        "CREATE TABLE a (id int);",
+        "DROP TABLE a;",
+    );
+    // a misspelt key and a bad value in one script
+    s.write(
+        "migrations/2f1c8e6b3a90_b.sql",
+        "-- revision: 2f1c8e6b3a90\n-- down_revision: 4b1e0c9a7d21\n-- mesage: b\n-- transactional: no\n\n-- migrate:up\nSELECT 1;\n",
+    );
+    // a typo'd parent in another
+    s.write(
+        "migrations/9c3d5e7f1a2b_c.sql",
+        "-- revision: 9c3d5e7f1a2b\n-- down_revision: 2f1c8e6b3a09\n\n-- migrate:up\nSELECT 1;\n",
+    );
+    for bin in ["migrate-up", "migrate-history"] {
+        let r = s.run(bin, &[]).code(6);
+        assert!(
+            r.stderr.contains("3 problems in the migration scripts"),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(
+                "2f1c8e6b3a90_b.sql:3: unknown header key 'mesage' (did you mean 'message'?)"
+            ),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(
+                "2f1c8e6b3a90_b.sql:4: transactional must be 'true' or 'false', not 'no'"
+            ),
+            "{bin}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("9c3d5e7f1a2b_c.sql:2: revision 9c3d5e7f1a2b has down_revision '2f1c8e6b3a09', but no revision has that id (did you mean '2f1c8e6b3a90'?)"),
+            "{bin}: {}",
+            r.stderr
+        );
+    }
+    let r = s.run("migrate-check", &["--offline"]).code(1);
+    assert!(r.stdout.contains("3 problems"), "{}", r.stdout);
+    assert_eq!(s.db.tables(), Vec::<String>::new());
 }
 
 #[test]

@@ -73,6 +73,87 @@ fn an_edited_applied_script_is_refused_until_rehashed() {
 }
 
 #[test]
+fn fixing_the_downgrade_of_an_applied_script_is_not_an_edit() {
+    let s = Scenario::with_example();
+    s.run("migrate-up", &["003"]).ok();
+    let path = s.migrations().join("002_server_settings.sql");
+    let original = std::fs::read_to_string(&path).unwrap();
+    // the down section fixed after 002 was applied: not an edit of what ran
+    let fixed = original.replace(
+        "DROP TABLE server_settings;",
+        "DROP TABLE IF EXISTS server_settings;",
+    );
+    assert_ne!(fixed, original);
+    std::fs::write(&path, &fixed).unwrap();
+    let r = s.run("migrate-check", &["--format", "json"]).code(1); // only pending: 004
+    assert!(!r.stdout.contains("checksum_mismatch"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"pending\""), "{}", r.stdout);
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(s.db.version_rows(), vec!["004"]);
+    // the downgrade that runs is the fixed one
+    s.run("migrate-down", &["001"]).ok();
+    s.run("migrate-up", &[]).ok();
+    // an edit of the up section is still one
+    std::fs::write(
+        &path,
+        fixed.replace("DEFAULT now()", "DEFAULT clock_timestamp()"),
+    )
+    .unwrap();
+    let r = s.run("migrate-check", &[]).code(1);
+    assert!(
+        r.stdout.contains("checksum_mismatch") && r.stdout.contains("002_server_settings.sql"),
+        "{}",
+        r.stdout
+    );
+    s.run("migrate-up", &[]).code(7);
+}
+
+#[test]
+fn a_checksum_recorded_in_the_old_form_still_verifies_and_is_converted() {
+    let s = Scenario::with_example();
+    s.run("migrate-up", &["003"]).ok();
+    // the form older versions recorded: the header lines, then the file from '-- migrate:up'
+    // to its end, the down section included (computed here by PostgreSQL, not by retort)
+    let path = s.migrations().join("002_server_settings.sql");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let from_up = &original[original.find("-- migrate:up").unwrap()..];
+    let old_text = format!("down_revision: 001\n{}", from_up.trim_end());
+    s.db.execute(&format!(
+        "UPDATE alembic_version_applied
+            SET checksum = encode(sha256(convert_to($q${old_text}$q$, 'UTF8')), 'hex')
+          WHERE revision = '002'"
+    ));
+    let old =
+        s.db.strings("SELECT checksum FROM alembic_version_applied WHERE revision = '002'");
+    assert_eq!(old[0].len(), 64);
+    // verifies as it is, with no --rehash
+    let r = s.run("migrate-check", &["--format", "json"]).code(1); // only pending: 004
+    assert!(!r.stdout.contains("checksum_mismatch"), "{}", r.stdout);
+    // a run converts it to the current form, keeping how and when it was applied
+    s.run("migrate-up", &[]).ok();
+    let now = s.db.strings(
+        "SELECT checksum || ' ' || how FROM alembic_version_applied WHERE revision = '002'",
+    );
+    let up_only = &from_up[..from_up.find("-- migrate:down").unwrap()];
+    let new_text = format!("down_revision: 001\n{}", up_only.trim_end());
+    let expected = s.db.strings(&format!(
+        "SELECT encode(sha256(convert_to($q${new_text}$q$, 'UTF8')), 'hex') || ' up'"
+    ));
+    assert_ne!(expected[0], format!("{} up", old[0]));
+    assert_eq!(now, expected, "converted, how kept");
+    // from then on the down section can be fixed like any other
+    std::fs::write(
+        &path,
+        original.replace(
+            "DROP TABLE server_settings;",
+            "DROP TABLE IF EXISTS server_settings;",
+        ),
+    )
+    .unwrap();
+    s.run("migrate-check", &[]).ok();
+}
+
+#[test]
 fn ignore_checksums_proceeds_once() {
     let s = Scenario::with_example();
     s.run("migrate-up", &["001"]).ok();
@@ -551,4 +632,51 @@ fn backup_before_migrating_only_when_something_runs() {
         r.stderr
     );
     assert_eq!(s.db.version_rows(), vec!["004"]);
+}
+
+#[test]
+fn a_failed_first_run_on_an_empty_database_says_what_it_left() {
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE a (id int);", "DROP TABLE a;");
+    s.revision(
+        "002",
+        "001",
+        "CREATE TABLE b (id int REFERENCES nowhere);",
+        "DROP TABLE b;",
+    );
+    let retort_tables = |s: &Scenario| {
+        s.db.strings("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    };
+    assert_eq!(retort_tables(&s), Vec::<String>::new());
+    let r = s.run("migrate-up", &[]).code(4);
+    // what stays is exactly what the state line names: the audit log of this failure
+    assert_eq!(
+        retort_tables(&s),
+        ["alembic_version_applied", "alembic_version_audit"]
+    );
+    assert!(
+        r.stderr.contains("state: nothing was applied: the database is as it was before the run, at base (no revision applied), but for retort's own tables alembic_version_applied, alembic_version_audit, created by this run to record it in the audit log"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.audit(), ["up false "]);
+    assert_eq!(
+        s.db.strings("SELECT count(*)::text FROM alembic_version_applied"),
+        ["0"]
+    );
+    let r = s.run("migrate-up", &["--format", "json"]).code(4);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // the second failure finds them there: nothing created, nothing named
+    assert_eq!(
+        doc["state"]["created_tables"],
+        serde_json::json!([]),
+        "{doc}"
+    );
+    assert!(
+        doc["state"]["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("at base (no revision applied)"),
+        "{doc}"
+    );
 }

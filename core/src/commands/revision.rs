@@ -1,6 +1,10 @@
-//! `migrate-revision`: writes a new script file. Ids are sequential and zero-padded by default
-//! (`001`, `002`, as projects that number their files do), or random 12-hex ids on request.
+//! `migrate-revision`: writes a new script file. Ids follow the history's convention, so that a
+//! new revision sits with the old ones: 12 random hex digits where the history's ids are
+//! Alembic's (an imported history), else the next number, zero-padded (`001`, `002`, as
+//! projects that number their files do). `retort.toml`'s `[revision] ids = "hex"` or
+//! `"sequential"` fixes the choice; `--random-id` and `--rev-id` decide for one revision.
 
+use crate::config::project_file::{self, IdStyle};
 use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::script::{file_name_for, render_script, validate_revision_id, NewScript};
@@ -30,7 +34,8 @@ pub struct RevisionOptions {
     pub created: Option<String>,
 }
 
-/// The script to write and where: computed without touching the file system.
+/// The script to write and where: computed without writing anything (`retort.toml` is read
+/// for its `[revision]` table).
 pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, NewScript)> {
     let graph = &project.graph;
     let heads = graph.heads();
@@ -99,7 +104,12 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
     let revision = match &opts.rev_id {
         Some(id) => id.clone(),
         None if opts.random_id => random_id(&opts.message),
-        None => next_sequential(project),
+        None => match project_file::revision_ids(&project.dir)?
+            .unwrap_or_else(|| history_convention(project))
+        {
+            IdStyle::Hex => random_id(&opts.message),
+            IdStyle::Sequential => next_sequential(project),
+        },
     };
     validate_revision_id(&revision)?;
     if project.graph.get(&revision).is_some() {
@@ -178,6 +188,29 @@ fn single_head(heads: &[String]) -> Result<String> {
             many.join(", ")
         ))
         .with_hint("pass --head REV, or merge them first: migrate-revision --merge heads -m \"merge\"")),
+    }
+}
+
+/// The ids the history uses: hex where more of its ids look like Alembic's (12 hex digits, a
+/// letter among them) than are numbers, else sequential (an empty history too).
+fn history_convention(project: &Project) -> IdStyle {
+    let (mut hex, mut numbered) = (0usize, 0usize);
+    for n in project.graph.nodes() {
+        let id = n.id.as_bytes();
+        if id.iter().all(u8::is_ascii_digit) {
+            numbered += 1;
+        } else if id.len() == 12
+            && id
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            hex += 1;
+        }
+    }
+    if hex > numbered {
+        IdStyle::Hex
+    } else {
+        IdStyle::Sequential
     }
 }
 
@@ -267,6 +300,60 @@ mod tests {
             created: Some("2026-11-22T10:00:00Z".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn new_ids_follow_the_history() {
+        let of = |ids: &[&str]| {
+            let mut down = "none".to_string();
+            let scripts = ids
+                .iter()
+                .map(|rev| {
+                    let text =
+                        format!("-- revision: {rev}\n-- down_revision: {down}\n-- migrate:up\n");
+                    down = rev.to_string();
+                    parse_script(Path::new(&format!("m/{rev}.sql")), text.as_bytes()).unwrap()
+                })
+                .collect();
+            history_convention(&Project::from_scripts(Path::new("m"), scripts).unwrap())
+        };
+        assert_eq!(of(&[]), IdStyle::Sequential);
+        assert_eq!(of(&["001", "002"]), IdStyle::Sequential);
+        assert_eq!(
+            of(&["202612071530", "202612081000"]),
+            IdStyle::Sequential,
+            "timestamps"
+        );
+        assert_eq!(of(&["4b1e0c9a7d21", "2f1c8e6b3a90"]), IdStyle::Hex);
+        // an Alembic id made only of digits does not turn the history numbered
+        assert_eq!(
+            of(&["4b1e0c9a7d21", "2f1c8e6b3a90", "123456789012"]),
+            IdStyle::Hex
+        );
+        assert_eq!(of(&["001", "add_users"]), IdStyle::Sequential);
+        // in a hex history, the new revision and the merge get hex ids
+        let p = Project::from_scripts(
+            Path::new("m"),
+            ["4b1e0c9a7d21", "2f1c8e6b3a90"]
+                .iter()
+                .map(|rev| {
+                    let text = format!("-- revision: {rev}\n-- migrate:up\n");
+                    parse_script(Path::new(&format!("m/{rev}.sql")), text.as_bytes()).unwrap()
+                })
+                .collect(),
+        )
+        .unwrap();
+        let o = RevisionOptions {
+            merge: Some(vec!["heads".into()]),
+            ..opts()
+        };
+        let (path, s) = prepare(&p, &o).unwrap();
+        assert!(
+            s.revision.len() == 12 && s.revision.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{}",
+            s.revision
+        );
+        assert!(path.ends_with(format!("{}_m.sql", s.revision)), "{path:?}");
     }
 
     #[test]

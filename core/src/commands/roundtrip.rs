@@ -14,7 +14,10 @@ use crate::error::{ErrorKind, Result};
 use crate::graph::Target;
 use crate::plan::{stamp_ops, Direction, Plan, Step};
 use crate::project::Project;
+use crate::schema::model::{QName, Schema};
 use crate::schema::workspace::{after_shadows, execute, Workspace};
+use crate::script::Script;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -51,7 +54,80 @@ pub struct RoundTripReport {
     /// Revisions that made the whole round trip.
     pub passed: Vec<String>,
     pub failure: Option<RoundTripFailure>,
+    /// What down sections left and the round trip accepted: `001 keeps extension vector
+    /// (reason)`, by the script's `-- round_trip:` line or, for the extensions a root
+    /// revision's down keeps, by default.
+    pub accepted: Vec<String>,
     pub elapsed: Duration,
+}
+
+/// Makes `back` (the catalog after the down section) equal to `before` for what `script` may
+/// keep: the objects of its `-- round_trip: keeps ...` line, and, when it is a root (a
+/// baseline: everything before it is the empty database), the extensions its down section
+/// leaves installed (other databases of the server may use them; dropping them is rarely
+/// right). Returns what was accepted, described.
+fn accept_what_is_kept(script: &Script, back: &mut Schema, before: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    if script.down_revisions.is_empty() {
+        let kept: Vec<String> = back
+            .extensions
+            .keys()
+            .filter(|e| !before.extensions.contains_key(*e))
+            .cloned()
+            .collect();
+        for e in kept {
+            back.extensions.remove(&e);
+            out.push(format!(
+                "{} keeps extension {e} (the down section of a root revision may keep the extensions it created)",
+                script.revision
+            ));
+        }
+    }
+    if let Some(ex) = &script.round_trip {
+        for (kind, name) in &ex.keeps {
+            if align(back, before, kind, name) {
+                out.push(format!(
+                    "{} keeps {kind} {name} ({})",
+                    script.revision, ex.reason
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Sets `back`'s object `kind name` to what `before` has (removes it when `before` has none);
+/// true when they differed.
+fn align(back: &mut Schema, before: &Schema, kind: &str, name: &str) -> bool {
+    fn entry<K: Ord + Clone, V: Clone + PartialEq>(
+        back: &mut BTreeMap<K, V>,
+        before: &BTreeMap<K, V>,
+        key: K,
+    ) -> bool {
+        let differed = back.get(&key) != before.get(&key);
+        match before.get(&key) {
+            Some(v) => {
+                back.insert(key, v.clone());
+            }
+            None => {
+                back.remove(&key);
+            }
+        }
+        differed
+    }
+    let qname = || match name.split_once('.') {
+        Some((s, n)) => QName::new(s, n),
+        None => QName::new("public", name),
+    };
+    match kind {
+        "extension" => entry(&mut back.extensions, &before.extensions, name.to_string()),
+        "schema" => entry(&mut back.schemas, &before.schemas, name.to_string()),
+        "type" => entry(&mut back.enums, &before.enums, qname()),
+        "table" => entry(&mut back.tables, &before.tables, qname()),
+        "sequence" => entry(&mut back.sequences, &before.sequences, qname()),
+        "view" => entry(&mut back.views, &before.views, qname()),
+        _ => false,
+    }
 }
 
 /// The down step that undoes the up step `s`.
@@ -127,7 +203,12 @@ fn run(
             report.failure = Some(failed(rev, "downgrade", sql_error(e)?)?);
             break;
         }
-        let back = ws.read(&mut client)?;
+        let mut back = ws.read(&mut client)?;
+        report.accepted.extend(accept_what_is_kept(
+            project.script(rev)?,
+            &mut back,
+            &before,
+        ));
         if back != before {
             let mut d = describe_diff(&back, &before, "after the downgrade", "before the upgrade");
             if d.is_empty() {

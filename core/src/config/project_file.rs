@@ -1,7 +1,9 @@
 //! `retort.toml`, the project file beside the migrations directory: settings that belong to
 //! the project rather than to one machine or one run, kept in the repository. This module reads
 //! its `[filters]` table (`include` / `exclude` globs on `schema.table` for drift and
-//! autogenerate); the lint reads its `[lint]` table (`crate::lint::config`). Flags and
+//! autogenerate) and its `[revision]` table (`ids = "hex"` or `"sequential"`: how
+//! `migrate-revision` names new revisions); the lint reads its `[lint]` table
+//! (`crate::lint::config`). Flags and
 //! environment variables add to what the file says.
 
 use crate::error::{Error, Result};
@@ -32,14 +34,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 pub fn filters_from(text: &str, path: &Path) -> Result<(Vec<String>, Vec<String>)> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-        Error::usage(format!(
-            "{}:{line}: not valid TOML: {}",
-            path.display(),
-            e.message()
-        ))
-    })?;
+    let table: toml::Table = parse(text, path)?;
     let Some(filters) = table.get("filters") else {
         return Ok((Vec::new(), Vec::new()));
     };
@@ -91,9 +86,116 @@ pub fn filters_from(text: &str, path: &Path) -> Result<(Vec<String>, Vec<String>
     Ok(lists)
 }
 
+/// How `migrate-revision` names a new revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdStyle {
+    /// One more than the largest all-digit id, zero-padded (`001`, `002`).
+    Sequential,
+    /// 12 random hex digits, as Alembic writes them (`1fb9e396657a`).
+    Hex,
+}
+
+/// The `[revision]` table's `ids` (`"hex"` or `"sequential"`); None when there is no file, no
+/// table or no key (the history's convention decides). Anything else is an error naming the
+/// file and line.
+pub fn revision_ids(migrations_dir: &Path) -> Result<Option<IdStyle>> {
+    let path = path_for(migrations_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => revision_ids_from(&text, &path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+pub fn revision_ids_from(text: &str, path: &Path) -> Result<Option<IdStyle>> {
+    let table: toml::Table = parse(text, path)?;
+    let Some(revision) = table.get("revision") else {
+        return Ok(None);
+    };
+    let where_is = |key: &str| {
+        let line = text
+            .lines()
+            .position(|l| l.trim_start().starts_with(key))
+            .map(|l| l + 1)
+            .unwrap_or(1);
+        format!("{}:{line}", path.display())
+    };
+    let hint = "write it as [revision] followed by ids = \"hex\" (12 hex digits, as Alembic) or \
+                ids = \"sequential\" (001, 002, ...)";
+    let revision = revision.as_table().ok_or_else(|| {
+        Error::usage(format!(
+            "{}: `revision` must be a table",
+            where_is("revision")
+        ))
+        .with_hint(hint)
+    })?;
+    let mut style = None;
+    for (key, value) in revision {
+        if key != "ids" {
+            return Err(Error::usage(format!(
+                "{}: unknown key `{key}` in [revision]",
+                where_is(key)
+            ))
+            .with_hint(hint));
+        }
+        style = Some(match value.as_str() {
+            Some("hex") => IdStyle::Hex,
+            Some("sequential") => IdStyle::Sequential,
+            _ => {
+                return Err(Error::usage(format!(
+                    "{}: `ids` must be \"hex\" or \"sequential\", not {}",
+                    where_is(key),
+                    match value.as_str() {
+                        Some(s) => format!("\"{s}\""),
+                        None => value.type_str().to_string(),
+                    }
+                ))
+                .with_hint(hint))
+            }
+        });
+    }
+    Ok(style)
+}
+
+fn parse(text: &str, path: &Path) -> Result<toml::Table> {
+    text.parse().map_err(|e: toml::de::Error| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        Error::usage(format!(
+            "{}:{line}: not valid TOML: {}",
+            path.display(),
+            e.message()
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_revision_table_fixes_the_id_style() {
+        let read = |t: &str| revision_ids_from(t, Path::new("retort.toml"));
+        assert_eq!(
+            read("[revision]\nids = \"hex\"\n").unwrap(),
+            Some(IdStyle::Hex)
+        );
+        assert_eq!(
+            read("[revision]\nids = \"sequential\"\n").unwrap(),
+            Some(IdStyle::Sequential)
+        );
+        assert_eq!(read("[filters]\nexclude = []\n").unwrap(), None);
+        let e = read("[revision]\n\nids = \"random\"\n").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("retort.toml:3: `ids` must be \"hex\" or \"sequential\""),
+            "{e}"
+        );
+        let e = read("[revision]\nid = \"hex\"\n").unwrap_err();
+        assert!(
+            e.message.starts_with("retort.toml:2: unknown key `id`"),
+            "{e}"
+        );
+    }
 
     fn read(text: &str) -> Result<(Vec<String>, Vec<String>)> {
         filters_from(text, Path::new("retort.toml"))

@@ -411,6 +411,26 @@ pub fn invalid_indexes(client: &mut impl postgres::GenericClient) -> Result<Vec<
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// Those of `tables` (qualified, quoted names) that exist, in the order given.
+pub fn existing_tables(
+    client: &mut impl postgres::GenericClient,
+    tables: &[String],
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for t in tables {
+        let row = query::one(
+            client,
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[(t, postgres::types::Type::TEXT)],
+        )
+        .map_err(|e| db_error("cannot look up retort's tables", &e))?;
+        if row.get::<_, bool>(0) {
+            out.push(t.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// The INVALID indexes with their definitions (`pg_get_indexdef`), to rebuild them.
 pub fn invalid_index_definitions(client: &mut Client) -> Result<Vec<(String, String)>> {
     let rows = client

@@ -151,6 +151,27 @@ impl Records {
             .map_err(|e| db_error("cannot record the applied revision", &e))
     }
 
+    /// Replaces a record's checksum with `new` where it is still `old`, keeping when and how
+    /// the revision was applied (a record of the form written before the down section was
+    /// left out of the checksum, brought to the current form: the script has not changed).
+    pub fn convert_checksum(
+        &self,
+        client: &mut impl GenericClient,
+        revision: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<()> {
+        client
+            .batch_execute(&format!(
+                "UPDATE {} SET checksum = {} WHERE revision = {} AND checksum = {};",
+                self.applied,
+                quote_literal(new),
+                quote_literal(revision),
+                quote_literal(old)
+            ))
+            .map_err(|e| db_error("cannot convert a recorded checksum", &e))
+    }
+
     /// The statement [`Records::record`] runs (the run loop sends it in one round trip with the
     /// step's version-table writes).
     pub fn record_sql(

@@ -133,6 +133,10 @@ pub struct FailureState {
     /// With [`RunOptions::batch`]: the batch the failure came in; the batches before it are
     /// committed, and the database is at the last step of the one before.
     pub batch: Option<BatchAt>,
+    /// retort's own tables that did not exist before the run and do now (on a fresh database:
+    /// the record tables, created to keep the failed run in the audit log), named in the
+    /// description so that "as it was before the run" is exactly true.
+    pub created_tables: Vec<String>,
 }
 
 /// A batch of a `--batch N` run: the `number`th (from 1) of `of`.
@@ -148,11 +152,22 @@ impl FailureState {
     pub fn describe(&self, report: &RunReport) -> String {
         if self.nothing_applied {
             return format!(
-                "nothing was applied: the database is as it was before the run, at {}{}",
+                "nothing was applied: the database is as it was before the run, at {}{}{}",
                 heads_text(&report.start_heads),
                 match self.batch {
                     Some(b) => format!(" (batch 1 of {} was rolled back)", b.of),
                     None => String::new(),
+                },
+                match self.created_tables.as_slice() {
+                    [] => String::new(),
+                    t => format!(
+                        ", but for retort's own table{} {}, created by this run to record it in the audit log (they hold that entry and nothing else)",
+                        if t.len() == 1 { "" } else { "s" },
+                        t.iter()
+                            .map(|n| n.replace('"', ""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 }
             );
         }
@@ -532,6 +547,7 @@ pub fn run_plan(
                     nothing_applied,
                     batch: (opts.batch.is_some() && !opts.transaction_per_migration)
                         .then_some(BatchAt { number: at + 1, of }),
+                    created_tables: Vec::new(),
                 }),
             }))
         }
@@ -641,6 +657,11 @@ fn lock_timeout_exhausted(mut e: Error, blockers: &[Blocker], retries: u32) -> E
     ))
 }
 
+/// What the next run does about the INVALID index a failed or interrupted concurrent build of
+/// a step left (`Migrator`'s check for leftovers).
+const AGAIN: &str =
+    "the next migrate-up drops the INVALID index this step left before it builds it again";
+
 /// The error of an interrupted run (`during`: the step that was running; `cause`: the
 /// statement's own failure, which the cancel caused).
 fn interrupted_error(during: Option<&str>, cause: Option<&Error>) -> Error {
@@ -674,8 +695,13 @@ fn interrupted_error(during: Option<&str>, cause: Option<&Error>) -> Error {
             msg.push_str(n);
         }
     }
+    let hint = if msg.contains("INVALID index") {
+        format!("run the command again to finish: {AGAIN}")
+    } else {
+        "run the command again to finish; it starts from the state above".to_string()
+    };
     Error::new(ErrorKind::Interrupted, msg)
-        .with_hint("run the command again to finish; it starts from the state above")
+        .with_hint(hint)
         .with_detail(crate::error::Detail::Interrupted { signal: sig })
 }
 
@@ -975,6 +1001,8 @@ fn run_outside(
     observer: &mut dyn Observer,
 ) -> Result<()> {
     let stmts = split_statements(&section.sql, section.line);
+    // INVALID indexes from before this script: not its doing, not named as its leftovers
+    let invalid_before = exec.left_behind();
     for (i, stmt) in stmts.iter().enumerate() {
         let mut attempt = 0;
         // INVALID indexes a timed-out CREATE INDEX CONCURRENTLY left: dropped before the
@@ -1063,7 +1091,8 @@ fn run_outside(
             ));
         }
         // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: say which.
-        let invalid = exec.left_behind();
+        let mut invalid = exec.left_behind();
+        invalid.retain(|i| !invalid_before.contains(i));
         if !invalid.is_empty() {
             e.message.push_str(&format!(
                 "\nnote: INVALID index{} now in the database: {} (clean up with: {}; IF NOT EXISTS would skip it)",
@@ -1075,6 +1104,12 @@ fn run_outside(
                     .collect::<Vec<_>>()
                     .join(" ")
             ));
+            // the next run drops what this step left before building it again
+            e.hint = Some(match e.hint.take() {
+                Some(_) if interrupted => format!("run the command again to finish: {AGAIN}"),
+                Some(h) => format!("{h}; {AGAIN}"),
+                None => AGAIN.to_string(),
+            });
         }
         return Err(e);
     }

@@ -19,6 +19,9 @@ pub fn text(report: &CheckReport) -> String {
             plural(r.passed.len()),
             fmt_duration(r.elapsed)
         ));
+        for kept in &r.accepted {
+            out.push_str(&format!("  accepted: {kept}\n"));
+        }
     }
     out + &verdict(report)
 }

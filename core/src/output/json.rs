@@ -123,6 +123,7 @@ pub fn check(report: &CheckReport) -> Value {
             "failure": r.failure.as_ref().map(|f| json!({
                 "revision": f.revision, "path": f.path, "stage": f.stage, "details": f.details,
             })),
+            "accepted": r.accepted,
             "duration_ms": r.elapsed.as_secs_f64() * 1000.0,
         });
     }
@@ -214,6 +215,7 @@ pub fn run_failure(action: &str, e: &RunError) -> Value {
             "failed_step": st.failed_step,
             "rolled_back": st.rolled_back,
             "nothing_applied": st.nothing_applied,
+            "created_tables": st.created_tables.iter().map(|t| t.replace('"', "")).collect::<Vec<_>>(),
             "batch": st.batch.map(|b| json!({"number": b.number, "of": b.of})),
             "description": st.describe(&e.report),
         })

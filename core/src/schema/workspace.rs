@@ -51,14 +51,25 @@ pub struct Wanted {
 
 impl<'a> Workspace<'a> {
     /// Shadows on `shadow_url`'s server when given, else on `MIGRATE_SHADOW_URL`'s, else on
-    /// the target database's (which must be configured).
+    /// the target database's (which must then be configured).
     pub fn new(
         project: &'a Project,
         settings: &'a Settings,
         shadow_url: Option<&DbUrl>,
     ) -> Result<Workspace<'a>> {
-        let url = settings.require_url()?;
-        let mut server = ShadowServer::new(url, shadow_url.or(settings.shadow_url.as_ref()));
+        // a shadow server of its own needs no database URL (`migrate-check --offline --round-trip`)
+        let mut server = match shadow_url.or(settings.shadow_url.as_ref()) {
+            Some(shadow) => ShadowServer::new(shadow, None),
+            None => ShadowServer::new(
+                settings.require_url().map_err(|e| {
+                    let hint = "the shadow database needs a server: pass --database-url or \
+                            --shadow-url, or set DATABASE_URL or MIGRATE_SHADOW_URL (in the \
+                            environment or in .env); nothing is written to that database";
+                    e.with_hint(hint)
+                })?,
+                None,
+            ),
+        };
         server.template = settings.shadow_template.clone();
         Ok(Workspace {
             project,

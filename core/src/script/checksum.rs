@@ -8,38 +8,72 @@ use sha2::{Digest, Sha256};
 /// removed, CRLF and CR become LF, trailing whitespace is removed from every line, and
 /// trailing blank lines are removed.
 pub fn checksum(text: &str) -> String {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut hasher = Sha256::new();
-    let mut first = true;
-    let mut pending_blank = 0usize;
-    for line in text
-        .split('\n')
-        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
-    {
-        let line = line.trim_end();
-        if line.is_empty() {
-            pending_blank += 1;
-            continue;
+    let mut h = Normalized::default();
+    h.feed(text.strip_prefix('\u{feff}').unwrap_or(text));
+    h.hex()
+}
+
+/// A script's two checksums, in one pass over `text` (the header lines of
+/// [`checksum_header`], then the file from the `-- migrate:up` line to the end): the first
+/// covers `text[..up_end]` (what runs on upgrade: the header lines and the up section), the
+/// second all of `text` (the form recorded before the down section was left out, accepted
+/// when verifying records written then). Both normalized as [`checksum`] does.
+pub(super) fn checksums(text: &str, up_end: usize) -> (String, String) {
+    let mut h = Normalized::default();
+    h.feed(&text[..up_end]);
+    let up_only = h.clone().hex();
+    h.feed(&text[up_end..]);
+    (up_only, h.hex())
+}
+
+/// SHA-256 over normalized lines, fed in pieces that end at line boundaries.
+#[derive(Clone, Default)]
+struct Normalized {
+    hasher: Sha256,
+    started: bool,
+    pending_blank: usize,
+}
+
+impl Normalized {
+    /// Adds the lines of `text` (which must start at a line start; a piece not ending in a
+    /// newline ends with a whole line).
+    fn feed(&mut self, text: &str) {
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        if text.is_empty() {
+            return;
         }
-        if !first {
-            hasher.update(b"\n");
+        for line in text
+            .split('\n')
+            .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
+        {
+            let line = line.trim_end();
+            if line.is_empty() {
+                self.pending_blank += 1;
+                continue;
+            }
+            if self.started {
+                self.hasher.update(b"\n");
+            }
+            for _ in 0..self.pending_blank {
+                self.hasher.update(b"\n");
+            }
+            self.hasher.update(line.as_bytes());
+            self.started = true;
+            self.pending_blank = 0;
         }
-        for _ in 0..pending_blank {
-            hasher.update(b"\n");
-        }
-        hasher.update(line.as_bytes());
-        first = false;
-        pending_blank = 0;
     }
-    let digest = hasher.finalize();
-    // hex by table: `write!("{:02x}")` per byte was a visible part of loading 10,000 scripts
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(HEX[(byte >> 4) as usize] as char);
-        hex.push(HEX[(byte & 15) as usize] as char);
+
+    fn hex(self) -> String {
+        let digest = self.hasher.finalize();
+        // hex by table: `write!("{:02x}")` per byte was a visible part of loading 10,000 scripts
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for byte in digest {
+            hex.push(HEX[(byte >> 4) as usize] as char);
+            hex.push(HEX[(byte & 15) as usize] as char);
+        }
+        hex
     }
-    hex
 }
 
 /// The header fields that change what applying the script does, as lines that [`checksum`]
@@ -145,8 +179,30 @@ mod tests {
             "transactional: true is the default",
         );
         differs(
+            &EXAMPLE.replace("CREATE TABLE", "CREATE UNLOGGED TABLE"),
+            "up SQL",
+        );
+        same(
             &EXAMPLE.replace("DROP TABLE", "DROP TABLE IF EXISTS"),
-            "SQL",
+            "down SQL: it did not run on upgrade",
+        );
+        same(
+            &EXAMPLE.replace("-- migrate:down\nDROP TABLE server_settings;\n", ""),
+            "no down section",
+        );
+        same(
+            &EXAMPLE.replace(
+                "-- migrate:up",
+                "-- set: work_mem=64MB\n-- lock_timeout: 1s\n-- migrate:up",
+            ),
+            "session settings",
+        );
+        same(
+            &EXAMPLE.replace(
+                "-- migrate:up",
+                "-- round_trip: keeps extension vector (other databases use it)\n-- migrate:up",
+            ),
+            "the round-trip exemption",
         );
         differs(
             &EXAMPLE.replace("-- migrate:up", "-- transactional: false\n-- migrate:up"),
@@ -168,5 +224,29 @@ mod tests {
             p(root).unwrap().checksum,
             checksum("-- migrate:up\nSELECT 1;\n")
         );
+    }
+
+    #[test]
+    fn a_record_of_either_form_matches_and_only_the_up_section_counts_in_the_new_one() {
+        let a = p(EXAMPLE).unwrap();
+        let old_form = a.legacy_checksum.clone().expect("a down section");
+        assert_ne!(old_form, a.checksum);
+        assert!(a.matches_checksum(&a.checksum));
+        assert!(a.matches_checksum(&old_form), "a record written before");
+        assert!(
+            a.matches_checksum(&format!("{old_form}  ")),
+            "char(64) padding"
+        );
+        // the down section fixed: the new form still matches, the old one no longer does
+        let fixed = p(&EXAMPLE.replace("DROP TABLE", "DROP TABLE IF EXISTS")).unwrap();
+        assert!(fixed.matches_checksum(&a.checksum));
+        assert!(!fixed.matches_checksum(&old_form));
+        // the up section edited: neither form matches
+        let edited = p(&EXAMPLE.replace("jsonb", "json")).unwrap();
+        assert!(!edited.matches_checksum(&a.checksum));
+        assert!(!edited.matches_checksum(&old_form));
+        // without a down section both forms are one
+        let no_down = p("-- revision: 1\n-- migrate:up\nSELECT 1;\n").unwrap();
+        assert_eq!(no_down.legacy_checksum, None);
     }
 }

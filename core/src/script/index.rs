@@ -18,7 +18,8 @@
 //! use it: they read every file in full, SQL and checksums included.
 
 use super::load::{
-    aggregate, alembic_directory, defined_twice, open_dir, read_one, script_files, ScriptEntry,
+    aggregate, alembic_directory, defined_twice, open_dir, read_one, script_files,
+    unknown_references, Refs, ScriptEntry,
 };
 use crate::error::{Error, Result};
 use crate::graph::RevisionNode;
@@ -263,6 +264,7 @@ fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usi
     let mut nodes: Vec<RevisionNode> = Vec::with_capacity(files.len());
     let mut kept: Vec<Option<Kept>> = Vec::with_capacity(files.len());
     let mut by_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
+    let mut failed_ids: Vec<String> = Vec::new();
     let mut parsed_files = 0;
     let racy_after = SystemTime::now() - RACY;
     let stamps = stamps(&files);
@@ -282,8 +284,9 @@ fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usi
                 parsed_files += 1;
                 let p = match read_one(file).1 {
                     Ok(p) => p,
-                    Err(e) => {
-                        problems.push(e);
+                    Err(f) => {
+                        problems.extend(f.errors);
+                        failed_ids.extend(f.revision);
                         continue;
                     }
                 };
@@ -308,6 +311,19 @@ fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usi
         kept.push(stamp.map(|stamp| Kept { stamp, line }));
         nodes.push(node);
     }
+    let refs: Vec<Refs> = nodes
+        .iter()
+        .map(|n| Refs {
+            path: Path::new(&n.source),
+            id: &n.id,
+            down: &n.down_revisions,
+            deps: &n.depends_on,
+            labels: &n.branch_labels,
+            lines: None,
+        })
+        .collect();
+    unknown_references(&refs, &failed_ids, &mut problems);
+    drop(refs);
     if let Some(e) = aggregate(dir, problems) {
         return Err(e);
     }

@@ -32,6 +32,7 @@
 //! | `lock_timeout`  | PostgreSQL's `lock_timeout` for this script (`30s`; `0`: none), over `--ddl-lock-timeout` |
 //! | `statement_timeout` | `statement_timeout` for this script, over `--statement-timeout`     |
 //! | `set`           | `name=value, ...` session settings for this script only (`maintenance_work_mem=2GB`) |
+//! | `round_trip`    | `keeps extension vector (why)`: what `migrate-check --round-trip` lets the down section keep |
 //! | `unconverted`   | why `migrate-import` could not write this revision's SQL; `migrate-check` reports it until the line is removed |
 //!
 //! Then `-- migrate:up` (required, once) and optionally `-- migrate:down` (at most once, after
@@ -95,20 +96,36 @@ pub struct Script {
     /// `lock_timeout`, `statement_timeout` and `set` from the header: session settings for
     /// this script only (not part of the checksum: they change how it runs, not what it does).
     pub session: SessionSettings,
+    /// `-- round_trip: keeps extension vector (why)`: what `migrate-check --round-trip` accepts
+    /// this revision's down section to leave as it is (not part of the checksum).
+    pub round_trip: Option<RoundTripExemption>,
     /// `-- unconverted: <reason>`: `migrate-import` wrote this revision without its SQL (the
     /// Alembic body needs a live database); the reason, until someone writes the SQL and
     /// removes the line.
     pub unconverted: Option<String>,
     pub up: Section,
     pub down: Option<Section>,
-    /// [`checksum`] of the file from the `-- migrate:up` line to the end, preceded by the
-    /// header fields that change what applying the script does (`down_revision`, `depends_on`,
-    /// `transactional: false`): editing the SQL or those fields changes it; editing the
-    /// message, `created`, `branch_labels`, comments or cosmetic whitespace does not.
+    /// [`checksum`] of what upgrading runs: the header fields that change what applying the
+    /// script does (`down_revision`, `depends_on`, `transactional: false`), then the file from
+    /// the `-- migrate:up` line to the `-- migrate:down` line (or the end). Editing the up SQL
+    /// or those fields changes it; editing the down section, the message, `created`,
+    /// `branch_labels`, session settings, comments in the header or cosmetic whitespace does
+    /// not.
     pub checksum: String,
+    /// The checksum as records written before the down section was left out hold it: the
+    /// same header fields, then the file from `-- migrate:up` to the end. None when it equals
+    /// `checksum` (a script without a down section).
+    pub legacy_checksum: Option<String>,
 }
 
 impl Script {
+    /// A recorded checksum is this script's, in either form ([`Script::checksum`], or
+    /// [`Script::legacy_checksum`] for records written before the down section was left out).
+    pub fn matches_checksum(&self, recorded: &str) -> bool {
+        let recorded = recorded.trim();
+        recorded == self.checksum || self.legacy_checksum.as_deref() == Some(recorded)
+    }
+
     /// The script's node in the revision graph (`source` is the path as displayed).
     pub fn to_node(&self) -> RevisionNode {
         RevisionNode {
@@ -120,6 +137,20 @@ impl Script {
             source: self.path.display().to_string(),
         }
     }
+}
+
+/// The kinds of object a `-- round_trip: keeps <kind> <name>` line can name.
+pub const ROUND_TRIP_KINDS: [&str; 6] =
+    ["extension", "schema", "type", "table", "sequence", "view"];
+
+/// A reasoned exemption from `migrate-check --round-trip` (`-- round_trip: keeps extension
+/// vector, schema audit (the baseline's down leaves what other databases use)`): these objects
+/// may differ after the down section from what they were before the up section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundTripExemption {
+    /// (kind, name), kinds from [`ROUND_TRIP_KINDS`]; names as written (`public.t` or `t`).
+    pub keeps: Vec<(String, String)>,
+    pub reason: String,
 }
 
 /// A script's own session settings (`-- lock_timeout:`, `-- statement_timeout:`, `-- set:`).

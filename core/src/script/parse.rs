@@ -7,13 +7,13 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::checksum::{checksum, checksum_header};
+use super::checksum::{checksum_header, checksums};
 use super::id::validate_revision_id;
-use super::{Script, Section, SessionSettings, DOWN_MARKER, UP_MARKER};
+use super::{RoundTripExemption, Script, Section, SessionSettings, DOWN_MARKER, UP_MARKER};
 use crate::error::{Error, Result};
 
 /// The header keys, in the order [`render_script`] writes them.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "revision",
     "down_revision",
     "message",
@@ -25,6 +25,7 @@ const KEYS: [&str; 11] = [
     "lock_timeout",
     "statement_timeout",
     "set",
+    "round_trip",
 ];
 
 const KEY_REVISION: usize = 0;
@@ -38,6 +39,7 @@ const KEY_UNCONVERTED: usize = 7;
 const KEY_LOCK_TIMEOUT: usize = 8;
 const KEY_STATEMENT_TIMEOUT: usize = 9;
 const KEY_SET: usize = 10;
+const KEY_ROUND_TRIP: usize = 11;
 
 /// An error at `path:line`.
 pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error {
@@ -45,15 +47,38 @@ pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error 
 }
 
 /// Parses one script file. `path` is used in error messages and kept in the result; `bytes`
-/// is the file's content.
+/// is the file's content. A file with several problems gives the first
+/// ([`crate::script::load_scripts`] reports them all).
 pub fn parse_script(path: &Path, bytes: &[u8]) -> Result<Script> {
-    parse(path, bytes).map(|parsed| parsed.script)
+    parse(path, bytes)
+        .map(|parsed| parsed.script)
+        .map_err(|mut f| f.errors.remove(0))
 }
 
-/// A parsed script and the line of its `revision` key (where a duplicate id is reported).
+/// A parsed script and the lines of its `revision` key (where a duplicate id is reported) and
+/// of its `down_revision` and `depends_on` keys (where an unknown parent is).
 pub(super) struct Parsed {
     pub script: Script,
     pub revision_line: usize,
+    pub down_revision_line: usize,
+    pub depends_on_line: usize,
+}
+
+/// A file that does not parse: every problem found in it (at least one), in file order, and
+/// its revision id when that much could be read (so that the scripts naming it as their parent
+/// are not reported too).
+pub(super) struct Failed {
+    pub errors: Vec<Error>,
+    pub revision: Option<String>,
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Failed {
+        Failed {
+            errors: vec![e],
+            revision: None,
+        }
+    }
 }
 
 /// A header key's value (trimmed) and its line.
@@ -91,13 +116,26 @@ struct Fields<'a> {
     depends_on: Vec<String>,
     transactional: bool,
     session: SessionSettings,
+    round_trip: Option<RoundTripExemption>,
 }
 
-/// Parses a script: text, layout, header fields, in that order (so the first problem in the
-/// file is the one reported).
-pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
+/// Parses a script: text, layout, header fields. Every problem of the layout and of the
+/// header is collected (a file with a bad key and a bad value is fixed in one pass); a text that
+/// is not UTF-8 stops at that.
+pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Failed> {
     let text = decode(path, bytes)?;
-    let layout = scan(path, text)?;
+    let mut errors = Vec::new();
+    let layout = scan(path, text, &mut errors);
+    let fields = layout
+        .as_ref()
+        .and_then(|l| read_fields(path, &l.header, &mut errors));
+    let (Some(layout), Some(fields), true) = (layout, fields, errors.is_empty()) else {
+        errors.sort_by_key(line_of_error);
+        return Err(Failed {
+            revision: revision_of(text),
+            errors,
+        });
+    };
     let up = Section {
         sql: text[layout.up.offset..layout.up_end.max(layout.up.offset)].to_string(),
         line: layout.up.line,
@@ -106,16 +144,14 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         sql: text[start.offset..].to_string(),
         line: start.line,
     });
-    let fields = read_fields(path, &layout.header)?;
-    let checksum = checksum(&format!(
-        "{}{}",
-        checksum_header(
-            &fields.down_revisions,
-            &fields.depends_on,
-            fields.transactional
-        ),
-        &text[layout.up_marker..]
-    ));
+    let header = checksum_header(
+        &fields.down_revisions,
+        &fields.depends_on,
+        fields.transactional,
+    );
+    let up_end = header.len() + layout.up_end.max(layout.up_marker) - layout.up_marker;
+    let (checksum, with_down) =
+        checksums(&format!("{header}{}", &text[layout.up_marker..]), up_end);
     let value = |k: usize| layout.header[k].map(|h| h.value);
     let script = Script {
         path: path.to_path_buf(),
@@ -129,6 +165,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             .map(str::to_string),
         transactional: fields.transactional,
         session: fields.session,
+        round_trip: fields.round_trip,
         unconverted: value(KEY_UNCONVERTED).map(|v| {
             if v.is_empty() {
                 "no reason given".to_string()
@@ -136,14 +173,39 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                 v.to_string()
             }
         }),
+        legacy_checksum: (with_down != checksum).then_some(with_down),
         up,
         down,
         checksum,
     };
+    let line_of = |k: usize| layout.header[k].map_or(1, |h| h.line);
     Ok(Parsed {
         script,
         revision_line: fields.revision_line,
+        down_revision_line: line_of(KEY_DOWN_REVISION),
+        depends_on_line: line_of(KEY_DEPENDS_ON),
     })
+}
+
+/// The line number in an error's `path:line: ...` message (for sorting a file's problems).
+fn line_of_error(e: &Error) -> usize {
+    e.message
+        .split(": ")
+        .next()
+        .and_then(|p| p.rsplit(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The id of a `-- revision: <id>` header line that is a valid id, if the file has one.
+fn revision_of(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .take_while(|l| *l != UP_MARKER)
+        .filter_map(|l| l.strip_prefix("--").and_then(header_key))
+        .find(|(k, _)| *k == "revision")
+        .map(|(_, v)| v.to_string())
+        .filter(|v| validate_revision_id(v).is_ok())
 }
 
 /// The file as text: a BOM is skipped; anything but UTF-8 is an error at its line and column,
@@ -193,13 +255,15 @@ fn line_and_column(before: &[u8]) -> (usize, usize) {
     (line, column)
 }
 
-/// Finds the section markers and reads the header lines before `-- migrate:up`.
-fn scan<'a>(path: &Path, text: &'a str) -> Result<Layout<'a>> {
+/// Finds the section markers and reads the header lines before `-- migrate:up`; every problem
+/// goes to `errors` (the line in question is skipped). None without an up marker.
+fn scan<'a>(path: &Path, text: &'a str, errors: &mut Vec<Error>) -> Option<Layout<'a>> {
     let mut header: [Option<HeaderValue>; KEYS.len()] = Default::default();
     let mut up_marker: Option<usize> = None;
     let mut up: Option<SectionStart> = None;
     let mut up_end = text.len();
     let mut down: Option<SectionStart> = None;
+    let mut skip_to_up = false;
 
     let mut offset = 0;
     let mut line_no = 0;
@@ -218,15 +282,27 @@ fn scan<'a>(path: &Path, text: &'a str) -> Result<Layout<'a>> {
         };
 
         if trimmed == UP_MARKER {
-            check_up_marker(path, line_no, up.is_some(), down.is_some())?;
-            up_marker = Some(line_start);
-            up = Some(after_marker);
+            match check_up_marker(path, line_no, up.is_some(), down.is_some()) {
+                Ok(()) => {
+                    up_marker = Some(line_start);
+                    up = Some(after_marker);
+                }
+                Err(e) => errors.push(e),
+            }
         } else if trimmed == DOWN_MARKER {
-            check_down_marker(path, line_no, up.is_some(), down.is_some())?;
-            up_end = line_start;
-            down = Some(after_marker);
+            match check_down_marker(path, line_no, up.is_some(), down.is_some()) {
+                Ok(()) => {
+                    up_end = line_start;
+                    down = Some(after_marker);
+                }
+                Err(e) => {
+                    // a down section before the up section: its SQL is no header
+                    skip_to_up = up.is_none();
+                    errors.push(e)
+                }
+            }
         } else if looks_like_marker(trimmed) {
-            return Err(err_at(
+            errors.push(err_at(
                 path,
                 line_no,
                 format_args!("'{trimmed}' is not a section marker"),
@@ -235,20 +311,27 @@ fn scan<'a>(path: &Path, text: &'a str) -> Result<Layout<'a>> {
                 "section markers are exactly '-- migrate:up' and '-- migrate:down' on a line of their own \
                  (to run without a transaction, put '-- transactional: false' in the header)",
             ));
-        } else if up.is_none() {
-            header_line(path, line_no, trimmed, &mut header)?;
+        } else if up.is_none() && !skip_to_up {
+            if let Err(e) = header_line(path, line_no, trimmed, &mut header) {
+                // one "SQL before '-- migrate:up'" per file, not one per line of SQL
+                skip_to_up = e.message.contains("SQL before the");
+                errors.push(e);
+            }
         }
     }
 
     let Some(up) = up else {
-        return Err(err_at(
-            path,
-            line_no.max(1),
-            "reached the end of the file without a '-- migrate:up' line",
-        )
-        .with_hint("put a line '-- migrate:up' between the header and the upgrade SQL"));
+        errors.push(
+            err_at(
+                path,
+                line_no.max(1),
+                "reached the end of the file without a '-- migrate:up' line",
+            )
+            .with_hint("put a line '-- migrate:up' between the header and the upgrade SQL"),
+        );
+        return None;
     };
-    Ok(Layout {
+    Some(Layout {
         header,
         up_marker: up_marker.unwrap_or(0),
         up,
@@ -344,63 +427,101 @@ fn header_line<'a>(
 }
 
 /// Checks the header values, in key order: `revision` (required), `down_revision`,
-/// `branch_labels`, `depends_on`, `transactional`.
+/// `branch_labels`, `depends_on`, `transactional`, the session settings, `round_trip`. Every
+/// problem goes to `errors`; None when there was one.
 fn read_fields<'a>(
     path: &Path,
     header: &[Option<HeaderValue<'a>>; KEYS.len()],
-) -> Result<Fields<'a>> {
-    let Some(HeaderValue {
-        value: revision,
-        line: revision_line,
-    }) = header[KEY_REVISION]
-    else {
-        return Err(err_at(path, 1, "no '-- revision: <id>' header line")
-            .with_hint("every script needs a '-- revision: <id>' line before '-- migrate:up'"));
+    errors: &mut Vec<Error>,
+) -> Option<Fields<'a>> {
+    let before = errors.len();
+    let mut ok = |r: Result<()>| {
+        if let Err(e) = r {
+            errors.push(e);
+        }
     };
-    validate_revision_id(revision)
-        .map_err(|e| err_at(path, revision_line, &e.message).with_hint(hint_of(&e)))?;
+    let (revision, revision_line) = match header[KEY_REVISION] {
+        None => {
+            ok(Err(err_at(path, 1, "no '-- revision: <id>' header line")
+                .with_hint(
+                    "every script needs a '-- revision: <id>' line before '-- migrate:up'",
+                )));
+            ("", 1)
+        }
+        Some(h) => {
+            ok(validate_revision_id(h.value)
+                .map_err(|e| err_at(path, h.line, &e.message).with_hint(hint_of(&e))));
+            (h.value, h.line)
+        }
+    };
+    let mut value_of = |r: Result<Vec<String>>| match r {
+        Ok(v) => v,
+        Err(e) => {
+            ok(Err(e));
+            Vec::new()
+        }
+    };
     let list = |k: usize, key: &str| match header[k] {
         None => Ok(Vec::new()),
         Some(h) => id_list(path, h.line, key, h.value),
     };
-    let down_revisions = match header[KEY_DOWN_REVISION] {
-        Some(h) if h.value.is_empty() || h.value.eq_ignore_ascii_case("none") => Vec::new(),
-        Some(h) => {
-            let ids = list(KEY_DOWN_REVISION, "down_revision")?;
+    let down_revisions = value_of(match header[KEY_DOWN_REVISION] {
+        Some(h) if h.value.is_empty() || h.value.eq_ignore_ascii_case("none") => Ok(Vec::new()),
+        Some(h) => list(KEY_DOWN_REVISION, "down_revision").and_then(|ids| {
             if ids.iter().any(|id| id == revision) {
-                return Err(err_at(
+                Err(err_at(
                     path,
                     h.line,
                     format_args!("revision '{revision}' lists itself as its down_revision"),
                 )
                 .with_hint(
                     "down_revision names the parent revision(s); use 'none' for the first revision",
-                ));
+                ))
+            } else {
+                Ok(ids)
             }
-            ids
-        }
-        None => Vec::new(),
-    };
-    let branch_labels = list(KEY_BRANCH_LABELS, "branch_labels")?;
-    let depends_on = list(KEY_DEPENDS_ON, "depends_on")?;
+        }),
+        None => Ok(Vec::new()),
+    });
+    let branch_labels = value_of(list(KEY_BRANCH_LABELS, "branch_labels"));
+    let depends_on = value_of(list(KEY_DEPENDS_ON, "depends_on"));
     let transactional = match header[KEY_TRANSACTIONAL] {
         None => true,
         Some(h) if h.value.eq_ignore_ascii_case("true") => true,
         Some(h) if h.value.eq_ignore_ascii_case("false") => false,
         Some(h) => {
-            return Err(err_at(path, h.line, format_args!("transactional must be 'true' or 'false', not '{}'", h.value))
-                .with_hint("write '-- transactional: false' to run the script statement by statement without a transaction, or remove the line"));
+            ok(Err(err_at(path, h.line, format_args!("transactional must be 'true' or 'false', not '{}'", h.value))
+                .with_hint("write '-- transactional: false' to run the script statement by statement without a transaction, or remove the line")));
+            true
         }
     };
-    let session = SessionSettings {
-        lock_timeout: timeout(path, header[KEY_LOCK_TIMEOUT], "lock_timeout")?,
-        statement_timeout: timeout(path, header[KEY_STATEMENT_TIMEOUT], "statement_timeout")?,
-        set: match header[KEY_SET] {
-            None => Vec::new(),
-            Some(h) => settings_list(path, h)?,
-        },
+    let mut session = SessionSettings::default();
+    match timeout(path, header[KEY_LOCK_TIMEOUT], "lock_timeout") {
+        Ok(t) => session.lock_timeout = t,
+        Err(e) => ok(Err(e)),
+    }
+    match timeout(path, header[KEY_STATEMENT_TIMEOUT], "statement_timeout") {
+        Ok(t) => session.statement_timeout = t,
+        Err(e) => ok(Err(e)),
+    }
+    if let Some(h) = header[KEY_SET] {
+        match settings_list(path, h) {
+            Ok(set) => session.set = set,
+            Err(e) => ok(Err(e)),
+        }
+    }
+    let round_trip = match header[KEY_ROUND_TRIP].map(|h| round_trip_exemption(path, h)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            ok(Err(e));
+            None
+        }
+        None => None,
     };
-    Ok(Fields {
+    if errors.len() > before {
+        return None;
+    }
+    Some(Fields {
         revision,
         revision_line,
         down_revisions,
@@ -408,6 +529,53 @@ fn read_fields<'a>(
         depends_on,
         transactional,
         session,
+        round_trip,
+    })
+}
+
+/// `-- round_trip: keeps extension vector, schema audit (why)`: objects the down section
+/// leaves as they are, and the reason, which is required.
+fn round_trip_exemption(path: &Path, h: HeaderValue) -> Result<RoundTripExemption> {
+    let bad = |what: String| {
+        err_at(path, h.line, format_args!("round_trip: {what}")).with_hint(format!(
+            "write '-- round_trip: keeps extension vector (the reason the down section keeps it)'; \
+             the kinds are {}",
+            super::ROUND_TRIP_KINDS.join(", ")
+        ))
+    };
+    let (list, reason) = match (h.value.find('('), h.value.ends_with(')')) {
+        (Some(open), true) => (
+            &h.value[..open],
+            h.value[open + 1..h.value.len() - 1].trim(),
+        ),
+        _ => {
+            return Err(bad(
+                "the reason is missing: end the line with it in parentheses".into(),
+            ))
+        }
+    };
+    if reason.is_empty() {
+        return Err(bad("the reason in parentheses is empty".into()));
+    }
+    let list = list.trim();
+    let Some(items) = list.strip_prefix("keeps ") else {
+        return Err(bad(format!("'{list}' does not start with 'keeps'")));
+    };
+    let mut keeps = Vec::new();
+    for item in items.split(',').map(str::trim) {
+        let mut words = item.split_whitespace();
+        let (Some(kind), Some(name), None) = (words.next(), words.next(), words.next()) else {
+            return Err(bad(format!("'{item}' is not '<kind> <name>'")));
+        };
+        let kind = kind.to_ascii_lowercase();
+        if !super::ROUND_TRIP_KINDS.contains(&kind.as_str()) {
+            return Err(bad(format!("unknown kind '{kind}' in '{item}'")));
+        }
+        keeps.push((kind, name.to_string()));
+    }
+    Ok(RoundTripExemption {
+        keeps,
+        reason: reason.to_string(),
     })
 }
 
@@ -465,7 +633,7 @@ fn hint_of(e: &Error) -> String {
 /// `comment` is a header comment after its `--`. If it has the form ` word: value`, returns
 /// (word, trimmed value). A word is ASCII letters, digits, `_` and `-`, starting with a letter;
 /// spaces may come before the colon.
-fn header_key(comment: &str) -> Option<(&str, &str)> {
+pub(super) fn header_key(comment: &str) -> Option<(&str, &str)> {
     let c = comment.trim_start();
     let end = c.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '-'))?;
     let (word, rest) = c.split_at(end);
@@ -528,7 +696,7 @@ fn suggest_key(key: &str) -> Option<&'static str> {
 }
 
 /// Levenshtein distance (over bytes; keys are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
@@ -604,12 +772,15 @@ mod tests {
                 line: 10
             })
         );
+        let up = EXAMPLE.find("-- migrate:up").unwrap();
+        let down = EXAMPLE.find("-- migrate:down").unwrap();
         assert_eq!(
             s.checksum,
-            checksum(&format!(
-                "down_revision: 001\n{}",
-                &EXAMPLE[EXAMPLE.find("-- migrate:up").unwrap()..]
-            ))
+            checksum(&format!("down_revision: 001\n{}", &EXAMPLE[up..down]))
+        );
+        assert_eq!(
+            s.legacy_checksum.as_deref(),
+            Some(checksum(&format!("down_revision: 001\n{}", &EXAMPLE[up..])).as_str())
         );
         assert_eq!(s.checksum.len(), 64);
 
@@ -951,5 +1122,37 @@ mod tests {
             "{e}"
         );
         assert!(e.hint.unwrap().contains("UTF-8"));
+    }
+
+    #[test]
+    fn round_trip_exemptions_name_kinds_and_a_reason() {
+        let s = p("-- revision: 1\n-- round_trip: keeps extension vector, schema reporting (shared (by jobs))\n-- migrate:up\n").unwrap();
+        let ex = s.round_trip.unwrap();
+        assert_eq!(
+            ex.keeps,
+            [
+                ("extension".to_string(), "vector".to_string()),
+                ("schema".to_string(), "reporting".to_string())
+            ]
+        );
+        assert_eq!(ex.reason, "shared (by jobs)");
+        for (line, why) in [
+            ("keeps extension vector", "the reason is missing"),
+            (
+                "keeps extension vector ()",
+                "the reason in parentheses is empty",
+            ),
+            ("leaves extension vector (x)", "does not start with 'keeps'"),
+            ("keeps index i (x)", "unknown kind 'index'"),
+            ("keeps vector (x)", "'vector' is not '<kind> <name>'"),
+        ] {
+            let e = perr(&format!(
+                "-- revision: 1\n-- round_trip: {line}\n-- migrate:up\n"
+            ));
+            assert!(
+                e.message.contains(":2: round_trip: ") && e.message.contains(why),
+                "{line}: {e}"
+            );
+        }
     }
 }
