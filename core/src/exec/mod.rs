@@ -1067,7 +1067,7 @@ fn run_outside(
         let invalid = exec.left_behind();
         if !invalid.is_empty() {
             e.message.push_str(&format!(
-                "\nnote: INVALID index{} now in the database: {} (clean up with: {}; IF NOT EXISTS would skip it)",
+                "\nnote: INVALID index{} now in the database: {} (clean up with: {} — IF NOT EXISTS would skip it)",
                 if invalid.len() == 1 { "" } else { "es" },
                 invalid.join(", "),
                 invalid
