@@ -522,4 +522,105 @@ mod tests {
             "exported"
         );
     }
+
+    /// Every variable the code reads (found in the sources: `env.get("X")`, `env::var`,
+    /// `var_os`, `os.environ.get` in the Python package, any `"MIGRATE_*"`) is in
+    /// [`READ_VARIABLES`] or read from the process only, and each is described in
+    /// docs/configuration.md and `.env.example`.
+    #[test]
+    fn every_variable_read_is_documented_in_configuration_md_and_env_example() {
+        use std::collections::BTreeSet;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        // read by the binaries from the process environment only (not from .env)
+        const PROCESS_ONLY: &[&str] = &["RUST_LOG", "PG_DUMP", "PG_BIN", "RETORT_BIN_DIR"];
+        // the system's own, described where they matter (HOME for ~/.cache, PATH and
+        // VIRTUAL_ENV to find python and pg_dump, HOSTNAME in the lease's holder)
+        // RETORT_ALEMBIC_URL: how migrate-import hands the exporter it runs the database URL
+        const SYSTEM: &[&str] = &[
+            "HOME",
+            "PATH",
+            "VIRTUAL_ENV",
+            "HOSTNAME",
+            "RETORT_ALEMBIC_URL",
+        ];
+        fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    sources(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs" || x == "py") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for d in ["core/src", "bins/src", "python/retort_migrate"] {
+            sources(&root.join(d), &mut files);
+        }
+        let markers = [
+            "env.get(\"",
+            ".get(\"",
+            "env::var(\"",
+            "var_os(\"",
+            "environ.get(\"",
+            "env_duration(env, \"",
+            "list(\"",
+        ];
+        let mut found = BTreeSet::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            for line in text.lines() {
+                for m in markers {
+                    for (at, _) in line.match_indices(m) {
+                        let rest = &line[at + m.len()..];
+                        let name: String = rest
+                            .chars()
+                            .take_while(|c| {
+                                c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_'
+                            })
+                            .collect();
+                        if name.len() > 2 && rest[name.len()..].starts_with('"') {
+                            found.insert(name);
+                        }
+                    }
+                }
+                for (at, _) in line.match_indices("\"MIGRATE_") {
+                    let name: String = line[at + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if name.len() > "MIGRATE_".len() {
+                        found.insert(name);
+                    }
+                }
+            }
+        }
+        let known: BTreeSet<String> = READ_VARIABLES
+            .iter()
+            .chain(PROCESS_ONLY)
+            .chain(SYSTEM)
+            .map(|s| s.to_string())
+            .collect();
+        let unknown: Vec<&String> = found.difference(&known).collect();
+        assert!(
+            unknown.is_empty(),
+            "read but not listed in READ_VARIABLES: {unknown:?}"
+        );
+        assert!(found.contains("MIGRATE_SCHEMA_COMMAND") && found.contains("PGPASSWORD"));
+        let docs = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+        let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+        for name in READ_VARIABLES.iter().chain(PROCESS_ONLY) {
+            if SYSTEM.contains(name) {
+                continue;
+            }
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "docs/configuration.md: {name}"
+            );
+            assert!(
+                example.contains(&format!("{name}=")),
+                ".env.example: {name}"
+            );
+        }
+    }
 }
