@@ -41,7 +41,8 @@ pub struct CommonArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct LockArgs {
     /// How long to wait for ANOTHER retort run holding the migration lock (default 10m); then
-    /// exit 5 naming the holder. Not PostgreSQL's lock_timeout: see --ddl-lock-timeout.
+    /// exit 5 naming the holder. Not PostgreSQL's lock_timeout for the statements (that is
+    /// --ddl-lock-timeout of migrate-up and migrate-down).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub lock_timeout: Option<std::time::Duration>,
     /// The migration lock: auto (the advisory lock on a direct connection, the lease row

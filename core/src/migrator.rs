@@ -226,6 +226,12 @@ impl Migrator {
         };
         let mut result = self.run_locked(dir, target, opts, observer, &mut entry);
         entry.duration = started.elapsed();
+        // the report's duration is the audit row's (from the lock to the end), not the run
+        // loop's alone, which takes microseconds when nothing is pending
+        match &mut result {
+            Ok(r) => r.duration = entry.duration,
+            Err(e) => e.report.duration = entry.duration,
+        }
         entry.to_heads = match &result {
             Ok(r) => r.end_heads.clone(),
             Err(e) => e.report.end_heads.clone(),

@@ -3,13 +3,17 @@ against a real PostgreSQL with pgvector, with the repository's example migration
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
+import time
+import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 import retort_migrate
-from conftest import REPO, query
+from conftest import REPO, _server_url, query
 
 MIGRATIONS = REPO / "migrations"
 
@@ -145,3 +149,178 @@ def test_a_wrong_bin_dir_says_where_it_looked(monkeypatch, tmp_path):
     with pytest.raises(retort_migrate.BinaryNotFoundError) as caught:
         retort_migrate.current()
     assert f"RETORT_BIN_DIR={tmp_path} has no executable migrate-current" in str(caught.value)
+
+
+# ---- the application's .env -------------------------------------------------------------------
+
+APP_DOTENV = (
+    "# the app's settings, as python-dotenv and Docker Compose read them\n"
+    "APP_TITLE=My RAG App\n"
+    "export OPENAI_MODEL=\"text-embedding-3-small\"\n"
+    "WORKERS=4  # one per core\n"
+    "GREETING='hello, world'\n"
+    "SENTRY_DSN=\n"
+    "LEGACY_FLAG\n"
+)
+
+
+def test_the_applications_dotenv_does_not_stop_upgrade(database, tmp_path):
+    (tmp_path / ".env").write_text(APP_DOTENV)
+    report = retort_migrate.upgrade(url=database, migrations_dir=MIGRATIONS)
+    assert [s.revision for s in report.steps] == ["001", "002", "003", "004"]
+    # and the URL may be in it too, in any form python-dotenv reads
+    (tmp_path / ".env").write_text(APP_DOTENV + f"export DATABASE_URL='{database}'  # ours\n")
+    assert retort_migrate.current(migrations_dir=MIGRATIONS) == ["004"]
+
+
+# ---- what the binary says, as it says it ------------------------------------------------------
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def records():
+    handler = Collect()
+    logger = logging.getLogger("retort_migrate")
+    old = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.setLevel(old)
+
+
+def slow_history(tmp_path):
+    d = tmp_path / "slow"
+    d.mkdir()
+    for rev, down, up in [("001", "", "CREATE TABLE a (id int);"),
+                          ("002", "001", "SELECT pg_sleep(4);"),
+                          ("003", "002", "CREATE TABLE b (id int);")]:
+        (d / f"{rev}_x.sql").write_text(
+            f"-- revision: {rev}\n-- down_revision: {down}\n-- message: step {rev}\n\n"
+            f"-- migrate:up\n{up}\n\n-- migrate:down\nSELECT 1;\n")
+    return d
+
+
+def test_each_line_is_logged_as_it_comes_at_its_level_and_events_are_records(
+        database, tmp_path, records):
+    events = []
+    report = retort_migrate.upgrade(url=database, migrations_dir=slow_history(tmp_path),
+                                    on_event=lambda e: events.append((time.time(), e)))
+    returned = time.time()
+    assert [s.revision for s in report.steps] == ["001", "002", "003"]
+
+    def started(rev):
+        [r] = [r for r in records if getattr(r, "retort_event", {}).get("event") == "step_started"
+               and r.retort_event["revision"] == rev]
+        return r
+
+    # 001's start was logged while 002 slept, seconds before the process exited
+    assert returned - started("001").created >= 3.0
+    assert started("003").created - started("002").created >= 3.5
+    assert started("002").levelno == logging.INFO and "002" in started("002").getMessage()
+    # heartbeats of the long statement: records with the event, the first at INFO, then DEBUG
+    beats = [r for r in records if getattr(r, "retort_event", {}).get("event") == "heartbeat"]
+    assert len(beats) >= 2
+    assert beats[0].levelno == logging.INFO and beats[1].levelno == logging.DEBUG
+    assert "pg_sleep" in beats[0].getMessage() or "002" in beats[0].getMessage()
+    assert beats[0].retort_event["elapsed_ms"] >= 1000
+    # no raw JSON and no second level prefix in any message
+    for r in records:
+        assert not r.getMessage().startswith("{"), r.getMessage()
+        assert not re.match(r"(ERROR|WARN|INFO|DEBUG)\b", r.getMessage()), r.getMessage()
+    # the callback saw every event, in order, as it came
+    kinds = [e["event"] for _, e in events]
+    assert kinds[0] == "step_started" and kinds[-1] == "run_finished"
+    assert "heartbeat" in kinds
+    assert returned - events[0][0] >= 3.0
+
+
+def test_the_duration_is_the_runs_as_the_audit_log_has_it(database):
+    retort_migrate.upgrade(url=database, migrations_dir=MIGRATIONS)
+    t0 = time.perf_counter()
+    again = retort_migrate.upgrade(url=database, migrations_dir=MIGRATIONS)
+    wall_ms = (time.perf_counter() - t0) * 1000
+    assert again.steps == []
+    [(audited,)] = query(database, "SELECT duration_ms FROM alembic_version_audit "
+                                   "ORDER BY id DESC LIMIT 1")
+    # the report's milliseconds are the audit row's (which keeps whole milliseconds)
+    assert int(again.duration_ms) == audited, (again.duration_ms, audited)
+    assert 0.1 < again.duration_ms < wall_ms
+
+
+# ---- the lint gate's refusal, with the password `retort` --------------------------------------
+
+@pytest.fixture
+def role_with_password_retort():
+    """A superuser whose password is `retort` (the demo password, also a word in retort's own
+    texts); dropped after the test's database."""
+    import psycopg2
+
+    name = "app_" + uuid.uuid4().hex[:8]
+    conn = psycopg2.connect(_server_url())
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {name} LOGIN SUPERUSER PASSWORD 'retort'")
+    yield name
+    with conn.cursor() as cur:
+        cur.execute(f"DROP ROLE IF EXISTS {name}")
+    conn.close()
+
+
+def test_a_refusal_of_the_lint_gate_carries_its_findings_and_masks_only_the_password(
+        role_with_password_retort, database, tmp_path, records):
+    parts = urlsplit(database)
+    url = urlunsplit(parts._replace(
+        netloc=f"{role_with_password_retort}:retort@{parts.hostname}:{parts.port}"))
+    d = tmp_path / "gate"
+    d.mkdir()
+    (d / "001_items.sql").write_text(
+        "-- revision: 001\n-- down_revision:\n-- message: items\n\n-- migrate:up\n"
+        "CREATE TABLE items (id int PRIMARY KEY, body text);\n"
+        "INSERT INTO items SELECT g, 'x' FROM generate_series(1, 5000) g;\n\n"
+        "-- migrate:down\nDROP TABLE items;\n")
+    retort_migrate.upgrade(url=url, migrations_dir=d)
+    (d / "002_bigint.sql").write_text(
+        "-- revision: 002\n-- down_revision: 001\n-- message: bigint ids\n\n-- migrate:up\n"
+        "ALTER TABLE items ALTER COLUMN id TYPE bigint;\n\n"
+        "-- migrate:down\nALTER TABLE items ALTER COLUMN id TYPE int;\n")
+    records.clear()
+    with pytest.raises(retort_migrate.MigrationError) as caught:
+        retort_migrate.upgrade(url=url, migrations_dir=d)
+    e = caught.value
+    assert e.exit_code == 7 and e.error["kind"] == "state"
+    errors = [f for f in e.findings if f["level"] == "error"]
+    assert errors, (e.message, e.stderr)
+    assert all(f["path"].endswith("002_bigint.sql") and f["line"] == 6 for f in errors)
+    assert e.error["findings"] == e.findings == e.document["error"]["findings"]
+    assert e.state is None  # refused before anything ran
+    assert retort_migrate.current(url=url, migrations_dir=d) == ["001"]
+    # the word `retort` is not the password everywhere it appears
+    assert "-- retort:allow" in e.hint and "***" not in e.hint
+    assert "-- retort:allow" in e.stderr
+    # the findings are logged at their level, not as loose INFO lines
+    for f in e.findings:
+        assert not [r for r in records if f["rule"] in r.getMessage()
+                    and r.levelno < logging.WARNING]
+    assert any(f["rule"] in r.getMessage() for r in records if r.levelno == logging.ERROR
+               for f in errors)
+
+
+def test_redact_masks_the_password_where_a_url_or_parameter_holds_it_and_nowhere_else():
+    assert retort_migrate.redact("postgresql://app:retort@db:5432/rag") == \
+        "postgresql://app:***@db:5432/rag"
+    assert retort_migrate.redact("postgresql+asyncpg://app:p@ss/w0rd@db/rag x") == \
+        "postgresql+asyncpg://app:***@db/rag x"
+    assert retort_migrate.redact("host=db password='re tort' user=app") == \
+        "host=db password=*** user=app"
+    assert retort_migrate.redact("postgresql://db/rag?user=app&password=retort&x=1") == \
+        "postgresql://db/rag?user=app&password=***&x=1"
+    untouched = "INFO  [retort] silence it with -- retort:allow rule reason (http://db:8080/x)"
+    assert retort_migrate.redact(untouched) == untouched

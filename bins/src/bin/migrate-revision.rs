@@ -188,6 +188,9 @@ fn autogenerate(
                 .clone()
                 .unwrap_or_else(|| settings.schema_file.clone()),
         },
+        schema_source: printed
+            .as_ref()
+            .map(|p| format!("the output of `{}`", p.command)),
         shadow_url,
         renames: a.rename.clone(),
         table_renames: a.rename_table.clone(),
@@ -196,7 +199,13 @@ fn autogenerate(
         empty: a.empty,
     };
     let generated = autogen::autogenerate(project, settings, opts, &ag)?;
-    for line in &generated.summary {
+    // -q: warnings only, so of the summary just the hazards line (the statements it names are
+    // marked '-- hazard:' in the file)
+    for line in generated
+        .summary
+        .iter()
+        .filter(|l| !a.common.quiet || l.starts_with("hazards ("))
+    {
         eprintln!("{line}");
     }
     if generated.nothing_to_do() {

@@ -84,6 +84,13 @@ fn dry_run_prints_the_revision_and_writes_nothing() {
         r.stderr
     );
     assert!(generated(&s).is_empty());
+    // -q: warnings and errors only: of the summary, the hazards line alone
+    let r = autogen(&s, "CREATE TABLE t (id int, n int);", &["--dry-run", "-q"]).ok();
+    assert!(r.stdout.contains("ADD COLUMN n integer;"), "{}", r.stdout);
+    assert_eq!(
+        r.stderr, "hazards (1 ACCESS EXCLUSIVE lock): review the statements marked '-- hazard:'\n",
+        "-q prints no summary"
+    );
 }
 
 #[test]

@@ -326,6 +326,7 @@ pub fn bin_path(bin: &str) -> PathBuf {
         "migrate-revision" => env!("CARGO_BIN_EXE_migrate-revision"),
         "migrate-check" => env!("CARGO_BIN_EXE_migrate-check"),
         "migrate-stamp" => env!("CARGO_BIN_EXE_migrate-stamp"),
+        "migrate-import" => env!("CARGO_BIN_EXE_migrate-import"),
         other => panic!("no binary {other}"),
     };
     PathBuf::from(p)

@@ -61,6 +61,12 @@ fn wait_gives_up_with_a_clear_error() {
         r.stderr
     );
     assert!(!r.all().contains("S3cretPw"));
+    // the hint says what a user's project can do, not this repository's make targets
+    assert!(
+        r.stderr.contains("Start it (e.g. docker compose up -d db)") && !r.stderr.contains("make "),
+        "{}",
+        r.stderr
+    );
     // an authentication failure is not retried: it fails at once
     let r = s.run_env(
         "migrate-current",

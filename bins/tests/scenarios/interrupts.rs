@@ -248,6 +248,7 @@ fn an_interrupted_concurrent_build_names_the_invalid_index_and_the_next_run_fini
         err.contains("INVALID index now in the database: public.items_id (clean up with: DROP INDEX CONCURRENTLY IF EXISTS public.items_id;"),
         "{err}"
     );
+    assert!(!err.contains(";;"), "one statement, one semicolon: {err}");
     assert_eq!(s.db.version_rows(), ["001"]);
 
     // the message says what the next run does about it

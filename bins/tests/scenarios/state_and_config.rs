@@ -296,3 +296,68 @@ fn missing_database_is_reported_as_such() {
         r.stderr
     );
 }
+
+/// The application's `.env`, as a FastAPI app and Docker Compose keep it, is read as
+/// python-dotenv reads it: an unquoted value with spaces, `export`, inline comments, quotes,
+/// empty values and lines retort has no use for stop no command.
+#[test]
+fn an_applications_dotenv_works_for_every_binary() {
+    let s = Scenario::with_example();
+    let app_lines = "# the app's settings\n\
+        APP_TITLE=My RAG App\n\
+        export OPENAI_MODEL=\"text-embedding-3-small\"\n\
+        WORKERS=4  # one per core\n\
+        GREETING='hello, world'\n\
+        SENTRY_DSN=\n\
+        LEGACY_FLAG\n\
+        BROKEN=\"never closed\n";
+    s.write(
+        ".env",
+        &format!(
+            "{app_lines}export DATABASE_URL='{}'  # the app's database\nMIGRATIONS_DIR=migrations # ours\n",
+            s.db.url
+        ),
+    );
+    let none: &[(&str, &str)] = &[];
+    s.run_env("migrate-up", &["003"], none).ok();
+    assert_eq!(s.db.version_rows(), ["003"], ".env's DATABASE_URL is used");
+    for (bin, args) in [
+        ("migrate-current", vec![]),
+        ("migrate-history", vec![]),
+        ("migrate-up", vec![]),
+        ("migrate-check", vec![]),
+        ("migrate-down", vec!["003"]),
+        ("migrate-stamp", vec!["004"]),
+        ("migrate-revision", vec!["-m", "add tags"]),
+    ] {
+        let r = s.run_env(bin, &args, none);
+        assert!(
+            !r.stderr.contains("env file") && r.code != 2,
+            "{bin}: {}",
+            r.all()
+        );
+        r.ok();
+    }
+    assert_eq!(s.db.version_rows(), ["004"]);
+    // migrate-import reads the same file: what it says is about the missing Alembic project
+    let r = s.run_env("migrate-import", &[], none);
+    assert!(!r.stderr.contains("env file"), "{}", r.all());
+    assert!(r.stderr.contains("alembic.ini"), "{}", r.all());
+
+    // a line retort reads that cannot be read: the file, the line and the variable, never
+    // the line's text (it holds the password); nothing runs
+    s.write(
+        ".env",
+        &format!(
+            "{app_lines}DATABASE_URL='postgresql://app:Sekr1t-pw@db.internal/rag\nMIGRATIONS_DIR=migrations\n"
+        ),
+    );
+    let r = s.run_env("migrate-current", &[], none).code(2);
+    assert!(
+        r.stderr
+            .contains(".env, line 9: DATABASE_URL: the quote that opens the value is not closed"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("Sekr1t-pw"), "{}", r.stderr);
+}

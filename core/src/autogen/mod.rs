@@ -40,6 +40,10 @@ use std::time::Instant;
 #[derive(Debug, Clone, Default)]
 pub struct AutogenOptions {
     pub schema_file: PathBuf,
+    /// What the generated file's first comment names as its source when `schema_file` is not
+    /// the user's (the temporary file of `--schema-command`: "the output of `CMD`"); `None`:
+    /// `schema_file`'s name.
+    pub schema_source: Option<String>,
     /// Create shadow databases on this server instead of the target's.
     pub shadow_url: Option<DbUrl>,
     /// `--rename table.old=new` (table may be `schema.table`).
@@ -177,7 +181,12 @@ fn autogenerate_inner(
         return Ok(result);
     }
 
-    let notes = summary::file_notes(&result.unhandled, &result.hints, &opts.schema_file);
+    let notes = summary::file_notes(
+        &result.unhandled,
+        &result.hints,
+        &opts.schema_file,
+        opts.schema_source.as_deref(),
+    );
     let current = prepare_revisions(project, rev, parts(split), &notes, &mut result)?;
 
     // Validate on the fresh replay: up must give the wanted schema, down the replay again.

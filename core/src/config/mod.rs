@@ -7,9 +7,11 @@
 //!
 //! The parts with rules of their own live in submodules, re-exported here so that
 //! `crate::config::DbUrl` and friends stay the paths to use: `url` (what a database URL may
-//! look like, and keeping its password out of everything printed) and `duration` (`30s`,
-//! `1h30m`).
+//! look like, and keeping its password out of everything printed), `duration` (`30s`,
+//! `1h30m`) and `dotenv` (the `.env` file, read as python-dotenv and Docker Compose read it: the
+//! application's `.env` is retort's too, so a line retort does not read never stops it).
 
+pub mod dotenv;
 mod duration;
 pub mod project_file;
 mod url;
@@ -47,7 +49,7 @@ impl Env {
             file_path: None,
         };
         if path.exists() {
-            env.file = read_env_file(&path)?;
+            env.file = read_env_file(&path, &env.process)?;
             env.file_path = Some(path);
         } else if required {
             return Err(
@@ -131,25 +133,67 @@ impl fmt::Debug for Env {
     }
 }
 
-fn read_env_file(path: &Path) -> Result<HashMap<String, String>> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| env_file_error(path, e))?;
-    let mut map = HashMap::new();
-    for item in iter {
-        let (k, v) = item.map_err(|e| env_file_error(path, e))?;
-        map.insert(k, v);
-    }
-    Ok(map)
-}
+/// Every variable retort reads from the environment or the `.env` file (docs/configuration.md
+/// and `.env.example` describe each). A `.env` line that cannot be read stops a command only
+/// when it sets one of these (or any `MIGRATE_*`).
+pub const READ_VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "PGVECTOR_DB_URL",
+    "MIGRATIONS_DIR",
+    "MIGRATE_VERSION_TABLE",
+    "MIGRATE_VERSION_SCHEMA",
+    "MIGRATE_SCHEMA_FILE",
+    "MIGRATE_SCHEMA_COMMAND",
+    "MIGRATE_INCLUDE",
+    "MIGRATE_EXCLUDE",
+    "MIGRATE_SHADOW_URL",
+    "MIGRATE_SHADOW_TEMPLATE",
+    "MIGRATE_DIRECT_URL",
+    "MIGRATE_CACHE_DIR",
+    "MIGRATE_LOCK_MODE",
+    "MIGRATE_DDL_LOCK_TIMEOUT",
+    "MIGRATE_STATEMENT_TIMEOUT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "PGCONNECT_TIMEOUT",
+    "XDG_CACHE_HOME",
+    "HOME",
+];
 
-fn env_file_error(path: &Path, e: dotenvy::Error) -> Error {
-    // dotenvy's messages quote the offending line, which may hold a password: say only where.
-    let detail = match e {
-        dotenvy::Error::LineParse(_, idx) => format!("cannot parse it at character {idx}"),
-        dotenvy::Error::Io(io) => io.to_string(),
-        _ => "cannot parse it".to_string(),
-    };
-    Error::usage(format!("env file {}: {detail}", path.display()))
-        .with_hint("lines must look like KEY=value; quote values with spaces")
+fn read_env_file(
+    path: &Path,
+    process: &HashMap<String, String>,
+) -> Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::usage(format!("env file {}: {e}", path.display()))
+            .with_hint("check the file (UTF-8 text), or point --env-file at another")
+    })?;
+    let parsed = dotenv::parse(&text);
+    for s in &parsed.skipped {
+        let name = s.name.as_deref().unwrap_or("");
+        let needed = READ_VARIABLES.contains(&name) || name.starts_with("MIGRATE_");
+        if needed {
+            // the line itself may hold a password: say where and what, not the text
+            return Err(Error::usage(format!(
+                "env file {}, line {}: {name}: {}",
+                path.display(),
+                s.line,
+                s.reason
+            ))
+            .with_hint(format!(
+                "write it as {name}=value (quote a value with \"...\" or '...'; a value cannot continue after its closing quote)"
+            )));
+        }
+        log::debug!(
+            "{}, line {}: skipped a statement retort does not read ({})",
+            path.display(),
+            s.line,
+            s.reason
+        );
+    }
+    Ok(dotenv::expand(&parsed, process))
 }
 
 /// Where the version table lives. Alembic's layout and name by default.
@@ -477,5 +521,106 @@ mod tests {
                 .user,
             "exported"
         );
+    }
+
+    /// Every variable the code reads (found in the sources: `env.get("X")`, `env::var`,
+    /// `var_os`, `os.environ.get` in the Python package, any `"MIGRATE_*"`) is in
+    /// [`READ_VARIABLES`] or read from the process only, and each is described in
+    /// docs/configuration.md and `.env.example`.
+    #[test]
+    fn every_variable_read_is_documented_in_configuration_md_and_env_example() {
+        use std::collections::BTreeSet;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        // read by the binaries from the process environment only (not from .env)
+        const PROCESS_ONLY: &[&str] = &["RUST_LOG", "PG_DUMP", "PG_BIN", "RETORT_BIN_DIR"];
+        // the system's own, described where they matter (HOME for ~/.cache, PATH and
+        // VIRTUAL_ENV to find python and pg_dump, HOSTNAME in the lease's holder)
+        // RETORT_ALEMBIC_URL: how migrate-import hands the exporter it runs the database URL
+        const SYSTEM: &[&str] = &[
+            "HOME",
+            "PATH",
+            "VIRTUAL_ENV",
+            "HOSTNAME",
+            "RETORT_ALEMBIC_URL",
+        ];
+        fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    sources(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs" || x == "py") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for d in ["core/src", "bins/src", "python/retort_migrate"] {
+            sources(&root.join(d), &mut files);
+        }
+        let markers = [
+            "env.get(\"",
+            ".get(\"",
+            "env::var(\"",
+            "var_os(\"",
+            "environ.get(\"",
+            "env_duration(env, \"",
+            "list(\"",
+        ];
+        let mut found = BTreeSet::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            for line in text.lines() {
+                for m in markers {
+                    for (at, _) in line.match_indices(m) {
+                        let rest = &line[at + m.len()..];
+                        let name: String = rest
+                            .chars()
+                            .take_while(|c| {
+                                c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_'
+                            })
+                            .collect();
+                        if name.len() > 2 && rest[name.len()..].starts_with('"') {
+                            found.insert(name);
+                        }
+                    }
+                }
+                for (at, _) in line.match_indices("\"MIGRATE_") {
+                    let name: String = line[at + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if name.len() > "MIGRATE_".len() {
+                        found.insert(name);
+                    }
+                }
+            }
+        }
+        let known: BTreeSet<String> = READ_VARIABLES
+            .iter()
+            .chain(PROCESS_ONLY)
+            .chain(SYSTEM)
+            .map(|s| s.to_string())
+            .collect();
+        let unknown: Vec<&String> = found.difference(&known).collect();
+        assert!(
+            unknown.is_empty(),
+            "read but not listed in READ_VARIABLES: {unknown:?}"
+        );
+        assert!(found.contains("MIGRATE_SCHEMA_COMMAND") && found.contains("PGPASSWORD"));
+        let docs = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+        let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+        for name in READ_VARIABLES.iter().chain(PROCESS_ONLY) {
+            if SYSTEM.contains(name) {
+                continue;
+            }
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "docs/configuration.md: {name}"
+            );
+            assert!(
+                example.contains(&format!("{name}=")),
+                ".env.example: {name}"
+            );
+        }
     }
 }

@@ -256,7 +256,7 @@ pub fn connect_error(url: &DbUrl, e: &postgres::Error) -> Error {
         || lower.contains("resolve")
         || lower.contains("connection reset");
     let (why, hint) = if lower.contains("refused") {
-        ("connection refused".to_string(), "is the server running and listening on that host and port? (make db-up starts the local one; --wait waits for it)")
+        ("connection refused".to_string(), "is the server running and listening on that host and port? Start it (e.g. docker compose up -d db) or correct the host and port; --wait 30s waits for a server that is still starting")
     } else if lower.contains("timed out") || lower.contains("timeout") {
         ("timed out".to_string(), "check the host, port and firewall; raise connect_timeout in the URL if the network is slow")
     } else if lower.contains("failed to lookup")

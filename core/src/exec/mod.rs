@@ -1095,7 +1095,7 @@ fn run_outside(
         invalid.retain(|i| !invalid_before.contains(i));
         if !invalid.is_empty() {
             e.message.push_str(&format!(
-                "\nnote: INVALID index{} now in the database: {} (clean up with: {}; IF NOT EXISTS would skip it)",
+                "\nnote: INVALID index{} now in the database: {} (clean up with: {} — IF NOT EXISTS would skip it)",
                 if invalid.len() == 1 { "" } else { "es" },
                 invalid.join(", "),
                 invalid
