@@ -29,7 +29,7 @@ pub fn hint(sqlstate: &str) -> Option<&'static str> {
 
 /// 42P07 when the statement builds an index: most often the INVALID index a failed or
 /// interrupted `CREATE INDEX CONCURRENTLY` left under that name.
-const INDEX_EXISTS: &str = "the index already exists: if a failed or interrupted CREATE INDEX CONCURRENTLY left an INVALID index of that name (migrate-check lists them), drop it with DROP INDEX CONCURRENTLY, or pass --repair-invalid-indexes to migrate-up, and run again; if it was created by hand, drop it or record the revision with migrate-stamp";
+const INDEX_EXISTS: &str = "the index already exists: if a failed or interrupted CREATE INDEX CONCURRENTLY left an INVALID index of that name (migrate-check lists them), drop it with DROP INDEX CONCURRENTLY, or run migrate-up --repair-invalid-indexes; if it was created by hand, drop it or record the revision with migrate-stamp";
 
 /// The hint for a failed migration statement `sql`: the table's, else the script's own fault.
 /// "Already exists" speaks of INVALID indexes only when the statement builds an index.
