@@ -293,4 +293,37 @@ mod tests {
         assert!(text.contains("waiting for Lock:relation, blocked by pid 42 (psql), idle in transaction, transaction open for 1m15s: SELECT * FROM items"), "{text}");
         assert!(!text.contains("WHERE"), "first line only: {text}");
     }
+
+    #[test]
+    fn the_time_left_says_whether_it_is_a_floor_unknown_or_since_a_slowdown() {
+        let p = |eta: Option<u64>, at_least: bool, note: Option<&str>| BuildProgress {
+            eta: eta.map(Duration::from_secs),
+            eta_at_least: at_least,
+            eta_note: note.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(p(None, false, None).eta_text(), None);
+        assert_eq!(
+            p(Some(5), false, None).eta_text().as_deref(),
+            Some("about 5 s left")
+        );
+        assert_eq!(
+            p(Some(26), true, Some("the graph will not fit"))
+                .eta_text()
+                .as_deref(),
+            Some("more than 26 s left (the graph will not fit)")
+        );
+        assert_eq!(
+            p(None, false, Some("the graph no longer fits"))
+                .eta_text()
+                .as_deref(),
+            Some("ETA unknown: the graph no longer fits")
+        );
+        assert_eq!(
+            p(Some(80), false, Some("at the rate since it slowed down"))
+                .eta_text()
+                .as_deref(),
+            Some("about 1m20s left (at the rate since it slowed down)")
+        );
+    }
 }
