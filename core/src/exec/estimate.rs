@@ -201,7 +201,8 @@ impl EtaTracker {
     }
 
     /// A slowdown nobody announced: the last [`WINDOW`]'s rate under a third of the rate from
-    /// the base to the window's start. The window's start becomes the new base.
+    /// the base to the window's start. The rate is measured afresh from now on (the window
+    /// straddles the fall, and would count some of the fast part).
     fn check_rate(&mut self, now: Duration, done: i64, total: i64, base: (Duration, i64)) {
         let Some(&(t0, d0)) = self.recent.front() else {
             return;
@@ -222,7 +223,8 @@ impl EtaTracker {
                 Some(Slowdown::GraphOverflowed) => Slowdown::GraphOverflowed,
                 _ => Slowdown::RateDropped(at),
             });
-            self.base = Some((t0, d0));
+            self.base = Some((now, done));
+            self.recent.clear();
         }
     }
 }
@@ -345,14 +347,22 @@ mod tests {
         }
         // within the first 3 s of the slower rate the straight line still counts the fast part
         assert!(slow[0].note.is_none() && slow[1].note.is_none(), "{slow:?}");
-        // once the last 3 s ran at under a third: the rate since then
+        // once the last 3 s ran at under a third: no figure until the new rate has been
+        // measured for 2 s
         let e = &slow[2];
+        assert_eq!(e.left, None);
+        assert_eq!(
+            e.note.as_deref(),
+            Some("the build slowed down sharply at 4%")
+        );
+        assert_eq!(slow[3].left, None);
+        let e = &slow[4];
         assert_eq!(
             e.note.as_deref(),
             Some("at the rate since the build slowed down at 4%")
         );
-        // 30 in 3 s: 10 a second, 9570 left
-        assert_eq!(e.left, Some(secs(957.0)));
+        // 20 in 2 s: 10 a second, 9550 left
+        assert_eq!(e.left, Some(secs(955.0)));
         assert_eq!(slow[5].left, Some(secs(954.0)));
         // a rate that varies less does not count as a slowdown
         let mut t = EtaTracker::new(None);
@@ -361,5 +371,60 @@ mod tests {
             last = t.sample(secs(2.0 + s as f64), LOAD, done, 10_000);
         }
         assert!(last.note.is_none(), "{last:?}");
+    }
+
+    /// The build a user saw promise "26 s left" at 25 % and take 106 s: 288 blocks a second
+    /// for the first 2,500 of 10,000, then 77 a second.
+    #[test]
+    fn the_build_that_promised_26_s_and_took_106_s() {
+        let at = |t: f64| {
+            let fast = 2500.0 / 288.0;
+            if t <= fast {
+                (288.0 * t) as i64
+            } else {
+                2500 + (77.0 * (t - fast)) as i64
+            }
+        };
+        let run = |expected: Option<GraphOverflow>, notice: bool| {
+            let mut t = EtaTracker::new(expected);
+            let mut etas = vec![];
+            for tick in 1..=60 {
+                let now = tick as f64 * 0.25;
+                if notice && now >= 9.0 && now < 9.25 {
+                    t.graph_overflowed();
+                }
+                etas.push((now, t.sample(secs(now), LOAD, at(now), 10_000)));
+            }
+            etas
+        };
+        let left = |e: &Eta| e.left.map(|d| d.as_secs()).unwrap_or(0);
+        // known before: at 25 % the figure is a floor
+        let etas = run(
+            Some(GraphOverflow {
+                needed: "8GB".into(),
+                setting: "64MB".into(),
+            }),
+            true,
+        );
+        let (_, e) = &etas[33]; // 8.5 s, 2,448 done
+        assert!(e.at_least && left(e) == 26, "{e:?}");
+        // after the notice: no figure for 2 s, then about the 91 s that were left
+        assert!(
+            etas[35..43].iter().all(|(_, e)| e.left.is_none()),
+            "{etas:?}"
+        );
+        let (_, e) = &etas[43]; // 11 s
+        assert!((85..=95).contains(&left(e)), "{e:?}");
+        // no estimate, no notice (client_min_messages = warning): the rate's fall is enough,
+        // seen within 3 s of it and measured for 2 s
+        let etas = run(None, false);
+        let (_, e) = &etas[55]; // 14 s
+        assert!((85..=95).contains(&left(e)), "{e:?}");
+        assert_eq!(
+            e.note.as_deref(),
+            Some("at the rate since the build slowed down at 24%")
+        );
+        // without either, what the straight line said then: about 26 s
+        assert!(etas[33].1.note.is_none() && left(&etas[33].1) == 26);
     }
 }
