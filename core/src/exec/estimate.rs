@@ -390,7 +390,7 @@ mod tests {
             let mut etas = vec![];
             for tick in 1..=60 {
                 let now = tick as f64 * 0.25;
-                if notice && now >= 9.0 && now < 9.25 {
+                if notice && (9.0..9.25).contains(&now) {
                     t.graph_overflowed();
                 }
                 etas.push((now, t.sample(secs(now), LOAD, at(now), 10_000)));
