@@ -131,9 +131,7 @@ impl Observer for BarObserver {
                     p.done,
                     p.total,
                     p.unit,
-                    p.eta
-                        .map(|e| format!(", ETA {}", retort::exec::watch::whole_seconds(e)))
-                        .unwrap_or_default()
+                    p.eta_text().map(|e| format!(", {e}")).unwrap_or_default()
                 ));
             }
             None => {

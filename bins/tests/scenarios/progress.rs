@@ -1,7 +1,8 @@
 //! Watching long steps: an HNSW build long enough for three heartbeats — log lines without a
 //! terminal, JSON events with `--format json`, a bar under a real pseudo-terminal (`script`)
 //! — and the server's notices (pgvector's "hnsw graph no longer fits into
-//! maintenance_work_mem") tagged with the revision and line, with a script's `-- set:`.
+//! maintenance_work_mem") tagged with the revision and line, with a script's `-- set:`; a build
+//! that outgrows `maintenance_work_mem` promises no time left at its fast part's rate.
 
 use crate::common::*;
 
@@ -193,4 +194,83 @@ fn server_notices_reach_the_user_tagged_with_revision_and_line() {
         "{}",
         sql.stdout
     );
+}
+
+#[test]
+fn an_hnsw_build_that_outgrows_maintenance_work_mem_promises_no_short_eta() {
+    let s = Scenario::new();
+    // 2,000 x 192 dims: about 2MB of graph by the estimate, built with 1MB; pgvector goes on
+    // on disk, much slower, after some 700 tuples
+    s.revision(
+        "001",
+        "",
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE docs (id int, embedding vector(192));\n\
+         INSERT INTO docs SELECT i, (SELECT array_agg(random())::vector(192) FROM generate_series(1, 192) WHERE i > 0)\n\
+           FROM generate_series(1, 2000) i;\nANALYZE docs;",
+        "DROP TABLE docs;",
+    );
+    s.revision_with(
+        "002",
+        "001",
+        "-- set: maintenance_work_mem=1MB",
+        "CREATE INDEX docs_embedding ON docs USING hnsw (embedding vector_l2_ops);",
+        "DROP INDEX docs_embedding;",
+    );
+    s.run("migrate-up", &["001"]).ok();
+    // --allow-unsafe: an HNSW build without CONCURRENTLY on a table with rows (see above)
+    let r = s
+        .run(
+            "migrate-up",
+            &["--progress-interval", "300ms", "--allow-unsafe"],
+        )
+        .ok();
+    assert!(
+        r.stderr.contains("the HNSW graph of docs.embedding needs about 2MB (2000 rows x 192 dims), more than maintenance_work_mem = 1MB"),
+        "{}",
+        r.stderr
+    );
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let notice = lines
+        .iter()
+        .position(|l| l.contains("NOTICE: hnsw graph no longer fits into maintenance_work_mem"))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    let beats: Vec<(usize, &str)> = lines
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, l)| l.contains("002 (migrations/002_x.sql:6) running for"))
+        .collect();
+    // no heartbeat promises the fast part's rate as the time left: before the slowdown a
+    // floor with the reason, after it none, then the rate since
+    for (_, l) in &beats {
+        if l.contains(" left") {
+            assert!(
+                l.contains("more than ") && l.contains("left (the HNSW graph needs about 2MB, more than maintenance_work_mem = 1MB: the build slows down sharply once it no longer fits)")
+                    || l.contains("left (at the rate since the HNSW graph stopped fitting in maintenance_work_mem (about 2MB needed))")
+                    // (a loaded machine's own slowdown before the notice is one too)
+                    || l.contains("left (at the rate since the build slowed down at "),
+                "{l}\n{}",
+                r.stderr
+            );
+        }
+    }
+    // after pgvector's notice the lines say why (the first one may have been sampled just
+    // before it)
+    let after: Vec<&str> = beats
+        .iter()
+        .filter(|(i, _)| *i > notice)
+        .skip(1)
+        .map(|(_, l)| *l)
+        .collect();
+    assert!(!after.is_empty(), "{}", r.stderr);
+    for l in &after {
+        assert!(
+            l.contains("ETA unknown: the HNSW graph no longer fits in maintenance_work_mem (about 2MB needed)")
+                || l.contains("(at the rate since the HNSW graph stopped fitting in maintenance_work_mem (about 2MB needed))")
+                || !l.contains("%)"),
+            "{l}\n{}",
+            r.stderr
+        );
+    }
+    assert_eq!(s.db.version_rows(), ["002"]);
 }

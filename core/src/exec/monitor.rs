@@ -7,11 +7,18 @@
 //! times out waiting for a lock after half a second must still be able to say who held it, so
 //! the last blockers seen are kept for [`Monitor::blockers`].
 //!
+//! Each sample of an index build's progress goes to the statement's [`EtaTracker`], with what
+//! the estimate said before the build ([`Monitor::start`]) and pgvector's "graph no longer
+//! fits" notice, which reaches the watcher through [`Monitor::overflow_signal`] (the notices
+//! arrive on the migration's connection, not the watcher's).
+//!
 //! Its one query goes with the simple protocol (the session's pid is a number it formats
 //! itself): no prepared statements, so it works through PgBouncer too.
 
+use super::estimate::{EtaTracker, GraphOverflow};
 use super::watch::{Blocker, BuildProgress, Heartbeat, StatementAt};
 use postgres::{Client, SimpleQueryMessage};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +45,8 @@ pub enum Live {
 struct Current {
     seq: u64,
     running: Option<(StatementAt, Instant)>,
+    /// The estimate said the statement's HNSW graph will not fit.
+    expected: Option<GraphOverflow>,
 }
 
 /// The watcher thread's handle; dropping it ends the thread. Starting and ending a statement
@@ -47,6 +56,7 @@ pub struct Monitor {
     current: Arc<Mutex<Current>>,
     blockers: Arc<Mutex<Vec<Blocker>>>,
     alive: Arc<std::sync::atomic::AtomicBool>,
+    overflowed: Arc<AtomicBool>,
 }
 
 impl Monitor {
@@ -56,23 +66,31 @@ impl Monitor {
             current: Arc::new(Mutex::new(Current::default())),
             blockers: Arc::new(Mutex::new(Vec::new())),
             alive: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            overflowed: Arc::new(AtomicBool::new(false)),
         };
-        let (current, blockers, alive) = (m.current.clone(), m.blockers.clone(), m.alive.clone());
+        let shared = Shared {
+            current: m.current.clone(),
+            blockers: m.blockers.clone(),
+            alive: m.alive.clone(),
+            overflowed: m.overflowed.clone(),
+        };
         std::thread::Builder::new()
             .name("retort-monitor".into())
-            .spawn(move || watch(client, pid, current, blockers, alive, out))
+            .spawn(move || watch(client, pid, shared, out))
             .ok()?;
         Some(m)
     }
 
-    /// A statement starts.
-    pub fn start(&self, at: StatementAt) {
+    /// A statement starts; `expected`: the estimate said its HNSW graph will not fit.
+    pub fn start(&self, at: StatementAt, expected: Option<GraphOverflow>) {
+        self.overflowed.store(false, Ordering::SeqCst);
         if let Ok(mut b) = self.blockers.lock() {
             b.clear();
         }
         if let Ok(mut c) = self.current.lock() {
             c.seq += 1;
             c.running = Some((at, Instant::now()));
+            c.expected = expected;
         }
     }
 
@@ -80,6 +98,12 @@ impl Monitor {
         if let Ok(mut c) = self.current.lock() {
             c.running = None;
         }
+    }
+
+    /// Set when pgvector says the running statement's graph no longer fits in
+    /// `maintenance_work_mem` (from the migration connection's notice handler).
+    pub fn overflow_signal(&self) -> Arc<AtomicBool> {
+        self.overflowed.clone()
     }
 
     /// Who blocked the current (or last) statement, as last seen.
@@ -90,7 +114,7 @@ impl Monitor {
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        self.alive.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.alive.store(false, Ordering::SeqCst);
     }
 }
 
@@ -99,28 +123,34 @@ struct Watched {
     seq: u64,
     last_look: Option<Instant>,
     last_beat: Option<Instant>,
-    /// (phase, when first seen, done then): the rate for the ETA.
-    phase_start: Option<(String, Instant, i64)>,
+    eta: EtaTracker,
 }
 
-fn watch(
-    mut client: Client,
-    pid: i32,
+/// What the watcher thread shares with its [`Monitor`].
+struct Shared {
     current: Arc<Mutex<Current>>,
     blockers: Arc<Mutex<Vec<Blocker>>>,
-    alive: Arc<std::sync::atomic::AtomicBool>,
-    out: Sender<Live>,
-) {
+    alive: Arc<AtomicBool>,
+    overflowed: Arc<AtomicBool>,
+}
+
+fn watch(mut client: Client, pid: i32, shared: Shared, out: Sender<Live>) {
+    let Shared {
+        current,
+        blockers,
+        alive,
+        overflowed,
+    } = shared;
     let mut w = Watched {
         seq: 0,
         last_look: None,
         last_beat: None,
-        phase_start: None,
+        eta: EtaTracker::default(),
     };
-    while alive.load(std::sync::atomic::Ordering::SeqCst) {
+    while alive.load(Ordering::SeqCst) {
         std::thread::sleep(FIRST_LOOK);
-        let (seq, running) = match current.lock() {
-            Ok(c) => (c.seq, c.running.clone()),
+        let (seq, running, expected) = match current.lock() {
+            Ok(c) => (c.seq, c.running.clone(), c.expected.clone()),
             Err(_) => return,
         };
         let Some((at, started)) = running else {
@@ -131,7 +161,7 @@ fn watch(
                 seq,
                 last_look: None,
                 last_beat: None,
-                phase_start: None,
+                eta: EtaTracker::new(expected),
             };
         }
         let elapsed = started.elapsed();
@@ -143,9 +173,18 @@ fn watch(
             continue;
         }
         w.last_look = Some(Instant::now());
-        let Some(sample) = sample(&mut client, pid) else {
+        let Some(mut sample) = sample(&mut client, pid) else {
             continue;
         };
+        if overflowed.swap(false, Ordering::SeqCst) {
+            w.eta.graph_overflowed();
+        }
+        if let Some(p) = &mut sample.progress {
+            let eta = w.eta.sample(elapsed, &p.phase, p.done, p.total);
+            p.eta = eta.left;
+            p.eta_at_least = eta.at_least;
+            p.eta_note = eta.note;
+        }
         if !sample.blockers.is_empty() {
             if let Ok(mut b) = blockers.lock() {
                 *b = sample.blockers.clone();
@@ -156,34 +195,15 @@ fn watch(
             continue;
         }
         w.last_beat = Some(Instant::now());
-        let progress = sample.progress.map(|mut p| {
-            p.eta = eta(&mut w.phase_start, &p);
-            p
-        });
         let beat = Heartbeat {
             at,
             elapsed,
             wait_event: sample.wait_event,
-            progress,
+            progress: sample.progress,
             blockers: sample.blockers,
         };
         if out.send(Live::Heartbeat(beat)).is_err() {
             return;
-        }
-    }
-}
-
-/// Time left at the rate seen since this phase was first sampled.
-fn eta(phase_start: &mut Option<(String, Instant, i64)>, p: &BuildProgress) -> Option<Duration> {
-    match phase_start {
-        Some((phase, t0, done0)) if *phase == p.phase => {
-            let rate = (p.done - *done0) as f64 / t0.elapsed().as_secs_f64();
-            (rate > 0.0 && p.total > p.done)
-                .then(|| Duration::from_secs_f64((p.total - p.done) as f64 / rate))
-        }
-        _ => {
-            *phase_start = Some((p.phase.clone(), Instant::now(), p.done));
-            None
         }
     }
 }
@@ -254,7 +274,7 @@ fn sample(client: &mut Client, pid: i32) -> Option<Sample> {
                 done,
                 total,
                 unit,
-                eta: None,
+                ..Default::default()
             }
         });
     Some(Sample {

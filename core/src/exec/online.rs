@@ -9,6 +9,7 @@
 //! interrupt's canceller is armed with the session's cancel key, so SIGINT/SIGTERM cancels the
 //! statement on the server.
 
+use super::estimate::GraphOverflow;
 use super::monitor::{Live, Monitor};
 use super::watch::{Blocker, Heartbeat, Retry, ServerNotice, StatementAt};
 use super::{interrupt, Bookkeeping, Executor, Observer, RunReport};
@@ -163,9 +164,13 @@ pub fn watched_run<R>(
 
 impl PgExecutor<'_> {
     /// Warns when the HNSW graph of `build` will not fit in `maintenance_work_mem` as it is
-    /// for this statement (after the script's `-- set:`). Best effort: a failed look-up says
-    /// nothing.
-    fn warn_if_graph_does_not_fit(&mut self, build: &super::estimate::HnswBuild, at: &StatementAt) {
+    /// for this statement (after the script's `-- set:`), and says so to the ETA. Best effort:
+    /// a failed look-up says nothing.
+    fn warn_if_graph_does_not_fit(
+        &mut self,
+        build: &super::estimate::HnswBuild,
+        at: &StatementAt,
+    ) -> Option<GraphOverflow> {
         use super::estimate::{graph_bytes, setting_for};
         let q = |s: &str| s.replace('\'', "''");
         let sql = format!(
@@ -176,21 +181,17 @@ impl PgExecutor<'_> {
             q(&build.table),
             q(&build.column)
         );
-        let Ok(rows) = self.client.simple_query(&sql) else {
-            return;
-        };
-        let Some(r) = rows.iter().find_map(|m| match m {
+        let rows = self.client.simple_query(&sql).ok()?;
+        let r = rows.iter().find_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => Some(r),
             _ => None,
-        }) else {
-            return;
-        };
+        })?;
         let num = |i: usize| r.get(i).and_then(|v| v.parse::<f64>().ok());
         let (Some(rows), Some(dims), Some(mwm)) = (num(0), num(1), num(3)) else {
-            return;
+            return None;
         };
         if rows <= 0.0 || dims <= 0.0 {
-            return; // a new or never-analyzed table: no estimate
+            return None; // a new or never-analyzed table: no estimate
         }
         let halfvec = r.get(2) == Some("halfvec");
         let need = graph_bytes(rows, dims as i64, halfvec);
@@ -208,9 +209,18 @@ impl PgExecutor<'_> {
                 r.get(4).unwrap_or("?"),
                 setting_for(need)
             );
+            return Some(GraphOverflow {
+                needed: setting_for(need),
+                setting: r.get(4).unwrap_or("?").to_string(),
+            });
         }
+        None
     }
 }
+
+/// pgvector's NOTICE when an HNSW build's graph outgrows `maintenance_work_mem` (the build
+/// goes on, much slower).
+const GRAPH_OVERFLOW_NOTICE: &str = "hnsw graph no longer fits into maintenance_work_mem";
 
 fn notice(at: &StatementAt, n: &postgres::error::DbError) -> ServerNotice {
     ServerNotice {
@@ -232,9 +242,8 @@ impl Executor for PgExecutor<'_> {
         let Some(url) = self.url.clone() else {
             return self.execute(sql);
         };
-        if let Some(build) = super::estimate::hnsw_build(sql) {
-            self.warn_if_graph_does_not_fit(&build, at);
-        }
+        let expected = super::estimate::hnsw_build(sql)
+            .and_then(|build| self.warn_if_graph_does_not_fit(&build, at));
         let token = self.client.cancel_token();
         let armed = interrupt::arm(Box::new(move || {
             if let Err(e) = crate::db::cancel(&url, &token) {
@@ -253,13 +262,19 @@ impl Executor for PgExecutor<'_> {
         let Some((live, sent)) = self.live.clone() else {
             return self.execute(sql);
         };
-        if let Some(m) = &self.monitor {
-            m.start(at.clone());
-        }
+        let overflowed = self.monitor.as_ref().map(|m| {
+            m.start(at.clone(), expected);
+            m.overflow_signal()
+        });
         let at_n = at.clone();
         let counter = sent.clone();
         let result = crate::db::with_notices(
             move |n| {
+                if n.message().starts_with(GRAPH_OVERFLOW_NOTICE) {
+                    if let Some(o) = &overflowed {
+                        o.store(true, Ordering::SeqCst);
+                    }
+                }
                 if live.send(Live::Notice(notice(&at_n, n))).is_ok() {
                     counter.fetch_add(1, Ordering::SeqCst);
                 }

@@ -94,13 +94,44 @@ pub struct BuildProgress {
     pub total: i64,
     /// `blocks` or `tuples`.
     pub unit: &'static str,
-    /// At the rate seen so far in this phase.
+    /// At the rate seen so far in this phase (or since it slowed down): see
+    /// [`super::estimate::EtaTracker`].
     pub eta: Option<Duration>,
+    /// `eta` is a floor: a slowdown is expected and not seen yet.
+    pub eta_at_least: bool,
+    /// Why the ETA is a floor, unknown or from the rate since a slowdown.
+    pub eta_note: Option<String>,
 }
 
 impl BuildProgress {
     pub fn percent(&self) -> Option<f64> {
         (self.total > 0).then(|| 100.0 * self.done as f64 / self.total as f64)
+    }
+
+    /// `about 5 s left` / `more than 8 s left (the HNSW graph needs ...)` / `ETA unknown: the
+    /// HNSW graph no longer fits ...` / `about 68 s left (at the rate since ...)`; `None`
+    /// when nothing is known yet.
+    pub fn eta_text(&self) -> Option<String> {
+        let note = self.eta_note.as_deref();
+        match (self.eta, note) {
+            (None, None) => None,
+            (None, Some(n)) => Some(format!("ETA unknown: {n}")),
+            (Some(d), n) => {
+                let mut s = format!(
+                    "{} {} left",
+                    if self.eta_at_least {
+                        "more than"
+                    } else {
+                        "about"
+                    },
+                    whole_seconds(d.max(Duration::from_secs(1)))
+                );
+                if let Some(n) = n {
+                    s.push_str(&format!(" ({n})"));
+                }
+                Some(s)
+            }
+        }
     }
 }
 
@@ -135,11 +166,8 @@ impl Heartbeat {
                     p.percent().unwrap_or(0.0)
                 ));
             }
-            if let Some(eta) = p.eta {
-                s.push_str(&format!(
-                    ", about {} left",
-                    whole_seconds(eta.max(Duration::from_secs(1)))
-                ));
+            if let Some(eta) = p.eta_text() {
+                s.push_str(&format!(", {eta}"));
             }
         }
         if let Some(w) = &self.wait_event {
@@ -240,6 +268,7 @@ mod tests {
                 total: 10000,
                 unit: "blocks",
                 eta: Some(Duration::from_secs(5)),
+                ..Default::default()
             }),
             ..Default::default()
         };
@@ -263,5 +292,38 @@ mod tests {
         let text = waiting.describe();
         assert!(text.contains("waiting for Lock:relation, blocked by pid 42 (psql), idle in transaction, transaction open for 1m15s: SELECT * FROM items"), "{text}");
         assert!(!text.contains("WHERE"), "first line only: {text}");
+    }
+
+    #[test]
+    fn the_time_left_says_whether_it_is_a_floor_unknown_or_since_a_slowdown() {
+        let p = |eta: Option<u64>, at_least: bool, note: Option<&str>| BuildProgress {
+            eta: eta.map(Duration::from_secs),
+            eta_at_least: at_least,
+            eta_note: note.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(p(None, false, None).eta_text(), None);
+        assert_eq!(
+            p(Some(5), false, None).eta_text().as_deref(),
+            Some("about 5 s left")
+        );
+        assert_eq!(
+            p(Some(26), true, Some("the graph will not fit"))
+                .eta_text()
+                .as_deref(),
+            Some("more than 26 s left (the graph will not fit)")
+        );
+        assert_eq!(
+            p(None, false, Some("the graph no longer fits"))
+                .eta_text()
+                .as_deref(),
+            Some("ETA unknown: the graph no longer fits")
+        );
+        assert_eq!(
+            p(Some(80), false, Some("at the rate since it slowed down"))
+                .eta_text()
+                .as_deref(),
+            Some("about 1m20s left (at the rate since it slowed down)")
+        );
     }
 }

@@ -337,7 +337,8 @@ pub mod events {
     pub fn heartbeat(hb: &Heartbeat) -> Value {
         let progress = hb.progress.as_ref().map(|p| {
             json!({"command": p.command, "phase": p.phase, "done": p.done, "total": p.total,
-                   "unit": p.unit, "percent": p.percent(), "eta_ms": p.eta.map(millis)})
+                   "unit": p.unit, "percent": p.percent(), "eta_ms": p.eta.map(millis),
+                   "eta_at_least": p.eta_at_least, "eta_note": p.eta_note})
         });
         json!({"version": FORMAT_VERSION, "event": "heartbeat", "at": at(&hb.at),
                "elapsed_ms": millis(hb.elapsed), "wait_event": hb.wait_event,
