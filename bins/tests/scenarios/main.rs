@@ -26,6 +26,7 @@ mod lock_retries;
 mod long_history;
 mod pooler;
 mod progress;
+mod python_project;
 mod refusals;
 mod scripts_and_tools;
 mod secrets;
