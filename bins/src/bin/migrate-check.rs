@@ -18,7 +18,9 @@ use retort_cli::cli::{self, CommonArgs};
   # pull-request CI, no database: lint what comes after 0042, as annotations on the diff
   migrate-check --offline --lint --since 0042 --format github
   # every down section undoes its up section (in a shadow database)
-  migrate-check --round-trip"
+  migrate-check --round-trip
+  # a replica's init container: wait up to 5 minutes for the migration job, then start
+  migrate-check --wait-for-heads 5m"
 )]
 struct Args {
     /// Check the scripts only; no database needed (for CI on pull requests).
@@ -62,6 +64,13 @@ struct Args {
     /// catalog unchanged, upgrade again.
     #[arg(long, conflicts_with = "offline")]
     round_trip: bool,
+    /// Wait up to DURATION (30s, 5m) for the database to reach the scripts' heads, polling its
+    /// version table (no lock, no drift check): exit 0 once it is, 1 with the state when the
+    /// time runs out or it holds a revision no script has. For replicas that wait for another
+    /// process's migration.
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["offline", "lint", "lint_all", "round_trip"],
+          value_parser = |s: &str| retort::config::parse_duration(s).map_err(|e| e.to_string()))]
+    wait_for_heads: Option<std::time::Duration>,
     /// Output: text, json (a stable document, see docs/json.md), or github (lint findings and
     /// problems as GitHub Actions annotations).
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
@@ -88,6 +97,11 @@ fn main() {
     };
     cli::main(format, || {
         let fleet = a.fleet.given()?;
+        if fleet && a.wait_for_heads.is_some() {
+            return Err(retort::Error::usage(
+                "--wait-for-heads waits for one database; a fleet's databases are checked with --targets alone",
+            ));
+        }
         if fleet && a.offline {
             return Err(retort::Error::usage(
                 "--offline checks the scripts only; --targets checks databases",
@@ -147,7 +161,14 @@ fn main() {
             allow_multiple_heads: a.allow_multiple_heads,
             shadow_url,
         };
-        let mut report = check(&settings, &opts, "migrate-check")?;
+        let mut report = match a.wait_for_heads {
+            Some(limit) => {
+                let wait = retort::commands::wait::WaitOptions::new(limit);
+                retort::commands::wait::wait_for_heads(&settings, &wait, "migrate-check")?
+                    .into_check_report()
+            }
+            None => check(&settings, &opts, "migrate-check")?,
+        };
         if printed.is_some() {
             for m in report.problems.iter_mut().map(|p| &mut p.message) {
                 *m = shown(m);

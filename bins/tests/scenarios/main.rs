@@ -28,6 +28,7 @@ mod pooler;
 mod progress;
 mod python_project;
 mod refusals;
+mod replicas;
 mod scripts_and_tools;
 mod secrets;
 mod staging;
