@@ -154,10 +154,12 @@ SERVICE ?= backend
 PROD_COMPOSE_FILE ?= docker-compose.prod.yml
 REVISION_USER ?= $(shell id -u):$(shell id -g)
 # lint-containers: hadolint (scripts/install-linters.sh puts it in .venv), docker-compose v1
-# (whose `config` validates a compose file without a Docker engine), shellcheck
+# (whose `config` validates a compose file without a Docker engine), shellcheck, and
+# kubernetes-validate (PyPI, in .venv: Kubernetes' own schemas, offline) for docs/deploy/
 HADOLINT ?= $(if $(wildcard .venv/bin/hadolint),.venv/bin/hadolint,hadolint)
 COMPOSE_LINT ?= docker-compose
 SHELLCHECK ?= shellcheck
+KUBE_VALIDATE ?= $(if $(wildcard .venv/bin/kubernetes-validate),.venv/bin/kubernetes-validate,kubernetes-validate)
 SHELL_SCRIPTS = $(shell grep -lE '^\#!.*\b(ba)?sh\b' scripts/* .ci/run 2>/dev/null)
 
 .PHONY: dev dev-local prod docker-migrate docker-migrate-up docker-migrate-down \
@@ -198,8 +200,10 @@ docker-migrate-stamp: ## Containers: migrate-stamp rev=REV in SERVICE (args="--p
 	@[ -n "$(rev)" ] || { echo 'usage: make docker-migrate-stamp rev=REV [args="--purge"]' >&2; exit 2; }
 	$(COMPOSE) exec $(SERVICE) migrate-stamp $(rev) $(args)
 
-lint-containers: ## hadolint the Dockerfile, validate both compose files, shellcheck the scripts
+lint-containers: ## hadolint the Dockerfile, validate the compose files and the Kubernetes example, shellcheck the scripts
 	$(HADOLINT) Dockerfile
 	$(COMPOSE_LINT) -f docker-compose.yml config -q
 	POSTGRES_PASSWORD=lint-only $(COMPOSE_LINT) -f $(PROD_COMPOSE_FILE) config -q
+	POSTGRES_PASSWORD=lint-only $(COMPOSE_LINT) -f docs/deploy/compose-replicas.yml config -q
+	$(KUBE_VALIDATE) --strict --quiet docs/deploy/kubernetes.yaml
 	$(SHELLCHECK) $(SHELL_SCRIPTS)
