@@ -17,6 +17,8 @@ use retort_cli::cli::{self, CommonArgs};
   migrate-check --lint
   # pull-request CI, no database: lint what comes after 0042, as annotations on the diff
   migrate-check --offline --lint --since 0042 --format github
+  # pre-commit: lint the changed scripts only
+  migrate-check --offline --lint migrations/0043_add_index.sql
   # every down section undoes its up section (in a shadow database)
   migrate-check --round-trip
   # a replica's init container: wait up to 5 minutes for the migration job, then start
@@ -60,6 +62,10 @@ struct Args {
     /// it is linted.
     #[arg(long, value_name = "REV", requires = "offline")]
     since: Option<String>,
+    /// With --lint: lint only these scripts (of those --lint selects), e.g. the files a
+    /// pre-commit hook passes; files that are no script of the migrations directory are left out.
+    #[arg(value_name = "FILE", requires = "lint")]
+    files: Vec<std::path::PathBuf>,
     /// In a shadow database, for every revision from base: upgrade, downgrade, require the
     /// catalog unchanged, upgrade again.
     #[arg(long, conflicts_with = "offline")]
@@ -179,6 +185,8 @@ fn main() {
             let lopts = LintOptions {
                 selection: if a.lint_all {
                     Selection::All
+                } else if !a.files.is_empty() {
+                    Selection::Files(a.files.clone())
                 } else {
                     Selection::Pending
                 },
