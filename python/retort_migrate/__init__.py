@@ -5,6 +5,7 @@
     report = retort_migrate.upgrade()            # migrate-up to the heads; DATABASE_URL etc.
     print(report.to_heads, [s.revision for s in report.steps])
     retort_migrate.current()                     # ['004']
+    retort_migrate.wait_for_heads(timeout=300)   # replicas: wait for another process's migration
 
 A failure raises MigrationError, with the binary's failure document: what was committed, where
 the database is now (`state`) and the error (`kind`, `exit_code`, `message`, `hint`,
@@ -29,8 +30,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._binaries import BinaryNotFoundError, find_binary
 
-__all__ = ["upgrade", "current", "RunReport", "Step", "MigrationError", "BinaryNotFoundError",
-           "find_binary"]
+__all__ = ["upgrade", "current", "wait_for_heads", "RunReport", "Step", "MigrationError",
+           "SchemaNotReady", "BinaryNotFoundError", "find_binary"]
 
 log = logging.getLogger("retort_migrate")
 
@@ -217,3 +218,6 @@ def _run(binary: str, args: Sequence[str], url: Optional[str]) -> Dict[str, Any]
         message = f"{binary} failed with exit code {proc.returncode}"
     raise MigrationError(redact(message) or "", proc.returncode, doc, redact(hint),
                          redact(proc.stderr) or "")
+
+
+from ._wait import SchemaNotReady, wait_for_heads  # noqa: E402  (it builds on the above)
