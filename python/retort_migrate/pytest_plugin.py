@@ -118,50 +118,66 @@ def _masked(url: str) -> str:
 
 # ---- the server's administration: CREATE / DROP DATABASE --------------------------------------
 
-def _admin(url: str, statements: List[str]) -> None:
-    """Runs each statement outside a transaction on `url`, with whichever PostgreSQL driver the
-    application has: psycopg (3), psycopg2, or asyncpg."""
-    url = _libpq_url(url)
-    try:
-        import psycopg  # type: ignore
+class _Admin:
+    """One connection to the server's URL for the session's CREATE / DROP DATABASE statements
+    (each outside a transaction), with whichever PostgreSQL driver the application has:
+    psycopg (3), psycopg2, or asyncpg (a connection per statement)."""
 
-        with psycopg.connect(url, autocommit=True) as conn:
-            for sql in statements:
-                conn.execute(sql)
-        return
-    except ImportError:
-        pass
-    try:
-        import psycopg2  # type: ignore
+    def __init__(self, url: str):
+        self.url = _libpq_url(url)
+        self.conn = None
+        self.kind = None
 
-        conn = psycopg2.connect(url)
+    def _connect(self):
         try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                for sql in statements:
-                    cur.execute(sql)
-        finally:
-            conn.close()
-        return
-    except ImportError:
-        pass
-    try:
-        import asyncio
+            import psycopg  # type: ignore
 
-        import asyncpg  # type: ignore
-    except ImportError:
-        raise _Setup(
-            "retort: creating the test databases needs a PostgreSQL driver in this environment: "
-            "pip install psycopg (or psycopg2-binary, or asyncpg)") from None
-
-    async def run():
-        conn = await asyncpg.connect(url)
+            self.conn, self.kind = psycopg.connect(self.url, autocommit=True), "psycopg"
+            return
+        except ImportError:
+            pass
         try:
-            for sql in statements:
-                await conn.execute(sql)
-        finally:
-            await conn.close()
-    asyncio.run(run())
+            import psycopg2  # type: ignore
+
+            self.conn = psycopg2.connect(self.url)
+            self.conn.autocommit = True
+            self.kind = "psycopg2"
+            return
+        except ImportError:
+            pass
+        try:
+            import asyncpg  # type: ignore  # noqa: F401
+        except ImportError:
+            raise _Setup(
+                "retort: creating the test databases needs a PostgreSQL driver in this "
+                "environment: pip install psycopg (or psycopg2-binary, or asyncpg)") from None
+        self.kind = "asyncpg"
+
+    def execute(self, sql: str) -> None:
+        if self.kind is None:
+            self._connect()
+        if self.kind == "psycopg":
+            self.conn.execute(sql)
+        elif self.kind == "psycopg2":
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
+        else:
+            import asyncio
+
+            import asyncpg  # type: ignore
+
+            async def run():
+                conn = await asyncpg.connect(self.url)
+                try:
+                    await conn.execute(sql)
+                finally:
+                    await conn.close()
+            asyncio.run(run())
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 def _ident(name: str) -> str:
@@ -202,6 +218,7 @@ class _Server:
         self.migrations_dir = migrations_dir(config)
         self.token = uuid.uuid4().hex[:8]
         self.count = 0
+        self.admin = _Admin(self.url)
 
     def name(self, kind: str) -> str:
         self.count += 1
@@ -212,7 +229,7 @@ class _Server:
         if template:
             sql += f" TEMPLATE {_ident(template)}"
         try:
-            _admin(self.url, [sql])
+            self.admin.execute(sql)
         except _Setup:
             raise
         except Exception as e:  # the driver's own error type
@@ -222,7 +239,7 @@ class _Server:
         return with_database(self.url, name)
 
     def drop(self, name: str) -> None:
-        _admin(self.url, [f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)"])
+        self.admin.execute(f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)")
 
 
 def _migration_failed(e) -> None:
@@ -232,9 +249,13 @@ def _migration_failed(e) -> None:
 @pytest.fixture(scope="session")
 def retort_server(request) -> _Server:
     try:
-        return _Server(request.config)
+        server = _Server(request.config)
     except _Setup as e:
         _stop(str(e))
+    try:
+        yield server
+    finally:
+        server.admin.close()
 
 
 def _create(server: _Server, name: str, template: Optional[str] = None) -> str:
