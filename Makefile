@@ -37,7 +37,7 @@ else
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-fleet demo db-up db-down db-url deps wheel test-python \
+.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-fleet demo db-up db-down db-url deps wheel wheel-manylinux2014 test-python \
         migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
         migrate-import
 
@@ -73,6 +73,12 @@ test-python: deps ## Python tests (exporter, schema provider, API, wheel) agains
 
 wheel: deps ## Build the Python wheel retort-migrate (migrate-* binaries + python/) into target/wheels/
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --out target/wheels $(args)
+
+ZIGLANG_VERSION ?= 0.17.0
+wheel-manylinux2014: deps ## The wheel for glibc 2.17+ (manylinux2014: RHEL 8, Amazon Linux 2, Debian 11, Ubuntu 20.04), linked with zig, into target/wheels/, then checked (scripts/check-wheel.sh)
+	@$(PYTHON) -c 'import ziglang' 2>/dev/null || $(VENV)/bin/pip install --quiet --disable-pip-version-check "ziglang==$(ZIGLANG_VERSION)"
+	CARGO_TARGET_DIR="$(abspath target/zig)" PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out target/wheels $(args)
+	scripts/pg.sh run -- scripts/check-wheel.sh "$$(ls -t target/wheels/retort_migrate-*manylinux_2_17*.whl | head -1)"
 
 lint: ## cargo fmt --check, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all -- --check
