@@ -37,7 +37,7 @@ else
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-fleet demo db-up db-down db-url deps wheel test-python \
+.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-fleet demo db-up db-down db-url deps wheel wheel-manylinux2014 test-python \
         migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
         migrate-import
 
@@ -73,6 +73,12 @@ test-python: deps ## Python tests (exporter, schema provider, API, wheel) agains
 
 wheel: deps ## Build the Python wheel retort-migrate (migrate-* binaries + python/) into target/wheels/
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --out target/wheels $(args)
+
+ZIGLANG_VERSION ?= 0.17.0
+wheel-manylinux2014: deps ## The wheel for glibc 2.17+ (manylinux2014: RHEL 8, Amazon Linux 2, Debian 11, Ubuntu 20.04), linked with zig, into target/wheels/, then checked (scripts/check-wheel.sh)
+	@$(PYTHON) -c 'import ziglang' 2>/dev/null || $(VENV)/bin/pip install --quiet --disable-pip-version-check "ziglang==$(ZIGLANG_VERSION)"
+	CARGO_TARGET_DIR="$(abspath target/zig)" PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out target/wheels $(args)
+	scripts/pg.sh run -- scripts/check-wheel.sh "$$(ls -t target/wheels/retort_migrate-*manylinux_2_17*.whl | head -1)"
 
 lint: ## cargo fmt --check, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -154,10 +160,12 @@ SERVICE ?= backend
 PROD_COMPOSE_FILE ?= docker-compose.prod.yml
 REVISION_USER ?= $(shell id -u):$(shell id -g)
 # lint-containers: hadolint (scripts/install-linters.sh puts it in .venv), docker-compose v1
-# (whose `config` validates a compose file without a Docker engine), shellcheck
+# (whose `config` validates a compose file without a Docker engine), shellcheck, and
+# kubernetes-validate (PyPI, in .venv: Kubernetes' own schemas, offline) for docs/deploy/
 HADOLINT ?= $(if $(wildcard .venv/bin/hadolint),.venv/bin/hadolint,hadolint)
 COMPOSE_LINT ?= docker-compose
 SHELLCHECK ?= shellcheck
+KUBE_VALIDATE ?= $(if $(wildcard .venv/bin/kubernetes-validate),.venv/bin/kubernetes-validate,kubernetes-validate)
 SHELL_SCRIPTS = $(shell grep -lE '^\#!.*\b(ba)?sh\b' scripts/* .ci/run 2>/dev/null)
 
 .PHONY: dev dev-local prod docker-migrate docker-migrate-up docker-migrate-down \
@@ -198,8 +206,10 @@ docker-migrate-stamp: ## Containers: migrate-stamp rev=REV in SERVICE (args="--p
 	@[ -n "$(rev)" ] || { echo 'usage: make docker-migrate-stamp rev=REV [args="--purge"]' >&2; exit 2; }
 	$(COMPOSE) exec $(SERVICE) migrate-stamp $(rev) $(args)
 
-lint-containers: ## hadolint the Dockerfile, validate both compose files, shellcheck the scripts
+lint-containers: ## hadolint the Dockerfile, validate the compose files and the Kubernetes example, shellcheck the scripts
 	$(HADOLINT) Dockerfile
 	$(COMPOSE_LINT) -f docker-compose.yml config -q
 	POSTGRES_PASSWORD=lint-only $(COMPOSE_LINT) -f $(PROD_COMPOSE_FILE) config -q
+	POSTGRES_PASSWORD=lint-only $(COMPOSE_LINT) -f docs/deploy/compose-replicas.yml config -q
+	$(KUBE_VALIDATE) --strict --quiet docs/deploy/kubernetes.yaml
 	$(SHELLCHECK) $(SHELL_SCRIPTS)

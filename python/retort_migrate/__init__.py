@@ -5,6 +5,7 @@
     report = retort_migrate.upgrade()            # migrate-up to the heads; DATABASE_URL etc.
     print(report.to_heads, [s.revision for s in report.steps])
     retort_migrate.current()                     # ['004']
+    retort_migrate.wait_for_heads(timeout=300)   # replicas: wait for another process's migration
 
 A failure raises MigrationError, with the binary's failure document: what was committed, where
 the database is now (`state`) and the error (`kind`, `exit_code`, `message`, `hint`,
@@ -33,8 +34,8 @@ from urllib.parse import unquote
 
 from ._binaries import BinaryNotFoundError, find_binary
 
-__all__ = ["upgrade", "current", "RunReport", "Step", "MigrationError", "BinaryNotFoundError",
-           "find_binary", "redact"]
+__all__ = ["upgrade", "current", "wait_for_heads", "RunReport", "Step", "MigrationError",
+           "SchemaNotReady", "BinaryNotFoundError", "find_binary", "redact"]
 
 log = logging.getLogger("retort_migrate")
 
@@ -418,3 +419,6 @@ def _run(binary: str, args: Sequence[str], url: Optional[str],
         message = f"{binary} failed with exit code {returncode}"
     raise MigrationError(redact(message) or "", returncode, doc, redact(hint), stderr,
                          reader.findings)
+
+
+from ._wait import SchemaNotReady, wait_for_heads  # noqa: E402  (it builds on the above)

@@ -3,6 +3,7 @@ real PostgreSQL, and `import retort_migrate` there finds them without any settin
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shutil
@@ -50,8 +51,15 @@ def test_the_wheel_carries_every_binary_and_the_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     scripts = sorted(n.rsplit("/", 1)[1] for n in names if ".data/scripts/" in n)
     assert scripts == sorted(MIGRATE_BINS)
-    for module in ("__init__.py", "_binaries.py", "alembic_export.py", "schema.py"):
+    for module in ("__init__.py", "_binaries.py", "alembic_export.py", "schema.py", "_wait.py",
+                   "pytest_plugin.py", "checks.py"):
         assert f"retort_migrate/{module}" in names
+    # the pytest plugin is registered by the wheel itself
+    entry_points = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert len(entry_points) == 1, names
+    parser = configparser.ConfigParser()
+    parser.read_string(zipfile.ZipFile(wheel).read(entry_points[0]).decode())
+    assert dict(parser["pytest11"]) == {"retort": "retort_migrate.pytest_plugin"}
     assert not [n for n in names if "tests/" in n or "__pycache__" in n]
     assert wheel.name == "retort_migrate-0.1.0-py3-none-manylinux_2_34_x86_64.whl"
 

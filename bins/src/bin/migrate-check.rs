@@ -18,8 +18,12 @@ use retort_cli::cli::{self, CommonArgs};
   migrate-check --lint
   # pull-request CI, no database: lint what comes after 0042, as annotations on the diff
   migrate-check --offline --lint --since 0042 --format github
+  # pre-commit: lint the changed scripts only
+  migrate-check --offline --lint migrations/0043_add_index.sql
   # every down section undoes its up section (in a shadow database)
-  migrate-check --round-trip"
+  migrate-check --round-trip
+  # a replica's init container: wait up to 5 minutes for the migration job, then start
+  migrate-check --wait-for-heads 5m"
 )]
 struct Args {
     /// Check the scripts only; no database needed (for CI on pull requests).
@@ -59,11 +63,22 @@ struct Args {
     /// it is linted.
     #[arg(long, value_name = "REV", requires = "offline")]
     since: Option<String>,
+    /// With --lint: lint only these scripts (of those --lint selects), e.g. the files a
+    /// pre-commit hook passes; files that are no script of the migrations directory are left out.
+    #[arg(value_name = "FILE", requires = "lint")]
+    files: Vec<std::path::PathBuf>,
     /// In a shadow database, for every revision from base: upgrade, downgrade, require the
     /// catalog unchanged, upgrade again. Checks the scripts, not the database (as --offline):
     /// the database URL, or --shadow-url, only names the server of the shadow.
     #[arg(long)]
     round_trip: bool,
+    /// Wait up to DURATION (30s, 5m) for the database to reach the scripts' heads, polling its
+    /// version table (no lock, no drift check): exit 0 once it is, 1 with the state when the
+    /// time runs out or it holds a revision no script has. For replicas that wait for another
+    /// process's migration.
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["offline", "lint", "lint_all", "round_trip"],
+          value_parser = |s: &str| retort::config::parse_duration(s).map_err(|e| e.to_string()))]
+    wait_for_heads: Option<std::time::Duration>,
     /// Output: text, json (a stable document, see docs/json.md), or github (lint findings and
     /// problems as GitHub Actions annotations).
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
@@ -94,6 +109,8 @@ impl Args {
             lint: (self.lint || self.lint_all).then(|| LintOptions {
                 selection: if self.lint_all {
                     Selection::All
+                } else if !self.files.is_empty() {
+                    Selection::Files(self.files.clone())
                 } else {
                     Selection::Pending
                 },
@@ -114,6 +131,11 @@ fn main() {
     };
     cli::main(format, || {
         let fleet = a.fleet.given()?;
+        if fleet && a.wait_for_heads.is_some() {
+            return Err(retort::Error::usage(
+                "--wait-for-heads waits for one database; a fleet's databases are checked with --targets alone",
+            ));
+        }
         if fleet && a.offline {
             return Err(retort::Error::usage(
                 "--offline checks the scripts only; --targets checks databases",
@@ -169,7 +191,14 @@ fn main() {
                 &shown,
             );
         }
-        let mut report = check(&settings, &opts, "migrate-check")?;
+        let mut report = match a.wait_for_heads {
+            Some(limit) => {
+                let wait = retort::commands::wait::WaitOptions::new(limit);
+                retort::commands::wait::wait_for_heads(&settings, &wait, "migrate-check")?
+                    .into_check_report()
+            }
+            None => check(&settings, &opts, "migrate-check")?,
+        };
         if a.round_trip && !a.offline {
             report.drift = Some(
                 "the database and schema drift not checked: --round-trip checks the scripts, \

@@ -3,7 +3,8 @@
 //!
 //! Which scripts: by default the pending ones (not applied on the database; with `--offline`,
 //! those not in `--since REV`, or every script when no `--since` is given); `All` for every
-//! script; `migrate-up` lints exactly the steps of its plan.
+//! script; `Files` for the scripts a pre-commit hook passes (of those `Pending` selects);
+//! `migrate-up` lints exactly the steps of its plan.
 //!
 //! With a database, the revisions not applied on it are the run ([`facts::DbFacts::pending`]):
 //! lock and rewrite findings on tables the run creates, or on empty ones, are left out
@@ -24,6 +25,30 @@ pub enum Selection {
     #[default]
     Pending,
     All,
+    /// The scripts at these paths (as a pre-commit hook passes the changed files), of those
+    /// `Pending` selects; paths that are no script of the project are left out.
+    Files(Vec<std::path::PathBuf>),
+}
+
+/// The revisions of `revisions` whose script is one of `files` (compared as absolute paths, so
+/// `migrations/005_x.sql` and `./migrations/005_x.sql` are the same file).
+fn of_files(
+    project: &Project,
+    revisions: Vec<String>,
+    files: &[std::path::PathBuf],
+) -> Vec<String> {
+    let absolute =
+        |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let wanted: std::collections::HashSet<std::path::PathBuf> =
+        files.iter().map(|f| absolute(f)).collect();
+    revisions
+        .into_iter()
+        .filter(|r| {
+            project
+                .script(r)
+                .is_ok_and(|s| wanted.contains(&absolute(&s.path)))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default)]
@@ -49,12 +74,16 @@ pub fn lint(settings: &Settings, opts: &LintOptions, app: &str) -> Result<LintRe
         .collect();
     if opts.offline {
         let selected = match (&opts.selection, &opts.since) {
-            (Selection::Pending, Some(rev)) => {
+            (Selection::Pending | Selection::Files(_), Some(rev)) => {
                 let rev = project.graph.resolve(rev)?;
                 let applied = crate::policy::applied_set(&project.graph, &[rev])?;
                 all.into_iter().filter(|r| !applied.contains(r)).collect()
             }
             _ => all,
+        };
+        let selected = match &opts.selection {
+            Selection::Files(files) => of_files(&project, selected, files),
+            _ => selected,
         };
         return lint_project(&project, &selected, None, &config);
     }
@@ -68,9 +97,10 @@ pub fn lint(settings: &Settings, opts: &LintOptions, app: &str) -> Result<LintRe
         .into_iter()
         .map(|s| s.revision)
         .collect();
-    let selected = match opts.selection {
+    let selected = match &opts.selection {
         Selection::All => all,
         Selection::Pending => pending.clone(),
+        Selection::Files(files) => of_files(&m.project, pending.clone(), files),
     };
     let mut f = facts::read(&mut m.client, &sql_of(&m.project, &selected))?;
     f.pending = pending.iter().cloned().collect();

@@ -8,3 +8,4 @@ pub mod import;
 pub mod lint;
 pub mod revision;
 pub mod roundtrip;
+pub mod wait;

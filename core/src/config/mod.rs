@@ -14,6 +14,7 @@
 pub mod dotenv;
 mod duration;
 pub mod project_file;
+pub mod pyproject;
 mod url;
 
 pub use self::duration::parse_duration;
@@ -330,15 +331,14 @@ impl Settings {
                 .map(|v| crate::schema::filter::ObjectFilter::split_list(&v))
                 .unwrap_or_default()
         };
-        // retort.toml's [filters] first, then the environment adds to them
-        let (mut include, mut exclude) = project_file::filters(&migrations_dir)?;
+        // the project file's [filters] first, then the environment adds to them
+        let (mut include, mut exclude, source) = project_file::filters(&migrations_dir)?;
         include.extend(list("MIGRATE_INCLUDE"));
         exclude.extend(list("MIGRATE_EXCLUDE"));
         let filter =
             crate::schema::filter::ObjectFilter::new(include, exclude).map_err(|mut e| {
                 e.message = format!(
-                    "{} [filters] / MIGRATE_INCLUDE / MIGRATE_EXCLUDE: {}",
-                    project_file::path_for(&migrations_dir).display(),
+                    "{source} / MIGRATE_INCLUDE / MIGRATE_EXCLUDE: {}",
                     e.message
                 );
                 e

@@ -1,5 +1,6 @@
-//! Rule levels: each rule's default, overridden by `retort.toml` beside the migrations
-//! directory (where `schema.sql` is looked for too):
+//! Rule levels: each rule's default, overridden by the project file's `[lint]` table —
+//! `retort.toml` beside the migrations directory (where `schema.sql` is looked for too), else
+//! `[tool.retort.lint]` in `pyproject.toml` (`crate::config::project_file`):
 //!
 //! ```toml
 //! [lint]
@@ -12,6 +13,7 @@
 //! naming the file and line: a typo must not switch a rule off silently.
 
 use super::{all_rules, Level};
+use crate::config::project_file::ProjectFile;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,71 +58,51 @@ impl LintConfig {
 
     /// The project file for `migrations_dir`: `retort.toml` in the directory that holds it.
     pub fn file_for(migrations_dir: &Path) -> PathBuf {
-        migrations_dir
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join("retort.toml")
+        crate::config::project_file::path_for(migrations_dir)
     }
 
-    /// The defaults with `retort.toml`'s `[lint]` table applied, when the file exists.
+    /// The defaults with the project file's `[lint]` table applied (`retort.toml` beside the
+    /// migrations directory, else `[tool.retort.lint]` of `pyproject.toml`), when there is one.
     pub fn load(migrations_dir: &Path) -> Result<LintConfig> {
-        let path = Self::file_for(migrations_dir);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_toml(&text, &path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LintConfig::default()),
-            Err(e) => Err(Error::io(format!("cannot read {}: {e}", path.display()))),
+        match ProjectFile::load(migrations_dir)? {
+            Some(file) => Self::from_file(&file),
+            None => Ok(LintConfig::default()),
         }
     }
 
+    /// [`LintConfig::from_file`] of `retort.toml`'s text.
     pub fn from_toml(text: &str, path: &Path) -> Result<LintConfig> {
+        Self::from_file(&ProjectFile::retort_toml(text, path)?)
+    }
+
+    /// The defaults with `file`'s `[lint]` table applied.
+    pub fn from_file(file: &ProjectFile) -> Result<LintConfig> {
         let mut cfg = LintConfig::default();
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let (line, col) = e
-                .span()
-                .map(|s| super::text::LineIndex::new(text).position(s.start))
-                .unwrap_or((0, 1));
-            Error::usage(format!(
-                "{}:{}:{col}: not valid TOML: {}",
-                path.display(),
-                line + 1,
-                e.message()
-            ))
-        })?;
-        let Some(lint) = table.get("lint") else {
+        let Some(lint) = file.get("lint") else {
             return Ok(cfg);
         };
-        let where_is = |key: &str| -> String {
-            let line = text
-                .lines()
-                .position(|l| {
-                    let t = l.trim_start().trim_start_matches('"');
-                    t.starts_with(key)
-                })
-                .map(|l| l + 1)
-                .unwrap_or(1);
-            format!("{}:{line}", path.display())
-        };
+        let table_name = file.table_name("lint");
         let lint = lint.as_table().ok_or_else(|| {
-            Error::usage(format!("{}: `lint` must be a table", where_is("lint")))
-                .with_hint("write it as [lint] followed by lines rule-id = \"error\"")
+            Error::usage(format!("{}: `lint` must be a table", file.at(&["lint"]))).with_hint(
+                format!("write it as {table_name} followed by lines rule-id = \"error\""),
+            )
         })?;
         for (rule, value) in lint {
+            let where_is = file.at(&["lint", rule]);
             if !cfg.defaults.contains_key(rule) && !super::rules::is_rule(rule) {
                 return Err(Error::usage(format!(
-                    "{}: unknown lint rule `{rule}` in [lint]",
-                    where_is(rule)
+                    "{where_is}: unknown lint rule `{rule}` in {table_name}"
                 ))
                 .with_hint("the rules are listed in docs/lint.md (retort's and squawk's ids)"));
             }
             let level = value.as_str().and_then(Level::parse).ok_or_else(|| {
                 Error::usage(format!(
-                    "{}: `{rule}` = {value:?}: a level is \"error\", \"warning\" or \"off\"",
-                    where_is(rule)
+                    "{where_is}: `{rule}` = {value:?}: a level is \"error\", \"warning\" or \"off\""
                 ))
             })?;
             cfg.overrides.insert(rule.clone(), level);
         }
-        cfg.source = Some(path.to_path_buf());
+        cfg.source = Some(file.path.clone());
         Ok(cfg)
     }
 }
