@@ -68,7 +68,7 @@ impl LockArgs {
             backup_dir: None,
             lock_mode: match &self.lock_mode {
                 // clap keeps the flag to the three names
-                Some(m) => retort::db::lease::LockMode::parse(m).unwrap_or_default(),
+                Some(m) => retort::config::LockMode::parse(m).unwrap_or_default(),
                 None => settings.lock_mode.unwrap_or_default(),
             },
             repair_invalid_indexes: false,

@@ -7,9 +7,11 @@
 //!
 //! - values, no I/O: [`error`], [`config`] (settings and URLs), [`script`], [`sql`],
 //!   [`graph`], [`plan`] (steps and transaction segments), [`policy`] (pre-run refusals),
-//!   [`schema`]'s model, changes, diff and rendering;
+//!   [`project`], [`schema::model`], [`schema::change`], [`schema::diff`], [`schema::filter`],
+//!   [`schema::render`];
 //! - the database edge: [`db`] (connection, version table, lock, records, catalog),
-//!   [`schema`]'s introspection and shadow databases, [`backup`];
+//!   [`schema::introspect`], [`schema::shadow`], [`schema::workspace`], [`schema::command`],
+//!   [`schema`], [`backup`], [`baseline`];
 //! - running: [`exec`] (the one run loop, online and offline), [`migrator`] (orchestration),
 //!   [`fleet`] (many targets: their list and the scheduler);
 //! - commands and their output: [`commands`], [`autogen`], [`lint`] (squawk's rules and

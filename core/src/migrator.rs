@@ -11,8 +11,9 @@
 //! # Ok::<(), retort::Error>(())
 //! ```
 
+use crate::config::LockMode;
 use crate::config::{DbUrl, Settings};
-use crate::db::lease::{self, LockMode, RunLock};
+use crate::db::lease::{self, RunLock};
 use crate::db::records::{AuditEntry, Records};
 use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};

@@ -26,7 +26,7 @@
 
 use super::lock::{self as advisory, MigrationLock};
 use super::{connect, db_error, pooler, query, quote_ident, quote_literal, VersionTable};
-use crate::config::DbUrl;
+use crate::config::{DbUrl, LockMode};
 use crate::error::{Error, ErrorKind, Result};
 use postgres::types::Type;
 use postgres::{Client, GenericClient};
@@ -38,31 +38,6 @@ use std::time::Duration;
 pub const TTL: Duration = Duration::from_secs(30);
 /// How often the heartbeat renews it.
 pub const RENEW_EVERY: Duration = Duration::from_secs(5);
-
-/// `--lock-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LockMode {
-    /// The advisory lock on a direct connection, the lease through a pooler.
-    #[default]
-    Auto,
-    /// The session advisory lock (refused through transaction pooling).
-    Session,
-    /// The lease row, whatever the connection.
-    Lease,
-}
-
-impl LockMode {
-    pub fn parse(s: &str) -> Result<LockMode> {
-        match s {
-            "auto" => Ok(LockMode::Auto),
-            "session" | "advisory" => Ok(LockMode::Session),
-            "lease" => Ok(LockMode::Lease),
-            other => Err(Error::usage(format!(
-                "'{other}' is not a lock mode: expected auto, session or lease"
-            ))),
-        }
-    }
-}
 
 /// What was learnt about the connection before locking.
 #[derive(Debug, Clone, PartialEq, Eq)]
