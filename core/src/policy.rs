@@ -5,7 +5,6 @@
 
 use crate::db::records::AppliedRecord;
 use crate::error::{Detail, Error, ErrorKind, Result};
-use crate::exec::section_for;
 use crate::graph::{RevisionGraph, Target};
 use crate::plan::{Direction, Plan};
 use crate::project::Project;
@@ -113,7 +112,7 @@ pub fn checksum_error(bad: &[ChecksumMismatch]) -> Error {
 /// Every downgrade step of `plan` has a `-- migrate:down` section.
 pub fn require_down_sections(project: &Project, plan: &Plan) -> Result<()> {
     for step in &plan.steps {
-        section_for(project.script(&step.revision)?, step.direction)?;
+        project.script(&step.revision)?.section(step.direction)?;
     }
     Ok(())
 }

@@ -459,7 +459,7 @@ pub fn needs_session(project: &crate::project::Project, plan: &crate::plan::Plan
         let Ok(script) = project.script(&step.revision) else {
             continue;
         };
-        let Ok(section) = crate::exec::section_for(script, step.direction) else {
+        let Ok(section) = script.section(step.direction) else {
             continue;
         };
         let stmts = crate::script::split_statements(&section.sql, section.line);

@@ -61,7 +61,7 @@ pub fn step_locks(project: &Project, plan: &Plan) -> Vec<usize> {
             let Ok(script) = project.script(&step.revision) else {
                 return 0;
             };
-            let Ok(section) = crate::exec::section_for(script, step.direction) else {
+            let Ok(section) = script.section(step.direction) else {
                 return 0;
             };
             crate::script::split_statements(&section.sql, section.line)

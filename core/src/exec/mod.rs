@@ -417,21 +417,6 @@ pub fn step_title(project: &Project, step: &Step) -> String {
     t
 }
 
-/// The section of `script` that a step runs; a missing down section is an error naming the file.
-pub fn section_for(script: &Script, direction: Direction) -> Result<&Section> {
-    match direction {
-        Direction::Up => Ok(&script.up),
-        Direction::Down => script.down.as_ref().ok_or_else(|| {
-            Error::usage(format!(
-                "{}: revision {} has no '-- migrate:down' section, so it cannot be downgraded",
-                script.path.display(),
-                script.revision
-            ))
-            .with_hint("add a '-- migrate:down' section to the script, or stamp past it with migrate-stamp")
-        }),
-    }
-}
-
 /// The run's state while it goes.
 struct Progress {
     /// Heads as of the last COMMIT.
@@ -764,7 +749,7 @@ fn run_step(
     p.failed_step = Some(step.revision.clone());
     check_interrupt(p)?;
     let script = project.script(&step.revision)?;
-    let section = section_for(script, step.direction)?;
+    let section = script.section(step.direction)?;
     let title = step_title(project, step);
     observer.step_started(step, &title);
     exec.comment(&title);
