@@ -7,7 +7,7 @@
 //!
 //! - values, no I/O: [`error`], [`config`] (settings and URLs), [`script`], [`sql`],
 //!   [`graph`], [`plan`] (steps and transaction segments), [`policy`] (pre-run refusals),
-//!   [`project`], [`schema::model`], [`schema::change`], [`schema::diff`], [`schema::filter`],
+//!   [`project`], [`words`] (durations, plurals, heads in messages), [`schema::model`], [`schema::change`], [`schema::diff`], [`schema::filter`],
 //!   [`schema::render`];
 //! - the database edge: [`db`] (connection, version table, lock, records, catalog),
 //!   [`schema::introspect`], [`schema::shadow`], [`schema::workspace`], [`schema::command`],
@@ -29,6 +29,7 @@ pub mod policy;
 pub mod project;
 pub mod script;
 pub mod sql;
+pub mod words;
 
 // the database edge
 pub mod backup;

@@ -300,7 +300,7 @@ impl Lease {
                     ErrorKind::LockTimeout,
                     format!(
                         "timed out after {} waiting for the migration lease on {key} held by {who}",
-                        crate::output::text::fmt_duration(wait.elapsed()),
+                        crate::words::fmt_duration(wait.elapsed()),
                     ),
                 )
                 .with_hint(format!("another migration is running; wait for it or raise --lock-timeout. A killed run's lease runs out {} s after its last heartbeat; to free it at once: DELETE FROM {t} WHERE lock_key = {}", TTL.as_secs(), quote_literal(&key))));

@@ -119,7 +119,7 @@ pub fn acquire(
                 ErrorKind::LockTimeout,
                 format!(
                     "timed out after {} waiting for the migration lock on {} held by {who}",
-                    crate::output::text::fmt_duration(wait.elapsed()),
+                    crate::words::fmt_duration(wait.elapsed()),
                     qualified
                 ),
             )
@@ -205,7 +205,7 @@ impl Waiter {
         let waited = self.started.elapsed();
         log::info!(
             "got {what} after waiting {}",
-            crate::output::text::fmt_duration(waited)
+            crate::words::fmt_duration(waited)
         );
         waited
     }

@@ -164,7 +164,7 @@ pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Cl
                         format!(
                             "gave up after waiting {:.0} s ({attempt} attempt{}): {}",
                             elapsed.as_secs_f64(),
-                            crate::output::text::plural(attempt as usize),
+                            crate::words::plural(attempt as usize),
                             e.message
                         ),
                     )

@@ -4,7 +4,7 @@
 //! from a second connection ([`super::monitor`]) and the observers show them (a log line, a
 //! progress bar, a JSON event).
 
-use crate::output::text::fmt_duration;
+use crate::words::fmt_duration;
 use std::time::Duration;
 
 /// `12 s`, `1m15s`: whole seconds, for things measured in seconds.

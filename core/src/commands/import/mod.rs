@@ -131,7 +131,7 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<ImportReport>
         if export.revisions.len() == 1 { "" } else { "s" },
         export.python,
         export.alembic_version,
-        crate::output::text::fmt_duration(export_time)
+        crate::words::fmt_duration(export_time)
     );
     check_ids(&export)?;
     let mut report = ImportReport {
