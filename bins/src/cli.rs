@@ -129,9 +129,9 @@ impl RunArgs {
     }
 
     /// What shows the run: JSON events with `--format json`, a progress bar on a terminal,
-    /// else log lines. Also takes over SIGINT/SIGTERM for the run (see retort::exec::interrupt).
+    /// else log lines. Also takes over SIGINT/SIGTERM for the run (see retort::interrupt).
     pub fn observer(&self, format: Format, quiet: bool) -> Box<dyn retort::exec::Observer + Send> {
-        retort::exec::interrupt::install();
+        retort::interrupt::install();
         match format {
             Format::Json => Box::new(crate::progress::JsonEvents),
             Format::Text if !quiet && std::io::stderr().is_terminal() => {

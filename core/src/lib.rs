@@ -6,7 +6,7 @@
 //! the ones above it:
 //!
 //! - values, no I/O: [`error`], [`config`] (settings and URLs), [`script`], [`sql`],
-//!   [`graph`], [`plan`] (steps and transaction segments), [`policy`] (pre-run refusals),
+//!   [`graph`], [`interrupt`] (the process's SIGINT/SIGTERM flag), [`plan`] (steps and transaction segments), [`policy`] (pre-run refusals),
 //!   [`project`], [`words`] (durations, plurals, heads in messages), [`schema::model`], [`schema::change`], [`schema::diff`], [`schema::filter`],
 //!   [`schema::render`];
 //! - the database edge: [`db`] (connection, version table, lock, records, catalog),
@@ -24,6 +24,7 @@
 pub mod config;
 pub mod error;
 pub mod graph;
+pub mod interrupt;
 pub mod plan;
 pub mod policy;
 pub mod project;

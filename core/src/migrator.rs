@@ -250,11 +250,11 @@ impl Migrator {
             });
         }
         let for_audit = result.as_ref().map(|_| ()).map_err(|e| e.error.clone());
-        crate::exec::interrupt::set_status(
+        crate::interrupt::set_status(
             "the audit row of this run is not written; the migration lock is released when the connection closes",
         );
         self.finish(lock, entry, for_audit);
-        crate::exec::interrupt::set_status("");
+        crate::interrupt::set_status("");
         result
     }
 

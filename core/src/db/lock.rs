@@ -213,7 +213,7 @@ impl Waiter {
     /// A SIGINT/SIGTERM came while waiting for `what` (held by `who`): the error that ends the
     /// wait at once, nothing applied.
     pub(crate) fn interrupted(&self, what: &str, who: &str) -> Option<Error> {
-        let sig = crate::exec::interrupt::signal()?;
+        let sig = crate::interrupt::signal()?;
         Some(
             Error::new(
                 ErrorKind::Interrupted,

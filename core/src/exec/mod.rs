@@ -28,7 +28,6 @@
 //! through [`Executor::run_statement`].
 
 pub mod estimate;
-pub mod interrupt;
 pub mod monitor;
 pub mod offline;
 pub mod online;
@@ -37,6 +36,7 @@ pub mod watch;
 use crate::db::records::Records;
 use crate::db::{SqlFailure, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
+use crate::interrupt;
 use crate::plan::{Direction, Plan, Segment, Step};
 use crate::project::Project;
 use crate::script::{split_statements, Script, Section, Statement};
