@@ -74,10 +74,11 @@ test-python: deps ## Python tests (exporter, schema provider, API, wheel) agains
 wheel: deps ## Build the Python wheel retort-migrate (migrate-* binaries + python/) into target/wheels/
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --out target/wheels $(args)
 
-lint: ## cargo fmt --check, clippy and rustdoc with warnings as errors
+lint: ## cargo fmt --check, clippy, rustdoc with warnings as errors, and core's layers (no cycle, no upward import)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	$(CARGO) test -p retort --test layers
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

@@ -3,12 +3,20 @@
 //! functions, so a dry run cannot print a plan that the real run then refuses, and a refusal
 //! comes before anything is written.
 
-use crate::db::records::AppliedRecord;
 use crate::error::{Detail, Error, ErrorKind, Result};
 use crate::graph::{RevisionGraph, Target};
 use crate::plan::{Direction, Plan};
 use crate::project::Project;
 use std::collections::{BTreeSet, HashMap};
+
+/// An applied revision's record.
+#[derive(Debug, Clone)]
+pub struct AppliedRecord {
+    pub revision: String,
+    pub checksum: String,
+    pub applied_at: Option<String>,
+    pub how: String,
+}
 
 /// What the caller allows.
 #[derive(Debug, Clone, Copy, Default)]

@@ -311,6 +311,16 @@ pub struct SqlFailure {
 }
 
 impl SqlFailure {
+    /// The line in the file of the failing `stmt`: the error position when PostgreSQL gave one,
+    /// otherwise the statement's first line.
+    pub fn line_in(&self, stmt: &crate::script::Statement) -> usize {
+        crate::sql::line_of_position(
+            &stmt.sql,
+            stmt.line,
+            self.position.map_or(0, |p| p as usize),
+        )
+    }
+
     pub fn from_pg(e: &postgres::Error) -> SqlFailure {
         match e.as_db_error() {
             Some(db) => SqlFailure {

@@ -1100,12 +1100,6 @@ fn plain_failure(what: &str, f: SqlFailure) -> Error {
     )
 }
 
-/// The line in the file of a failing statement: the error position when PostgreSQL gave one,
-/// otherwise the statement's first line.
-pub fn failure_line(stmt: &Statement, f: &SqlFailure) -> usize {
-    crate::sql::line_of_position(&stmt.sql, stmt.line, f.position.map_or(0, |p| p as usize))
-}
-
 fn statement_failure(
     script: &Script,
     step: &Step,
@@ -1118,7 +1112,7 @@ fn statement_failure(
     } else {
         "downgrade"
     };
-    let line = failure_line(stmt, &f);
+    let line = f.line_in(stmt);
     let mut msg = format!(
         "migration failed: {verb} {} at {}:{line}{}\n{}",
         step.revision,

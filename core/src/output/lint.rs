@@ -5,6 +5,8 @@
 use crate::lint::{Finding, LintReport};
 use serde_json::{json, Value};
 
+/// One lint finding as the log and `migrate-check`'s text show it: `path:line:col  level
+/// rule  message`, and its help on the next line.
 pub fn finding_line(f: &Finding) -> String {
     let mut s = format!(
         "{}:{}:{}  {}  {}  {}",
