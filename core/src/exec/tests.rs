@@ -6,9 +6,13 @@
 use super::*;
 use crate::config::VersionTableName;
 use crate::db::VersionTable;
+use crate::error::{Error, ErrorKind};
 use crate::graph::Target;
+use crate::interrupt;
+use crate::project::Project;
 use crate::script::parse_script;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Records every statement; fails the first statement containing `fail_on`; the first
 /// `lock_timeouts` statements containing `lock_on` time out waiting for a lock (55P03).
