@@ -561,8 +561,8 @@ impl Migrator {
         })();
         result.map_err(|mut e| {
             if committed > 0 {
-                e.message.push_str(&format!(
-                    "\nnote: the baseline is too big for the server's lock table in one transaction: it ran in {} transactions, and {committed} committed before the failure; the database (it had no revision applied) holds part of the schema: drop and re-create it before running again",
+                e = e.with_note(format!(
+                    "the baseline is too big for the server's lock table in one transaction: it ran in {} transactions, and {committed} committed before the failure; the database (it had no revision applied) holds part of the schema: drop and re-create it before running again",
                     chunks.len()
                 ));
             }
@@ -603,7 +603,7 @@ impl Migrator {
     /// audit table exists; no table is created for a refusal.
     fn finish(&mut self, lock: RunLock, mut entry: AuditEntry, result: Result<()>) {
         entry.success = result.is_ok();
-        entry.error = result.as_ref().err().map(|e| e.message.clone());
+        entry.error = result.as_ref().err().map(Error::full_message);
         // The connection dropped under the run (a server restart, the network, a terminated
         // backend): its lock went with it; the audit row goes in over a new one, so the next
         // run can tell what this one left.

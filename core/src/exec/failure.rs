@@ -49,38 +49,35 @@ pub(super) fn interrupted_error(during: Option<&str>, cause: Option<&Error>) -> 
         if cancelled {
             msg.push_str(": the running statement was cancelled on the server");
         }
-        let notes: Vec<&str> = c
-            .message
-            .lines()
-            .filter(|l| l.starts_with("note:") || l.trim_start().starts_with("statement:"))
-            .collect();
         if !cancelled {
             msg.push_str(&format!(
                 " ({})",
                 c.message.lines().next().unwrap_or_default()
             ));
         }
-        for n in notes {
-            msg.push('\n');
-            msg.push_str(n);
+        for line in c.message.lines() {
+            if line.trim_start().starts_with("statement:") {
+                msg.push('\n');
+                msg.push_str(line);
+            }
         }
     }
-    Error::new(ErrorKind::Interrupted, msg)
-        .with_hint("run the command again to finish; it starts from the state above")
+    let mut e = Error::new(ErrorKind::Interrupted, msg);
+    e.notes = cause.map(|c| c.notes.clone()).unwrap_or_default();
+    e.with_hint("run the command again to finish; it starts from the state above")
         .with_detail(crate::error::Detail::Interrupted { signal: sig })
 }
 
 /// The note of a `transactional: false` step whose statements all ran (and stay) but whose
 /// version-table write did not commit: the next run would run them again.
-pub(super) fn unrecorded(mut e: Error, project: &Project, revision: &str) -> Error {
+pub(super) fn unrecorded(e: Error, project: &Project, revision: &str) -> Error {
     let path = project
         .script(revision)
         .map(|s| s.path.display().to_string())
         .unwrap_or_else(|_| revision.to_string());
-    e.message.push_str(&format!(
-        "\nnote: {path} is not transactional: all its statements ran and stayed, but {revision} is not recorded in the version table; the next run runs them again (safe when they say IF NOT EXISTS / IF EXISTS), or record it with migrate-stamp once you have checked the schema"
-    ));
-    e
+    e.with_note(format!(
+        "{path} is not transactional: all its statements ran and stayed, but {revision} is not recorded in the version table; the next run runs them again (safe when they say IF NOT EXISTS / IF EXISTS), or record it with migrate-stamp once you have checked the schema"
+    ))
 }
 
 /// BEGIN/COMMIT/ROLLBACK inside a transactional script would end retort's transaction half-way
@@ -154,4 +151,41 @@ pub(super) fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}...", s.chars().take(n).collect::<String>())
     }
+}
+
+/// The notes of a failed (or interrupted) statement of a non-transactional script: the
+/// statements before it that ran and stayed (`ran_before` of them), and the INVALID indexes a
+/// failed `CREATE INDEX CONCURRENTLY` left behind (`invalid`).
+pub(super) fn outside_failure(
+    mut e: Error,
+    script: &Script,
+    ran_before: usize,
+    interrupted: bool,
+    invalid: &[String],
+) -> Error {
+    if ran_before > 0 {
+        e = e.with_note(format!(
+            "{} is not transactional: {} ran before the {} and stayed (it cannot be rolled back)",
+            script.path.display(),
+            if ran_before == 1 {
+                "its first statement".to_string()
+            } else {
+                format!("its first {ran_before} statements")
+            },
+            if interrupted { "interrupt" } else { "failure" }
+        ));
+    }
+    if !invalid.is_empty() {
+        e = e.with_note(format!(
+            "INVALID index{} now in the database: {} (clean up with: {}; IF NOT EXISTS would skip it)",
+            if invalid.len() == 1 { "" } else { "es" },
+            invalid.join(", "),
+            invalid
+                .iter()
+                .map(|i| format!("DROP INDEX CONCURRENTLY IF EXISTS {i};"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    e
 }

@@ -120,12 +120,13 @@ impl From<Box<RunError>> for Error {
 }
 
 impl From<RunError> for Error {
-    /// The error with a `state:` line, as the binaries print it.
+    /// The error as the binaries print it: its message, its notes, then a `state:` line (the
+    /// notes join the message, so that the state comes last).
     fn from(r: RunError) -> Error {
         let mut e = r.error;
         if let Some(st) = &r.state {
-            e.message
-                .push_str(&format!("\nstate: {}", st.describe(&r.report)));
+            e.message = format!("{}\nstate: {}", e.full_message(), st.describe(&r.report));
+            e.notes.clear();
         }
         e
     }
@@ -137,4 +138,9 @@ impl fmt::Display for RunError {
     }
 }
 
-impl std::error::Error for RunError {}
+impl std::error::Error for RunError {
+    /// The error that stopped the run.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}

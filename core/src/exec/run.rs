@@ -2,20 +2,21 @@
 //! COMMITs, over an [`Executor`](super::Executor).
 
 use super::failure::{
-    interrupted_error, is_lock_timeout, lock_timeout_exhausted, plain_failure,
+    interrupted_error, is_lock_timeout, lock_timeout_exhausted, outside_failure, plain_failure,
     refuse_transaction_control, statement_failure, unrecorded,
 };
 use super::steps::{apply_ops, at, set_sql, step_settings, step_title};
-use super::watch::Retry;
+use super::watch::{Retry, StatementAt};
 use super::{
     BatchAt, Bookkeeping, Executor, FailureState, Observer, RunError, RunOptions, RunReport,
     RunResult, StepResult,
 };
+use crate::db::SqlFailure;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
 use crate::plan::{Direction, Plan, Segment, Step};
 use crate::project::Project;
-use crate::script::{split_statements, Script, Section};
+use crate::script::{split_statements, Script, Section, Statement};
 use std::time::{Duration, Instant};
 
 /// The run's state while it goes.
@@ -429,108 +430,121 @@ pub(super) fn run_outside(
     observer: &mut dyn Observer,
 ) -> Result<()> {
     let stmts = split_statements(&section.sql, section.line);
-    for (i, stmt) in stmts.iter().enumerate() {
-        let mut attempt = 0;
-        // INVALID indexes a timed-out CREATE INDEX CONCURRENTLY left: dropped before the
-        // retry, or it trips over "already exists". The drop waits for the same sessions, so
-        // a drop that times out counts as a timed-out attempt too.
-        let mut to_clean: Vec<String> = Vec::new();
-        let failure = loop {
-            if interrupt::signal().is_some() {
-                break None;
-            }
-            let mut timed_out = None;
-            for idx in to_clean.clone() {
-                match exec.execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {idx};")) {
-                    Ok(()) => to_clean.retain(|x| *x != idx),
-                    Err(f) if f.sqlstate == "55P03" => {
-                        timed_out = Some(f);
-                        break;
-                    }
-                    Err(f) => {
-                        return Err(plain_failure(&format!("DROP INDEX CONCURRENTLY {idx}"), f))
-                    }
-                }
-            }
-            let f = match timed_out {
-                Some(f) => f,
-                None => {
-                    let before = if opts.ddl_retries > 0 {
-                        exec.left_behind()
-                    } else {
-                        Vec::new()
-                    };
-                    match exec.run_statement(&stmt.sql, &at(script, step, stmt), observer) {
-                        Ok(()) => break Some(Ok(())),
-                        Err(f) => {
-                            if f.sqlstate == "55P03" && opts.ddl_retries > 0 {
-                                to_clean.extend(
-                                    exec.left_behind()
-                                        .into_iter()
-                                        .filter(|i| !before.contains(i)),
-                                );
-                            }
-                            f
-                        }
-                    }
-                }
-            };
-            if f.sqlstate != "55P03" || attempt >= opts.ddl_retries || interrupt::signal().is_some()
-            {
-                break Some(Err(f));
-            }
-            attempt += 1;
-            let wait = opts.retry_wait * 2u32.saturating_pow(attempt - 1);
-            observer.retrying(&Retry {
-                revision: step.revision.clone(),
-                attempt,
-                of: opts.ddl_retries,
-                wait,
-                blockers: exec.blockers(),
-                repeats: format!("the statement at {}:{}", script.path.display(), stmt.line),
-                cleaned: to_clean.clone(),
-            });
-            if !interrupt::sleep(wait) {
-                break None;
-            }
-        };
-        let (e, interrupted) = match failure {
-            Some(Ok(())) => continue,
-            Some(Err(f)) => {
-                let blockers = (f.sqlstate == "55P03").then(|| exec.blockers());
-                let e = statement_failure(script, step, stmt, f, true);
+    for (ran_before, stmt) in stmts.iter().enumerate() {
+        let at = at(script, step, stmt);
+        let (e, interrupted) = match run_with_retries(exec, script, stmt, &at, opts, observer)? {
+            Attempts::Ran => continue,
+            Attempts::Failed { failure, retries } => {
+                let blockers = (failure.sqlstate == "55P03").then(|| exec.blockers());
+                let e = statement_failure(script, step, stmt, failure, true);
                 let e = match blockers {
-                    Some(b) => lock_timeout_exhausted(e, &b, attempt),
+                    Some(b) => lock_timeout_exhausted(e, &b, retries),
                     None => e,
                 };
                 (e, interrupt::signal().is_some())
             }
-            None => (interrupted_error(Some(&step.revision), None), true),
+            Attempts::Interrupted => (interrupted_error(Some(&step.revision), None), true),
         };
-        let mut e = e;
-        if i > 0 {
-            e.message.push_str(&format!(
-                "\nnote: {} is not transactional: {} ran before the {} and stayed (it cannot be rolled back)",
-                script.path.display(),
-                if i == 1 { "its first statement".to_string() } else { format!("its first {i} statements") },
-                if interrupted { "interrupt" } else { "failure" }
-            ));
-        }
-        // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: say which.
-        let invalid = exec.left_behind();
-        if !invalid.is_empty() {
-            e.message.push_str(&format!(
-                "\nnote: INVALID index{} now in the database: {} (clean up with: {}; IF NOT EXISTS would skip it)",
-                if invalid.len() == 1 { "" } else { "es" },
-                invalid.join(", "),
-                invalid
-                    .iter()
-                    .map(|i| format!("DROP INDEX CONCURRENTLY IF EXISTS {i};"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
-        }
-        return Err(e);
+        return Err(outside_failure(
+            e,
+            script,
+            ran_before,
+            interrupted,
+            &exec.left_behind(),
+        ));
     }
     Ok(())
+}
+
+/// How a statement outside a transaction ended, after its retries.
+enum Attempts {
+    Ran,
+    /// It failed for good (`retries`: how many times it was tried again first).
+    Failed {
+        failure: SqlFailure,
+        retries: u32,
+    },
+    /// A signal came before it ran or while it waited to retry.
+    Interrupted,
+}
+
+/// Runs one statement outside a transaction; a lock timeout (55P03) is tried again up to
+/// `opts.ddl_retries` times after a growing wait, first dropping the INVALID indexes the
+/// timed-out attempt left (a `CREATE INDEX CONCURRENTLY` would trip over them).
+fn run_with_retries(
+    exec: &mut dyn Executor,
+    script: &Script,
+    stmt: &Statement,
+    at: &StatementAt,
+    opts: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<Attempts> {
+    let mut attempt = 0;
+    let mut to_clean: Vec<String> = Vec::new();
+    loop {
+        if interrupt::signal().is_some() {
+            return Ok(Attempts::Interrupted);
+        }
+        let f = match drop_left_behind(exec, &mut to_clean)? {
+            // the drop waits for the same sessions: a drop that times out is a timed-out attempt
+            Some(f) => f,
+            None => {
+                let before = if opts.ddl_retries > 0 {
+                    exec.left_behind()
+                } else {
+                    Vec::new()
+                };
+                match exec.run_statement(&stmt.sql, at, observer) {
+                    Ok(()) => return Ok(Attempts::Ran),
+                    Err(f) => {
+                        if f.sqlstate == "55P03" && opts.ddl_retries > 0 {
+                            to_clean.extend(
+                                exec.left_behind()
+                                    .into_iter()
+                                    .filter(|i| !before.contains(i)),
+                            );
+                        }
+                        f
+                    }
+                }
+            }
+        };
+        if f.sqlstate != "55P03" || attempt >= opts.ddl_retries || interrupt::signal().is_some() {
+            return Ok(Attempts::Failed {
+                failure: f,
+                retries: attempt,
+            });
+        }
+        attempt += 1;
+        let wait = opts.retry_wait * 2u32.saturating_pow(attempt - 1);
+        observer.retrying(&Retry {
+            revision: at.revision.clone(),
+            attempt,
+            of: opts.ddl_retries,
+            wait,
+            blockers: exec.blockers(),
+            repeats: format!("the statement at {}:{}", script.path.display(), stmt.line),
+            cleaned: to_clean.clone(),
+        });
+        if !interrupt::sleep(wait) {
+            return Ok(Attempts::Interrupted);
+        }
+    }
+}
+
+/// Drops the INVALID indexes a timed-out `CREATE INDEX CONCURRENTLY` left, removing each
+/// dropped one from `to_clean`. A drop that times out waiting for a lock is returned (the
+/// attempt timed out); any other failure is the step's error.
+fn drop_left_behind(
+    exec: &mut dyn Executor,
+    to_clean: &mut Vec<String>,
+) -> Result<Option<SqlFailure>> {
+    for idx in to_clean.clone() {
+        match exec.execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {idx};")) {
+            Ok(()) => to_clean.retain(|x| *x != idx),
+            Err(f) if f.sqlstate == "55P03" => return Ok(Some(f)),
+            Err(f) => return Err(plain_failure(&format!("DROP INDEX CONCURRENTLY {idx}"), f)),
+        }
+    }
+    Ok(None)
 }
