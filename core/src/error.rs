@@ -110,8 +110,11 @@ pub enum Detail {
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
-    /// Shown after the message, each on its own line as `note: ...` ([`Error::full_message`]).
-    pub notes: Vec<String>,
+    /// Shown after the message, each on its own line as `note: ...` ([`Error::notes`],
+    /// [`Error::full_message`]). Boxed: most errors have none, and an error stays under
+    /// clippy's 128 bytes for a `Result`'s error (one pointer here, not a `Vec`'s three words).
+    #[allow(clippy::box_collection)]
+    notes: Option<Box<Vec<String>>>,
     pub hint: Option<String>,
     pub detail: Detail,
 }
@@ -123,7 +126,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
-            notes: Vec::new(),
+            notes: None,
             hint: None,
             detail: Detail::None,
         }
@@ -147,13 +150,28 @@ impl Error {
     }
     /// Adds a note (shown after the message and the notes before it).
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
-        self.notes.push(note.into());
+        self.notes
+            .get_or_insert_with(Default::default)
+            .push(note.into());
         self
+    }
+    /// Adds `notes` after the ones it has.
+    pub fn with_notes(self, notes: &[String]) -> Self {
+        notes.iter().fold(self, |e, n| e.with_note(n.clone()))
+    }
+    /// The notes, in the order they were added.
+    pub fn notes(&self) -> &[String] {
+        self.notes.as_deref().map_or(&[], |v| v.as_slice())
+    }
+    /// Moves the notes into the message (`message` then `note: ...` lines), leaving none.
+    pub fn fold_notes(&mut self) {
+        self.message = self.full_message();
+        self.notes = None;
     }
     /// The message and its notes, as stderr and JSON show them (without the hint).
     pub fn full_message(&self) -> String {
         let mut s = self.message.clone();
-        for n in &self.notes {
+        for n in self.notes() {
             s.push_str("\nnote: ");
             s.push_str(n);
         }

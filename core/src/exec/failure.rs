@@ -62,9 +62,9 @@ pub(super) fn interrupted_error(during: Option<&str>, cause: Option<&Error>) -> 
             }
         }
     }
-    let mut e = Error::new(ErrorKind::Interrupted, msg);
-    e.notes = cause.map(|c| c.notes.clone()).unwrap_or_default();
-    e.with_hint("run the command again to finish; it starts from the state above")
+    Error::new(ErrorKind::Interrupted, msg)
+        .with_notes(cause.map_or(&[], |c| c.notes()))
+        .with_hint("run the command again to finish; it starts from the state above")
         .with_detail(crate::error::Detail::Interrupted { signal: sig })
 }
 

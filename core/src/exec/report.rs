@@ -125,8 +125,9 @@ impl From<RunError> for Error {
     fn from(r: RunError) -> Error {
         let mut e = r.error;
         if let Some(st) = &r.state {
-            e.message = format!("{}\nstate: {}", e.full_message(), st.describe(&r.report));
-            e.notes.clear();
+            e.fold_notes();
+            e.message
+                .push_str(&format!("\nstate: {}", st.describe(&r.report)));
         }
         e
     }

@@ -698,7 +698,7 @@ fn a_run_error_converts_with_its_notes_before_the_state_and_names_its_source() {
     let source = std::error::Error::source(&r).map(|s| s.to_string());
     assert_eq!(source, Some(error.to_string()));
     let e = Error::from(r);
-    assert!(e.notes.is_empty());
+    assert!(e.notes().is_empty());
     assert!(
         e.message
             .starts_with("migration failed\nnote: it stayed\nstate: nothing was applied"),
