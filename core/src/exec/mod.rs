@@ -46,7 +46,7 @@ pub use observe::{log_notice, DebugObserver, LogObserver, Observer, QuietObserve
 pub use options::{RunOptions, DEFAULT_DDL_LOCK_TIMEOUT, DEFAULT_DDL_RETRIES};
 pub use report::{BatchAt, FailureState, RunError, RunReport, RunResult, StepResult};
 pub use run::run_plan;
-pub use steps::{apply_ops, step_settings, step_title};
+pub use steps::{step_settings, step_title};
 pub use watch::{Blocker, BuildProgress, Heartbeat, Retry, ServerNotice, StatementAt};
 
 /// Where the run loop sends SQL. `BEGIN`, `COMMIT` and `ROLLBACK` go through

@@ -5,7 +5,7 @@ use super::failure::{
     interrupted_error, is_lock_timeout, lock_timeout_exhausted, outside_failure, plain_failure,
     refuse_transaction_control, statement_failure, unrecorded,
 };
-use super::steps::{apply_ops, at, set_sql, step_settings, step_title};
+use super::steps::{at, set_sql, step_settings, step_title};
 use super::watch::{Retry, StatementAt};
 use super::{
     BatchAt, Bookkeeping, Executor, FailureState, Observer, RunError, RunOptions, RunReport,
@@ -346,7 +346,7 @@ pub(super) fn write_bookkeeping(
             )
         })?;
     }
-    apply_ops(&mut p.heads, step);
+    step.apply_version_ops(&mut p.heads);
     Ok(())
 }
 

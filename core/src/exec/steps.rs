@@ -69,23 +69,6 @@ pub(super) fn set_sql(local: bool, name: &str, value: &str) -> String {
     )
 }
 
-/// Simulates the version table rows after a step's writes.
-pub fn apply_ops(heads: &mut Vec<String>, step: &Step) {
-    use crate::plan::VersionOp::*;
-    for op in &step.version_ops {
-        match op {
-            Insert(r) => heads.push(r.clone()),
-            Update { from, to } => {
-                if let Some(h) = heads.iter_mut().find(|h| *h == from) {
-                    *h = to.clone();
-                }
-            }
-            Delete(r) => heads.retain(|h| h != r),
-        }
-    }
-    heads.sort();
-}
-
 pub(super) fn at(script: &Script, step: &Step, stmt: &Statement) -> StatementAt {
     StatementAt {
         revision: step.revision.clone(),

@@ -34,7 +34,7 @@ pub fn describe_plan(
     let segments = project.segments(plan, max_steps);
     let mut heads = plan.start_heads.clone();
     for (i, step) in plan.steps.iter().enumerate() {
-        crate::exec::apply_ops(&mut heads, step);
+        step.apply_version_ops(&mut heads);
         let script = project.script(&step.revision).ok();
         let path = script
             .map(|s| s.path.display().to_string())
