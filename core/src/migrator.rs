@@ -312,7 +312,7 @@ impl Migrator {
                 "INVALID index{} in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): {}; \
                  queries do not use them but writes maintain them. Drop them with DROP INDEX CONCURRENTLY, or pass \
                  --repair-invalid-indexes to drop and rebuild them before the run",
-                if names.len() == 1 { "" } else { "es" },
+                crate::words::plural_es(names.len()),
                 names.join(", ")
             );
             return Ok(());

@@ -90,7 +90,7 @@ pub fn checksum_error(bad: &[ChecksumMismatch]) -> Error {
     let mut msg = format!(
         "{} applied script{} changed since {} applied:",
         bad.len(),
-        if bad.len() == 1 { "" } else { "s" },
+        crate::words::plural(bad.len()),
         if bad.len() == 1 {
             "it was"
         } else {

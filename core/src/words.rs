@@ -23,6 +23,15 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// `"es"` for more (or fewer) than one, `""` for one: `index` / `indexes`.
+pub fn plural_es(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "es"
+    }
+}
+
 /// `""` for one, `"s"` otherwise.
 pub fn plural(n: usize) -> &'static str {
     if n == 1 {
@@ -44,5 +53,7 @@ mod tests {
         assert_eq!(heads_text(&["a".into(), "b".into()]), "a, b");
         assert_eq!(plural(1), "");
         assert_eq!(plural(0), "s");
+        assert_eq!(plural_es(1), "");
+        assert_eq!(plural_es(2), "es");
     }
 }

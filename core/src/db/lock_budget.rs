@@ -160,7 +160,7 @@ pub fn check(
         Some(n) => format!(
             "its largest batch: {} revision{} with --batch {n}",
             needed.steps,
-            if needed.steps == 1 { "" } else { "s" }
+            crate::words::plural(needed.steps)
         ),
     };
     let raise = "raise max_locks_per_transaction on the server (a restart)";

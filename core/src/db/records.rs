@@ -340,7 +340,7 @@ pub fn format_audit_log(rows: &[AuditRow]) -> String {
             format!(
                 "{} revision{}: {}",
                 r.revisions.len(),
-                if r.revisions.len() == 1 { "" } else { "s" },
+                crate::words::plural(r.revisions.len()),
                 r.revisions.join(", ")
             )
         } else {

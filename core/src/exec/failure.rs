@@ -20,7 +20,7 @@ pub(super) fn lock_timeout_exhausted(mut e: Error, blockers: &[Blocker], retries
         "\nblocked by {} (lock timeout on {} attempt{})",
         watch::blockers_text(blockers),
         retries + 1,
-        if retries == 0 { "" } else { "s" }
+        crate::words::plural(retries as usize + 1)
     ));
     let pid = blockers
         .first()
@@ -178,7 +178,7 @@ pub(super) fn outside_failure(
     if !invalid.is_empty() {
         e = e.with_note(format!(
             "INVALID index{} now in the database: {} (clean up with: {}; IF NOT EXISTS would skip it)",
-            if invalid.len() == 1 { "" } else { "es" },
+            crate::words::plural_es(invalid.len()),
             invalid.join(", "),
             invalid
                 .iter()

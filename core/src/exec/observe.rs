@@ -97,7 +97,7 @@ impl Observer for LogObserver {
             log::info!(
                 "{} step{} in {}; database now at {}",
                 report.steps.len(),
-                if report.steps.len() == 1 { "" } else { "s" },
+                crate::words::plural(report.steps.len()),
                 fmt_duration(report.duration),
                 heads_text(&report.end_heads)
             );

@@ -71,7 +71,7 @@ impl FailureState {
         format!(
             "the database is at {}{end_of} ({n} step{} of this run committed); {}",
             heads_text(&report.end_heads),
-            if n == 1 { "" } else { "s" },
+            crate::words::plural(n),
             match (self.rolled_back, self.batch) {
                 (true, Some(b)) =>
                     format!("batch {}, with the failed step, was rolled back", b.number),

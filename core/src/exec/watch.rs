@@ -210,7 +210,7 @@ impl Retry {
         if !self.cleaned.is_empty() {
             s.push_str(&format!(
                 " (first dropping the INVALID index{} it left: {})",
-                if self.cleaned.len() == 1 { "" } else { "es" },
+                crate::words::plural_es(self.cleaned.len()),
                 self.cleaned.join(", ")
             ));
         }

@@ -299,7 +299,7 @@ impl<'a> FleetDrift<'a> {
             let n = self.replays();
             s.push_str(&format!(
                 "; each target compared with a replay of its applied revisions ({n} replay{})",
-                if n == 1 { "" } else { "s" }
+                crate::words::plural(n)
             ));
         } else {
             s.push_str("; the targets were not compared");

@@ -37,7 +37,7 @@ pub fn text(r: &LintReport) -> String {
 
 pub fn summary(r: &LintReport) -> String {
     let n = r.revisions.len();
-    let plural = |k: usize, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });
+    let plural = |k: usize, w: &str| format!("{k} {w}{}", crate::words::plural(k));
     let mut s = format!(
         "lint: {}, {} in {}",
         plural(r.errors(), "error"),
