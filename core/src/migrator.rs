@@ -282,97 +282,22 @@ impl Migrator {
         }
     }
 
-    /// What an earlier run may have left: INVALID indexes (named, or with
-    /// `repair_invalid_indexes` dropped and rebuilt), and the last run's failure or interrupt.
+    /// What an earlier run may have left ([`db::leftovers`]): the last run's failure or
+    /// interrupt, INVALID indexes (named, or with `repair_invalid_indexes` dropped and rebuilt;
+    /// one a step of this plan creates is only dropped).
     fn look_for_leftovers(&mut self, plan: &Plan) -> Result<()> {
-        if let Ok(rows) = self.records.read_audit(&mut self.client, 1) {
-            if let Some(last) = rows.first().filter(|r| !r.success) {
-                log::warn!(
-                    "the last run ({} {} at {}) did not complete: {}",
-                    last.action,
-                    last.target,
-                    last.at,
-                    last.note
-                        .clone()
-                        .or(last.error.clone())
-                        .unwrap_or_default()
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                );
-            }
-        }
-        let invalid = db::invalid_index_definitions(&mut self.client)?;
-        if invalid.is_empty() {
-            return Ok(());
-        }
-        let names: Vec<&str> = invalid.iter().map(|(n, _)| n.as_str()).collect();
-        if !self.options.repair_invalid_indexes {
-            log::warn!(
-                "INVALID index{} in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): {}; \
-                 queries do not use them but writes maintain them. Drop them with DROP INDEX CONCURRENTLY, or pass \
-                 --repair-invalid-indexes to drop and rebuild them before the run",
-                crate::words::plural_es(names.len()),
-                names.join(", ")
-            );
-            return Ok(());
-        }
-        // An index that a step of this run creates is only dropped: the step builds it.
         let pending_sql: String = plan
             .steps
             .iter()
             .filter_map(|st| self.project.script(&st.revision).ok())
             .map(|sc| sc.up.sql.to_lowercase())
             .collect();
-        for (name, def) in &invalid {
-            let bare = name
-                .rsplit('.')
-                .next()
-                .unwrap_or(name)
-                .trim_matches('"')
-                .to_lowercase();
-            let built_by_run = pending_sql
-                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .any(|w| w == bare);
-            if built_by_run {
-                log::info!("dropping INVALID index {name}: a step of this run builds it");
-                let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
-                self.client.batch_execute(&sql).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Migration,
-                        format!(
-                            "cannot drop INVALID index {name}: {}",
-                            db::SqlFailure::from_pg(&e).describe()
-                        ),
-                    )
-                })?;
-                continue;
-            }
-            log::info!("repairing INVALID index {name}: dropping it and building it again");
-            let concurrently = def
-                .replacen("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
-                .replacen(
-                    "CREATE UNIQUE INDEX ",
-                    "CREATE UNIQUE INDEX CONCURRENTLY ",
-                    1,
-                );
-            for sql in [
-                format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
-                concurrently,
-            ] {
-                self.client.batch_execute(&sql).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Migration,
-                        format!(
-                            "cannot repair INVALID index {name}: {}\n  statement: {sql}",
-                            db::SqlFailure::from_pg(&e).describe()
-                        ),
-                    )
-                    .with_hint("drop the index by hand (DROP INDEX CONCURRENTLY) and run again")
-                })?;
-            }
-        }
-        Ok(())
+        db::leftovers::look(
+            &mut self.client,
+            &self.records,
+            self.options.repair_invalid_indexes,
+            &pending_sql,
+        )
     }
 
     fn run_locked(

@@ -2,6 +2,7 @@
 //! say which host, which user, and why — never with the password.
 
 pub mod lease;
+pub mod leftovers;
 pub mod lock;
 pub mod lock_budget;
 pub mod pooler;
