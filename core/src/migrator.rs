@@ -439,58 +439,16 @@ impl Migrator {
         };
         let chunks = crate::baseline::chunks(&mut self.client, &b.sql)
             .map_err(|e| RunError::refused(e, &[]))?;
-        let mut committed = 0;
-        let result = (|| -> Result<()> {
-            // a baseline bigger than the lock table runs in several transactions, all but the
-            // last without the version row
-            for chunk in &chunks[..chunks.len() - 1] {
-                let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
-                tx.batch_execute(chunk).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Migration,
-                        format!(
-                            "baseline {} failed ({}): {}",
-                            b.revision,
-                            b.path.display(),
-                            db::SqlFailure::from_pg(&e).describe()
-                        ),
-                    )
-                })?;
-                tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
-                committed += 1;
-            }
-            let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
-            self.table.ensure(&mut tx)?;
-            self.records.ensure(&mut tx)?;
-            tx.batch_execute(&chunks[chunks.len() - 1]).map_err(|e| {
-                let f = db::SqlFailure::from_pg(&e);
-                Error::new(
-                    ErrorKind::Migration,
-                    format!(
-                        "baseline {} failed ({}:{}): {}",
-                        b.revision,
-                        b.path.display(),
-                        b.line,
-                        f.describe()
-                    ),
-                )
-            })?;
-            self.table
-                .apply(&mut tx, &crate::plan::VersionOp::Insert(b.revision.clone()))?;
-            for rev in &applied {
-                let checksum = &self.project.script(rev)?.checksum;
-                self.records
-                    .record(&mut tx, rev, checksum, None, "baseline")?;
-            }
-            tx.commit().map_err(|e| db::db_error("cannot commit", &e))
-        })();
-        result.map_err(|mut e| {
-            if committed > 0 {
-                e = e.with_note(format!(
-                    "the baseline is too big for the server's lock table in one transaction: it ran in {} transactions, and {committed} committed before the failure; the database (it had no revision applied) holds part of the schema: drop and re-create it before running again",
-                    chunks.len()
-                ));
-            }
+        crate::baseline::apply(
+            &mut self.client,
+            self.fence.as_deref(),
+            (&self.table, &self.records),
+            &self.project,
+            &b,
+            &applied,
+            &chunks,
+        )
+        .map_err(|(e, committed)| {
             let mut r = failed(e);
             if let (Some(st), true) = (&mut r.state, committed > 0) {
                 st.nothing_applied = false;
@@ -669,7 +627,7 @@ impl Migrator {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
+        let mut tx = lease::fenced_transaction(&mut self.client, self.fence.as_deref())?;
         self.records.ensure(&mut tx)?;
         for rev in &missing {
             let checksum = &self.project.script(rev)?.checksum;
@@ -757,7 +715,7 @@ impl Migrator {
         } else {
             self.applied_set(current)?.into_iter().collect()
         };
-        let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
+        let mut tx = lease::fenced_transaction(&mut self.client, self.fence.as_deref())?;
         self.table.ensure(&mut tx)?;
         self.records.ensure(&mut tx)?;
         if purge {
@@ -800,7 +758,7 @@ impl Migrator {
                 .unwrap_or_default();
             let new = m.project.script(&id)?.checksum.clone();
             // in one transaction begun with the lease's fence, as every write of a run
-            let mut tx = fenced_transaction(&mut m.client, m.fence.as_deref())?;
+            let mut tx = lease::fenced_transaction(&mut m.client, m.fence.as_deref())?;
             m.records.ensure(&mut tx)?;
             m.records.record(&mut tx, &id, &new, None, "rehash")?;
             tx.commit()
@@ -832,19 +790,4 @@ fn abbreviate(ids: &[String]) -> String {
     } else {
         format!("{}, ... ({} in all)", ids[..8].join(", "), ids.len())
     }
-}
-
-/// A transaction of this run's bookkeeping, begun with the lease's fence when the run holds a
-/// lease (so a run that lost it writes nothing).
-fn fenced_transaction<'c>(
-    client: &'c mut Client,
-    fence: Option<&str>,
-) -> Result<postgres::Transaction<'c>> {
-    let mut tx = client
-        .transaction()
-        .map_err(|e| db::db_error("cannot begin", &e))?;
-    if let Some(f) = fence {
-        lease::check_fence(&mut tx, f)?;
-    }
-    Ok(tx)
 }

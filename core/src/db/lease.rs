@@ -497,3 +497,18 @@ pub fn needs_session(project: &crate::project::Project, plan: &crate::plan::Plan
     }
     out
 }
+
+/// A transaction of this run's bookkeeping, begun with the lease's fence when the run holds a
+/// lease (so a run that lost it writes nothing).
+pub fn fenced_transaction<'c>(
+    client: &'c mut Client,
+    fence: Option<&str>,
+) -> Result<postgres::Transaction<'c>> {
+    let mut tx = client
+        .transaction()
+        .map_err(|e| db_error("cannot begin", &e))?;
+    if let Some(f) = fence {
+        check_fence(&mut tx, f)?;
+    }
+    Ok(tx)
+}
