@@ -356,6 +356,15 @@ fn use_tree(
             Some(Tok::Ident(s)) if s == "as" => {
                 *j += 2; // `as name`
             }
+            Some(Tok::Ident(s)) if s == "self" && !prefix.is_empty() => {
+                // `a::{self, ..}` names `a`
+                refs.push(Reference {
+                    segments: prefix.clone(),
+                    line: toks[*j].1,
+                    in_use: true,
+                });
+                *j += 1;
+            }
             Some(Tok::Ident(s)) => {
                 prefix.push(s);
                 *j += 1;
@@ -788,6 +797,51 @@ fn every_allowed_edge_still_exists() {
             a.from_file, a.to_module
         );
     }
+}
+
+#[test]
+fn the_reader_finds_use_trees_and_paths_and_skips_comments_strings_and_tests() {
+    let src = r#"
+        //! [`crate::output`] in a doc comment is no import
+        use crate::{config::LockMode, db::{self, lease::Lease}};
+        use super::report::RunReport;
+        use online::PgExecutor;
+        use std::fmt;
+        fn f() -> String {
+            let _ = crate::words::plural(2);
+            /* crate::commands::check */
+            "crate::fleet in a string".to_string()
+        }
+        #[cfg(test)]
+        mod tests {
+            use crate::commands::lint;
+        }
+    "#;
+    let toks = drop_test_items(tokenize(&strip(src)));
+    let module = vec!["exec".to_string(), "run".to_string()];
+    let modules: BTreeSet<Vec<String>> = [vec![
+        "exec".to_string(),
+        "run".to_string(),
+        "online".to_string(),
+    ]]
+    .into_iter()
+    .collect();
+    let found: Vec<String> = references(&toks)
+        .iter()
+        .filter_map(|r| resolve(r, &module, &modules))
+        .map(|p| p.join("::"))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "config::LockMode",
+            "db",
+            "db::lease::Lease",
+            "exec::report::RunReport",
+            "exec::run::online::PgExecutor",
+            "words::plural",
+        ]
+    );
 }
 
 #[test]
