@@ -80,10 +80,11 @@ wheel-manylinux2014: deps ## The wheel for glibc 2.17+ (manylinux2014: RHEL 8, A
 	CARGO_TARGET_DIR="$(abspath target/zig)" PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out target/wheels $(args)
 	scripts/pg.sh run -- scripts/check-wheel.sh "$$(ls -t target/wheels/retort_migrate-*manylinux_2_17*.whl | head -1)"
 
-lint: ## cargo fmt --check, clippy and rustdoc with warnings as errors
+lint: ## cargo fmt --check, clippy, rustdoc with warnings as errors, and core's layers (no cycle, no upward import)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	$(CARGO) test -p retort --test layers
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

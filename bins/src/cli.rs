@@ -85,7 +85,7 @@ impl LockArgs {
             backup_dir,
             lock_mode: match &self.lock_mode {
                 // clap keeps the flag to the three names
-                Some(m) => retort::db::lease::LockMode::parse(m).unwrap_or_default(),
+                Some(m) => retort::config::LockMode::parse(m).unwrap_or_default(),
                 None => settings.lock_mode.unwrap_or_default(),
             },
             repair_invalid_indexes,
@@ -153,9 +153,9 @@ impl RunArgs {
     }
 
     /// What shows the run: JSON events with `--format json`, a progress bar on a terminal,
-    /// else log lines. Also takes over SIGINT/SIGTERM for the run (see retort::exec::interrupt).
+    /// else log lines. Also takes over SIGINT/SIGTERM for the run (see retort::interrupt).
     pub fn observer(&self, format: Format, quiet: bool) -> Box<dyn retort::exec::Observer + Send> {
-        retort::exec::interrupt::install();
+        retort::interrupt::install();
         match format {
             Format::Json => Box::new(crate::progress::JsonEvents),
             Format::Text if !quiet && std::io::stderr().is_terminal() => {

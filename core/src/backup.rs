@@ -78,7 +78,7 @@ pub fn dump(url: &DbUrl, dir: &Path, heads: &[String]) -> Result<PathBuf> {
     let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     log::info!(
         "backup done in {}: {} ({} bytes)",
-        crate::output::text::fmt_duration(started.elapsed()),
+        crate::words::fmt_duration(started.elapsed()),
         file.display(),
         size
     );

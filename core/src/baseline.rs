@@ -8,13 +8,18 @@
 //! `migrate-check` verifies that the baseline and the replay give the same catalog.
 
 use crate::config::{DbUrl, Settings};
-use crate::error::{Error, Result};
+use crate::db::lease::fenced_transaction;
+use crate::db::records::Records;
+use crate::db::{db_error, SqlFailure, VersionTable};
+use crate::error::{Error, ErrorKind, Result};
+use crate::plan::VersionOp;
 use crate::project::Project;
 use crate::schema::diff::{changes, unhandled};
 use crate::schema::model::Schema;
 use crate::schema::render::render_changes;
 use crate::schema::workspace::{after_shadows, Workspace};
 use crate::schema::DiffOptions;
+use postgres::Client;
 use std::path::{Path, PathBuf};
 
 /// A baseline script.
@@ -170,6 +175,73 @@ pub fn chunks(client: &mut postgres::Client, sql: &str) -> Result<Vec<String>> {
         out.push(cur);
     }
     Ok(out)
+}
+/// Runs baseline `b` (its SQL cut into `chunks`, see [`chunks`]) on a database with no
+/// revision applied, and records the revisions it stands for (`applied`) in the version table
+/// (its one row: `b`) and the applied records. Every chunk but the last commits without the
+/// version row; the last commits with it. Each transaction is begun with the lease's `fence`.
+/// A failure returns the error (with a note when chunks had committed) and how many had.
+pub fn apply(
+    client: &mut Client,
+    fence: Option<&str>,
+    (table, records): (&VersionTable, &Records),
+    project: &Project,
+    b: &Baseline,
+    applied: &[String],
+    chunks: &[String],
+) -> std::result::Result<(), (Error, usize)> {
+    let mut committed = 0;
+    let result = (|| -> Result<()> {
+        // a baseline bigger than the lock table runs in several transactions, all but the
+        // last without the version row
+        for chunk in &chunks[..chunks.len() - 1] {
+            let mut tx = fenced_transaction(client, fence)?;
+            tx.batch_execute(chunk).map_err(|e| {
+                Error::new(
+                    ErrorKind::Migration,
+                    format!(
+                        "baseline {} failed ({}): {}",
+                        b.revision,
+                        b.path.display(),
+                        SqlFailure::from_pg(&e).describe()
+                    ),
+                )
+            })?;
+            tx.commit().map_err(|e| db_error("cannot commit", &e))?;
+            committed += 1;
+        }
+        let mut tx = fenced_transaction(client, fence)?;
+        table.ensure(&mut tx)?;
+        records.ensure(&mut tx)?;
+        tx.batch_execute(&chunks[chunks.len() - 1]).map_err(|e| {
+            let f = SqlFailure::from_pg(&e);
+            Error::new(
+                ErrorKind::Migration,
+                format!(
+                    "baseline {} failed ({}:{}): {}",
+                    b.revision,
+                    b.path.display(),
+                    b.line,
+                    f.describe()
+                ),
+            )
+        })?;
+        table.apply(&mut tx, &VersionOp::Insert(b.revision.clone()))?;
+        for rev in applied {
+            let checksum = &project.script(rev)?.checksum;
+            records.record(&mut tx, rev, checksum, None, "baseline")?;
+        }
+        tx.commit().map_err(|e| db_error("cannot commit", &e))
+    })();
+    result.map_err(|mut e| {
+        if committed > 0 {
+            e = e.with_note(format!(
+                "the baseline is too big for the server's lock table in one transaction: it ran in {} transactions, and {committed} committed before the failure; the database (it had no revision applied) holds part of the schema: drop and re-create it before running again",
+                chunks.len()
+            ));
+        }
+        (e, committed)
+    })
 }
 
 /// Writes `baselines/REV.sql`; its path.

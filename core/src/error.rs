@@ -103,12 +103,18 @@ pub enum Detail {
     Interrupted { signal: i32 },
 }
 
-/// The crate's error: a kind, a message (what and where), an optional hint (what to do) and a
-/// typed [`Detail`].
+/// The crate's error: a kind, a message (what and where), notes (what else is true now, e.g.
+/// what a non-transactional step left behind), an optional hint (what to do) and a typed
+/// [`Detail`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    /// Shown after the message, each on its own line as `note: ...` ([`Error::notes`],
+    /// [`Error::full_message`]). Boxed: most errors have none, and an error stays under
+    /// clippy's 128 bytes for a `Result`'s error (one pointer here, not a `Vec`'s three words).
+    #[allow(clippy::box_collection)]
+    notes: Option<Box<Vec<String>>>,
     pub hint: Option<String>,
     pub detail: Detail,
 }
@@ -120,6 +126,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            notes: None,
             hint: None,
             detail: Detail::None,
         }
@@ -141,6 +148,35 @@ impl Error {
         self.hint = Some(hint.into());
         self
     }
+    /// Adds a note (shown after the message and the notes before it).
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes
+            .get_or_insert_with(Default::default)
+            .push(note.into());
+        self
+    }
+    /// Adds `notes` after the ones it has.
+    pub fn with_notes(self, notes: &[String]) -> Self {
+        notes.iter().fold(self, |e, n| e.with_note(n.clone()))
+    }
+    /// The notes, in the order they were added.
+    pub fn notes(&self) -> &[String] {
+        self.notes.as_deref().map_or(&[], |v| v.as_slice())
+    }
+    /// Moves the notes into the message (`message` then `note: ...` lines), leaving none.
+    pub fn fold_notes(&mut self) {
+        self.message = self.full_message();
+        self.notes = None;
+    }
+    /// The message and its notes, as stderr and JSON show them (without the hint).
+    pub fn full_message(&self) -> String {
+        let mut s = self.message.clone();
+        for n in self.notes() {
+            s.push_str("\nnote: ");
+            s.push_str(n);
+        }
+        s
+    }
     /// Attaches the typed detail.
     pub fn with_detail(mut self, detail: Detail) -> Self {
         self.detail = detail;
@@ -156,7 +192,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.message)?;
+        write!(f, "{}", self.full_message())?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -165,3 +201,26 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_follow_the_message_and_the_hint_comes_last() {
+        let e = Error::new(ErrorKind::Migration, "migration failed: upgrade 002")
+            .with_note("its first statement ran and stayed")
+            .with_note("INVALID index now in the database: ix")
+            .with_hint("run again");
+        assert_eq!(e.message, "migration failed: upgrade 002");
+        assert_eq!(
+            e.full_message(),
+            "migration failed: upgrade 002\nnote: its first statement ran and stayed\nnote: INVALID index now in the database: ix"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("{}\n  hint: run again", e.full_message())
+        );
+        assert_eq!(Error::usage("bad").full_message(), "bad");
+    }
+}

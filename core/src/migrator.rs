@@ -11,18 +11,19 @@
 //! # Ok::<(), retort::Error>(())
 //! ```
 
+use crate::config::LockMode;
 use crate::config::{DbUrl, Settings};
-use crate::db::lease::{self, LockMode, RunLock};
+use crate::db::lease::{self, RunLock};
 use crate::db::records::{AuditEntry, Records};
 use crate::db::{self, VersionTable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::online::watched_run;
 use crate::exec::{run_plan, Bookkeeping, LogObserver, Observer, RunError, RunOptions, RunResult};
 use crate::graph::Target;
-use crate::output::text::heads_text;
 use crate::plan::{stamp_ops, Direction, Plan};
 use crate::policy::{self, Policy};
 use crate::project::Project;
+use crate::words::heads_text;
 use postgres::Client;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -255,7 +256,7 @@ impl Migrator {
             });
         }
         let for_audit = result.as_ref().map(|_| ()).map_err(|e| e.error.clone());
-        crate::exec::interrupt::set_status(
+        crate::interrupt::set_status(
             "the audit row of this run is not written; the migration lock is released when the connection closes",
         );
         // a run that left nothing still leaves its audit entry, in record tables that writing it
@@ -270,7 +271,7 @@ impl Migrator {
             _ => None,
         };
         self.finish(lock, entry, for_audit);
-        crate::exec::interrupt::set_status("");
+        crate::interrupt::set_status("");
         if let (Some(existed), Err(e)) = (before_audit, result.as_mut()) {
             if let (Some(st), false) = (e.state.as_mut(), self.client.is_closed()) {
                 if let Ok(now) = db::existing_tables(&mut self.client, &own_tables) {
@@ -315,132 +316,26 @@ impl Migrator {
         }
     }
 
-    /// What an earlier run may have left: INVALID indexes, and the last run's failure or
-    /// interrupt. An INVALID index that a failed or interrupted run of retort said it left, and
-    /// that a step of this run builds again (same name, a `CREATE INDEX CONCURRENTLY` of it), is
-    /// dropped: the step rebuilds it, so "run the command again" finishes. Others are named,
-    /// or with `repair_invalid_indexes` dropped (when a step builds them) or rebuilt.
+    /// What an earlier run may have left ([`db::leftovers`]): the last run's failure or
+    /// interrupt, INVALID indexes (one that a failed run of retort left and a step of this plan
+    /// builds again is dropped; others named, or with `repair_invalid_indexes` dropped and
+    /// rebuilt).
     fn look_for_leftovers(&mut self, plan: &Plan) -> Result<()> {
-        let recent = self
-            .records
-            .read_audit(&mut self.client, 20)
-            .unwrap_or_default();
-        if let Some(last) = recent.first().filter(|r| !r.success) {
-            log::warn!(
-                "the last run ({} {} at {}) did not complete: {}",
-                last.action,
-                last.target,
-                last.at,
-                last.note
-                    .clone()
-                    .or(last.error.clone())
-                    .unwrap_or_default()
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-            );
-        }
-        let invalid = db::invalid_index_definitions(&mut self.client)?;
-        if invalid.is_empty() {
-            return Ok(());
-        }
-        let left_by_runs = policy::invalid_indexes_left_by_runs(
-            recent
-                .iter()
-                .filter(|r| !r.success)
-                .filter_map(|r| r.error.as_deref()),
-        );
         let statements: Vec<String> = plan
             .steps
             .iter()
             .filter_map(|st| {
                 let sc = self.project.script(&st.revision).ok()?;
-                crate::exec::section_for(sc, st.direction).ok()
+                sc.section(st.direction).ok()
             })
             .flat_map(|sec| sec.statements().into_iter().map(|x| x.sql))
             .collect();
-        let bare = |name: &str| {
-            name.rsplit('.')
-                .next()
-                .unwrap_or(name)
-                .trim_matches('"')
-                .to_lowercase()
-        };
-        let mut others = Vec::new();
-        for (name, def) in invalid {
-            if left_by_runs.contains(&name) && policy::builds_index(&statements, &bare(&name)) {
-                log::info!(
-                    "dropping INVALID index {name}: a failed or interrupted run left it, and a step of this run builds it again"
-                );
-                self.drop_invalid(&name)?;
-            } else {
-                others.push((name, def));
-            }
-        }
-        if others.is_empty() {
-            return Ok(());
-        }
-        let names: Vec<&str> = others.iter().map(|(n, _)| n.as_str()).collect();
-        if !self.options.repair_invalid_indexes {
-            log::warn!(
-                "INVALID index{} in the database (left by a failed or interrupted CREATE INDEX CONCURRENTLY): {}; \
-                 queries do not use them but writes maintain them. Drop them with DROP INDEX CONCURRENTLY, or pass \
-                 --repair-invalid-indexes to drop and rebuild them before the run",
-                if names.len() == 1 { "" } else { "es" },
-                names.join(", ")
-            );
-            return Ok(());
-        }
-        // An index that a step of this run creates is only dropped: the step builds it.
-        let pending_sql: String = statements.join(";").to_lowercase();
-        for (name, def) in &others {
-            let built_by_run = pending_sql
-                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .any(|w| w == bare(name));
-            if built_by_run {
-                log::info!("dropping INVALID index {name}: a step of this run builds it");
-                self.drop_invalid(name)?;
-                continue;
-            }
-            log::info!("repairing INVALID index {name}: dropping it and building it again");
-            let concurrently = def
-                .replacen("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
-                .replacen(
-                    "CREATE UNIQUE INDEX ",
-                    "CREATE UNIQUE INDEX CONCURRENTLY ",
-                    1,
-                );
-            for sql in [
-                format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
-                concurrently,
-            ] {
-                self.client.batch_execute(&sql).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Migration,
-                        format!(
-                            "cannot repair INVALID index {name}: {}\n  statement: {sql}",
-                            db::SqlFailure::from_pg(&e).describe()
-                        ),
-                    )
-                    .with_hint("drop the index by hand (DROP INDEX CONCURRENTLY) and run again")
-                })?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Drops an INVALID index (a step of the run builds it again).
-    fn drop_invalid(&mut self, name: &str) -> Result<()> {
-        let sql = format!("DROP INDEX CONCURRENTLY IF EXISTS {name}");
-        self.client.batch_execute(&sql).map_err(|e| {
-            Error::new(
-                ErrorKind::Migration,
-                format!(
-                    "cannot drop INVALID index {name}: {}",
-                    db::SqlFailure::from_pg(&e).describe()
-                ),
-            )
-        })
+        db::leftovers::look(
+            &mut self.client,
+            &self.records,
+            self.options.repair_invalid_indexes,
+            &statements,
+        )
     }
 
     fn run_locked(
@@ -583,58 +478,16 @@ impl Migrator {
         };
         let chunks = crate::baseline::chunks(&mut self.client, &b.sql)
             .map_err(|e| RunError::refused(e, &[]))?;
-        let mut committed = 0;
-        let result = (|| -> Result<()> {
-            // a baseline bigger than the lock table runs in several transactions, all but the
-            // last without the version row
-            for chunk in &chunks[..chunks.len() - 1] {
-                let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
-                tx.batch_execute(chunk).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Migration,
-                        format!(
-                            "baseline {} failed ({}): {}",
-                            b.revision,
-                            b.path.display(),
-                            db::SqlFailure::from_pg(&e).describe()
-                        ),
-                    )
-                })?;
-                tx.commit().map_err(|e| db::db_error("cannot commit", &e))?;
-                committed += 1;
-            }
-            let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
-            self.table.ensure(&mut tx)?;
-            self.records.ensure(&mut tx)?;
-            tx.batch_execute(&chunks[chunks.len() - 1]).map_err(|e| {
-                let f = db::SqlFailure::from_pg(&e);
-                Error::new(
-                    ErrorKind::Migration,
-                    format!(
-                        "baseline {} failed ({}:{}): {}",
-                        b.revision,
-                        b.path.display(),
-                        b.line,
-                        f.describe()
-                    ),
-                )
-            })?;
-            self.table
-                .apply(&mut tx, &crate::plan::VersionOp::Insert(b.revision.clone()))?;
-            for rev in &applied {
-                let checksum = &self.project.script(rev)?.checksum;
-                self.records
-                    .record(&mut tx, rev, checksum, None, "baseline")?;
-            }
-            tx.commit().map_err(|e| db::db_error("cannot commit", &e))
-        })();
-        result.map_err(|mut e| {
-            if committed > 0 {
-                e.message.push_str(&format!(
-                    "\nnote: the baseline is too big for the server's lock table in one transaction: it ran in {} transactions, and {committed} committed before the failure; the database (it had no revision applied) holds part of the schema: drop and re-create it before running again",
-                    chunks.len()
-                ));
-            }
+        crate::baseline::apply(
+            &mut self.client,
+            self.fence.as_deref(),
+            (&self.table, &self.records),
+            &self.project,
+            &b,
+            &applied,
+            &chunks,
+        )
+        .map_err(|(e, committed)| {
             let mut r = failed(e);
             if let (Some(st), true) = (&mut r.state, committed > 0) {
                 st.nothing_applied = false;
@@ -672,7 +525,7 @@ impl Migrator {
     /// audit table exists; no table is created for a refusal.
     fn finish(&mut self, lock: RunLock, mut entry: AuditEntry, result: Result<()>) {
         entry.success = result.is_ok();
-        entry.error = result.as_ref().err().map(|e| e.message.clone());
+        entry.error = result.as_ref().err().map(Error::full_message);
         // The connection dropped under the run (a server restart, the network, a terminated
         // backend): its lock went with it; the audit row goes in over a new one, so the next
         // run can tell what this one left.
@@ -814,7 +667,7 @@ impl Migrator {
         if missing.is_empty() && old_form.is_empty() {
             return Ok(());
         }
-        let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
+        let mut tx = lease::fenced_transaction(&mut self.client, self.fence.as_deref())?;
         self.records.ensure(&mut tx)?;
         for (rev, old, new) in &old_form {
             self.records.convert_checksum(&mut tx, rev, old, new)?;
@@ -913,7 +766,7 @@ impl Migrator {
         } else {
             self.applied_set(current)?.into_iter().collect()
         };
-        let mut tx = fenced_transaction(&mut self.client, self.fence.as_deref())?;
+        let mut tx = lease::fenced_transaction(&mut self.client, self.fence.as_deref())?;
         self.table.ensure(&mut tx)?;
         self.records.ensure(&mut tx)?;
         if purge {
@@ -956,7 +809,7 @@ impl Migrator {
                 .unwrap_or_default();
             let new = m.project.script(&id)?.checksum.clone();
             // in one transaction begun with the lease's fence, as every write of a run
-            let mut tx = fenced_transaction(&mut m.client, m.fence.as_deref())?;
+            let mut tx = lease::fenced_transaction(&mut m.client, m.fence.as_deref())?;
             m.records.ensure(&mut tx)?;
             m.records.record(&mut tx, &id, &new, None, "rehash")?;
             tx.commit()
@@ -988,19 +841,4 @@ fn abbreviate(ids: &[String]) -> String {
     } else {
         format!("{}, ... ({} in all)", ids[..8].join(", "), ids.len())
     }
-}
-
-/// A transaction of this run's bookkeeping, begun with the lease's fence when the run holds a
-/// lease (so a run that lost it writes nothing).
-fn fenced_transaction<'c>(
-    client: &'c mut Client,
-    fence: Option<&str>,
-) -> Result<postgres::Transaction<'c>> {
-    let mut tx = client
-        .transaction()
-        .map_err(|e| db::db_error("cannot begin", &e))?;
-    if let Some(f) = fence {
-        lease::check_fence(&mut tx, f)?;
-    }
-    Ok(tx)
 }

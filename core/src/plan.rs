@@ -22,6 +22,23 @@ pub enum VersionOp {
     Delete(String),
 }
 
+impl VersionOp {
+    /// `rows` (the version table) after this write, as the SQL does it: an insert adds a row;
+    /// an update replaces `from` where it is (and changes nothing when no row is `from`); a
+    /// delete removes the row.
+    pub fn apply(&self, rows: &mut Vec<String>) {
+        match self {
+            VersionOp::Insert(r) => rows.push(r.clone()),
+            VersionOp::Update { from, to } => {
+                if let Some(h) = rows.iter_mut().find(|h| *h == from) {
+                    *h = to.clone();
+                }
+            }
+            VersionOp::Delete(r) => rows.retain(|h| h != r),
+        }
+    }
+}
+
 /// One migration step: run `revision`'s up (or down) section, then apply `version_ops`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -34,6 +51,17 @@ pub struct Step {
     pub to: Vec<String>,
     /// Version-table writes, executed in order, in the same transaction as the step.
     pub version_ops: Vec<VersionOp>,
+}
+
+impl Step {
+    /// `heads` (the version table's rows) after the step's writes, sorted: what the run loop,
+    /// the dry run and the import's verification all take the database to be at after it.
+    pub fn apply_version_ops(&self, heads: &mut Vec<String>) {
+        for op in &self.version_ops {
+            op.apply(heads);
+        }
+        heads.sort();
+    }
 }
 
 /// The whole plan. `start_heads` are the version table rows before, `end_heads` after.
@@ -259,5 +287,49 @@ mod tests {
             ]
         );
         assert!(stamp_ops(&s(&["a"]), &s(&["a"])).is_empty());
+    }
+
+    #[test]
+    fn version_ops_change_the_rows_as_their_sql_does() {
+        let mut rows = s(&["b", "a"]);
+        VersionOp::Update {
+            from: "a".into(),
+            to: "c".into(),
+        }
+        .apply(&mut rows);
+        assert_eq!(rows, s(&["b", "c"]), "an update replaces its row in place");
+        VersionOp::Update {
+            from: "zzz".into(),
+            to: "d".into(),
+        }
+        .apply(&mut rows);
+        assert_eq!(rows, s(&["b", "c"]), "an update of no row changes nothing");
+        VersionOp::Insert("a".into()).apply(&mut rows);
+        assert_eq!(rows, s(&["b", "c", "a"]));
+        VersionOp::Delete("b".into()).apply(&mut rows);
+        assert_eq!(rows, s(&["c", "a"]));
+        VersionOp::Delete("b".into()).apply(&mut rows);
+        assert_eq!(rows, s(&["c", "a"]), "a delete of no row changes nothing");
+    }
+
+    #[test]
+    fn a_step_leaves_the_heads_sorted() {
+        let step = Step {
+            revision: "m".into(),
+            direction: Direction::Up,
+            from: s(&["x", "y"]),
+            to: s(&["m"]),
+            version_ops: vec![
+                VersionOp::Delete("y".into()),
+                VersionOp::Update {
+                    from: "x".into(),
+                    to: "m".into(),
+                },
+                VersionOp::Insert("b".into()),
+            ],
+        };
+        let mut heads = s(&["y", "x", "k"]);
+        step.apply_version_ops(&mut heads);
+        assert_eq!(heads, s(&["b", "k", "m"]));
     }
 }

@@ -3,13 +3,20 @@
 //! functions, so a dry run cannot print a plan that the real run then refuses, and a refusal
 //! comes before anything is written.
 
-use crate::db::records::AppliedRecord;
 use crate::error::{Detail, Error, ErrorKind, Result};
-use crate::exec::section_for;
 use crate::graph::{RevisionGraph, Target};
 use crate::plan::{Direction, Plan};
 use crate::project::Project;
 use std::collections::{BTreeSet, HashMap};
+
+/// An applied revision's record.
+#[derive(Debug, Clone)]
+pub struct AppliedRecord {
+    pub revision: String,
+    pub checksum: String,
+    pub applied_at: Option<String>,
+    pub how: String,
+}
 
 /// What the caller allows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -156,7 +163,7 @@ pub fn checksum_error(bad: &[ChecksumMismatch]) -> Error {
     let mut msg = format!(
         "{} applied script{} changed since {} applied:",
         bad.len(),
-        if bad.len() == 1 { "" } else { "s" },
+        crate::words::plural(bad.len()),
         if bad.len() == 1 {
             "it was"
         } else {
@@ -186,7 +193,7 @@ pub fn checksum_error(bad: &[ChecksumMismatch]) -> Error {
 /// Every downgrade step of `plan` has a `-- migrate:down` section.
 pub fn require_down_sections(project: &Project, plan: &Plan) -> Result<()> {
     for step in &plan.steps {
-        section_for(project.script(&step.revision)?, step.direction)?;
+        project.script(&step.revision)?.section(step.direction)?;
     }
     Ok(())
 }

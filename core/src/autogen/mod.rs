@@ -25,13 +25,13 @@ mod validate;
 use crate::config::DbUrl;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::output::text;
 use crate::project::Project;
 use crate::revision::{self, RevisionOptions};
 use crate::schema::diff::{rename_hints, unhandled, RenameHint, Unhandled};
 use crate::schema::render::{render_changes_with, to_ops, Op, RowEstimates};
 use crate::schema::workspace::{after_shadows, wrap, Workspace};
 use crate::script::{parse_script, render_script, NewScript, Script};
+use crate::words;
 use split::{Section, Split};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -147,7 +147,7 @@ fn autogenerate_inner(
     let (mut replay, wanted) = ws.build_both(&probe.down_revisions, &opts.schema_file)?;
     log::debug!(
         "built and read both shadow databases in {}",
-        text::fmt_duration(t0.elapsed())
+        words::fmt_duration(t0.elapsed())
     );
     let (old, new) = (&replay.schema, &wanted.schema);
 

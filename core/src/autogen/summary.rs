@@ -47,7 +47,7 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
         out.push(format!(
             "{} change{}:",
             up.len(),
-            if up.len() == 1 { "" } else { "s" }
+            crate::words::plural(up.len())
         ));
         for op in up {
             out.push(format!("  {}", op.what));
@@ -89,7 +89,7 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
         out.push(format!(
             "not compared ({} object{} autogenerate does not handle, differing):",
             differ.len(),
-            if differ.len() == 1 { "" } else { "s" }
+            crate::words::plural(differ.len())
         ));
         for u in differ {
             out.push(format!(
@@ -101,7 +101,7 @@ pub(super) fn summary(g: &Generated, up: &[Op]) -> Vec<String> {
     if same > 0 {
         out.push(format!(
             "not compared: {same} more object{} autogenerate does not handle, the same on both sides",
-            if same == 1 { "" } else { "s" }
+            crate::words::plural(same)
         ));
     }
     out

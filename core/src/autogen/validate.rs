@@ -4,7 +4,6 @@
 //! left (and nothing is written).
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::output::text;
 use crate::plan::Plan;
 use crate::project::Project;
 use crate::schema::diff::{diff, Unhandled};
@@ -12,6 +11,7 @@ use crate::schema::model::Schema;
 use crate::schema::render::{render_ops, Op};
 use crate::schema::workspace::{execute, Workspace};
 use crate::schema::DiffOptions;
+use crate::words;
 use postgres::Client;
 use std::time::Instant;
 
@@ -58,7 +58,7 @@ impl Validation<'_> {
         )?;
         log::debug!(
             "validated the revision(s) in {}",
-            text::fmt_duration(t0.elapsed())
+            words::fmt_duration(t0.elapsed())
         );
         Ok(())
     }

@@ -15,13 +15,13 @@ use crate::config::{DbUrl, Settings};
 use crate::error::{ErrorKind, Result};
 use crate::lint::LintReport;
 use crate::migrator::Migrator;
-use crate::output::text;
 use crate::project::Project;
 use crate::schema::change::Change;
 use crate::schema::diff::{changes, unhandled};
 use crate::schema::model::Schema;
 use crate::schema::workspace::{after_shadows, Workspace};
 use crate::schema::DiffOptions;
+use crate::words;
 use postgres::Client;
 use std::path::Path;
 
@@ -433,7 +433,7 @@ pub(crate) fn database_drift_problem(current: &[String], diffs: &[String]) -> Pr
         code: "database_drift",
         message: format!(
             "the database's schema is not what its applied revisions ({}) produce ({} difference{}); to match them it would need: {}",
-            text::heads_text(current),
+            words::heads_text(current),
             diffs.len(),
             if diffs.len() == 1 { "" } else { "s" },
             limit(diffs)

@@ -83,7 +83,7 @@ impl WaitReport {
     /// The report as `migrate-check` reports: a `pending` or `unknown_revision` problem when
     /// the database is not at the heads, saying how long it waited.
     pub fn into_check_report(self) -> super::check::CheckReport {
-        let waited = crate::output::text::fmt_duration(self.waited);
+        let waited = crate::words::fmt_duration(self.waited);
         let mut report = super::check::CheckReport {
             heads: self.heads,
             current: Some(self.current),
@@ -97,9 +97,9 @@ impl WaitReport {
                     message: format!(
                         "the database is still not at the heads after waiting {waited} ({} poll{}): {} revision{} pending ({}); the migration has not run or has not finished: run migrate-up (a pre-deploy job), or wait longer",
                         self.polls,
-                        crate::output::text::plural(self.polls as usize),
+                        crate::words::plural(self.polls as usize),
                         pending.len(),
-                        crate::output::text::plural(pending.len()),
+                        crate::words::plural(pending.len()),
                         pending.join(", ")
                     ),
                 });
@@ -170,9 +170,9 @@ pub fn wait_for_heads(settings: &Settings, opts: &WaitOptions, app: &str) -> Res
                 log::info!(
                     "the database is at the heads ({}) after {} ({} poll{})",
                     report.heads.join(", "),
-                    crate::output::text::fmt_duration(report.waited),
+                    crate::words::fmt_duration(report.waited),
                     polls,
-                    crate::output::text::plural(polls as usize)
+                    crate::words::plural(polls as usize)
                 );
             }
             return Ok(report);
@@ -186,7 +186,7 @@ pub fn wait_for_heads(settings: &Settings, opts: &WaitOptions, app: &str) -> Res
                 heads.join(", "),
                 if current.is_empty() { "base (empty)".to_string() } else { current.join(", ") },
                 p.len(),
-                crate::output::text::plural(p.len()),
+                crate::words::plural(p.len()),
                 started.elapsed().as_secs_f64(),
                 opts.limit.as_secs_f64()
             );

@@ -242,7 +242,7 @@ pub struct Settings {
     /// [`crate::script::index`].
     pub cache_dir: Option<PathBuf>,
     /// `MIGRATE_LOCK_MODE` (`--lock-mode` wins).
-    pub lock_mode: Option<crate::db::lease::LockMode>,
+    pub lock_mode: Option<LockMode>,
     /// `MIGRATE_DDL_LOCK_TIMEOUT` (`--ddl-lock-timeout` wins).
     pub ddl_lock_timeout: Option<Duration>,
     /// `MIGRATE_STATEMENT_TIMEOUT` (`--statement-timeout` wins).
@@ -375,9 +375,7 @@ impl Settings {
             cache_dir: cache_dir(env),
             lock_mode: env
                 .get("MIGRATE_LOCK_MODE")
-                .map(|m| {
-                    crate::db::lease::LockMode::parse(&m).map_err(|e| named("MIGRATE_LOCK_MODE", e))
-                })
+                .map(|m| LockMode::parse(&m).map_err(|e| named("MIGRATE_LOCK_MODE", e)))
                 .transpose()?,
             ddl_lock_timeout: env_duration(env, "MIGRATE_DDL_LOCK_TIMEOUT")?,
             statement_timeout: env_duration(env, "MIGRATE_STATEMENT_TIMEOUT")?,
@@ -430,6 +428,31 @@ fn resolve_version_table(flags: &Overrides, env: &Env) -> Result<VersionTableNam
         }
     }
     Ok(VersionTableName { schema, name })
+}
+
+/// `--lock-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockMode {
+    /// The advisory lock on a direct connection, the lease through a pooler.
+    #[default]
+    Auto,
+    /// The session advisory lock (refused through transaction pooling).
+    Session,
+    /// The lease row, whatever the connection.
+    Lease,
+}
+
+impl LockMode {
+    pub fn parse(s: &str) -> Result<LockMode> {
+        match s {
+            "auto" => Ok(LockMode::Auto),
+            "session" | "advisory" => Ok(LockMode::Session),
+            "lease" => Ok(LockMode::Lease),
+            other => Err(Error::usage(format!(
+                "'{other}' is not a lock mode: expected auto, session or lease"
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -256,7 +256,6 @@ pub fn filters_in(file: &ProjectFile) -> Result<(Vec<String>, Vec<String>)> {
     Ok(lists)
 }
 
-
 /// How `migrate-revision` names a new revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdStyle {
@@ -297,10 +296,10 @@ pub fn revision_ids_in(file: &ProjectFile) -> Result<Option<IdStyle>> {
     for (key, value) in revision {
         let where_is = file.at(&["revision", key]);
         if key != "ids" {
-            return Err(Error::usage(format!(
-                "{where_is}: unknown key `{key}` in {table_name}"
-            ))
-            .with_hint(hint));
+            return Err(
+                Error::usage(format!("{where_is}: unknown key `{key}` in {table_name}"))
+                    .with_hint(hint),
+            );
         }
         style = Some(match value.as_str() {
             Some("hex") => IdStyle::Hex,
@@ -326,7 +325,8 @@ mod tests {
 
     #[test]
     fn the_revision_table_fixes_the_id_style() {
-        let read = |t: &str| revision_ids_in(&ProjectFile::retort_toml(t, Path::new("retort.toml"))?);
+        let read =
+            |t: &str| revision_ids_in(&ProjectFile::retort_toml(t, Path::new("retort.toml"))?);
         assert_eq!(
             read("[revision]\nids = \"hex\"\n").unwrap(),
             Some(IdStyle::Hex)

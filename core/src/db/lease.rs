@@ -26,7 +26,7 @@
 
 use super::lock::{self as advisory, MigrationLock};
 use super::{connect, db_error, pooler, query, quote_ident, quote_literal, VersionTable};
-use crate::config::DbUrl;
+use crate::config::{DbUrl, LockMode};
 use crate::error::{Error, ErrorKind, Result};
 use postgres::types::Type;
 use postgres::{Client, GenericClient};
@@ -38,31 +38,6 @@ use std::time::Duration;
 pub const TTL: Duration = Duration::from_secs(30);
 /// How often the heartbeat renews it.
 pub const RENEW_EVERY: Duration = Duration::from_secs(5);
-
-/// `--lock-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LockMode {
-    /// The advisory lock on a direct connection, the lease through a pooler.
-    #[default]
-    Auto,
-    /// The session advisory lock (refused through transaction pooling).
-    Session,
-    /// The lease row, whatever the connection.
-    Lease,
-}
-
-impl LockMode {
-    pub fn parse(s: &str) -> Result<LockMode> {
-        match s {
-            "auto" => Ok(LockMode::Auto),
-            "session" | "advisory" => Ok(LockMode::Session),
-            "lease" => Ok(LockMode::Lease),
-            other => Err(Error::usage(format!(
-                "'{other}' is not a lock mode: expected auto, session or lease"
-            ))),
-        }
-    }
-}
 
 /// What was learnt about the connection before locking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,7 +300,7 @@ impl Lease {
                     ErrorKind::LockTimeout,
                     format!(
                         "timed out after {} waiting for the migration lease on {key} held by {who}",
-                        crate::output::text::fmt_duration(wait.elapsed()),
+                        crate::words::fmt_duration(wait.elapsed()),
                     ),
                 )
                 .with_hint(format!("another migration is running; wait for it or raise --lock-timeout. A killed run's lease runs out {} s after its last heartbeat; to free it at once: DELETE FROM {t} WHERE lock_key = {}", TTL.as_secs(), quote_literal(&key))));
@@ -484,7 +459,7 @@ pub fn needs_session(project: &crate::project::Project, plan: &crate::plan::Plan
         let Ok(script) = project.script(&step.revision) else {
             continue;
         };
-        let Ok(section) = crate::exec::section_for(script, step.direction) else {
+        let Ok(section) = script.section(step.direction) else {
             continue;
         };
         let stmts = crate::script::split_statements(&section.sql, section.line);
@@ -521,4 +496,19 @@ pub fn needs_session(project: &crate::project::Project, plan: &crate::plan::Plan
         }
     }
     out
+}
+
+/// A transaction of this run's bookkeeping, begun with the lease's fence when the run holds a
+/// lease (so a run that lost it writes nothing).
+pub fn fenced_transaction<'c>(
+    client: &'c mut Client,
+    fence: Option<&str>,
+) -> Result<postgres::Transaction<'c>> {
+    let mut tx = client
+        .transaction()
+        .map_err(|e| db_error("cannot begin", &e))?;
+    if let Some(f) = fence {
+        check_fence(&mut tx, f)?;
+    }
+    Ok(tx)
 }

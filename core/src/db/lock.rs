@@ -119,7 +119,7 @@ pub fn acquire(
                 ErrorKind::LockTimeout,
                 format!(
                     "timed out after {} waiting for the migration lock on {} held by {who}",
-                    crate::output::text::fmt_duration(wait.elapsed()),
+                    crate::words::fmt_duration(wait.elapsed()),
                     qualified
                 ),
             )
@@ -205,7 +205,7 @@ impl Waiter {
         let waited = self.started.elapsed();
         log::info!(
             "got {what} after waiting {}",
-            crate::output::text::fmt_duration(waited)
+            crate::words::fmt_duration(waited)
         );
         waited
     }
@@ -213,7 +213,7 @@ impl Waiter {
     /// A SIGINT/SIGTERM came while waiting for `what` (held by `who`): the error that ends the
     /// wait at once, nothing applied.
     pub(crate) fn interrupted(&self, what: &str, who: &str) -> Option<Error> {
-        let sig = crate::exec::interrupt::signal()?;
+        let sig = crate::interrupt::signal()?;
         Some(
             Error::new(
                 ErrorKind::Interrupted,

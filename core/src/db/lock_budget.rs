@@ -61,7 +61,7 @@ pub fn step_locks(project: &Project, plan: &Plan) -> Vec<usize> {
             let Ok(script) = project.script(&step.revision) else {
                 return 0;
             };
-            let Ok(section) = crate::exec::section_for(script, step.direction) else {
+            let Ok(section) = script.section(step.direction) else {
                 return 0;
             };
             crate::script::split_statements(&section.sql, section.line)
@@ -160,7 +160,7 @@ pub fn check(
         Some(n) => format!(
             "its largest batch: {} revision{} with --batch {n}",
             needed.steps,
-            if needed.steps == 1 { "" } else { "s" }
+            crate::words::plural(needed.steps)
         ),
     };
     let raise = "raise max_locks_per_transaction on the server (a restart)";

@@ -2,6 +2,7 @@
 //! say which host, which user, and why — never with the password.
 
 pub mod lease;
+pub mod leftovers;
 pub mod lock;
 pub mod lock_budget;
 pub mod pooler;
@@ -164,7 +165,7 @@ pub fn connect_wait(url: &DbUrl, app: &str, wait: Option<Duration>) -> Result<Cl
                         format!(
                             "gave up after waiting {:.0} s ({attempt} attempt{}): {}",
                             elapsed.as_secs_f64(),
-                            crate::output::text::plural(attempt as usize),
+                            crate::words::plural(attempt as usize),
                             e.message
                         ),
                     )
@@ -311,6 +312,16 @@ pub struct SqlFailure {
 }
 
 impl SqlFailure {
+    /// The line in the file of the failing `stmt`: the error position when PostgreSQL gave one,
+    /// otherwise the statement's first line.
+    pub fn line_in(&self, stmt: &crate::script::Statement) -> usize {
+        crate::sql::line_of_position(
+            &stmt.sql,
+            stmt.line,
+            self.position.map_or(0, |p| p as usize),
+        )
+    }
+
     pub fn from_pg(e: &postgres::Error) -> SqlFailure {
         match e.as_db_error() {
             Some(db) => SqlFailure {

@@ -10,6 +10,7 @@
 
 use super::{db_error, query, quote_ident, quote_literal, VersionTable};
 use crate::error::Result;
+pub use crate::policy::AppliedRecord;
 use postgres::types::Type;
 use postgres::GenericClient;
 use std::collections::HashMap;
@@ -59,15 +60,6 @@ pub struct AuditRow {
     pub client_host: String,
     pub application_name: String,
     pub tool_version: String,
-}
-
-/// An applied revision's record.
-#[derive(Debug, Clone)]
-pub struct AppliedRecord {
-    pub revision: String,
-    pub checksum: String,
-    pub applied_at: Option<String>,
-    pub how: String,
 }
 
 impl Records {
@@ -369,7 +361,7 @@ pub fn format_audit_log(rows: &[AuditRow]) -> String {
             format!(
                 "{} revision{}: {}",
                 r.revisions.len(),
-                if r.revisions.len() == 1 { "" } else { "s" },
+                crate::words::plural(r.revisions.len()),
                 r.revisions.join(", ")
             )
         } else {

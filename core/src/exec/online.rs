@@ -12,10 +12,11 @@
 use super::estimate::GraphOverflow;
 use super::monitor::{Live, Monitor};
 use super::watch::{Blocker, Heartbeat, Retry, ServerNotice, StatementAt};
-use super::{interrupt, Bookkeeping, Executor, Observer, RunReport};
+use super::{Bookkeeping, Executor, Observer, RunReport};
 use crate::config::DbUrl;
 use crate::db::SqlFailure;
 use crate::error::{Error, ErrorKind, Result};
+use crate::interrupt;
 use crate::plan::Step;
 use postgres::Client;
 use std::sync::atomic::{AtomicUsize, Ordering};

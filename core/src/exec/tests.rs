@@ -6,9 +6,13 @@
 use super::*;
 use crate::config::VersionTableName;
 use crate::db::VersionTable;
+use crate::error::{Error, ErrorKind};
 use crate::graph::Target;
+use crate::interrupt;
+use crate::project::Project;
 use crate::script::parse_script;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Records every statement; fails the first statement containing `fail_on`; the first
 /// `lock_timeouts` statements containing `lock_on` time out waiting for a lock (55P03).
@@ -675,5 +679,31 @@ fn a_non_transactional_step_whose_version_write_fails_says_its_statements_stayed
     assert!(
         msg.contains("the failed step ran outside a transaction"),
         "{msg}"
+    );
+}
+
+#[test]
+fn a_run_error_converts_with_its_notes_before_the_state_and_names_its_source() {
+    let error = Error::new(ErrorKind::Migration, "migration failed").with_note("it stayed");
+    let r = RunError {
+        error: error.clone(),
+        report: RunReport::default(),
+        state: Some(FailureState {
+            failed_step: Some("a".into()),
+            rolled_back: false,
+            nothing_applied: true,
+            batch: None,
+            created_tables: Vec::new(),
+        }),
+    };
+    let source = std::error::Error::source(&r).map(|s| s.to_string());
+    assert_eq!(source, Some(error.to_string()));
+    let e = Error::from(r);
+    assert!(e.notes().is_empty());
+    assert!(
+        e.message
+            .starts_with("migration failed\nnote: it stayed\nstate: nothing was applied"),
+        "{}",
+        e.message
     );
 }

@@ -4,7 +4,7 @@
 //! from a second connection ([`super::monitor`]) and the observers show them (a log line, a
 //! progress bar, a JSON event).
 
-use crate::output::text::fmt_duration;
+use crate::words::fmt_duration;
 use std::time::Duration;
 
 /// `12 s`, `1m15s`: whole seconds, for things measured in seconds.
@@ -238,7 +238,7 @@ impl Retry {
         if !self.cleaned.is_empty() {
             s.push_str(&format!(
                 " (first dropping the INVALID index{} it left: {})",
-                if self.cleaned.len() == 1 { "" } else { "es" },
+                crate::words::plural_es(self.cleaned.len()),
                 self.cleaned.join(", ")
             ));
         }

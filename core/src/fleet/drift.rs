@@ -240,7 +240,7 @@ impl<'a> FleetDrift<'a> {
             }
         };
         self.note_ignored(&ws);
-        let shown = crate::output::text::heads_text(current);
+        let shown = crate::words::heads_text(current);
         if diffs.is_empty() {
             Ok((None, format!("matches a replay of its revisions ({shown})")))
         } else {
@@ -274,8 +274,8 @@ impl<'a> FleetDrift<'a> {
                 ws.replay(&mut client, key)?;
                 log::debug!(
                     "replayed {} in schema {name} in {}",
-                    crate::output::text::heads_text(key),
-                    crate::output::text::fmt_duration(t0.elapsed())
+                    crate::words::heads_text(key),
+                    crate::words::fmt_duration(t0.elapsed())
                 );
                 Ok(Expected::Tenant(Mutex::new(TenantReplay {
                     client,
@@ -299,7 +299,7 @@ impl<'a> FleetDrift<'a> {
             let n = self.replays();
             s.push_str(&format!(
                 "; each target compared with a replay of its applied revisions ({n} replay{})",
-                if n == 1 { "" } else { "s" }
+                crate::words::plural(n)
             ));
         } else {
             s.push_str("; the targets were not compared");

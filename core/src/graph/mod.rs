@@ -234,6 +234,12 @@ impl RevisionGraph {
     }
 
     /// All revisions, parents and dependencies before children (ties: file order).
+    /// Every revision's id in upgrade order (parents and dependencies first): what a replay
+    /// into an empty database runs, in the order it runs them.
+    pub fn upgrade_order(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.id.clone()).collect()
+    }
+
     pub fn nodes(&self) -> Vec<&RevisionNode> {
         self.nodes.iter().collect()
     }

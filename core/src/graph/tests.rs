@@ -983,3 +983,19 @@ fn branchy_plans_keep_the_table_valid() {
         gr.len()
     );
 }
+
+#[test]
+fn the_upgrade_order_is_the_full_upgrade_plan() {
+    for nodes in [chain(12), branchy(40)] {
+        let g = RevisionGraph::new(nodes).unwrap();
+        let plan: Vec<String> = g
+            .upgrade_plan(&[], &Target::Heads)
+            .unwrap()
+            .steps
+            .into_iter()
+            .map(|s| s.revision)
+            .collect();
+        assert_eq!(g.upgrade_order(), plan);
+        assert_eq!(plan.len(), g.len());
+    }
+}

@@ -238,7 +238,7 @@ pub fn error(e: &Error) -> Value {
     json!({
         "kind": e.kind.name(),
         "exit_code": e.exit_code(),
-        "message": crate::config::redact_url_text(&e.message),
+        "message": crate::config::redact_url_text(&e.full_message()),
         "hint": e.hint.as_deref().map(crate::config::redact_url_text),
         "sqlstate": match &e.detail { Detail::Sql { sqlstate } => Some(sqlstate.clone()), _ => None },
     })

@@ -3,9 +3,11 @@
 //! request shows each finding on its line).
 
 use crate::lint::{Finding, LintReport};
-use crate::output::text::plural;
+use crate::words::plural;
 use serde_json::{json, Value};
 
+/// One lint finding as the log and `migrate-check`'s text show it: `path:line:col  level
+/// rule  message`, and its help on the next line.
 pub fn finding_line(f: &Finding) -> String {
     let mut s = format!(
         "{}:{}:{}  {}  {}  {}",

@@ -1,38 +1,11 @@
-//! Text for people: heads, durations, plurals and the `--dry-run` plan.
+//! Text for people: the `--dry-run` plan, and (re-exported from [`crate::words`]) the heads,
+//! durations and plurals every command's text uses.
 
 use crate::db::VersionTable;
 use crate::exec::step_title;
 use crate::plan::Plan;
 use crate::project::Project;
-use std::time::Duration;
-
-/// "base (no revision applied)" for no heads, else the heads joined by ", ".
-pub fn heads_text(heads: &[String]) -> String {
-    if heads.is_empty() {
-        "base (no revision applied)".into()
-    } else {
-        heads.join(", ")
-    }
-}
-
-/// `12.3 ms` under a second, `1.25 s` above.
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 1000.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
-    }
-}
-
-/// `""` for one, `"s"` otherwise.
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
+pub use crate::words::{fmt_duration, heads_text, plural};
 
 /// The `--dry-run` text: what would run, in order, with the version-table writes. With
 /// `max_steps` (`--batch N`; 1 for `--transaction-per-migration`), each COMMIT between the
@@ -61,7 +34,7 @@ pub fn describe_plan(
     let segments = project.segments(plan, max_steps);
     let mut heads = plan.start_heads.clone();
     for (i, step) in plan.steps.iter().enumerate() {
-        crate::exec::apply_ops(&mut heads, step);
+        step.apply_version_ops(&mut heads);
         let script = project.script(&step.revision).ok();
         let path = script
             .map(|s| s.path.display().to_string())
@@ -87,19 +60,4 @@ pub fn describe_plan(
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_heads_read_as_people_write_them() {
-        assert_eq!(fmt_duration(Duration::from_micros(12_340)), "12.3 ms");
-        assert_eq!(fmt_duration(Duration::from_millis(1_250)), "1.25 s");
-        assert_eq!(heads_text(&[]), "base (no revision applied)");
-        assert_eq!(heads_text(&["a".into(), "b".into()]), "a, b");
-        assert_eq!(plural(1), "");
-        assert_eq!(plural(0), "s");
-    }
 }

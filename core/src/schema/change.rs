@@ -341,11 +341,6 @@ fn blocked_while(t: &QName, work: &str) -> String {
 }
 
 impl Change {
-    /// The statement (without its `;`), written by [`super::render::change_sql`].
-    pub fn sql(&self) -> String {
-        super::render::change_sql(self)
-    }
-
     /// A short description for summaries and drift reports ("add column public.t.c").
     pub fn what(&self) -> String {
         use Change::*;

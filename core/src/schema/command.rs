@@ -92,7 +92,7 @@ pub fn run(command: &str) -> Result<CommandSchema> {
     log::debug!(
         "the schema command printed {} bytes in {}",
         out.stdout.len(),
-        crate::output::text::fmt_duration(t0.elapsed())
+        crate::words::fmt_duration(t0.elapsed())
     );
     Ok(CommandSchema {
         command: command.to_string(),

@@ -410,6 +410,14 @@ pub fn comment_value(c: &Option<String>) -> String {
     }
 }
 
+impl Change {
+    /// The statement (without its `;`): [`change_sql`]. It is written here, with the rest of
+    /// the rendering, so that the changes do not depend on their SQL's module.
+    pub fn sql(&self) -> String {
+        change_sql(self)
+    }
+}
+
 /// The statement of one change (without its `;`).
 pub fn change_sql(c: &Change) -> String {
     use Change::*;

@@ -190,7 +190,7 @@ pub fn load_sql_file(client: &mut Client, path: &Path) -> Result<()> {
     for stmt in stmts {
         if let Err(e) = client.batch_execute(&stmt.sql) {
             let f = SqlFailure::from_pg(&e);
-            let line = crate::exec::failure_line(&stmt, &f);
+            let line = f.line_in(&stmt);
             let first = stmt.sql.trim().lines().next().unwrap_or("").to_string();
             let msg = format!(
                 "{}:{line}: {}\n  statement: {first}",

@@ -147,8 +147,8 @@ impl<'a> Workspace<'a> {
         let schema = self.read(&mut client)?;
         log::debug!(
             "replayed {} and read the result in {}",
-            crate::output::text::heads_text(&heads),
-            crate::output::text::fmt_duration(t0.elapsed())
+            crate::words::heads_text(&heads),
+            crate::words::fmt_duration(t0.elapsed())
         );
         Ok(Replay {
             client,
@@ -184,7 +184,7 @@ impl Workspace<'_> {
         log::debug!(
             "loaded {} and read the result in {}",
             schema_file.display(),
-            crate::output::text::fmt_duration(t0.elapsed())
+            crate::words::fmt_duration(t0.elapsed())
         );
         Ok(Wanted { schema, db })
     }

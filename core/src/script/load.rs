@@ -67,7 +67,7 @@ pub(super) fn alembic_directory(dir: &Path) -> Option<Error> {
             "{} holds no retort scripts (*.sql) but looks like {what} ({n} Alembic revision \
              file{}): run migrate-import",
             dir.display(),
-            if n == 1 { "" } else { "s" }
+            crate::words::plural(n)
         ))
         .with_hint(
             "migrate-import --config alembic.ini --dir DIR writes one retort script per Alembic \

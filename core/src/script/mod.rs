@@ -57,7 +57,9 @@ pub use load::load_scripts;
 pub use parse::parse_script;
 pub use render::render_script;
 
+use crate::error::{Error, Result};
 use crate::graph::RevisionNode;
+use crate::plan::Direction;
 use crate::sql;
 use std::path::PathBuf;
 
@@ -124,6 +126,24 @@ impl Script {
     pub fn matches_checksum(&self, recorded: &str) -> bool {
         let recorded = recorded.trim();
         recorded == self.checksum || self.legacy_checksum.as_deref() == Some(recorded)
+    }
+
+    /// The section a step in `direction` runs; a missing down section is an error naming the
+    /// file.
+    pub fn section(&self, direction: Direction) -> Result<&Section> {
+        match direction {
+            Direction::Up => Ok(&self.up),
+            Direction::Down => self.down.as_ref().ok_or_else(|| {
+                Error::usage(format!(
+                    "{}: revision {} has no '-- migrate:down' section, so it cannot be downgraded",
+                    self.path.display(),
+                    self.revision
+                ))
+                .with_hint(
+                    "add a '-- migrate:down' section to the script, or stamp past it with migrate-stamp",
+                )
+            }),
+        }
     }
 
     /// The script's node in the revision graph (`source` is the path as displayed).

@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn leading_comments_and_whitespace_are_skipped() {
-        // As `run::failure_line` counts: `line` is the line of "CREATE".
+        // As `SqlFailure::line_in` counts: `line` is the line of "CREATE".
         let sql = "-- lead\nCREATE TABLE t (\n  a int,\n  b nope\n)";
         let body = "CREATE TABLE t (\n  a int,\n  b ";
         let pos = "-- lead\n".chars().count() + body.chars().count() + 1;

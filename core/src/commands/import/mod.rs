@@ -128,10 +128,10 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<ImportReport>
     log::info!(
         "read {} Alembic revision{} with {} (Alembic {}) in {}",
         export.revisions.len(),
-        if export.revisions.len() == 1 { "" } else { "s" },
+        crate::words::plural(export.revisions.len()),
         export.python,
         export.alembic_version,
-        crate::output::text::fmt_duration(export_time)
+        crate::words::fmt_duration(export_time)
     );
     check_ids(&export)?;
     let mut report = ImportReport {
@@ -255,7 +255,7 @@ fn same_revisions(project: &Project, export: &Export) -> Result<()> {
         "{} has no script for {} Alembic revision{}: {}",
         project.dir.display(),
         missing.len(),
-        if missing.len() == 1 { "" } else { "s" },
+        crate::words::plural(missing.len()),
         missing.join(", ")
     ))
     .with_hint("run migrate-import without --verify-only to write them"))
@@ -302,7 +302,7 @@ fn check_existing(dir: &Path, rendered: &[Rendered], force: bool) -> Result<Vec<
     let shown: Vec<String> = clashes.iter().take(10).cloned().collect();
     Err(Error::usage(format!(
         "{n} file{} in {} would be overwritten or would define the same revision: {}{}",
-        if n == 1 { "" } else { "s" },
+        crate::words::plural(n),
         dir.display(),
         shown.join(", "),
         if n > 10 {

@@ -179,8 +179,8 @@ pub fn check_ids(export: &Export) -> Result<()> {
     Err(Error::script(format!(
         "{} revision id{} or label{} of the Alembic history cannot be retort ids:\n{}",
         bad.len(),
-        if bad.len() == 1 { "" } else { "s" },
-        if bad.len() == 1 { "" } else { "s" },
+        crate::words::plural(bad.len()),
+        crate::words::plural(bad.len()),
         bad.join("\n")
     ))
     .with_hint(

@@ -10,7 +10,7 @@ use crate::config::{Settings, VersionTableName};
 use crate::db::VersionTable;
 use crate::error::Result;
 use crate::graph::Target;
-use crate::plan::{Direction, Plan, Step, VersionOp};
+use crate::plan::{Direction, Plan, Step};
 use crate::project::Project;
 use crate::schema::diff::{changes, unhandled};
 use crate::schema::introspect::{introspect, IntrospectOptions};
@@ -104,7 +104,7 @@ fn verify_inner(
             step,
             rows,
         )?;
-        *rows = apply_ops(rows, &step.version_ops);
+        step.apply_version_ops(rows);
         Ok(r)
     };
 
@@ -174,22 +174,6 @@ fn verify_inner(
     Ok(v)
 }
 
-/// The version table's rows after `ops`.
-fn apply_ops(rows: &[String], ops: &[VersionOp]) -> Vec<String> {
-    let mut out = rows.to_vec();
-    for op in ops {
-        match op {
-            VersionOp::Insert(r) => out.push(r.clone()),
-            VersionOp::Update { from, to } => {
-                out.retain(|x| x != from);
-                out.push(to.clone());
-            }
-            VersionOp::Delete(r) => out.retain(|x| x != r),
-        }
-    }
-    out
-}
-
 /// Runs one step on both sides at the same time, then compares the catalogs.
 #[allow(clippy::too_many_arguments)]
 fn compare_step(
@@ -204,7 +188,11 @@ fn compare_step(
     let plan = Plan {
         steps: vec![step.clone()],
         start_heads: rows.to_vec(),
-        end_heads: apply_ops(rows, &step.version_ops),
+        end_heads: {
+            let mut end = rows.to_vec();
+            step.apply_version_ops(&mut end);
+            end
+        },
     };
     let direction = if step.direction == Direction::Up {
         "up"
