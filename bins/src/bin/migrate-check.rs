@@ -14,12 +14,8 @@ use retort_cli::cli::{self, CommonArgs};
     after_help = "Examples:
   # scripts, database and schema drift; exit 1 on problems
   migrate-check
-  # lint the scripts not yet on the database (squawk's rules and retort's pgvector rules)
-  migrate-check --lint
   # pull-request CI, no database: lint what comes after 0042, as annotations on the diff
   migrate-check --offline --lint --since 0042 --format github
-  # pre-commit: lint the changed scripts only
-  migrate-check --offline --lint migrations/0043_add_index.sql
   # every down section undoes its up section (in a shadow database)
   migrate-check --round-trip
   # a replica's init container: wait up to 5 minutes for the migration job, then start

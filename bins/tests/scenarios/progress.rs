@@ -199,14 +199,15 @@ fn server_notices_reach_the_user_tagged_with_revision_and_line() {
 #[test]
 fn an_hnsw_build_that_outgrows_maintenance_work_mem_promises_no_short_eta() {
     let s = Scenario::new();
-    // 2,000 x 192 dims: about 2MB of graph by the estimate, built with 1MB; pgvector goes on
-    // on disk, much slower, after some 700 tuples
+    // 5,000 x 192 dims: about 5MB of graph by the estimate, built with 1MB; pgvector goes on
+    // on disk, much slower, after some 700 tuples (several seconds of slow build on an idle
+    // machine, so that more than one heartbeat comes after the notice)
     s.revision(
         "001",
         "",
         "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE docs (id int, embedding vector(192));\n\
          INSERT INTO docs SELECT i, (SELECT array_agg(random())::vector(192) FROM generate_series(1, 192) WHERE i > 0)\n\
-           FROM generate_series(1, 2000) i;\nANALYZE docs;",
+           FROM generate_series(1, 5000) i;\nANALYZE docs;",
         "DROP TABLE docs;",
     );
     s.revision_with(
@@ -225,7 +226,7 @@ fn an_hnsw_build_that_outgrows_maintenance_work_mem_promises_no_short_eta() {
         )
         .ok();
     assert!(
-        r.stderr.contains("the HNSW graph of docs.embedding needs about 2MB (2000 rows x 192 dims), more than maintenance_work_mem = 1MB"),
+        r.stderr.contains("the HNSW graph of docs.embedding needs about 5MB (5000 rows x 192 dims), more than maintenance_work_mem = 1MB"),
         "{}",
         r.stderr
     );
@@ -245,8 +246,8 @@ fn an_hnsw_build_that_outgrows_maintenance_work_mem_promises_no_short_eta() {
     for (_, l) in &beats {
         if l.contains(" left") {
             assert!(
-                l.contains("more than ") && l.contains("left (the HNSW graph needs about 2MB, more than maintenance_work_mem = 1MB: the build slows down sharply once it no longer fits)")
-                    || l.contains("left (at the rate since the HNSW graph stopped fitting in maintenance_work_mem (about 2MB needed))")
+                l.contains("more than ") && l.contains("left (the HNSW graph needs about 5MB, more than maintenance_work_mem = 1MB: the build slows down sharply once it no longer fits)")
+                    || l.contains("left (at the rate since the HNSW graph stopped fitting in maintenance_work_mem (about 5MB needed))")
                     // (a loaded machine's own slowdown before the notice is one too)
                     || l.contains("left (at the rate since the build slowed down at "),
                 "{l}\n{}",
@@ -265,8 +266,8 @@ fn an_hnsw_build_that_outgrows_maintenance_work_mem_promises_no_short_eta() {
     assert!(!after.is_empty(), "{}", r.stderr);
     for l in &after {
         assert!(
-            l.contains("ETA unknown: the HNSW graph no longer fits in maintenance_work_mem (about 2MB needed)")
-                || l.contains("(at the rate since the HNSW graph stopped fitting in maintenance_work_mem (about 2MB needed))")
+            l.contains("ETA unknown: the HNSW graph no longer fits in maintenance_work_mem (about 5MB needed)")
+                || l.contains("(at the rate since the HNSW graph stopped fitting in maintenance_work_mem (about 5MB needed))")
                 || !l.contains("%)"),
             "{l}\n{}",
             r.stderr

@@ -205,7 +205,7 @@ fn check_database(
             code: "invalid_index",
             message: format!(
                 "INVALID index{} (a failed CREATE INDEX CONCURRENTLY?): {}; drop and rebuild {}",
-                if invalid.len() == 1 { "" } else { "es" },
+                crate::words::plural_es(invalid.len()),
                 invalid.join(", "),
                 if invalid.len() == 1 { "it" } else { "them" }
             ),
@@ -222,7 +222,7 @@ fn check_database(
             message: format!(
                 "the database is not up to date: {} revision{} pending ({}); run migrate-up",
                 report.pending.len(),
-                if report.pending.len() == 1 { "" } else { "s" },
+                crate::words::plural(report.pending.len()),
                 abbreviate(&report.pending, 10)
             ),
         });
@@ -420,7 +420,7 @@ pub(crate) fn schema_drift_problem(file: &Path, diffs: &[String]) -> Problem {
             "{} and the migrations disagree ({} difference{}): {}; run migrate-revision --autogenerate -m \"...\"",
             file.display(),
             diffs.len(),
-            if diffs.len() == 1 { "" } else { "s" },
+            crate::words::plural(diffs.len()),
             limit(diffs)
         ),
     }
@@ -435,7 +435,7 @@ pub(crate) fn database_drift_problem(current: &[String], diffs: &[String]) -> Pr
             "the database's schema is not what its applied revisions ({}) produce ({} difference{}); to match them it would need: {}",
             words::heads_text(current),
             diffs.len(),
-            if diffs.len() == 1 { "" } else { "s" },
+            crate::words::plural(diffs.len()),
             limit(diffs)
         ),
     }

@@ -65,13 +65,7 @@ pub struct LintOptions {
 pub fn lint(settings: &Settings, opts: &LintOptions, app: &str) -> Result<LintReport> {
     let project = Project::load(&settings.migrations_dir)?;
     let config = LintConfig::load(&settings.migrations_dir)?;
-    let all: Vec<String> = project
-        .graph
-        .upgrade_plan(&[], &Target::Heads)?
-        .steps
-        .into_iter()
-        .map(|s| s.revision)
-        .collect();
+    let all: Vec<String> = project.graph.upgrade_order();
     if opts.offline {
         let selected = match (&opts.selection, &opts.since) {
             (Selection::Pending | Selection::Files(_), Some(rev)) => {

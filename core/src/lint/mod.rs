@@ -27,7 +27,6 @@ pub use config::LintConfig;
 pub use facts::DbFacts;
 pub use rules::{Raw, RuleId};
 
-use crate::graph::Target;
 use crate::project::Project;
 use crate::script::Script;
 use model::Model;
@@ -112,7 +111,7 @@ impl LintReport {
     pub fn summary(&self) -> String {
         let r = self;
         let n = r.revisions.len();
-        let plural = |k: usize, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });
+        let plural = |k: usize, w: &str| format!("{k} {w}{}", crate::words::plural(k));
         let mut s = format!(
             "lint: {}, {} in {}",
             plural(r.errors(), "error"),
@@ -145,13 +144,7 @@ pub fn lint_project(
     facts: Option<&DbFacts>,
     config: &LintConfig,
 ) -> crate::error::Result<LintReport> {
-    let order: Vec<String> = project
-        .graph
-        .upgrade_plan(&[], &Target::Heads)?
-        .steps
-        .into_iter()
-        .map(|s| s.revision)
-        .collect();
+    let order: Vec<String> = project.graph.upgrade_order();
     let wanted: BTreeSet<&str> = selected.iter().map(String::as_str).collect();
     let mut model = Model::default();
     if let Some(f) = facts {

@@ -28,7 +28,7 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
             say!(
                 "Imported {} Alembic revision{} into {} (heads: {}):",
                 r.revisions.len(),
-                if r.revisions.len() == 1 { "" } else { "s" },
+                crate::words::plural(r.revisions.len()),
                 r.dir.display(),
                 r.heads.join(", ")
             );
@@ -47,7 +47,7 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
             say!(
                 "Not imported: {} revision{} cannot be written as SQL (nothing was written):",
                 unconverted.len(),
-                if unconverted.len() == 1 { "" } else { "s" }
+                crate::words::plural(unconverted.len())
             );
         }
         for rev in &unconverted {
@@ -81,9 +81,9 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
                 "Verified on two shadow databases: after each of {} upgrade{} and {} downgrade{} \
                  the schema is Alembic's.",
                 v.upgrades,
-                if v.upgrades == 1 { "" } else { "s" },
+                crate::words::plural(v.upgrades),
                 v.downgrades,
-                if v.downgrades == 1 { "" } else { "s" }
+                crate::words::plural(v.downgrades)
             );
         } else if !verify_only {
             say!("Nothing was written.");

@@ -72,7 +72,7 @@ impl Rule for VectorColumnTypeChange {
             if !indexes.is_empty() {
                 why.push(format!(
                     "it carries the vector index{} {}",
-                    if indexes.len() == 1 { "" } else { "es" },
+                    crate::words::plural_es(indexes.len()),
                     indexes.join(", ")
                 ));
             }
