@@ -84,11 +84,7 @@ impl Model {
                 }
             }
             ast::Stmt::AlterTable(at) => {
-                let Some(table) = at
-                    .table_relation_name()
-                    .and_then(|r| r.table_name_ref())
-                    .map(|n| normalize_name(&text(&n)))
-                else {
+                let Some(table) = altered_table(at) else {
                     return;
                 };
                 for action in at.actions() {
@@ -256,6 +252,13 @@ pub fn vector_type(ty: &str) -> Option<(VecKind, Option<u32>)> {
     };
     let dims = args.and_then(|a| a.parse::<u32>().ok());
     Some((kind, dims))
+}
+
+/// The table an `ALTER TABLE` names, normalized as the model keys it.
+pub(crate) fn altered_table(at: &ast::AlterTable) -> Option<String> {
+    at.table_relation_name()
+        .and_then(|r| r.table_name_ref())
+        .map(|n| normalize_name(&text(&n)))
 }
 
 #[cfg(test)]

@@ -30,11 +30,7 @@ impl Rule for VectorColumnTypeChange {
         let ast::Stmt::AlterTable(at) = cx.stmt else {
             return;
         };
-        let Some(table) = at
-            .table_relation_name()
-            .and_then(|r| r.table_name_ref())
-            .map(|n| normalize_name(&text(&n)))
-        else {
+        let Some(table) = crate::lint::model::altered_table(at) else {
             return;
         };
         for action in at.actions() {
