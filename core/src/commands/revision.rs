@@ -229,16 +229,29 @@ fn next_sequential(project: &Project) -> String {
     format!("{:0width$}", max + 1, width = width)
 }
 
+/// Twelve hex digits, as Alembic writes them, but never twelve decimal digits: an id made
+/// only of digits would be read as a number by `ids = "sequential"`, and the next
+/// sequential revision would follow it (064197798154 after 064197798153).
 fn random_id(seed: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(seed.as_bytes());
-    h.update(std::process::id().to_le_bytes());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    h.update(now.as_nanos().to_le_bytes());
-    let digest = h.finalize();
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    (0u32..)
+        .map(|attempt| {
+            let mut h = Sha256::new();
+            h.update(seed.as_bytes());
+            h.update(std::process::id().to_le_bytes());
+            h.update(now.as_nanos().to_le_bytes());
+            h.update(attempt.to_le_bytes());
+            let digest = h.finalize();
+            digest
+                .iter()
+                .take(6)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        })
+        .find(|id| !id.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_default()
 }
 
 /// Current UTC time as `2026-11-22T10:00:00Z` (no date crate needed).
@@ -299,6 +312,17 @@ mod tests {
             message: "m".into(),
             created: Some("2026-11-22T10:00:00Z".into()),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn random_ids_are_twelve_hex_digits_and_never_all_decimal() {
+        // about one id in 280 would be all digits if nothing prevented it
+        for i in 0..5_000 {
+            let id = random_id(&format!("m{i}"));
+            assert_eq!(id.len(), 12, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+            assert!(!id.bytes().all(|b| b.is_ascii_digit()), "{id}");
         }
     }
 
