@@ -154,7 +154,8 @@ pub fn plan(
                 "to": s.to,
                 "message": script.map(|x| x.message.clone()).unwrap_or_default(),
                 "path": script.map(|x| x.path.display().to_string()).unwrap_or_default(),
-                "transactional": script.map(|x| x.transactional).unwrap_or(true),
+                "transactional": script.map(|x| x.runs_in_transaction(s.direction)).unwrap_or(true),
+                "program": script.and_then(|x| x.program(s.direction)).map(|p| p.command.clone()),
                 "version_table_sql": s.version_ops.iter().map(|op| table.op_sql(op)).collect::<Vec<_>>(),
             })
         })
