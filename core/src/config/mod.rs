@@ -154,6 +154,7 @@ pub const READ_VARIABLES: &[&str] = &[
     "MIGRATE_LOCK_MODE",
     "MIGRATE_DDL_LOCK_TIMEOUT",
     "MIGRATE_STATEMENT_TIMEOUT",
+    "MIGRATE_PROGRAM_TIMEOUT",
     "PGUSER",
     "PGPASSWORD",
     "PGSSLMODE",
@@ -247,6 +248,8 @@ pub struct Settings {
     pub ddl_lock_timeout: Option<Duration>,
     /// `MIGRATE_STATEMENT_TIMEOUT` (`--statement-timeout` wins).
     pub statement_timeout: Option<Duration>,
+    /// `MIGRATE_PROGRAM_TIMEOUT` (`--program-timeout` wins): how long a program step may run.
+    pub program_timeout: Option<Duration>,
 }
 
 /// `e` about the value of the variable `key`.
@@ -379,6 +382,7 @@ impl Settings {
                 .transpose()?,
             ddl_lock_timeout: env_duration(env, "MIGRATE_DDL_LOCK_TIMEOUT")?,
             statement_timeout: env_duration(env, "MIGRATE_STATEMENT_TIMEOUT")?,
+            program_timeout: env_duration(env, "MIGRATE_PROGRAM_TIMEOUT")?,
         })
     }
 

@@ -25,6 +25,34 @@ pub struct RunReport {
     /// The version table's rows after the run (after a failure: as committed).
     pub end_heads: Vec<String>,
     pub duration: Duration,
+    /// The program steps that ran (succeeded or not), in order: for the audit row.
+    pub programs: Vec<ProgramRun>,
+}
+
+/// A program step that ran: its command and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramRun {
+    pub revision: String,
+    pub direction: Direction,
+    pub command: String,
+    /// The exit code (128 + the signal that ended it); None when it timed out.
+    pub exit_code: Option<i32>,
+    /// `exited with code 0`, `ran longer than its timeout (30s) and was stopped`.
+    pub ended: String,
+}
+
+impl ProgramRun {
+    /// `003 up: python backfill.py: exit 0` (the audit row's note).
+    pub fn note(&self) -> String {
+        let dir = match self.direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        };
+        match self.exit_code {
+            Some(c) => format!("{} {dir}: {}: exit {c}", self.revision, self.command),
+            None => format!("{} {dir}: {}: {}", self.revision, self.command, self.ended),
+        }
+    }
 }
 
 /// Where a failed run left the database.

@@ -359,6 +359,12 @@ pub mod events {
                "text": r.describe()})
     }
 
+    /// A line a program step's program wrote (`stream`: `stdout` or `stderr`), as it came.
+    pub fn program_output(revision: &str, stream: &str, line: &str) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "program_output", "revision": revision,
+               "stream": stream, "line": line})
+    }
+
     pub fn run_finished(steps: usize, end_heads: &[String], d: std::time::Duration) -> Value {
         json!({"version": FORMAT_VERSION, "event": "run_finished", "steps": steps,
                "to_heads": end_heads, "duration_ms": millis(d)})
