@@ -36,6 +36,7 @@ pub fn revision(graph: &RevisionGraph, id: &str, current: &[String]) -> Value {
         "branch_labels": graph.branch_labels_of(id),
         "message": n.map(|n| n.message.clone()).unwrap_or_default(),
         "path": n.map(|n| n.source.clone()).unwrap_or_default(),
+        "programs": n.map(|n| n.programs.clone()).unwrap_or_default(),
         "is_head": heads.iter().any(|h| h == id),
         "is_branch_point": graph.is_branch_point(id),
         "is_merge_point": graph.is_merge_point(id),

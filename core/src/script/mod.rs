@@ -215,6 +215,13 @@ impl Script {
             branch_labels: self.branch_labels.clone(),
             message: self.message.clone(),
             source: self.path.display().to_string(),
+            programs: [("up", Some(&self.up)), ("down", self.down.as_ref())]
+                .into_iter()
+                .filter_map(|(d, s)| {
+                    s.and_then(|s| s.program.as_ref())
+                        .map(|p| format!("{d}: {}", p.command))
+                })
+                .collect(),
         }
     }
 }

@@ -885,6 +885,7 @@ mod tests {
                 branch_labels: vec![],
                 message: "server settings table".into(),
                 source: "migrations/002_x.sql".into(),
+                programs: Vec::new(),
             }
         );
     }
