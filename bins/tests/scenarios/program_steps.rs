@@ -321,3 +321,34 @@ fn the_round_trip_runs_program_steps_up_and_down_on_the_shadow() {
     );
     assert!(!s.db.table_exists("items"));
 }
+
+#[test]
+fn a_schema_per_tenant_fleet_runs_the_program_in_each_tenants_schema() {
+    let s = Scenario::new();
+    // 001 creates items in the tenant's schema (search_path); 002's program fills it through
+    // an unqualified name, and says which schema it was given
+    three_revisions(
+        &s,
+        &format!(
+            "{psql} \"$DATABASE_URL\" -v ON_ERROR_STOP=1 -qc \"INSERT INTO items VALUES (1); INSERT INTO items SELECT 2 WHERE current_schema() = '$RETORT_SCHEMA'\"\n",
+            psql = psql()
+        ),
+    );
+    s.db.execute("CREATE SCHEMA tenant_a; CREATE SCHEMA tenant_b");
+    let q = "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1";
+    s.run("migrate-up", &["--targets-query", q]).ok();
+    for schema in ["tenant_a", "tenant_b"] {
+        assert_eq!(
+            count(&s.db, &format!("SELECT count(*) FROM {schema}.items")),
+            2,
+            "{schema}"
+        );
+        assert_eq!(
+            s.db.strings(&format!(
+                "SELECT version_num::text FROM {schema}.alembic_version"
+            )),
+            ["003"]
+        );
+    }
+    assert!(!s.db.table_exists("items"), "nothing in public");
+}
