@@ -489,6 +489,7 @@ impl Migrator {
                     nothing_applied: true,
                     batch: None,
                     created_tables: Vec::new(),
+                    program_step: false,
                 }),
             })
         };

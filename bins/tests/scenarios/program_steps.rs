@@ -136,6 +136,11 @@ fn a_failing_program_stops_the_run_with_its_revision_unrecorded() {
         r.stderr
     );
     assert!(
+        r.stderr.contains("002 (a program step) is not recorded"),
+        "{}",
+        r.stderr
+    );
+    assert!(
         !r.stderr.contains("Running upgrade 002 -> 003"),
         "{}",
         r.stderr
@@ -191,6 +196,10 @@ fn output_is_streamed_while_the_program_runs_and_sigterm_reaches_it() {
     assert!(err.contains("interrupted by SIGTERM during 002"), "{err}");
     assert!(err.contains("it is not recorded as applied"), "{err}");
     assert!(err.contains("state: the database is at 001"), "{err}");
+    assert!(
+        err.contains("002 (a program step) is not recorded"),
+        "{err}"
+    );
     assert_eq!(s.db.version_rows(), ["001"]);
 }
 

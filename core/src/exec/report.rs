@@ -72,6 +72,9 @@ pub struct FailureState {
     /// the record tables, created to keep the failed run in the audit log), named in the
     /// description so that "as it was before the run" is exactly true.
     pub created_tables: Vec<String>,
+    /// The failed step is a program step (`-- run:`): its program ran (or was stopped) and
+    /// the revision is not recorded.
+    pub program_step: bool,
 }
 
 /// A batch of a `--batch N` run: the `number`th (from 1) of `of`.
@@ -120,6 +123,10 @@ impl FailureState {
                     format!("batch {}, with the failed step, was rolled back", b.number),
                 (true, None) => "the failed step was rolled back".to_string(),
                 (false, _) if self.failed_step.is_none() => "no step was in flight".to_string(),
+                (false, _) if self.program_step => format!(
+                    "{} (a program step) is not recorded; what its program committed stays (see the note above)",
+                    self.failed_step.as_deref().unwrap_or("the failed step")
+                ),
                 (false, _) => {
                     "the failed step ran outside a transaction (see the note above)".to_string()
                 }

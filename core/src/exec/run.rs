@@ -44,6 +44,8 @@ pub(super) struct Progress {
     outside_ran: Option<String>,
     /// The program steps run so far (for the report's audit note).
     programs: Vec<ProgramRun>,
+    /// The step in flight is a program step.
+    in_program: bool,
 }
 
 /// Runs `plan` through `exec`. The caller has read `plan.start_heads` (under the migration
@@ -74,6 +76,7 @@ pub fn run_plan(
         failed_step: None,
         outside_ran: None,
         programs: Vec::new(),
+        in_program: false,
     };
     let segments = project.segments(plan, opts.steps_per_transaction());
     let of = segments.len();
@@ -125,6 +128,7 @@ pub fn run_plan(
                     batch: (opts.batch.is_some() && !opts.transaction_per_migration)
                         .then_some(BatchAt { number: at + 1, of }),
                     created_tables: Vec::new(),
+                    program_step: p.in_program,
                 }),
             }))
         }
@@ -266,6 +270,7 @@ pub(super) fn run_step(
     let settings = step_settings(script, opts);
     if let Some(program) = script.program(step.direction) {
         // everything before it is committed (a program step is a segment of its own)
+        p.in_program = true;
         run_program_step(exec, script, program, step, opts, p, observer)?;
         p.outside_ran = Some(step.revision.clone());
         begin(exec, p)?;
@@ -317,6 +322,7 @@ pub(super) fn run_step(
         duration: d,
     });
     p.failed_step = None;
+    p.in_program = false;
     Ok(())
 }
 

@@ -216,6 +216,7 @@ pub fn run_failure(action: &str, e: &RunError) -> Value {
         json!({
             "failed_step": st.failed_step,
             "rolled_back": st.rolled_back,
+            "program_step": st.program_step,
             "nothing_applied": st.nothing_applied,
             "created_tables": st.created_tables.iter().map(|t| t.replace('"', "")).collect::<Vec<_>>(),
             "batch": st.batch.map(|b| json!({"number": b.number, "of": b.of})),
