@@ -562,13 +562,17 @@ mod tests {
         const PROCESS_ONLY: &[&str] = &["RUST_LOG", "PG_DUMP", "PG_BIN", "RETORT_BIN_DIR"];
         // the system's own, described where they matter (HOME for ~/.cache, PATH and
         // VIRTUAL_ENV to find python and pg_dump, HOSTNAME in the lease's holder)
-        // RETORT_ALEMBIC_URL: how migrate-import hands the exporter it runs the database URL
+        // RETORT_ALEMBIC_URL: how migrate-import hands the exporter it runs the database URL;
+        // RETORT_REVISION, RETORT_DIRECTION: what a program step gets (set by retort, read by
+        // retort_migrate.program; docs/script-format.md#program-steps)
         const SYSTEM: &[&str] = &[
             "HOME",
             "PATH",
             "VIRTUAL_ENV",
             "HOSTNAME",
             "RETORT_ALEMBIC_URL",
+            "RETORT_REVISION",
+            "RETORT_DIRECTION",
         ];
         fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
             for e in std::fs::read_dir(dir).unwrap() {
