@@ -223,6 +223,9 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
             signal_group(pgid, sig);
         }
     }
+    let password = spec.env.url.password().map(str::to_string);
+    // a program that prints its DATABASE_URL (or the password) does not put it in retort's log
+    let mut on_line = |s: Stream, line: &str| on_line(s, &masked(line, password.as_deref()));
     let timeout = spec.timeout.filter(|t| !t.is_zero());
     let mut timed_out: Option<Instant> = None;
     let mut killed = false;
@@ -274,6 +277,16 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
     })
 }
 
+/// `line` with the passwords of URLs in it masked, and `password` itself wherever it appears
+/// (when it is long enough not to mask ordinary words).
+fn masked(line: &str, password: Option<&str>) -> String {
+    let line = crate::config::redact_url_text(line);
+    match password {
+        Some(p) if p.len() >= 4 => line.replace(p, "***"),
+        _ => line,
+    }
+}
+
 /// `dir` as an absolute path (the program's `RETORT_MIGRATIONS_DIR`).
 fn absolute(dir: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
@@ -321,11 +334,25 @@ mod tests {
         ));
         assert!(o.success(), "{o:?}");
         let text: Vec<&str> = got.iter().map(|(_, l)| l.as_str()).collect();
-        assert_eq!(text[0], "postgresql://app:s3cret@db.example:5433/shop");
+        // the program gets the password; what it prints of it is masked
+        assert_eq!(text[0], "postgresql://app:***@db.example:5433/shop");
         assert_eq!(text[1], "003 up tenant_a");
         let real = dir.path().canonicalize().unwrap();
         assert_eq!(Path::new(text[2]).canonicalize().unwrap(), real);
         assert_eq!(Path::new(text[3]).canonicalize().unwrap(), real);
+    }
+
+    #[test]
+    fn the_program_gets_the_password_and_the_log_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env(dir.path());
+        let (o, got) = lines(&spec(
+            "case \"$DATABASE_URL\" in *:s3cret@*) echo has it;; esac; echo \"pw=s3cret\"",
+            &env,
+        ));
+        assert!(o.success(), "{o:?}");
+        let text: Vec<&str> = got.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(text, ["has it", "pw=***"]);
     }
 
     #[test]
