@@ -33,9 +33,10 @@ use std::time::{Duration, Instant};
 /// After SIGTERM (a timeout), how long the program has to stop before SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
 
-/// After the program exited, how long its output is still read (a background child it left
-/// may hold the pipes open).
+/// After the program exited, how long a silence ends the reading of its output (a background
+/// child it left may hold the pipes open), and how long the reading goes on at most.
 const DRAIN: Duration = Duration::from_secs(1);
+const DRAIN_AT_MOST: Duration = Duration::from_secs(30);
 
 /// Which of the program's outputs a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,9 +256,8 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
     };
     drop(armed);
     let draining = Instant::now();
-    while open > 0 {
-        let left = DRAIN.saturating_sub(draining.elapsed());
-        match rx.recv_timeout(left) {
+    while open > 0 && draining.elapsed() < DRAIN_AT_MOST {
+        match rx.recv_timeout(DRAIN) {
             Ok((s, Some(line))) => on_line(s, &line),
             Ok((_, None)) => open -= 1,
             Err(_) => break,
