@@ -361,3 +361,29 @@ fn a_schema_per_tenant_fleet_runs_the_program_in_each_tenants_schema() {
     }
     assert!(!s.db.table_exists("items"), "nothing in public");
 }
+
+#[test]
+fn sql_beside_a_run_line_is_refused_with_its_line_and_nothing_runs() {
+    let s = Scenario::new();
+    three_revisions(&s, &filler());
+    s.write(
+        "migrations/002_x.sql",
+        "-- revision: 002\n-- down_revision: 001\n-- migrate:up\n-- run: sh 002_fill.sh\nUPDATE items SET id = id;\n-- migrate:down\n-- run:\n",
+    );
+    let r = s.run("migrate-up", &[]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("002_x.sql:5: SQL beside '-- run:' (line 4)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("002_x.sql:7: '-- run:' without a command"),
+        "{}",
+        r.stderr
+    );
+    assert!(!s.db.table_exists("items"), "nothing ran");
+    assert!(!s.db.table_exists("alembic_version"));
+}
