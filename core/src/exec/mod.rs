@@ -15,7 +15,10 @@
 //! together ([`crate::plan::batches`]), and a failure leaves the database at the end of the
 //! last committed batch ([`FailureState::batch`]). A `transactional: false` script ends the open
 //! transaction, runs its statements one by one outside any transaction, and records its step in
-//! a transaction of its own.
+//! a transaction of its own. A program step (`-- run:`) does the same around its program
+//! ([`program`]): everything before it is committed, the program runs through
+//! [`Executor::run_program`], and only when it exits 0 is its revision recorded, in a
+//! transaction of its own.
 //!
 //! The loop also keeps a run safe to interrupt and to wait: it checks for SIGINT/SIGTERM
 //! ([`crate::interrupt`]) before every statement and COMMIT, so an interrupted run ends like a failed

@@ -42,6 +42,12 @@
 //! cannot be downgraded. Markers are found by lines, so they must not appear anywhere else,
 //! even inside a dollar-quoted function body.
 //!
+//! A section whose only content (comments and blank lines aside) is one line
+//! `-- run: <command>` is a program step ([`Program`]): the command runs instead of SQL. SQL
+//! beside it, an empty command and a second `-- run:` line are errors at their lines; the
+//! checksum covers the command and the files it names in the migrations directory (added when
+//! the directory is loaded: parsing one file reads nothing else).
+//!
 //! Files must be UTF-8 (a BOM is skipped); LF and CRLF line endings are both accepted.
 
 mod checksum;
