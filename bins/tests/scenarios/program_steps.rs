@@ -166,14 +166,15 @@ fn a_failing_program_stops_the_run_with_its_revision_unrecorded() {
     );
 }
 
-#[test]
-fn output_is_streamed_while_the_program_runs_and_sigterm_reaches_it() {
+/// The program traps `sig`, writes a marker and exits 1; retort gets `sig` once the program's
+/// first line is shown (while it still sleeps).
+fn signal_during_the_program(sig: &str, code: i32, name: &str) {
     let s = Scenario::new();
-    let marker = s.path("got-term");
+    let marker = s.path("got-signal");
     three_revisions(
         &s,
         &format!(
-            "trap 'echo term > {}; exit 1' TERM\necho started\nsleep 20 &\nwait\necho finished\n",
+            "trap 'echo {sig} > {}; exit 1' {sig}\necho started\nsleep 20 &\nwait\necho finished\n",
             marker.display()
         ),
     );
@@ -183,17 +184,20 @@ fn output_is_streamed_while_the_program_runs_and_sigterm_reaches_it() {
     r.wait_for("[002] started", Duration::from_secs(15));
     assert!(t0.elapsed() < Duration::from_secs(15));
     assert!(!marker.exists());
-    r.signal("TERM");
-    let (code, err, _) = r.finish();
-    assert_eq!(code, 143, "{err}");
+    r.signal(sig);
+    let (got, err, _) = r.finish();
+    assert_eq!(got, code, "{err}");
     assert!(t0.elapsed() < Duration::from_secs(15), "{err}");
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap_or_default().trim(),
-        "term",
-        "the program got no SIGTERM: {err}"
+        sig,
+        "the program did not get the signal: {err}"
     );
     assert!(!err.contains("finished"), "{err}");
-    assert!(err.contains("interrupted by SIGTERM during 002"), "{err}");
+    assert!(
+        err.contains(&format!("interrupted by {name} during 002")),
+        "{err}"
+    );
     assert!(err.contains("it is not recorded as applied"), "{err}");
     assert!(err.contains("state: the database is at 001"), "{err}");
     assert!(
@@ -201,6 +205,16 @@ fn output_is_streamed_while_the_program_runs_and_sigterm_reaches_it() {
         "{err}"
     );
     assert_eq!(s.db.version_rows(), ["001"]);
+}
+
+#[test]
+fn output_is_streamed_while_the_program_runs_and_sigterm_reaches_it() {
+    signal_during_the_program("TERM", 143, "SIGTERM");
+}
+
+#[test]
+fn ctrl_c_reaches_the_program_too() {
+    signal_during_the_program("INT", 130, "SIGINT");
 }
 
 #[test]
