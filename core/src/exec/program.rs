@@ -136,7 +136,7 @@ impl Outcome {
             Ended::Killed(s) => format!("was ended by signal {s}"),
             Ended::TimedOut(t) => format!(
                 "ran longer than its timeout ({}) and was stopped",
-                crate::words::fmt_duration(*t)
+                super::steps::pg_duration(*t)
             ),
         }
     }
