@@ -121,6 +121,12 @@ pub struct RunArgs {
     /// Default: MIGRATE_STATEMENT_TIMEOUT (environment or .env).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub statement_timeout: Option<std::time::Duration>,
+    /// How long a program step ('-- run:') may run (default: no limit; 0: none): then it gets
+    /// SIGTERM (SIGKILL 5s later) and the step fails, unrecorded. A script's
+    /// '-- statement_timeout:' overrides it. Default: MIGRATE_PROGRAM_TIMEOUT (environment or
+    /// .env).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub program_timeout: Option<std::time::Duration>,
     /// How often a long step logs its progress when stderr is not a terminal (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub progress_interval: Option<std::time::Duration>,
@@ -148,6 +154,7 @@ impl RunArgs {
                 .ddl_retries
                 .unwrap_or(retort::exec::DEFAULT_DDL_RETRIES),
             statement_timeout: self.statement_timeout.or(settings.statement_timeout),
+            program_timeout: self.program_timeout.or(settings.program_timeout),
             ..retort::RunOptions::default()
         }
     }
@@ -214,6 +221,14 @@ impl retort::exec::Observer for ShowLint {
     }
     fn retrying(&mut self, r: &retort::exec::Retry) {
         self.inner.retrying(r)
+    }
+    fn program_output(
+        &mut self,
+        revision: &str,
+        stream: retort::exec::program::Stream,
+        line: &str,
+    ) {
+        self.inner.program_output(revision, stream, line)
     }
 }
 

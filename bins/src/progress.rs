@@ -5,6 +5,7 @@
 //! fleet run shows its own: [`FleetStatus`], a status line on a terminal, else a log line per
 //! finished target.
 
+use retort::exec::program::Stream;
 use retort::exec::{
     log_notice, BatchAt, Heartbeat, LogObserver, Observer, Retry, RunReport, ServerNotice,
 };
@@ -57,6 +58,9 @@ impl Observer for JsonEvents {
     }
     fn retrying(&mut self, r: &Retry) {
         emit(events::retry(r));
+    }
+    fn program_output(&mut self, revision: &str, stream: Stream, line: &str) {
+        emit(events::program_output(revision, stream.name(), line));
     }
 }
 
@@ -153,6 +157,10 @@ impl Observer for BarObserver {
     fn retrying(&mut self, r: &Retry) {
         self.clear();
         self.log.retrying(r);
+    }
+    fn program_output(&mut self, revision: &str, stream: Stream, line: &str) {
+        self.clear();
+        self.log.program_output(revision, stream, line);
     }
 }
 

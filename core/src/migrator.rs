@@ -248,6 +248,16 @@ impl Migrator {
                 entry.note = Some(format!("{first}; state: {state}"));
             }
         }
+        let programs: Vec<String> = match &result {
+            Ok(r) => &r.programs,
+            Err(e) => &e.report.programs,
+        }
+        .iter()
+        .map(|p| format!("program {}", p.note()))
+        .collect();
+        if !programs.is_empty() {
+            add_note(&mut entry, programs.join("; "));
+        }
         let settings = self.session_settings_note(&entry.revisions, opts);
         if !settings.is_empty() {
             entry.note = Some(match entry.note.take() {
@@ -405,8 +415,14 @@ impl Migrator {
         };
         let project = &self.project;
         let fence = self.fence.clone();
+        let programs = crate::exec::program::ProgramEnv {
+            url: self.url.clone(),
+            dir: project.dir.clone(),
+            schema: self.table.name.schema.clone(),
+        };
         let mut result = watched_run(&mut self.client, &self.url, observer, |exec, observer| {
             exec.set_fence(fence);
+            exec.set_programs(Some(programs));
             run_plan(exec, project, books, &plan, opts, observer)
         });
         if let Some(step) = baseline {
@@ -473,6 +489,7 @@ impl Migrator {
                     nothing_applied: true,
                     batch: None,
                     created_tables: Vec::new(),
+                    program_step: false,
                 }),
             })
         };

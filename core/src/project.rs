@@ -47,11 +47,14 @@ impl Project {
     }
 
     /// `plan`'s transaction segments as this project's scripts declare them (`transactional:
-    /// false` stands alone; `max_steps`: see [`Plan::segments`]). The run, the dry run and the
+    /// false` and program steps stand alone; `max_steps`: see [`Plan::segments`]). The run, the dry run and the
     /// plan's rendering all cut the plan here.
     pub fn segments(&self, plan: &Plan, max_steps: Option<usize>) -> Vec<Segment> {
         plan.segments(
-            |s| self.script(&s.revision).map_or(true, |x| x.transactional),
+            |s| {
+                self.script(&s.revision)
+                    .map_or(true, |x| x.runs_in_transaction(s.direction))
+            },
             max_steps,
         )
     }

@@ -16,7 +16,8 @@ What the binary logs goes to the `retort_migrate` logger as it comes, each line 
 (its JSON events as records carrying the event); passwords in URLs are masked.
 
 The schema provider is `python -m retort_migrate.schema app.models`; the Alembic exporter is
-`retort_migrate/alembic_export.py` (docs/python.md).
+`retort_migrate/alembic_export.py`; a program step (`-- run: python 005_x.py`) is written with
+`retort_migrate.program.run(fn)` (docs/python.md).
 """
 
 from __future__ import annotations

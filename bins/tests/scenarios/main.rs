@@ -25,6 +25,7 @@ mod lint;
 mod lock_retries;
 mod long_history;
 mod pooler;
+mod program_steps;
 mod progress;
 mod python_project;
 mod refusals;

@@ -72,7 +72,7 @@ impl Validation<'_> {
         differs: &str,
     ) -> Result<()> {
         let table = self.ws.version_table();
-        execute(self.client, self.project, &table, plan)
+        execute(self.client, self.project, &table, plan, None)
             .map_err(|e| validation_error(e, fails, self.unhandled))?;
         let got = self.ws.read(self.client)?;
         let left = diff(&got, want, &DiffOptions::default());

@@ -329,7 +329,7 @@ fn check_drift_inner(
     } else {
         let db2 = ws.server.create()?;
         let mut c2 = db2.connect()?;
-        ws.replay(&mut c2, &cur)?;
+        ws.replay(&mut c2, &ws.programs(&db2.url, None), &cur)?;
         ws.read(&mut c2)?
     };
     let actual = ws.read(live)?;

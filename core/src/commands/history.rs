@@ -4,7 +4,9 @@
 //!
 //! Tags follow Alembic: in one-line formats `(head)` marks a head nothing depends on and
 //! `(effective head)` a head that something depends on; `(branchpoint)` is more than one child
-//! by `down_revision`, `(mergepoint)` more than one parent. A verbose block is
+//! by `down_revision`, `(mergepoint)` more than one parent. retort adds `(program)` to a
+//! revision with a program step (`-- run:`), and a `Program:` line per step to its verbose
+//! block. A verbose block is
 //!
 //! ```text
 //! Rev: <id> (head) (branchpoint) (mergepoint) (current)
@@ -13,6 +15,7 @@
 //! Branches into: <x>, <y>
 //! Branch names: <label>
 //! Path: <file>
+//! Program: up: <command>
 //!
 //!     <message, indented by 4 spaces>
 //!
@@ -209,6 +212,9 @@ fn one_line(graph: &RevisionGraph, node: &RevisionNode, o: LineOpts) -> String {
     }
     if o.tree {
         text.push_str(&tree_tags(graph, node));
+        if !node.programs.is_empty() {
+            text.push_str(" (program)");
+        }
     }
     if o.doc && !doc(&node.message).is_empty() {
         text.push_str(", ");
@@ -262,6 +268,9 @@ fn log_entry(graph: &RevisionGraph, node: &RevisionNode, current: bool) -> Strin
         e.push_str(&format!("Branch names: {}\n", labels.join(", ")));
     }
     e.push_str(&format!("Path: {}\n", node.source));
+    for p in &node.programs {
+        e.push_str(&format!("Program: {p}\n"));
+    }
     // Blank lines stay empty (Alembic indents them too, leaving trailing blanks).
     let body: Vec<String> = node
         .message
@@ -314,6 +323,7 @@ mod tests {
             branch_labels: labels.iter().map(|s| s.to_string()).collect(),
             message: message.to_string(),
             source: format!("migrations/versions/{id}.sql"),
+            programs: Vec::new(),
         }
     }
 

@@ -156,6 +156,7 @@ fn run(
     let table = ws.version_table();
     let db = ws.server.create()?;
     let mut client = db.connect()?;
+    let programs = ws.programs(&db.url, None);
     let order = project.graph.upgrade_plan(&[], &Target::Heads)?;
     let mut report = RoundTripReport::default();
     let mut heads: Vec<String> = Vec::new();
@@ -186,7 +187,7 @@ fn run(
         let up = project
             .graph
             .upgrade_plan(&heads, &Target::Rev(rev.to_string()))?;
-        let after_heads = match execute(&mut client, project, &table, &up) {
+        let after_heads = match execute(&mut client, project, &table, &up, Some(&programs)) {
             Ok(h) => h,
             Err(e) => {
                 report.failure = Some(failed(rev, "upgrade", sql_error(e)?)?);
@@ -199,7 +200,7 @@ fn run(
             start_heads: after_heads.clone(),
             end_heads: heads.clone(),
         };
-        if let Err(e) = execute(&mut client, project, &table, &down) {
+        if let Err(e) = execute(&mut client, project, &table, &down, Some(&programs)) {
             report.failure = Some(failed(rev, "downgrade", sql_error(e)?)?);
             break;
         }
@@ -217,7 +218,7 @@ fn run(
             report.failure = Some(failed(rev, "leaves_a_trace", d)?);
             break;
         }
-        if let Err(e) = execute(&mut client, project, &table, &up) {
+        if let Err(e) = execute(&mut client, project, &table, &up, Some(&programs)) {
             report.failure = Some(failed(rev, "upgrade_again", sql_error(e)?)?);
             break;
         }

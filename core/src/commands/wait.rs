@@ -215,6 +215,7 @@ mod tests {
                     branch_labels: vec![],
                     message: String::new(),
                     source: format!("{id}.sql"),
+                    programs: Vec::new(),
                 })
                 .collect(),
         )

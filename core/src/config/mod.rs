@@ -154,6 +154,7 @@ pub const READ_VARIABLES: &[&str] = &[
     "MIGRATE_LOCK_MODE",
     "MIGRATE_DDL_LOCK_TIMEOUT",
     "MIGRATE_STATEMENT_TIMEOUT",
+    "MIGRATE_PROGRAM_TIMEOUT",
     "PGUSER",
     "PGPASSWORD",
     "PGSSLMODE",
@@ -247,6 +248,8 @@ pub struct Settings {
     pub ddl_lock_timeout: Option<Duration>,
     /// `MIGRATE_STATEMENT_TIMEOUT` (`--statement-timeout` wins).
     pub statement_timeout: Option<Duration>,
+    /// `MIGRATE_PROGRAM_TIMEOUT` (`--program-timeout` wins): how long a program step may run.
+    pub program_timeout: Option<Duration>,
 }
 
 /// `e` about the value of the variable `key`.
@@ -379,6 +382,7 @@ impl Settings {
                 .transpose()?,
             ddl_lock_timeout: env_duration(env, "MIGRATE_DDL_LOCK_TIMEOUT")?,
             statement_timeout: env_duration(env, "MIGRATE_STATEMENT_TIMEOUT")?,
+            program_timeout: env_duration(env, "MIGRATE_PROGRAM_TIMEOUT")?,
         })
     }
 
@@ -558,13 +562,17 @@ mod tests {
         const PROCESS_ONLY: &[&str] = &["RUST_LOG", "PG_DUMP", "PG_BIN", "RETORT_BIN_DIR"];
         // the system's own, described where they matter (HOME for ~/.cache, PATH and
         // VIRTUAL_ENV to find python and pg_dump, HOSTNAME in the lease's holder)
-        // RETORT_ALEMBIC_URL: how migrate-import hands the exporter it runs the database URL
+        // RETORT_ALEMBIC_URL: how migrate-import hands the exporter it runs the database URL;
+        // RETORT_REVISION, RETORT_DIRECTION: what a program step gets (set by retort, read by
+        // retort_migrate.program; docs/script-format.md#program-steps)
         const SYSTEM: &[&str] = &[
             "HOME",
             "PATH",
             "VIRTUAL_ENV",
             "HOSTNAME",
             "RETORT_ALEMBIC_URL",
+            "RETORT_REVISION",
+            "RETORT_DIRECTION",
         ];
         fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
             for e in std::fs::read_dir(dir).unwrap() {

@@ -2,7 +2,9 @@
 //! ran out of retries, an interrupt, a transaction command in a transactional script, and the
 //! notes a non-transactional step's failure adds.
 
+use super::program::{Ended, Outcome};
 use super::watch::{self, Blocker};
+use super::ProgramCall;
 use crate::db::SqlFailure;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
@@ -86,9 +88,57 @@ pub(super) fn unrecorded(e: Error, project: &Project, revision: &str) -> Error {
         .script(revision)
         .map(|s| s.path.display().to_string())
         .unwrap_or_else(|_| revision.to_string());
+    if project.script(revision).is_ok_and(|s| {
+        s.up.program.is_some() || s.down.as_ref().is_some_and(|d| d.program.is_some())
+    }) {
+        return e.with_note(format!(
+            "{path} is a program step: its program ended with exit code 0, but {revision} is not recorded in the version table; the next run runs the program again"
+        ));
+    }
     e.with_note(format!(
         "{path} is not transactional: all its statements ran and stayed, but {revision} is not recorded in the version table; the next run runs them again (safe when they say IF NOT EXISTS / IF EXISTS), or record it with migrate-stamp once you have checked the schema"
     ))
+}
+
+/// A program step whose program did not exit 0: where, what it ran, how it ended, and the
+/// state of the revision (not recorded; what the program committed itself stays).
+pub(super) fn program_failure(call: &ProgramCall, outcome: &Outcome) -> Error {
+    let dir = match call.direction {
+        Direction::Up => "upgrade",
+        Direction::Down => "downgrade",
+    };
+    let recorded = match call.direction {
+        Direction::Up => "recorded as applied",
+        Direction::Down => "removed from the version table",
+    };
+    let mut e = Error::new(
+        ErrorKind::Migration,
+        format!(
+            "{}:{}: the program of revision {} ({dir}) {}\n  command: {}",
+            call.path,
+            call.line,
+            call.revision,
+            outcome.describe(),
+            call.command
+        ),
+    )
+    .with_note(format!(
+        "{} is a program step: it is not {recorded}; the steps before it are committed; whatever \
+         the program committed itself before it stopped stays (retort cannot roll it back), and \
+         the next run runs the program again",
+        call.revision
+    ));
+    e = match outcome.ended {
+        Ended::TimedOut(_) => e.with_hint(
+            "make the program faster, or give it longer: --program-timeout (MIGRATE_PROGRAM_TIMEOUT), \
+             or '-- statement_timeout: 2h' in the script",
+        ),
+        _ => e.with_hint(
+            "read the program's output above, fix it and run again (a program step must be safe to \
+             run again: idempotent, or all its work in one transaction)",
+        ),
+    };
+    e
 }
 
 /// BEGIN/COMMIT/ROLLBACK inside a transactional script would end retort's transaction half-way

@@ -15,7 +15,10 @@
 //! together ([`crate::plan::batches`]), and a failure leaves the database at the end of the
 //! last committed batch ([`FailureState::batch`]). A `transactional: false` script ends the open
 //! transaction, runs its statements one by one outside any transaction, and records its step in
-//! a transaction of its own.
+//! a transaction of its own. A program step (`-- run:`) does the same around its program
+//! ([`program`]): everything before it is committed, the program runs through
+//! [`Executor::run_program`], and only when it exits 0 is its revision recorded, in a
+//! transaction of its own.
 //!
 //! The loop also keeps a run safe to interrupt and to wait: it checks for SIGINT/SIGTERM
 //! ([`crate::interrupt`]) before every statement and COMMIT, so an interrupted run ends like a failed
@@ -34,6 +37,7 @@ mod observe;
 pub mod offline;
 pub mod online;
 mod options;
+pub mod program;
 mod report;
 mod run;
 mod steps;
@@ -42,9 +46,9 @@ pub mod watch;
 use crate::db::records::Records;
 use crate::db::{SqlFailure, VersionTable};
 use crate::error::Result;
-pub use observe::{log_notice, DebugObserver, LogObserver, Observer, QuietObserver};
+pub use observe::{log_notice, program_line, DebugObserver, LogObserver, Observer, QuietObserver};
 pub use options::{RunOptions, DEFAULT_DDL_LOCK_TIMEOUT, DEFAULT_DDL_RETRIES};
-pub use report::{BatchAt, FailureState, RunError, RunReport, RunResult, StepResult};
+pub use report::{BatchAt, FailureState, ProgramRun, RunError, RunReport, RunResult, StepResult};
 pub use run::run_plan;
 pub use steps::{step_settings, step_title};
 pub use watch::{Blocker, BuildProgress, Heartbeat, Retry, ServerNotice, StatementAt};
@@ -84,6 +88,37 @@ pub trait Executor {
     fn blockers(&mut self) -> Vec<Blocker> {
         Vec::new()
     }
+    /// Runs a program step's command ([`program::run`]), its output to `observer`; `None`
+    /// when this executor does not run programs but wrote what it could instead (offline SQL).
+    /// Default: an error (nothing to run a program against).
+    fn run_program(
+        &mut self,
+        call: &ProgramCall,
+        _observer: &mut dyn Observer,
+    ) -> Result<Option<program::Outcome>> {
+        Err(cannot_run_programs(call))
+    }
+}
+
+/// The error of an executor that has no database URL to give a program.
+pub(crate) fn cannot_run_programs(call: &ProgramCall) -> crate::error::Error {
+    crate::error::Error::usage(format!(
+        "{}:{}: revision {} is a program step ('-- run: {}'), which this run cannot start \
+         (it has no database URL to give the program)",
+        call.path, call.line, call.revision, call.command
+    ))
+}
+
+/// A program step as the run loop hands it to [`Executor::run_program`].
+#[derive(Debug, Clone)]
+pub struct ProgramCall {
+    pub revision: String,
+    pub direction: crate::plan::Direction,
+    pub command: String,
+    /// The script's path and the `-- run:` line.
+    pub path: String,
+    pub line: usize,
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// The bookkeeping a run writes beside each step: the version table always; the applied

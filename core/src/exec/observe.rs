@@ -1,6 +1,7 @@
 //! Who watches a run: the [`Observer`] hooks and the three observers the library has (log
 //! lines, debug lines, silence).
 
+use super::program::Stream;
 use super::watch::{Heartbeat, Retry, ServerNotice};
 use super::{BatchAt, RunReport};
 use crate::plan::Step;
@@ -30,6 +31,19 @@ pub trait Observer {
     /// A step timed out waiting for a lock and is tried again.
     fn retrying(&mut self, r: &Retry) {
         log::warn!("{}", r.describe());
+    }
+    /// A line a program step's program wrote, as it came (see [`program_line`]).
+    fn program_output(&mut self, revision: &str, stream: Stream, line: &str) {
+        log::info!("{}", program_line(revision, stream, line));
+    }
+}
+
+/// A program's line as the log shows it, under its step's title: `  [003] line`, or
+/// `  [003 stderr] line`.
+pub fn program_line(revision: &str, stream: Stream, line: &str) -> String {
+    match stream {
+        Stream::Stdout => format!("  [{revision}] {line}"),
+        Stream::Stderr => format!("  [{revision} stderr] {line}"),
     }
 }
 
@@ -114,6 +128,9 @@ impl Observer for DebugObserver {
     fn notice(&mut self, n: &ServerNotice) {
         log::debug!("{}", n.describe());
     }
+    fn program_output(&mut self, revision: &str, stream: Stream, line: &str) {
+        log::debug!("{}", program_line(revision, stream, line));
+    }
 }
 
 /// Says nothing (offline SQL).
@@ -122,4 +139,5 @@ pub struct QuietObserver;
 impl Observer for QuietObserver {
     fn notice(&mut self, _n: &ServerNotice) {}
     fn retrying(&mut self, _r: &Retry) {}
+    fn program_output(&mut self, _revision: &str, _stream: Stream, _line: &str) {}
 }

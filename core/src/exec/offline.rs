@@ -1,13 +1,18 @@
 //! Offline mode (`--sql`): the same plan and the same run loop as an online run, with an
 //! executor that writes each statement into one SQL script in Alembic's format (version-table
 //! writes included) instead of sending it, so a DBA can review it or run it with `psql -f`.
+//!
+//! A program step (`-- run:`) cannot be SQL: in its place the script has a comment block
+//! marked `PROGRAM STEP NOT INCLUDED` naming the command, and each such step is a warning on
+//! stderr (the script is incomplete; the command still exits 0, as the SQL is what it was asked
+//! for). Nothing is skipped silently.
 
-use super::{run_plan, Bookkeeping, Executor, QuietObserver, RunOptions};
+use super::{run_plan, Bookkeeping, Executor, ProgramCall, QuietObserver, RunOptions};
 use crate::config::Settings;
 use crate::db::{SqlFailure, VersionTable};
 use crate::error::{Error, Result};
 use crate::graph::Target;
-use crate::plan::{stamp_ops, Plan};
+use crate::plan::{stamp_ops, Direction, Plan};
 use crate::project::Project;
 use std::num::NonZeroUsize;
 
@@ -25,6 +30,8 @@ pub struct OfflineOptions {
 struct SqlWriter {
     out: String,
     create_version_table: bool,
+    /// Program steps written as comments (not run).
+    programs: usize,
 }
 
 impl SqlWriter {
@@ -62,6 +69,46 @@ impl Executor for SqlWriter {
     fn comment(&mut self, text: &str) {
         self.out.push_str(&format!("-- {text}\n\n"));
     }
+
+    /// A program cannot be written as SQL: a marked comment in its place naming the command
+    /// (and how to run it by hand), and a warning on stderr, so the script is never taken for
+    /// complete. Its version-table write follows, as online.
+    fn run_program(
+        &mut self,
+        call: &ProgramCall,
+        _observer: &mut dyn super::Observer,
+    ) -> Result<Option<super::program::Outcome>> {
+        let dir = match call.direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        };
+        let rule = "-- ".to_string() + &"=".repeat(76);
+        self.out.push_str(&format!(
+            "{rule}\n\
+             -- PROGRAM STEP NOT INCLUDED: revision {rev} ({dir}) runs a program, not SQL\n\
+             -- ({path}:{line}). This script is incomplete: before the statements that follow,\n\
+             -- run it yourself in the migrations directory, against this database:\n\
+             --   DATABASE_URL='postgresql://...' RETORT_REVISION={rev} RETORT_DIRECTION={dir} \\\n\
+             --   RETORT_MIGRATIONS_DIR=\"$PWD\" sh -c '{cmd}'\n\
+             -- and go on only when it exits 0.\n\
+             {rule}\n\n",
+            rev = call.revision,
+            path = call.path,
+            line = call.line,
+            cmd = call.command.replace('\'', "'\\''"),
+        ));
+        log::warn!(
+            "{}:{}: revision {} ({dir}) is a program step ('{}'): --sql cannot include it; the \
+             script is incomplete and has a marked comment in its place (run the program there \
+             yourself)",
+            call.path,
+            call.line,
+            call.revision,
+            call.command
+        );
+        self.programs += 1;
+        Ok(None)
+    }
 }
 
 /// Renders `plan` as one SQL script.
@@ -74,6 +121,7 @@ pub fn render(
     let mut w = SqlWriter {
         out: String::new(),
         create_version_table: opts.create_version_table,
+        programs: 0,
     };
     let books = Bookkeeping {
         table,
@@ -85,6 +133,14 @@ pub fn render(
         ..RunOptions::default()
     };
     run_plan(&mut w, project, books, plan, &run, &mut QuietObserver).map_err(|e| e.error)?;
+    if w.programs > 0 {
+        log::warn!(
+            "the SQL script is incomplete: {} program step{} must be run by hand where the \
+             script says PROGRAM STEP NOT INCLUDED",
+            w.programs,
+            crate::words::plural(w.programs)
+        );
+    }
     let mut out = w.out;
     while out.ends_with("\n\n") {
         out.pop();

@@ -11,8 +11,9 @@
 
 use super::estimate::GraphOverflow;
 use super::monitor::{Live, Monitor};
+use super::program::{self, ProgramEnv, ProgramSpec};
 use super::watch::{Blocker, Heartbeat, Retry, ServerNotice, StatementAt};
-use super::{Bookkeeping, Executor, Observer, RunReport};
+use super::{Bookkeeping, Executor, Observer, ProgramCall, RunReport};
 use crate::config::DbUrl;
 use crate::db::SqlFailure;
 use crate::error::{Error, ErrorKind, Result};
@@ -37,6 +38,9 @@ pub struct PgExecutor<'a> {
     /// The lease's fence, run after each BEGIN and before each COMMIT (see
     /// [`crate::db::lease`]).
     fence: Option<String>,
+    /// What program steps get: the database's URL, the migrations directory. None: program
+    /// steps cannot run.
+    programs: Option<ProgramEnv>,
 }
 
 impl<'a> PgExecutor<'a> {
@@ -49,6 +53,7 @@ impl<'a> PgExecutor<'a> {
             live: None,
             delivered: Arc::new(AtomicUsize::new(0)),
             fence: None,
+            programs: None,
         }
     }
 
@@ -56,6 +61,11 @@ impl<'a> PgExecutor<'a> {
     /// [`crate::db::lease`]).
     pub fn set_fence(&mut self, fence: Option<String>) {
         self.fence = fence;
+    }
+
+    /// Lets program steps run, on the database `env` names (see [`super::program`]).
+    pub fn set_programs(&mut self, env: Option<ProgramEnv>) {
+        self.programs = env;
     }
 
     /// With a watcher on a second connection to `url` (heartbeats, blockers, sent to `live`)
@@ -90,6 +100,7 @@ impl<'a> PgExecutor<'a> {
             live: Some((live, Arc::new(AtomicUsize::new(0)))),
             delivered,
             fence: None,
+            programs: None,
         }
     }
 }
@@ -128,6 +139,9 @@ impl Observer for Shared<'_, '_> {
     }
     fn retrying(&mut self, r: &Retry) {
         self.with(|o| o.retrying(r))
+    }
+    fn program_output(&mut self, revision: &str, stream: super::program::Stream, line: &str) {
+        self.with(|o| o.program_output(revision, stream, line))
     }
 }
 
@@ -347,22 +361,64 @@ impl Executor for PgExecutor<'_> {
     fn left_behind(&mut self) -> Vec<String> {
         crate::db::invalid_indexes(self.client).unwrap_or_default()
     }
+
+    fn run_program(
+        &mut self,
+        call: &ProgramCall,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<program::Outcome>> {
+        let Some(env) = &self.programs else {
+            return Err(super::cannot_run_programs(call));
+        };
+        let spec = ProgramSpec {
+            command: &call.command,
+            revision: &call.revision,
+            direction: match call.direction {
+                crate::plan::Direction::Up => "up",
+                crate::plan::Direction::Down => "down",
+            },
+            env,
+            timeout: call.timeout,
+        };
+        let rev = call.revision.as_str();
+        program::run(&spec, &mut |stream, line| {
+            observer.program_output(rev, stream, line)
+        })
+        .map(Some)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Migration,
+                format!(
+                    "{}:{}: cannot start the program of revision {} (sh -c '{}' in {}): {e}",
+                    call.path,
+                    call.line,
+                    call.revision,
+                    call.command,
+                    env.dir.display()
+                ),
+            )
+            .with_hint("check that the migrations directory exists and that sh can be run")
+        })
+    }
 }
 
 /// Runs `plan` on `client` without applied records, logging each step at debug level only:
-/// the replay of the migrations into a shadow database.
+/// the replay of the migrations into a shadow database (`programs`: where its program steps
+/// run; None: a program step is an error).
 pub fn execute(
     client: &mut Client,
     project: &crate::project::Project,
     table: &crate::db::VersionTable,
     plan: &crate::plan::Plan,
     opts: &super::RunOptions,
+    programs: Option<ProgramEnv>,
 ) -> Result<super::RunReport> {
     let books = Bookkeeping {
         table,
         records: None,
     };
     let mut exec = PgExecutor::new(client);
+    exec.set_programs(programs);
     super::run_plan(
         &mut exec,
         project,

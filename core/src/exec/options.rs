@@ -30,6 +30,10 @@ pub struct RunOptions {
     /// PostgreSQL's `statement_timeout` for every step (`None`: the server's; zero: none). A
     /// script's `-- statement_timeout:` overrides it.
     pub statement_timeout: Option<Duration>,
+    /// How long a program step (`-- run:`) may run before it is stopped and the step fails
+    /// (`None` or zero: no limit). A script's `-- statement_timeout:` overrides it for its
+    /// program.
+    pub program_timeout: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -43,6 +47,7 @@ impl Default for RunOptions {
             ddl_retries: 0,
             retry_wait: Duration::from_secs(1),
             statement_timeout: None,
+            program_timeout: None,
         }
     }
 }

@@ -25,6 +25,34 @@ pub struct RunReport {
     /// The version table's rows after the run (after a failure: as committed).
     pub end_heads: Vec<String>,
     pub duration: Duration,
+    /// The program steps that ran (succeeded or not), in order: for the audit row.
+    pub programs: Vec<ProgramRun>,
+}
+
+/// A program step that ran: its command and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramRun {
+    pub revision: String,
+    pub direction: Direction,
+    pub command: String,
+    /// The exit code (128 + the signal that ended it); None when it timed out.
+    pub exit_code: Option<i32>,
+    /// `exited with code 0`, `ran longer than its timeout (30s) and was stopped`.
+    pub ended: String,
+}
+
+impl ProgramRun {
+    /// `003 up: python backfill.py: exit 0` (the audit row's note).
+    pub fn note(&self) -> String {
+        let dir = match self.direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        };
+        match self.exit_code {
+            Some(c) => format!("{} {dir}: {}: exit {c}", self.revision, self.command),
+            None => format!("{} {dir}: {}: {}", self.revision, self.command, self.ended),
+        }
+    }
 }
 
 /// Where a failed run left the database.
@@ -44,6 +72,9 @@ pub struct FailureState {
     /// the record tables, created to keep the failed run in the audit log), named in the
     /// description so that "as it was before the run" is exactly true.
     pub created_tables: Vec<String>,
+    /// The failed step is a program step (`-- run:`): its program ran (or was stopped) and
+    /// the revision is not recorded.
+    pub program_step: bool,
 }
 
 /// A batch of a `--batch N` run: the `number`th (from 1) of `of`.
@@ -92,6 +123,10 @@ impl FailureState {
                     format!("batch {}, with the failed step, was rolled back", b.number),
                 (true, None) => "the failed step was rolled back".to_string(),
                 (false, _) if self.failed_step.is_none() => "no step was in flight".to_string(),
+                (false, _) if self.program_step => format!(
+                    "{} (a program step) is not recorded; what its program committed stays (see the note above)",
+                    self.failed_step.as_deref().unwrap_or("the failed step")
+                ),
                 (false, _) => {
                     "the failed step ran outside a transaction (see the note above)".to_string()
                 }

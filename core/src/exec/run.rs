@@ -3,20 +3,20 @@
 
 use super::failure::{
     interrupted_error, is_lock_timeout, lock_timeout_exhausted, outside_failure, plain_failure,
-    refuse_transaction_control, statement_failure, unrecorded,
+    program_failure, refuse_transaction_control, statement_failure, unrecorded,
 };
 use super::steps::{at, set_sql, step_settings, step_title};
 use super::watch::{Retry, StatementAt};
 use super::{
-    BatchAt, Bookkeeping, Executor, FailureState, Observer, RunError, RunOptions, RunReport,
-    RunResult, StepResult,
+    BatchAt, Bookkeeping, Executor, FailureState, Observer, ProgramCall, ProgramRun, RunError,
+    RunOptions, RunReport, RunResult, StepResult,
 };
 use crate::db::SqlFailure;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
 use crate::plan::{Direction, Plan, Segment, Step};
 use crate::project::Project;
-use crate::script::{split_statements, Script, Section, Statement};
+use crate::script::{split_statements, Program, Script, Section, Statement};
 use std::time::{Duration, Instant};
 
 /// The run's state while it goes.
@@ -42,6 +42,10 @@ pub(super) struct Progress {
     /// version-table write has not committed yet: a failure now rolls back only the
     /// bookkeeping, and the error says the step is not recorded.
     outside_ran: Option<String>,
+    /// The program steps run so far (for the report's audit note).
+    programs: Vec<ProgramRun>,
+    /// The step in flight is a program step.
+    in_program: bool,
 }
 
 /// Runs `plan` through `exec`. The caller has read `plan.start_heads` (under the migration
@@ -71,6 +75,8 @@ pub fn run_plan(
         tx_settings: Vec::new(),
         failed_step: None,
         outside_ran: None,
+        programs: Vec::new(),
+        in_program: false,
     };
     let segments = project.segments(plan, opts.steps_per_transaction());
     let of = segments.len();
@@ -88,6 +94,7 @@ pub fn run_plan(
         start_heads: plan.start_heads.clone(),
         end_heads: p.committed_heads.clone(),
         duration: started.elapsed(),
+        programs: p.programs.clone(),
     };
     match result {
         Ok(()) => {
@@ -121,6 +128,7 @@ pub fn run_plan(
                     batch: (opts.batch.is_some() && !opts.transaction_per_migration)
                         .then_some(BatchAt { number: at + 1, of }),
                     created_tables: Vec::new(),
+                    program_step: p.in_program,
                 }),
             }))
         }
@@ -260,7 +268,13 @@ pub(super) fn run_step(
     exec.comment(&title);
     let t0 = Instant::now();
     let settings = step_settings(script, opts);
-    if outside {
+    if let Some(program) = script.program(step.direction) {
+        // everything before it is committed (a program step is a segment of its own)
+        p.in_program = true;
+        run_program_step(exec, script, program, step, opts, p, observer)?;
+        p.outside_ran = Some(step.revision.clone());
+        begin(exec, p)?;
+    } else if outside {
         interrupt::set_status(format!(
             "{} is not transactional: the statement running on the server may finish or leave an INVALID index (migrate-check lists them)",
             step.revision
@@ -308,7 +322,43 @@ pub(super) fn run_step(
         duration: d,
     });
     p.failed_step = None;
+    p.in_program = false;
     Ok(())
+}
+
+/// A program step: runs the program; anything but exit 0 is the step's failure, and the
+/// revision stays unrecorded.
+fn run_program_step(
+    exec: &mut dyn Executor,
+    script: &Script,
+    program: &Program,
+    step: &Step,
+    opts: &RunOptions,
+    p: &mut Progress,
+    observer: &mut dyn Observer,
+) -> Result<()> {
+    let call = ProgramCall {
+        revision: step.revision.clone(),
+        direction: step.direction,
+        command: program.command.clone(),
+        path: script.path.display().to_string(),
+        line: program.line,
+        timeout: script.session.statement_timeout.or(opts.program_timeout),
+    };
+    let Some(outcome) = exec.run_program(&call, observer)? else {
+        return Ok(()); // offline: written as a comment, not run
+    };
+    p.programs.push(ProgramRun {
+        revision: step.revision.clone(),
+        direction: step.direction,
+        command: program.command.clone(),
+        exit_code: outcome.exit_code(),
+        ended: outcome.describe(),
+    });
+    if outcome.success() {
+        return Ok(());
+    }
+    Err(program_failure(&call, &outcome))
 }
 
 pub(super) fn write_bookkeeping(

@@ -25,6 +25,8 @@ struct Recorder {
     /// SIGTERM comes while the statement containing this runs: it is cancelled (57014), or,
     /// for a version-table write (`V`), it completes and the signal is seen after it.
     interrupt_on: Option<&'static str>,
+    /// The exit code of every program step's program (sent as `RUN <command>`).
+    program_exit: i32,
 }
 
 impl Recorder {
@@ -36,6 +38,7 @@ impl Recorder {
             lock_on: None,
             lock_timeouts: 0,
             interrupt_on: None,
+            program_exit: 0,
         }
     }
     fn ok() -> Self {
@@ -46,6 +49,7 @@ impl Recorder {
             lock_on: None,
             lock_timeouts: 0,
             interrupt_on: None,
+            program_exit: 0,
         }
     }
     fn lock_timeouts(needle: &'static str, times: usize) -> Self {
@@ -110,6 +114,18 @@ impl Executor for Recorder {
     fn prepare(&mut self, _books: &Bookkeeping) -> Result<()> {
         self.prepared += 1;
         Ok(())
+    }
+    fn run_program(
+        &mut self,
+        call: &ProgramCall,
+        _observer: &mut dyn Observer,
+    ) -> Result<Option<program::Outcome>> {
+        self.sent.push(format!("RUN {}", call.command));
+        Ok(Some(program::Outcome {
+            ended: program::Ended::Exited(self.program_exit),
+            forwarded: None,
+            duration: Duration::ZERO,
+        }))
     }
 }
 
@@ -694,6 +710,7 @@ fn a_run_error_converts_with_its_notes_before_the_state_and_names_its_source() {
             nothing_applied: true,
             batch: None,
             created_tables: Vec::new(),
+            program_step: false,
         }),
     };
     let source = std::error::Error::source(&r).map(|s| s.to_string());
@@ -706,4 +723,77 @@ fn a_run_error_converts_with_its_notes_before_the_state_and_names_its_source() {
         "{}",
         e.message
     );
+}
+
+/// a → b → c, b's up section a program.
+fn project_with_program() -> Project {
+    let texts = [
+        "-- revision: a\n-- migrate:up\nCREATE TABLE t_a (id int);\n-- migrate:down\nDROP TABLE t_a;\n",
+        "-- revision: b\n-- down_revision: a\n-- migrate:up\n-- run: ./b.sh\n-- migrate:down\n",
+        "-- revision: c\n-- down_revision: b\n-- migrate:up\nCREATE TABLE t_c (id int);\n-- migrate:down\nDROP TABLE t_c;\n",
+    ];
+    let scripts = texts
+        .iter()
+        .zip(["a", "b", "c"])
+        .map(|(t, rev)| {
+            parse_script(
+                &PathBuf::from(format!("migrations/{rev}.sql")),
+                t.as_bytes(),
+            )
+            .unwrap()
+        })
+        .collect();
+    Project::from_scripts(Path::new("migrations"), scripts).unwrap()
+}
+
+#[test]
+fn a_program_step_runs_after_a_commit_and_is_recorded_in_its_own_transaction() {
+    let p = project_with_program();
+    let mut exec = Recorder::ok();
+    let r = run(&mut exec, &p, false).unwrap();
+    assert_eq!(r.end_heads, ["c"]);
+    assert_eq!(r.programs.len(), 1);
+    assert_eq!(r.programs[0].note(), "b up: ./b.sh: exit 0");
+    let shape = exec.shape();
+    let at = |x: &str| shape.iter().position(|s| s == x).unwrap();
+    let program = at("RUN ./b.sh");
+    // a's transaction committed before the program; b's record in a transaction after it
+    assert_eq!(
+        &shape[..program],
+        ["BEGIN", "CREATE TABLE t_a (id int)", "V", "COMMIT"]
+    );
+    assert_eq!(&shape[program + 1..program + 4], ["BEGIN", "V", "COMMIT"]);
+    assert!(shape[program..].contains(&"CREATE TABLE t_c (id int)".to_string()));
+}
+
+#[test]
+fn a_failing_program_leaves_its_revision_unrecorded_and_the_steps_before_committed() {
+    let p = project_with_program();
+    let mut exec = Recorder {
+        program_exit: 3,
+        ..Recorder::ok()
+    };
+    let e = run(&mut exec, &p, false).unwrap_err();
+    assert_eq!(e.error.kind, ErrorKind::Migration);
+    assert!(
+        e.error
+            .message
+            .contains("the program of revision b (upgrade) exited with code 3"),
+        "{}",
+        e.error.message
+    );
+    assert_eq!(e.report.end_heads, ["a"]);
+    assert_eq!(e.report.programs[0].exit_code, Some(3));
+    let st = e.state.clone().unwrap();
+    assert!(st.program_step && !st.rolled_back && !st.nothing_applied);
+    assert_eq!(st.failed_step.as_deref(), Some("b"));
+    let shape = exec.shape();
+    assert_eq!(
+        shape.last().map(String::as_str),
+        Some("RUN ./b.sh"),
+        "{shape:?}"
+    );
+    assert!(Error::from(*e)
+        .message
+        .contains("state: the database is at a (1 step of this run committed); b (a program step) is not recorded"));
 }

@@ -271,7 +271,7 @@ impl<'a> FleetDrift<'a> {
                     .batch_execute(&format!("SET search_path TO {}", quote_ident(name)))
                     .map_err(|e| db_error("cannot set search_path in a shadow database", &e))?;
                 let t0 = std::time::Instant::now();
-                ws.replay(&mut client, key)?;
+                ws.replay(&mut client, &ws.programs(&db.url, Some(name)), key)?;
                 log::debug!(
                     "replayed {} in schema {name} in {}",
                     crate::words::heads_text(key),

@@ -44,6 +44,8 @@ pub struct RevisionNode {
     pub message: String,
     /// The script's path, for error messages and `Path:` lines.
     pub source: String,
+    /// Its program steps, `up: <command>` / `down: <command>` (`migrate-history` marks them).
+    pub programs: Vec<String>,
 }
 
 /// The validated revision graph. Cheap to query; build it once per command.

@@ -35,6 +35,7 @@ fn node(id: &str, down: &[&str], deps: &[&str], labels: &[&str]) -> RevisionNode
         branch_labels: labels.iter().map(|s| s.to_string()).collect(),
         message: format!("message of {id}"),
         source: format!("versions/{id}.sql"),
+        programs: Vec::new(),
     }
 }
 
@@ -866,6 +867,7 @@ pub(super) fn chain(len: usize) -> Vec<RevisionNode> {
                 },
                 message: format!("revision number {i}"),
                 source: format!("versions/{}_rev_{i}.sql", id(i)),
+                programs: Vec::new(),
             }
         })
         .collect();

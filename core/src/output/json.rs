@@ -36,6 +36,7 @@ pub fn revision(graph: &RevisionGraph, id: &str, current: &[String]) -> Value {
         "branch_labels": graph.branch_labels_of(id),
         "message": n.map(|n| n.message.clone()).unwrap_or_default(),
         "path": n.map(|n| n.source.clone()).unwrap_or_default(),
+        "programs": n.map(|n| n.programs.clone()).unwrap_or_default(),
         "is_head": heads.iter().any(|h| h == id),
         "is_branch_point": graph.is_branch_point(id),
         "is_merge_point": graph.is_merge_point(id),
@@ -154,7 +155,8 @@ pub fn plan(
                 "to": s.to,
                 "message": script.map(|x| x.message.clone()).unwrap_or_default(),
                 "path": script.map(|x| x.path.display().to_string()).unwrap_or_default(),
-                "transactional": script.map(|x| x.transactional).unwrap_or(true),
+                "transactional": script.map(|x| x.runs_in_transaction(s.direction)).unwrap_or(true),
+                "program": script.and_then(|x| x.program(s.direction)).map(|p| p.command.clone()),
                 "version_table_sql": s.version_ops.iter().map(|op| table.op_sql(op)).collect::<Vec<_>>(),
             })
         })
@@ -214,6 +216,7 @@ pub fn run_failure(action: &str, e: &RunError) -> Value {
         json!({
             "failed_step": st.failed_step,
             "rolled_back": st.rolled_back,
+            "program_step": st.program_step,
             "nothing_applied": st.nothing_applied,
             "created_tables": st.created_tables.iter().map(|t| t.replace('"', "")).collect::<Vec<_>>(),
             "batch": st.batch.map(|b| json!({"number": b.number, "of": b.of})),
@@ -356,6 +359,12 @@ pub mod events {
                "attempt": r.attempt, "of": r.of, "wait_ms": millis(r.wait),
                "blockers": blockers(&r.blockers), "repeats": r.repeats, "cleaned": r.cleaned,
                "text": r.describe()})
+    }
+
+    /// A line a program step's program wrote (`stream`: `stdout` or `stderr`), as it came.
+    pub fn program_output(revision: &str, stream: &str, line: &str) -> Value {
+        json!({"version": FORMAT_VERSION, "event": "program_output", "revision": revision,
+               "stream": stream, "line": line})
     }
 
     pub fn run_finished(steps: usize, end_heads: &[String], d: std::time::Duration) -> Value {

@@ -39,13 +39,26 @@ pub fn describe_plan(
         let path = script
             .map(|s| s.path.display().to_string())
             .unwrap_or_default();
+        let program = script.and_then(|s| s.program(step.direction));
         let nt = script.map(|s| !s.transactional).unwrap_or(false);
         out.push_str(&format!(
             "  {}  [{}{}]\n",
             step_title(project, step),
             path,
-            if nt { ", non-transactional" } else { "" }
+            if program.is_some() {
+                ", program step"
+            } else if nt {
+                ", non-transactional"
+            } else {
+                ""
+            }
         ));
+        if let Some(p) = program {
+            out.push_str(&format!(
+                "      run: {} (after a COMMIT; recorded when it exits 0)\n",
+                p.command
+            ));
+        }
         for op in &step.version_ops {
             out.push_str(&format!("      {}\n", table.op_sql(op)));
         }

@@ -11,6 +11,7 @@ use crate::config::{DbUrl, Settings};
 use crate::db::records::Records;
 use crate::db::VersionTable;
 use crate::error::{Error, Result};
+use crate::exec::program::ProgramEnv;
 use crate::exec::{online, RunOptions};
 use crate::plan::Plan;
 use crate::project::Project;
@@ -124,8 +125,33 @@ impl<'a> Workspace<'a> {
         Ok(s)
     }
 
-    /// Replays the migrations up to `targets` (each a revision id) on `client`.
-    pub fn replay(&self, client: &mut Client, targets: &[String]) -> Result<Vec<String>> {
+    /// What a shadow's program steps get: the shadow's URL (with the `search_path` of
+    /// `schema`, a tenant's replay, which `RETORT_SCHEMA` names too) and the migrations
+    /// directory.
+    pub fn programs(&self, shadow: &DbUrl, schema: Option<&str>) -> ProgramEnv {
+        let mut url = shadow.clone();
+        if let Some(s) = schema {
+            let path = format!("-c search_path={}", crate::db::quote_ident(s));
+            url.options = Some(match &url.options {
+                Some(o) => format!("{o} {path}"),
+                None => path,
+            });
+        }
+        ProgramEnv {
+            url,
+            dir: self.project.dir.clone(),
+            schema: schema.map(str::to_string),
+        }
+    }
+
+    /// Replays the migrations up to `targets` (each a revision id) on `client`, its program
+    /// steps on `programs`.
+    pub fn replay(
+        &self,
+        client: &mut Client,
+        programs: &ProgramEnv,
+        targets: &[String],
+    ) -> Result<Vec<String>> {
         let table = self.version_table();
         let mut heads: Vec<String> = Vec::new();
         for t in targets {
@@ -133,7 +159,8 @@ impl<'a> Workspace<'a> {
                 .project
                 .graph
                 .upgrade_plan(&heads, &crate::graph::Target::parse(t)?)?;
-            heads = execute(client, self.project, &table, &plan).map_err(shadow_replay_error)?;
+            heads = execute(client, self.project, &table, &plan, Some(programs))
+                .map_err(shadow_replay_error)?;
         }
         Ok(heads)
     }
@@ -143,7 +170,7 @@ impl<'a> Workspace<'a> {
         let t0 = Instant::now();
         let db = self.server.create()?;
         let mut client = db.connect()?;
-        let heads = self.replay(&mut client, targets)?;
+        let heads = self.replay(&mut client, &self.programs(&db.url, None), targets)?;
         let schema = self.read(&mut client)?;
         log::debug!(
             "replayed {} and read the result in {}",
@@ -207,12 +234,13 @@ pub fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
     }
 }
 
-/// Runs `plan` on a shadow; returns the heads it ends at.
+/// Runs `plan` on a shadow (its program steps on `programs`); returns the heads it ends at.
 pub fn execute(
     client: &mut Client,
     project: &Project,
     table: &VersionTable,
     plan: &Plan,
+    programs: Option<&ProgramEnv>,
 ) -> Result<Vec<String>> {
     if plan.is_empty() {
         return Ok(plan.start_heads.clone());
@@ -236,7 +264,7 @@ pub fn execute(
         batch,
         ..RunOptions::default()
     };
-    let report = online::execute(client, project, table, plan, &opts)?;
+    let report = online::execute(client, project, table, plan, &opts, programs.cloned())?;
     Ok(report.end_heads)
 }
 

@@ -26,6 +26,30 @@ pub(super) fn checksums(text: &str, up_end: usize) -> (String, String) {
     (up_only, h.hex())
 }
 
+/// A program step's checksum: `checksum` (the script's own, which covers the `-- run:` line,
+/// so the command) extended with the bytes of each file the command names inside the
+/// migrations directory (name, then content, as they are: editing the program of an applied
+/// revision is noticed like an edit of its SQL). Without files, `checksum` unchanged.
+pub(super) fn with_files(checksum: &str, files: &[(String, Vec<u8>)]) -> String {
+    if files.is_empty() {
+        return checksum.to_string();
+    }
+    let mut h = Sha256::new();
+    h.update(checksum.as_bytes());
+    for (name, bytes) in files {
+        h.update(b"\0run file\0");
+        h.update(name.as_bytes());
+        h.update(b"\0");
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    Normalized {
+        hasher: h,
+        ..Default::default()
+    }
+    .hex()
+}
+
 /// SHA-256 over normalized lines, fed in pieces that end at line boundaries.
 #[derive(Clone, Default)]
 struct Normalized {

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// The index's layout; an index of another layout (or another retort version) is ignored.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Files modified this recently when the index is written are left out of it.
 const RACY: Duration = Duration::from_secs(2);
@@ -66,6 +66,8 @@ struct Entry {
     branch_labels: Vec<String>,
     #[serde(rename = "m")]
     message: String,
+    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
+    programs: Vec<String>,
 }
 
 type Stamp = [i64; 6];
@@ -78,6 +80,7 @@ impl Entry {
             depends_on: self.depends_on,
             branch_labels: self.branch_labels,
             message: self.message,
+            programs: self.programs,
             source: path
                 .into_os_string()
                 .into_string()
@@ -98,6 +101,7 @@ impl Entry {
             depends_on: node.depends_on.clone(),
             branch_labels: node.branch_labels.clone(),
             message: node.message.clone(),
+            programs: node.programs.clone(),
         }
     }
 }

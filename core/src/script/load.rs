@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::ReadDir;
 use std::path::{Path, PathBuf};
 
+use super::checksum::with_files;
 use super::parse::{edit_distance, err_at, header_key, parse, Failed, Parsed};
 use super::Script;
 use crate::error::{Error, ErrorKind, Result};
@@ -389,7 +390,7 @@ pub(super) fn read_one(entry: ScriptEntry) -> (PathBuf, std::result::Result<Pars
         return (path, Err(e.into()));
     }
     let parsed = match read_file(&path) {
-        Ok(bytes) => parse(&path, &bytes),
+        Ok(bytes) => parse(&path, &bytes).and_then(|p| with_program_files(&path, p)),
         Err(e) => Err(
             Error::io(format!("{}: cannot read the file: {e}", path.display()))
                 .with_hint("check the file's permissions")
@@ -397,6 +398,38 @@ pub(super) fn read_one(entry: ScriptEntry) -> (PathBuf, std::result::Result<Pars
         ),
     };
     (path, parsed)
+}
+
+/// A script whose up section is a program step: its checksums extended with the files the
+/// command names in the migrations directory (see [`Program::files_in`]).
+///
+/// [`Program::files_in`]: super::Program::files_in
+fn with_program_files(path: &Path, mut parsed: Parsed) -> std::result::Result<Parsed, Failed> {
+    let Some(program) = parsed.script.up.program.clone() else {
+        return Ok(parsed);
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for name in program.files_in(dir) {
+        let file = dir.join(&name);
+        let bytes = std::fs::read(&file).map_err(|e| {
+            Failed::from(
+                err_at(
+                    path,
+                    program.line,
+                    format_args!("cannot read {}, which '-- run:' names: {e}", file.display()),
+                )
+                .with_hint(
+                    "the checksum covers the files the command names: check the file's permissions",
+                ),
+            )
+        })?;
+        files.push((name.display().to_string(), bytes));
+    }
+    let s = &mut parsed.script;
+    s.checksum = with_files(&s.checksum, &files);
+    s.legacy_checksum = s.legacy_checksum.as_deref().map(|c| with_files(c, &files));
+    Ok(parsed)
 }
 
 /// The file's bytes. Not `std::fs::read` (nor `File::read_to_end`), which first ask for the

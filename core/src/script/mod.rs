@@ -42,6 +42,12 @@
 //! cannot be downgraded. Markers are found by lines, so they must not appear anywhere else,
 //! even inside a dollar-quoted function body.
 //!
+//! A section whose only content (comments and blank lines aside) is one line
+//! `-- run: <command>` is a program step ([`Program`]): the command runs instead of SQL. SQL
+//! beside it, an empty command and a second `-- run:` line are errors at their lines; the
+//! checksum covers the command and the files it names in the migrations directory (added when
+//! the directory is loaded: parsing one file reads nothing else).
+//!
 //! Files must be UTF-8 (a BOM is skipped); LF and CRLF line endings are both accepted.
 
 mod checksum;
@@ -61,10 +67,13 @@ use crate::error::{Error, Result};
 use crate::graph::RevisionNode;
 use crate::plan::Direction;
 use crate::sql;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const UP_MARKER: &str = "-- migrate:up";
 const DOWN_MARKER: &str = "-- migrate:down";
+
+/// The comment key of a program step's one line: `-- run: <command>`.
+const RUN_KEY: &str = "run";
 
 /// One section of a script (the SQL under `-- migrate:up` or `-- migrate:down`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +82,48 @@ pub struct Section {
     pub sql: String,
     /// The 1-based file line of the first line of `sql` (the line after the marker).
     pub line: usize,
+    /// A program step: the section's only content is one `-- run: <command>` line (comments
+    /// and blank lines aside). Its `sql` then holds no statement.
+    pub program: Option<Program>,
+}
+
+/// A program step's command: run by `sh -c` in the migrations directory, with the database's
+/// URL in `DATABASE_URL` (see [`crate::exec::program`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// The text after `-- run:`, trimmed.
+    pub command: String,
+    /// The file line of the `-- run:` line.
+    pub line: usize,
+}
+
+impl Program {
+    /// The words of the command that name a file inside `dir` (relative to it, as the program
+    /// runs there), in command order, without repeats: what the checksum covers besides the
+    /// command. A word that leaves the directory (`../x`, an absolute path elsewhere, a link
+    /// out of it) names no file of the migrations.
+    pub fn files_in(&self, dir: &Path) -> Vec<PathBuf> {
+        let words = shlex::split(&self.command).unwrap_or_else(|| {
+            self.command
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        });
+        let Ok(root) = dir.canonicalize() else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = Vec::new();
+        for w in words {
+            let candidate = dir.join(&w);
+            let Ok(real) = candidate.canonicalize() else {
+                continue;
+            };
+            if real.starts_with(&root) && real.is_file() && !out.contains(&PathBuf::from(&w)) {
+                out.push(PathBuf::from(w));
+            }
+        }
+        out
+    }
 }
 
 impl Section {
@@ -146,6 +197,21 @@ impl Script {
         }
     }
 
+    /// The program a step in `direction` runs instead of SQL, if that section is a program
+    /// step.
+    pub fn program(&self, direction: Direction) -> Option<&Program> {
+        match direction {
+            Direction::Up => self.up.program.as_ref(),
+            Direction::Down => self.down.as_ref().and_then(|d| d.program.as_ref()),
+        }
+    }
+
+    /// Whether a step in `direction` runs in a transaction: not for `transactional: false`
+    /// scripts, nor for program steps.
+    pub fn runs_in_transaction(&self, direction: Direction) -> bool {
+        self.transactional && self.program(direction).is_none()
+    }
+
     /// The script's node in the revision graph (`source` is the path as displayed).
     pub fn to_node(&self) -> RevisionNode {
         RevisionNode {
@@ -155,6 +221,13 @@ impl Script {
             branch_labels: self.branch_labels.clone(),
             message: self.message.clone(),
             source: self.path.display().to_string(),
+            programs: [("up", Some(&self.up)), ("down", self.down.as_ref())]
+                .into_iter()
+                .filter_map(|(d, s)| {
+                    s.and_then(|s| s.program.as_ref())
+                        .map(|p| format!("{d}: {}", p.command))
+                })
+                .collect(),
         }
     }
 }
@@ -281,5 +354,134 @@ mod tests {
         );
         assert_eq!(split_statements(&s.up.sql, s.up.line), st);
         assert_eq!(crate::sql::line_of_position(&st[1].sql, st[1].line, 30), 8);
+    }
+}
+
+#[cfg(test)]
+mod program_tests {
+    use super::test_support::*;
+
+    const HEAD: &str = "-- revision: 002\n-- down_revision: 001\n";
+
+    #[test]
+    fn a_section_with_one_run_line_is_a_program_step() {
+        let s = p(&format!(
+            "{HEAD}\n-- migrate:up\n-- backfills the titles\n\n-- run: python data/002.py --batch 500\n\n-- migrate:down\nDELETE FROM t;\n"
+        ))
+        .unwrap();
+        let prog = s
+            .program(crate::plan::Direction::Up)
+            .expect("a program step");
+        assert_eq!(prog.command, "python data/002.py --batch 500");
+        assert_eq!(prog.line, 7);
+        assert!(s.up.statements().is_empty());
+        assert!(!s.runs_in_transaction(crate::plan::Direction::Up));
+        assert!(s.program(crate::plan::Direction::Down).is_none());
+        assert!(s.runs_in_transaction(crate::plan::Direction::Down));
+    }
+
+    #[test]
+    fn sql_up_and_a_program_down() {
+        let s = p(&format!(
+            "{HEAD}-- migrate:up\nCREATE TABLE t (x int);\n-- migrate:down\n-- run: ./undo.sh\n"
+        ))
+        .unwrap();
+        assert!(s.program(crate::plan::Direction::Up).is_none());
+        assert_eq!(
+            s.program(crate::plan::Direction::Down).unwrap().command,
+            "./undo.sh"
+        );
+    }
+
+    #[test]
+    fn sql_beside_run_is_an_error_at_the_sql_line() {
+        let e = perr(&format!(
+            "{HEAD}-- migrate:up\n-- run: ./x.sh\nUPDATE t SET x = 1;\n"
+        ));
+        assert!(e.message.starts_with("migrations/002_x.sql:5:"), "{e}");
+        assert!(e.message.contains("SQL beside '-- run:' (line 4)"), "{e}");
+    }
+
+    #[test]
+    fn sql_before_run_is_an_error_too() {
+        let e = perr(&format!(
+            "{HEAD}-- migrate:up\n/* a block\n comment */ SELECT 1;\n-- run: ./x.sh\n"
+        ));
+        assert!(
+            e.message.contains(":5: SQL beside '-- run:' (line 6)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_command_and_a_second_run_line_are_errors() {
+        let e = perr(&format!("{HEAD}-- migrate:up\n-- run:   \n"));
+        assert!(e.message.starts_with("migrations/002_x.sql:4:"), "{e}");
+        assert!(e.message.contains("without a command"), "{e}");
+        let e = perr(&format!(
+            "{HEAD}-- migrate:up\n-- run: ./a.sh\n\n-- run: ./b.sh\n"
+        ));
+        assert!(e.message.starts_with("migrations/002_x.sql:6:"), "{e}");
+        assert!(e.message.contains("second '-- run:'"), "{e}");
+        assert!(e.message.contains("first is on line 4"), "{e}");
+    }
+
+    #[test]
+    fn sql_only_checksums_are_unchanged_and_the_command_is_covered() {
+        // what this script's checksum has always been (recorded in databases)
+        let s = p(EXAMPLE).unwrap();
+        assert_eq!(
+            s.checksum,
+            checksum(
+                "down_revision: 001\n-- migrate:up\nCREATE TABLE server_settings (key text PRIMARY KEY, value jsonb NOT NULL);"
+            )
+        );
+        let a = p(&format!("{HEAD}-- migrate:up\n-- run: ./a.sh\n")).unwrap();
+        let b = p(&format!("{HEAD}-- migrate:up\n-- run: ./b.sh\n")).unwrap();
+        assert_ne!(a.checksum, b.checksum);
+    }
+
+    #[test]
+    fn files_named_by_the_command_inside_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/fill.py"), "print(1)\n").unwrap();
+        std::fs::write(dir.path().join("a b.sh"), "true\n").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x.py"), "").unwrap();
+        let prog = Program {
+            command: format!(
+                "python data/fill.py --x 'a b.sh' ../nope {}/x.py data/fill.py missing.py",
+                outside.path().display()
+            ),
+            line: 1,
+        };
+        assert_eq!(
+            prog.files_in(dir.path()),
+            [PathBuf::from("data/fill.py"), PathBuf::from("a b.sh")]
+        );
+    }
+
+    #[test]
+    fn editing_the_program_file_changes_the_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |body: &str| {
+            std::fs::write(dir.path().join("002_fill.py"), body).unwrap();
+            load_scripts(dir.path()).unwrap()[0].checksum.clone()
+        };
+        std::fs::write(
+            dir.path().join("002_fill.sql"),
+            "-- revision: 002\n-- migrate:up\n-- run: python 002_fill.py\n-- migrate:down\n-- run: python 002_fill.py\n",
+        )
+        .unwrap();
+        let first = write("print('a')\n");
+        assert_eq!(write("print('a')\n"), first, "same bytes, same checksum");
+        let second = write("print('b')\n");
+        assert_ne!(second, first);
+        let parsed = p("-- revision: 002\n-- migrate:up\n-- run: python 002_fill.py\n-- migrate:down\n-- run: python 002_fill.py\n").unwrap();
+        assert_ne!(
+            parsed.checksum, first,
+            "the file is covered, not only the command"
+        );
     }
 }

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use super::checksum::{checksum_header, checksums};
 use super::id::validate_revision_id;
-use super::{RoundTripExemption, Script, Section, SessionSettings, DOWN_MARKER, UP_MARKER};
+use super::{
+    split_statements, Program, RoundTripExemption, Script, Section, SessionSettings, DOWN_MARKER,
+    RUN_KEY, UP_MARKER,
+};
 use crate::error::{Error, Result};
 
 /// The header keys, in the order [`render_script`] writes them.
@@ -129,6 +132,14 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Fa
     let fields = layout
         .as_ref()
         .and_then(|l| read_fields(path, &l.header, &mut errors));
+    let programs = layout.as_ref().map(|l| {
+        let up_end = l.up_end.max(l.up.offset);
+        (
+            program_of(path, &text[l.up.offset..up_end], l.up.line, &mut errors),
+            l.down
+                .and_then(|d| program_of(path, &text[d.offset..], d.line, &mut errors)),
+        )
+    });
     let (Some(layout), Some(fields), true) = (layout, fields, errors.is_empty()) else {
         errors.sort_by_key(line_of_error);
         return Err(Failed {
@@ -136,13 +147,16 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Fa
             errors,
         });
     };
+    let (up_program, down_program) = programs.unwrap_or_default();
     let up = Section {
         sql: text[layout.up.offset..layout.up_end.max(layout.up.offset)].to_string(),
         line: layout.up.line,
+        program: up_program,
     };
     let down = layout.down.map(|start| Section {
         sql: text[start.offset..].to_string(),
         line: start.line,
+        program: down_program,
     });
     let header = checksum_header(
         &fields.down_revisions,
@@ -185,6 +199,81 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Fa
         down_revision_line: line_of(KEY_DOWN_REVISION),
         depends_on_line: line_of(KEY_DEPENDS_ON),
     })
+}
+
+/// The program of a section that is a program step: its one `-- run: <command>` line, when it
+/// has one. SQL beside it, an empty command and a second `-- run:` line are problems at their
+/// lines (pushed to `errors`; None then).
+fn program_of(
+    path: &Path,
+    sql: &str,
+    first_line: usize,
+    errors: &mut Vec<Error>,
+) -> Option<Program> {
+    let mut found: Option<Program> = None;
+    let mut bad = false;
+    for (i, raw) in sql.lines().enumerate() {
+        let line = first_line + i;
+        let Some((key, command)) = raw.trim().strip_prefix("--").and_then(header_key) else {
+            continue;
+        };
+        if key != RUN_KEY {
+            continue;
+        }
+        if command.is_empty() {
+            bad = true;
+            errors.push(
+                err_at(path, line, "'-- run:' without a command").with_hint(
+                    "write the command to run after '-- run:' (e.g. '-- run: python data/backfill.py'), \
+                     or remove the line",
+                ),
+            );
+        } else if let Some(first) = &found {
+            bad = true;
+            errors.push(
+                err_at(
+                    path,
+                    line,
+                    format_args!(
+                        "a second '-- run:' line in one section (the first is on line {})",
+                        first.line
+                    ),
+                )
+                .with_hint(
+                    "a program step runs one command: join them in one (a script file that runs \
+                     both, or 'a && b'), or put the second in a revision of its own",
+                ),
+            );
+        } else {
+            found = Some(Program {
+                command: command.to_string(),
+                line,
+            });
+        }
+    }
+    let first = found.as_ref()?;
+    if let Some(stmt) = split_statements(sql, first_line).first() {
+        errors.push(
+            err_at(
+                path,
+                stmt.line,
+                format_args!(
+                    "SQL beside '-- run:' (line {}): a section is either SQL or one program",
+                    first.line
+                ),
+            )
+            .with_hint(
+                "move the SQL to a revision of its own (before or after this one), or run it \
+                 from the program",
+            ),
+        );
+        bad = true;
+    }
+    if bad {
+        None
+    } else {
+        found
+    }
 }
 
 /// The line number in an error's `path:line: ...` message (for sorting a file's problems).
@@ -762,14 +851,16 @@ mod tests {
                 sql:
                     "CREATE TABLE server_settings (key text PRIMARY KEY, value jsonb NOT NULL);\n\n"
                         .into(),
-                line: 7
+                line: 7,
+                program: None,
             }
         );
         assert_eq!(
             s.down,
             Some(Section {
                 sql: "DROP TABLE server_settings;\n".into(),
-                line: 10
+                line: 10,
+                program: None,
             })
         );
         let up = EXAMPLE.find("-- migrate:up").unwrap();
@@ -794,6 +885,7 @@ mod tests {
                 branch_labels: vec![],
                 message: "server settings table".into(),
                 source: "migrations/002_x.sql".into(),
+                programs: Vec::new(),
             }
         );
     }
@@ -816,7 +908,8 @@ mod tests {
             s.up,
             Section {
                 sql: String::new(),
-                line: 10
+                line: 10,
+                program: None,
             }
         );
         assert_eq!(s.down, None);
@@ -1053,14 +1146,16 @@ mod tests {
             s.up,
             Section {
                 sql: "A;\n".into(),
-                line: 3
+                line: 3,
+                program: None,
             }
         );
         assert_eq!(
             s.down,
             Some(Section {
                 sql: "B;".into(),
-                line: 5
+                line: 5,
+                program: None,
             })
         );
     }
@@ -1072,7 +1167,8 @@ mod tests {
             s.down,
             Some(Section {
                 sql: String::new(),
-                line: 5
+                line: 5,
+                program: None,
             })
         );
     }

@@ -62,6 +62,8 @@ pub fn verify(
 struct Side {
     client: postgres::Client,
     excl: IntrospectOptions,
+    /// Where retort's program steps run (retort's side only).
+    programs: Option<crate::exec::program::ProgramEnv>,
 }
 
 fn verify_inner(
@@ -78,6 +80,11 @@ fn verify_inner(
     let mut ours = Side {
         client: retort_db.connect()?,
         excl: relations_to_exclude(settings),
+        programs: Some(crate::exec::program::ProgramEnv {
+            url: retort_db.url.clone(),
+            dir: project.dir.clone(),
+            schema: None,
+        }),
     };
     let mut alembic_excl = relations_to_exclude(settings);
     alembic_excl.exclude_relations.push(
@@ -90,6 +97,7 @@ fn verify_inner(
     let mut theirs = Side {
         client: alembic_db.connect()?,
         excl: alembic_excl,
+        programs: None,
     };
     let mut v = Verification::default();
 
@@ -204,8 +212,14 @@ fn compare_step(
             session.step(direction, &step.revision)?;
             introspect(&mut theirs.client, &theirs.excl)
         });
-        let retort = execute(&mut ours.client, project, table, &plan)
-            .and_then(|_| introspect(&mut ours.client, &ours.excl));
+        let retort = execute(
+            &mut ours.client,
+            project,
+            table,
+            &plan,
+            ours.programs.as_ref(),
+        )
+        .and_then(|_| introspect(&mut ours.client, &ours.excl));
         (alembic.join().expect("the Alembic side panicked"), retort)
     });
     let alembic = alembic?;

@@ -56,3 +56,33 @@ mod tests {
         assert!(!rules(&f).contains(&"missing-down"), "{f:?}");
     }
 }
+
+#[cfg(test)]
+mod program_tests {
+    use crate::lint::testing::*;
+
+    #[test]
+    fn a_program_step_is_not_linted_in_either_direction() {
+        let cfg = LintConfig::default();
+        for (up, down) in [
+            ("-- run: python 002_fill.py", None),
+            (
+                "-- run: python 002_fill.py",
+                Some("-- run: python 002_fill.py"),
+            ),
+        ] {
+            let s = script("002", "", up, down);
+            let (f, _) = lint_script(&s, &mut Model::default(), None, &cfg, true);
+            assert!(f.is_empty(), "{f:?}");
+        }
+        // SQL up, a program down: the up SQL is linted as ever, the program not at all
+        let s = script(
+            "002",
+            "",
+            "CREATE TABLE t (id int PRIMARY KEY);",
+            Some("-- run: ./undo.sh"),
+        );
+        let (f, _) = lint_script(&s, &mut Model::default(), None, &cfg, true);
+        assert_eq!(rules(&f), ["prefer-bigint-over-int"], "{f:?}");
+    }
+}
