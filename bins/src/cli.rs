@@ -148,6 +148,9 @@ impl RunArgs {
                 .ddl_retries
                 .unwrap_or(retort::exec::DEFAULT_DDL_RETRIES),
             statement_timeout: self.statement_timeout.or(settings.statement_timeout),
+            max_maintenance_work_mem: settings
+                .max_maintenance_work_mem
+                .unwrap_or(retort::exec::DEFAULT_MAX_MAINTENANCE_WORK_MEM),
             ..retort::RunOptions::default()
         }
     }

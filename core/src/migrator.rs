@@ -407,6 +407,7 @@ impl Migrator {
         let fence = self.fence.clone();
         let mut result = watched_run(&mut self.client, &self.url, observer, |exec, observer| {
             exec.set_fence(fence);
+            exec.set_max_maintenance_work_mem(opts.max_maintenance_work_mem);
             run_plan(exec, project, books, &plan, opts, observer)
         });
         if let Some(step) = baseline {

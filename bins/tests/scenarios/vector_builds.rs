@@ -1,0 +1,158 @@
+//! Vector index builds that plan themselves: on a server whose `maintenance_work_mem` (1MB)
+//! cannot hold an HNSW graph and whose `max_parallel_maintenance_workers` is 0, migrate-up
+//! raises both for the build (memory to what the graph needs, workers to what the server
+//! allows), says what it chose and why and how long the build should take, and puts them back
+//! after it; never above `MIGRATE_MAX_MAINTENANCE_WORK_MEM`; never over a script's own
+//! `-- set:`.
+
+use crate::common::*;
+
+/// A server of the test's own with small settings; its `postgres` database.
+fn small_server() -> TempServer {
+    let server = TempServer::init();
+    server.start(&[
+        "maintenance_work_mem=1MB",
+        "max_parallel_maintenance_workers=0",
+        "max_parallel_workers=2",
+        "max_worker_processes=4",
+    ]);
+    server
+}
+
+/// 001: 3,000 random 32-dimensional vectors (a graph of about 2.4 MB); 002: their HNSW index,
+/// CONCURRENTLY (with `header` in its script); 003: fails unless the session's settings are the
+/// server's again.
+fn revisions(s: &Scenario, header: &str) {
+    s.revision(
+        "001",
+        "",
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE docs (id int PRIMARY KEY, embedding vector(32));\n\
+         INSERT INTO docs SELECT i, (SELECT array_agg(random())::vector(32) FROM generate_series(1, 32) WHERE i > 0)\n\
+           FROM generate_series(1, 3000) i;\nANALYZE docs;",
+        "DROP TABLE docs; DROP EXTENSION vector;",
+    );
+    s.revision_with(
+        "002",
+        "001",
+        &format!("-- transactional: false\n{header}"),
+        "CREATE INDEX CONCURRENTLY docs_embedding ON docs USING hnsw (embedding vector_l2_ops);",
+        "DROP INDEX CONCURRENTLY docs_embedding;",
+    );
+    s.revision(
+        "003",
+        "002",
+        "DO $$ BEGIN\n  IF current_setting('maintenance_work_mem') <> '1MB' OR current_setting('max_parallel_maintenance_workers') <> '0' THEN\n    \
+           RAISE EXCEPTION 'settings left behind: %, %', current_setting('maintenance_work_mem'), current_setting('max_parallel_maintenance_workers');\n  \
+         END IF;\nEND $$;",
+        "SELECT 1;",
+    );
+}
+
+const OVERFLOW: &str = "NOTICE: hnsw graph no longer fits into maintenance_work_mem";
+
+#[test]
+fn an_hnsw_build_gets_the_memory_and_workers_it_needs_and_says_why() {
+    let server = small_server();
+    let url = server.url("127.0.0.1", "");
+    let s = Scenario::new();
+    revisions(&s, "");
+    let r = s.run_env("migrate-up", &[], &[("DATABASE_URL", &url)]).ok();
+    // 3,000 x (8 + 4·32 + 32·16 + 200) bytes = 2.4 MB, and a tenth more: 3MB
+    assert!(
+        r.stderr.contains("[002 migrations/002_x.sql:7] hnsw build: maintenance_work_mem = 3MB (server: 1.0 MB): the HNSW graph of 3000 rows x 32 dims (vector, m = 16) needs about 2.4 MB"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hnsw build: max_parallel_maintenance_workers = 2 (server: 0): what max_parallel_workers = 2 and max_worker_processes = 4 allow"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hnsw build: estimated ")
+            && r.stderr.contains("(3000 rows x 32 dims, m = 16, ef_construction = 64, in memory with 0 parallel workers)"),
+        "{}",
+        r.stderr
+    );
+    // the graph fitted: pgvector did not go on on disk
+    assert!(!r.stderr.contains(OVERFLOW), "{}", r.stderr);
+    // 003 found the server's settings again
+    assert_eq!(
+        connect(&url)
+            .query_one("SELECT version_num FROM alembic_version", &[])
+            .unwrap()
+            .get::<_, String>(0),
+        "003"
+    );
+}
+
+#[test]
+fn the_cap_and_a_scripts_own_settings_bound_the_plan() {
+    let server = small_server();
+    let url = server.url("127.0.0.1", "");
+    let s = Scenario::new();
+    revisions(&s, "");
+    // a cap that is not a size: refused before anything runs
+    let r = s
+        .run_env(
+            "migrate-up",
+            &[],
+            &[
+                ("DATABASE_URL", &url),
+                ("MIGRATE_MAX_MAINTENANCE_WORK_MEM", "lots"),
+            ],
+        )
+        .code(2);
+    assert!(
+        r.stderr
+            .contains("MIGRATE_MAX_MAINTENANCE_WORK_MEM: 'lots' is not a memory size")
+            && r.stderr.contains("512MB, 2GB"),
+        "{}",
+        r.stderr
+    );
+    assert!(connect(&url)
+        .query_opt("SELECT 1 FROM pg_class WHERE relname = 'docs'", &[])
+        .unwrap()
+        .is_none());
+    // a cap under the graph: the build gets the cap, and is told it will outgrow it
+    let r = s
+        .run_env(
+            "migrate-up",
+            &[],
+            &[
+                ("DATABASE_URL", &url),
+                ("MIGRATE_MAX_MAINTENANCE_WORK_MEM", "2MB"),
+            ],
+        )
+        .ok();
+    assert!(
+        r.stderr.contains("maintenance_work_mem = 2MB: the HNSW graph of 3000 rows x 32 dims (vector, m = 16) needs about 2.4 MB, more than the cap (MIGRATE_MAX_MAINTENANCE_WORK_MEM = 2MB)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "needs about 3MB (3000 rows x 32 dims), more than maintenance_work_mem = 2MB"
+        ) && !r.stderr.contains("in memory with")
+            && r.stderr.contains(OVERFLOW),
+        "{}",
+        r.stderr
+    );
+    // the script's own maintenance_work_mem stays; the workers it did not set are planned
+    s.run_env("migrate-down", &["001"], &[("DATABASE_URL", &url)])
+        .ok();
+    revisions(&s, "-- set: maintenance_work_mem=1MB");
+    let r = s.run_env("migrate-up", &[], &[("DATABASE_URL", &url)]).ok();
+    assert!(
+        r.stderr.contains("hnsw build: maintenance_work_mem = 1.0 MB kept (set by the script); the HNSW graph of 3000 rows x 32 dims (vector, m = 16) needs about 2.4 MB"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("max_parallel_maintenance_workers = 2 (server: 0)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(OVERFLOW), "{}", r.stderr);
+}
