@@ -156,3 +156,120 @@ fn the_cap_and_a_scripts_own_settings_bound_the_plan() {
     );
     assert!(r.stderr.contains(OVERFLOW), "{}", r.stderr);
 }
+
+/// `docs`: 3,000 random 32-dimensional vectors, analyzed.
+fn populated(s: &Scenario) {
+    s.db.execute(
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE docs (id int PRIMARY KEY, embedding vector(32));\n\
+         INSERT INTO docs SELECT i, (SELECT array_agg(random())::vector(32) FROM generate_series(1, 32) WHERE i > 0)\n\
+           FROM generate_series(1, 3000) i;\nANALYZE docs;",
+    );
+}
+
+#[test]
+fn recall_of_an_hnsw_index_is_measured_against_exact_search() {
+    let s = Scenario::new();
+    populated(&s);
+    // no index yet: said, nothing measured
+    let r = s
+        .run("migrate-check", &["--recall", "docs.embedding"])
+        .code(2);
+    assert!(
+        r.stderr
+            .contains("docs.embedding has no valid hnsw or ivfflat index"),
+        "{}",
+        r.stderr
+    );
+    s.db.execute("CREATE INDEX docs_hnsw ON docs USING hnsw (embedding vector_cosine_ops)");
+    let r = s
+        .run(
+            "migrate-check",
+            &["--recall", "docs.embedding", "--recall-queries", "30"],
+        )
+        .ok();
+    assert!(
+        r.stdout.contains("over 30 queries of docs.embedding through docs_hnsw (hnsw vector_cosine_ops, ORDER BY ... <=> ..., hnsw.ef_search = 40)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("OK: recall at or above 0.9"),
+        "{}",
+        r.stdout
+    );
+    let doc: serde_json::Value = serde_json::from_str(
+        &s.run(
+            "migrate-check",
+            &[
+                "--recall",
+                "docs.embedding",
+                "--recall-queries",
+                "30",
+                "--recall-k",
+                "5",
+                "--format",
+                "json",
+            ],
+        )
+        .ok()
+        .stdout,
+    )
+    .unwrap();
+    let rec = &doc["recall"];
+    assert_eq!(doc["ok"], true);
+    assert_eq!(
+        (rec["k"].as_u64(), rec["queries"].as_u64()),
+        (Some(5), Some(30))
+    );
+    assert!(rec["recall"].as_f64().unwrap() >= 0.9, "{doc}");
+    assert!(rec["index_ms"]["p99"].as_f64().unwrap() > 0.0, "{doc}");
+    assert_eq!(rec["operator"], "<=>");
+}
+
+#[test]
+fn a_coarse_ivfflat_index_fails_the_recall_threshold() {
+    let s = Scenario::new();
+    populated(&s);
+    // 100 lists searched one at a time (ivfflat.probes = 1): most neighbours are in other lists
+    s.db.execute(
+        "CREATE INDEX docs_ivf ON docs USING ivfflat (embedding vector_l2_ops) WITH (lists = 100)",
+    );
+    let r = s
+        .run(
+            "migrate-check",
+            &[
+                "--recall",
+                "docs.embedding",
+                "--recall-queries",
+                "30",
+                "--format",
+                "json",
+            ],
+        )
+        .code(1);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["problems"][0]["code"], "recall");
+    assert!(doc["recall"]["recall"].as_f64().unwrap() < 0.9, "{doc}");
+    assert_eq!(doc["recall"]["search_setting"], "ivfflat.probes = 1");
+    // a threshold it meets passes; one that is no share is refused
+    s.run(
+        "migrate-check",
+        &[
+            "--recall",
+            "docs.embedding",
+            "--recall-queries",
+            "30",
+            "--recall-threshold",
+            "0",
+        ],
+    )
+    .ok();
+    let r = s
+        .run(
+            "migrate-check",
+            &["--recall", "docs.embedding", "--recall-threshold", "90"],
+        )
+        .code(2);
+    assert!(r.stderr.contains("a share between 0 and 1"), "{}", r.stderr);
+}
