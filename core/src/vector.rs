@@ -180,8 +180,12 @@ pub fn size_text(bytes: f64) -> String {
 pub const TIME_PER_UNIT: f64 = 7.0e-5;
 /// The per-candidate cost that does not grow with the dimensions, in dimensions (fitted).
 pub const TIME_DIMS_OFFSET: f64 = 500.0;
-/// How much slower a build gets once its graph no longer fits (measured: about 4×).
-pub const OVERFLOW_SLOWDOWN: f64 = 4.0;
+/// How much slower a build gets once its graph no longer fits: it grows with how far the graph
+/// outgrows its memory. Measured: 3.7× for a graph of twice the memory (60,000 × 384 with 64MB),
+/// 12× for nine times (10,000 × 64 with 1MB); 1.5 × (graph / memory), between 4 and 15.
+pub fn overflow_slowdown(rows: f64, fit: f64) -> f64 {
+    (1.5 * rows / fit.max(1.0)).clamp(4.0, 15.0)
+}
 
 /// The parallel workers PostgreSQL starts for a table of `pages` 8kB pages, as its planner
 /// counts them: none under `min_parallel_table_scan_size` (8MB), then one more for each tripling.
@@ -200,7 +204,7 @@ pub fn workers_for_table(pages: f64, allowed: i64) -> i64 {
 }
 
 /// The time an HNSW build should take: in memory with `workers` parallel workers (each on a
-/// core of its own, the leader building too), and [`OVERFLOW_SLOWDOWN`] times slower for the rows
+/// core of its own, the leader building too), and [`overflow_slowdown`] times slower for the rows
 /// past the point where the graph stops fitting in `memory` bytes. Fitted on single-process
 /// builds: seconds ≈ [`TIME_PER_UNIT`]·rows·ln(rows)·(m/16)·(ef_construction/64)^0.6·
 /// (dims + 500)/564. A figure to plan by (within a factor of 2), not a promise.
@@ -224,7 +228,7 @@ pub fn hnsw_build_time(
         / (64.0 + TIME_DIMS_OFFSET);
     let fit = (memory / hnsw_row_bytes(dims, element, m)).min(rows);
     let in_memory = unit(fit) / (1.0 + workers.max(0) as f64);
-    let on_disk = (unit(rows) - unit(fit)) * OVERFLOW_SLOWDOWN;
+    let on_disk = (unit(rows) - unit(fit)) * overflow_slowdown(rows, fit);
     Duration::from_secs_f64(scale * (in_memory + on_disk))
 }
 
@@ -613,6 +617,10 @@ mod tests {
             );
         }
         assert!(t(60_000.0, 384, 16, 64, 3) < t(60_000.0, 384, 16, 64, 0) / 3.0);
+        // 10,000 x 64 with 1MB took 3m35s where 64MB took 17.6 s
+        let small = hnsw_build_time(10_000.0, 64, 4.0, 16, 64, 0, 1_048_576.0).as_secs_f64();
+        let fits = hnsw_build_time(10_000.0, 64, 4.0, 16, 64, 0, 67_108_864.0).as_secs_f64();
+        assert!((8.0..16.0).contains(&(small / fits)), "{small} {fits}");
         // workers: none for a table under 8MB, then one per tripling
         assert_eq!(workers_for_table(1000.0, 8), 0);
         assert_eq!(workers_for_table(12_000.0, 8), 3);

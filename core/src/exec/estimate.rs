@@ -59,6 +59,8 @@ pub struct EtaTracker {
     /// The samples of the last [`WINDOW`] (and the one just before it).
     recent: std::collections::VecDeque<(Duration, i64)>,
     expected: Option<GraphOverflow>,
+    /// The build time estimated before it started: the figure until a rate is measured.
+    estimate: Option<Duration>,
     slowed: Option<Slowdown>,
 }
 
@@ -69,6 +71,13 @@ impl EtaTracker {
             expected,
             ..Default::default()
         }
+    }
+
+    /// With the build time estimated before it started ([`crate::vector::hnsw_build_time`]),
+    /// said as the time left until the build's own rate has been measured.
+    pub fn with_estimate(mut self, estimate: Option<Duration>) -> Self {
+        self.estimate = estimate;
+        self
     }
 
     /// pgvector said the graph no longer fits: the rate so far no longer holds.
@@ -106,6 +115,15 @@ impl EtaTracker {
                 .map(|o| format!(" (about {} needed)", o.needed))
                 .unwrap_or_default()
         };
+        if let (None, None, Some(e)) = (left, &self.slowed, self.estimate) {
+            if e > now {
+                return Eta {
+                    left: Some(e - now),
+                    at_least: false,
+                    note: Some("estimated before the build".into()),
+                };
+            }
+        }
         match &self.slowed {
             None => match &self.expected {
                 None => Eta {
@@ -205,6 +223,20 @@ mod tests {
             t.sample(secs(5.0), "building index: sorting", 10, 50).left,
             Some(secs(4.0))
         );
+    }
+
+    #[test]
+    fn the_estimate_before_the_build_stands_until_a_rate_is_measured() {
+        let mut t = EtaTracker::new(None).with_estimate(Some(secs(30.0)));
+        let e = t.sample(secs(2.0), LOAD, 100, 1000);
+        assert_eq!(e.left, Some(secs(28.0)));
+        assert_eq!(e.note.as_deref(), Some("estimated before the build"));
+        // then the build's own rate: 100 a second, 800 left
+        let e = t.sample(secs(3.0), LOAD, 200, 1000);
+        assert_eq!((e.left, e.note), (Some(secs(8.0)), None));
+        // an estimate already passed says nothing
+        let mut t = EtaTracker::new(None).with_estimate(Some(secs(1.0)));
+        assert_eq!(t.sample(secs(2.0), LOAD, 100, 1000), Eta::default());
     }
 
     #[test]

@@ -173,22 +173,27 @@ pub fn watched_run<R>(
     })
 }
 
+/// What planning a vector index build did: the graph will not fit (for the ETA), the settings
+/// it set (to reset after the statement), the build time it estimated.
+#[derive(Default)]
+struct Planned {
+    overflow: Option<GraphOverflow>,
+    set: Vec<String>,
+    estimate: Option<Duration>,
+}
+
 impl PgExecutor<'_> {
     /// Plans a vector index build (see [`crate::vector`]): reads the rows, dimensions and
     /// settings, raises `maintenance_work_mem` and `max_parallel_maintenance_workers` for the
     /// statement where nobody chose them (the names set are returned, to be reset after it),
     /// logs what it chose and why and the time it should take, and warns when the HNSW graph
     /// will not fit even so (which the ETA is told). Best effort: a failed look-up plans nothing.
-    fn plan_vector_build(
-        &mut self,
-        build: &VectorBuild,
-        at: &StatementAt,
-    ) -> (Option<GraphOverflow>, Vec<String>) {
+    fn plan_vector_build(&mut self, build: &VectorBuild, at: &StatementAt) -> Planned {
         let Some(facts) = self.build_facts(build) else {
-            return (None, Vec::new());
+            return Planned::default();
         };
         if facts.rows <= 0.0 || facts.dims <= 0 {
-            return (None, Vec::new()); // a new or never-analyzed table: nothing to size
+            return Planned::default(); // a new or never-analyzed table: nothing to size
         }
         let plan = plan_build(build, &facts, self.max_maintenance_work_mem);
         let place = format!("[{} {}:{}]", at.revision, at.path, at.line);
@@ -219,7 +224,11 @@ impl PgExecutor<'_> {
             );
         }
         if !plan.overflows(build) {
-            return (None, set);
+            return Planned {
+                overflow: None,
+                set,
+                estimate: plan.estimate,
+            };
         }
         let (needed, setting) = (setting_for(plan.needed), setting_for(plan.memory));
         log::warn!(
@@ -235,7 +244,11 @@ impl PgExecutor<'_> {
                 ""
             }
         );
-        (Some(GraphOverflow { needed, setting }), set)
+        Planned {
+            overflow: Some(GraphOverflow { needed, setting }),
+            set,
+            estimate: plan.estimate,
+        }
     }
 
     /// The table's rows, the column's dimensions and type, and the settings with their sources.
@@ -318,6 +331,7 @@ impl PgExecutor<'_> {
         at: &StatementAt,
         url: DbUrl,
         expected: Option<GraphOverflow>,
+        estimate: Option<Duration>,
     ) -> std::result::Result<(), SqlFailure> {
         let token = self.client.cancel_token();
         let armed = interrupt::arm(Box::new(move || {
@@ -338,7 +352,7 @@ impl PgExecutor<'_> {
             return self.execute(sql);
         };
         let overflowed = self.monitor.as_ref().map(|m| {
-            m.start(at.clone(), expected);
+            m.start(at.clone(), expected, estimate);
             m.overflow_signal()
         });
         let at_n = at.clone();
@@ -381,14 +395,14 @@ impl Executor for PgExecutor<'_> {
         let Some(url) = self.url.clone() else {
             return self.execute(sql);
         };
-        let (expected, planned) = match vector_build(sql) {
+        let planned = match vector_build(sql) {
             Some(build) => self.plan_vector_build(&build, at),
-            None => (None, Vec::new()),
+            None => Planned::default(),
         };
-        let result = self.run_watched(sql, at, url, expected);
-        if !planned.is_empty() {
+        let result = self.run_watched(sql, at, url, planned.overflow, planned.estimate);
+        if !planned.set.is_empty() {
             // back to what it was (in a failed transaction this fails; its ROLLBACK undoes the SET)
-            let reset: Vec<String> = planned.iter().map(|n| format!("RESET {n};")).collect();
+            let reset: Vec<String> = planned.set.iter().map(|n| format!("RESET {n};")).collect();
             let _ = self.client.batch_execute(&reset.join("\n"));
         }
         result
