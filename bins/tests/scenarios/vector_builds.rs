@@ -340,3 +340,46 @@ fn queries_no_index_serves_are_found_in_pg_stat_statements() {
     );
     assert!(r.stdout.contains("OK: 1 head"), "{}", r.stdout);
 }
+
+#[test]
+fn through_transaction_pooling_a_build_gets_no_session_settings() {
+    let s = Scenario::new();
+    s.revision(
+        "001",
+        "",
+        "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE docs (id int PRIMARY KEY, embedding vector(32));\n\
+         INSERT INTO docs SELECT i, (SELECT array_agg(random())::vector(32) FROM generate_series(1, 32) WHERE i > 0)\n\
+           FROM generate_series(1, 3000) i;\nANALYZE docs;",
+        "DROP TABLE docs;",
+    );
+    s.revision(
+        "002",
+        "001",
+        "CREATE INDEX docs_embedding ON docs USING hnsw (embedding vector_l2_ops);",
+        "DROP INDEX docs_embedding;",
+    );
+    s.run("migrate-up", &["001"]).ok();
+    // a session SET would stay on whichever server connection the pooler hands out next
+    let bouncer = PgBouncer::start("transaction");
+    let url = bouncer.url(&s.db.name);
+    let r = s
+        .run_env(
+            "migrate-up",
+            &["--allow-unsafe"],
+            &[("DATABASE_URL", url.as_str())],
+        )
+        .ok();
+    assert!(
+        r.stderr.contains(
+            "hnsw build: settings not raised: the connection goes through transaction pooling"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("max_parallel_maintenance_workers = 8"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.db.version_rows(), ["002"]);
+}

@@ -40,6 +40,8 @@ pub struct PgExecutor<'a> {
     fence: Option<String>,
     /// `MIGRATE_MAX_MAINTENANCE_WORK_MEM` in bytes: the most a planned vector build gets.
     max_maintenance_work_mem: f64,
+    /// Raise a vector build's settings (not through transaction pooling).
+    plan_builds: bool,
 }
 
 impl<'a> PgExecutor<'a> {
@@ -53,6 +55,7 @@ impl<'a> PgExecutor<'a> {
             delivered: Arc::new(AtomicUsize::new(0)),
             fence: None,
             max_maintenance_work_mem: super::DEFAULT_MAX_MAINTENANCE_WORK_MEM as f64,
+            plan_builds: true,
         }
     }
 
@@ -60,6 +63,12 @@ impl<'a> PgExecutor<'a> {
     /// [`crate::db::lease`]).
     pub fn set_fence(&mut self, fence: Option<String>) {
         self.fence = fence;
+    }
+
+    /// Whether vector index builds get settings of their own (`false` through transaction
+    /// pooling, where a session `SET` would stay on a server connection other clients get).
+    pub fn set_plan_vector_builds(&mut self, on: bool) {
+        self.plan_builds = on;
     }
 
     /// The most `maintenance_work_mem` a planned vector index build gets, in bytes.
@@ -100,6 +109,7 @@ impl<'a> PgExecutor<'a> {
             delivered,
             fence: None,
             max_maintenance_work_mem: super::DEFAULT_MAX_MAINTENANCE_WORK_MEM as f64,
+            plan_builds: true,
         }
     }
 }
@@ -195,7 +205,20 @@ impl PgExecutor<'_> {
         if facts.rows <= 0.0 || facts.dims <= 0 {
             return Planned::default(); // a new or never-analyzed table: nothing to size
         }
-        let plan = plan_build(build, &facts, self.max_maintenance_work_mem);
+        let mut plan = plan_build(build, &facts, self.max_maintenance_work_mem);
+        if !self.plan_builds {
+            let kept = BuildFacts {
+                memory_source: "session".into(),
+                workers_source: "session".into(),
+                ..facts.clone()
+            };
+            plan = plan_build(build, &kept, self.max_maintenance_work_mem);
+            plan.reasons = vec![format!(
+                "settings not raised: the connection goes through transaction pooling, where a session SET stays on a server connection other clients get (set MIGRATE_DIRECT_URL, or '-- set:' in a transactional script); maintenance_work_mem = {}, the graph needs about {}",
+                crate::vector::size_text(facts.memory),
+                crate::vector::size_text(plan.needed)
+            )];
+        }
         let place = format!("[{} {}:{}]", at.revision, at.path, at.line);
         let mut set = Vec::new();
         for (name, value) in &plan.set {
