@@ -205,14 +205,18 @@ impl PgExecutor<'_> {
         if facts.rows <= 0.0 || facts.dims <= 0 {
             return Planned::default(); // a new or never-analyzed table: nothing to size
         }
-        let mut plan = plan_build(build, &facts, self.max_maintenance_work_mem);
-        if !self.plan_builds {
-            let kept = BuildFacts {
+        // through transaction pooling the settings stay as they are, as if someone chose them
+        let planned_on = if self.plan_builds {
+            facts.clone()
+        } else {
+            BuildFacts {
                 memory_source: "session".into(),
                 workers_source: "session".into(),
                 ..facts.clone()
-            };
-            plan = plan_build(build, &kept, self.max_maintenance_work_mem);
+            }
+        };
+        let mut plan = plan_build(build, &planned_on, self.max_maintenance_work_mem);
+        if !self.plan_builds {
             plan.reasons = vec![format!(
                 "settings not raised: the connection goes through transaction pooling, where a session SET stays on a server connection other clients get (set MIGRATE_DIRECT_URL, or '-- set:' in a transactional script); maintenance_work_mem = {}, the graph needs about {}",
                 crate::vector::size_text(facts.memory),
