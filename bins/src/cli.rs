@@ -155,6 +155,9 @@ impl RunArgs {
                 .unwrap_or(retort::exec::DEFAULT_DDL_RETRIES),
             statement_timeout: self.statement_timeout.or(settings.statement_timeout),
             program_timeout: self.program_timeout.or(settings.program_timeout),
+            max_maintenance_work_mem: settings
+                .max_maintenance_work_mem
+                .unwrap_or(retort::exec::DEFAULT_MAX_MAINTENANCE_WORK_MEM),
             ..retort::RunOptions::default()
         }
     }

@@ -8,7 +8,7 @@
 //! - values, no I/O: [`error`], [`config`] (settings and URLs), [`words`] (durations, plurals,
 //!   heads in messages), [`interrupt`] (the process's SIGINT/SIGTERM flag), [`script`], [`sql`],
 //!   [`graph`], [`plan`] (steps and transaction segments), [`policy`] (pre-run refusals),
-//!   [`project`], [`schema::model`], [`schema::change`], [`mod@schema::diff`], [`schema::filter`],
+//!   [`project`], [`vector`] (pgvector index builds: their memory, time and settings), [`schema::model`], [`schema::change`], [`mod@schema::diff`], [`schema::filter`],
 //!   [`schema::render`];
 //! - the database edge: [`db`] (connection, version table, lock, records, catalog),
 //!   [`mod@schema::introspect`], [`schema::shadow`] (throwaway databases), [`schema::command`],
@@ -37,6 +37,7 @@ pub mod policy;
 pub mod project;
 pub mod script;
 pub mod sql;
+pub mod vector;
 pub mod words;
 
 // the database edge (and the schema's modules, each in its layer)

@@ -82,6 +82,9 @@ pub struct Migrator {
     direct_url: Option<DbUrl>,
     /// While a lease is held: the statement each of the run's transactions begins with.
     fence: Option<String>,
+    /// The run's connection goes through transaction pooling: no session settings of retort's
+    /// own (a vector build's planned settings would stay on a server connection others get).
+    pooled: bool,
 }
 
 impl Migrator {
@@ -114,6 +117,7 @@ impl Migrator {
             app: app.to_string(),
             direct_url: settings.direct_url.clone(),
             fence: None,
+            pooled: false,
         })
     }
 
@@ -420,9 +424,12 @@ impl Migrator {
             dir: project.dir.clone(),
             schema: self.table.name.schema.clone(),
         };
+        let pooled = self.pooled;
         let mut result = watched_run(&mut self.client, &self.url, observer, |exec, observer| {
             exec.set_fence(fence);
             exec.set_programs(Some(programs));
+            exec.set_max_maintenance_work_mem(opts.max_maintenance_work_mem);
+            exec.set_plan_vector_builds(!pooled);
             run_plan(exec, project, books, &plan, opts, observer)
         });
         if let Some(step) = baseline {
@@ -609,6 +616,7 @@ impl Migrator {
             seen,
         )?;
         self.fence = lock.fence();
+        self.pooled = seen.transaction_pooling.is_some();
         Ok(lock)
     }
 

@@ -16,10 +16,10 @@ use retort_cli::cli::{self, CommonArgs};
   migrate-check
   # pull-request CI, no database: lint what comes after 0042, as annotations on the diff
   migrate-check --offline --lint --since 0042 --format github
-  # every down section undoes its up section (in a shadow database)
-  migrate-check --round-trip
   # a replica's init container: wait up to 5 minutes for the migration job, then start
-  migrate-check --wait-for-heads 5m"
+  migrate-check --wait-for-heads 5m
+  # the ANN index of chunks.embedding finds at least 95 % of the 10 nearest neighbours
+  migrate-check --recall chunks.embedding --recall-threshold 0.95"
 )]
 struct Args {
     /// Check the scripts only; no database needed (for CI on pull requests).
@@ -75,6 +75,21 @@ struct Args {
     #[arg(long, value_name = "DURATION", conflicts_with_all = ["offline", "lint", "lint_all", "round_trip"],
           value_parser = |s: &str| retort::config::parse_duration(s).map_err(|e| e.to_string()))]
     wait_for_heads: Option<std::time::Duration>,
+    /// Measure the recall of the hnsw/ivfflat index on TABLE.COLUMN instead of the other checks:
+    /// a sample of the column's own vectors as queries, the index's top k against exact search
+    /// (index scans off), at the session's hnsw.ef_search / ivfflat.probes; exit 1 under
+    /// --recall-threshold (docs/vector-builds.md).
+    #[arg(long, value_name = "TABLE.COLUMN", conflicts_with_all = ["offline", "lint", "lint_all", "round_trip", "wait_for_heads"])]
+    recall: Option<String>,
+    /// The lowest mean recall@k that passes (default 0.9).
+    #[arg(long, value_name = "SHARE", requires = "recall")]
+    recall_threshold: Option<f64>,
+    /// Neighbours compared per query (default 10).
+    #[arg(long, value_name = "K", requires = "recall")]
+    recall_k: Option<usize>,
+    /// Queries sampled from the column (default 100).
+    #[arg(long, value_name = "N", requires = "recall")]
+    recall_queries: Option<usize>,
     /// Output: text, json (a stable document, see docs/json.md), or github (lint findings and
     /// problems as GitHub Actions annotations).
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
@@ -146,6 +161,28 @@ fn main() {
             return Err(retort::Error::usage(format!(
                 "{flag} checks the scripts, not the targets: run it without --targets (once, in CI)"
             )));
+        }
+        if let Some(target) = &a.recall {
+            if fleet {
+                return Err(retort::Error::usage(
+                    "--recall measures one database's index: run it without --targets",
+                ));
+            }
+            let (settings, _) = a.common.settings_and_env()?;
+            let mut opts = retort::commands::recall::RecallOptions::new(target);
+            opts.threshold = a.recall_threshold.unwrap_or(opts.threshold);
+            opts.k = a.recall_k.unwrap_or(opts.k);
+            opts.queries = a.recall_queries.unwrap_or(opts.queries);
+            let r = retort::commands::recall::recall(&settings, &opts, "migrate-check")?;
+            match a.format {
+                CheckFormat::Json => print!("{}", cli::json_text(&output::recall::json(&r))),
+                _ => print!("{}", output::recall::text(&r)),
+            }
+            return Ok(if r.ok() {
+                0
+            } else {
+                retort::error::exit::PROBLEMS
+            });
         }
         let (mut settings, env) = a.common.settings_and_env()?;
         if let Some(p) = &a.schema {

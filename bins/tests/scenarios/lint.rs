@@ -50,8 +50,13 @@ fn an_hnsw_build_on_a_table_with_rows_is_refused_with_its_size_and_memory() {
         .unwrap_or_else(|| panic!("no finding: {doc}"));
     let msg = f["message"].as_str().unwrap();
     assert!(msg.contains("1,000 rows"), "{msg}");
-    // (8 + 4·384) × 1,000 × 1.3 = 2.0 MB against 1 MB
-    assert!(msg.contains("estimated build memory 1.9 MB"), "{msg}");
+    // (8 + 4·384 + 32·16 + 200) × 1,000 = 2.3 MB against 1 MB
+    assert!(
+        msg.contains(
+            "estimated build memory 2.2 MB ((8 + 4·384 + 32·m + 200) bytes × rows, m = 16)"
+        ),
+        "{msg}"
+    );
     assert!(
         msg.contains("maintenance_work_mem 1.0 MB") && msg.contains("will not fit"),
         "{msg}"

@@ -36,3 +36,4 @@ mod staging;
 mod state_and_config;
 mod trust;
 mod upgrade_downgrade;
+mod vector_builds;

@@ -60,6 +60,9 @@ pub struct CheckReport {
     pub lint: Option<LintReport>,
     /// The round trip, when asked for and the scripts load.
     pub round_trip: Option<RoundTripReport>,
+    /// What is worth knowing but fails nothing: the application's vector queries no index
+    /// serves ([`crate::commands::vector_queries`]).
+    pub findings: Vec<Problem>,
 }
 
 impl CheckReport {
@@ -210,6 +213,21 @@ fn check_database(
                 if invalid.len() == 1 { "it" } else { "them" }
             ),
         });
+    }
+    match crate::commands::vector_queries::check(&mut m.client) {
+        Ok(unserved) => report
+            .findings
+            .extend(unserved.into_iter().map(|u| Problem {
+                code: "vector_query_unindexed",
+                message: format!(
+                    "{} ({} call{}): {}",
+                    u.query.split_whitespace().collect::<Vec<_>>().join(" "),
+                    u.calls,
+                    crate::words::plural(u.calls.max(0) as usize),
+                    u.why
+                ),
+            })),
+        Err(line) => log::info!("{line}"),
     }
     let plan = m
         .project

@@ -6,6 +6,8 @@ pub mod check;
 pub mod history;
 pub mod import;
 pub mod lint;
+pub mod recall;
 pub mod revision;
 pub mod roundtrip;
+pub mod vector_queries;
 pub mod wait;

@@ -155,6 +155,7 @@ pub const READ_VARIABLES: &[&str] = &[
     "MIGRATE_DDL_LOCK_TIMEOUT",
     "MIGRATE_STATEMENT_TIMEOUT",
     "MIGRATE_PROGRAM_TIMEOUT",
+    "MIGRATE_MAX_MAINTENANCE_WORK_MEM",
     "PGUSER",
     "PGPASSWORD",
     "PGSSLMODE",
@@ -250,6 +251,9 @@ pub struct Settings {
     pub statement_timeout: Option<Duration>,
     /// `MIGRATE_PROGRAM_TIMEOUT` (`--program-timeout` wins): how long a program step may run.
     pub program_timeout: Option<Duration>,
+    /// `MIGRATE_MAX_MAINTENANCE_WORK_MEM` in bytes (`2GB`, `512MB`): the most memory retort
+    /// gives a vector index build on its own.
+    pub max_maintenance_work_mem: Option<u64>,
 }
 
 /// `e` about the value of the variable `key`.
@@ -261,6 +265,25 @@ fn named(key: &str, mut e: Error) -> Error {
         None => fix,
     });
     e
+}
+
+/// A memory size as PostgreSQL writes it: `512MB`, `2GB`, `64kB` (a bare number: megabytes).
+pub fn parse_memory(v: &str) -> Result<u64> {
+    let t = v.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "mb" => 1 << 20,
+        "kb" => 1 << 10,
+        "gb" => 1 << 30,
+        "tb" => 1 << 40,
+        _ => 0,
+    };
+    match n.parse::<u64>() {
+        Ok(n) if scale > 0 && n > 0 => Ok(n.saturating_mul(scale)),
+        _ => Err(Error::usage(format!("'{v}' is not a memory size"))
+            .with_hint("write it as PostgreSQL does: 512MB, 2GB")),
+    }
 }
 
 /// A duration from the variable `key` (environment, else `.env`).
@@ -383,6 +406,10 @@ impl Settings {
             ddl_lock_timeout: env_duration(env, "MIGRATE_DDL_LOCK_TIMEOUT")?,
             statement_timeout: env_duration(env, "MIGRATE_STATEMENT_TIMEOUT")?,
             program_timeout: env_duration(env, "MIGRATE_PROGRAM_TIMEOUT")?,
+            max_maintenance_work_mem: env
+                .get("MIGRATE_MAX_MAINTENANCE_WORK_MEM")
+                .map(|v| parse_memory(&v).map_err(|e| named("MIGRATE_MAX_MAINTENANCE_WORK_MEM", e)))
+                .transpose()?,
         })
     }
 

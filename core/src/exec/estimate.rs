@@ -1,10 +1,8 @@
 //! How long an index build will take, before and while it runs.
 //!
-//! Before an HNSW build on an existing table: will the graph fit in `maintenance_work_mem`?
-//! pgvector builds fast while it does and slows down sharply once it does not (it says so
-//! only in a NOTICE, mid-build). The estimate used in practice is
-//! (8 + 4·dims) bytes × rows × 1.3 for `vector` (`halfvec`: 2·dims), from the table's row
-//! estimate; the warning names the setting that would fit.
+//! Before a vector index build, [`crate::vector::plan_build`] sizes the graph (measured bytes a
+//! row), raises the session's settings, and estimates the time; what is left here is the
+//! build's progress once it runs.
 //!
 //! While it runs, [`EtaTracker`] turns the progress samples into the time left. A straight line
 //! from the rate so far is only honest while the rate holds, and an HNSW build that outgrows
@@ -14,55 +12,6 @@
 //! falling to under a third of what it was), and then the rate measured since the slowdown.
 
 use std::time::Duration;
-
-/// What an `CREATE INDEX ... USING hnsw (column ...)` statement builds on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HnswBuild {
-    /// The table as written (possibly schema-qualified, possibly quoted).
-    pub table: String,
-    pub column: String,
-}
-
-/// Finds the table and the first key column of an HNSW index build; `None` for anything
-/// else (an expression key, another method).
-pub fn hnsw_build(sql: &str) -> Option<HnswBuild> {
-    let lower = sql.to_ascii_lowercase();
-    if !lower.trim_start().starts_with("create") || !lower.contains(" index") {
-        return None;
-    }
-    let using = lower.find("using hnsw")?;
-    let on = lower[..using].rfind(" on ")?;
-    let mut table = sql[on + 4..using].trim();
-    if table.to_ascii_lowercase().starts_with("only ") {
-        table = table[5..].trim();
-    }
-    let rest = sql[using + "using hnsw".len()..].trim_start();
-    let inner = rest.strip_prefix('(')?.trim_start();
-    let end = inner.find(|c: char| c.is_whitespace() || c == ')' || c == ',')?;
-    let column = &inner[..end];
-    let plain =
-        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "_.\"".contains(c));
-    (plain(table) && plain(column) && !column.contains('(')).then(|| HnswBuild {
-        table: table.to_string(),
-        column: column.trim_matches('"').to_string(),
-    })
-}
-
-/// Bytes the graph needs: (8 + bytes per element·dims) × rows × 1.3.
-pub fn graph_bytes(rows: f64, dims: i64, halfvec: bool) -> f64 {
-    let per = if halfvec { 2.0 } else { 4.0 };
-    (8.0 + per * dims as f64) * rows.max(0.0) * 1.3
-}
-
-/// `150MB`, `2GB`: a setting value that holds `bytes`, rounded up.
-pub fn setting_for(bytes: f64) -> String {
-    let mb = (bytes / (1024.0 * 1024.0)).ceil() as u64;
-    if mb >= 1024 {
-        format!("{}GB", mb.div_ceil(1024))
-    } else {
-        format!("{}MB", mb.max(1))
-    }
-}
 
 /// The estimate said the HNSW graph will not fit: `about 3MB`, `maintenance_work_mem = 1MB`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +59,8 @@ pub struct EtaTracker {
     /// The samples of the last [`WINDOW`] (and the one just before it).
     recent: std::collections::VecDeque<(Duration, i64)>,
     expected: Option<GraphOverflow>,
+    /// The build time estimated before it started: the figure until a rate is measured.
+    estimate: Option<Duration>,
     slowed: Option<Slowdown>,
 }
 
@@ -120,6 +71,13 @@ impl EtaTracker {
             expected,
             ..Default::default()
         }
+    }
+
+    /// With the build time estimated before it started ([`crate::vector::hnsw_build_time`]),
+    /// said as the time left until the build's own rate has been measured.
+    pub fn with_estimate(mut self, estimate: Option<Duration>) -> Self {
+        self.estimate = estimate;
+        self
     }
 
     /// pgvector said the graph no longer fits: the rate so far no longer holds.
@@ -157,6 +115,15 @@ impl EtaTracker {
                 .map(|o| format!(" (about {} needed)", o.needed))
                 .unwrap_or_default()
         };
+        if let (None, None, Some(e)) = (left, &self.slowed, self.estimate) {
+            if e > now {
+                return Eta {
+                    left: Some(e - now),
+                    at_least: false,
+                    note: Some("estimated before the build".into()),
+                };
+            }
+        }
         match &self.slowed {
             None => match &self.expected {
                 None => Eta {
@@ -233,30 +200,6 @@ impl EtaTracker {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_hnsw_build_is_recognised_and_sized() {
-        assert_eq!(
-            hnsw_build("CREATE INDEX CONCURRENTLY docs_e ON public.docs USING hnsw (embedding vector_l2_ops) WITH (m = 16)"),
-            Some(HnswBuild { table: "public.docs".into(), column: "embedding".into() })
-        );
-        assert_eq!(
-            hnsw_build("create index on ONLY docs using hnsw (\"Emb\" vector_cosine_ops)")
-                .map(|b| b.column),
-            Some("Emb".into())
-        );
-        assert_eq!(hnsw_build("CREATE INDEX x ON docs USING btree (id)"), None);
-        assert_eq!(
-            hnsw_build("CREATE INDEX x ON docs USING hnsw ((e::halfvec(3)) halfvec_l2_ops)"),
-            None
-        );
-        // 1M x 1536 vector: about 8 GB
-        let b = graph_bytes(1_000_000.0, 1536, false);
-        assert!((7.0e9..8.5e9).contains(&b), "{b}");
-        assert_eq!(setting_for(b), "8GB");
-        assert_eq!(setting_for(graph_bytes(30_000.0, 64, false)), "10MB");
-        assert!(graph_bytes(10.0, 100, true) < graph_bytes(10.0, 100, false));
-    }
-
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
     }
@@ -280,6 +223,20 @@ mod tests {
             t.sample(secs(5.0), "building index: sorting", 10, 50).left,
             Some(secs(4.0))
         );
+    }
+
+    #[test]
+    fn the_estimate_before_the_build_stands_until_a_rate_is_measured() {
+        let mut t = EtaTracker::new(None).with_estimate(Some(secs(30.0)));
+        let e = t.sample(secs(2.0), LOAD, 100, 1000);
+        assert_eq!(e.left, Some(secs(28.0)));
+        assert_eq!(e.note.as_deref(), Some("estimated before the build"));
+        // then the build's own rate: 100 a second, 800 left
+        let e = t.sample(secs(3.0), LOAD, 200, 1000);
+        assert_eq!((e.left, e.note), (Some(secs(8.0)), None));
+        // an estimate already passed says nothing
+        let mut t = EtaTracker::new(None).with_estimate(Some(secs(1.0)));
+        assert_eq!(t.sample(secs(2.0), LOAD, 100, 1000), Eta::default());
     }
 
     #[test]

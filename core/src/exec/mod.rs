@@ -47,7 +47,9 @@ use crate::db::records::Records;
 use crate::db::{SqlFailure, VersionTable};
 use crate::error::Result;
 pub use observe::{log_notice, program_line, DebugObserver, LogObserver, Observer, QuietObserver};
-pub use options::{RunOptions, DEFAULT_DDL_LOCK_TIMEOUT, DEFAULT_DDL_RETRIES};
+pub use options::{
+    RunOptions, DEFAULT_DDL_LOCK_TIMEOUT, DEFAULT_DDL_RETRIES, DEFAULT_MAX_MAINTENANCE_WORK_MEM,
+};
 pub use report::{BatchAt, FailureState, ProgramRun, RunError, RunReport, RunResult, StepResult};
 pub use run::run_plan;
 pub use steps::{step_settings, step_title};

@@ -47,6 +47,8 @@ struct Current {
     running: Option<(StatementAt, Instant)>,
     /// The estimate said the statement's HNSW graph will not fit.
     expected: Option<GraphOverflow>,
+    /// The build time estimated before it started.
+    estimate: Option<std::time::Duration>,
 }
 
 /// The watcher thread's handle; dropping it ends the thread. Starting and ending a statement
@@ -81,8 +83,14 @@ impl Monitor {
         Some(m)
     }
 
-    /// A statement starts; `expected`: the estimate said its HNSW graph will not fit.
-    pub fn start(&self, at: StatementAt, expected: Option<GraphOverflow>) {
+    /// A statement starts; `expected`: the estimate said its HNSW graph will not fit;
+    /// `estimate`: the build time estimated before it.
+    pub fn start(
+        &self,
+        at: StatementAt,
+        expected: Option<GraphOverflow>,
+        estimate: Option<std::time::Duration>,
+    ) {
         self.overflowed.store(false, Ordering::SeqCst);
         if let Ok(mut b) = self.blockers.lock() {
             b.clear();
@@ -91,6 +99,7 @@ impl Monitor {
             c.seq += 1;
             c.running = Some((at, Instant::now()));
             c.expected = expected;
+            c.estimate = estimate;
         }
     }
 
@@ -149,8 +158,8 @@ fn watch(mut client: Client, pid: i32, shared: Shared, out: Sender<Live>) {
     };
     while alive.load(Ordering::SeqCst) {
         std::thread::sleep(FIRST_LOOK);
-        let (seq, running, expected) = match current.lock() {
-            Ok(c) => (c.seq, c.running.clone(), c.expected.clone()),
+        let (seq, running, expected, estimate) = match current.lock() {
+            Ok(c) => (c.seq, c.running.clone(), c.expected.clone(), c.estimate),
             Err(_) => return,
         };
         let Some((at, started)) = running else {
@@ -161,7 +170,7 @@ fn watch(mut client: Client, pid: i32, shared: Shared, out: Sender<Live>) {
                 seq,
                 last_look: None,
                 last_beat: None,
-                eta: EtaTracker::new(expected),
+                eta: EtaTracker::new(expected).with_estimate(estimate),
             };
         }
         let elapsed = started.elapsed();

@@ -19,6 +19,7 @@ use crate::db::SqlFailure;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
 use crate::plan::Step;
+use crate::vector::{plan_build, setting_for, vector_build, BuildFacts, VectorBuild};
 use postgres::Client;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -41,6 +42,10 @@ pub struct PgExecutor<'a> {
     /// What program steps get: the database's URL, the migrations directory. None: program
     /// steps cannot run.
     programs: Option<ProgramEnv>,
+    /// `MIGRATE_MAX_MAINTENANCE_WORK_MEM` in bytes: the most a planned vector build gets.
+    max_maintenance_work_mem: f64,
+    /// Raise a vector build's settings (not through transaction pooling).
+    plan_builds: bool,
 }
 
 impl<'a> PgExecutor<'a> {
@@ -54,6 +59,8 @@ impl<'a> PgExecutor<'a> {
             delivered: Arc::new(AtomicUsize::new(0)),
             fence: None,
             programs: None,
+            max_maintenance_work_mem: super::DEFAULT_MAX_MAINTENANCE_WORK_MEM as f64,
+            plan_builds: true,
         }
     }
 
@@ -66,6 +73,17 @@ impl<'a> PgExecutor<'a> {
     /// Lets program steps run, on the database `env` names (see [`super::program`]).
     pub fn set_programs(&mut self, env: Option<ProgramEnv>) {
         self.programs = env;
+    }
+
+    /// Whether vector index builds get settings of their own (`false` through transaction
+    /// pooling, where a session `SET` would stay on a server connection other clients get).
+    pub fn set_plan_vector_builds(&mut self, on: bool) {
+        self.plan_builds = on;
+    }
+
+    /// The most `maintenance_work_mem` a planned vector index build gets, in bytes.
+    pub fn set_max_maintenance_work_mem(&mut self, bytes: u64) {
+        self.max_maintenance_work_mem = bytes as f64;
     }
 
     /// With a watcher on a second connection to `url` (heartbeats, blockers, sent to `live`)
@@ -101,6 +119,8 @@ impl<'a> PgExecutor<'a> {
             delivered,
             fence: None,
             programs: None,
+            max_maintenance_work_mem: super::DEFAULT_MAX_MAINTENANCE_WORK_MEM as f64,
+            plan_builds: true,
         }
     }
 }
@@ -177,22 +197,116 @@ pub fn watched_run<R>(
     })
 }
 
+/// What planning a vector index build did: the graph will not fit (for the ETA), the settings
+/// it set (to reset after the statement), the build time it estimated.
+#[derive(Default)]
+struct Planned {
+    overflow: Option<GraphOverflow>,
+    set: Vec<String>,
+    estimate: Option<Duration>,
+}
+
 impl PgExecutor<'_> {
-    /// Warns when the HNSW graph of `build` will not fit in `maintenance_work_mem` as it is
-    /// for this statement (after the script's `-- set:`), and says so to the ETA. Best effort:
-    /// a failed look-up says nothing.
-    fn warn_if_graph_does_not_fit(
-        &mut self,
-        build: &super::estimate::HnswBuild,
-        at: &StatementAt,
-    ) -> Option<GraphOverflow> {
-        use super::estimate::{graph_bytes, setting_for};
+    /// Plans a vector index build (see [`crate::vector`]): reads the rows, dimensions and
+    /// settings, raises `maintenance_work_mem` and `max_parallel_maintenance_workers` for the
+    /// statement where nobody chose them (the names set are returned, to be reset after it),
+    /// logs what it chose and why and the time it should take, and warns when the HNSW graph
+    /// will not fit even so (which the ETA is told). Best effort: a failed look-up plans nothing.
+    fn plan_vector_build(&mut self, build: &VectorBuild, at: &StatementAt) -> Planned {
+        let Some(facts) = self.build_facts(build) else {
+            return Planned::default();
+        };
+        if facts.rows <= 0.0 || facts.dims <= 0 {
+            return Planned::default(); // a new or never-analyzed table: nothing to size
+        }
+        // through transaction pooling the settings stay as they are, as if someone chose them
+        let planned_on = if self.plan_builds {
+            facts.clone()
+        } else {
+            BuildFacts {
+                memory_source: "session".into(),
+                workers_source: "session".into(),
+                ..facts.clone()
+            }
+        };
+        let mut plan = plan_build(build, &planned_on, self.max_maintenance_work_mem);
+        if !self.plan_builds {
+            plan.reasons = vec![format!(
+                "settings not raised: the connection goes through transaction pooling, where a session SET stays on a server connection other clients get (set MIGRATE_DIRECT_URL, or '-- set:' in a transactional script); maintenance_work_mem = {}, the graph needs about {}",
+                crate::vector::size_text(facts.memory),
+                crate::vector::size_text(plan.needed)
+            )];
+        }
+        let place = format!("[{} {}:{}]", at.revision, at.path, at.line);
+        let mut set = Vec::new();
+        for (name, value) in &plan.set {
+            match self
+                .client
+                .batch_execute(&super::steps::set_sql(false, name, value))
+            {
+                Ok(()) => set.push(name.clone()),
+                Err(e) => log::warn!("{place} cannot set {name} = {value}: {e}"),
+            }
+        }
+        for reason in &plan.reasons {
+            log::info!("{place} {} build: {reason}", build.method.name());
+        }
+        if let Some(t) = plan.estimate {
+            log::info!(
+                "{place} {} build: estimated {} ({:.0} rows x {} dims, m = {}, ef_construction = {}, {} with {} parallel workers)",
+                build.method.name(),
+                crate::words::fmt_duration(t),
+                facts.rows,
+                facts.dims,
+                build.m(),
+                build.ef_construction(),
+                if plan.overflows(build) { "partly on disk" } else { "in memory" },
+                plan.workers
+            );
+        }
+        if !plan.overflows(build) {
+            return Planned {
+                overflow: None,
+                set,
+                estimate: plan.estimate,
+            };
+        }
+        let (needed, setting) = (setting_for(plan.needed), setting_for(plan.memory));
+        log::warn!(
+            "{place} the HNSW graph of {}.{} needs about {needed} ({:.0} rows x {} dims), more than maintenance_work_mem = {setting}: \
+             the build slows down sharply once it no longer fits; '-- set: maintenance_work_mem={needed}' in the script would fit{}",
+            build.table,
+            build.column,
+            facts.rows,
+            facts.dims,
+            if set.iter().any(|n| n == "maintenance_work_mem") {
+                " (above MIGRATE_MAX_MAINTENANCE_WORK_MEM, or raise that)"
+            } else {
+                ""
+            }
+        );
+        Planned {
+            overflow: Some(GraphOverflow { needed, setting }),
+            set,
+            estimate: plan.estimate,
+        }
+    }
+
+    /// The table's rows, the column's dimensions and type, and the settings with their sources.
+    fn build_facts(&mut self, build: &VectorBuild) -> Option<BuildFacts> {
         let q = |s: &str| s.replace('\'', "''");
+        let setting = |name: &str| {
+            format!(
+                "(SELECT setting || '|' || coalesce(unit, '') || '|' || source || '|' || coalesce(max_val, '') FROM pg_settings WHERE name = '{name}')"
+            )
+        };
         let sql = format!(
-            "SELECT c.reltuples::float8, a.atttypmod, t.typname::text, pg_size_bytes(current_setting('maintenance_work_mem'))::float8,
-                    current_setting('maintenance_work_mem')
-               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
+            "SELECT c.reltuples::float8, a.atttypmod, t.typname::text, {}, {}, \
+                    current_setting('max_worker_processes'), current_setting('max_parallel_workers'), c.relpages::float8 \
+               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid \
               WHERE a.attrelid = to_regclass('{}') AND a.attname = '{}'",
+            setting("maintenance_work_mem"),
+            setting("max_parallel_maintenance_workers"),
             q(&build.table),
             q(&build.column)
         );
@@ -201,35 +315,38 @@ impl PgExecutor<'_> {
             postgres::SimpleQueryMessage::Row(r) => Some(r),
             _ => None,
         })?;
-        let num = |i: usize| r.get(i).and_then(|v| v.parse::<f64>().ok());
-        let (Some(rows), Some(dims), Some(mwm)) = (num(0), num(1), num(3)) else {
-            return None;
+        let num = |i: usize| r.get(i).and_then(|v| v.trim().parse::<f64>().ok());
+        let parts = |i: usize| -> Vec<String> {
+            r.get(i)
+                .unwrap_or("")
+                .split('|')
+                .map(str::to_string)
+                .collect()
         };
-        if rows <= 0.0 || dims <= 0.0 {
-            return None; // a new or never-analyzed table: no estimate
-        }
-        let halfvec = r.get(2) == Some("halfvec");
-        let need = graph_bytes(rows, dims as i64, halfvec);
-        if need > mwm {
-            log::warn!(
-                "[{} {}:{}] the HNSW graph of {}.{} needs about {} ({rows:.0} rows x {dims:.0} dims), more than maintenance_work_mem = {}: \
-                 the build slows down sharply once it no longer fits; '-- set: maintenance_work_mem={}' in the script would fit \
-                 (and max_parallel_maintenance_workers builds in parallel)",
-                at.revision,
-                at.path,
-                at.line,
-                build.table,
-                build.column,
-                setting_for(need),
-                r.get(4).unwrap_or("?"),
-                setting_for(need)
-            );
-            return Some(GraphOverflow {
-                needed: setting_for(need),
-                setting: r.get(4).unwrap_or("?").to_string(),
-            });
-        }
-        None
+        let (mem, workers) = (parts(3), parts(4));
+        let unit = match mem.get(1).map(String::as_str) {
+            Some("kB") => 1024.0,
+            Some("MB") => 1_048_576.0,
+            _ => 1.0,
+        };
+        let kb = |v: Option<&String>| v.and_then(|v| v.parse::<f64>().ok());
+        let (typ, dims) = match &build.cast {
+            Some((typ, n)) => (typ.clone(), *n),
+            None => (r.get(2)?.to_string(), num(1)? as i64),
+        };
+        Some(BuildFacts {
+            rows: num(0)?,
+            pages: num(7).unwrap_or(0.0),
+            dims,
+            typ,
+            memory: kb(mem.first())? * unit,
+            memory_source: mem.get(2)?.clone(),
+            memory_max: kb(mem.get(3)).map_or(f64::MAX, |m| m * unit),
+            workers: kb(workers.first())? as i64,
+            workers_source: workers.get(2)?.clone(),
+            max_worker_processes: num(5)? as i64,
+            max_parallel_workers: num(6)? as i64,
+        })
     }
 }
 
@@ -247,18 +364,16 @@ fn notice(at: &StatementAt, n: &postgres::error::DbError) -> ServerNotice {
     }
 }
 
-impl Executor for PgExecutor<'_> {
-    fn run_statement(
+impl PgExecutor<'_> {
+    /// Sends `sql` with the watcher on it and cancel on interrupt.
+    fn run_watched(
         &mut self,
         sql: &str,
         at: &StatementAt,
-        _observer: &mut dyn Observer,
+        url: DbUrl,
+        expected: Option<GraphOverflow>,
+        estimate: Option<Duration>,
     ) -> std::result::Result<(), SqlFailure> {
-        let Some(url) = self.url.clone() else {
-            return self.execute(sql);
-        };
-        let expected = super::estimate::hnsw_build(sql)
-            .and_then(|build| self.warn_if_graph_does_not_fit(&build, at));
         let token = self.client.cancel_token();
         let armed = interrupt::arm(Box::new(move || {
             if let Err(e) = crate::db::cancel(&url, &token) {
@@ -278,7 +393,7 @@ impl Executor for PgExecutor<'_> {
             return self.execute(sql);
         };
         let overflowed = self.monitor.as_ref().map(|m| {
-            m.start(at.clone(), expected);
+            m.start(at.clone(), expected, estimate);
             m.overflow_signal()
         });
         let at_n = at.clone();
@@ -308,6 +423,30 @@ impl Executor for PgExecutor<'_> {
             std::thread::sleep(Duration::from_millis(1));
         }
         result.map_err(|e| SqlFailure::from_pg(&e))
+    }
+}
+
+impl Executor for PgExecutor<'_> {
+    fn run_statement(
+        &mut self,
+        sql: &str,
+        at: &StatementAt,
+        _observer: &mut dyn Observer,
+    ) -> std::result::Result<(), SqlFailure> {
+        let Some(url) = self.url.clone() else {
+            return self.execute(sql);
+        };
+        let planned = match vector_build(sql) {
+            Some(build) => self.plan_vector_build(&build, at),
+            None => Planned::default(),
+        };
+        let result = self.run_watched(sql, at, url, planned.overflow, planned.estimate);
+        if !planned.set.is_empty() {
+            // back to what it was (in a failed transaction this fails; its ROLLBACK undoes the SET)
+            let reset: Vec<String> = planned.set.iter().map(|n| format!("RESET {n};")).collect();
+            let _ = self.client.batch_execute(&reset.join("\n"));
+        }
+        result
     }
 
     fn blockers(&mut self) -> Vec<Blocker> {

@@ -8,6 +8,13 @@ use std::time::Duration;
 /// the step is retried (the library's [`RunOptions::default`] sets none).
 pub const DEFAULT_DDL_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `MIGRATE_MAX_MAINTENANCE_WORK_MEM`'s default: the most `maintenance_work_mem` retort gives a
+/// vector index build on its own, 1GB. A quarter of the smallest servers RAG apps run on (4 GB),
+/// where one build's memory must not starve the server's queries; it holds the graph of about
+/// 400,000 rows of 384 dimensions or 150,000 of 1536 (m = 16). Above it, a team sets the variable
+/// for the server it knows, or `-- set: maintenance_work_mem=...` in the script.
+pub const DEFAULT_MAX_MAINTENANCE_WORK_MEM: u64 = 1 << 30;
+
 /// The binaries' `--ddl-retries` default.
 pub const DEFAULT_DDL_RETRIES: u32 = 3;
 
@@ -34,6 +41,9 @@ pub struct RunOptions {
     /// (`None` or zero: no limit). A script's `-- statement_timeout:` overrides it for its
     /// program.
     pub program_timeout: Option<Duration>,
+    /// The most `maintenance_work_mem` a vector index build is given when retort plans its
+    /// settings (`MIGRATE_MAX_MAINTENANCE_WORK_MEM`), in bytes; see [`crate::vector`].
+    pub max_maintenance_work_mem: u64,
 }
 
 impl Default for RunOptions {
@@ -48,6 +58,7 @@ impl Default for RunOptions {
             retry_wait: Duration::from_secs(1),
             statement_timeout: None,
             program_timeout: None,
+            max_maintenance_work_mem: DEFAULT_MAX_MAINTENANCE_WORK_MEM,
         }
     }
 }

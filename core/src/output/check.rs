@@ -23,6 +23,9 @@ pub fn text(report: &CheckReport) -> String {
             out.push_str(&format!("  accepted: {kept}\n"));
         }
     }
+    for f in &report.findings {
+        out.push_str(&format!("finding [{}]: {}\n", f.code, f.message));
+    }
     out + &verdict(report)
 }
 

@@ -114,6 +114,7 @@ pub fn check(report: &CheckReport) -> Value {
         "current": report.current,
         "pending": report.pending,
         "drift_check": report.drift,
+        "findings": report.findings.iter().map(|p| json!({"code": p.code, "message": p.message})).collect::<Vec<_>>(),
     });
     if let Some(l) = &report.lint {
         doc["lint"] = crate::output::lint::json(l);

@@ -7,4 +7,5 @@ pub mod fleet;
 pub mod import;
 pub mod json;
 pub mod lint;
+pub mod recall;
 pub mod text;

@@ -20,9 +20,6 @@ pub static META: Meta = Meta {
     ..Meta::new("vector-index-not-concurrent", Level::Error, Concern::Data)
 };
 
-/// The estimate's factor over the raw size of the vectors ((8 + 4·dims) × rows × 1.3).
-pub const BUILD_OVERHEAD: f64 = 1.3;
-
 pub struct VectorIndexNotConcurrent;
 
 impl Rule for VectorIndexNotConcurrent {
@@ -46,16 +43,39 @@ impl Rule for VectorIndexNotConcurrent {
             (Some(f), Some(r)) => {
                 msg.push_str(&format!("; it holds {}", r.describe()));
                 if let Some((kind, d)) = ix.dims() {
-                    if let Some(per_row) = kind.row_bytes(d) {
-                        let est = (per_row as f64 * r.count as f64 * BUILD_OVERHEAD) as u64;
+                    if kind.row_bytes(d).is_some() {
+                        let element = match kind {
+                            VecKind::Halfvec => 2.0,
+                            VecKind::Bit => 0.125,
+                            _ => 4.0,
+                        };
+                        let build = crate::vector::vector_build(&ix.ci.syntax().to_string());
+                        let rows = r.count as f64;
+                        let (est, how) = match &build {
+                            Some(b) if b.method == crate::vector::Method::Ivfflat => (
+                                crate::vector::ivfflat_bytes(rows, d as i64, b.lists()),
+                                format!(
+                                    "the k-means sample of 50 rows a list, lists = {}",
+                                    b.lists()
+                                ),
+                            ),
+                            _ => {
+                                let m = build.as_ref().map_or(16, |b| b.m());
+                                (
+                                    crate::vector::hnsw_graph_bytes(rows, d as i64, element, m),
+                                    format!(
+                                        "(8 + {element}·{d} + 32·m + 200) bytes × rows, m = {m}"
+                                    ),
+                                )
+                            }
+                        };
                         let mwm = f.maintenance_work_mem;
                         msg.push_str(&format!(
-                            "; estimated build memory {} ((8 + {}·{d}) bytes × rows × 1.3) against maintenance_work_mem {}{}",
-                            bytes(est),
-                            if kind == VecKind::Halfvec { 2 } else { 4 },
+                            "; estimated build memory {} ({how}) against maintenance_work_mem {}{}",
+                            bytes(est as u64),
                             bytes(mwm),
-                            if est > mwm && method == "hnsw" {
-                                ": the graph will not fit, and the build slows down sharply once it no longer does"
+                            if est > mwm as f64 && method == "hnsw" {
+                                ": the graph will not fit, and the build slows down sharply once it no longer does (migrate-up raises maintenance_work_mem for the build up to MIGRATE_MAX_MAINTENANCE_WORK_MEM)"
                             } else {
                                 ""
                             }
