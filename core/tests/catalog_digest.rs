@@ -84,6 +84,36 @@ fn equal_digests_are_equal_schemas_and_every_difference_shows() {
         ),
         ("COMMENT ON TABLE t IS 'note'", "COMMENT ON TABLE t IS NULL"),
         (
+            "COMMENT ON COLUMN t.name IS 'note'",
+            "COMMENT ON COLUMN t.name IS NULL",
+        ),
+        // the same index name on another definition: ordering, expression, operator class,
+        // predicate, INCLUDE, method
+        (
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name DESC)",
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name)",
+        ),
+        (
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (lower(name))",
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name)",
+        ),
+        (
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name text_pattern_ops)",
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name)",
+        ),
+        (
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name) WHERE id > 0",
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name)",
+        ),
+        (
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name) INCLUDE (id)",
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name)",
+        ),
+        (
+            "DROP INDEX t_name; CREATE INDEX t_name ON t USING hash (name)",
+            "DROP INDEX t_name; CREATE INDEX t_name ON t (name)",
+        ),
+        (
             "ALTER TABLE t ADD CONSTRAINT t_name_check CHECK (name <> '')",
             "ALTER TABLE t DROP CONSTRAINT t_name_check",
         ),
