@@ -40,7 +40,7 @@ work=$(mktemp -d /tmp/retort-bench-speed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 db_url() { local base=${TEST_DATABASE_URL%/*}; echo "$base/$1"; }
-admin() { "$PSQL" "$TEST_DATABASE_URL" -qAtX -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
+admin() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$TEST_DATABASE_URL" -qAtX -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
 fresh() { admin "DROP DATABASE IF EXISTS $1"; admin "CREATE DATABASE $1"; }
 now_ns() { date +%s%N; }
 ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
