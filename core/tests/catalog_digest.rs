@@ -49,7 +49,7 @@ fn equal_digests_are_equal_schemas_and_every_difference_shows() {
         exclude_relations: vec!["alembic_version".into()],
         ..Default::default()
     };
-    let mut digest = |c: &mut postgres::Client| catalog_digest(c, &opts).unwrap();
+    let digest = |c: &mut postgres::Client| catalog_digest(c, &opts).unwrap();
     let empty = digest(&mut c);
     assert_eq!(empty.len(), 32, "an md5: {empty}");
 
