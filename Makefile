@@ -90,7 +90,9 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 bench: deps ## Benchmarks (release build) against a throwaway server; figures go to docs/benchmarks.md
+	scripts/install-bench-tools.sh
 	$(CARGO) build --release --workspace --all-targets
+	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench-speed.sh
 	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench.sh
 	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench-fleet.sh
 

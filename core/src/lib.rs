@@ -11,7 +11,7 @@
 //!   [`project`], [`vector`] (pgvector index builds: their memory, time and settings), [`schema::model`], [`schema::change`], [`mod@schema::diff`], [`schema::filter`],
 //!   [`schema::render`];
 //! - the database edge: [`db`] (connection, version table, lock, records, catalog),
-//!   [`mod@schema::introspect`], [`schema::shadow`] (throwaway databases), [`schema::command`],
+//!   [`mod@schema::introspect`], [`mod@schema::digest`] (catalog digests), [`schema::shadow`] (throwaway databases), [`schema::command`],
 //!   [`schema`] (its re-exports), [`backup`], [`lint`] (squawk's rules and retort's pgvector
 //!   rules over the scripts, with the catalog's facts) and [`output::lint`] (its findings as
 //!   text, JSON and annotations);

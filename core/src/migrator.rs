@@ -152,6 +152,71 @@ impl Migrator {
         Ok(heads)
     }
 
+    /// The lock-free look before an upgrade (every replica of an app runs `migrate-up` at
+    /// start-up): the database's heads when upgrading to `target` has nothing to do, read in
+    /// one statement ([`Records::read_with_heads`]) without the migration lock, else `None`
+    /// and the caller takes the locked path.
+    ///
+    /// Why no lock is needed to say "nothing to do": each of a run's transactions writes its
+    /// steps' version-table rows and applied records together with their statements, so a
+    /// snapshot that shows the target applied shows it committed — a run still in flight is
+    /// invisible and the look sees revisions pending (and then waits for the lock like any
+    /// run). And it only ever answers "nothing to do": whatever else it sees — something
+    /// pending, an unknown revision, an edited applied script, applied revisions without
+    /// records to adopt, a missing table — goes to the locked path, which decides and reports
+    /// exactly as before.
+    pub fn up_to_date(&mut self, target: &str) -> Option<Vec<String>> {
+        let (heads, records) = self
+            .records
+            .read_with_heads(&mut self.client, &self.table)?;
+        let target = Target::parse(target).ok()?;
+        self.project.graph.check_known(&heads).ok()?;
+        let plan = self.project.graph.upgrade_plan(&heads, &target).ok()?;
+        if !plan.is_empty() {
+            return None;
+        }
+        let applied = self.applied_set(&heads).ok()?;
+        if applied.iter().any(|r| !records.contains_key(r)) {
+            return None; // adoption writes their records, under the lock
+        }
+        if !policy::old_form_checksums(&self.project, &applied, &records)
+            .ok()?
+            .is_empty()
+        {
+            return None;
+        }
+        if !self.options.ignore_checksums
+            && !policy::checksum_mismatches(&self.project, &applied, &records)
+                .ok()?
+                .is_empty()
+        {
+            return None; // the refusal, with its message, comes from the locked path
+        }
+        Some(plan.start_heads)
+    }
+
+    /// An upgrade to `target` with nothing to do, told as a run tells it (an empty lint, the
+    /// "nothing to do" line, the finished run) without the lock or an audit row, when
+    /// [`Migrator::up_to_date`] says so; `None`: run [`Migrator::run`].
+    pub fn run_if_up_to_date(
+        &mut self,
+        target: &str,
+        observer: &mut dyn Observer,
+    ) -> Option<crate::RunReport> {
+        let started = Instant::now();
+        let heads = self.up_to_date(target)?;
+        observer.linted(&crate::lint::LintReport::default());
+        log::info!("nothing to do: the database is at {}", heads_text(&heads));
+        let report = crate::RunReport {
+            steps: Vec::new(),
+            start_heads: heads.clone(),
+            end_heads: heads,
+            duration: started.elapsed(),
+        };
+        observer.run_finished(&report);
+        Some(report)
+    }
+
     /// What `upgrade(target)` would run, with the same refusals (edited applied scripts):
     /// the dry run. Reads only.
     pub fn plan_upgrade(&mut self, target: &str) -> Result<Plan> {

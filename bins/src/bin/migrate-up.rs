@@ -134,6 +134,18 @@ fn main() {
         }
         let mut m = Migrator::open(&settings, "migrate-up")?.with_options(opts.migrator);
         let opts = opts.run;
+        let mut observer = cli::ShowLint {
+            inner: a.run.observer(a.format, a.common.quiet),
+            quiet: a.common.quiet,
+            summary: a.lint,
+        };
+        // every replica of an app runs this at start-up: at the target already, one read and
+        // no lock (docs/production.md says why that is safe)
+        if !a.dry_run && a.backup_dir.is_none() {
+            if let Some(report) = m.run_if_up_to_date(&a.target, &mut observer) {
+                return cli::run_result(a.format, "up", Ok(report));
+            }
+        }
         // the plan's refusals (an unknown revision, an edited applied script) come before the
         // migration lock is taken
         let plan = m.plan_upgrade(&a.target)?;
@@ -147,11 +159,6 @@ fn main() {
             return Ok(0);
         }
         // the lint gate runs under the migration lock, before anything is written
-        let mut observer = cli::ShowLint {
-            inner: a.run.observer(a.format, a.common.quiet),
-            quiet: a.common.quiet,
-            summary: a.lint,
-        };
         let result = m.run(Direction::Up, &a.target, &opts, &mut observer);
         cli::run_result(a.format, "up", result)
     })

@@ -105,3 +105,105 @@ fn an_unreachable_server_is_exit_3_after_the_wait_and_flags_that_contradict_are_
         .code(2);
     assert!(r.stderr.contains("--offline"), "{}", r.stderr);
 }
+
+/// The migration lock's key for the default version table (held by the test to show who
+/// takes it).
+const MIGRATION_LOCK: &str =
+    "SELECT pg_advisory_lock(1920234100, hashtext(current_database() || ':' || 'alembic_version'))";
+
+/// `n` concurrent `migrate-up args` processes: each one's exit code and stderr.
+fn at_once(s: &Scenario, n: usize, args: &[&str]) -> Vec<(i32, String)> {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            s.command("migrate-up", args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn replicas_starting_with_nothing_pending_take_no_lock_and_those_with_something_pending_wait_for_one(
+) {
+    let s = Scenario::new();
+    s.revision(
+        "a",
+        "",
+        "CREATE TABLE ledger (rev text PRIMARY KEY);\nINSERT INTO ledger VALUES ('a');",
+        "DROP TABLE ledger;",
+    );
+    s.run("migrate-up", &[]).ok();
+    let audit = s.db.audit();
+    assert_eq!(audit, ["up true a"]);
+
+    // Every replica of the app starts while someone holds the migration lock (a long
+    // migration of another database user, an engineer): with nothing pending they never
+    // ask for it, so none waits, none times out, none writes an audit row.
+    let mut holder = s.db.client();
+    holder.batch_execute(MIGRATION_LOCK).unwrap();
+    for (code, stderr) in at_once(&s, 10, &["--lock-timeout", "2s"]) {
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains("nothing to do: the database is at a"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("waiting for the migration lock"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(s.db.audit(), audit, "no audit row for a look");
+
+    // the look only ever concludes "nothing to do": an edited applied script is still refused
+    let script = s.migrations().join("a_x.sql");
+    let text = std::fs::read_to_string(&script).unwrap();
+    std::fs::write(&script, text.replace("VALUES ('a')", "VALUES ('A')")).unwrap();
+    let r = s.run("migrate-up", &["--lock-timeout", "2s"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(!r.all().contains("nothing to do"), "{}", r.all());
+    std::fs::write(&script, text).unwrap();
+
+    // something pending: the lock is needed; while the holder keeps it, every replica waits
+    s.revision(
+        "b",
+        "a",
+        "CREATE TABLE t_b (id int);\nINSERT INTO ledger VALUES ('b');",
+        "DROP TABLE t_b;",
+    );
+    let r = s.run("migrate-up", &["--lock-timeout", "1s"]);
+    assert_eq!(
+        r.code,
+        5,
+        "a pending revision waits for the lock: {}",
+        r.all()
+    );
+    drop(holder);
+    // six replicas at once: exactly one applies b, the others wait for it, find nothing to
+    // do, and exit 0
+    for (code, stderr) in at_once(&s, 6, &[]) {
+        assert_eq!(code, 0, "{stderr}");
+    }
+    assert_eq!(
+        s.db.strings("SELECT rev FROM ledger ORDER BY rev"),
+        ["a", "b"]
+    );
+    assert_eq!(s.db.version_rows(), ["b"]);
+    let applied: Vec<String> =
+        s.db.audit()
+            .into_iter()
+            .filter(|a| a.ends_with(" b"))
+            .collect();
+    assert_eq!(applied, ["up true b"], "b applied once");
+}

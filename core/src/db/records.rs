@@ -262,6 +262,50 @@ impl Records {
             .collect())
     }
 
+    /// The version table's rows (sorted) and every applied record, in ONE statement: the
+    /// lock-free look of `migrate-up` at the heads (see [`crate::migrator::Migrator::up_to_date`]).
+    /// One snapshot, so the rows and records agree with each other: a run in flight has
+    /// committed neither. `None` when either table is missing (a new database, one Alembic
+    /// migrated) or the read fails: the caller then takes the locked path, which creates,
+    /// adopts and reports as usual.
+    pub fn read_with_heads(
+        &self,
+        client: &mut impl GenericClient,
+        table: &VersionTable,
+    ) -> Option<(Vec<String>, HashMap<String, AppliedRecord>)> {
+        let sql = format!(
+            "SELECT true, version_num::text, NULL::text, NULL::text, NULL::text FROM {}
+             UNION ALL
+             SELECT false, revision::text, checksum::text, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'), how::text FROM {}
+             ORDER BY 1 DESC, 2",
+            table.qualified(),
+            self.applied
+        );
+        let rows = match query::rows(client, &sql, &[]) {
+            Ok(rows) => rows,
+            Err(e) => {
+                log::debug!("the one-read look at the version table did not answer ({e}): taking the locked path");
+                return None;
+            }
+        };
+        let mut heads = Vec::new();
+        let mut records = HashMap::new();
+        for r in &rows {
+            if r.get::<_, bool>(0) {
+                heads.push(r.get::<_, String>(1));
+            } else {
+                let rec = AppliedRecord {
+                    revision: r.get(1),
+                    checksum: r.get(2),
+                    applied_at: r.get(3),
+                    how: r.get(4),
+                };
+                records.insert(rec.revision.clone(), rec);
+            }
+        }
+        Some((heads, records))
+    }
+
     /// Appends an audit entry.
     pub fn audit(&self, client: &mut impl GenericClient, e: &AuditEntry) -> Result<()> {
         // Whatever a failure said goes in, even bytes a text column cannot hold: the row of a

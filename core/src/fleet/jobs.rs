@@ -50,16 +50,19 @@ pub fn run(
     job(t, Outcome::Done, |r| {
         let mut m = open(project, base, t, app)?.with_options(options.clone());
         let quick = match dir {
-            Direction::Up => m.plan_upgrade(rev),
-            Direction::Down => m.plan_downgrade(rev),
+            // one read ([`Migrator::up_to_date`])
+            Direction::Up => m.up_to_date(rev),
+            Direction::Down => m
+                .plan_downgrade(rev)
+                .ok()
+                .filter(|plan| plan.is_empty())
+                .map(|plan| plan.start_heads),
         };
-        if let Ok(plan) = quick {
-            if plan.is_empty() {
-                r.from = plan.start_heads.clone();
-                r.to = plan.start_heads;
-                r.outcome = Outcome::UpToDate;
-                return Ok(());
-            }
+        if let Some(heads) = quick {
+            r.from = heads.clone();
+            r.to = heads;
+            r.outcome = Outcome::UpToDate;
+            return Ok(());
         }
         match m.run(dir, rev, run_opts, &mut QuietObserver) {
             Ok(report) => {

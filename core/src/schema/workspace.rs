@@ -103,6 +103,13 @@ impl<'a> Workspace<'a> {
         Ok(s)
     }
 
+    /// The digest of the schema on `client`, leaving out what [`Workspace::excl`] leaves out
+    /// ([`crate::schema::catalog_digest`]; the filter is not applied: two digests that differ
+    /// only in a filtered-out object send the caller to [`Workspace::read`]).
+    pub fn digest(&self, client: &mut Client) -> Result<String> {
+        crate::schema::digest::catalog_digest(client, &self.excl)
+    }
+
     pub fn version_table(&self) -> VersionTable {
         VersionTable::new(self.settings.version_table.clone())
     }

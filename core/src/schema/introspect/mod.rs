@@ -24,6 +24,7 @@ mod unhandled;
 mod views;
 
 pub use indexes::index_body;
+pub(crate) use unhandled::unhandled_sql;
 
 use super::model::*;
 use crate::db::db_error;
@@ -48,13 +49,13 @@ pub struct IntrospectOptions {
 /// The condition that leaves out system schemas (`n` is the object's `pg_namespace` row), and
 /// with [`IntrospectOptions::only_schema`] (set as `retort.only_schema` for the reading
 /// transaction) every schema but that one.
-const USER_NS: &str =
+pub(crate) const USER_NS: &str =
     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)' \
      AND (COALESCE(pg_catalog.current_setting('retort.only_schema', true), '') = '' \
           OR n.nspname = pg_catalog.current_setting('retort.only_schema', true))";
 
 /// The condition that leaves out extension members.
-fn not_ext(classid: &str, oid: &str) -> String {
+pub(crate) fn not_ext(classid: &str, oid: &str) -> String {
     format!("NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = '{classid}'::pg_catalog.regclass AND xd.objid = {oid} AND xd.deptype = 'e')")
 }
 

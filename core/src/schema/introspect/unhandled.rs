@@ -10,8 +10,10 @@ use postgres::Transaction;
 use std::collections::BTreeMap;
 
 /// Object -> fingerprint.
-pub(super) fn read_unhandled(tx: &mut Transaction) -> Result<BTreeMap<ObjectKey, String>> {
-    let unhandled_sql = format!(
+/// The query of the objects autogenerate does not diff: (kind, name, fingerprint) rows. The
+/// catalog digest (`schema::digest`) hashes the same rows.
+pub(crate) fn unhandled_sql() -> String {
+    format!(
         "SELECT 'aggregate', p.oid::pg_catalog.regprocedure::text, pg_catalog.pg_get_function_result(p.oid)
          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind = 'a' AND {USER_NS} AND {}
          UNION ALL
@@ -50,7 +52,11 @@ pub(super) fn read_unhandled(tx: &mut Transaction) -> Result<BTreeMap<ObjectKey,
         not_ext("pg_catalog.pg_trigger", "t.oid"),
         not_ext("pg_catalog.pg_type", "t.oid"),
         not_ext("pg_catalog.pg_event_trigger", "e.oid"),
-    );
+    )
+}
+
+pub(super) fn read_unhandled(tx: &mut Transaction) -> Result<BTreeMap<ObjectKey, String>> {
+    let unhandled_sql = unhandled_sql();
     let mut out = BTreeMap::new();
     for r in query(tx, "other objects", &unhandled_sql)? {
         let fp: Option<String> = r.get(2);
