@@ -212,6 +212,7 @@ impl Migrator {
             start_heads: heads.clone(),
             end_heads: heads,
             duration: started.elapsed(),
+            programs: Vec::new(),
         };
         observer.run_finished(&report);
         Some(report)

@@ -173,9 +173,10 @@ impl Before<'_, '_> {
             let client = db.connect()?;
             self.shadow = Some((db, client, Vec::new()));
         }
-        let Some((_, client, at)) = self.shadow.as_mut() else {
+        let Some((db, client, at)) = self.shadow.as_mut() else {
             unreachable!("created above")
         };
+        let programs = self.ws.programs(&db.url, None);
         for t in &self.heads {
             let p = self
                 .ws
@@ -183,7 +184,13 @@ impl Before<'_, '_> {
                 .graph
                 .upgrade_plan(at, &Target::Rev(t.clone()))?;
             if !p.is_empty() {
-                *at = execute(client, self.ws.project, &self.ws.version_table(), &p)?;
+                *at = execute(
+                    client,
+                    self.ws.project,
+                    &self.ws.version_table(),
+                    &p,
+                    Some(&programs),
+                )?;
             }
         }
         self.ws.read(client)
