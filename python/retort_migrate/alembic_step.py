@@ -17,8 +17,8 @@ Alembic gave them), read from `_context.json` beside the revision file, written 
 
 The driver: the one `DATABASE_URL` names (`postgresql+psycopg2://`), else the first of
 psycopg2, psycopg (3) and asyncpg that imports in this Python. The directory above the working
-directory (the project's root, as `prepend_sys_path = .` in alembic.ini gives Alembic) and the
-revision's own directory are put on `sys.path`, so a revision importing the project's modules
+directory (the project's root, as `prepend_sys_path = .` in alembic.ini gives Alembic), the
+working directory and the revision's own directory are put on `sys.path`, so a revision importing the project's modules
 finds them.
 
 Exit codes: 0 done; 1 the revision failed (its error on stderr, with the file and line); 2 usage
@@ -171,7 +171,8 @@ def run_step(path, direction, url, context_file=None, engines=None):
         raise StepError(2, "the direction is 'up' or 'down', not %r" % direction)
     if not os.path.isfile(path):
         raise StepError(2, "no revision file %s" % path)
-    for d in (os.path.dirname(os.path.abspath(os.getcwd())), os.path.dirname(os.path.abspath(path))):
+    cwd = os.path.abspath(os.getcwd())
+    for d in (os.path.dirname(cwd), cwd, os.path.dirname(os.path.abspath(path))):
         if d not in sys.path:
             sys.path.insert(0, d)
     _lowercase_pgvector_types()

@@ -1,6 +1,7 @@
 //! Declarative schema support: read a database's schema from the catalog ([`introspect()`]),
 //! compare two schemas into typed [`Change`]s ([`diff()`], [`change`]), write their SQL
-//! ([`render`]), the throwaway databases the schemas are built in ([`shadow`]), and the pair of
+//! ([`render`]), a one-query digest of a catalog to tell quickly whether two are equal
+//! ([`digest`]), the throwaway databases the schemas are built in ([`shadow`]), and the pair of
 //! shadows autogenerate and drift checks compare ([`workspace`]). `crate::autogen` and
 //! `crate::commands::check` put them together for `migrate-revision --autogenerate` and
 //! `migrate-check`'s drift checks; [`command`] runs `--schema-command` in place of the file.
@@ -8,6 +9,7 @@
 pub mod change;
 pub mod command;
 pub mod diff;
+pub mod digest;
 pub mod filter;
 pub mod introspect;
 pub mod model;
