@@ -47,11 +47,10 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
             let programs: Vec<_> = r.revisions.iter().filter(|x| x.program.is_some()).collect();
             if !programs.is_empty() {
                 say!(
-                    "{} revision{} run{} as program steps (the Alembic file kept in {}): what \
-                     offline SQL cannot say:",
+                    "Program steps: {} revision{} (the revision's own Python, run through \
+                     Alembic's operations from the file kept in {}):",
                     programs.len(),
                     crate::words::plural(programs.len()),
-                    if programs.len() == 1 { "s" } else { "" },
                     r.dir.join("alembic").display()
                 );
                 for rev in programs {
