@@ -86,3 +86,27 @@ def test_every_corpus_history_imports_with_no_flag_and_is_verified_whole(name, b
     out = run(bins, "migrate-check", cwd=root, url=database)
     assert out.returncode == 0, out.stdout + out.stderr
     assert query(database, "SELECT count(*) FROM alembic_version")[0][0] == len(heads)
+
+
+def test_a_baseline_import_carries_the_schema_and_the_reference_rows(bins, database, tmp_path):
+    """--baseline: one script under the head's id, from a shadow Alembic migrated; a database
+    Alembic migrated needs nothing, a fresh one gets the schema and the seeded roles."""
+    root = copy_project("orm_data", tmp_path)
+    out = run(bins, "migrate-import", "--baseline", "--format", "json", cwd=root, url=database)
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(out.stdout)
+    b = doc["baseline"]
+    assert (b["revision"], b["revisions"], b["tables"], b["rows"]) == ("0b1c2d3e4f05", 5, 1, 3)
+    assert b["differences"] == []
+    (script,) = (root / "migrations").glob("*.sql")
+    text = script.read_text()
+    assert text.startswith("-- revision: 0b1c2d3e4f05\n")
+    assert "-- down_revision" not in text and "-- migrate:down" not in text
+    assert "CONSTRAINT fk_users_role_id_roles FOREIGN KEY" in text
+    assert "SELECT pg_catalog.setval('public.roles_id_seq', 3, true);" in text
+    # a fresh database: one step, the roles are there
+    out = run(bins, "migrate-up", cwd=root, url=database)
+    assert out.returncode == 0, out.stderr
+    assert query(database, "SELECT name FROM roles ORDER BY id") == [("admin",), ("member",),
+                                                                     ("viewer",)]
+    assert query(database, "SELECT version_num FROM alembic_version") == [("0b1c2d3e4f05",)]

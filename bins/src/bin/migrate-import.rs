@@ -23,6 +23,8 @@ use retort_cli::cli::{self, CommonArgs};
   migrate-import --config deploy/alembic.ini --python .venv/bin/python --no-verify
   # refuse revisions that are not SQL (no program steps)
   migrate-import --strict
+  # no Python left: the whole history as one baseline script (schema and reference rows)
+  migrate-import --baseline
   # after editing the scripts: compare them with Alembic again, write nothing
   migrate-import --verify-only"
 )]
@@ -55,6 +57,10 @@ struct Args {
     /// fails until someone writes it (migrate-check reports them).
     #[arg(long)]
     allow_unconverted: bool,
+    /// Import the whole history as one baseline script under the head's revision id: the
+    /// schema and rows Alembic's upgrade leaves on a shadow database, verified like a squash.
+    #[arg(long, conflicts_with_all = ["verify_only", "no_verify", "strict", "allow_unconverted"])]
+    baseline: bool,
     /// Overwrite existing files (and replace scripts of the same revisions).
     #[arg(long)]
     force: bool,
@@ -89,6 +95,7 @@ fn main() {
             force: a.force,
             verify_only: a.verify_only,
             shadow_url,
+            baseline: a.baseline,
         };
         let report = import(&settings, &opts)?;
         if a.format == cli::Format::Json {

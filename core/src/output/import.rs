@@ -23,6 +23,37 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
         }};
     }
     let unconverted = r.unconverted();
+    if let Some(b) = &r.baseline {
+        say!(
+            "{} the Alembic history ({} revision{} to {}) as one baseline script: {} (the \
+             schema, and {} row{} of {} table{})",
+            if r.written {
+                "Imported"
+            } else {
+                "Not imported:"
+            },
+            b.revisions,
+            crate::words::plural(b.revisions),
+            b.revision,
+            b.path.display(),
+            b.rows,
+            crate::words::plural(b.rows),
+            b.tables,
+            crate::words::plural(b.tables)
+        );
+        if b.differences.is_empty() {
+            say!(
+                "Verified on shadow databases: the baseline gives the schema and rows Alembic's \
+                 upgrade leaves."
+            );
+        } else {
+            say!("The baseline does not give what Alembic's upgrade leaves (nothing was written):");
+            for d in &b.differences {
+                say!("  {d}");
+            }
+        }
+        return out;
+    }
     if !verify_only {
         if r.written {
             say!(
@@ -194,5 +225,13 @@ pub fn json(r: &ImportReport) -> Value {
         "verification": verification,
         "warnings": r.warnings,
         "export_seconds": r.export_time.as_secs_f64(),
+        "baseline": r.baseline.as_ref().map(|b| json!({
+            "revision": b.revision,
+            "path": b.path.display().to_string(),
+            "revisions": b.revisions,
+            "tables": b.tables,
+            "rows": b.rows,
+            "differences": b.differences,
+        })),
     })
 }

@@ -16,6 +16,7 @@
 //!    by revision, up and back down, comparing the catalogs after every step.
 //! 4. Only then are the files written; nothing is overwritten without `force`.
 
+pub mod baseline;
 pub mod helper;
 pub mod render;
 pub mod verify;
@@ -62,6 +63,9 @@ pub struct ImportOptions {
     pub verify_only: bool,
     /// Where the shadow databases are created; default: the database's server.
     pub shadow_url: Option<DbUrl>,
+    /// The whole history as one baseline script under the head's id, rendered from a shadow
+    /// Alembic migrated (schema and rows), verified like a squash.
+    pub baseline: bool,
 }
 
 impl Default for ImportOptions {
@@ -77,6 +81,7 @@ impl Default for ImportOptions {
             force: false,
             verify_only: false,
             shadow_url: None,
+            baseline: false,
         }
     }
 }
@@ -119,6 +124,8 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
     pub export_time: Duration,
     pub verify_time: Duration,
+    /// `baseline`: the one script written (or that would be).
+    pub baseline: Option<baseline::BaselineScript>,
 }
 
 impl ImportReport {
@@ -227,6 +234,9 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<ImportReport>
             .map(|r| (r.path.clone(), r.text.clone()))
             .collect()
     };
+    if opts.baseline && !opts.verify_only {
+        return import_baseline(settings, opts, &helper, &export, &rendered, report);
+    }
     if !opts.verify_only && !report.unconverted().is_empty() && !opts.allow_unconverted {
         return Ok(report);
     }
@@ -249,6 +259,50 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<ImportReport>
         }
     }
     write_all(dir, &rendered, &replaced, opts.force, &export)?;
+    report.replaced = replaced;
+    report.written = true;
+    Ok(report)
+}
+
+/// `baseline`: one script for the whole history, rendered from a shadow Alembic migrated and
+/// verified on another; written when it gives Alembic's schema and rows.
+fn import_baseline(
+    settings: &Settings,
+    opts: &ImportOptions,
+    helper: &Helper,
+    export: &Export,
+    rendered: &[Rendered],
+    mut report: ImportReport,
+) -> Result<ImportReport> {
+    let dir = &settings.migrations_dir;
+    let project = in_memory_project(dir, rendered)?;
+    let server = shadow_server(settings, opts)?;
+    let t1 = Instant::now();
+    let b = baseline::baseline(&project, settings, &server, helper, export, dir)?;
+    report.verify_time = t1.elapsed();
+    let written = Rendered {
+        revision: b.revision.clone(),
+        path: b.path.clone(),
+        text: b.text.clone(),
+        program: None,
+    };
+    let mut v = Verification {
+        steps: 1,
+        upgrades: usize::from(b.differences.is_empty()),
+        ..Verification::default()
+    };
+    if let Some(d) = baseline::as_difference(&b) {
+        v.differences.push(d);
+    }
+    report.verification = Some(v);
+    let ok = b.differences.is_empty();
+    report.baseline = Some(b);
+    if !ok {
+        return Ok(report);
+    }
+    let written = [written];
+    let replaced = check_existing(dir, &written, opts.force)?;
+    write_all(dir, &written, &replaced, opts.force, export)?;
     report.replaced = replaced;
     report.written = true;
     Ok(report)
