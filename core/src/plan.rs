@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 /// Upgrade or downgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     Up,
     Down,

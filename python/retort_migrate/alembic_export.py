@@ -231,7 +231,7 @@ def _make_offline_context_class():
         def bind(self):
             fr = _frame_in(traceback.extract_stack()[:-1], self._script_path)
             self.bind_calls.append(fr.lineno if fr else None)
-            return OfflineBind(self.connection, fr.lineno if fr else None)
+            return OfflineBind(self.connection, fr.lineno if fr else None, self._script_path)
 
         @contextlib.contextmanager
         def autocommit_block(self):
@@ -247,11 +247,13 @@ def _make_offline_context_class():
 class OfflineBind(object):
     """What `op.get_bind()` returns here: DDL through SQLAlchemy's schema API
     (`sa.Enum(...).create(bind)`, `metadata.create_all(bind)`) is rendered like Alembic's offline
-    mode does; running statements or reading rows raises NeedsDatabase."""
+    mode does; running statements or reading rows raises NeedsDatabase, saying in the revision
+    author's words what the revision does (`inspects the live schema (line 14)`)."""
 
-    def __init__(self, mock, line):
+    def __init__(self, mock, line, script_path=None):
         self._mock = mock
         self._line = line
+        self._script_path = script_path
 
     @property
     def dialect(self):
@@ -270,19 +272,166 @@ class OfflineBind(object):
             from sqlalchemy.sql.ddl import DDLElement as _DDL
         if isinstance(statement, _DDL):
             return self._mock.execute(statement, *a, **kw)
-        raise NeedsDatabase(self._what("execute()"))
+        raise NeedsDatabase(self._what("execute", statement))
 
-    def _what(self, call):
-        where = " (op.get_bind() on line %d)" % self._line if self._line else ""
-        return (
-            "it calls %s on the database connection from op.get_bind()%s, which needs a "
-            "live database: offline SQL cannot run it or read its result" % (call, where)
-        )
+    def _what(self, call, statement=None):
+        return describe_live_use(call, statement, self._script_path, self._line)
 
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
         raise NeedsDatabase(self._what(name))
+
+
+def describe_live_use(call, statement, script_path, bind_line):
+    """What a revision does with the live database, in its author's words, with the line of the
+    revision file where it does it: `opens an ORM session (line 30)`, `reflects tables (line 9)`,
+    `inspects the live schema (line 14)`, `reads rows through op.get_bind() (line 22)`."""
+    stack = traceback.extract_stack()[:-1]
+    files = [f.filename.replace("\\", "/") for f in stack]
+    names = [f.name for f in stack]
+    if any("/sqlalchemy/orm/" in f for f in files):
+        what = "opens an ORM session"
+    elif any(n in ("reflect", "_autoload", "reflect_table", "_reflect_info") for n in names):
+        what = "reflects tables"
+    elif call == "inspect" or any(f.endswith("/sqlalchemy/inspection.py") for f in files) \
+            or any(f.endswith("/sqlalchemy/engine/reflection.py") for f in files):
+        what = "inspects the live schema"
+    elif call in ("execute", "exec_driver_sql", "scalar", "scalars"):
+        text = str(statement).lstrip().lower() if statement is not None else ""
+        try:
+            from sqlalchemy.sql import Select
+            is_select = isinstance(statement, Select)
+        except ImportError:
+            is_select = False
+        if is_select or text.startswith(("select", "with", "show", "values")):
+            what = "reads rows through op.get_bind()"
+        else:
+            what = "runs statements through op.get_bind() and uses their result"
+    elif call in ("connect", "begin", "commit", "rollback", "engine"):
+        what = "uses the database connection of op.get_bind() directly"
+    else:
+        what = "uses the live database through op.get_bind()"
+    fr = _frame_in(stack, script_path) if script_path else None
+    line = fr.lineno if fr else bind_line
+    return "%s%s" % (what, " (line %d)" % line if line else "")
+
+
+def _register_offline_inspection():
+    """`sa.inspect(op.get_bind())` (and MetaData.reflect, Table(autoload_with=)) on the offline
+    bind: NeedsDatabase saying the revision inspects the live schema, not SQLAlchemy's
+    'No inspection system is available'."""
+    try:
+        from sqlalchemy import inspection
+    except ImportError:
+        return
+    if OfflineBind in getattr(inspection, "_registrars", {}):
+        return
+
+    def refuse(bind):
+        raise NeedsDatabase(describe_live_use("inspect", None, bind._script_path, bind._line))
+
+    try:
+        inspection._inspects(OfflineBind)(refuse)
+    except Exception:
+        pass
+
+
+_LITERAL_COMPILER = []
+
+
+def _literal_compiler_class():
+    """PostgreSQL's statement compiler that also renders, as literals, the values SQLAlchemy has
+    no literal renderer for but whose SQL is plain: JSON/JSONB (`'{"a": 1}'::jsonb`), arrays
+    (`ARRAY['a', 'b']::varchar[]`), UUIDs, dates and times, intervals and bytes, with the casts
+    that make PostgreSQL read them as the column's type (`op.bulk_insert`,
+    `op.execute(table.insert().values(...))`)."""
+    if _LITERAL_COMPILER:
+        return _LITERAL_COMPILER[0]
+    from sqlalchemy import exc
+    from sqlalchemy.dialects.postgresql.base import PGCompiler
+
+    class LiteralCompiler(PGCompiler):
+        def render_literal_value(self, value, type_):
+            plain = pg_literal(value, type_, self.dialect, self.render_literal_value)
+            if plain is not None:
+                return plain
+            try:
+                return super().render_literal_value(value, type_)
+            except (exc.CompileError, NotImplementedError, TypeError, ValueError):
+                plain = pg_literal(value, type_, self.dialect, self.render_literal_value,
+                                   fallback=True)
+                if plain is None:
+                    raise
+                return plain
+
+    _LITERAL_COMPILER.append(LiteralCompiler)
+    return LiteralCompiler
+
+
+def _quote(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+def pg_literal(value, type_, dialect, render, fallback=False):
+    """`value` of SQLAlchemy type `type_` as a PostgreSQL literal, for the types handled here
+    (None: let SQLAlchemy render it). `fallback`: also types SQLAlchemy failed to render."""
+    import datetime
+    import decimal
+    import uuid
+
+    from sqlalchemy import types as sqltypes
+
+    def type_sql(t):
+        return dialect.type_compiler_instance.process(t)
+
+    if value is None:
+        return "NULL" if isinstance(type_, (sqltypes.JSON, sqltypes.ARRAY)) else None
+    if isinstance(type_, sqltypes.JSON):
+        if getattr(type_, "none_as_null", False) is False and value is getattr(
+                sqltypes.JSON, "NULL", object()):
+            return "'null'::%s" % type_sql(type_)
+        text = json.dumps(value, default=_json_default, ensure_ascii=False)
+        return "%s::%s" % (_quote(text), type_sql(type_))
+    if isinstance(type_, sqltypes.ARRAY) and isinstance(value, (list, tuple)):
+        items = ", ".join(render(v, type_.item_type) for v in value)
+        return "ARRAY[%s]::%s" % (items, type_sql(type_))
+    if not fallback and not isinstance(type_, sqltypes.NullType):
+        return None
+    if isinstance(value, uuid.UUID):
+        return "%s::uuid" % _quote(str(value))
+    if isinstance(value, datetime.datetime):
+        cast = "timestamptz" if value.tzinfo is not None else "timestamp"
+        return "%s::%s" % (_quote(value.isoformat(sep=" ")), cast)
+    if isinstance(value, datetime.date):
+        return "%s::date" % _quote(value.isoformat())
+    if isinstance(value, datetime.time):
+        return "%s::time" % _quote(value.isoformat())
+    if isinstance(value, datetime.timedelta):
+        return "%s::interval" % _quote("%d seconds %d microseconds" % (
+            value.days * 86400 + value.seconds, value.microseconds))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "'\\x%s'::bytea" % bytes(value).hex()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, default=_json_default, ensure_ascii=False)
+        return "%s::jsonb" % _quote(text)
+    if isinstance(value, str) and fallback:
+        return _quote(value)
+    return None
+
+
+def _json_default(value):
+    import datetime
+    import decimal
+    import uuid
+
+    if isinstance(value, (datetime.date, datetime.datetime, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+        return str(value)
+    raise TypeError("%r is not JSON serializable" % (value,))
 
 
 def _terminate(text):
@@ -337,6 +486,7 @@ def _render_quietly(script, direction, opts):
         "output_buffer": io.StringIO(),
     })
     dialect = postgresql.dialect(paramstyle="named")
+    dialect.statement_compiler = _literal_compiler_class()
     env = opts["env"]
     ctx = OfflineContext(dialect, None, ctx_opts, env)
     ctx._retort_setup(script.path)
@@ -365,13 +515,15 @@ def _render_quietly(script, direction, opts):
                 "downgrade() raises NotImplementedError%s: the revision cannot be downgraded"
                 % (" (line %d)" % fr.lineno if fr else ""))
             return result
-        result["problem"] = _problem(script, direction, e, "it raises NotImplementedError")
+        result["problem"] = _problem(script, direction, e, "raises NotImplementedError")
         return result
     except NeedsDatabase as e:
         result["problem"] = _problem(script, direction, e, str(e))
         return result
     except Exception as e:  # anything that fails offline
-        reason = "it fails in offline mode: %s" % _describe_exception(e)
+        fr = _frame_in(e.__traceback__, script.path)
+        reason = "fails in offline mode%s: %s" % (
+            " (line %d)" % fr.lineno if fr else "", _describe_exception(e))
         if isinstance(e, AttributeError) and "NoneType" in str(e):
             reason += " (a value that only a live database provides)"
         result["problem"] = _problem(script, direction, e, reason)
@@ -403,7 +555,7 @@ def _problem(script, direction, exc, reason):
     fr = _frame_in(exc.__traceback__, script.path)
     return {
         "direction": direction,
-        "reason": "%s() cannot be rendered as SQL: %s" % (direction, redact(reason)),
+        "reason": "%s() %s" % (direction, redact(reason)),
         "file": _display_path(script.path),
         "line": fr.lineno if fr else None,
         "code": fr.line if fr else None,
@@ -627,6 +779,7 @@ def export(config_path, name="alembic", skip_env=False):
     import sqlalchemy
 
     has_pgvector = lowercase_pgvector_types()
+    _register_offline_inspection()
     cfg = _load_config(config_path, name)
     script = _script_directory(cfg)
     env = None
@@ -669,6 +822,7 @@ def export(config_path, name="alembic", skip_env=False):
         "script_location": _display_path(script.dir),
         "env_py": not skip_env,
         "target_metadata": "target_metadata" in context_opts,
+        "naming_convention": _naming_convention(context_opts.get("target_metadata")),
         "version_table": captured.get("version_table", "alembic_version"),
         "version_table_schema": captured.get("version_table_schema"),
         "heads": sorted(heads),
@@ -677,27 +831,82 @@ def export(config_path, name="alembic", skip_env=False):
     }
 
 
+def _naming_convention(metadata):
+    """target_metadata's naming convention as JSON (string keys and templates only): what a
+    program step's MigrationContext needs to name constraints as Alembic did."""
+    nc = getattr(metadata, "naming_convention", None) or {}
+    out = {}
+    for key, value in nc.items():
+        if isinstance(key, str) and isinstance(value, str):
+            out[key] = value
+    return out
+
+
 # ---- online: one revision at a time -----------------------------------------------------------
 
 URL_VARIABLES = ("DATABASE_URL", "SQLALCHEMY_DATABASE_URL", "SQLALCHEMY_URL", "DB_URL",
                  "POSTGRES_URL", "PGVECTOR_DB_URL")
 
 
-def point_at(cfg, url):
-    """Points the project at `url`: `sqlalchemy.url` (with the driver alembic.ini names) and the
-    environment variables env.py files read a URL from."""
+def _importable(name):
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _env_is_async(script_dir):
+    try:
+        with open(os.path.join(script_dir, "env.py"), encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return bool(re.search(r"async_engine_from_config|create_async_engine|AsyncEngine|asyncpg",
+                          text))
+
+
+def choose_driver(url, configured=None, script_dir=None):
+    """The driver the project uses: the one `url` names, else the one alembic.ini's
+    `sqlalchemy.url` names, else one that imports in this Python — asyncpg for an env.py that
+    runs an async engine, else psycopg2, psycopg (3), asyncpg — so that SQLAlchemy never falls
+    back to a default driver the project does not have. Returns the driver name (or None)."""
+    from sqlalchemy.engine import make_url
+
+    for candidate in (url, configured):
+        if not candidate:
+            continue
+        try:
+            name = make_url(candidate).drivername
+        except Exception:
+            continue
+        backend, _, driver = name.partition("+")
+        if driver and backend in ("postgresql", "postgres"):
+            return driver
+    order = ["psycopg2", "psycopg", "asyncpg"]
+    if script_dir and _env_is_async(script_dir):
+        order = ["asyncpg", "psycopg"] + ["psycopg2"]
+    for driver in order:
+        if _importable(driver):
+            return driver
+    return None
+
+
+def point_at(cfg, url, script_dir=None):
+    """Points the project at `url`: `sqlalchemy.url` (with the driver the URL or alembic.ini
+    names, else one that imports here: [choose_driver]) and the environment variables env.py
+    files read a URL from."""
     from sqlalchemy.engine import make_url
 
     target = make_url(url)
-    configured = cfg.get_main_option("sqlalchemy.url")
-    driver = None
-    if configured:
-        try:
-            driver = make_url(configured).drivername
-        except Exception:
-            driver = None
-    if driver and driver.split("+")[0] in ("postgresql", "postgres"):
-        target = target.set(drivername=driver)
+    driver = choose_driver(url, cfg.get_main_option("sqlalchemy.url"), script_dir)
+    if driver:
+        target = target.set(drivername="postgresql+%s" % driver)
+        if driver == "asyncpg" and "sslmode" in target.query:
+            q = dict(target.query)
+            q["ssl"] = q.pop("sslmode")
+            target = target.set(query=q)
     text = target.render_as_string(hide_password=False)
     cfg.set_main_option("sqlalchemy.url", text.replace("%", "%%"))
     for var in URL_VARIABLES:
@@ -758,7 +967,7 @@ def run_online(args, real_stdout):
         lowercase_pgvector_types()
         cfg = _load_config(args.config, args.name)
         script = _script_directory(cfg)
-        point_at(cfg, url)
+        point_at(cfg, url, script.dir)
     except ExportError as e:
         real_stdout.write(json.dumps(e.document(), sort_keys=True) + "\n")
         real_stdout.flush()

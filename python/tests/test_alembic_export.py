@@ -279,8 +279,8 @@ def test_a_data_migration_through_get_bind_is_unconverted_with_its_line(rag_hist
     bind_line = project.line_of("d81e3f5a7b90_backfill_titles.py", "conn = op.get_bind()")
     assert r["file"] == "migrations/versions/d81e3f5a7b90_backfill_titles.py"
     assert r["line"] == line
-    assert f"op.get_bind() on line {bind_line}" in r["reason"]
-    assert r["reason"].startswith("upgrade() cannot be rendered as SQL: it calls execute()")
+    assert bind_line < line
+    assert r["reason"] == f"upgrade() reads rows through op.get_bind() (line {line})"
     assert r["problems"][0]["code"].startswith("rows = conn.execute(")
     assert r["upgrade_source"].startswith("def upgrade() -> None:\n    conn = op.get_bind()")
     assert "UPDATE documents SET title" in r["upgrade_source"]
@@ -288,21 +288,93 @@ def test_a_data_migration_through_get_bind_is_unconverted_with_its_line(rag_hist
     assert r["downgrade_sql"] == "" and len(r["problems"]) == 1
 
 
-def test_a_value_alembic_cannot_render_offline_is_unconverted_with_the_error(alembic_project):
+def test_values_without_a_sqlalchemy_literal_renderer_become_postgresql_literals(
+        alembic_project, database):
+    """JSONB, arrays, UUIDs, dates and timestamps in op.bulk_insert and in
+    op.execute(table.insert().values(...)): the SQL says them with the casts PostgreSQL needs,
+    and the rows read back are the values."""
     alembic_project.add("0001_seed.py", revision_file(
-        "0001", None, "seed settings", imports="from sqlalchemy.dialects import postgresql",
+        "0001", None, "seed settings",
+        imports="import datetime, uuid\nfrom sqlalchemy.dialects import postgresql",
         upgrade="""
-            settings = sa.table("settings", sa.column("value", postgresql.JSONB()))
-            op.bulk_insert(settings, [{"value": {"dim": 384}}])
+            op.create_table(
+                "settings",
+                sa.Column("id", sa.Uuid(), primary_key=True),
+                sa.Column("value", postgresql.JSONB()),
+                sa.Column("raw", sa.JSON()),
+                sa.Column("tags", postgresql.ARRAY(sa.Text())),
+                sa.Column("dims", postgresql.ARRAY(sa.Integer())),
+                sa.Column("since", sa.Date()),
+                sa.Column("at", sa.DateTime(timezone=True)),
+            )
+            settings = sa.table("settings", sa.column("id", sa.Uuid()),
+                                sa.column("value", postgresql.JSONB()), sa.column("raw", sa.JSON()),
+                                sa.column("tags", postgresql.ARRAY(sa.Text())),
+                                sa.column("dims", postgresql.ARRAY(sa.Integer())),
+                                sa.column("since", sa.Date()),
+                                sa.column("at", sa.DateTime(timezone=True)))
+            op.bulk_insert(settings, [{
+                "id": uuid.UUID("7d7c3b5e-4a3f-4f2e-9b0c-1a2b3c4d5e6f"),
+                "value": {"id": None, "name": "it's", "dims": [384, 768]},
+                "raw": ["a", 1], "tags": ["x", "y's"], "dims": [],
+                "since": datetime.date(2024, 2, 29),
+                "at": datetime.datetime(2024, 2, 29, 12, 30, tzinfo=datetime.timezone.utc),
+            }])
+            op.execute(settings.insert().values(
+                id=uuid.UUID("00000000-0000-0000-0000-000000000002"), value={"k": True},
+                tags=[], since=datetime.date(2025, 1, 1)))
         """))
     code, doc, _ = alembic_project.export()
-    assert code == 0
+    assert code == 0, doc
     (r,) = doc["revisions"]
-    assert r["unconverted"] is True and r["upgrade_sql"] is None
-    assert r["line"] == alembic_project.line_of("0001_seed.py", "op.bulk_insert(")
-    assert r["reason"].startswith("upgrade() cannot be rendered as SQL: it fails in offline mode: "
-                                  "CompileError: No literal value renderer is available")
-    assert "JSONB" in r["problems"][0]["exception"]
+    assert r["unconverted"] is False, r["reason"]
+    sql = r["upgrade_sql"]
+    assert """'{"id": null, "name": "it''s", "dims": [384, 768]}'::JSONB""" in sql
+    assert "ARRAY['x', 'y''s']::TEXT[]" in sql and "ARRAY[]::INTEGER[]" in sql
+    out = psql(database, sql)
+    assert out.returncode == 0, out.stderr
+    rows = query(database, "SELECT id::text, value->>'name', value->'id', raw::text, tags, dims, "
+                           "since::text, at = '2024-02-29 12:30+00' FROM settings ORDER BY since")
+    assert rows[0] == ("7d7c3b5e-4a3f-4f2e-9b0c-1a2b3c4d5e6f", "it's", None, '["a", 1]',
+                       ["x", "y's"], [], "2024-02-29", True)
+    assert rows[1][0] == "00000000-0000-0000-0000-000000000002" and rows[1][4] == []
+
+
+def test_refusals_say_what_the_revision_does_with_its_line(alembic_project):
+    """In strict terms: what a revision does with the live database, in its author's words."""
+    alembic_project.add("0001_inspect.py", revision_file(
+        "0001", None, "idempotent table",
+        upgrade="""
+            inspector = sa.inspect(op.get_bind())
+            if not inspector.has_table("documents"):
+                op.create_table("documents", sa.Column("id", sa.Integer(), primary_key=True))
+        """))
+    alembic_project.add("0002_reflect.py", revision_file(
+        "0002", "0001", "reflect",
+        upgrade="""
+            meta = sa.MetaData()
+            meta.reflect(bind=op.get_bind())
+        """))
+    alembic_project.add("0003_orm.py", revision_file(
+        "0003", "0002", "orm data migration", imports="from sqlalchemy.orm import Session",
+        upgrade="""
+            session = Session(bind=op.get_bind())
+            docs = sa.table("documents", sa.column("id"))
+            for row in session.execute(sa.select(docs.c.id)):
+                pass
+        """))
+    code, doc, _ = alembic_project.export()
+    assert code == 0, doc
+    r = {x["revision"]: x for x in doc["revisions"]}
+    line = alembic_project.line_of
+    assert r["0001"]["reason"] == ("upgrade() inspects the live schema (line %d)"
+                                   % line("0001_inspect.py", "sa.inspect("))
+    assert r["0002"]["reason"] == ("upgrade() reflects tables (line %d)"
+                                   % line("0002_reflect.py", "meta.reflect("))
+    assert r["0003"]["reason"] == ("upgrade() opens an ORM session (line %d)"
+                                   % line("0003_orm.py", "session.execute("))
+    assert not any("OfflineBind" in x["reason"] or "_sa_instance_state" in x["reason"]
+                   for x in doc["revisions"])
 
 
 def test_the_exported_sql_runs_on_postgresql_with_pgvector_up_and_down(rag_history, database):

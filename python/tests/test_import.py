@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON_SRC, AlembicProject, query, revision_file
+from conftest import PYTHON_SRC, AlembicProject, psql, query, revision_file
 from test_alembic_export import (API_KEYS, AUDIT, BACKFILL, BASELINE, BATCH, CONCURRENT, MERGE,
                                  SETTINGS, TAGS, TOUCH, write_rag_history)
 
@@ -66,8 +66,8 @@ def test_an_alembic_database_is_at_the_right_place_after_the_import(converted_hi
     out = run(bins, "migrate-import", cwd=p.root, url=database)
     assert out.returncode == 0, out.stderr
     assert "Imported 9 Alembic revisions into migrations" in out.stdout
-    assert ("Verified on two shadow databases: after each of 9 upgrades and 9 downgrades the "
-            "schema is Alembic's.") in out.stdout
+    assert ("Verified on two shadow databases: 9 of 9 upgrades, 9 of 9 downgrades (after each, "
+            "the schema is Alembic's).") in out.stdout
     files = scripts(p)
     assert len(files) == 9
     merge = files["e0a3c5d7f950_merge_api_keys_and_tags.sql"]
@@ -99,28 +99,65 @@ def test_an_alembic_database_is_at_the_right_place_after_the_import(converted_hi
     assert password not in out.stdout + out.stderr
 
 
-def test_unconverted_revisions_stop_the_import_unless_allowed(alembic_project, bins, database):
+def test_a_python_data_migration_is_imported_as_a_program_step_and_verified(
+        alembic_project, bins, database):
+    """By default nothing is refused: the backfill through op.get_bind() becomes a program step
+    running its own upgrade() through Alembic's operations, its file kept beside the scripts,
+    and the verification walks the whole history through it."""
     p = alembic_project
     write_rag_history(p)
     line = p.line_of("d81e3f5a7b90_backfill_titles.py", "rows = conn.execute(")
     out = run(bins, "migrate-import", cwd=p.root, url=database)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Imported 10 Alembic revisions into migrations" in out.stdout
+    assert (f"program {BACKFILL}: upgrade() reads rows through op.get_bind() (line {line}) in "
+            "migrations/versions/d81e3f5a7b90_backfill_titles.py") in out.stdout
+    assert ("Verified on two shadow databases: 10 of 10 upgrades, 10 of 10 downgrades, 1 of them "
+            "program step") in out.stdout
+    text = scripts(p)["d81e3f5a7b90_backfill_empty_titles.sql"]
+    assert "-- unconverted" not in text
+    up = text.split("-- migrate:up\n")[1].split("-- migrate:down")[0]
+    assert ("-- run: \"${RETORT_PYTHON:-python3}\" -m retort_migrate.alembic_step "
+            "alembic/d81e3f5a7b90_backfill_titles.py\n") in up
+    kept = p.root / "migrations" / "alembic" / "d81e3f5a7b90_backfill_titles.py"
+    assert kept.read_text() == (p.root / "migrations" / "versions" /
+                                "d81e3f5a7b90_backfill_titles.py").read_text()
+    ctx = json.loads((p.root / "migrations" / "alembic" / "_context.json").read_text())
+    assert ctx["naming_convention"]["pk"] == "pk_%(table_name)s"
+    # the step as retort runs it: its working directory, DATABASE_URL, the direction
+    alembic(p, database, "upgrade", BATCH)
+    assert psql(database, "INSERT INTO documents (title) VALUES ('')").returncode == 0
+    env = dict(os.environ, DATABASE_URL=database, RETORT_DIRECTION="up", RETORT_REVISION=BACKFILL,
+               PYTHONPATH=str(PYTHON_SRC))
+    out = subprocess.run(["sh", "-c", up.strip().splitlines()[-1].removeprefix("-- run: ")],
+                         cwd=p.root / "migrations", env=dict(env, RETORT_PYTHON=sys.executable),
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert query(database, "SELECT title FROM documents") == [("document 1",)]
+
+
+def test_strict_refuses_what_is_not_sql_unless_allowed(alembic_project, bins, database):
+    p = alembic_project
+    write_rag_history(p)
+    line = p.line_of("d81e3f5a7b90_backfill_titles.py", "rows = conn.execute(")
+    out = run(bins, "migrate-import", "--strict", cwd=p.root, url=database)
     assert out.returncode == 1, out
     assert "Not imported: 1 revision cannot be written as SQL (nothing was written)" in out.stdout
-    assert (f"unconverted {BACKFILL}: upgrade() cannot be rendered as SQL: it calls execute()"
-            in out.stdout)
-    assert f"(migrations/versions/d81e3f5a7b90_backfill_titles.py, line {line})" in out.stdout
+    assert (f"unconverted {BACKFILL}: upgrade() reads rows through op.get_bind() (line {line}) "
+            "in migrations/versions/d81e3f5a7b90_backfill_titles.py") in out.stdout
     assert scripts(p) == {}
-    out = run(bins, "migrate-import", "--allow-unconverted", "--format", "json", cwd=p.root,
-              url=database)
+    out = run(bins, "migrate-import", "--strict", "--allow-unconverted", "--format", "json",
+              cwd=p.root, url=database)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["ok"] is True and doc["written"] is True
     (r,) = [r for r in doc["revisions"] if r["unconverted"]]
     assert r["revision"] == BACKFILL
-    assert doc["verification"]["upgrades"] == 8
-    assert "revision d81e3f5a7b90 is unconverted" in doc["verification"]["notes"][0]
+    # the walk goes on past it (Alembic's own code in its place), which is not counted
+    assert doc["verification"]["upgrades"] == 9 and doc["verification"]["downgrades"] == 10
+    assert f"the upgrade of {BACKFILL} (unconverted" in doc["verification"]["notes"][0]
     text = scripts(p)["d81e3f5a7b90_backfill_empty_titles.sql"]
-    assert "-- unconverted: upgrade() cannot be rendered as SQL" in text
+    assert "-- unconverted: upgrade() reads rows through op.get_bind()" in text
     assert "-- |     rows = conn.execute(sa.text(\"SELECT id FROM documents WHERE title = ''\"))" in text
     # migrate-check reports it; migrate-up stops there with the message
     out = run(bins, "migrate-check", "--offline", cwd=p.root)

@@ -6,8 +6,10 @@ use retort_cli::cli::{self, CommonArgs};
 
 /// Import an Alembic history: one retort script per revision (same ids, parents, labels,
 /// dependencies), rendered by Alembic itself, verified against Alembic's own upgrade and
-/// downgrade on two shadow databases, then written. Exit 0: imported (or verified); 1:
-/// unconverted revisions or a verification difference, nothing written; 2: usage (no
+/// downgrade on two shadow databases, then written. A revision whose body is Python that offline
+/// SQL cannot say becomes a program step running that Python through Alembic's operations
+/// (--strict refuses it instead). Exit 0: imported (or verified); 1: unconverted revisions
+/// (--strict) or a verification difference, nothing written; 2: usage (no
 /// alembic.ini, no Python or Alembic, files in the way); 3: cannot connect; 6: the Alembic
 /// project is broken (env.py, a revision file, the revision graph).
 #[derive(Parser)]
@@ -19,8 +21,10 @@ use retort_cli::cli::{self, CommonArgs};
   migrate-import --dir migrations
   # another interpreter, another ini file, no verification
   migrate-import --config deploy/alembic.ini --python .venv/bin/python --no-verify
-  # write revisions that need a live database as scripts that fail until written
-  migrate-import --allow-unconverted
+  # refuse revisions that are not SQL (no program steps)
+  migrate-import --strict
+  # no Python left: the whole history as one baseline script (schema and reference rows)
+  migrate-import --baseline
   # after editing the scripts: compare them with Alembic again, write nothing
   migrate-import --verify-only"
 )]
@@ -44,10 +48,19 @@ struct Args {
     /// nothing.
     #[arg(long)]
     verify_only: bool,
-    /// Write revisions whose bodies need a live database, with their Python kept as a comment
-    /// and SQL that fails until someone writes it (migrate-check reports them).
+    /// Refuse revisions whose bodies offline SQL cannot say (they inspect the live schema,
+    /// read rows, open an ORM session) instead of importing them as program steps that run
+    /// their own Python through Alembic's operations.
+    #[arg(long)]
+    strict: bool,
+    /// With --strict: write those revisions with their Python kept as a comment and SQL that
+    /// fails until someone writes it (migrate-check reports them).
     #[arg(long)]
     allow_unconverted: bool,
+    /// Import the whole history as one baseline script under the head's revision id: the
+    /// schema and rows Alembic's upgrade leaves on a shadow database, verified like a squash.
+    #[arg(long, conflicts_with_all = ["verify_only", "no_verify", "strict", "allow_unconverted"])]
+    baseline: bool,
     /// Overwrite existing files (and replace scripts of the same revisions).
     #[arg(long)]
     force: bool,
@@ -77,10 +90,12 @@ fn main() {
             python: a.python.clone(),
             skip_env: a.skip_env,
             verify: !a.no_verify,
+            strict: a.strict,
             allow_unconverted: a.allow_unconverted,
             force: a.force,
             verify_only: a.verify_only,
             shadow_url,
+            baseline: a.baseline,
         };
         let report = import(&settings, &opts)?;
         if a.format == cli::Format::Json {

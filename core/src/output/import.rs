@@ -23,6 +23,37 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
         }};
     }
     let unconverted = r.unconverted();
+    if let Some(b) = &r.baseline {
+        say!(
+            "{} the Alembic history ({} revision{} to {}) as one baseline script: {} (the \
+             schema, and {} row{} of {} table{})",
+            if r.written {
+                "Imported"
+            } else {
+                "Not imported:"
+            },
+            b.revisions,
+            crate::words::plural(b.revisions),
+            b.revision,
+            b.path.display(),
+            b.rows,
+            crate::words::plural(b.rows),
+            b.tables,
+            crate::words::plural(b.tables)
+        );
+        if b.differences.is_empty() {
+            say!(
+                "Verified on shadow databases: the baseline gives the schema and rows Alembic's \
+                 upgrade leaves."
+            );
+        } else {
+            say!("The baseline does not give what Alembic's upgrade leaves (nothing was written):");
+            for d in &b.differences {
+                say!("  {d}");
+            }
+        }
+        return out;
+    }
     if !verify_only {
         if r.written {
             say!(
@@ -33,15 +64,33 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
                 r.heads.join(", ")
             );
             for rev in &r.revisions {
-                let tag = match (&rev.unconverted, rev.transactional) {
-                    (Some(_), _) => "  (UNCONVERTED: write its SQL)",
-                    (None, false) => "  (transactional: false)",
+                let tag = match (&rev.unconverted, &rev.program, rev.transactional) {
+                    (Some(_), _, _) => "  (UNCONVERTED: write its SQL)",
+                    (None, Some(_), _) => "  (program step: Alembic's own code)",
+                    (None, None, false) => "  (transactional: false)",
                     _ => "",
                 };
                 say!("  {}{tag}", rev.path.display());
             }
             for p in &r.replaced {
                 say!("  replaced {}", p.display());
+            }
+            let programs: Vec<_> = r.revisions.iter().filter(|x| x.program.is_some()).collect();
+            if !programs.is_empty() {
+                say!(
+                    "Program steps: {} revision{} (the revision's own Python, run through \
+                     Alembic's operations from the file kept in {}):",
+                    programs.len(),
+                    crate::words::plural(programs.len()),
+                    r.dir.join("alembic").display()
+                );
+                for rev in programs {
+                    say!(
+                        "  program {}: {}",
+                        rev.revision,
+                        rev.program.as_deref().unwrap_or_default()
+                    );
+                }
             }
         } else if !unconverted.is_empty() && r.verification.is_none() {
             say!(
@@ -59,7 +108,8 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
         }
         if !r.written && !unconverted.is_empty() && r.verification.is_none() {
             say!(
-                "Write the SQL of these revisions in Alembic (op.execute), or pass \
+                "Run without --strict to import them as program steps (their own Python, run \
+                 through Alembic's operations), write their SQL in Alembic (op.execute), or pass \
                  --allow-unconverted to write them as scripts that fail until their SQL is written."
             );
         }
@@ -78,13 +128,27 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
         }
         if v.ok() {
             say!(
-                "Verified on two shadow databases: after each of {} upgrade{} and {} downgrade{} \
-                 the schema is Alembic's.",
+                "Verified on two shadow databases: {} of {} upgrade{}, {} of {} downgrade{}{} \
+                 (after each, the schema is Alembic's).",
                 v.upgrades,
-                crate::words::plural(v.upgrades),
+                v.steps,
+                crate::words::plural(v.steps),
                 v.downgrades,
-                crate::words::plural(v.downgrades)
+                v.steps,
+                crate::words::plural(v.steps),
+                if v.programs > 0 {
+                    format!(
+                        ", {} of them program step{}",
+                        v.programs,
+                        crate::words::plural(v.programs)
+                    )
+                } else {
+                    String::new()
+                }
             );
+            for n in &v.not_verifiable {
+                say!("not verifiable: {n}");
+            }
         } else if !verify_only {
             say!("Nothing was written.");
         }
@@ -125,6 +189,7 @@ pub fn json(r: &ImportReport) -> Value {
                 "source": rev.source,
                 "transactional": rev.transactional,
                 "unconverted": rev.unconverted,
+                "program": rev.program,
                 "warnings": rev.warnings,
             })
         })
@@ -134,6 +199,9 @@ pub fn json(r: &ImportReport) -> Value {
             "ok": v.ok(),
             "upgrades": v.upgrades,
             "downgrades": v.downgrades,
+            "steps": v.steps,
+            "program_steps": v.programs,
+            "not_verifiable": v.not_verifiable,
             "notes": v.notes,
             "differences": v.differences.iter().map(|d| json!({
                 "revision": d.revision,
@@ -157,5 +225,13 @@ pub fn json(r: &ImportReport) -> Value {
         "verification": verification,
         "warnings": r.warnings,
         "export_seconds": r.export_time.as_secs_f64(),
+        "baseline": r.baseline.as_ref().map(|b| json!({
+            "revision": b.revision,
+            "path": b.path.display().to_string(),
+            "revisions": b.revisions,
+            "tables": b.tables,
+            "rows": b.rows,
+            "differences": b.differences,
+        })),
     })
 }

@@ -35,12 +35,18 @@ pub fn default_python() -> PathBuf {
     PathBuf::from("python3")
 }
 
-/// The exporter written to a temporary file (removed with this value), and how to run it.
+/// `python/retort_migrate/alembic_step.py`: runs one revision's own function on a database
+/// (the program steps of an import, and their side of the verification).
+pub const STEPPER: &str = include_str!("../../../../python/retort_migrate/alembic_step.py");
+
+/// The exporter and the stepper written to temporary files (removed with this value), and how
+/// to run them.
 pub struct Helper {
     pub python: PathBuf,
     config: PathBuf,
     section: String,
     file: PathBuf,
+    stepper: PathBuf,
 }
 
 impl Helper {
@@ -67,12 +73,27 @@ impl Helper {
                 file.display()
             ))
         })?;
-        Ok(Helper {
+        let stepper = file.with_file_name(format!(
+            "{}-step.py",
+            file.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let written = std::fs::write(&stepper, STEPPER);
+        let helper = Helper {
             python: python.unwrap_or_else(default_python),
             config: config.to_path_buf(),
             section: section.to_string(),
             file,
-        })
+            stepper,
+        };
+        written.map_err(|e| {
+            Error::io(format!(
+                "cannot write the Alembic stepper to {}: {e}",
+                helper.stepper.display()
+            ))
+        })?;
+        Ok(helper)
     }
 
     fn command(&self) -> Command {
@@ -134,10 +155,29 @@ impl Helper {
 
     /// A session applying one revision at a time on `url`'s database.
     pub fn session(&self, url: &DbUrl) -> Result<Session> {
-        let mut child = self
-            .command()
-            .arg("--steps")
-            .env("RETORT_ALEMBIC_URL", url.to_url())
+        let mut c = self.command();
+        c.arg("--steps").env("RETORT_ALEMBIC_URL", url.to_url());
+        self.spawn_session(c)
+    }
+
+    /// A session running revisions' own functions (`up FILE` / `down FILE`) on `url`'s
+    /// database as program steps do, with the naming convention of `context` (a
+    /// `_context.json`).
+    pub fn stepper(&self, url: &DbUrl, context: &Path) -> Result<Session> {
+        let mut c = Command::new(&self.python);
+        c.arg(&self.stepper)
+            .arg("--serve")
+            .arg("--context")
+            .arg(context)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("DATABASE_URL", url.to_url())
+            .env_remove("RETORT_REVISION")
+            .env_remove("RETORT_DIRECTION");
+        self.spawn_session(c)
+    }
+
+    fn spawn_session(&self, mut c: Command) -> Result<Session> {
+        let mut child = c
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -173,6 +213,7 @@ impl Helper {
 impl Drop for Helper {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_file(&self.stepper);
     }
 }
 

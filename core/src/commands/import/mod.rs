@@ -6,25 +6,37 @@
 //!    by Alembic's offline mode ([`helper`]).
 //! 2. Each revision becomes a script ([`render`]); the scripts are parsed back and their graph
 //!    built, all in memory.
+//!    A revision whose body offline SQL cannot say (it inspects the live schema, reads rows,
+//!    opens an ORM session) becomes a program step: `-- run:` the revision's own function,
+//!    through Alembic's operations on the database (`retort_migrate.alembic_step`), the
+//!    Alembic file kept in the migrations directory's `alembic/`. With `strict` it is refused
+//!    instead (or written as SQL that fails until written, with `allow_unconverted`).
 //! 3. Unless told not to, [`verify`] runs Alembic's own upgrade (online, the project's env.py)
-//!    and the scripts side by side on two shadow databases, revision by revision, up and back
-//!    down, comparing the catalogs after every step.
+//!    and the scripts (program steps included) side by side on two shadow databases, revision
+//!    by revision, up and back down, comparing the catalogs after every step.
 //! 4. Only then are the files written; nothing is overwritten without `force`.
 
+pub mod baseline;
 pub mod helper;
 pub mod render;
 pub mod verify;
 
 use crate::config::{DbUrl, Settings};
 use crate::error::{Error, ErrorKind, Result};
+use crate::plan::Direction;
 use crate::project::Project;
 use crate::schema::shadow::ShadowServer;
 use crate::script::parse_script;
 use helper::Helper;
-use render::{check_ids, render_revision, Export, Rendered};
+use render::{
+    check_ids, render_revision, without_program_lines, Export, Rendered, Unrenderable, PROGRAM_DIR,
+    STEP_COMMAND,
+};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 pub use verify::{Difference, Verification};
+use verify::{Program, Subject};
 
 /// What to import and how.
 #[derive(Debug, Clone)]
@@ -39,7 +51,11 @@ pub struct ImportOptions {
     pub skip_env: bool,
     /// Compare with Alembic's own upgrade and downgrade on shadow databases.
     pub verify: bool,
-    /// Write revisions whose bodies need a live database, as scripts that fail until written.
+    /// Refuse revisions whose bodies need a live database instead of importing them as
+    /// program steps.
+    pub strict: bool,
+    /// Write revisions whose bodies need a live database, as scripts that fail until written
+    /// (implies `strict`).
     pub allow_unconverted: bool,
     /// Overwrite existing files (and replace scripts of the same revisions).
     pub force: bool,
@@ -47,6 +63,9 @@ pub struct ImportOptions {
     pub verify_only: bool,
     /// Where the shadow databases are created; default: the database's server.
     pub shadow_url: Option<DbUrl>,
+    /// The whole history as one baseline script under the head's id, rendered from a shadow
+    /// Alembic migrated (schema and rows), verified like a squash.
+    pub baseline: bool,
 }
 
 impl Default for ImportOptions {
@@ -57,10 +76,12 @@ impl Default for ImportOptions {
             python: None,
             skip_env: false,
             verify: true,
+            strict: false,
             allow_unconverted: false,
             force: false,
             verify_only: false,
             shadow_url: None,
+            baseline: false,
         }
     }
 }
@@ -75,8 +96,11 @@ pub struct ImportedRevision {
     /// The Alembic revision file.
     pub source: String,
     pub transactional: bool,
-    /// Why its SQL could not be written, with the Alembic file and line.
+    /// Why its SQL could not be written, with the Alembic file and line (`strict`).
     pub unconverted: Option<String>,
+    /// Why a section is a program step running the Alembic revision's own function (what the
+    /// revision does, with the Alembic file and line).
+    pub program: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -100,6 +124,8 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
     pub export_time: Duration,
     pub verify_time: Duration,
+    /// `baseline`: the one script written (or that would be).
+    pub baseline: Option<baseline::BaselineScript>,
 }
 
 impl ImportReport {
@@ -164,11 +190,17 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<ImportReport>
             }
         ));
     }
+    let unrenderable = if opts.strict || opts.allow_unconverted {
+        Unrenderable::Unconverted
+    } else {
+        Unrenderable::Program
+    };
     let rendered: Vec<Rendered> = export
         .revisions
         .iter()
-        .map(|r| render_revision(r, dir, &export.alembic_version))
+        .map(|r| render_revision(r, dir, &export.alembic_version, unrenderable))
         .collect();
+    let programs = unrenderable == Unrenderable::Program;
     report.revisions = export
         .revisions
         .iter()
@@ -179,17 +211,32 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<ImportReport>
             path: w.path.clone(),
             source: r.path.clone(),
             transactional: r.transactional,
-            unconverted: r.reason(),
+            unconverted: r.reason().filter(|_| !programs),
+            program: r.reason().filter(|_| programs),
             warnings: r.warnings.clone(),
         })
         .collect();
-    let project = if opts.verify_only {
+    // what the files will say, parsed back (and what the verification runs)
+    let texts: Vec<(PathBuf, String)> = if opts.verify_only {
         let p = Project::load(dir)?;
         same_revisions(&p, &export)?;
-        p
+        let mut texts = Vec::with_capacity(p.scripts.len());
+        for s in &p.scripts {
+            let text = std::fs::read_to_string(&s.path)
+                .map_err(|e| Error::io(format!("cannot read {}: {e}", s.path.display())))?;
+            texts.push((s.path.clone(), text));
+        }
+        texts
     } else {
-        in_memory_project(dir, &rendered)?
+        in_memory_project(dir, &rendered)?;
+        rendered
+            .iter()
+            .map(|r| (r.path.clone(), r.text.clone()))
+            .collect()
     };
+    if opts.baseline && !opts.verify_only {
+        return import_baseline(settings, opts, &helper, &export, &rendered, report);
+    }
     if !opts.verify_only && !report.unconverted().is_empty() && !opts.allow_unconverted {
         return Ok(report);
     }
@@ -201,7 +248,9 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<ImportReport>
     if opts.verify || opts.verify_only {
         let server = shadow_server(settings, opts)?;
         let t1 = Instant::now();
-        let v = verify::verify(&project, settings, &server, &helper, &export)?;
+        let context = ContextFile::new(&export)?;
+        let subject = verification_subject(dir, &texts, &export, context.0.clone())?;
+        let v = verify::verify(&subject, settings, &server, &helper, &export)?;
         report.verify_time = t1.elapsed();
         let stop = !v.ok();
         report.verification = Some(v);
@@ -209,10 +258,176 @@ pub fn import(settings: &Settings, opts: &ImportOptions) -> Result<ImportReport>
             return Ok(report);
         }
     }
-    write_all(dir, &rendered, &replaced, opts.force)?;
+    write_all(dir, &rendered, &replaced, opts.force, &export)?;
     report.replaced = replaced;
     report.written = true;
     Ok(report)
+}
+
+/// `baseline`: one script for the whole history, rendered from a shadow Alembic migrated and
+/// verified on another; written when it gives Alembic's schema and rows.
+fn import_baseline(
+    settings: &Settings,
+    opts: &ImportOptions,
+    helper: &Helper,
+    export: &Export,
+    rendered: &[Rendered],
+    mut report: ImportReport,
+) -> Result<ImportReport> {
+    let dir = &settings.migrations_dir;
+    let project = in_memory_project(dir, rendered)?;
+    let server = shadow_server(settings, opts)?;
+    let t1 = Instant::now();
+    let b = baseline::baseline(&project, settings, &server, helper, export, dir)?;
+    report.verify_time = t1.elapsed();
+    let written = Rendered {
+        revision: b.revision.clone(),
+        path: b.path.clone(),
+        text: b.text.clone(),
+        program: None,
+    };
+    let mut v = Verification {
+        steps: 1,
+        upgrades: usize::from(b.differences.is_empty()),
+        ..Verification::default()
+    };
+    if let Some(d) = baseline::as_difference(&b) {
+        v.differences.push(d);
+    }
+    report.verification = Some(v);
+    let ok = b.differences.is_empty();
+    report.baseline = Some(b);
+    if !ok {
+        return Ok(report);
+    }
+    let written = [written];
+    let replaced = check_existing(dir, &written, opts.force)?;
+    write_all(dir, &written, &replaced, opts.force, export)?;
+    report.replaced = replaced;
+    report.written = true;
+    Ok(report)
+}
+
+/// `_context.json`: what a program step's MigrationContext needs from env.py (the naming
+/// convention of its target_metadata).
+fn context_json(export: &Export) -> String {
+    let nc = match &export.naming_convention {
+        serde_json::Value::Object(m) if !m.is_empty() => export.naming_convention.clone(),
+        _ => serde_json::json!({}),
+    };
+    let mut text = serde_json::to_string_pretty(&serde_json::json!({ "naming_convention": nc }))
+        .unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
+}
+
+/// The verification's `_context.json`, in a temporary file removed with this value.
+struct ContextFile(PathBuf);
+
+impl ContextFile {
+    fn new(export: &Export) -> Result<ContextFile> {
+        let path = std::env::temp_dir().join(format!(
+            "retort-alembic-context-{}-{}.json",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::write(&path, context_json(export))
+            .map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))?;
+        Ok(ContextFile(path))
+    }
+}
+
+impl Drop for ContextFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The scripts as the verification runs them: `-- run:` lines made comments, each program
+/// step run beside (the import's own, `retort_migrate.alembic_step alembic/FILE.py`, on the
+/// Alembic revision file itself, which is what `alembic/FILE.py` will be), and an unconverted
+/// section's Alembic function run in its place so that the walk goes on.
+fn verification_subject(
+    dir: &Path,
+    texts: &[(PathBuf, String)],
+    export: &Export,
+    context: PathBuf,
+) -> Result<Subject> {
+    let sources: HashMap<&str, &str> = export
+        .revisions
+        .iter()
+        .map(|r| (r.revision.as_str(), r.path.as_str()))
+        .collect();
+    let mut scripts = Vec::with_capacity(texts.len());
+    let mut programs = HashMap::new();
+    for (path, text) in texts {
+        let (plain, commands) = without_program_lines(text);
+        let script = parse_script(path, plain.as_bytes())
+            .map_err(|e| Error::script(format!("{}: {}", path.display(), e.message)))?;
+        let source = sources.get(script.revision.as_str()).copied();
+        for (direction, command) in commands {
+            let d = if direction == "up" {
+                Direction::Up
+            } else {
+                Direction::Down
+            };
+            let program = match (command.strip_prefix(STEP_COMMAND), source) {
+                (Some(rest), Some(src)) if rest.trim().starts_with(PROGRAM_DIR) => {
+                    Program::Alembic {
+                        source: PathBuf::from(src),
+                        counted: true,
+                    }
+                }
+                _ => Program::Command(command),
+            };
+            programs.insert((script.revision.clone(), d), program);
+        }
+        if script.unconverted.is_some() {
+            if let Some(src) = source {
+                let marker = "DO $retort$ BEGIN RAISE EXCEPTION";
+                let sections = [
+                    (Direction::Up, Some(&script.up)),
+                    (Direction::Down, script.down.as_ref()),
+                ];
+                for (d, section) in sections {
+                    if section.is_some_and(|s| s.sql.contains(marker)) {
+                        programs.insert(
+                            (script.revision.clone(), d),
+                            Program::Alembic {
+                                source: PathBuf::from(src),
+                                counted: false,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        scripts.push(script);
+    }
+    let mut project = Project::from_scripts(dir, scripts)?;
+    // the blanked unconverted sections: their DO block would fail
+    for s in &mut project.scripts {
+        for (d, section) in [
+            (Direction::Up, Some(&mut s.up)),
+            (Direction::Down, s.down.as_mut()),
+        ] {
+            if let Some(sec) = section {
+                if programs
+                    .get(&(s.revision.clone(), d))
+                    .is_some_and(|p| matches!(p, Program::Alembic { counted: false, .. }))
+                {
+                    sec.sql = String::new();
+                }
+            }
+        }
+    }
+    Ok(Subject {
+        project,
+        programs,
+        context,
+    })
 }
 
 /// The scripts parsed back and their graph built: what the files will say, checked before
@@ -269,6 +484,11 @@ fn check_existing(dir: &Path, rendered: &[Rendered], force: bool) -> Result<Vec<
         .filter(|r| r.path.exists())
         .map(|r| r.path.display().to_string())
         .collect();
+    for (source, dest) in rendered.iter().filter_map(|r| r.program.as_ref()) {
+        if dest.exists() && std::fs::read(dest).ok() != std::fs::read(source).ok() {
+            clashes.push(dest.display().to_string());
+        }
+    }
     let mut replaced = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         let ids: std::collections::HashMap<&str, &Path> = rendered
@@ -333,10 +553,36 @@ fn shadow_server(settings: &Settings, opts: &ImportOptions) -> Result<ShadowServ
     }
 }
 
-/// Writes every script (the directory is created when missing); with `force`, replaces.
-fn write_all(dir: &Path, rendered: &[Rendered], replaced: &[PathBuf], force: bool) -> Result<()> {
+/// Writes every script (the directory is created when missing), and the Alembic revision
+/// files program steps run with their `_context.json`; with `force`, replaces.
+fn write_all(
+    dir: &Path,
+    rendered: &[Rendered],
+    replaced: &[PathBuf],
+    force: bool,
+    export: &Export,
+) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
+    let kept: Vec<&(PathBuf, PathBuf)> =
+        rendered.iter().filter_map(|r| r.program.as_ref()).collect();
+    if !kept.is_empty() {
+        let pdir = dir.join(PROGRAM_DIR);
+        std::fs::create_dir_all(&pdir)
+            .map_err(|e| Error::io(format!("cannot create {}: {e}", pdir.display())))?;
+        for (source, dest) in &kept {
+            std::fs::copy(source, dest).map_err(|e| {
+                Error::io(format!(
+                    "cannot copy {} to {}: {e}",
+                    source.display(),
+                    dest.display()
+                ))
+            })?;
+        }
+        let ctx = pdir.join("_context.json");
+        std::fs::write(&ctx, context_json(export))
+            .map_err(|e| Error::io(format!("cannot write {}: {e}", ctx.display())))?;
+    }
     for p in replaced {
         std::fs::remove_file(p)
             .map_err(|e| Error::io(format!("cannot remove {}: {e}", p.display())))?;

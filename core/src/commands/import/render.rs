@@ -47,6 +47,7 @@ impl AlembicRevision {
     pub fn reason(&self) -> Option<String> {
         self.problems.first().map(|p| {
             let at = match (&p.file, p.line) {
+                (Some(f), _) if p.reason.contains("(line ") => format!(" in {f}"),
                 (Some(f), Some(l)) => format!(" ({f}, line {l})"),
                 (Some(f), None) => format!(" ({f})"),
                 _ => String::new(),
@@ -67,6 +68,8 @@ pub struct Export {
     /// Parents (and dependencies) first.
     pub revisions: Vec<AlembicRevision>,
     pub warnings: Vec<String>,
+    /// target_metadata's naming convention (string keys and templates), for program steps.
+    pub naming_convention: Value,
 }
 
 fn s(v: &Value, key: &str) -> Option<String> {
@@ -142,6 +145,7 @@ pub fn read_export(doc: &Value) -> Result<Export> {
         heads: list(doc, "heads"),
         revisions: out,
         warnings: list(doc, "warnings"),
+        naming_convention: doc.get("naming_convention").cloned().unwrap_or(Value::Null),
     })
 }
 
@@ -151,6 +155,53 @@ pub struct Rendered {
     pub revision: String,
     pub path: PathBuf,
     pub text: String,
+    /// The Alembic revision file to keep beside the scripts (its path as the exporter shows
+    /// it, and where it goes), when a section is a program step running it.
+    pub program: Option<(PathBuf, PathBuf)>,
+}
+
+/// How a revision whose body Alembic's offline mode cannot render is imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unrenderable {
+    /// A program step running the revision's own function through Alembic's operations.
+    #[default]
+    Program,
+    /// A section that fails until someone writes its SQL (`--strict`).
+    Unconverted,
+}
+
+/// The directory, inside the migrations directory, that keeps the Alembic revision files
+/// program steps run.
+pub const PROGRAM_DIR: &str = "alembic";
+
+/// The command of a program step, before the revision file's path (relative to the
+/// migrations directory, the step's working directory).
+pub const STEP_COMMAND: &str = "\"${RETORT_PYTHON:-python3}\" -m retort_migrate.alembic_step";
+
+/// The program step's file for the Alembic revision file `source`: `alembic/<its name>`.
+pub fn program_path(source: &str) -> String {
+    let name = Path::new(source)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| source.to_string());
+    format!("{PROGRAM_DIR}/{name}")
+}
+
+/// `text` quoted for `sh -c` when it is not a plain word.
+fn sh_word(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The `-- run:` command of a program step running `source`'s function.
+pub fn step_command(source: &str) -> String {
+    format!("{STEP_COMMAND} {}", sh_word(&program_path(source)))
 }
 
 fn one_line(s: &str) -> String {
@@ -189,17 +240,31 @@ pub fn check_ids(export: &Export) -> Result<()> {
     ))
 }
 
-/// The script of one revision, in `dir` under the name `migrate-revision` would give it.
-pub fn render_revision(r: &AlembicRevision, dir: &Path, alembic_version: &str) -> Rendered {
+/// The script of one revision, in `dir` under the name `migrate-revision` would give it. A
+/// direction Alembic's offline mode could not render becomes what `unrenderable` says.
+pub fn render_revision(
+    r: &AlembicRevision,
+    dir: &Path,
+    alembic_version: &str,
+    unrenderable: Unrenderable,
+) -> Rendered {
     let path = dir.join(file_name_for(&r.revision, &r.message));
+    let program = unrenderable == Unrenderable::Program;
+    let section = |direction: &str| {
+        if program {
+            program_section(r, direction)
+        } else {
+            unconverted_section(r, direction, &path)
+        }
+    };
     let up = match &r.upgrade_sql {
         Some(sql) if !r.problems.iter().any(|p| p.direction == "upgrade") => sql.clone(),
-        _ => unconverted_section(r, "upgrade", &path),
+        _ => section("upgrade"),
     };
     let down_problem = r.problems.iter().any(|p| p.direction == "downgrade");
     let down = match &r.downgrade_sql {
         Some(sql) if !down_problem => Some(sql.clone()),
-        _ if down_problem => Some(unconverted_section(r, "downgrade", &path)),
+        _ if down_problem => Some(section("downgrade")),
         _ => None,
     };
     let text = render_script(&NewScript {
@@ -225,8 +290,9 @@ pub fn render_revision(r: &AlembicRevision, dir: &Path, alembic_version: &str) -
     // The header's extra lines: the unconverted key, where it came from, the warnings. They
     // go before the `-- migrate:up` line (ordinary comments never start with `word:`).
     let mut extra = String::new();
-    if let Some(reason) = r.reason() {
-        extra.push_str(&format!("-- unconverted: {reason}\n"));
+    match r.reason() {
+        Some(reason) if !program => extra.push_str(&format!("-- unconverted: {reason}\n")),
+        _ => {}
     }
     extra.push_str(&format!(
         "-- Imported from the Alembic revision {} by migrate-import{}.\n",
@@ -248,7 +314,60 @@ pub fn render_revision(r: &AlembicRevision, dir: &Path, alembic_version: &str) -
         revision: r.revision.clone(),
         path,
         text,
+        program: (program && r.unconverted())
+            .then(|| (PathBuf::from(&r.path), dir.join(program_path(&r.path)))),
     }
+}
+
+/// A section that runs the revision's own function as a program step: what it does (in
+/// comments) and the `-- run:` line.
+fn program_section(r: &AlembicRevision, direction: &str) -> String {
+    let problem = r.problems.iter().find(|p| p.direction == direction);
+    let what = problem
+        .map(|p| {
+            one_line(&p.reason)
+                .strip_prefix(&format!("{direction}() "))
+                .map(str::to_string)
+                .unwrap_or_else(|| one_line(&p.reason))
+        })
+        .unwrap_or_else(|| "needs a live database".into());
+    format!(
+        "-- Alembic's {direction}() of this revision {what}: offline SQL cannot say it, so this\n\
+         -- step runs it, through Alembic's own operations on the database (DATABASE_URL), from\n\
+         -- the revision file kept in {}.\n\
+         -- run: {}\n",
+        program_path(&r.path),
+        step_command(&r.path)
+    )
+}
+
+/// The lines `-- run: <command>` of a script's text replaced by comments, and the commands per
+/// direction (`up` / `down`): the script as the import's verification runs it (the program
+/// step runs beside it).
+pub fn without_program_lines(text: &str) -> (String, Vec<(String, String)>) {
+    let mut out = String::with_capacity(text.len());
+    let mut commands = Vec::new();
+    let mut direction = "";
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t == "-- migrate:up" {
+            direction = "up";
+        } else if t == "-- migrate:down" {
+            direction = "down";
+        }
+        match t.strip_prefix("-- run:") {
+            Some(cmd) if !direction.is_empty() => {
+                commands.push((direction.to_string(), cmd.trim().to_string()));
+                out.push_str("-- (program step) ");
+                out.push_str(cmd.trim());
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            _ => out.push_str(line),
+        }
+    }
+    (out, commands)
 }
 
 /// A section whose SQL could not be rendered: Alembic's Python kept as a comment, and a
@@ -335,7 +454,7 @@ mod tests {
                  "upgrade_sql": null, "downgrade_sql": "", "transactional": true,
                  "unconverted": true,
                  "problems": [{"direction": "upgrade",
-                               "reason": "upgrade() cannot be rendered as SQL: it calls execute() on the database connection",
+                               "reason": "upgrade() reads rows through op.get_bind() (line 23)",
                                "file": "migrations/versions/c3_backfill.py", "line": 23,
                                "code": "rows = conn.execute(...)", "exception": "NeedsDatabase"}],
                  "warnings": [],
@@ -349,7 +468,12 @@ mod tests {
     fn a_converted_revision_keeps_its_ids_labels_and_date() {
         let e = read_export(&doc()).unwrap();
         assert_eq!(e.alembic_version, "1.16.5");
-        let r = render_revision(&e.revisions[0], Path::new("migrations"), &e.alembic_version);
+        let r = render_revision(
+            &e.revisions[0],
+            Path::new("migrations"),
+            &e.alembic_version,
+            Unrenderable::Program,
+        );
         assert_eq!(r.path, Path::new("migrations/a1_baseline_documents.sql"));
         assert_eq!(
             r.text,
@@ -368,7 +492,7 @@ mod tests {
     #[test]
     fn a_non_transactional_revision_without_downgrade_has_no_down_section() {
         let e = read_export(&doc()).unwrap();
-        let r = render_revision(&e.revisions[1], Path::new("m"), "");
+        let r = render_revision(&e.revisions[1], Path::new("m"), "", Unrenderable::Program);
         let s = parse_script(&r.path, r.text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.down_revisions, ["a1"]);
         assert_eq!(s.depends_on, ["a1"]);
@@ -384,14 +508,20 @@ mod tests {
     #[test]
     fn an_unconverted_revision_keeps_its_python_and_fails_until_written() {
         let e = read_export(&doc()).unwrap();
-        let r = render_revision(&e.revisions[2], Path::new("migrations"), "");
+        let r = render_revision(
+            &e.revisions[2],
+            Path::new("migrations"),
+            "",
+            Unrenderable::Unconverted,
+        );
+        assert!(r.program.is_none());
         let s =
             parse_script(&r.path, r.text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{}", r.text));
         assert_eq!(
             s.unconverted.as_deref(),
             Some(
-                "upgrade() cannot be rendered as SQL: it calls execute() on the database \
-                 connection (migrations/versions/c3_backfill.py, line 23)"
+                "upgrade() reads rows through op.get_bind() (line 23) in \
+                 migrations/versions/c3_backfill.py"
             )
         );
         assert!(s
@@ -409,6 +539,61 @@ mod tests {
         );
         // its downgrade converted (an empty body)
         assert_eq!(s.down.unwrap().sql.trim(), "");
+    }
+
+    #[test]
+    fn a_revision_offline_sql_cannot_say_becomes_a_program_step_running_its_own_file() {
+        let e = read_export(&doc()).unwrap();
+        let r = render_revision(
+            &e.revisions[2],
+            Path::new("migrations"),
+            "",
+            Unrenderable::Program,
+        );
+        let s =
+            parse_script(&r.path, r.text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{}", r.text));
+        assert!(s.unconverted.is_none(), "{}", r.text);
+        assert!(
+            s.up.sql.ends_with(
+                "-- run: \"${RETORT_PYTHON:-python3}\" -m retort_migrate.alembic_step \
+                 alembic/c3_backfill.py\n\n"
+            ),
+            "{}",
+            s.up.sql
+        );
+        assert!(s.up.sql.contains(
+            "-- Alembic's upgrade() of this revision reads rows through op.get_bind() (line 23): \
+             offline SQL cannot say it"
+        ));
+        assert_eq!(
+            r.program,
+            Some((
+                PathBuf::from("migrations/versions/c3_backfill.py"),
+                PathBuf::from("migrations/alembic/c3_backfill.py")
+            ))
+        );
+        // the verification's copy: the run line a comment, the down section untouched
+        let (plain, commands) = without_program_lines(&r.text);
+        assert_eq!(
+            commands,
+            [(
+                "up".to_string(),
+                format!("{STEP_COMMAND} alembic/c3_backfill.py")
+            )]
+        );
+        assert!(!plain.contains("-- run:") && plain.contains("-- (program step) \""));
+        assert_eq!(
+            plain.len(),
+            r.text.len() + "(program step) ".len() - "run: ".len()
+        );
+    }
+
+    #[test]
+    fn a_program_file_with_a_space_is_quoted_for_sh() {
+        assert_eq!(
+            step_command("m/versions/0001 it's.py"),
+            format!("{STEP_COMMAND} 'alembic/0001 it'\\''s.py'")
+        );
     }
 
     #[test]
