@@ -362,11 +362,22 @@ fn compare_step(
         // every other step runs through the run loop as migrate-up runs it.
         let retort = match program {
             Some(p) => ours.run_program(p, step).and_then(|_| {
-                let sql: String = step
-                    .version_ops
-                    .iter()
-                    .map(|op| format!("{};\n", table.op_sql(op)))
-                    .collect();
+                // the first revision may be a program: the version table is not there yet
+                let missing = crate::db::query::one(
+                    &mut ours.side.client,
+                    "SELECT to_regclass($1) IS NULL",
+                    &[(&table.qualified(), postgres::types::Type::TEXT)],
+                )
+                .map_err(|e| crate::db::db_error("cannot read the version table", &e))?
+                .get::<_, bool>(0);
+                let mut sql = if missing {
+                    format!("{}\n", table.create_sql())
+                } else {
+                    String::new()
+                };
+                for op in &step.version_ops {
+                    sql.push_str(&format!("{};\n", table.op_sql(op)));
+                }
                 ours.side
                     .client
                     .batch_execute(&sql)
