@@ -124,6 +124,18 @@ pub struct RunArgs {
     /// How often a long step logs its progress when stderr is not a terminal (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub progress_interval: Option<std::time::Duration>,
+    /// Backfill steps: the range width adapts so that each range's transaction takes about
+    /// this long (default 150ms; a concurrent write to a row of the range waits for it).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub backfill_batch_time: Option<std::time::Duration>,
+    /// Backfill steps: wait this long between ranges (default 0).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub backfill_pause: Option<std::time::Duration>,
+    /// Backfill steps: wait before the next range while a replica (pg_stat_replication) has
+    /// not replayed what the primary wrote this long ago; it goes on by itself when the
+    /// replicas catch up (default: replicas are not watched).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub max_replica_lag: Option<std::time::Duration>,
 }
 
 impl RunArgs {
@@ -148,6 +160,14 @@ impl RunArgs {
                 .ddl_retries
                 .unwrap_or(retort::exec::DEFAULT_DDL_RETRIES),
             statement_timeout: self.statement_timeout.or(settings.statement_timeout),
+            backfill: retort::exec::BackfillOptions {
+                batch_time: self
+                    .backfill_batch_time
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or(retort::exec::backfill::DEFAULT_BATCH_TIME),
+                pause: self.backfill_pause.unwrap_or_default(),
+                max_replica_lag: self.max_replica_lag,
+            },
             ..retort::RunOptions::default()
         }
     }
@@ -214,6 +234,9 @@ impl retort::exec::Observer for ShowLint {
     }
     fn retrying(&mut self, r: &retort::exec::Retry) {
         self.inner.retrying(r)
+    }
+    fn backfill(&mut self, ev: &retort::exec::BackfillEvent) {
+        self.inner.backfill(ev)
     }
 }
 

@@ -84,6 +84,7 @@ pub fn render(
         batch: opts.batch,
         ..RunOptions::default()
     };
+    crate::policy::refuse_offline_backfills(project, plan)?;
     run_plan(&mut w, project, books, plan, &run, &mut QuietObserver).map_err(|e| e.error)?;
     let mut out = w.out;
     while out.ends_with("\n\n") {

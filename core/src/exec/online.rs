@@ -129,6 +129,9 @@ impl Observer for Shared<'_, '_> {
     fn retrying(&mut self, r: &Retry) {
         self.with(|o| o.retrying(r))
     }
+    fn backfill(&mut self, ev: &super::BackfillEvent) {
+        self.with(|o| o.backfill(ev))
+    }
 }
 
 /// Runs `body` with a watched executor on `client` and the observer it should pass to the
@@ -294,6 +297,24 @@ impl Executor for PgExecutor<'_> {
             std::thread::sleep(Duration::from_millis(1));
         }
         result.map_err(|e| SqlFailure::from_pg(&e))
+    }
+
+    fn query(&mut self, sql: &str) -> std::result::Result<super::backfill::QueryRows, SqlFailure> {
+        let msgs = self
+            .client
+            .simple_query(sql)
+            .map_err(|e| SqlFailure::from_pg(&e))?;
+        let mut out = super::backfill::QueryRows::default();
+        for m in msgs {
+            match m {
+                postgres::SimpleQueryMessage::Row(r) => out
+                    .rows
+                    .push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+                postgres::SimpleQueryMessage::CommandComplete(n) => out.affected = n,
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     fn blockers(&mut self) -> Vec<Blocker> {

@@ -30,6 +30,8 @@ pub struct RunOptions {
     /// PostgreSQL's `statement_timeout` for every step (`None`: the server's; zero: none). A
     /// script's `-- statement_timeout:` overrides it.
     pub statement_timeout: Option<Duration>,
+    /// How backfill steps are paced.
+    pub backfill: super::BackfillOptions,
 }
 
 impl Default for RunOptions {
@@ -43,6 +45,7 @@ impl Default for RunOptions {
             ddl_retries: 0,
             retry_wait: Duration::from_secs(1),
             statement_timeout: None,
+            backfill: super::BackfillOptions::default(),
         }
     }
 }

@@ -27,7 +27,7 @@ pub(super) struct Progress {
     heads: Vec<String>,
     committed: Vec<StepResult>,
     /// Steps done in the open transaction, not yet committed.
-    pending: Vec<StepResult>,
+    pub(super) pending: Vec<StepResult>,
     /// Applied records to write just before the open transaction commits (one INSERT for the
     /// whole transaction instead of one per step: the run stays close to psql's speed).
     pending_records: Vec<(String, String, Option<Duration>)>,
@@ -37,7 +37,7 @@ pub(super) struct Progress {
     prepared_in_tx: bool,
     /// `SET LOCAL`s in force in the open transaction: (name, value).
     tx_settings: Vec<(String, String)>,
-    failed_step: Option<String>,
+    pub(super) failed_step: Option<String>,
     /// The `transactional: false` step whose statements all ran (they stay) and whose
     /// version-table write has not committed yet: a failure now rolls back only the
     /// bookkeeping, and the error says the step is not recorded.
@@ -140,6 +140,10 @@ pub(super) fn run_segment(
 ) -> Result<()> {
     let steps = &plan.steps[seg.steps.clone()];
     if !seg.transactional {
+        let step = &steps[0];
+        if step.direction == Direction::Up && project.script(&step.revision)?.backfill.is_some() {
+            return super::backfill::run(exec, project, books, step, opts, p, observer);
+        }
         prepare_once(exec, books, p)?;
         run_step(exec, project, books, &steps[0], opts, p, observer, true)?;
         // its statements ran and stay: the step is recorded even when an interrupt came while
