@@ -135,7 +135,10 @@ impl Migrator {
         let mut client = db::connect_wait(url, app, settings.wait)?;
         let table = VersionTable::new(settings.version_table.clone());
         let heads = table.read(&mut client)?;
-        Ok((heads, db::backfill::in_progress_or_none(&mut client, &table)))
+        Ok((
+            heads,
+            db::backfill::in_progress_or_none(&mut client, &table),
+        ))
     }
 
     pub fn with_options(mut self, options: MigratorOptions) -> Self {

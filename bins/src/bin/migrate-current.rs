@@ -60,10 +60,7 @@ fn main() {
             cli::Format::Json => {
                 let mut doc = json::current(&graph, &current);
                 if let Some(o) = doc.as_object_mut() {
-                    o.insert(
-                        "backfills".into(),
-                        retort::db::backfill::json(&backfills),
-                    );
+                    o.insert("backfills".into(), retort::db::backfill::json(&backfills));
                 }
                 print!("{}", cli::json_text(&doc))
             }

@@ -221,7 +221,9 @@ impl KeyType {
     pub fn first_width(self, batch: Option<u64>) -> i64 {
         let n = match self {
             KeyType::Integer => batch.unwrap_or(DEFAULT_INTEGER_BATCH),
-            _ => batch.unwrap_or(DEFAULT_TIMESTAMP_BATCH).saturating_mul(1_000_000),
+            _ => batch
+                .unwrap_or(DEFAULT_TIMESTAMP_BATCH)
+                .saturating_mul(1_000_000),
         };
         n.min(i64::MAX as u64) as i64
     }
@@ -279,19 +281,20 @@ pub fn inspect_key(exec: &mut dyn Executor, script: &Script, bf: &Backfill) -> R
         ));
     }
     let ty = row.get(2).cloned().flatten().unwrap_or_default();
-    let kind = match ty.as_str() {
-        "smallint" | "integer" | "bigint" => KeyType::Integer,
-        "timestamp without time zone" => KeyType::Timestamp,
-        "timestamp with time zone" => KeyType::Timestamptz,
-        other => {
-            return Err(refused(
+    let kind =
+        match ty.as_str() {
+            "smallint" | "integer" | "bigint" => KeyType::Integer,
+            "timestamp without time zone" => KeyType::Timestamp,
+            "timestamp with time zone" => KeyType::Timestamptz,
+            other => return Err(refused(
                 script,
                 bf,
-                format!("the key is of type {other}; a backfill key is an integer or timestamp column"),
+                format!(
+                    "the key is of type {other}; a backfill key is an integer or timestamp column"
+                ),
                 "name an integer or timestamp column with a unique index (the primary key usually)",
-            ))
-        }
-    };
+            )),
+        };
     if !yes(4) {
         return Err(refused(
             script,
@@ -313,7 +316,11 @@ pub fn inspect_key(exec: &mut dyn Executor, script: &Script, bf: &Backfill) -> R
 }
 
 /// The key's `[min, max + 1)`, None for an empty table.
-pub fn key_range(exec: &mut dyn Executor, bf: &Backfill, kind: KeyType) -> Result<Option<(i64, i64)>> {
+pub fn key_range(
+    exec: &mut dyn Executor,
+    bf: &Backfill,
+    kind: KeyType,
+) -> Result<Option<(i64, i64)>> {
     let sql = format!(
         "SELECT {}, {} FROM {}",
         kind.as_bigint(&format!("min({})", bf.key)),
@@ -427,6 +434,7 @@ pub(super) fn run(
     observer: &mut dyn Observer,
 ) -> Result<()> {
     p.failed_step = Some(step.revision.clone());
+    p.backfill = Some(false);
     let script = project.script(&step.revision)?;
     let bf = script
         .backfill
@@ -464,6 +472,7 @@ pub(super) fn run(
                     ),
                 ));
             }
+            p.backfill = Some(true);
             observer.backfill(&BackfillEvent::Started {
                 revision: step.revision.clone(),
                 target: target.clone(),
@@ -497,7 +506,11 @@ pub(super) fn run(
                     resumed: None,
                 });
             } else {
-                log::info!("{}: {} is empty: nothing to backfill", step.revision, bf.table);
+                log::info!(
+                    "{}: {} is empty: nothing to backfill",
+                    step.revision,
+                    bf.table
+                );
             }
             State {
                 kind,
@@ -523,8 +536,13 @@ pub(super) fn run(
             return Err(stopped(step, &st, books));
         }
         if st.next < st.end {
-            throttle(exec, bf, opts, observer, &mut lag, &step.revision)
-                .map_err(|e| if e.kind == ErrorKind::Interrupted { stopped(step, &st, books) } else { e })?;
+            throttle(exec, bf, opts, observer, &mut lag, &step.revision).map_err(|e| {
+                if e.kind == ErrorKind::Interrupted {
+                    stopped(step, &st, books)
+                } else {
+                    e
+                }
+            })?;
         }
         let start = st.next;
         let stop = if start >= st.end {
@@ -541,14 +559,15 @@ pub(super) fn run(
             st.ranges += 1;
             st.has_row = true;
         }
+        p.backfill = Some(true);
         st.rows += rows;
         st.run_rows += rows;
         st.run_keys += stop - start;
         st.busy += took;
         st.next = stop;
         // the width follows the target time: at most twice or half the last one
-        let factor = (opts.backfill.batch_time.as_secs_f64() / took.as_secs_f64().max(1e-4))
-            .clamp(0.5, 2.0);
+        let factor =
+            (opts.backfill.batch_time.as_secs_f64() / took.as_secs_f64().max(1e-4)).clamp(0.5, 2.0);
         st.width = ((st.width as f64 * factor) as i64).max(1);
         if last || last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
@@ -563,6 +582,7 @@ pub(super) fn run(
     let d = t0.elapsed();
     observer.step_finished(step, d);
     p.failed_step = None;
+    p.backfill = None;
     Ok(())
 }
 
@@ -778,14 +798,22 @@ impl LagWatch {
             Err(f) => {
                 if !self.warned {
                     self.warned = true;
-                    log::warn!("cannot read the replicas' lag (--max-replica-lag is not applied): {}", f.describe());
+                    log::warn!(
+                        "cannot read the replicas' lag (--max-replica-lag is not applied): {}",
+                        f.describe()
+                    );
                 }
                 return Vec::new();
             }
         };
         let now = Instant::now();
         let cell = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten();
-        if let Some(cur) = q.rows.first().and_then(|r| cell(r, 0)).and_then(|v| v.parse::<i64>().ok()) {
+        if let Some(cur) = q
+            .rows
+            .first()
+            .and_then(|r| cell(r, 0))
+            .and_then(|v| v.parse::<i64>().ok())
+        {
             if self.samples.back().is_none_or(|(l, _)| *l < cur) {
                 self.samples.push_back((cur, now));
             }
@@ -821,7 +849,12 @@ impl LagWatch {
             }
         }
         // what every replica has replayed is of no more use (the newest sample stays)
-        while self.samples.len() > 1 && self.samples.front().is_some_and(|(l, _)| *l <= min_replayed) {
+        while self.samples.len() > 1
+            && self
+                .samples
+                .front()
+                .is_some_and(|(l, _)| *l <= min_replayed)
+        {
             self.samples.pop_front();
         }
         out
@@ -937,15 +970,28 @@ pub fn preview(
     opts: &RunOptions,
 ) -> Result<Option<String>> {
     let script = project.script(&step.revision)?;
-    let Some(bf) = script.backfill.as_ref().filter(|_| step.direction == crate::plan::Direction::Up) else {
+    let Some(bf) = script
+        .backfill
+        .as_ref()
+        .filter(|_| step.direction == crate::plan::Direction::Up)
+    else {
         return Ok(None);
     };
     let exists = query(
         exec,
-        &format!("SELECT to_regclass({}) IS NOT NULL", quote_literal(&bf.table)),
+        &format!(
+            "SELECT to_regclass({}) IS NOT NULL",
+            quote_literal(&bf.table)
+        ),
         "looking up the backfill's table",
     )?;
-    if exists.rows.first().and_then(|r| r.first().cloned().flatten()).as_deref() != Some("t") {
+    if exists
+        .rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .as_deref()
+        != Some("t")
+    {
         return Ok(Some(format!(
             "backfill {}: {} does not exist yet (an earlier step creates it?): its key and range are read when the step starts",
             step.revision, bf.table
@@ -955,7 +1001,10 @@ pub fn preview(
     let books_table = checkpoints::table_name(table);
     let has_books = query(
         exec,
-        &format!("SELECT to_regclass({}) IS NOT NULL", quote_literal(&books_table)),
+        &format!(
+            "SELECT to_regclass({}) IS NOT NULL",
+            quote_literal(&books_table)
+        ),
         "looking up the backfill checkpoints",
     )?
     .rows

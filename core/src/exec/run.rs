@@ -42,6 +42,10 @@ pub(super) struct Progress {
     /// version-table write has not committed yet: a failure now rolls back only the
     /// bookkeeping, and the error says the step is not recorded.
     outside_ran: Option<String>,
+    /// A backfill step in flight: whether any of its ranges committed (in this run or an
+    /// earlier one). A failure before that leaves nothing of it, as if rolled back; after that
+    /// its committed ranges stay.
+    pub(super) backfill: Option<bool>,
 }
 
 /// Runs `plan` through `exec`. The caller has read `plan.start_heads` (under the migration
@@ -71,6 +75,7 @@ pub fn run_plan(
         tx_settings: Vec::new(),
         failed_step: None,
         outside_ran: None,
+        backfill: None,
     };
     let segments = project.segments(plan, opts.steps_per_transaction());
     let of = segments.len();
@@ -104,7 +109,10 @@ pub fn run_plan(
                 let _ = exec.execute("ROLLBACK");
             }
             // after a non-transactional step's statements, only its bookkeeping was rolled back
-            let rolled_back = p.in_tx && p.outside_ran.is_none();
+            let rolled_back = match p.backfill {
+                Some(committed) => !committed,
+                None => p.in_tx && p.outside_ran.is_none(),
+            };
             if let Some(rev) = &p.outside_ran {
                 error = unrecorded(error, project, rev);
             }

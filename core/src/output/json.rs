@@ -369,7 +369,13 @@ pub mod events {
         use crate::exec::BackfillEvent as E;
         let text = ev.describe();
         match ev {
-            E::Started { revision, target, from, to, resumed } => json!({
+            E::Started {
+                revision,
+                target,
+                from,
+                to,
+                resumed,
+            } => json!({
                 "version": FORMAT_VERSION, "event": "backfill_started", "revision": revision,
                 "target": target, "from": from, "to": to,
                 "resumed": resumed.map(|(rows, ranges)| json!({"rows": rows, "ranges": ranges})),
@@ -384,7 +390,10 @@ pub mod events {
             E::Paused { revision, reason } => json!({
                 "version": FORMAT_VERSION, "event": "backfill_paused", "revision": revision,
                 "reason": reason, "text": text}),
-            E::Resumed { revision, paused_for } => json!({
+            E::Resumed {
+                revision,
+                paused_for,
+            } => json!({
                 "version": FORMAT_VERSION, "event": "backfill_resumed", "revision": revision,
                 "paused_ms": millis(*paused_for), "text": text}),
         }
