@@ -514,3 +514,25 @@ fn a_paused_replica_holds_the_backfill_until_its_replay_resumes() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_lint_points_a_whole_table_update_of_a_populated_table_to_a_backfill() {
+    let s = Scenario::new();
+    populated(&s, 100_000);
+    s.revision("002", "001", "UPDATE t SET n = 1;", "UPDATE t SET n = 0;");
+    s.run("migrate-up", &["001"]).ok();
+    let r = s.run("migrate-check", &["--lint"]);
+    assert!(r.all().contains("unbatched-update"), "{}", r.all());
+    assert!(r.all().contains("which holds 100,000 rows"), "{}", r.all());
+    assert!(r.all().contains("-- backfill: t.id"), "{}", r.all());
+    // a warning: the run goes on
+    s.run("migrate-up", &[]).ok();
+    assert_eq!(counts(&s.db.url), ["1:100000"]);
+    // the same change as a backfill step is not a finding
+    let b = Scenario::new();
+    populated(&b, 100_000);
+    increment(&b, 10_000);
+    b.run("migrate-up", &["001"]).ok();
+    let r = b.run("migrate-check", &["--lint"]);
+    assert!(!r.all().contains("unbatched-update"), "{}", r.all());
+}
