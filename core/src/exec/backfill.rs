@@ -20,8 +20,8 @@
 //! range waits for its commit); `--backfill-pause` waits between ranges; with
 //! `--max-replica-lag` it waits while a replica of `pg_stat_replication` is further behind
 //! (measured here from the WAL positions the primary had when each range committed, and from
-//! the view's `replay_lag`); while autovacuum (`pg_stat_progress_vacuum`) works on the table it
-//! waits a second between ranges. A SIGINT or SIGTERM stops it before the next range: every
+//! the view's `replay_lag`); while a vacuum (`pg_stat_progress_vacuum`) works on the table it
+//! waits one target range time between ranges (about half the pace). A SIGINT or SIGTERM stops it before the next range: every
 //! committed range stays, and the next `migrate-up` continues from the checkpoint.
 
 use super::failure::{
@@ -923,13 +923,14 @@ fn throttle(
                 observer.backfill(&BackfillEvent::Paused {
                     revision: revision.to_string(),
                     reason: format!(
-                        "(auto)vacuum is working on {}: one range a second until it ends",
-                        bf.table
+                        "(auto)vacuum is working on {}: waiting {} between ranges until it ends",
+                        bf.table,
+                        fmt_duration(opts.backfill.batch_time)
                     ),
                 });
                 lag.vacuum_since = Some(Instant::now());
             }
-            if !interrupt::sleep(Duration::from_secs(1)) {
+            if !interrupt::sleep(opts.backfill.batch_time) {
                 return Err(interrupted());
             }
         }
