@@ -124,14 +124,17 @@ pub fn json(list: &[Checkpoint]) -> serde_json::Value {
 /// The checkpoints of the backfills in progress (none when the table does not exist).
 pub fn in_progress(client: &mut Client, table: &VersionTable) -> Result<Vec<Checkpoint>> {
     let name = table_name(table);
-    let exists = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
-        .map_err(|e| super::db_error("cannot look up the backfill checkpoints", &e))?;
+    let exists = super::query::one(
+        client,
+        "SELECT to_regclass($1) IS NOT NULL",
+        &[(&name, postgres::types::Type::TEXT)],
+    )
+    .map_err(|e| super::db_error("cannot look up the backfill checkpoints", &e))?;
     if !exists.get::<_, bool>(0) {
         return Ok(Vec::new());
     }
-    let rows = client
-        .query(
+    let rows = super::query::rows(
+            client,
             &format!(
                 "SELECT revision, target, key_type, first_key, next_key, end_key, rows, ranges, busy_seconds,
                         to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',
@@ -140,7 +143,7 @@ pub fn in_progress(client: &mut Client, table: &VersionTable) -> Result<Vec<Chec
             ),
             &[],
         )
-        .map_err(|e| super::db_error("cannot read the backfill checkpoints", &e))?;
+    .map_err(|e| super::db_error("cannot read the backfill checkpoints", &e))?;
     Ok(rows
         .iter()
         .map(|r| Checkpoint {
@@ -185,7 +188,7 @@ pub fn key_text(key_type: &str, key: i64) -> String {
         rem % 60
     );
     if micros != 0 {
-        s.push_str(&format!(".{micros:06}").trim_end_matches('0').to_string());
+        s.push_str(format!(".{micros:06}").trim_end_matches('0'));
     }
     s
 }
