@@ -536,3 +536,45 @@ fn the_lint_points_a_whole_table_update_of_a_populated_table_to_a_backfill() {
     let r = b.run("migrate-check", &["--lint"]);
     assert!(!r.all().contains("unbatched-update"), "{}", r.all());
 }
+
+#[test]
+fn a_fleet_runs_each_targets_backfill_with_its_own_checkpoint() {
+    let s = Scenario::new();
+    let other = TestDb::new();
+    populated(&s, 3000);
+    increment(&s, 100);
+    s.write(
+        "targets.txt",
+        &format!("one={}\ntwo={}\n", s.db.url, other.url),
+    );
+    // the second target is half-way: a checkpoint of an interrupted run
+    let r = Run::from(
+        s.command("migrate-up", &["001"])
+            .env("DATABASE_URL", &other.url)
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    drop(r);
+    let mut slow = s.command("migrate-up", &SLOW);
+    slow.env("DATABASE_URL", &other.url);
+    let half = Running::start(slow);
+    half.wait_for("backfill of t.id over", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
+    half.signal("INT");
+    assert_eq!(half.finish().0, 130);
+    let stopped_at = next_key(&other.url).expect("a checkpoint");
+    let r = s.run("migrate-up", &["--targets", "targets.txt"]).ok();
+    assert!(
+        r.all()
+            .contains(&format!("continues from the checkpoint at {stopped_at}")),
+        "{}",
+        r.all()
+    );
+    for url in [&s.db.url, &other.url] {
+        assert_eq!(counts(url), ["1:3000"], "{}", r.all());
+        assert_eq!(next_key(url), None);
+    }
+    assert_eq!(other.version_rows(), ["002"]);
+    assert_eq!(s.db.version_rows(), ["002"]);
+}
