@@ -59,7 +59,7 @@ fn main() {
         match a.format {
             cli::Format::Json => {
                 let mut doc = json::current(&graph, &current);
-                if let Some(o) = doc.as_object_mut() {
+                if let (Some(o), false) = (doc.as_object_mut(), backfills.is_empty()) {
                     o.insert("backfills".into(), retort::db::backfill::json(&backfills));
                 }
                 print!("{}", cli::json_text(&doc))
