@@ -37,7 +37,7 @@ else
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-fleet demo db-up db-down db-url deps wheel wheel-manylinux2014 test-python \
+.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-backfill bench-fleet demo db-up db-down db-url deps wheel wheel-manylinux2014 test-python \
         migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
         migrate-import
 
@@ -95,6 +95,11 @@ bench: deps ## Benchmarks (release build) against a throwaway server; figures go
 	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench-speed.sh
 	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench.sh
 	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench-fleet.sh
+	scripts/pg.sh run -- scripts/bench-backfill.sh
+
+bench-backfill: deps ## Backfill benchmark only: 1,000,000 rows, one UPDATE vs a backfill step, writes' latency and replica lag
+	$(CARGO) build --release -p retort-bins --bin migrate-up
+	scripts/pg.sh run -- scripts/bench-backfill.sh
 
 bench-fleet: deps ## Fleet benchmarks only: 1,000 tenant schemas, 200 databases x 20 revisions, a 10,000-revision chain
 	$(CARGO) build --release -p retort-bins

@@ -130,6 +130,18 @@ pub struct RunArgs {
     /// How often a long step logs its progress when stderr is not a terminal (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub progress_interval: Option<std::time::Duration>,
+    /// Backfill steps: the range width adapts so that each range's transaction takes about
+    /// this long (default 150ms; a concurrent write to a row of the range waits for it).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub backfill_batch_time: Option<std::time::Duration>,
+    /// Backfill steps: wait this long between ranges (default 0).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub backfill_pause: Option<std::time::Duration>,
+    /// Backfill steps: wait before the next range while a replica (pg_stat_replication) has
+    /// not replayed what the primary wrote this long ago; it goes on by itself when the
+    /// replicas catch up (default: replicas are not watched).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub max_replica_lag: Option<std::time::Duration>,
 }
 
 impl RunArgs {
@@ -158,6 +170,14 @@ impl RunArgs {
             max_maintenance_work_mem: settings
                 .max_maintenance_work_mem
                 .unwrap_or(retort::exec::DEFAULT_MAX_MAINTENANCE_WORK_MEM),
+            backfill: retort::exec::BackfillOptions {
+                batch_time: self
+                    .backfill_batch_time
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or(retort::exec::backfill::DEFAULT_BATCH_TIME),
+                pause: self.backfill_pause.unwrap_or_default(),
+                max_replica_lag: self.max_replica_lag,
+            },
             ..retort::RunOptions::default()
         }
     }
@@ -232,6 +252,10 @@ impl retort::exec::Observer for ShowLint {
         line: &str,
     ) {
         self.inner.program_output(revision, stream, line)
+    }
+
+    fn backfill(&mut self, ev: &retort::exec::BackfillEvent) {
+        self.inner.backfill(ev)
     }
 }
 

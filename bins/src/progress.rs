@@ -7,7 +7,8 @@
 
 use retort::exec::program::Stream;
 use retort::exec::{
-    log_notice, BatchAt, Heartbeat, LogObserver, Observer, Retry, RunReport, ServerNotice,
+    log_backfill, log_notice, BackfillEvent, BatchAt, Heartbeat, LogObserver, Observer, Retry,
+    RunReport, ServerNotice,
 };
 use retort::output::json::events;
 use retort::plan::{Direction, Step};
@@ -61,6 +62,10 @@ impl Observer for JsonEvents {
     }
     fn program_output(&mut self, revision: &str, stream: Stream, line: &str) {
         emit(events::program_output(revision, stream.name(), line));
+    }
+
+    fn backfill(&mut self, ev: &BackfillEvent) {
+        emit(events::backfill(ev));
     }
 }
 
@@ -161,6 +166,40 @@ impl Observer for BarObserver {
     fn program_output(&mut self, revision: &str, stream: Stream, line: &str) {
         self.clear();
         self.log.program_output(revision, stream, line);
+    }
+
+    /// A bar over the key range, its message the rows, rate and ETA; pauses as log lines.
+    fn backfill(&mut self, ev: &BackfillEvent) {
+        let BackfillEvent::Progress(p) = ev else {
+            match &self.bar {
+                Some(b) => b.suspend(|| log_backfill(ev)),
+                None => log_backfill(ev),
+            }
+            return;
+        };
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = indicatif::ProgressBar::with_draw_target(
+                Some(1000),
+                indicatif::ProgressDrawTarget::stderr_with_hz(4),
+            );
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            b
+        });
+        bar.set_prefix(format!("{} backfill", p.revision));
+        bar.set_position((p.fraction * 1000.0) as u64);
+        bar.set_message(format!(
+            "{:.0}% {} rows, {} rows/s{}",
+            p.fraction * 100.0,
+            retort::words::group(p.rows),
+            retort::words::group(p.rate.round() as u64),
+            p.eta
+                .map(|e| format!(", about {} left", retort::words::fmt_duration(e)))
+                .unwrap_or_default()
+        ));
     }
 }
 

@@ -129,6 +129,22 @@ impl Migrator {
         VersionTable::new(settings.version_table.clone()).read(&mut client)
     }
 
+    /// The database's heads and its backfills in progress (their checkpoints), in one
+    /// connection: what migrate-current and migrate-history -i show.
+    pub fn read_heads_and_backfills(
+        settings: &Settings,
+        app: &str,
+    ) -> Result<(Vec<String>, Vec<db::backfill::Checkpoint>)> {
+        let url = settings.require_url()?;
+        let mut client = db::connect_wait(url, app, settings.wait)?;
+        let table = VersionTable::new(settings.version_table.clone());
+        let heads = table.read(&mut client)?;
+        Ok((
+            heads,
+            db::backfill::in_progress_or_none(&mut client, &table),
+        ))
+    }
+
     pub fn with_options(mut self, options: MigratorOptions) -> Self {
         self.options = options;
         self
@@ -256,6 +272,21 @@ impl Migrator {
         let records = self.records.applied(&mut self.client)?;
         let applied = self.applied_set(heads)?;
         policy::checksum_mismatches(&self.project, &applied, &records)
+    }
+
+    /// What `--dry-run` says of the plan's backfill steps (see
+    /// [`crate::exec::backfill::preview`]): one line each.
+    pub fn backfill_preview(&mut self, plan: &Plan, opts: &RunOptions) -> Result<Vec<String>> {
+        let mut exec = crate::exec::online::PgExecutor::new(&mut self.client);
+        let mut out = Vec::new();
+        for step in &plan.steps {
+            if let Some(line) =
+                crate::exec::backfill::preview(&mut exec, &self.project, &self.table, step, opts)?
+            {
+                out.push(line);
+            }
+        }
+        Ok(out)
     }
 
     /// Upgrades to `target`, logging each step.

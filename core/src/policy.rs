@@ -198,6 +198,49 @@ pub fn require_down_sections(project: &Project, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// Offline SQL (`--sql`) has no backfill steps to write: a backfill runs range by range, each
+/// range in its own transaction with its checkpoint, reading the key's range and pacing itself
+/// on the database; one script would be the single long UPDATE it avoids. Every backfill step of
+/// the plan is named.
+pub fn refuse_offline_backfills(project: &Project, plan: &Plan) -> Result<()> {
+    let mut found = Vec::new();
+    for step in plan.steps.iter().filter(|s| s.direction == Direction::Up) {
+        let script = project.script(&step.revision)?;
+        if let Some(b) = &script.backfill {
+            found.push(format!(
+                "  {} ({}:{}): backfill of {}.{}",
+                step.revision,
+                script.path.display(),
+                b.line,
+                b.table,
+                b.key
+            ));
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let first = plan
+        .steps
+        .iter()
+        .position(|s| found[0].starts_with(&format!("  {} ", s.revision)))
+        .unwrap_or(0);
+    let before = first
+        .checked_sub(1)
+        .map(|i| format!(" (e.g. --sql up to {})", plan.steps[i].revision))
+        .unwrap_or_default();
+    Err(Error::usage(format!(
+        "--sql cannot write {} backfill step{}: a backfill runs range by range, each range in its own transaction with its checkpoint, \
+         which one SQL script cannot do (it would be the single long UPDATE the backfill avoids):\n{}",
+        found.len(),
+        crate::words::plural(found.len()),
+        found.join("\n")
+    ))
+    .with_hint(format!(
+        "write the SQL for the revisions before the first backfill{before}, run the backfill online with migrate-up, then the rest"
+    )))
+}
+
 /// The refusals of a run, in the order a user should hear them: edited applied scripts (for
 /// an upgrade, unless allowed), then missing down sections.
 pub fn check_run(

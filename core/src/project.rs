@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::RevisionGraph;
-use crate::plan::{Plan, Segment};
+use crate::plan::{Direction, Plan, Segment};
 use crate::script::{self, Script};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,9 +51,12 @@ impl Project {
     /// plan's rendering all cut the plan here.
     pub fn segments(&self, plan: &Plan, max_steps: Option<usize>) -> Vec<Segment> {
         plan.segments(
+            // a backfill's up step stands alone: it commits range by range
             |s| {
-                self.script(&s.revision)
-                    .map_or(true, |x| x.runs_in_transaction(s.direction))
+                self.script(&s.revision).map_or(true, |x| {
+                    x.runs_in_transaction(s.direction)
+                        && !(x.backfill.is_some() && s.direction == Direction::Up)
+                })
             },
             max_steps,
         )

@@ -53,13 +53,21 @@ fn main() {
         // the graph only (through the header index), then the version table
         let graph =
             retort::Project::load_graph(&settings.migrations_dir, settings.cache_dir.as_deref())?;
-        let current = Migrator::read_heads(&settings, "migrate-current")?;
+        let (current, backfills) =
+            Migrator::read_heads_and_backfills(&settings, "migrate-current")?;
         graph.check_known(&current)?;
         match a.format {
-            cli::Format::Json => print!("{}", cli::json_text(&json::current(&graph, &current))),
+            cli::Format::Json => {
+                let mut doc = json::current(&graph, &current);
+                if let (Some(o), false) = (doc.as_object_mut(), backfills.is_empty()) {
+                    o.insert("backfills".into(), retort::db::backfill::json(&backfills));
+                }
+                print!("{}", cli::json_text(&doc))
+            }
             cli::Format::Text => print!(
-                "{}",
-                retort::history::format_current(&graph, &current, a.detail)
+                "{}{}",
+                retort::history::format_current(&graph, &current, a.detail),
+                retort::db::backfill::format_in_progress(&backfills)
             ),
         }
         if a.check_heads && !retort::history::at_heads(&graph, &current) {

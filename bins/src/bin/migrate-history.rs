@@ -131,20 +131,22 @@ fn main() {
         }
         let needs_db =
             a.indicate_current || a.rev_range.as_deref().is_some_and(range_needs_database);
-        let current = if needs_db {
-            let heads = retort::Migrator::read_heads(&settings, "migrate-history")?;
+        let (current, backfills) = if needs_db {
+            let (heads, backfills) =
+                retort::Migrator::read_heads_and_backfills(&settings, "migrate-history")?;
             g.check_known(&heads)?;
-            heads
+            (heads, backfills)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let revs = g.history_range(a.rev_range.as_deref(), &current)?;
         if json {
             print!("{}", cli::json_text(&js::history(g, &revs, &current)));
         } else {
             print!(
-                "{}",
-                history::format_history(g, &revs, verbose, &current, a.indicate_current)
+                "{}{}",
+                history::format_history(g, &revs, verbose, &current, a.indicate_current),
+                retort::db::backfill::format_in_progress(&backfills)
             );
         }
         // the process exits next: freeing a long history node by node is only waiting

@@ -153,7 +153,13 @@ fn main() {
             // the checks of the run, without its lock: the lock budget, the lint gate
             m.check_lock_budget(&plan, &opts)?;
             let lint = retort::commands::lint::lint_plan(&mut m, &plan)?;
+            let backfills = m.backfill_preview(&plan, &opts)?;
             print!("{}", cli::show_plan(a.format, &m, &plan, &opts));
+            if a.format == cli::Format::Text {
+                for line in backfills {
+                    println!("{line}");
+                }
+            }
             cli::print_lint(&lint, a.common.quiet, a.lint);
             retort::commands::lint::gate(&lint, a.allow_unsafe, "migrate-up", true)?;
             return Ok(0);

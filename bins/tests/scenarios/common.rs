@@ -348,7 +348,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -357,7 +357,7 @@ fn is_root() -> bool {
 }
 
 /// Runs a PostgreSQL binary as the unprivileged server owner when we are root.
-fn as_server_owner(bin: &Path, args: &[&str]) -> Output {
+pub fn as_server_owner(bin: &Path, args: &[&str]) -> Output {
     let mut cmd = if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(bin);
@@ -478,6 +478,11 @@ impl TempServer {
 
     pub fn url(&self, host: &str, query: &str) -> String {
         format!("postgresql://postgres@{host}:{}/postgres{query}", self.port)
+    }
+
+    /// The directory of the server's binaries.
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 }
 
@@ -658,8 +663,14 @@ pub struct Running {
 impl Scenario {
     /// `bin args` started in the background, its stderr collected as it comes.
     pub fn spawn(&self, bin: &str, args: &[&str]) -> Running {
-        let mut child = self
-            .command(bin, args)
+        Running::start(self.command(bin, args))
+    }
+}
+
+impl Running {
+    /// `cmd` started in the background, its stderr collected as it comes.
+    pub fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

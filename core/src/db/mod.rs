@@ -1,6 +1,7 @@
 //! The database edge: connecting (with TLS), and turning PostgreSQL's errors into messages that
 //! say which host, which user, and why — never with the password.
 
+pub mod backfill;
 pub mod lease;
 pub mod leftovers;
 pub mod lock;

@@ -30,6 +30,7 @@
 //! holding no lock while it waits. Heartbeats and server notices reach the [`Observer`]
 //! through [`Executor::run_statement`].
 
+pub mod backfill;
 pub mod estimate;
 mod failure;
 pub mod monitor;
@@ -46,7 +47,10 @@ pub mod watch;
 use crate::db::records::Records;
 use crate::db::{SqlFailure, VersionTable};
 use crate::error::Result;
-pub use observe::{log_notice, program_line, DebugObserver, LogObserver, Observer, QuietObserver};
+pub use backfill::{BackfillEvent, BackfillOptions, BackfillProgress};
+pub use observe::{
+    log_backfill, log_notice, program_line, DebugObserver, LogObserver, Observer, QuietObserver,
+};
 pub use options::{
     RunOptions, DEFAULT_DDL_LOCK_TIMEOUT, DEFAULT_DDL_RETRIES, DEFAULT_MAX_MAINTENANCE_WORK_MEM,
 };
@@ -85,6 +89,12 @@ pub trait Executor {
         _observer: &mut dyn Observer,
     ) -> std::result::Result<(), SqlFailure> {
         self.execute(sql)
+    }
+    /// Runs one statement and returns its rows (as text) and the count of its command tag: what
+    /// a backfill asks the database (its key, its range, its checkpoint, the replicas' lag).
+    /// Offline there is no database to ask.
+    fn query(&mut self, _sql: &str) -> std::result::Result<backfill::QueryRows, SqlFailure> {
+        Err(backfill::offline_failure())
     }
     /// Who blocked the last statement while it waited for a lock, as last seen.
     fn blockers(&mut self) -> Vec<Blocker> {

@@ -1,6 +1,7 @@
 //! Who watches a run: the [`Observer`] hooks and the three observers the library has (log
 //! lines, debug lines, silence).
 
+use super::backfill::BackfillEvent;
 use super::program::Stream;
 use super::watch::{Heartbeat, Retry, ServerNotice};
 use super::{BatchAt, RunReport};
@@ -35,6 +36,18 @@ pub trait Observer {
     /// A line a program step's program wrote, as it came (see [`program_line`]).
     fn program_output(&mut self, revision: &str, stream: Stream, line: &str) {
         log::info!("{}", program_line(revision, stream, line));
+    }
+    /// A backfill started, moved on (at most once a second), paused or resumed.
+    fn backfill(&mut self, ev: &BackfillEvent) {
+        log_backfill(ev);
+    }
+}
+
+/// A backfill's event as a log line: a pause as a warning, the rest as info.
+pub fn log_backfill(ev: &BackfillEvent) {
+    match ev {
+        BackfillEvent::Paused { .. } => log::warn!("{}", ev.describe()),
+        _ => log::info!("{}", ev.describe()),
     }
 }
 
@@ -78,6 +91,17 @@ impl Default for LogObserver {
 }
 
 impl Observer for LogObserver {
+    /// A backfill's progress once per `every` (and its last), its other events always.
+    fn backfill(&mut self, ev: &BackfillEvent) {
+        if let BackfillEvent::Progress(p) = ev {
+            let last = p.fraction >= 1.0;
+            if !last && self.last.is_some_and(|t| t.elapsed() < self.every) {
+                return;
+            }
+            self.last = Some(Instant::now());
+        }
+        log_backfill(ev);
+    }
     fn heartbeat(&mut self, hb: &Heartbeat) {
         if self.last.is_none_or(|t| t.elapsed() >= self.every) {
             self.last = Some(Instant::now());

@@ -132,6 +132,7 @@ pub fn render(
         batch: opts.batch,
         ..RunOptions::default()
     };
+    crate::policy::refuse_offline_backfills(project, plan)?;
     run_plan(&mut w, project, books, plan, &run, &mut QuietObserver).map_err(|e| e.error)?;
     if w.programs > 0 {
         log::warn!(

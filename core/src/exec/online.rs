@@ -163,6 +163,10 @@ impl Observer for Shared<'_, '_> {
     fn program_output(&mut self, revision: &str, stream: super::program::Stream, line: &str) {
         self.with(|o| o.program_output(revision, stream, line))
     }
+
+    fn backfill(&mut self, ev: &super::BackfillEvent) {
+        self.with(|o| o.backfill(ev))
+    }
 }
 
 /// Runs `body` with a watched executor on `client` and the observer it should pass to the
@@ -447,6 +451,24 @@ impl Executor for PgExecutor<'_> {
             let _ = self.client.batch_execute(&reset.join("\n"));
         }
         result
+    }
+
+    fn query(&mut self, sql: &str) -> std::result::Result<super::backfill::QueryRows, SqlFailure> {
+        let msgs = self
+            .client
+            .simple_query(sql)
+            .map_err(|e| SqlFailure::from_pg(&e))?;
+        let mut out = super::backfill::QueryRows::default();
+        for m in msgs {
+            match m {
+                postgres::SimpleQueryMessage::Row(r) => out
+                    .rows
+                    .push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+                postgres::SimpleQueryMessage::CommandComplete(n) => out.affected = n,
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     fn blockers(&mut self) -> Vec<Blocker> {

@@ -44,6 +44,8 @@ pub struct RunOptions {
     /// The most `maintenance_work_mem` a vector index build is given when retort plans its
     /// settings (`MIGRATE_MAX_MAINTENANCE_WORK_MEM`), in bytes; see [`crate::vector`].
     pub max_maintenance_work_mem: u64,
+    /// How backfill steps are paced.
+    pub backfill: super::BackfillOptions,
 }
 
 impl Default for RunOptions {
@@ -59,6 +61,7 @@ impl Default for RunOptions {
             statement_timeout: None,
             program_timeout: None,
             max_maintenance_work_mem: DEFAULT_MAX_MAINTENANCE_WORK_MEM,
+            backfill: super::BackfillOptions::default(),
         }
     }
 }

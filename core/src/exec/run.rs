@@ -27,7 +27,7 @@ pub(super) struct Progress {
     heads: Vec<String>,
     committed: Vec<StepResult>,
     /// Steps done in the open transaction, not yet committed.
-    pending: Vec<StepResult>,
+    pub(super) pending: Vec<StepResult>,
     /// Applied records to write just before the open transaction commits (one INSERT for the
     /// whole transaction instead of one per step: the run stays close to psql's speed).
     pending_records: Vec<(String, String, Option<Duration>)>,
@@ -37,7 +37,7 @@ pub(super) struct Progress {
     prepared_in_tx: bool,
     /// `SET LOCAL`s in force in the open transaction: (name, value).
     tx_settings: Vec<(String, String)>,
-    failed_step: Option<String>,
+    pub(super) failed_step: Option<String>,
     /// The `transactional: false` step whose statements all ran (they stay) and whose
     /// version-table write has not committed yet: a failure now rolls back only the
     /// bookkeeping, and the error says the step is not recorded.
@@ -46,6 +46,10 @@ pub(super) struct Progress {
     programs: Vec<ProgramRun>,
     /// The step in flight is a program step.
     in_program: bool,
+    /// A backfill step in flight: whether any of its ranges committed (in this run or an
+    /// earlier one). A failure before that leaves nothing of it, as if rolled back; after that
+    /// its committed ranges stay.
+    pub(super) backfill: Option<bool>,
 }
 
 /// Runs `plan` through `exec`. The caller has read `plan.start_heads` (under the migration
@@ -77,6 +81,7 @@ pub fn run_plan(
         outside_ran: None,
         programs: Vec::new(),
         in_program: false,
+        backfill: None,
     };
     let segments = project.segments(plan, opts.steps_per_transaction());
     let of = segments.len();
@@ -111,7 +116,10 @@ pub fn run_plan(
                 let _ = exec.execute("ROLLBACK");
             }
             // after a non-transactional step's statements, only its bookkeeping was rolled back
-            let rolled_back = p.in_tx && p.outside_ran.is_none();
+            let rolled_back = match p.backfill {
+                Some(committed) => !committed,
+                None => p.in_tx && p.outside_ran.is_none(),
+            };
             if let Some(rev) = &p.outside_ran {
                 error = unrecorded(error, project, rev);
             }
@@ -148,6 +156,10 @@ pub(super) fn run_segment(
 ) -> Result<()> {
     let steps = &plan.steps[seg.steps.clone()];
     if !seg.transactional {
+        let step = &steps[0];
+        if step.direction == Direction::Up && project.script(&step.revision)?.backfill.is_some() {
+            return super::backfill::run(exec, project, books, step, opts, p, observer);
+        }
         prepare_once(exec, books, p)?;
         run_step(exec, project, books, &steps[0], opts, p, observer, true)?;
         // its statements ran and stay: the step is recorded even when an interrupt came while

@@ -50,18 +50,7 @@ impl Rows {
     }
 }
 
-/// 1234567 → "1,234,567".
-pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::words::group;
 
 /// Bytes as "1.3 GB", "512 MB", "64 kB" (powers of 1024, as PostgreSQL's settings).
 pub fn bytes(n: u64) -> String {

@@ -373,6 +373,42 @@ pub mod events {
                "to_heads": end_heads, "duration_ms": millis(d)})
     }
 
+    /// A backfill's event: `backfill_started`, `backfill_progress` (at most once a second),
+    /// `backfill_paused` (with the reason), `backfill_resumed`.
+    pub fn backfill(ev: &crate::exec::BackfillEvent) -> Value {
+        use crate::exec::BackfillEvent as E;
+        let text = ev.describe();
+        match ev {
+            E::Started {
+                revision,
+                target,
+                from,
+                to,
+                resumed,
+            } => json!({
+                "version": FORMAT_VERSION, "event": "backfill_started", "revision": revision,
+                "target": target, "from": from, "to": to,
+                "resumed": resumed.map(|(rows, ranges)| json!({"rows": rows, "ranges": ranges})),
+                "text": text}),
+            E::Progress(p) => json!({
+                "version": FORMAT_VERSION, "event": "backfill_progress", "revision": p.revision,
+                "target": p.target, "done_to": p.done_to, "end": p.end,
+                "percent": (p.fraction * 1000.0).round() / 10.0, "rows": p.rows,
+                "ranges": p.ranges, "rows_per_second": p.rate.round(), "width": p.width,
+                "last_range_ms": millis(p.last_range), "eta_ms": p.eta.map(millis),
+                "text": text}),
+            E::Paused { revision, reason } => json!({
+                "version": FORMAT_VERSION, "event": "backfill_paused", "revision": revision,
+                "reason": reason, "text": text}),
+            E::Resumed {
+                revision,
+                paused_for,
+            } => json!({
+                "version": FORMAT_VERSION, "event": "backfill_resumed", "revision": revision,
+                "paused_ms": millis(*paused_for), "text": text}),
+        }
+    }
+
     /// With `--batch N`: batch `number` of `of` committed; the database is at `heads`.
     pub fn batch_committed(number: usize, of: usize, heads: &[String]) -> Value {
         json!({"version": FORMAT_VERSION, "event": "batch_committed", "batch": number,

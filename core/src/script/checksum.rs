@@ -102,13 +102,15 @@ impl Normalized {
 
 /// The header fields that change what applying the script does, as lines that [`checksum`]
 /// covers before the `-- migrate:up` line: `down_revision: a, b` and `depends_on: c` (items in
-/// file order) when not empty, `transactional: false` when false. Nothing for a transactional
+/// file order) when not empty, `transactional: false` when false, `backfill: t.id batch=N` for a
+/// backfill (the key and the batch change what applying it does). Nothing for a transactional
 /// root without dependencies, so its checksum is that of the sections alone. `message`,
 /// `created` and `branch_labels` are left out: editing them changes nothing in the database.
 pub(super) fn checksum_header(
     down_revisions: &[String],
     depends_on: &[String],
     transactional: bool,
+    backfill: Option<&str>,
 ) -> String {
     let mut s = String::new();
     if !down_revisions.is_empty() {
@@ -119,6 +121,9 @@ pub(super) fn checksum_header(
     }
     if !transactional {
         s.push_str("transactional: false\n");
+    }
+    if let Some(b) = backfill {
+        s.push_str(&format!("backfill: {b}\n"));
     }
     s
 }

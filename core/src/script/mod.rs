@@ -32,6 +32,7 @@
 //! | `lock_timeout`  | PostgreSQL's `lock_timeout` for this script (`30s`; `0`: none), over `--ddl-lock-timeout` |
 //! | `statement_timeout` | `statement_timeout` for this script, over `--statement-timeout`     |
 //! | `set`           | `name=value, ...` session settings for this script only (`maintenance_work_mem=2GB`) |
+//! | `backfill`      | `<table>.<key column> [batch=N]`: the up section is a data change run range by range of the key (see [`Backfill`]) |
 //! | `round_trip`    | `keeps extension vector (why)`: what `migrate-check --round-trip` lets the down section keep |
 //! | `unconverted`   | why `migrate-import` could not write this revision's SQL; `migrate-check` reports it until the line is removed |
 //!
@@ -50,6 +51,7 @@
 //!
 //! Files must be UTF-8 (a BOM is skipped); LF and CRLF line endings are both accepted.
 
+mod backfill;
 mod checksum;
 mod id;
 pub mod index;
@@ -57,6 +59,7 @@ mod load;
 mod parse;
 mod render;
 
+pub use backfill::Backfill;
 pub use checksum::checksum;
 pub use id::{file_name_for, validate_revision_id};
 pub use load::load_scripts;
@@ -156,6 +159,9 @@ pub struct Script {
     /// Alembic body needs a live database); the reason, until someone writes the SQL and
     /// removes the line.
     pub unconverted: Option<String>,
+    /// `-- backfill: <table>.<key> [batch=N]`: the up section runs range by range (see
+    /// [`Backfill`]; part of the checksum).
+    pub backfill: Option<Backfill>,
     pub up: Section,
     pub down: Option<Section>,
     /// [`checksum`] of what upgrading runs: the header fields that change what applying the

@@ -16,7 +16,7 @@ use super::{
 use crate::error::{Error, Result};
 
 /// The header keys, in the order [`render_script`] writes them.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "revision",
     "down_revision",
     "message",
@@ -29,6 +29,7 @@ const KEYS: [&str; 12] = [
     "statement_timeout",
     "set",
     "round_trip",
+    "backfill",
 ];
 
 const KEY_REVISION: usize = 0;
@@ -43,6 +44,7 @@ const KEY_LOCK_TIMEOUT: usize = 8;
 const KEY_STATEMENT_TIMEOUT: usize = 9;
 const KEY_SET: usize = 10;
 const KEY_ROUND_TRIP: usize = 11;
+const KEY_BACKFILL: usize = 12;
 
 /// An error at `path:line`.
 pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error {
@@ -158,10 +160,34 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Fa
         line: start.line,
         program: down_program,
     });
+    let backfill = match layout.header[KEY_BACKFILL] {
+        None => None,
+        Some(h) if !fields.transactional => {
+            return Err(Failed {
+                revision: Some(fields.revision.to_string()),
+                errors: vec![err_at(
+                    path,
+                    h.line,
+                    "a backfill cannot be 'transactional: false': it runs each range in a transaction of its own",
+                )
+                .with_hint("remove the '-- transactional: false' line")],
+            })
+        }
+        Some(h) => match super::backfill::read(path, h.line, h.value, &up) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                return Err(Failed {
+                    revision: Some(fields.revision.to_string()),
+                    errors: vec![e],
+                })
+            }
+        },
+    };
     let header = checksum_header(
         &fields.down_revisions,
         &fields.depends_on,
         fields.transactional,
+        backfill.as_ref().map(|b| b.header_text()).as_deref(),
     );
     let up_end = header.len() + layout.up_end.max(layout.up_marker) - layout.up_marker;
     let (checksum, with_down) =
@@ -188,6 +214,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Fa
             }
         }),
         legacy_checksum: (with_down != checksum).then_some(with_down),
+        backfill,
         up,
         down,
         checksum,

@@ -19,6 +19,7 @@ pub mod ivfflat_on_new_table;
 pub mod missing_down;
 pub mod squawk;
 pub mod syntax_error;
+pub mod unbatched_update;
 pub mod vector_column_type_change;
 pub mod vector_index;
 pub mod vector_index_drop_before_create;
@@ -190,6 +191,7 @@ pub fn retort() -> Vec<Box<dyn Rule>> {
         Box::new(vector_index_drop_before_create::VectorIndexDropBeforeCreate::default()),
         Box::new(concurrently_in_transaction::ConcurrentlyInTransaction),
         Box::new(backfill_with_ddl::BackfillWithDdl::default()),
+        Box::new(unbatched_update::UnbatchedUpdate::default()),
         Box::new(missing_down::MissingDown),
         Box::new(syntax_error::SyntaxError),
         Box::new(allow_syntax::AllowSyntax),
