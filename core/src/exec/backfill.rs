@@ -2,7 +2,7 @@
 //! the key, each range in its own transaction together with the checkpoint of the next one, so
 //! that after a crash, a `kill -9` or a failover no range is applied twice and none is skipped.
 //!
-//! In order, inside the one run loop ([`super::run`]), as a step of its own:
+//! In order, inside the one run loop (`exec::run`), as a step of its own:
 //! 1. the key is checked before anything is written: the table exists, the key is an integer
 //!    (`smallint`, `integer`, `bigint`) or timestamp (`timestamp`, `timestamptz`) column with a
 //!    unique index of its own (a primary key usually); otherwise the step is refused;
