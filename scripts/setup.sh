@@ -72,7 +72,8 @@ VENV=${RETORT_VENV:-$PWD/.venv}
 # scripts/bench.sh; the same version as the squawk-linter crate retort links. pyyaml: the
 # Python scenarios read the deployment examples (docs/deploy/) to run their commands.
 # pre-commit: the scenarios run the hooks of .pre-commit-hooks.yaml with pre-commit itself.
-PY_PINS=(alembic==1.20.1 sqlalchemy==2.1.9 psycopg2-binary==2.9.13 pgvector==0.5.1 maturin==1.16.0 pytest==9.2.0 squawk-cli==2.68.0 python-dotenv==1.2.4 pyyaml==6.0.4 pre-commit==4.7.0)
+# asyncpg, greenlet: the import corpus has an application whose env.py runs on asyncpg.
+PY_PINS=(alembic==1.20.1 sqlalchemy==2.1.9 psycopg2-binary==2.9.13 pgvector==0.5.1 maturin==1.16.0 pytest==9.2.0 squawk-cli==2.68.0 python-dotenv==1.2.4 pyyaml==6.0.4 pre-commit==4.7.0 asyncpg==0.32.0 greenlet==3.5.6)
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 missing=$("$VENV/bin/python" - "${PY_PINS[@]}" <<'PY'
 import sys
