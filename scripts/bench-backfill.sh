@@ -24,7 +24,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 P1=$(free_port); P2=$(free_port)
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() {
-  [ -n "${loadpid:-}" ] && kill "$loadpid" 2>/dev/null || true
+  if [ -n "${loadpid:-}" ]; then kill "$loadpid" 2>/dev/null || true; fi
   as_owner "$PGB/pg_ctl" -D "$work/replica" -m immediate -w stop >/dev/null 2>&1 || true
   as_owner "$PGB/pg_ctl" -D "$work/primary" -m immediate -w stop >/dev/null 2>&1 || true
   rm -rf "$work"

@@ -153,7 +153,11 @@ echo "|---|---|---|---|"
 for t in psql retort before alembic dbmate sqlx; do
   [ -n "${times[$t]:-}" ] || continue
   # shellcheck disable=SC2086
-  m=$(median ${times[$t]}); q=$(median ${ratios[$t]}); k=$(median ${rss[$t]})
+  {
+    m=$(median ${times[$t]})
+    q=$(median ${ratios[$t]})
+    k=$(median ${rss[$t]})
+  }
   label=$t
   case $t in
     psql) label="\`psql -1 -f\` (the limit)" ;;
