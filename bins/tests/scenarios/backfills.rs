@@ -200,7 +200,11 @@ fn killed_at_random_moments_twenty_times_every_row_is_changed_exactly_once() {
             "migrate-up",
             &["--backfill-batch-time", "1ms", "--backfill-pause", "2ms"],
         );
-        std::thread::sleep(Duration::from_millis(100 + random_below(300)));
+        // on a loaded machine the start (connect, lint) can take longer than the kill's delay:
+        // the delay counts from the backfill's first line, so most kills land inside it
+        if r.try_wait_for(": backfill of t.id", Duration::from_secs(20)) {
+            std::thread::sleep(Duration::from_millis(random_below(300)));
+        }
         r.signal("KILL");
         let (code, err, _) = r.finish();
         if code == 0 {

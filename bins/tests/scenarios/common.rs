@@ -708,6 +708,18 @@ impl Running {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
+    /// Waits until stderr contains `text`, at most `limit`: whether it came (the process may
+    /// have ended first).
+    pub fn try_wait_for(&self, text: &str, limit: std::time::Duration) -> bool {
+        let t0 = std::time::Instant::now();
+        while !self.stderr.lock().unwrap().contains(text) {
+            if t0.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
     /// `kill -SIG` to the process.
     pub fn signal(&self, sig: &str) {
         let ok = std::process::Command::new("kill")
