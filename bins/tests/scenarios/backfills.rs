@@ -198,7 +198,7 @@ fn killed_at_random_moments_twenty_times_every_row_is_changed_exactly_once() {
     for _ in 0..20 {
         let r = s.spawn(
             "migrate-up",
-            &["--backfill-batch-time", "1ms", "--backfill-pause", "2ms"],
+            &["--backfill-batch-time", "1ms", "--backfill-pause", "20ms"],
         );
         // on a loaded machine the start (connect, lint) can take longer than the kill's delay:
         // the delay counts from the backfill's first line, so most kills land inside it
