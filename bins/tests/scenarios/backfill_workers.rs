@@ -259,6 +259,14 @@ fn a_failing_worker_stops_with_its_message_at_its_checkpoint_and_a_rerun_resumes
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr.contains(
+            "state: the database is at 001 (0 steps of this run committed); 002 (a backfill) is not recorded; \
+             its committed ranges stay, and the next migrate-up continues from its checkpoint"
+        ),
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.db.version_rows(), ["001"]);
     let cur = s.run("migrate-current", &[]).ok();
     assert!(

@@ -137,6 +137,7 @@ pub fn run_plan(
                         .then_some(BatchAt { number: at + 1, of }),
                     created_tables: Vec::new(),
                     program_step: p.in_program,
+                    backfill_step: p.backfill == Some(true),
                 }),
             }))
         }
