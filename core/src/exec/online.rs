@@ -523,6 +523,9 @@ impl Executor for PgExecutor<'_> {
         crate::db::invalid_indexes(self.client).unwrap_or_default()
     }
 
+    fn program_env(&self) -> Option<ProgramEnv> {
+        self.programs.clone()
+    }
     fn run_program(
         &mut self,
         call: &ProgramCall,
