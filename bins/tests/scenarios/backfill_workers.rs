@@ -6,6 +6,7 @@
 //! (its message, the checkpoint where it was, a rerun resumes), Ctrl-C, a worker that skips the
 //! checkpoint (at least once, said), `--dry-run` and `--sql`.
 
+use crate::backfills::Standby;
 use crate::common::*;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -387,4 +388,66 @@ fn sql_refuses_a_worker_backfill_and_a_protocol_error_is_named() {
         "the checkpoint row of a run that committed nothing is removed"
     );
     assert_eq!(state(&s.db.url), (0, 0, None));
+}
+
+#[test]
+fn a_paused_replica_holds_the_worker_between_ranges_until_its_replay_resumes() {
+    let primary = TempServer::init();
+    primary.start(&[]);
+    let standby = Standby::of(&primary);
+    let url = primary.url("localhost", "");
+    let s = scenario();
+    let run = |args: &[&str]| {
+        let mut c = s.command("migrate-up", args);
+        c.env("DATABASE_URL", &url);
+        c
+    };
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);\nINSERT INTO t (id) SELECT g FROM generate_series(1, 2000) g;",
+        "DROP TABLE t;",
+    );
+    Run::from(run(&["001"]).output().unwrap()).ok();
+    worker(&s, 10, INCREMENT);
+    let t0 = std::time::Instant::now();
+    while connect(&url)
+        .query("SELECT 1 FROM pg_stat_replication WHERE application_name = 'standby1' AND state = 'streaming'", &[])
+        .unwrap()
+        .is_empty()
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the standby does not stream");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = Running::start(run(&[
+        "--backfill-batch-time",
+        "1ms",
+        "--backfill-pause",
+        "50ms",
+        "--max-replica-lag",
+        "1s",
+    ]));
+    r.wait_for("worker ready for", Duration::from_secs(30));
+    connect(&standby.url())
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .unwrap();
+    r.wait_for(
+        "backfill paused: replica lag above --max-replica-lag",
+        Duration::from_secs(20),
+    );
+    let held = state(&url).2;
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(state(&url).2, held, "no range while the replica lags");
+    connect(&standby.url())
+        .batch_execute("SELECT pg_wal_replay_resume()")
+        .unwrap();
+    r.wait_for("backfill resumed after", Duration::from_secs(20));
+    r.signal("INT");
+    let (code, err, _) = r.finish();
+    assert_eq!(code, 130, "{err}");
+    let (done, other, next) = state(&url);
+    assert!(next > held, "a range after the resume: {held:?} -> {next:?}");
+    assert_eq!((done, other), (next.unwrap() - 1, 0));
+    Run::from(run(&[]).output().unwrap()).ok();
+    assert_eq!(state(&url), (2000, 0, None));
 }
