@@ -458,3 +458,52 @@ fn a_paused_replica_holds_the_worker_between_ranges_until_its_replay_resumes() {
     Run::from(run(&[]).output().unwrap()).ok();
     assert_eq!(state(&url), (2000, 0, None));
 }
+
+#[test]
+fn a_timestamptz_key_reaches_the_python_worker_as_utc_datetimes() {
+    let s = scenario();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE ev (at timestamptz PRIMARY KEY, seen text);\n\
+         INSERT INTO ev (at) SELECT timestamptz '2026-01-01 00:00:00.25+00' + g * interval '7 minutes' FROM generate_series(0, 999) g;",
+        "DROP TABLE ev;",
+    );
+    s.run("migrate-up", &["001"]).ok();
+    s.write(
+        "migrations/002_worker.py",
+        r#"
+from datetime import timezone
+from retort_migrate.backfill import worker
+
+def mark(conn, start, end):
+    assert start.tzinfo is not None and start.utcoffset().total_seconds() == 0, start
+    with conn.cursor() as cur:
+        cur.execute("UPDATE ev SET seen = coalesce(seen, '') || 'x' WHERE at >= %s AND at < %s", (start, end))
+        return cur.rowcount
+
+worker(mark)
+"#,
+    );
+    s.write(
+        "migrations/002_x.sql",
+        &format!(
+            "-- revision: 002\n-- down_revision: 001\n-- backfill: ev.at batch=3600\n\n\
+             -- migrate:up\n-- run: {} 002_worker.py\n\n-- migrate:down\nUPDATE ev SET seen = NULL;\n",
+            python()
+        ),
+    );
+    let r = s.run("migrate-up", &[]).ok();
+    assert!(
+        r.stderr
+            .contains("backfill of ev.at over [2026-01-01 00:00:00.25, "),
+        "{}",
+        r.stderr
+    );
+    // every row once, the last one (the end is max + 1 microsecond) included
+    assert_eq!(
+        s.db.strings("SELECT coalesce(seen, 'NULL') || ':' || count(*) FROM ev GROUP BY seen"),
+        ["x:1000"]
+    );
+    assert_eq!(s.db.version_rows(), ["002"]);
+}
