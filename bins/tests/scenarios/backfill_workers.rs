@@ -4,7 +4,8 @@
 //! one transaction. On a populated table with a change that is not idempotent (`n = n + 1`):
 //! a normal run, kill -9 of retort and of the worker at random moments, a worker that fails
 //! (its message, the checkpoint where it was, a rerun resumes), Ctrl-C, a worker that skips the
-//! checkpoint (at least once, said), `--dry-run` and `--sql`.
+//! checkpoint (at least once, said), a paused replica holding the worker between ranges, a
+//! timestamptz key, `--dry-run` and `--sql`.
 
 use crate::backfills::Standby;
 use crate::common::*;
