@@ -10,13 +10,17 @@
 #   2. a backfill step (`-- backfill: docs.id`, default pacing) run by migrate-up.
 # For each: rows per second, the concurrent writes' latency (p50, p99, max) while it ran, and
 # the replica's maximum replay lag (pg_stat_replication.replay_lag, and bytes behind), polled
-# every 100 ms. A VACUUM runs between the two, so both start from a table without dead rows.
+# every 100 ms. Both start from the same table: between them the column is reset and the table
+# rewritten (VACUUM FULL: no dead rows, full pages), the replica caught up, and a CHECKPOINT run.
+# A write's latency counts for a change when the write overlapped it (a write blocked by the
+# single UPDATE ends only after its COMMIT: it counts, with its whole wait).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROWS=${BENCH_BACKFILL_ROWS:-1000000}
 BIN=$ROOT/target/release
 PGB=${PG_BIN:?run through scripts/pg.sh run}
 
+load0=$(uptime | sed 's/.*load average: //')
 work=$(mktemp -d /tmp/retort-bench-backfill.XXXXXX)
 chmod 755 "$work"
 as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -24,7 +28,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 P1=$(free_port); P2=$(free_port)
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() {
+  touch "$work/stop" "$work/stoplag" 2>/dev/null || true
   if [ -n "${loadpid:-}" ]; then kill "$loadpid" 2>/dev/null || true; fi
+  if [ -n "${lagpid:-}" ]; then kill "$lagpid" 2>/dev/null || true; fi
   as_owner "$PGB/pg_ctl" -D "$work/replica" -m immediate -w stop >/dev/null 2>&1 || true
   as_owner "$PGB/pg_ctl" -D "$work/primary" -m immediate -w stop >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -81,9 +87,28 @@ start_lag() {
     done ) > "$work/lag.$1" &
   lagpid=$!
 }
-stop_lag() { touch "$work/stoplag"; wait "$lagpid" 2>/dev/null || true; rm -f "$work/stoplag"; }
+stop_lag() { touch "$work/stoplag"; wait "$lagpid" 2>/dev/null || true; lagpid=; rm -f "$work/stoplag"; }
 
-# latency (ms) of the writes that ended between $2 and $3 (epoch seconds): p50 p99 max count
+# the replica has replayed everything the primary wrote
+caught_up() {
+  local i
+  for i in $(seq 1 600); do
+    [ "$(q "SELECT count(*) FROM pg_stat_replication WHERE replay_lsn = pg_current_wal_lsn()")" = 1 ] && return 0
+    sleep 0.1
+  done
+  echo "the replica did not catch up in 60 s" >&2; return 1
+}
+
+# the table as the first change found it: title_lower NULL, no dead rows, full pages
+reset_table() {
+  q "UPDATE docs SET title_lower = NULL"
+  q "VACUUM FULL docs"
+  q "VACUUM ANALYZE docs"
+  caught_up
+  q "CHECKPOINT"
+}
+
+# latency (ms) of the writes that overlapped $2..$3 (epoch seconds): p50 p99 max count
 latency() {
   python3 - "$work/lat/$1" "$2" "$3" <<'PY'
 import glob, sys
@@ -95,8 +120,9 @@ for f in glob.glob(d + "/run*"):
         if len(p) < 6:
             continue
         end = int(p[4]) + int(p[5]) / 1e6
-        if t0 <= end <= t1:
-            lat.append(int(p[2]) / 1000.0)
+        took = int(p[2]) / 1e6
+        if end >= t0 and end - took <= t1:
+            lat.append(took * 1000.0)
 lat.sort()
 if not lat:
     print("- - - 0"); sys.exit()
@@ -108,6 +134,7 @@ maxlag() { awk -F'|' 'BEGIN{s=0;b=0} {if ($1+0>s) s=$1+0; if ($2+0>b) b=$2+0} EN
 
 run_case() { # name, command...
   local name=$1; shift
+  caught_up; q "CHECKPOINT"
   start_load "$name"; start_lag "$name"; sleep 2
   local t0 t1; t0=$(now)
   "$@"
@@ -120,16 +147,18 @@ run_case() { # name, command...
 }
 
 one=$(run_case "one UPDATE" q "UPDATE docs SET title_lower = lower(title)")
-q "VACUUM docs"
+reset_table
 bf=$(run_case "backfill" env DATABASE_URL="$URL" "$BIN/migrate-up" --dir "$work/migrations" -q)
 
 rate1=$(echo "$one" | cut -d'|' -f3); rate2=$(echo "$bf" | cut -d'|' -f3)
 share=$(python3 -c "print(f'{100 * $rate2 / $rate1:.0f}')")
 echo
-echo "## Backfill: $(printf "%'d" "$ROWS") rows, writes from pgbench (4 clients) meanwhile, a streaming replica"
+echo "## Backfill: $(python3 -c "print(f'{$ROWS:,}')") rows, writes from pgbench (4 clients) meanwhile, a streaming replica"
 echo
 echo "| change | time (s) | rows/s | writes p50 (ms) | p99 (ms) | max (ms) | writes | replica max replay_lag (s) | max bytes behind (MB) |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for r in "$one" "$bf"; do echo "| ${r//|/ | } |"; done
 echo
 echo "The backfill's throughput: ${share} % of the single UPDATE's."
+echo
+echo "Machine: $(nproc) cores; load average before the run: $load0; after: $(uptime | sed 's/.*load average: //')."

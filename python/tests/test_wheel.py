@@ -52,7 +52,7 @@ def test_the_wheel_carries_every_binary_and_the_package(wheel):
     scripts = sorted(n.rsplit("/", 1)[1] for n in names if ".data/scripts/" in n)
     assert scripts == sorted(MIGRATE_BINS)
     for module in ("__init__.py", "_binaries.py", "alembic_export.py", "schema.py", "_wait.py",
-                   "pytest_plugin.py", "checks.py", "program.py"):
+                   "pytest_plugin.py", "checks.py", "program.py", "backfill.py"):
         assert f"retort_migrate/{module}" in names
     # the pytest plugin is registered by the wheel itself
     entry_points = [n for n in names if n.endswith(".dist-info/entry_points.txt")]

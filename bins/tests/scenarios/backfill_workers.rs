@@ -4,8 +4,10 @@
 //! one transaction. On a populated table with a change that is not idempotent (`n = n + 1`):
 //! a normal run, kill -9 of retort and of the worker at random moments, a worker that fails
 //! (its message, the checkpoint where it was, a rerun resumes), Ctrl-C, a worker that skips the
-//! checkpoint (at least once, said), `--dry-run` and `--sql`.
+//! checkpoint (at least once, said), a paused replica holding the worker between ranges, a
+//! timestamptz key, `--dry-run` and `--sql`.
 
+use crate::backfills::Standby;
 use crate::common::*;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -387,4 +389,122 @@ fn sql_refuses_a_worker_backfill_and_a_protocol_error_is_named() {
         "the checkpoint row of a run that committed nothing is removed"
     );
     assert_eq!(state(&s.db.url), (0, 0, None));
+}
+
+#[test]
+fn a_paused_replica_holds_the_worker_between_ranges_until_its_replay_resumes() {
+    let primary = TempServer::init();
+    primary.start(&[]);
+    let standby = Standby::of(&primary);
+    let url = primary.url("localhost", "");
+    let s = scenario();
+    let run = |args: &[&str]| {
+        let mut c = s.command("migrate-up", args);
+        c.env("DATABASE_URL", &url);
+        c
+    };
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);\nINSERT INTO t (id) SELECT g FROM generate_series(1, 2000) g;",
+        "DROP TABLE t;",
+    );
+    Run::from(run(&["001"]).output().unwrap()).ok();
+    worker(&s, 10, INCREMENT);
+    let t0 = std::time::Instant::now();
+    while connect(&url)
+        .query("SELECT 1 FROM pg_stat_replication WHERE application_name = 'standby1' AND state = 'streaming'", &[])
+        .unwrap()
+        .is_empty()
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the standby does not stream");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = Running::start(run(&[
+        "--backfill-batch-time",
+        "1ms",
+        "--backfill-pause",
+        "50ms",
+        "--max-replica-lag",
+        "1s",
+    ]));
+    r.wait_for("worker ready for", Duration::from_secs(30));
+    connect(&standby.url())
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .unwrap();
+    r.wait_for(
+        "backfill paused: replica lag above --max-replica-lag",
+        Duration::from_secs(20),
+    );
+    let held = state(&url).2;
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(state(&url).2, held, "no range while the replica lags");
+    connect(&standby.url())
+        .batch_execute("SELECT pg_wal_replay_resume()")
+        .unwrap();
+    r.wait_for("backfill resumed after", Duration::from_secs(20));
+    let t0 = std::time::Instant::now();
+    while state(&url).2 == held {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no range after the resume"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    r.signal("INT");
+    let (code, err, _) = r.finish();
+    assert_eq!(code, 130, "{err}");
+    let (done, other, next) = state(&url);
+    assert_eq!((done, other), (next.unwrap() - 1, 0), "{err}");
+    Run::from(run(&[]).output().unwrap()).ok();
+    assert_eq!(state(&url), (2000, 0, None));
+}
+
+#[test]
+fn a_timestamptz_key_reaches_the_python_worker_as_utc_datetimes() {
+    let s = scenario();
+    s.revision(
+        "001",
+        "",
+        "CREATE TABLE ev (at timestamptz PRIMARY KEY, seen text);\n\
+         INSERT INTO ev (at) SELECT timestamptz '2026-01-01 00:00:00.25+00' + g * interval '7 minutes' FROM generate_series(0, 999) g;",
+        "DROP TABLE ev;",
+    );
+    s.run("migrate-up", &["001"]).ok();
+    s.write(
+        "migrations/002_worker.py",
+        r#"
+from datetime import timezone
+from retort_migrate.backfill import worker
+
+def mark(conn, start, end):
+    assert start.tzinfo is not None and start.utcoffset().total_seconds() == 0, start
+    with conn.cursor() as cur:
+        cur.execute("UPDATE ev SET seen = coalesce(seen, '') || 'x' WHERE at >= %s AND at < %s", (start, end))
+        return cur.rowcount
+
+worker(mark)
+"#,
+    );
+    s.write(
+        "migrations/002_x.sql",
+        &format!(
+            "-- revision: 002\n-- down_revision: 001\n-- backfill: ev.at batch=3600\n\n\
+             -- migrate:up\n-- run: {} 002_worker.py\n\n-- migrate:down\nUPDATE ev SET seen = NULL;\n",
+            python()
+        ),
+    );
+    let r = s.run("migrate-up", &[]).ok();
+    assert!(
+        r.stderr
+            .contains("backfill of ev.at over [2026-01-01 00:00:00.25, "),
+        "{}",
+        r.stderr
+    );
+    // every row once, the last one (the end is max + 1 microsecond) included
+    assert_eq!(
+        s.db.strings("SELECT coalesce(seen, 'NULL') || ':' || count(*) FROM ev GROUP BY seen"),
+        ["x:1000"]
+    );
+    assert_eq!(s.db.version_rows(), ["002"]);
 }

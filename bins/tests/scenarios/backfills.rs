@@ -349,14 +349,14 @@ fn a_key_without_a_unique_index_or_of_another_type_is_refused_before_any_write()
 }
 
 /// A streaming replica of `primary` (pg_basebackup -R), started; stopped when dropped.
-struct Standby {
+pub(crate) struct Standby {
     dir: tempfile::TempDir,
     port: u16,
     bin: std::path::PathBuf,
 }
 
 impl Standby {
-    fn of(primary: &TempServer) -> Standby {
+    pub(crate) fn of(primary: &TempServer) -> Standby {
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
             assert!(Command::new("chown")
@@ -421,7 +421,7 @@ impl Standby {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgresql://postgres@localhost:{}/postgres", self.port)
     }
 }

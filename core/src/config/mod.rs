@@ -591,7 +591,9 @@ mod tests {
         // VIRTUAL_ENV to find python and pg_dump, HOSTNAME in the lease's holder)
         // RETORT_ALEMBIC_URL: how migrate-import hands the exporter it runs the database URL;
         // RETORT_REVISION, RETORT_DIRECTION: what a program step gets (set by retort, read by
-        // retort_migrate.program; docs/script-format.md#program-steps)
+        // retort_migrate.program; docs/script-format.md#program-steps);
+        // RETORT_BACKFILL_KEY_TYPE: what a backfill's worker gets (read by
+        // retort_migrate.backfill; docs/script-format.md#backfill-workers)
         const SYSTEM: &[&str] = &[
             "HOME",
             "PATH",
@@ -600,6 +602,7 @@ mod tests {
             "RETORT_ALEMBIC_URL",
             "RETORT_REVISION",
             "RETORT_DIRECTION",
+            "RETORT_BACKFILL_KEY_TYPE",
         ];
         fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
             for e in std::fs::read_dir(dir).unwrap() {

@@ -542,6 +542,10 @@ fn ranges(
         duration: Duration::ZERO,
     });
     push_run(p, cx, &outcome);
+    interrupt::set_status(format!(
+        "{}: every range of the backfill is committed; the next migrate-up records the revision",
+        cx.step.revision
+    ));
     if !outcome.success() {
         return Err(Error::new(
             ErrorKind::Migration,

@@ -32,7 +32,7 @@
 //! | `lock_timeout`  | PostgreSQL's `lock_timeout` for this script (`30s`; `0`: none), over `--ddl-lock-timeout` |
 //! | `statement_timeout` | `statement_timeout` for this script, over `--statement-timeout`     |
 //! | `set`           | `name=value, ...` session settings for this script only (`maintenance_work_mem=2GB`) |
-//! | `backfill`      | `<table>.<key column> [batch=N]`: the up section is a data change run range by range of the key (see [`Backfill`]) |
+//! | `backfill`      | `<table>.<key column> [batch=N]`: the up section is a data change run range by range of the key, or a program (`-- run:`) handed the ranges (see [`Backfill`]) |
 //! | `round_trip`    | `keeps extension vector (why)`: what `migrate-check --round-trip` lets the down section keep |
 //! | `unconverted`   | why `migrate-import` could not write this revision's SQL; `migrate-check` reports it until the line is removed |
 //!
