@@ -363,3 +363,33 @@ mod tests {
         check_run(&p, &one, &HashMap::new(), Policy::default()).unwrap();
     }
 }
+
+/// `plan` cut before its first up step of a contract revision (`-- phase: contract`), and that
+/// revision; the plan as it is and None when it has none. The steps after it (even of another
+/// branch) wait for the next run with `--contract`: a run stops there as it stops at a
+/// failure, so that what it did is one prefix of the plan.
+pub fn before_contract(project: &Project, plan: Plan) -> (Plan, Option<String>) {
+    let cut = plan.steps.iter().position(|s| {
+        s.direction == crate::plan::Direction::Up
+            && project
+                .script(&s.revision)
+                .is_ok_and(|x| x.phase == crate::script::Phase::Contract)
+    });
+    let Some(i) = cut else {
+        return (plan, None);
+    };
+    let stopped = plan.steps[i].revision.clone();
+    let mut heads = plan.start_heads.clone();
+    let steps: Vec<_> = plan.steps.into_iter().take(i).collect();
+    for s in &steps {
+        s.apply_version_ops(&mut heads);
+    }
+    (
+        Plan {
+            steps,
+            start_heads: plan.start_heads,
+            end_heads: heads,
+        },
+        Some(stopped),
+    )
+}
