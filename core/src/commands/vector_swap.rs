@@ -193,6 +193,11 @@ pub struct Facts {
     /// backfill's key; None when it has none.
     pub key: Option<String>,
     pub indexes: Vec<IndexFacts>,
+    /// The database's pgvector version (`pg_extension.extversion`).
+    pub pgvector: String,
+    /// The types and functions this pgvector has: `halfvec` and `binary_quantize` came in 0.7.
+    pub has_halfvec: bool,
+    pub has_binary_quantize: bool,
 }
 
 /// One revision of the chain.
@@ -259,6 +264,18 @@ fn chain_checked(
     from: VectorType,
     to: VectorType,
 ) -> Result<Vec<Part>> {
+    let missing = match to.kind {
+        Kind::Halfvec if !f.has_halfvec => Some("type halfvec"),
+        Kind::Bit if !f.has_binary_quantize && o.run.is_none() => Some("function binary_quantize"),
+        _ => None,
+    };
+    if let Some(what) = missing {
+        return Err(Error::usage(format!(
+            "--to {to}: pgvector {} on this database has no {what} (pgvector 0.7 and later have)",
+            f.pgvector
+        ))
+        .with_hint("upgrade pgvector (ALTER EXTENSION vector UPDATE after installing 0.7+), or choose another --to"));
+    }
     if !(0.0..=1.0).contains(&o.threshold) {
         return Err(Error::usage(format!(
             "--recall-threshold {}: a share between 0 and 1",
@@ -624,7 +641,17 @@ pub fn read_facts(client: &mut Client, target: &str) -> Result<Facts> {
             col = literal(column)
         ),
     )?;
+    let ext = rows(
+        client,
+        "SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), 'not installed'),
+                (to_regtype('halfvec') IS NOT NULL)::text,
+                EXISTS (SELECT FROM pg_proc WHERE proname = 'binary_quantize')::text",
+    )?;
+    let flag = |i: usize| ext.first().and_then(|r| r[i].as_deref()) == Some("true");
     Ok(Facts {
+        pgvector: ext.first().and_then(|r| r[0].clone()).unwrap_or_default(),
+        has_halfvec: flag(1),
+        has_binary_quantize: flag(2),
         table,
         table_name: c[1].clone().unwrap_or_default(),
         column: column.to_string(),
@@ -748,6 +775,9 @@ mod tests {
                 definition: "CREATE INDEX chunks_embedding_idx ON public.chunks USING hnsw (embedding vector_cosine_ops) WITH (m='8', ef_construction='32')".into(),
                 on_column: true,
             }],
+            pgvector: "0.8.0".into(),
+            has_halfvec: true,
+            has_binary_quantize: true,
         }
     }
 
