@@ -10,9 +10,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A random vector of `dims` dimensions, as SQL (a correlated subquery, so one per row).
+/// A random vector of `dims` dimensions near a surface of two parameters (`sin(i·a) +
+/// cos(i·b)` plus a little noise), as SQL evaluated once per row of `row`: embeddings lie near
+/// a surface of few dimensions, where uniform random vectors of 1536 dimensions are all about
+/// equally far apart and no ANN index finds their neighbours.
 fn random_vector(dims: usize, row: &str) -> String {
-    format!("(SELECT array_agg(random()::real) FROM generate_series(1, {dims}) WHERE {row} IS NOT NULL)::vector({dims})")
+    format!(
+        "(SELECT array_agg(sin(i * r.a) + cos(i * r.b) + random() * 0.01) \
+            FROM generate_series(1, {dims}) i, \
+                 (SELECT random() * 3 AS a, random() * 3 AS b WHERE {row} IS NOT NULL) r)::vector({dims})"
+    )
 }
 
 /// Revision 001: `chunks(id bigserial primary key, body text, embedding vector(dims))` with
