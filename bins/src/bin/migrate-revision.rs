@@ -111,7 +111,7 @@ struct Args {
     /// binary quantization), its recall check, and the old index's drop as the contract.
     #[arg(long, requires = "vector_swap", conflicts_with = "run")]
     index_only: bool,
-    /// The recall the swap's check step needs (default 0.9).
+    /// The recall the swap's check step needs.
     #[arg(
         long,
         value_name = "SHARE",
@@ -119,7 +119,7 @@ struct Args {
         default_value_t = 0.9
     )]
     recall_threshold: f64,
-    /// The fill's first range, in key values (default 1000).
+    /// The fill's first range, in key values.
     #[arg(long, value_name = "N", requires = "vector_swap", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     batch: u64,

@@ -52,9 +52,9 @@ struct Args {
     /// audit log notes it).
     #[arg(long)]
     allow_unsafe: bool,
-    /// Run the revisions marked '-- phase: contract' too (a vector swap's last step, which
-    /// drops the old column). Without it the upgrade stops before the first of them, once the
-    /// application has moved to what they keep.
+    /// Run the revisions marked '-- phase: contract' too (a vector swap's switch and the drop
+    /// of the old column). Without it the upgrade stops before the first of them: give it once
+    /// the application reads what they keep.
     #[arg(long)]
     contract: bool,
     /// Back up the database with pg_dump into this directory first, when there is something

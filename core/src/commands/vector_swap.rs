@@ -952,5 +952,14 @@ mod tests {
             "{}",
             e.message
         );
+        let mut old = facts("vector(384)");
+        (old.pgvector, old.has_halfvec, old.has_binary_quantize) = ("0.6.2".into(), false, false);
+        let e = chain(&old, &SwapOptions::new("chunks.embedding", "halfvec(384)")).unwrap_err();
+        assert!(
+            e.message
+                .contains("pgvector 0.6.2 on this database has no type halfvec"),
+            "{}",
+            e.message
+        );
     }
 }
