@@ -14,6 +14,7 @@
 # The new type: BENCH_SWAP_TO (default halfvec(DIMS), an SQL fill); with BENCH_SWAP_RUN=1,
 # vector(256) through the deterministic test model bins/tests/fixtures/swap_model.py as the
 # backfill worker (--run; by hand it runs once over the whole table).
+# BENCH_BIN: where the migrate-* binaries are (default target/release, built when missing).
 # Prints a Markdown report: swap time, queries' p50/p99/max and failures during each swap,
 # the index step's time (planned vs the server's defaults), and the new index's recall.
 set -euo pipefail
@@ -21,7 +22,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROWS=${BENCH_SWAP_ROWS:-100000}
 DIMS=${BENCH_SWAP_DIMS:-384}
 BATCH=${BENCH_SWAP_BATCH:-1000}
-BIN=$ROOT/target/release
+BIN=${BENCH_BIN:-$ROOT/target/release}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 PSQL=${PG_BIN:?run through scripts/pg.sh run}/psql
 : "${TEST_DATABASE_URL:?run through scripts/pg.sh run}"

@@ -142,6 +142,12 @@ impl VectorType {
         }
     }
 
+    /// Whether values of this type derive from values of `from` in SQL (a cast, a
+    /// quantization): a swap needs no program then.
+    pub fn derives_from(&self, from: VectorType) -> bool {
+        self.derive_from(from, "x").is_some()
+    }
+
     /// The operator class for this type that serves what `old` (an operator class of the old
     /// column) serves: `vector_cosine_ops` → `halfvec_cosine_ops`; to `bit`, Hamming distance.
     fn opclass_like(&self, old: &str) -> Result<String> {
@@ -680,6 +686,7 @@ pub fn read_facts(client: &mut Client, target: &str) -> Result<Facts> {
 pub struct SwapRevision {
     pub path: std::path::PathBuf,
     pub revision: String,
+    pub script: crate::script::NewScript,
     pub text: String,
 }
 
@@ -696,15 +703,16 @@ pub fn generate(
     let mut client = crate::db::connect(url, "migrate-revision")?;
     let facts = read_facts(&mut client, &o.target)?;
     let parts = chain(&facts, o)?;
-    render_chain(project, rev, &parts)
+    Ok(render_chain(project, rev, &parts)?.0)
 }
 
-/// The parts as revisions chained after `rev`'s parent (see [`generate`]).
+/// The parts as revisions chained after `rev`'s parent (see [`generate`]), and the project
+/// with them added (what a revision chained after them is prepared against).
 pub fn render_chain(
     project: &crate::project::Project,
     rev: &crate::commands::revision::RevisionOptions,
     parts: &[Part],
-) -> Result<Vec<SwapRevision>> {
+) -> Result<(Vec<SwapRevision>, crate::project::Project)> {
     use crate::script::{parse_script, render_script};
     let mut scripts = project.scripts.clone();
     let mut current = project.clone();
@@ -749,11 +757,12 @@ pub fn render_chain(
         current = crate::project::Project::from_scripts(&project.dir, scripts.clone())?;
         out.push(SwapRevision {
             path,
-            revision: ns.revision,
+            revision: ns.revision.clone(),
+            script: ns,
             text,
         });
     }
-    Ok(out)
+    Ok((out, current))
 }
 
 #[cfg(test)]
