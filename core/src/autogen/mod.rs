@@ -260,6 +260,9 @@ fn autogenerate_inner(
     Ok(result)
 }
 
+/// A vector column written as a swap: its table and name.
+type SwapColumn = (crate::schema::QName, String);
+
 /// The vector columns (`vector`, `halfvec`, `bit` with dimensions) whose type changes between
 /// `old` and `new` on a table that holds rows on the target database. Those whose new values
 /// derive from the old in SQL (`vector(n)` → `halfvec(n)`) are written as a vector swap
@@ -272,10 +275,7 @@ fn vector_swaps(
     new: &crate::schema::model::Schema,
     settings: &Settings,
     rows: &RowEstimates,
-) -> (
-    Vec<(crate::schema::QName, String)>,
-    Vec<(crate::schema::QName, String, String)>,
-) {
+) -> (Vec<SwapColumn>, Vec<(crate::schema::QName, String, String)>) {
     use crate::commands::vector_swap::VectorType;
     let mut found = Vec::new();
     for (t, ta) in &old.tables {
