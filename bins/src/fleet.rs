@@ -187,6 +187,9 @@ pub fn run_main(
     target: &str,
     opts: &crate::cli::RunCommand,
 ) -> Result<i32> {
+    // Ctrl-C / SIGTERM stop each target's run as they stop one database's (a backfill after
+    // its range in flight, saying where), not the process at once
+    retort::interrupt::install();
     main_for((settings, env), args, format, app, |p, s, t| {
         fleet::jobs::run(p, s, t, dir, target, &opts.migrator, &opts.run, app)
     })

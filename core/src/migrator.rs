@@ -627,6 +627,7 @@ impl Migrator {
                     batch: None,
                     created_tables: Vec::new(),
                     program_step: false,
+                    backfill_step: false,
                 }),
             })
         };

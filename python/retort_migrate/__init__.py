@@ -17,7 +17,8 @@ What the binary logs goes to the `retort_migrate` logger as it comes, each line 
 
 The schema provider is `python -m retort_migrate.schema app.models`; the Alembic exporter is
 `retort_migrate/alembic_export.py`; a program step (`-- run: python 005_x.py`) is written with
-`retort_migrate.program.run(fn)` (docs/python.md).
+`retort_migrate.program.run(fn)`, a backfill's worker (`-- run:` under `-- backfill:`) with
+`retort_migrate.backfill.worker(fn)` (docs/python.md).
 """
 
 from __future__ import annotations

@@ -582,3 +582,46 @@ fn a_fleet_runs_each_targets_backfill_with_its_own_checkpoint() {
     assert_eq!(other.version_rows(), ["002"]);
     assert_eq!(s.db.version_rows(), ["002"]);
 }
+
+#[test]
+fn ctrl_c_stops_a_fleets_backfills_and_each_target_says_where_it_stopped() {
+    let s = Scenario::new();
+    let other = TestDb::new();
+    populated(&s, 3000);
+    increment(&s, 20);
+    s.write(
+        "targets.txt",
+        &format!("one={}\ntwo={}\n", s.db.url, other.url),
+    );
+    s.run("migrate-up", &["--targets", "targets.txt", "001"])
+        .ok();
+    let mut args = vec!["--targets", "targets.txt"];
+    args.extend(SLOW);
+    let r = s.spawn("migrate-up", &args);
+    r.wait_for("two: 002: backfill of t.id over", Duration::from_secs(30));
+    r.wait_for("one: 002: backfill of t.id over", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    r.signal("INT");
+    let (code, err, waited) = r.finish();
+    assert_ne!(code, 0, "{err}");
+    assert!(waited < Duration::from_secs(20), "{waited:?}: {err}");
+    // each target's line names it and where its backfill stopped; the rows below are done
+    for (name, url) in [("one", &s.db.url), ("two", &other.url)] {
+        let next = next_key(url).unwrap_or_else(|| panic!("{name}: no checkpoint: {err}"));
+        assert!(
+            err.contains(&format!(
+                "{name}: interrupted by SIGINT during 002; backfill 002 stopped at t.id = {next} ("
+            )),
+            "{err}"
+        );
+        let done: i64 = connect(url)
+            .query_one("SELECT count(*) FROM t WHERE n = 1", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(done, next - 1, "{name}");
+    }
+    s.run("migrate-up", &["--targets", "targets.txt"]).ok();
+    for url in [&s.db.url, &other.url] {
+        assert_eq!(counts(url), ["1:3000"]);
+    }
+}

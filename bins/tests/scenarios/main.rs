@@ -14,6 +14,7 @@ mod autogen_objects;
 mod autogen_pgvector;
 mod autogen_routines;
 mod autogen_workflow;
+mod backfill_workers;
 mod backfills;
 mod connection;
 mod containers;

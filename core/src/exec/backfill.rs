@@ -23,6 +23,10 @@
 //! the view's `replay_lag`); while a vacuum (`pg_stat_progress_vacuum`) works on the table it
 //! waits one target range time between ranges (about half the pace). A SIGINT or SIGTERM stops it before the next range: every
 //! committed range stays, and the next `migrate-up` continues from the checkpoint.
+//!
+//! A backfill whose up section is a program (`-- run:`) runs the same way, except that each
+//! range's writes and its checkpoint are the program's, over a line protocol
+//! ([`super::backfill_worker`]).
 
 use super::failure::{
     interrupted_error, is_lock_timeout, lock_timeout_exhausted, plain_failure, statement_failure,
@@ -243,7 +247,7 @@ fn refused(script: &Script, bf: &Backfill, what: String, hint: &str) -> Error {
     .with_hint(hint.to_string())
 }
 
-fn query(exec: &mut dyn Executor, sql: &str, what: &str) -> Result<QueryRows> {
+pub(super) fn query(exec: &mut dyn Executor, sql: &str, what: &str) -> Result<QueryRows> {
     exec.query(sql).map_err(|f| plain_failure(what, f))
 }
 
@@ -373,17 +377,18 @@ fn read_checkpoint(
 }
 
 /// Where a backfill stands while it runs.
-struct State {
-    kind: KeyType,
-    target: String,
-    first: i64,
-    next: i64,
-    end: i64,
-    rows: u64,
-    ranges: u64,
-    /// Whether the checkpoint row exists (a range of an earlier run or this one committed).
-    has_row: bool,
-    width: i64,
+pub(super) struct State {
+    pub(super) kind: KeyType,
+    pub(super) target: String,
+    pub(super) first: i64,
+    pub(super) next: i64,
+    pub(super) end: i64,
+    pub(super) rows: u64,
+    pub(super) ranges: u64,
+    /// Whether the checkpoint row exists (a range of an earlier run or this one committed; a
+    /// worker backfill's run writes it before its first range).
+    pub(super) has_row: bool,
+    pub(super) width: i64,
     // this run
     run_rows: u64,
     run_keys: i64,
@@ -391,11 +396,30 @@ struct State {
 }
 
 impl State {
-    fn key(&self, k: i64) -> String {
+    pub(super) fn key(&self, k: i64) -> String {
         key_text(self.kind.name(), k)
     }
 
-    fn progress(&self, revision: &str, last_range: Duration) -> BackfillProgress {
+    /// The range `start`..`stop` committed with `rows` rows in `took`.
+    pub(super) fn advance(&mut self, start: i64, stop: i64, rows: u64, took: Duration) {
+        if start < stop {
+            self.ranges += 1;
+            self.has_row = true;
+        }
+        self.rows += rows;
+        self.run_rows += rows;
+        self.run_keys += stop - start;
+        self.busy += took;
+        self.next = stop;
+    }
+
+    /// The width follows the target time: at most twice or half the last one.
+    pub(super) fn adapt(&mut self, target: Duration, took: Duration) {
+        let factor = (target.as_secs_f64() / took.as_secs_f64().max(1e-4)).clamp(0.5, 2.0);
+        self.width = ((self.width as f64 * factor) as i64).max(1);
+    }
+
+    pub(super) fn progress(&self, revision: &str, last_range: Duration) -> BackfillProgress {
         let secs = self.busy.as_secs_f64();
         let eta = (self.run_keys > 0 && secs > 0.0).then(|| {
             let per_key = secs / self.run_keys as f64;
@@ -529,16 +553,47 @@ pub(super) fn run(
         }
     };
     let settings = step_settings(script, opts);
+    match &bf.worker {
+        Some(program) => super::backfill_worker::run(
+            exec, script, bf, program, books, step, opts, p, observer, &mut st, &settings, t0,
+        )?,
+        None => sql_ranges(
+            exec, script, bf, books, step, opts, p, observer, &mut st, &settings, t0,
+        )?,
+    }
+    let d = t0.elapsed();
+    observer.step_finished(step, d);
+    p.failed_step = None;
+    p.backfill = None;
+    Ok(())
+}
+
+/// The ranges of a SQL backfill, from `st` to its end: the last one's transaction deletes the
+/// checkpoint and records the revision.
+#[allow(clippy::too_many_arguments)]
+fn sql_ranges(
+    exec: &mut dyn Executor,
+    script: &Script,
+    bf: &Backfill,
+    books: Bookkeeping,
+    step: &Step,
+    opts: &RunOptions,
+    p: &mut Progress,
+    observer: &mut dyn Observer,
+    st: &mut State,
+    settings: &[(String, String)],
+    t0: Instant,
+) -> Result<()> {
     let mut lag = LagWatch::default();
     let mut last_report = Instant::now();
     loop {
         if let Some(_sig) = interrupt::signal() {
-            return Err(stopped(step, &st, books));
+            return Err(stopped(step, st, books));
         }
         if st.next < st.end {
             throttle(exec, bf, opts, observer, &mut lag, &step.revision).map_err(|e| {
                 if e.kind == ErrorKind::Interrupted {
-                    stopped(step, &st, books)
+                    stopped(step, st, books)
                 } else {
                     e
                 }
@@ -552,23 +607,12 @@ pub(super) fn run(
         };
         let last = stop >= st.end;
         let (rows, took) = range_with_retries(
-            exec, script, bf, books, step, opts, p, observer, &settings, &st, start, stop, last, t0,
+            exec, script, bf, books, step, opts, p, observer, settings, st, start, stop, last, t0,
         )
-        .map_err(|e| with_checkpoint_note(e, step, &st, books))?;
-        if start < stop {
-            st.ranges += 1;
-            st.has_row = true;
-        }
+        .map_err(|e| with_checkpoint_note(e, step, st, books))?;
         p.backfill = Some(true);
-        st.rows += rows;
-        st.run_rows += rows;
-        st.run_keys += stop - start;
-        st.busy += took;
-        st.next = stop;
-        // the width follows the target time: at most twice or half the last one
-        let factor =
-            (opts.backfill.batch_time.as_secs_f64() / took.as_secs_f64().max(1e-4)).clamp(0.5, 2.0);
-        st.width = ((st.width as f64 * factor) as i64).max(1);
+        st.advance(start, stop, rows, took);
+        st.adapt(opts.backfill.batch_time, took);
         if last || last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
             if st.end > st.first {
@@ -579,11 +623,30 @@ pub(super) fn run(
             break;
         }
     }
-    let d = t0.elapsed();
-    observer.step_finished(step, d);
-    p.failed_step = None;
-    p.backfill = None;
     Ok(())
+}
+
+/// Records a backfill whose ranges are all done (a worker's): one transaction that deletes
+/// the checkpoint (if there is one) and writes the revision's bookkeeping.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record(
+    exec: &mut dyn Executor,
+    script: &Script,
+    bf: &Backfill,
+    books: Bookkeeping,
+    step: &Step,
+    opts: &RunOptions,
+    p: &mut Progress,
+    observer: &mut dyn Observer,
+    settings: &[(String, String)],
+    st: &State,
+    t0: Instant,
+) -> Result<()> {
+    range_with_retries(
+        exec, script, bf, books, step, opts, p, observer, settings, st, st.end, st.end, true, t0,
+    )
+    .map(|_| ())
+    .map_err(|e| with_checkpoint_note(e, step, st, books))
 }
 
 /// One range, tried again after a lock timeout. Returns its rows and how long its
@@ -723,7 +786,7 @@ fn one_range(
 }
 
 /// The checkpoint row was not where this run left it: another run moved it.
-fn moved_on(affected: u64, step: &Step, books: Bookkeeping) -> Result<()> {
+pub(super) fn moved_on(affected: u64, step: &Step, books: Bookkeeping) -> Result<()> {
     if affected == 1 {
         return Ok(());
     }
@@ -739,14 +802,14 @@ fn moved_on(affected: u64, step: &Step, books: Bookkeeping) -> Result<()> {
 }
 
 /// The error of a backfill stopped by SIGINT/SIGTERM between ranges: where it stopped.
-fn stopped(step: &Step, st: &State, books: Bookkeeping) -> Error {
+pub(super) fn stopped(step: &Step, st: &State, books: Bookkeeping) -> Error {
     let e = interrupted_error(Some(&step.revision), None);
     with_checkpoint_note(e, step, st, books)
 }
 
 /// Adds where the backfill is to an error: the ranges committed so far stay.
-fn with_checkpoint_note(e: Error, step: &Step, st: &State, books: Bookkeeping) -> Error {
-    if !st.has_row {
+pub(super) fn with_checkpoint_note(e: Error, step: &Step, st: &State, books: Bookkeeping) -> Error {
+    if !st.has_row || st.ranges == 0 {
         return e.with_note(format!(
             "backfill {} committed no range: nothing of it was applied",
             step.revision
@@ -771,7 +834,7 @@ fn with_checkpoint_note(e: Error, step: &Step, st: &State, books: Bookkeeping) -
 /// of the oldest one it has not replayed (this keeps growing while its replay is paused,
 /// where `pg_stat_replication.replay_lag` stays at its last value).
 #[derive(Default)]
-struct LagWatch {
+pub(super) struct LagWatch {
     samples: VecDeque<(i64, Instant)>,
     warned: bool,
     /// Since when a vacuum of the table has been seen (the backfill slowed down).
@@ -863,7 +926,7 @@ impl LagWatch {
 
 /// Waits before a range as asked: while a replica lags, while autovacuum works on the table,
 /// and `--backfill-pause`. An interrupt while waiting is an error of kind Interrupted.
-fn throttle(
+pub(super) fn throttle(
     exec: &mut dyn Executor,
     bf: &Backfill,
     opts: &RunOptions,
@@ -1064,7 +1127,7 @@ pub fn preview(
     let name = kind.name();
     Ok(Some(format!(
         "backfill {}: {}.{} over [{}, {}){note}; about {} rows in the table (planner estimate); \
-         {} range{} of {} at the starting width, which then adapts to about {} per range",
+         {} range{} of {} at the starting width, which then adapts to about {} per range{}",
         step.revision,
         bf.table,
         bf.key,
@@ -1077,6 +1140,10 @@ pub fn preview(
             KeyType::Integer => format!("{width} keys"),
             _ => format!("{} s", width / 1_000_000),
         },
-        fmt_duration(opts.backfill.batch_time)
+        fmt_duration(opts.backfill.batch_time),
+        bf.worker
+            .as_ref()
+            .map(|w| format!("; each range handed to the worker program '{}'", w.command))
+            .unwrap_or_default()
     )))
 }

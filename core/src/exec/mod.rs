@@ -31,6 +31,7 @@
 //! through [`Executor::run_statement`].
 
 pub mod backfill;
+mod backfill_worker;
 pub mod estimate;
 mod failure;
 pub mod monitor;
@@ -124,6 +125,11 @@ pub trait Executor {
         _observer: &mut dyn Observer,
     ) -> Result<Option<program::Outcome>> {
         Err(cannot_run_programs(call))
+    }
+    /// Where this executor's programs run (the database URL and directory they get), for a
+    /// backfill's worker program ([`backfill_worker`]); None when it runs no programs.
+    fn program_env(&self) -> Option<program::ProgramEnv> {
+        None
     }
 }
 

@@ -545,6 +545,9 @@ impl Executor for PgExecutor<'_> {
         crate::db::recall::measure(self.client, &opts).map(Some)
     }
 
+    fn program_env(&self) -> Option<ProgramEnv> {
+        self.programs.clone()
+    }
     fn run_program(
         &mut self,
         call: &ProgramCall,

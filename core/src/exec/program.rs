@@ -18,8 +18,9 @@
 //! - a timeout (`--program-timeout`, a script's `-- statement_timeout:`) sends SIGTERM to the
 //!   group, then SIGKILL after [`KILL_GRACE`], and fails the step.
 //!
-//! This module knows nothing of the run loop: it spawns, streams, forwards and times out, so
-//! other engines (backfill workers) can drive programs the same way.
+//! This module knows nothing of the run loop: it spawns, streams, forwards and times out.
+//! A backfill's worker program ([`super::backfill_worker`]) is started with [`spawn`] too, with
+//! a pipe on its standard input, and driven by that module's line protocol.
 
 use crate::config::DbUrl;
 use crate::interrupt;
@@ -170,10 +171,32 @@ fn pump(from: impl Read, stream: Stream, tx: mpsc::Sender<(Stream, Option<String
     let _ = tx.send((stream, None));
 }
 
-/// Runs `spec`, handing each line of its output to `on_line` as it comes. An error only when
-/// the program cannot be started (`sh` missing, the directory gone).
-pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io::Result<Outcome> {
-    let started = Instant::now();
+/// A started program: its process group, and its output lines as they come (`None`: that
+/// stream ended).
+pub struct Spawned {
+    pub child: std::process::Child,
+    /// The process group (the program's pid).
+    pub pgid: u32,
+    pub lines: mpsc::Receiver<(Stream, Option<String>)>,
+    /// Output streams still open.
+    pub open: usize,
+}
+
+impl Spawned {
+    /// Sends `sig` to the program's process group.
+    pub fn signal(&self, sig: i32) {
+        signal_group(self.pgid, sig);
+    }
+}
+
+/// Starts `spec` in a process group of its own, its output read line by line into
+/// [`Spawned::lines`]; with `stdin`, its standard input is a pipe ([`Spawned::child`]'s
+/// `stdin`), else empty. `extra` is added to its environment.
+pub fn spawn(
+    spec: &ProgramSpec,
+    extra: &[(&str, String)],
+    stdin: bool,
+) -> std::io::Result<Spawned> {
     let dir = absolute(&spec.env.dir);
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -183,7 +206,7 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
         .env("RETORT_REVISION", spec.revision)
         .env("RETORT_DIRECTION", spec.direction)
         .env("RETORT_MIGRATIONS_DIR", &dir)
-        .stdin(Stdio::null())
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -191,6 +214,9 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
         Some(s) => cmd.env("RETORT_SCHEMA", s),
         None => cmd.env_remove("RETORT_SCHEMA"),
     };
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
     let mut child = cmd.spawn()?;
     let pgid = child.id();
     let (tx, rx) = mpsc::channel();
@@ -205,7 +231,42 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
         open += 1;
         std::thread::spawn(move || pump(err, Stream::Stderr, tx));
     }
-    drop(tx);
+    Ok(Spawned {
+        child,
+        pgid,
+        lines: rx,
+        open,
+    })
+}
+
+/// After the program exited: the rest of its output, until its streams end, a silence of
+/// [`DRAIN`] (a background child it left may hold the pipes open), or [`DRAIN_AT_MOST`].
+pub fn drain(s: &mut Spawned, on_line: &mut dyn FnMut(Stream, &str)) {
+    let draining = Instant::now();
+    while s.open > 0 && draining.elapsed() < DRAIN_AT_MOST {
+        match s.lines.recv_timeout(DRAIN) {
+            Ok((st, Some(line))) => on_line(st, &line),
+            Ok((_, None)) => s.open -= 1,
+            Err(_) => break,
+        }
+    }
+}
+
+/// How a program's exit status reads.
+pub fn ended(status: std::process::ExitStatus) -> Ended {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => Ended::Exited(c),
+        (None, Some(s)) => Ended::Killed(s),
+        (None, None) => Ended::Exited(-1),
+    }
+}
+
+/// Runs `spec`, handing each line of its output to `on_line` as it comes. An error only when
+/// the program cannot be started (`sh` missing, the directory gone).
+pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io::Result<Outcome> {
+    let started = Instant::now();
+    let mut sp = spawn(spec, &[], false)?;
+    let pgid = sp.pgid;
     interrupt::set_status(format!(
         "the program of {} may still be running (process group {pgid}: kill -TERM -{pgid}); \
          the revision is not recorded",
@@ -231,12 +292,12 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
     let mut timed_out: Option<Instant> = None;
     let mut killed = false;
     let status = loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
+        match sp.lines.recv_timeout(Duration::from_millis(50)) {
             Ok((s, Some(line))) => on_line(s, &line),
-            Ok((_, None)) => open -= 1,
+            Ok((_, None)) => sp.open -= 1,
             Err(_) => {}
         }
-        if let Some(st) = child.try_wait()? {
+        if let Some(st) = sp.child.try_wait()? {
             break st;
         }
         if forwarded.is_none() {
@@ -255,20 +316,11 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
         }
     };
     drop(armed);
-    let draining = Instant::now();
-    while open > 0 && draining.elapsed() < DRAIN_AT_MOST {
-        match rx.recv_timeout(DRAIN) {
-            Ok((s, Some(line))) => on_line(s, &line),
-            Ok((_, None)) => open -= 1,
-            Err(_) => break,
-        }
-    }
+    drain(&mut sp, &mut on_line);
     interrupt::set_status("");
-    let ended = match (timed_out, status.code(), status.signal()) {
-        (Some(_), _, _) => Ended::TimedOut(timeout.unwrap_or_default()),
-        (None, Some(c), _) => Ended::Exited(c),
-        (None, None, Some(s)) => Ended::Killed(s),
-        (None, None, None) => Ended::Exited(-1),
+    let ended = match timed_out {
+        Some(_) => Ended::TimedOut(timeout.unwrap_or_default()),
+        None => ended(status),
     };
     Ok(Outcome {
         ended,
@@ -279,7 +331,7 @@ pub fn run(spec: &ProgramSpec, on_line: &mut dyn FnMut(Stream, &str)) -> std::io
 
 /// `line` with the passwords of URLs in it masked, and `password` itself wherever it appears
 /// (when it is long enough not to mask ordinary words).
-fn masked(line: &str, password: Option<&str>) -> String {
+pub(super) fn masked(line: &str, password: Option<&str>) -> String {
     let line = crate::config::redact_url_text(line);
     match password {
         Some(p) if p.len() >= 4 => line.replace(p, "***"),

@@ -75,6 +75,9 @@ pub struct FailureState {
     /// The failed step is a program step (`-- run:`): its program ran (or was stopped) and
     /// the revision is not recorded.
     pub program_step: bool,
+    /// The failed step is a backfill with committed ranges: they stay, the revision is not
+    /// recorded, and the next run continues from its checkpoint.
+    pub backfill_step: bool,
 }
 
 /// A batch of a `--batch N` run: the `number`th (from 1) of `of`.
@@ -123,6 +126,10 @@ impl FailureState {
                     format!("batch {}, with the failed step, was rolled back", b.number),
                 (true, None) => "the failed step was rolled back".to_string(),
                 (false, _) if self.failed_step.is_none() => "no step was in flight".to_string(),
+                (false, _) if self.backfill_step => format!(
+                    "{} (a backfill) is not recorded; its committed ranges stay, and the next migrate-up continues from its checkpoint (see the note above)",
+                    self.failed_step.as_deref().unwrap_or("the failed step")
+                ),
                 (false, _) if self.program_step => format!(
                     "{} (a program step) is not recorded; what its program committed stays (see the note above)",
                     self.failed_step.as_deref().unwrap_or("the failed step")

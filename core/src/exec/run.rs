@@ -43,7 +43,7 @@ pub(super) struct Progress {
     /// bookkeeping, and the error says the step is not recorded.
     outside_ran: Option<String>,
     /// The program steps run so far (for the report's audit note).
-    programs: Vec<ProgramRun>,
+    pub(super) programs: Vec<ProgramRun>,
     /// The step in flight is a program step.
     in_program: bool,
     /// A backfill step in flight: whether any of its ranges committed (in this run or an
@@ -137,6 +137,7 @@ pub fn run_plan(
                         .then_some(BatchAt { number: at + 1, of }),
                     created_tables: Vec::new(),
                     program_step: p.in_program,
+                    backfill_step: p.backfill == Some(true),
                 }),
             }))
         }

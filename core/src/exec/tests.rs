@@ -711,6 +711,7 @@ fn a_run_error_converts_with_its_notes_before_the_state_and_names_its_source() {
             batch: None,
             created_tables: Vec::new(),
             program_step: false,
+            backfill_step: false,
         }),
     };
     let source = std::error::Error::source(&r).map(|s| s.to_string());

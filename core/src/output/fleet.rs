@@ -20,14 +20,25 @@ fn short_heads(h: &[String]) -> String {
 
 /// What a failed target's error says in one line: where it failed, and what PostgreSQL said
 /// (`migration failed: upgrade b at migrations/b.sql:6: ERROR 42P07: relation "beta" already
-/// exists`). The full error, with its hint, is in the JSON document.
+/// exists`), and for a backfill where it stopped (`interrupted by SIGINT during 002; backfill
+/// 002 stopped at t.id = 238 (237 rows in 34 ranges committed, 8% of [1, 3001))`). The full
+/// error, with its hint, is in the JSON document.
 pub fn failure_line(message: &str) -> String {
     let mut lines = message.lines();
     let first = lines.next().unwrap_or("").trim_end();
-    match lines.map(str::trim).find(|l| l.starts_with("ERROR ")) {
+    let rest: Vec<&str> = lines.map(str::trim).collect();
+    let mut out = match rest.iter().find(|l| l.starts_with("ERROR ")) {
         Some(pg) => format!("{first}: {pg}"),
         None => first.to_string(),
+    };
+    if let Some(bf) = rest.iter().find_map(|l| {
+        l.strip_prefix("note: ")
+            .filter(|n| n.starts_with("backfill "))
+    }) {
+        out.push_str("; ");
+        out.push_str(bf.split("; the next migrate-up").next().unwrap_or(bf));
     }
+    out
 }
 
 /// A target's result in the command's words: `applied 2` (`reverted 2` for `migrate-down`),
@@ -272,6 +283,14 @@ mod tests {
         );
         // an error of one line is that line
         assert_eq!(failure_line("cannot connect"), "cannot connect");
+        // a backfill's says where it stopped
+        assert_eq!(
+            failure_line(
+                "interrupted by SIGINT during 002\nnote: backfill 002 stopped at t.id = 238 (237 rows in 34 ranges committed, 8% of [1, 3001)); \
+                 the next migrate-up continues from there (checkpoint in \"alembic_version_backfill\")\nstate: the database is at 001"
+            ),
+            "interrupted by SIGINT during 002; backfill 002 stopped at t.id = 238 (237 rows in 34 ranges committed, 8% of [1, 3001))"
+        );
         let t = table(
             "migrate-up",
             std::slice::from_ref(&r),

@@ -218,6 +218,7 @@ pub fn run_failure(action: &str, e: &RunError) -> Value {
             "failed_step": st.failed_step,
             "rolled_back": st.rolled_back,
             "program_step": st.program_step,
+            "backfill_step": st.backfill_step,
             "nothing_applied": st.nothing_applied,
             "created_tables": st.created_tables.iter().map(|t| t.replace('"', "")).collect::<Vec<_>>(),
             "batch": st.batch.map(|b| json!({"number": b.number, "of": b.of})),

@@ -16,14 +16,16 @@
 //! SELECT 1;
 //! ```
 //!
-//! The up section is exactly one data-changing statement (`UPDATE`, `DELETE`, `INSERT`,
+//! The up section is either a program step (`-- run: <command>`, its only content: the program is
+//! the backfill's worker, handed one range after another, see `crate::exec::backfill_worker`)
+//! or exactly one data-changing statement (`UPDATE`, `DELETE`, `INSERT`,
 //! `MERGE`, or a `WITH` ending in one of them) that uses both `:start` (inclusive) and `:end`
 //! (exclusive). They are replaced by the range's bounds as literals wherever they appear as
 //! words (a `::start` cast or `x:starts` is left alone; so is nothing else — do not write them
 //! inside a string). The down section is an ordinary section.
 
 use super::parse::err_at;
-use super::{split_statements, Section};
+use super::{split_statements, Program, Section};
 use crate::error::Result;
 use std::path::Path;
 
@@ -40,10 +42,13 @@ pub struct Backfill {
     pub batch: Option<u64>,
     /// The header line (errors about the key, found when the step starts, point here).
     pub line: usize,
-    /// The up section's one statement, with `:start` and `:end` in it.
+    /// The up section's one statement, with `:start` and `:end` in it (empty for a worker).
     pub statement: String,
-    /// The statement's file line.
+    /// The statement's file line (the `-- run:` line for a worker).
     pub statement_line: usize,
+    /// `-- run: <command>` as the up section: the program that does each range's writes
+    /// (started once, handed the ranges over a line protocol).
+    pub worker: Option<Program>,
 }
 
 impl Backfill {
@@ -101,6 +106,17 @@ pub(super) fn read(path: &Path, line: usize, value: &str, up: &Section) -> Resul
             }
         }
     }
+    if let Some(program) = &up.program {
+        return Ok(Backfill {
+            table,
+            key,
+            batch,
+            line,
+            statement: String::new(),
+            statement_line: program.line,
+            worker: Some(program.clone()),
+        });
+    }
     let stmts = split_statements(&up.sql, up.line);
     let one = |msg: String, at: usize| {
         err_at(path, at, msg).with_hint(
@@ -154,6 +170,7 @@ pub(super) fn read(path: &Path, line: usize, value: &str, up: &Section) -> Resul
         line,
         statement: stmt.sql.clone(),
         statement_line: stmt.line,
+        worker: None,
     })
 }
 
@@ -232,6 +249,27 @@ mod tests {
             ("app.documents", "created_at", None)
         );
         assert!(b.statement_for("'a'", "'b'").contains("x::start_t"));
+    }
+
+    #[test]
+    fn a_run_line_makes_the_program_the_backfills_worker() {
+        let s = p(&bf(
+            "documents.id batch=200",
+            "-- the model is loaded once\n-- run: python embed.py --model small",
+        ))
+        .unwrap();
+        let b = s.backfill.unwrap();
+        let w = b.worker.clone().expect("a worker");
+        assert_eq!(w.command, "python embed.py --model small");
+        assert_eq!((w.line, b.statement_line), (7, 7));
+        assert!(b.statement.is_empty());
+        assert_eq!(b.header_text(), "documents.id batch=200");
+        // SQL beside the run line is refused as in any program step
+        let e = perr(&bf(
+            "documents.id",
+            "-- run: python embed.py\nUPDATE t SET a = 1 WHERE id >= :start AND id < :end;",
+        ));
+        assert!(e.message.contains("SQL beside '-- run:'"), "{e}");
     }
 
     #[test]
