@@ -447,3 +447,111 @@ fn a_check_below_its_threshold_stops_the_run_unrecorded_and_passes_once_the_sear
         e.stderr
     );
 }
+
+/// The Python that runs the test model: the repository's virtualenv (psycopg2 in it), else
+/// python3 from PATH.
+fn python() -> String {
+    let venv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if venv.exists() {
+        venv.display().to_string()
+    } else {
+        "python3".to_string()
+    }
+}
+
+#[test]
+fn a_new_model_re_embeds_through_a_worker_under_load_across_sigint_and_kill() {
+    let mut s = Scenario::new();
+    let src = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../python");
+    s.env.push((
+        "PYTHONPATH".into(),
+        src.canonicalize().unwrap().display().to_string(),
+    ));
+    populated(&s, 2000, 384);
+    s.run("migrate-up", &[]).ok();
+    // the deterministic test model (384 -> 256 dimensions), in the migrations directory so
+    // that the checksum covers it
+    s.write(
+        "migrations/swap_model.py",
+        include_str!("../fixtures/swap_model.py"),
+    );
+    let run = format!("SWAP_DIMS=256 SWAP_DELAY_MS=20 {} swap_model.py", python());
+    let out = s
+        .run(
+            "migrate-revision",
+            &[
+                "--vector-swap",
+                "chunks.embedding",
+                "--to",
+                "vector(256)",
+                "--run",
+                &run,
+                "--batch",
+                "50",
+            ],
+        )
+        .ok();
+    let ids = written(&out.stdout);
+    assert_eq!(
+        ids,
+        ["002", "003", "004", "005", "006", "007", "008"],
+        "{}",
+        out.all()
+    );
+    let load = Load::start(&s.db.url, 384);
+    let slow = ["--backfill-batch-time", "1ms", "--backfill-pause", "20ms"];
+    let r = s.spawn("migrate-up", &slow);
+    r.wait_for("backfill of chunks.id", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(800));
+    r.signal("INT");
+    let (code, err, _) = r.finish();
+    assert_eq!(code, 130, "{err}");
+    assert_eq!(s.db.version_rows(), ["002"], "{err}");
+    let r = s.spawn("migrate-up", &slow);
+    r.wait_for("backfill of chunks.id", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(500));
+    r.signal("KILL");
+    let (code, err, _) = r.finish();
+    assert_eq!(code, -1, "{err}");
+    // the application pauses its writes for its deploy; the run resumes the fill, and the
+    // catch-up computes the rows inserted and changed meanwhile
+    let (rounds, failures) = load.finish();
+    assert!(rounds > 5, "the load made {rounds} rounds");
+    assert!(
+        failures.is_empty(),
+        "queries failed during the swap: {failures:#?}"
+    );
+    let done = s.run("migrate-up", &[]).ok();
+    assert!(
+        done.stderr
+            .contains("contract pending: stopping before 007"),
+        "{}",
+        done.stderr
+    );
+    assert!(done.stderr.contains("recall@10"), "{}", done.stderr);
+    assert_eq!(s.db.version_rows(), ["006"]);
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM chunks WHERE embedding_next IS NULL AND embedding IS NOT NULL"
+        ),
+        0,
+        "rows without a new embedding"
+    );
+    assert!(count(&s, "SELECT count(*) FROM chunks WHERE body = 'new'") > 5);
+    // the same model gives the same vector: a row's new value is the model's of its old one
+    let again = count(
+        &s,
+        "SELECT count(DISTINCT embedding_next::text) FROM chunks WHERE id <= 3",
+    );
+    assert_eq!(again, 3);
+    s.run("migrate-up", &["--contract"]).ok();
+    assert_eq!(
+        s.db.strings("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname LIKE 'embedding%' AND NOT attisdropped"),
+        ["vector(256)"]
+    );
+    assert_eq!(
+        s.db.strings("SELECT pg_get_indexdef('chunks_embedding_idx'::regclass)"),
+        ["CREATE INDEX chunks_embedding_idx ON public.chunks USING hnsw (embedding vector_cosine_ops) WITH (m='8', ef_construction='32')"]
+    );
+}
