@@ -11,9 +11,10 @@
 #   2. by hand: the same steps with psql: the column and trigger, the fill in batches of the
 #      same width with a COMMIT each, CREATE INDEX CONCURRENTLY with the server's defaults, the
 #      rename in one transaction and the drop.
-# The new type: BENCH_SWAP_TO (default halfvec(DIMS), an SQL fill); with BENCH_SWAP_RUN=1,
-# vector(256) through the deterministic test model bins/tests/fixtures/swap_model.py as the
-# backfill worker (--run; by hand it runs once over the whole table).
+# The new type: by default vector(256) through the deterministic test model
+# bins/tests/fixtures/swap_model.py as the backfill worker (--run; by hand the same worker is
+# handed the same ranges, without checkpoints); BENCH_SWAP_SQL=1: halfvec(DIMS), an SQL fill
+# (pgvector 0.7+: PG_SERVER=18).
 # BENCH_BIN: where the migrate-* binaries are (default target/release, built when missing).
 # Prints a Markdown report: swap time, queries' p50/p99/max and failures during each swap,
 # the index step's time (planned vs the server's defaults), and the new index's recall.
@@ -26,13 +27,14 @@ BIN=${BENCH_BIN:-$ROOT/target/release}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 PSQL=${PG_BIN:?run through scripts/pg.sh run}/psql
 : "${TEST_DATABASE_URL:?run through scripts/pg.sh run}"
-if [ "${BENCH_SWAP_RUN:-0}" = 1 ]; then
-  TO=${BENCH_SWAP_TO:-vector(256)}
-  NEWDIMS=${TO//[^0-9]/}
-  MODEL="$PY $ROOT/bins/tests/fixtures/swap_model.py"
-else
-  TO=${BENCH_SWAP_TO:-halfvec($DIMS)}
+if [ "${BENCH_SWAP_SQL:-0}" = 1 ]; then
+  TO="halfvec($DIMS)"
   MODEL=
+else
+  TO="vector(256)"
+  NEWDIMS=256
+  MODEL="$PY $ROOT/bins/tests/fixtures/swap_model.py"
+  export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
 fi
 if [ ! -x "$BIN/migrate-up" ] || [ ! -x "$BIN/migrate-revision" ]; then
   (cd "$ROOT" && cargo build --release --bin migrate-up --bin migrate-revision --bin migrate-check)
@@ -155,7 +157,7 @@ SQL
 else
   # the same worker, handed the whole key range in ranges of BATCH (what a hand-written loop does)
   max=$(q $H "SELECT max(id) FROM chunks")
-  python3 -c "for s in range(1, $max + 1, $BATCH): print(f'range {s} {s + $BATCH} ')" |
+  python3 -c "for s in range(1, $max + 1, $BATCH): print(f'range {s} {s + $BATCH} SELECT 1')" |
     DATABASE_URL=$(db_url $H) SWAP_DIMS=$NEWDIMS $MODEL >/dev/null
 fi
 ti=$(now)
