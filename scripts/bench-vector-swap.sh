@@ -2,7 +2,9 @@
 # The embedding swap (migrate-revision --vector-swap, docs/vector-swap.md), run by `make bench`
 # under scripts/pg.sh run, or alone: `scripts/pg.sh run -- scripts/bench-vector-swap.sh`.
 #
-# A table of BENCH_SWAP_ROWS (default 100,000) x BENCH_SWAP_DIMS (384) random vectors with an
+# A table of BENCH_SWAP_ROWS (default 100,000) x BENCH_SWAP_DIMS (384) random vectors near a
+# surface of two parameters (as embeddings lie near one of few dimensions; uniform random
+# vectors are all about equally far apart, and no ANN index finds their neighbours) with an
 # HNSW cosine index; while a client inserts a row and asks a nearest-neighbour query in a loop
 # (latencies kept), the column is swapped twice, each on its own copy of the database:
 #   1. retort: the chain migrate-revision --vector-swap writes, run by migrate-up (fill in
@@ -60,8 +62,10 @@ admin "DROP DATABASE IF EXISTS bench_swap"; admin "CREATE DATABASE bench_swap"
 CREATE EXTENSION vector;
 CREATE TABLE chunks (id bigserial PRIMARY KEY, body text, embedding vector($DIMS));
 INSERT INTO chunks (body, embedding)
-  SELECT 'row ' || i, (SELECT array_agg(random())::vector($DIMS) FROM generate_series(1, $DIMS) WHERE i > 0)
-  FROM generate_series(1, $ROWS) i;
+  SELECT 'row ' || g, (SELECT array_agg(sin(i * r.a) + cos(i * r.b) + random() * 0.01)
+                        FROM generate_series(1, $DIMS) i,
+                             (SELECT random() * 3 AS a, random() * 3 AS b WHERE g > 0) r)::vector($DIMS)
+  FROM generate_series(1, $ROWS) g;
 SET maintenance_work_mem = '1GB';
 CREATE INDEX chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops);
 VACUUM ANALYZE chunks;
@@ -74,14 +78,15 @@ done
 start_load() { # $1: database, $2: file
   rm -f "$work/stop"
   "$PY" - "$(db_url "$1")" "$DIMS" "$work/stop" "$2" <<'PY' &
-import os, random, sys, time
+import math, os, random, sys, time
 import psycopg2
 url, dims, stop, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 c = psycopg2.connect(url); c.autocommit = True
 cur = c.cursor()
 with open(out, "w") as f:
     while not os.path.exists(stop):
-        v = "[" + ",".join(f"{random.random():.4f}" for _ in range(dims)) + "]"
+        a, b = random.random() * 3, random.random() * 3
+        v = "[" + ",".join(f"{math.sin(i * a) + math.cos(i * b):.4f}" for i in range(1, dims + 1)) + "]"
         t = time.time(); ok = 1
         try:
             cur.execute("INSERT INTO chunks (body, embedding) VALUES ('new', %s::vector)", (v,))
@@ -123,7 +128,7 @@ t0=$(now)
 ti=$(now)
 "$BIN/migrate-up" --dir "$work/retort/migrations" "$index_rev" 2> "$work/index.log"
 tj=$(now)
-"$BIN/migrate-up" --dir "$work/retort/migrations" 2> "$work/check.log"
+"$BIN/migrate-up" --dir "$work/retort/migrations" 2> "$work/check.log" || { cat "$work/check.log" >&2; exit 1; }
 "$BIN/migrate-up" --dir "$work/retort/migrations" -q --contract
 t1=$(now)
 sleep 1; stop_load
