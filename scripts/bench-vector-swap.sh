@@ -6,7 +6,9 @@
 # surface of two parameters (as embeddings lie near one of few dimensions; uniform random
 # vectors are all about equally far apart, and no ANN index finds their neighbours) with an
 # HNSW cosine index; while a client inserts a row and asks a nearest-neighbour query in a loop
-# (latencies kept), the column is swapped twice, each on its own copy of the database:
+# (latencies kept; with a program fill it also writes the new model's embedding once the new
+# column exists: the application's dual write), the column is swapped twice, each on its own
+# copy of the database; the load stops before the switch (the application's second deploy):
 #   1. retort: the chain migrate-revision --vector-swap writes, run by migrate-up (fill in
 #      ranges, index CONCURRENTLY with planned memory/workers, recall check) and
 #      migrate-up --contract;
@@ -74,22 +76,34 @@ for d in bench_swap_retort bench_swap_hand; do
   admin "DROP DATABASE IF EXISTS $d"; admin "CREATE DATABASE $d TEMPLATE bench_swap"
 done
 
-# the application: insert a row and ask a nearest-neighbour query, in a loop; "seconds ok" per query
+# the application: insert a row and ask a nearest-neighbour query, in a loop; "seconds ok" per
+# query. With a program fill it writes the new model's embedding too once the new column exists
+# (the dual write of docs/vector-swap.md), with the test model.
 start_load() { # $1: database, $2: file
   rm -f "$work/stop"
-  "$PY" - "$(db_url "$1")" "$DIMS" "$work/stop" "$2" <<'PY' &
+  "$PY" - "$(db_url "$1")" "$DIMS" "$work/stop" "$2" "${MODEL:+$ROOT/bins/tests/fixtures}" <<'PY' &
 import math, os, random, sys, time
 import psycopg2
-url, dims, stop, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+url, dims, stop, out, model = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+embed = None
+if model:
+    sys.path.insert(0, model)
+    from swap_model import embed
 c = psycopg2.connect(url); c.autocommit = True
 cur = c.cursor()
+def has_next():
+    cur.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding_next' AND NOT attisdropped")
+    return cur.fetchone()[0] == 1
 with open(out, "w") as f:
     while not os.path.exists(stop):
         a, b = random.random() * 3, random.random() * 3
         v = "[" + ",".join(f"{math.sin(i * a) + math.cos(i * b):.4f}" for i in range(1, dims + 1)) + "]"
         t = time.time(); ok = 1
         try:
-            cur.execute("INSERT INTO chunks (body, embedding) VALUES ('new', %s::vector)", (v,))
+            if embed and has_next():
+                cur.execute("INSERT INTO chunks (body, embedding, embedding_next) VALUES ('new', %s::vector, %s::vector)", (v, embed(v)))
+            else:
+                cur.execute("INSERT INTO chunks (body, embedding) VALUES ('new', %s::vector)", (v,))
             cur.execute("SELECT id FROM chunks ORDER BY embedding <=> %s::vector LIMIT 10", (v,))
             cur.fetchall()
         except Exception as e:
@@ -129,9 +143,9 @@ ti=$(now)
 "$BIN/migrate-up" --dir "$work/retort/migrations" "$index_rev" 2> "$work/index.log"
 tj=$(now)
 "$BIN/migrate-up" --dir "$work/retort/migrations" 2> "$work/check.log" || { cat "$work/check.log" >&2; exit 1; }
+sleep 1; stop_load
 "$BIN/migrate-up" --dir "$work/retort/migrations" -q --contract
 t1=$(now)
-sleep 1; stop_load
 retort_time=$(secs "$t0" "$t1"); retort_index=$(secs "$ti" "$tj")
 read -r r50 r99 rmax rn rbad <<<"$(latency "$work/lat.retort")"
 recall=$(grep -o 'recall@10 [0-9.]*' "$work/check.log" | head -1)
@@ -168,11 +182,11 @@ fi
 ti=$(now)
 q $H "CREATE INDEX CONCURRENTLY chunks_embedding_idx_next ON chunks USING hnsw (embedding_next ${TO%%(*}_cosine_ops)" >/dev/null
 tj=$(now)
+sleep 1; stop_load
 q $H "BEGIN; DROP TRIGGER IF EXISTS chunks_swap ON chunks; ALTER TABLE chunks RENAME COLUMN embedding TO embedding_old;
       ALTER TABLE chunks RENAME COLUMN embedding_next TO embedding; ALTER TABLE chunks DROP COLUMN embedding_old;
       ALTER INDEX chunks_embedding_idx_next RENAME TO chunks_embedding_idx; COMMIT" >/dev/null
 t1=$(now)
-sleep 1; stop_load
 hand_time=$(secs "$t0" "$t1"); hand_index=$(secs "$ti" "$tj")
 read -r h50 h99 hmax hn hbad <<<"$(latency "$work/lat.hand")"
 
