@@ -37,7 +37,7 @@ else
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-backfill bench-fleet demo db-up db-down db-url deps wheel wheel-manylinux2014 test-python \
+.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-backfill bench-vector-swap bench-fleet demo db-up db-down db-url deps wheel wheel-manylinux2014 test-python \
         migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
         migrate-import
 
@@ -96,6 +96,11 @@ bench: deps ## Benchmarks (release build) against a throwaway server; figures go
 	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench.sh
 	PG_TMPDIR=$${PG_TMPDIR:-/dev/shm} scripts/pg.sh run -- scripts/bench-fleet.sh
 	scripts/pg.sh run -- scripts/bench-backfill.sh
+	scripts/pg.sh run -- scripts/bench-vector-swap.sh
+
+bench-vector-swap: deps ## Vector swap benchmark only: 100,000 x 384, the --vector-swap chain vs the same steps by hand, under inserts and queries
+	$(CARGO) build --release -p retort-bins --bin migrate-up --bin migrate-revision --bin migrate-check
+	scripts/pg.sh run -- scripts/bench-vector-swap.sh
 
 bench-backfill: deps ## Backfill benchmark only: 1,000,000 rows, one UPDATE vs a backfill step, writes' latency and replica lag
 	$(CARGO) build --release -p retort-bins --bin migrate-up

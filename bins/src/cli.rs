@@ -61,6 +61,7 @@ pub struct WriteFlags {
     pub backup_dir: Option<PathBuf>,
     pub repair_invalid_indexes: bool,
     pub allow_unsafe: bool,
+    pub contract: bool,
 }
 
 impl LockArgs {
@@ -76,6 +77,7 @@ impl LockArgs {
             backup_dir,
             repair_invalid_indexes,
             allow_unsafe,
+            contract,
         } = flags;
         retort::migrator::MigratorOptions {
             lock_timeout: self
@@ -91,6 +93,7 @@ impl LockArgs {
             repair_invalid_indexes,
             audit_note: None,
             allow_unsafe,
+            contract,
         }
     }
 }

@@ -53,6 +53,9 @@ pub struct MigratorOptions {
     /// Run although the lint of the revisions to apply has error-level findings (the lint
     /// gate, [`crate::lint::gate::gate`]); the audit entry notes it.
     pub allow_unsafe: bool,
+    /// `--contract`: run the revisions marked `-- phase: contract` too; without it an upgrade
+    /// stops before the first of them ([`policy::before_contract`]).
+    pub contract: bool,
 }
 
 impl Default for MigratorOptions {
@@ -65,6 +68,7 @@ impl Default for MigratorOptions {
             lock_mode: LockMode::Auto,
             audit_note: None,
             allow_unsafe: false,
+            contract: false,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct Migrator {
     app: String,
     /// `MIGRATE_DIRECT_URL`, for runs that cannot go through transaction pooling.
     direct_url: Option<DbUrl>,
+    /// The last upgrade plan stopped before this contract revision (no `--contract`).
+    stopped_before_contract: Option<String>,
     /// While a lease is held: the statement each of the run's transactions begins with.
     fence: Option<String>,
     /// The run's connection goes through transaction pooling: no session settings of retort's
@@ -118,6 +124,7 @@ impl Migrator {
             direct_url: settings.direct_url.clone(),
             fence: None,
             pooled: false,
+            stopped_before_contract: None,
         })
     }
 
@@ -241,6 +248,21 @@ impl Migrator {
         self.checked_plan(Direction::Up, target, &heads)
     }
 
+    /// After [`Migrator::plan_upgrade`] or a run: the line saying the upgrade stopped before a
+    /// contract revision (`-- phase: contract`) because `--contract` was not given.
+    pub fn contract_pending_line(&self) -> Option<String> {
+        let rev = self.stopped_before_contract.as_deref()?;
+        let message = self
+            .project
+            .script(rev)
+            .map(|s| s.message.clone())
+            .unwrap_or_default();
+        Some(format!(
+            "contract pending: stopping before {rev} ({message}), a contract revision; run \
+             migrate-up --contract once the application no longer reads what it removes"
+        ))
+    }
+
     /// What `downgrade(target)` would run, with the same refusals (missing down sections).
     pub fn plan_downgrade(&mut self, target: &str) -> Result<Plan> {
         let heads = self.known_heads()?;
@@ -255,6 +277,14 @@ impl Migrator {
         let plan = match dir {
             Direction::Up => self.project.graph.upgrade_plan(heads, target)?,
             Direction::Down => self.project.graph.downgrade_plan(heads, target)?,
+        };
+        let plan = match dir {
+            Direction::Up if !self.options.contract => {
+                let (kept, stopped) = policy::before_contract(&self.project, plan);
+                self.stopped_before_contract = stopped;
+                kept
+            }
+            _ => plan,
         };
         let records = self.records.applied(&mut self.client)?;
         policy::check_run(&self.project, &plan, &records, self.policy())?;
@@ -500,6 +530,9 @@ impl Migrator {
         self.adopt(&heads).map_err(refused)?;
         if dir == Direction::Up && !plan.is_empty() {
             self.look_for_leftovers(&plan).map_err(refused)?;
+        }
+        if let Some(line) = self.contract_pending_line() {
+            log::warn!("{line}");
         }
         if plan.is_empty() {
             log::info!(

@@ -260,6 +260,36 @@ pub fn check_run(
     require_down_sections(project, plan)
 }
 
+/// `plan` cut before its first up step of a contract revision (`-- phase: contract`), and that
+/// revision; the plan as it is and None when it has none. The steps after it (even of another
+/// branch) wait for the next run with `--contract`: a run stops there as it stops at a
+/// failure, so that what it did is one prefix of the plan.
+pub fn before_contract(project: &Project, plan: Plan) -> (Plan, Option<String>) {
+    let cut = plan.steps.iter().position(|s| {
+        s.direction == crate::plan::Direction::Up
+            && project
+                .script(&s.revision)
+                .is_ok_and(|x| x.phase == crate::script::Phase::Contract)
+    });
+    let Some(i) = cut else {
+        return (plan, None);
+    };
+    let stopped = plan.steps[i].revision.clone();
+    let mut heads = plan.start_heads.clone();
+    let steps: Vec<_> = plan.steps.into_iter().take(i).collect();
+    for s in &steps {
+        s.apply_version_ops(&mut heads);
+    }
+    (
+        Plan {
+            steps,
+            start_heads: plan.start_heads,
+            end_heads: heads,
+        },
+        Some(stopped),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +336,41 @@ mod tests {
             .map(|(r, t)| parse_script(&PathBuf::from(format!("m/{r}.sql")), t.as_bytes()).unwrap())
             .collect();
         Project::from_scripts(Path::new("m"), scripts).unwrap()
+    }
+
+    #[test]
+    fn an_upgrade_stops_before_the_first_contract_revision_and_names_it() {
+        let texts = [
+            ("a", "-- revision: a\n-- migrate:up\n"),
+            (
+                "b",
+                "-- revision: b\n-- down_revision: a\n-- phase: contract\n-- migrate:up\n",
+            ),
+            (
+                "c",
+                "-- revision: c\n-- down_revision: b\n-- phase: contract\n-- migrate:up\n",
+            ),
+        ];
+        let scripts = texts
+            .iter()
+            .map(|(r, t)| parse_script(&PathBuf::from(format!("m/{r}.sql")), t.as_bytes()).unwrap())
+            .collect();
+        let p = Project::from_scripts(Path::new("m"), scripts).unwrap();
+        let plan = p.graph.upgrade_plan(&[], &Target::Heads).unwrap();
+        let (kept, stopped) = before_contract(&p, plan.clone());
+        assert_eq!(stopped.as_deref(), Some("b"));
+        assert_eq!(kept.steps.len(), 1);
+        assert_eq!(kept.end_heads, ["a"]);
+        // past the first, the next contract revision stops the next plan
+        let plan = p.graph.upgrade_plan(&["b".into()], &Target::Heads).unwrap();
+        assert_eq!(before_contract(&p, plan).1.as_deref(), Some("c"));
+        // a plan without one is left as it is
+        let plan = p
+            .graph
+            .upgrade_plan(&[], &Target::parse("a").unwrap())
+            .unwrap();
+        let (same, none) = before_contract(&p, plan.clone());
+        assert_eq!((same, none), (plan, None));
     }
 
     fn record(p: &Project, rev: &str, edited: bool) -> (String, AppliedRecord) {

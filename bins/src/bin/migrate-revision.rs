@@ -17,7 +17,9 @@ use retort_cli::cli::{self, CommonArgs};
   # join every head
   migrate-revision -m merge --merge heads
   # print instead of writing
-  migrate-revision -m x --autogenerate --dry-run"
+  migrate-revision -m x --autogenerate --dry-run
+  # a new embedding model on a live table, as a chain of revisions
+  migrate-revision --vector-swap chunks.embedding --to 'vector(256)' --run 'python embed.py'"
 )]
 struct Args {
     /// What the revision does (prompted for on a terminal when missing).
@@ -92,6 +94,35 @@ struct Args {
     /// revisions up to REV. Existing databases keep their history.
     #[arg(long, value_name = "REV", conflicts_with_all = ["autogenerate", "merge", "message", "rev_id", "head", "dry_run"])]
     squash: Option<String>,
+    /// Change a vector column's type or embedding model on a live table: writes a chain of
+    /// revisions (expand, fill, index, check recall, contract; docs/vector-swap.md). Reads the
+    /// column and its index from the database.
+    #[arg(long, value_name = "TABLE.COLUMN", requires = "to",
+          conflicts_with_all = ["autogenerate", "merge", "squash"])]
+    vector_swap: Option<String>,
+    /// The column's new type: halfvec(1536), vector(256), bit(1536).
+    #[arg(long, value_name = "TYPE", requires = "vector_swap")]
+    to: Option<String>,
+    /// The program that computes the new embeddings (a backfill worker: key ranges on stdin,
+    /// docs/script-format.md); without it the new values must derive from the old in SQL.
+    #[arg(long, value_name = "COMMAND", requires = "vector_swap")]
+    run: Option<String>,
+    /// No new column: an expression index over the existing one (a halfvec cast or a
+    /// binary quantization), its recall check, and the old index's drop as the contract.
+    #[arg(long, requires = "vector_swap", conflicts_with = "run")]
+    index_only: bool,
+    /// The recall the swap's check step needs.
+    #[arg(
+        long,
+        value_name = "SHARE",
+        requires = "vector_swap",
+        default_value_t = 0.9
+    )]
+    recall_threshold: f64,
+    /// The fill's first range, in key values.
+    #[arg(long, value_name = "N", requires = "vector_swap", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
     /// Print the revision(s) instead of writing them.
     #[arg(long)]
     dry_run: bool,
@@ -126,9 +157,11 @@ fn main() {
             }
             return Ok(0);
         }
-        let message = match &a.message {
-            Some(m) => m.clone(),
-            None => cli::prompt("Message for the new revision", "-m \"message\"")?,
+        let message = match (&a.message, &a.vector_swap) {
+            (Some(m), _) => m.clone(),
+            // the chain's messages say what each step does
+            (None, Some(_)) => String::new(),
+            (None, None) => cli::prompt("Message for the new revision", "-m \"message\"")?,
         };
         let opts = RevisionOptions {
             message,
@@ -144,6 +177,28 @@ fn main() {
         };
         if a.autogenerate {
             return autogenerate(&a, &settings, &env, &project, &opts);
+        }
+        if let (Some(target), Some(to)) = (&a.vector_swap, &a.to) {
+            use retort::commands::vector_swap::{self, SwapOptions};
+            let swap = SwapOptions {
+                run: a.run.clone(),
+                index_only: a.index_only,
+                threshold: a.recall_threshold,
+                batch: a.batch,
+                ..SwapOptions::new(target, to)
+            };
+            let chain = vector_swap::generate(&project, &settings, &opts, &swap)?;
+            if !a.dry_run {
+                for r in &chain {
+                    revision::write_new(&r.path, &r.text)?;
+                }
+            }
+            let written: Vec<_> = chain
+                .into_iter()
+                .map(|r| (r.path, r.revision, r.text))
+                .collect();
+            report(a.format, a.dry_run, &written);
+            return Ok(0);
         }
         if a.dry_run {
             let (path, script, text) = revision::render_new(&project, &opts)?;

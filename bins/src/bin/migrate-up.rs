@@ -52,6 +52,11 @@ struct Args {
     /// audit log notes it).
     #[arg(long)]
     allow_unsafe: bool,
+    /// Run the revisions marked '-- phase: contract' too (a vector swap's switch and the drop
+    /// of the old column). Without it the upgrade stops before the first of them: give it once
+    /// the application reads what they keep.
+    #[arg(long)]
+    contract: bool,
     /// Back up the database with pg_dump into this directory first, when there is something
     /// to apply (pg_dump from PG_DUMP, PG_BIN or PATH).
     #[arg(long, value_name = "DIR")]
@@ -87,6 +92,7 @@ impl Args {
                     backup_dir: self.backup_dir.clone(),
                     repair_invalid_indexes: self.repair_invalid_indexes,
                     allow_unsafe: self.allow_unsafe,
+                    contract: self.contract,
                 },
             ),
             run: self
@@ -157,6 +163,9 @@ fn main() {
             print!("{}", cli::show_plan(a.format, &m, &plan, &opts));
             if a.format == cli::Format::Text {
                 for line in backfills {
+                    println!("{line}");
+                }
+                if let Some(line) = m.contract_pending_line() {
                     println!("{line}");
                 }
             }

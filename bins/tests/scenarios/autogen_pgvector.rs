@@ -488,26 +488,84 @@ fn blocking_writes_the_plain_form_which_the_gate_refuses_on_rows() {
 }
 
 #[test]
-fn a_column_type_change_on_a_populated_table_is_said_to_be_refused_by_the_gate() {
-    // not yet written in a form the gate accepts (docs/autogenerate.md): autogenerate says at
-    // once what migrate-up will refuse on this database, instead of leaving it to the deploy
+fn a_column_type_change_on_a_populated_table_is_written_as_a_vector_swap_or_said_to_need_one() {
     let s = populated_items();
-    // to halfvec with its operator class (pgvector 0.7), else a dimension change
-    let schema = if pgvector_version(&s) >= (0, 7) {
-        format!(
+    if pgvector_version(&s) >= (0, 7) {
+        // to halfvec with its operator class: the values derive from the old ones in SQL, so
+        // the safe form is the swap chain, which the gate accepts on this database
+        let schema = format!(
             "{}\nCREATE INDEX items_e ON items USING hnsw (e halfvec_cosine_ops) WITH (m = 16);",
             SMALL.replace("e vector(16)", "e halfvec(16)")
-        )
-    } else {
-        format!(
-            "{}\nCREATE INDEX items_e ON items USING hnsw (e vector_cosine_ops) WITH (m = 16);",
-            SMALL.replace("e vector(16)", "e vector(32)")
-        )
-    };
+        );
+        let r = autogen(&s, &schema, &[]).ok();
+        assert!(
+            r.stderr.contains("vector swap: public.items.e on a table with rows, written as 6 revisions (002 to 007)"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("lint gate refuses"), "{}", r.stderr);
+        let files = generated(&s);
+        assert_eq!(files.len(), 6, "{files:?}");
+        assert!(
+            files[0].1.contains("ADD COLUMN e_next halfvec(16)"),
+            "{}",
+            files[0].1
+        );
+        assert!(
+            files[1].1.contains("-- backfill: items.id batch=1000"),
+            "{}",
+            files[1].1
+        );
+        assert!(
+            files[2]
+                .1
+                .contains("CREATE INDEX CONCURRENTLY items_e_next"),
+            "{}",
+            files[2].1
+        );
+        let r = s.run("migrate-up", &[]).ok();
+        assert!(
+            r.stderr.contains("contract pending: stopping before 006"),
+            "{}",
+            r.stderr
+        );
+        s.run("migrate-up", &["--contract"]).ok();
+        // no drift left: the database is what schema.sql says, every row kept
+        let check = s.run("migrate-check", &[]).ok();
+        assert!(check.stdout.contains("OK"), "{}", check.all());
+        assert_eq!(
+            s.db.strings("SELECT count(*)::text FROM items WHERE e IS NOT NULL"),
+            ["3000"]
+        );
+        // --blocking opts out: the plain ALTER COLUMN ... TYPE, which the gate refuses on rows
+        let s = populated_items();
+        autogen(&s, &schema, &["--blocking"]).ok();
+        assert_eq!(generated(&s).len(), 1);
+        let r = s.run("migrate-up", &[]).code(7);
+        assert!(
+            r.stderr.contains("vector-column-type-change"),
+            "{}",
+            r.stderr
+        );
+    }
+    // a new dimension: SQL cannot compute the new embeddings; autogenerate writes the plain
+    // form, says at once that the gate refuses it, and points to the swap with a program
+    let s = populated_items();
+    let schema = format!(
+        "{}\nCREATE INDEX items_e ON items USING hnsw (e vector_cosine_ops) WITH (m = 16);",
+        SMALL.replace("e vector(16)", "e vector(32)")
+    );
     let r = autogen(&s, &schema, &[]).ok();
     assert!(
         r.stderr.contains("warning: migrate-up's lint gate refuses this on the database (exit 7 without --allow-unsafe): migrations/002_auto.sql:")
             && r.stderr.contains("vector-column-type-change"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "migrate-revision --vector-swap public.items.e --to 'vector(32)' --run '<command>'"
+        ),
         "{}",
         r.stderr
     );

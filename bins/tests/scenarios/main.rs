@@ -39,3 +39,4 @@ mod state_and_config;
 mod trust;
 mod upgrade_downgrade;
 mod vector_builds;
+mod vector_swap;

@@ -162,6 +162,18 @@ fn autogenerate_inner(
         rows: row_estimates(settings),
         ..Default::default()
     };
+    // a vector column changing type on a table with rows: the swap chain, and the rest of the
+    // changes from the schema as it leaves it
+    let (swaps, needs_program) = if opts.blocking {
+        (Vec::new(), Vec::new())
+    } else {
+        vector_swaps(&renamed, new, settings, &result.rows)
+    };
+    let renamed = if swaps.is_empty() {
+        renamed
+    } else {
+        swapped(&renamed, new, &swaps)
+    };
     let populated = if opts.concurrently || opts.blocking {
         Vec::new()
     } else {
@@ -176,7 +188,7 @@ fn autogenerate_inner(
     let split = split::split(old, &renamed, new, &rename_changes, &concurrent);
     result.blocking_builds = split::blocking_builds(new, &renamed, &concurrent);
     result.blocking_asked = opts.blocking;
-    if split.is_empty() && !opts.empty {
+    if split.is_empty() && !opts.empty && swaps.is_empty() {
         result.summary = summary::summary(&result, &[]);
         return Ok(result);
     }
@@ -187,7 +199,35 @@ fn autogenerate_inner(
         &opts.schema_file,
         opts.schema_source.as_deref(),
     );
-    let current = prepare_revisions(project, rev, parts(split), &notes, &mut result)?;
+    let mut current = project.clone();
+    let mut rev_rest = rev.clone();
+    let mut swap_lines = Vec::new();
+    for (table, column) in &swaps {
+        let (chain, after) = swap_chain(&current, settings, &rev_rest, table, column, new)?;
+        swap_lines.push(format!(
+            "vector swap: {table}.{column} on a table with rows, written as {} revisions ({} to {}): migrate-up stops before the contract until --contract (docs/vector-swap.md; --blocking writes ALTER COLUMN ... TYPE instead)",
+            chain.len(),
+            chain.first().map(|r| r.revision.as_str()).unwrap_or(""),
+            chain.last().map(|r| r.revision.as_str()).unwrap_or("")
+        ));
+        for r in chain {
+            result.revisions.push(GeneratedRevision {
+                path: r.path,
+                script: r.script,
+                text: r.text,
+            });
+        }
+        current = after;
+        // what follows chains after the swap, with an id of its own
+        rev_rest.rev_id = None;
+        rev_rest.head = None;
+        rev_rest.splice = false;
+        rev_rest.depends_on = Vec::new();
+        rev_rest.branch_labels = Vec::new();
+    }
+    if !split.is_empty() || swaps.is_empty() {
+        current = prepare_revisions(&current, &rev_rest, parts(split), &notes, &mut result)?;
+    }
 
     // Validate on the fresh replay: up must give the wanted schema, down the replay again.
     let last = result.revisions.last().expect("at least one revision");
@@ -201,6 +241,7 @@ fn autogenerate_inner(
         client: &mut replay.client,
         project: &current,
         unhandled: &result.unhandled,
+        up_only: !swaps.is_empty(),
     }
     .run(&replay.heads, &last.script.revision, &down_target, new, old)?;
     let ids: Vec<String> = result
@@ -210,7 +251,129 @@ fn autogenerate_inner(
         .collect();
     result.refused = gate_preview(current, settings, &ids);
     result.summary = summary::summary(&result, &result.up_ops);
+    result.summary.extend(swap_lines);
+    for (t, c, to) in &needs_program {
+        result.summary.push(format!(
+            "hint: {t}.{c} changes to {to} on a table with rows, which SQL cannot compute from the old values: a new model's embeddings need the program that computes them — migrate-revision --vector-swap {t}.{c} --to '{to}' --run '<command>' writes the safe chain (docs/vector-swap.md)"
+        ));
+    }
     Ok(result)
+}
+
+/// A vector column written as a swap: its table and name.
+type SwapColumn = (crate::schema::QName, String);
+
+/// The vector columns (`vector`, `halfvec`, `bit` with dimensions) whose type changes between
+/// `old` and `new` on a table that holds rows on the target database. Those whose new values
+/// derive from the old in SQL (`vector(n)` → `halfvec(n)`) are written as a vector swap
+/// ([`crate::commands::vector_swap`]) instead of `ALTER COLUMN ... TYPE`, which rewrites the
+/// table and its index under an exclusive lock (the lint gate refuses it there); the others
+/// (a new dimension: new embeddings) are listed with their new type, for a hint: only a
+/// program computes them.
+fn vector_swaps(
+    old: &crate::schema::model::Schema,
+    new: &crate::schema::model::Schema,
+    settings: &Settings,
+    rows: &RowEstimates,
+) -> (Vec<SwapColumn>, Vec<(crate::schema::QName, String, String)>) {
+    use crate::commands::vector_swap::VectorType;
+    let mut found = Vec::new();
+    for (t, ta) in &old.tables {
+        let Some(tb) = new.tables.get(t) else {
+            continue;
+        };
+        for ca in &ta.columns {
+            let Some(cb) = tb.column(&ca.name) else {
+                continue;
+            };
+            if let (true, Some(from), Some(to)) = (
+                ca.type_sql != cb.type_sql,
+                VectorType::parse(&ca.type_sql),
+                VectorType::parse(&cb.type_sql),
+            ) {
+                found.push((
+                    t.clone(),
+                    ca.name.clone(),
+                    to.to_string(),
+                    to.derives_from(from),
+                ));
+            }
+        }
+    }
+    if found.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let tables: Vec<_> = found.iter().map(|(t, ..)| t.clone()).collect();
+    let with_rows = populated(settings, &tables, rows);
+    found.retain(|(t, ..)| with_rows.contains(t));
+    let (sql, program): (Vec<_>, Vec<_>) = found.into_iter().partition(|f| f.3);
+    (
+        sql.into_iter().map(|(t, c, ..)| (t, c)).collect(),
+        program
+            .into_iter()
+            .map(|(t, c, to, _)| (t, c, to))
+            .collect(),
+    )
+}
+
+/// `old` with the swapped columns as `new` has them: their type, and the indexes over them.
+fn swapped(
+    old: &crate::schema::model::Schema,
+    new: &crate::schema::model::Schema,
+    swaps: &[(crate::schema::QName, String)],
+) -> crate::schema::model::Schema {
+    let mut out = old.clone();
+    for (t, c) in swaps {
+        let (Some(ta), Some(tb)) = (out.tables.get_mut(t), new.tables.get(t)) else {
+            continue;
+        };
+        if let (Some(ca), Some(cb)) = (ta.columns.iter_mut().find(|x| &x.name == c), tb.column(c)) {
+            ca.type_sql = cb.type_sql.clone();
+        }
+        ta.indexes.retain(|_, i| !i.columns.contains(c));
+        for (name, i) in &tb.indexes {
+            if i.columns.contains(c) {
+                ta.indexes.insert(name.clone(), i.clone());
+            }
+        }
+    }
+    out
+}
+
+/// One swap's chain, read from the target database (its key, the index's method, operator
+/// class and parameters) and rendered after `rev`'s parent; and the project with it.
+fn swap_chain(
+    project: &Project,
+    settings: &Settings,
+    rev: &RevisionOptions,
+    table: &crate::schema::QName,
+    column: &str,
+    new: &crate::schema::model::Schema,
+) -> Result<(Vec<crate::commands::vector_swap::SwapRevision>, Project)> {
+    use crate::commands::vector_swap::{chain, read_facts, render_chain, SwapOptions};
+    let to = new
+        .tables
+        .get(table)
+        .and_then(|t| t.column(column))
+        .map(|c| c.type_sql.clone())
+        .unwrap_or_default();
+    let target = format!("{table}.{column}");
+    let url = settings.require_url()?;
+    let mut client = crate::db::connect(url, "retort-autogen")?;
+    let facts = read_facts(&mut client, &target)?;
+    let parts = chain(&facts, &SwapOptions::new(&target, &to)).map_err(|e| {
+        let out = Error::usage(format!(
+            "{table}.{column} changes from {} to {to} on a table with rows: {}",
+            facts.column_type, e.message
+        ))
+        .with_hint(format!(
+            "new embeddings need the program that computes them: migrate-revision --vector-swap {target} --to '{to}' --run '<command>' (docs/vector-swap.md), then autogenerate the rest; or --blocking to write ALTER COLUMN ... TYPE"
+        ));
+        out
+    })?;
+    let mut r = rev.clone();
+    r.message = String::new();
+    render_chain(project, &r, &parts)
 }
 
 /// The error-level findings `migrate-up`'s lint gate has for the revisions `ids` on the target

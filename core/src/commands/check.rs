@@ -234,14 +234,36 @@ fn check_database(
         .graph
         .upgrade_plan(&current, &crate::graph::Target::Heads)?;
     report.pending = plan.steps.iter().map(|s| s.revision.clone()).collect();
-    if !report.pending.is_empty() {
+    // what migrate-up runs without --contract is pending; a contract revision after it waits
+    // for the application (a finding: the expected state between its two deploys)
+    let (before, contract) = crate::policy::before_contract(&m.project, plan.clone());
+    if !before.steps.is_empty() {
+        let ids: Vec<String> = before.steps.iter().map(|s| s.revision.clone()).collect();
         report.problems.push(Problem {
             code: "pending",
             message: format!(
                 "the database is not up to date: {} revision{} pending ({}); run migrate-up",
-                report.pending.len(),
-                crate::words::plural(report.pending.len()),
-                abbreviate(&report.pending, 10)
+                ids.len(),
+                crate::words::plural(ids.len()),
+                abbreviate(&ids, 10)
+            ),
+        });
+    }
+    if let Some(rev) = contract {
+        let message = m
+            .project
+            .script(&rev)
+            .map(|s| s.message.clone())
+            .unwrap_or_default();
+        report.findings.push(Problem {
+            code: "contract_pending",
+            message: format!(
+                "contract pending: {rev} ({message}) is a contract revision that migrate-up runs only with --contract{}; run it once the application no longer reads what it removes",
+                if before.steps.is_empty() {
+                    String::new()
+                } else {
+                    " (after the pending revisions above)".to_string()
+                }
             ),
         });
     }

@@ -215,6 +215,9 @@ fn one_line(graph: &RevisionGraph, node: &RevisionNode, o: LineOpts) -> String {
         if !node.programs.is_empty() {
             text.push_str(" (program)");
         }
+        if node.contract {
+            text.push_str(" (contract)");
+        }
     }
     if o.doc && !doc(&node.message).is_empty() {
         text.push_str(", ");
@@ -324,6 +327,7 @@ mod tests {
             message: message.to_string(),
             source: format!("migrations/versions/{id}.sql"),
             programs: Vec::new(),
+            contract: false,
         }
     }
 

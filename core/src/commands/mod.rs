@@ -10,4 +10,5 @@ pub mod recall;
 pub mod revision;
 pub mod roundtrip;
 pub mod vector_queries;
+pub mod vector_swap;
 pub mod wait;

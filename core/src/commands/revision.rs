@@ -32,6 +32,8 @@ pub struct RevisionOptions {
     pub down_sql: String,
     /// The `created:` timestamp; now when `None`.
     pub created: Option<String>,
+    /// Header keys after `transactional` (`backfill`, `check`, `phase`): a generated chain's.
+    pub headers: Vec<(String, String)>,
 }
 
 /// The script to write and where: computed without writing anything (`retort.toml` is read
@@ -126,6 +128,7 @@ pub fn prepare(project: &Project, opts: &RevisionOptions) -> Result<(PathBuf, Ne
         message: opts.message.clone(),
         created: opts.created.clone().unwrap_or_else(now_rfc3339),
         transactional: !opts.non_transactional,
+        headers: opts.headers.clone(),
         up_sql: opts.up_sql.clone(),
         down_sql: opts.down_sql.clone(),
     };

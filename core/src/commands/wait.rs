@@ -216,6 +216,7 @@ mod tests {
                     message: String::new(),
                     source: format!("{id}.sql"),
                     programs: Vec::new(),
+                    contract: false,
                 })
                 .collect(),
         )

@@ -8,6 +8,7 @@ pub mod lock;
 pub mod lock_budget;
 pub mod pooler;
 pub mod query;
+pub mod recall;
 pub mod records;
 pub mod sqlstate;
 pub mod tls;

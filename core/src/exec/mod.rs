@@ -101,6 +101,21 @@ pub trait Executor {
     fn blockers(&mut self) -> Vec<Blocker> {
         Vec::new()
     }
+    /// Measures the recall of a check step's index ([`crate::db::recall::measure`]), outside
+    /// any transaction; `None`: this executor passes check steps unmeasured (a replay into a
+    /// shadow database, whose tables are empty). Default: an error (offline there is no index
+    /// to measure).
+    fn recall_check(
+        &mut self,
+        check: &crate::script::RecallCheck,
+    ) -> Result<Option<crate::db::recall::RecallReport>> {
+        Err(crate::error::Error::usage(format!(
+            "the check step '-- check: {}' measures an index on the database: this run has none \
+             (--sql cannot include it)",
+            check.header_text()
+        ))
+        .with_hint("write the SQL up to the revision before the check, run the check online with migrate-up, then the rest"))
+    }
     /// Runs a program step's command ([`program::run`]), its output to `observer`; `None`
     /// when this executor does not run programs but wrote what it could instead (offline SQL).
     /// Default: an error (nothing to run a program against).

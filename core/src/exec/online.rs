@@ -46,6 +46,9 @@ pub struct PgExecutor<'a> {
     max_maintenance_work_mem: f64,
     /// Raise a vector build's settings (not through transaction pooling).
     plan_builds: bool,
+    /// Measure check steps (`-- check: recall`): a real run does; a replay into a shadow
+    /// database (empty tables, nothing to measure) passes them.
+    measures: bool,
 }
 
 impl<'a> PgExecutor<'a> {
@@ -61,6 +64,7 @@ impl<'a> PgExecutor<'a> {
             programs: None,
             max_maintenance_work_mem: super::DEFAULT_MAX_MAINTENANCE_WORK_MEM as f64,
             plan_builds: true,
+            measures: false,
         }
     }
 
@@ -121,6 +125,7 @@ impl<'a> PgExecutor<'a> {
             programs: None,
             max_maintenance_work_mem: super::DEFAULT_MAX_MAINTENANCE_WORK_MEM as f64,
             plan_builds: true,
+            measures: true,
         }
     }
 }
@@ -521,6 +526,23 @@ impl Executor for PgExecutor<'_> {
 
     fn left_behind(&mut self) -> Vec<String> {
         crate::db::invalid_indexes(self.client).unwrap_or_default()
+    }
+
+    fn recall_check(
+        &mut self,
+        check: &crate::script::RecallCheck,
+    ) -> Result<Option<crate::db::recall::RecallReport>> {
+        if !self.measures {
+            return Ok(None);
+        }
+        let opts = crate::db::recall::RecallOptions {
+            target: check.target.clone(),
+            k: check.k,
+            queries: check.queries,
+            threshold: check.threshold,
+            index: check.index.clone(),
+        };
+        crate::db::recall::measure(self.client, &opts).map(Some)
     }
 
     fn program_env(&self) -> Option<ProgramEnv> {

@@ -287,6 +287,11 @@ pub(super) fn run_step(
         run_program_step(exec, script, program, step, opts, p, observer)?;
         p.outside_ran = Some(step.revision.clone());
         begin(exec, p)?;
+    } else if let (Some(check), Direction::Up) = (&script.check, step.direction) {
+        // a segment of its own too: it reads, in read-only transactions of its own
+        run_check_step(exec, script, check, step)?;
+        p.outside_ran = Some(step.revision.clone());
+        begin(exec, p)?;
     } else if outside {
         interrupt::set_status(format!(
             "{} is not transactional: the statement running on the server may finish or leave an INVALID index (migrate-check lists them)",
@@ -337,6 +342,78 @@ pub(super) fn run_step(
     p.failed_step = None;
     p.in_program = false;
     Ok(())
+}
+
+/// A check step: measures the recall of the index, logs it, and fails the step (unrecorded,
+/// the run stops) below the threshold.
+fn run_check_step(
+    exec: &mut dyn Executor,
+    script: &Script,
+    check: &crate::script::RecallCheck,
+    step: &Step,
+) -> Result<()> {
+    let at = format!("{}:{}", script.path.display(), check.line);
+    let measured = exec.recall_check(check).map_err(|e| {
+        let message = format!(
+            "{at}: the check of revision {} could not measure: {}",
+            step.revision, e.message
+        );
+        let mut out = Error::new(ErrorKind::Migration, message).with_note(format!(
+            "{} is a check step: it is not recorded as applied; the steps before it are committed",
+            step.revision
+        ));
+        if let Some(h) = &e.hint {
+            out = out.with_hint(h.clone());
+        }
+        out
+    })?;
+    let Some(r) = measured else {
+        log::debug!(
+            "[{}] check step passed unmeasured (a replay)",
+            step.revision
+        );
+        return Ok(());
+    };
+    let measured = format!(
+        "recall@{} {:.3} (worst query {:.2}) over {} queries of {}.{} through {} ({} {}, {}); latency p50/p99 {:.1}/{:.1} ms through the index, {:.1}/{:.1} ms exact",
+        r.k,
+        r.recall,
+        r.worst,
+        r.queries,
+        r.table,
+        r.column,
+        r.index,
+        r.method,
+        r.opclass,
+        r.search_setting,
+        r.index_p50.as_secs_f64() * 1000.0,
+        r.index_p99.as_secs_f64() * 1000.0,
+        r.exact_p50.as_secs_f64() * 1000.0,
+        r.exact_p99.as_secs_f64() * 1000.0,
+    );
+    if r.ok() {
+        log::info!(
+            "[{}] {measured}: at or above the threshold {}",
+            step.revision,
+            r.threshold
+        );
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Migration,
+        format!(
+            "{at}: the check of revision {} failed: {measured}, under the threshold {}",
+            step.revision, r.threshold
+        ),
+    )
+    .with_note(format!(
+        "{} is a check step: it is not recorded as applied; the steps before it are committed",
+        step.revision
+    ))
+    .with_hint(format!(
+        "rebuild the index with a larger m / ef_construction (HNSW) or lists (IVFFlat), or set a larger {} for the run (PGOPTIONS); then run migrate-up again (the check runs again)",
+        if r.method == "hnsw" { "hnsw.ef_search" } else { "ivfflat.probes" }
+    )))
 }
 
 /// A program step: runs the program; anything but exit 0 is the step's failure, and the

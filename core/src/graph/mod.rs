@@ -46,6 +46,9 @@ pub struct RevisionNode {
     pub source: String,
     /// Its program steps, `up: <command>` / `down: <command>` (`migrate-history` marks them).
     pub programs: Vec<String>,
+    /// `-- phase: contract`: `migrate-up` stops before it unless asked (`migrate-history` marks
+    /// it).
+    pub contract: bool,
 }
 
 /// The validated revision graph. Cheap to query; build it once per command.

@@ -36,6 +36,7 @@ fn node(id: &str, down: &[&str], deps: &[&str], labels: &[&str]) -> RevisionNode
         message: format!("message of {id}"),
         source: format!("versions/{id}.sql"),
         programs: Vec::new(),
+        contract: false,
     }
 }
 
@@ -868,6 +869,7 @@ pub(super) fn chain(len: usize) -> Vec<RevisionNode> {
                 message: format!("revision number {i}"),
                 source: format!("versions/{}_rev_{i}.sql", id(i)),
                 programs: Vec::new(),
+                contract: false,
             }
         })
         .collect();

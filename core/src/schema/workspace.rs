@@ -234,6 +234,8 @@ pub fn relations_to_exclude(settings: &Settings) -> IntrospectOptions {
             records.applied,
             records.audit,
             crate::db::lease::table_name(&table),
+            // the checkpoints of backfills (a history with a backfill step creates it)
+            crate::db::backfill::table_name(&table),
         ],
         // retort creates the version table's schema itself (in a replay too).
         ignore_schemas: settings.version_table.schema.iter().cloned().collect(),

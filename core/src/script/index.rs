@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// The index's layout; an index of another layout (or another retort version) is ignored.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// Files modified this recently when the index is written are left out of it.
 const RACY: Duration = Duration::from_secs(2);
@@ -68,6 +68,8 @@ struct Entry {
     message: String,
     #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
     programs: Vec<String>,
+    #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
+    contract: bool,
 }
 
 type Stamp = [i64; 6];
@@ -81,6 +83,7 @@ impl Entry {
             branch_labels: self.branch_labels,
             message: self.message,
             programs: self.programs,
+            contract: self.contract,
             source: path
                 .into_os_string()
                 .into_string()
@@ -102,6 +105,7 @@ impl Entry {
             branch_labels: node.branch_labels.clone(),
             message: node.message.clone(),
             programs: node.programs.clone(),
+            contract: node.contract,
         }
     }
 }

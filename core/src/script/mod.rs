@@ -33,6 +33,8 @@
 //! | `statement_timeout` | `statement_timeout` for this script, over `--statement-timeout`     |
 //! | `set`           | `name=value, ...` session settings for this script only (`maintenance_work_mem=2GB`) |
 //! | `backfill`      | `<table>.<key column> [batch=N]`: the up section is a data change run range by range of the key, or a program (`-- run:`) handed the ranges (see [`Backfill`]) |
+//! | `check`         | `recall <table>.<column> [threshold=0.9] [k=10] [queries=100]`: the up step measures the index's recall and fails below the threshold (see [`RecallCheck`]) |
+//! | `phase`         | `contract`: `migrate-up` stops before this revision unless `--contract` is given |
 //! | `round_trip`    | `keeps extension vector (why)`: what `migrate-check --round-trip` lets the down section keep |
 //! | `unconverted`   | why `migrate-import` could not write this revision's SQL; `migrate-check` reports it until the line is removed |
 //!
@@ -52,6 +54,7 @@
 //! Files must be UTF-8 (a BOM is skipped); LF and CRLF line endings are both accepted.
 
 mod backfill;
+mod check;
 mod checksum;
 mod id;
 pub mod index;
@@ -60,6 +63,7 @@ mod parse;
 mod render;
 
 pub use backfill::Backfill;
+pub use check::{Phase, RecallCheck};
 pub use checksum::checksum;
 pub use id::{file_name_for, validate_revision_id};
 pub use load::load_scripts;
@@ -162,6 +166,11 @@ pub struct Script {
     /// `-- backfill: <table>.<key> [batch=N]`: the up section runs range by range (see
     /// [`Backfill`]; part of the checksum).
     pub backfill: Option<Backfill>,
+    /// `-- check: recall <table>.<column> ...`: the up step measures the index's recall and
+    /// fails below the threshold (see [`RecallCheck`]; part of the checksum).
+    pub check: Option<RecallCheck>,
+    /// `-- phase: contract`: `migrate-up` runs it only when asked (see [`Phase`]).
+    pub phase: Phase,
     pub up: Section,
     pub down: Option<Section>,
     /// [`checksum`] of what upgrading runs: the header fields that change what applying the
@@ -215,7 +224,9 @@ impl Script {
     /// Whether a step in `direction` runs in a transaction: not for `transactional: false`
     /// scripts, nor for program steps.
     pub fn runs_in_transaction(&self, direction: Direction) -> bool {
-        self.transactional && self.program(direction).is_none()
+        self.transactional
+            && self.program(direction).is_none()
+            && !(self.check.is_some() && direction == Direction::Up)
     }
 
     /// The script's node in the revision graph (`source` is the path as displayed).
@@ -234,6 +245,7 @@ impl Script {
                         .map(|p| format!("{d}: {}", p.command))
                 })
                 .collect(),
+            contract: self.phase == Phase::Contract,
         }
     }
 }
@@ -285,6 +297,9 @@ pub struct NewScript {
     pub message: String,
     pub created: String,
     pub transactional: bool,
+    /// Further header keys, written in this order after `transactional` (`backfill`,
+    /// `check`, `phase`, `set`, ...): what a generated chain of revisions needs.
+    pub headers: Vec<(String, String)>,
     pub up_sql: String,
     pub down_sql: String,
 }

@@ -16,7 +16,7 @@ use super::{
 use crate::error::{Error, Result};
 
 /// The header keys, in the order [`render_script`] writes them.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 15] = [
     "revision",
     "down_revision",
     "message",
@@ -30,6 +30,8 @@ const KEYS: [&str; 13] = [
     "set",
     "round_trip",
     "backfill",
+    "check",
+    "phase",
 ];
 
 const KEY_REVISION: usize = 0;
@@ -45,6 +47,8 @@ const KEY_STATEMENT_TIMEOUT: usize = 9;
 const KEY_SET: usize = 10;
 const KEY_ROUND_TRIP: usize = 11;
 const KEY_BACKFILL: usize = 12;
+const KEY_CHECK: usize = 13;
+const KEY_PHASE: usize = 14;
 
 /// An error at `path:line`.
 pub(super) fn err_at(path: &Path, line: usize, msg: impl fmt::Display) -> Error {
@@ -183,12 +187,37 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Fa
             }
         },
     };
-    let header = checksum_header(
+    let fail = |e: Error| Failed {
+        revision: Some(fields.revision.to_string()),
+        errors: vec![e],
+    };
+    let check = match layout.header[KEY_CHECK] {
+        None => None,
+        Some(h) if backfill.is_some() => {
+            return Err(fail(
+                err_at(
+                    path,
+                    h.line,
+                    "a revision cannot be both a backfill and a check",
+                )
+                .with_hint("put the check in a revision of its own, after the backfill"),
+            ))
+        }
+        Some(h) => Some(super::check::read_check(path, h.line, h.value, &up).map_err(fail)?),
+    };
+    let phase = match layout.header[KEY_PHASE] {
+        None => super::Phase::Ordinary,
+        Some(h) => super::check::read_phase(path, h.line, h.value).map_err(fail)?,
+    };
+    let mut header = checksum_header(
         &fields.down_revisions,
         &fields.depends_on,
         fields.transactional,
         backfill.as_ref().map(|b| b.header_text()).as_deref(),
     );
+    if let Some(c) = &check {
+        header.push_str(&format!("check: {}\n", c.header_text()));
+    }
     let up_end = header.len() + layout.up_end.max(layout.up_marker) - layout.up_marker;
     let (checksum, with_down) =
         checksums(&format!("{header}{}", &text[layout.up_marker..]), up_end);
@@ -215,6 +244,8 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Parsed, Fa
         }),
         legacy_checksum: (with_down != checksum).then_some(with_down),
         backfill,
+        check,
+        phase,
         up,
         down,
         checksum,
@@ -913,6 +944,7 @@ mod tests {
                 message: "server settings table".into(),
                 source: "migrations/002_x.sql".into(),
                 programs: Vec::new(),
+                contract: false,
             }
         );
     }

@@ -43,6 +43,9 @@ pub fn render_script(n: &NewScript) -> String {
     if !n.transactional {
         key("transactional", "false");
     }
+    for (k, v) in &n.headers {
+        key(k, v);
+    }
     let mut section = |marker: &str, sql: &str| {
         out.push('\n');
         out.push_str(marker);
@@ -72,6 +75,7 @@ mod tests {
             message: "add users".into(),
             created: "2026-11-22T10:00:00Z".into(),
             transactional: false,
+            headers: Vec::new(),
             up_sql: "CREATE TABLE users (id int);\nCREATE INDEX ON users (id);".into(),
             down_sql: "DROP TABLE users;\n".into(),
         }

@@ -124,6 +124,7 @@ fn inner(
         message: message.clone(),
         created: String::new(),
         transactional: true,
+        headers: Vec::new(),
         up_sql,
         down_sql: String::new(),
     });

@@ -275,6 +275,7 @@ pub fn render_revision(
         message: r.message.clone(),
         created: r.create_date.clone().unwrap_or_default(),
         transactional: r.transactional,
+        headers: Vec::new(),
         up_sql: up,
         down_sql: down.clone().unwrap_or_default(),
     });
