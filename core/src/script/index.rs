@@ -23,14 +23,14 @@ use super::load::{
 };
 use crate::error::{Error, Result};
 use crate::graph::RevisionNode;
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// The index's layout; an index of another layout (or another retort version) is ignored.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// Files modified this recently when the index is written are left out of it.
 const RACY: Duration = Duration::from_secs(2);
@@ -43,31 +43,83 @@ struct IndexFile {
     entries: Vec<Entry>,
 }
 
-/// One file; the short keys keep a 10,000-entry index small and quick to read.
-#[derive(Serialize, Deserialize)]
+/// One file. Written as a JSON array, not an object: no keys to read back, which is a third of
+/// the time of reading a 10,000-entry index.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(from = "Row", into = "Row")]
 struct Entry {
     /// The file's name in the directory.
-    #[serde(rename = "f")]
     name: String,
     /// Size, inode, modification and change times (seconds, nanoseconds): the file as it was
     /// parsed.
-    #[serde(rename = "s")]
     stamp: Stamp,
-    #[serde(rename = "r")]
     revision: String,
     /// The line of the `revision` key (where a duplicate id is reported).
-    #[serde(rename = "l")]
     line: usize,
-    #[serde(rename = "d")]
     down_revisions: Vec<String>,
-    #[serde(rename = "o")]
     depends_on: Vec<String>,
-    #[serde(rename = "b")]
     branch_labels: Vec<String>,
-    #[serde(rename = "m")]
     message: String,
-    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
     programs: Vec<String>,
+}
+
+/// [`Entry`] as it is written: `[name, stamp, revision, line, down_revisions, depends_on,
+/// branch_labels, message, programs]`.
+#[derive(Serialize, Deserialize)]
+#[allow(clippy::type_complexity)]
+struct Row(
+    String,
+    Stamp,
+    String,
+    usize,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    String,
+    Vec<String>,
+);
+
+impl From<Row> for Entry {
+    fn from(r: Row) -> Entry {
+        let Row(
+            name,
+            stamp,
+            revision,
+            line,
+            down_revisions,
+            depends_on,
+            branch_labels,
+            message,
+            programs,
+        ) = r;
+        Entry {
+            name,
+            stamp,
+            revision,
+            line,
+            down_revisions,
+            depends_on,
+            branch_labels,
+            message,
+            programs,
+        }
+    }
+}
+
+impl From<Entry> for Row {
+    fn from(e: Entry) -> Row {
+        Row(
+            e.name,
+            e.stamp,
+            e.revision,
+            e.line,
+            e.down_revisions,
+            e.depends_on,
+            e.branch_labels,
+            e.message,
+            e.programs,
+        )
+    }
 }
 
 type Stamp = [i64; 6];
@@ -267,7 +319,8 @@ fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usi
     // the nodes, and beside them (same positions) what the index keeps of their files
     let mut nodes: Vec<RevisionNode> = Vec::with_capacity(files.len());
     let mut kept: Vec<Option<Kept>> = Vec::with_capacity(files.len());
-    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
+    let mut by_id: HashMap<String, usize> =
+        HashMap::with_capacity_and_hasher(files.len(), Default::default());
     let mut failed_ids: Vec<String> = Vec::new();
     let mut parsed_files = 0;
     let racy_after = SystemTime::now() - RACY;

@@ -2,7 +2,7 @@
 //! (unreadable entry, parse error, an id defined twice) collected into one error, so that a
 //! broken directory is fixed in one pass and never half-applied.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fs::ReadDir;
 use std::path::{Path, PathBuf};
 
@@ -217,7 +217,8 @@ fn read_scripts(files: Vec<ScriptEntry>, problems: &mut Vec<Error>) -> Vec<Scrip
     let mut scripts: Vec<Script> = Vec::with_capacity(files.len());
     let mut lines: Vec<(usize, usize)> = Vec::with_capacity(files.len());
     let mut failed_ids: Vec<String> = Vec::new();
-    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
+    let mut by_id: HashMap<String, usize> =
+        HashMap::with_capacity_and_hasher(files.len(), Default::default());
     for (path, parsed) in read_and_parse(files) {
         let Parsed {
             script,
