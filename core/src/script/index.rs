@@ -326,8 +326,8 @@ fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usi
     let racy_after = SystemTime::now() - RACY;
     let stamps = stamps(&files);
     for (file, stamped) in files.into_iter().zip(stamps) {
-        let name = file.path.file_name().map(|n| n.to_string_lossy());
-        let hit = match (&stamped, cached.take(name.as_deref().unwrap_or_default())) {
+        let name = file.name.to_string_lossy();
+        let hit = match (&stamped, cached.take(&name)) {
             (Some((s, _)), Some(e)) if e.stamp == *s => Some(e),
             _ => None,
         };
