@@ -173,7 +173,7 @@ fn stamp(file: &ScriptEntry) -> Option<(Stamp, SystemTime)> {
 }
 
 /// Every file's [`stamp`] (None for an entry with a problem), on two threads: the `stat`
-/// calls are nearly all of the time of a read through the index, and the kernel's work.
+/// calls are much of the time of a read through the index, and the kernel's work.
 fn stamps(files: &[ScriptEntry]) -> Vec<Option<(Stamp, SystemTime)>> {
     let one = |f: &ScriptEntry| f.problem.is_none().then(|| stamp(f)).flatten();
     if files.len() < 256 {
@@ -311,9 +311,15 @@ struct Kept {
 fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usize)> {
     let entries = open_dir(dir)?;
     let mut problems: Vec<Error> = Vec::new();
-    let files = script_files(dir, entries, &mut problems);
     let index = index_path(dir, cache_dir);
-    let old = read_index(&index, dir);
+    // the index is read and parsed on a thread of its own while the directory is listed and
+    // its files looked at: neither waits for the other
+    let (files, stamps, old) = std::thread::scope(|scope| {
+        let reading = scope.spawn(|| read_index(&index, dir));
+        let files = script_files(dir, entries, &mut problems);
+        let stamps = stamps(&files);
+        (files, stamps, reading.join().unwrap_or_default())
+    });
     let known = old.len();
     let mut cached = Cached::new(old);
     // the nodes, and beside them (same positions) what the index keeps of their files
@@ -324,7 +330,6 @@ fn load_counting(dir: &Path, cache_dir: &Path) -> Result<(Vec<RevisionNode>, usi
     let mut failed_ids: Vec<String> = Vec::new();
     let mut parsed_files = 0;
     let racy_after = SystemTime::now() - RACY;
-    let stamps = stamps(&files);
     for (file, stamped) in files.into_iter().zip(stamps) {
         let name = file.name.to_string_lossy();
         let hit = match (&stamped, cached.take(&name)) {
