@@ -91,6 +91,9 @@ pub struct Migrator {
     /// The run's connection goes through transaction pooling: no session settings of retort's
     /// own (a vector build's planned settings would stay on a server connection others get).
     pooled: bool,
+    /// The pooler probe's second connection, kept for the run's statement watcher (one
+    /// connection fewer to open), and the backend pid of the session it watches.
+    spare: Option<(Client, i32)>,
 }
 
 impl Migrator {
@@ -125,6 +128,7 @@ impl Migrator {
             fence: None,
             pooled: false,
             stopped_before_contract: None,
+            spare: None,
         })
     }
 
@@ -555,13 +559,20 @@ impl Migrator {
             schema: self.table.name.schema.clone(),
         };
         let pooled = self.pooled;
-        let mut result = watched_run(&mut self.client, &self.url, observer, |exec, observer| {
-            exec.set_fence(fence);
-            exec.set_programs(Some(programs));
-            exec.set_max_maintenance_work_mem(opts.max_maintenance_work_mem);
-            exec.set_plan_vector_builds(!pooled);
-            run_plan(exec, project, books, &plan, opts, observer)
-        });
+        let spare = self.spare.take();
+        let mut result = watched_run(
+            &mut self.client,
+            &self.url,
+            spare,
+            observer,
+            |exec, observer| {
+                exec.set_fence(fence);
+                exec.set_programs(Some(programs));
+                exec.set_max_maintenance_work_mem(opts.max_maintenance_work_mem);
+                exec.set_plan_vector_builds(!pooled);
+                run_plan(exec, project, books, &plan, opts, observer)
+            },
+        );
         if let Some(step) = baseline {
             let report = match &mut result {
                 Ok(r) => r,
@@ -733,7 +744,9 @@ impl Migrator {
                 proxied: true,
             });
         }
-        lease::inspect(&mut self.client, &self.url, &self.app)
+        let (seen, spare) = lease::inspect(&mut self.client, &self.url, &self.app)?;
+        self.spare = spare;
+        Ok(seen)
     }
 
     fn lock_seen(&mut self, seen: &lease::Connection) -> Result<RunLock> {

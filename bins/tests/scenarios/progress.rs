@@ -277,3 +277,25 @@ fn an_hnsw_build_that_outgrows_maintenance_work_mem_promises_no_short_eta() {
     }
     assert_eq!(s.db.version_rows(), ["002"]);
 }
+
+/// The pooler probe's second connection is not closed and replaced: the statement watcher takes
+/// it over (renamed), so a watched run holds two connections, its own and the watcher's.
+#[test]
+fn a_watched_run_holds_two_connections_the_watcher_taking_over_the_probes() {
+    let s = Scenario::new();
+    s.revision("001", "", "SELECT pg_sleep(4);", "SELECT 1;");
+    let run = s.spawn("migrate-up", &["--progress-interval", "300ms"]);
+    // a heartbeat: the watcher is looking at the statement
+    run.wait_for(
+        "001 (migrations/001_x.sql:5) running for",
+        std::time::Duration::from_secs(60),
+    );
+    let apps = s.db.strings(&format!(
+        "SELECT application_name FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid() ORDER BY 1",
+        s.db.name
+    ));
+    let (code, err, _) = run.finish();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(apps, ["migrate-up", "retort-monitor"], "{err}");
+    assert_eq!(s.db.version_rows(), ["001"]);
+}

@@ -50,16 +50,30 @@ pub struct Connection {
 
 /// Looks at the connection: is the server's `port` the URL's (else something forwards it: a
 /// pooler, or a container's port mapping), and does the pooler probe see shared backends.
-pub fn inspect(client: &mut Client, url: &DbUrl, app: &str) -> Result<Connection> {
-    let port: String = query::one(client, "SELECT current_setting('port')", &[])
-        .map_err(|e| db_error("cannot read the server's port", &e))?
-        .get(0);
+/// With the probe's second connection when it can serve again ([`pooler::probe_keeping`]),
+/// and the backend pid of `client`'s session that the probe saw stay the same.
+pub fn inspect(
+    client: &mut Client,
+    url: &DbUrl,
+    app: &str,
+) -> Result<(Connection, Option<(Client, i32)>)> {
+    // the port and the probe's first look at the session's backend, in one round trip
+    let row = query::one(
+        client,
+        "SELECT current_setting('port'), pg_catalog.pg_backend_pid()",
+        &[],
+    )
+    .map_err(|e| db_error("cannot read the server's port", &e))?;
+    let (port, pid): (String, i32) = (row.get(0), row.get(1));
     let proxied = port.trim() != url.port.to_string();
-    let transaction_pooling = pooler::probe(client, url, app)?;
-    Ok(Connection {
-        transaction_pooling,
-        proxied,
-    })
+    let (transaction_pooling, spare) = pooler::probe_keeping(client, pid, url, app)?;
+    Ok((
+        Connection {
+            transaction_pooling,
+            proxied,
+        },
+        spare.map(|c| (c, pid)),
+    ))
 }
 
 /// A held migration lock, whichever kind.

@@ -77,11 +77,25 @@ pub fn is_transaction_pooling_error(e: &Error) -> bool {
 /// be opened or gets no backend in time, this cannot tell: it logs so and answers `None`.
 pub fn probe(client: &mut Client, url: &DbUrl, app: &str) -> Result<Option<String>> {
     let first = backend_pid(client).map_err(|e| db_error("cannot read the backend pid", &e))?;
+    probe_keeping(client, first, url, app).map(|(why, _)| why)
+}
+
+/// [`probe`], and its second connection when the probe saw no transaction pooling and ended
+/// cleanly (no transaction open on it): a run's statement watcher takes it over rather than
+/// opening a connection of its own (each connection costs a password exchange, with SCRAM as
+/// much CPU as linting a few hundred scripts, and a server process). `first`: the backend pid
+/// `client`'s session read before.
+pub fn probe_keeping(
+    client: &mut Client,
+    first: i32,
+    url: &DbUrl,
+    app: &str,
+) -> Result<(Option<String>, Option<Client>)> {
     let mut other = match connect(url, app) {
         Ok(c) => c,
         Err(e) => {
             log::warn!("cannot tell whether the connection goes through transaction pooling (a second connection failed: {e}); taking the migration lock as usual");
-            return Ok(None);
+            return Ok((None, None));
         }
     };
     let (ask, asked) = mpsc::channel::<Ask>();
@@ -100,13 +114,15 @@ pub fn probe(client: &mut Client, url: &DbUrl, app: &str) -> Result<Option<Strin
                     break;
                 }
             }
+            other
         });
-    if let Err(e) = spawned {
-        return Err(Error::io(format!("cannot start the pooler probe: {e}")));
-    }
+    let handle = match spawned {
+        Ok(h) => h,
+        Err(e) => return Err(Error::io(format!("cannot start the pooler probe: {e}"))),
+    };
     let undecided = |why: String| {
         log::warn!("cannot tell whether the connection goes through transaction pooling ({why}); taking the migration lock as usual");
-        Ok(None)
+        Ok((None, None))
     };
     let reply = |a: Ask| -> std::result::Result<i32, String> {
         ask.send(a).map_err(|_| "the probe ended".to_string())?;
@@ -125,16 +141,19 @@ pub fn probe(client: &mut Client, url: &DbUrl, app: &str) -> Result<Option<Strin
         };
         if theirs == first {
             let _ = reply(Ask::End);
-            return Ok(Some(format!("another connection was handed this session's server connection: backend pids {first} and {theirs}")));
+            return Ok((Some(format!("another connection was handed this session's server connection: backend pids {first} and {theirs}")), None));
         }
         let mine = backend_pid(client).map_err(|e| db_error("cannot read the backend pid", &e))?;
         if let Err(why) = reply(Ask::End) {
             return undecided(why);
         }
         if mine != first {
-            return Ok(Some(format!("this session's statements ran on different server connections: backend pids {first} and {mine}")));
+            return Ok((Some(format!("this session's statements ran on different server connections: backend pids {first} and {mine}")), None));
         }
     }
     log::debug!("the session keeps backend {first}: no transaction pooling");
-    Ok(None)
+    // every round was answered: the probe's thread waits for the next question, and ends
+    // handing back its connection when there is none
+    drop(ask);
+    Ok((None, handle.join().ok()))
 }

@@ -96,25 +96,33 @@ impl<'a> PgExecutor<'a> {
     fn watched(
         client: &'a mut Client,
         url: &DbUrl,
+        spare: Option<(Client, i32)>,
         live: mpsc::Sender<Live>,
         delivered: Arc<AtomicUsize>,
     ) -> Self {
-        let pid = client
-            .simple_query("SELECT pg_backend_pid()")
-            .ok()
-            .and_then(|rows| {
-                rows.iter().find_map(|m| match m {
-                    postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
-                    _ => None,
-                })
-            });
-        let monitor = pid.and_then(|pid| match crate::db::connect(url, "retort-monitor") {
-            Ok(c) => Monitor::spawn(c, pid, live.clone()),
-            Err(e) => {
+        // the pooler probe's connection when it left one (renamed for pg_stat_activity; the
+        // probe read this session's pid), else a new one
+        let spare = spare.and_then(|(mut c, pid)| {
+            c.batch_execute("SET application_name = 'retort-monitor'")
+                .ok()
+                .map(|()| (c, pid))
+        });
+        let (pid, connection) = match spare {
+            Some((c, pid)) => (Some(pid), Some(Ok(c))),
+            None => {
+                let pid = backend_pid(client);
+                let c = pid.map(|_| crate::db::connect(url, "retort-monitor"));
+                (pid, c)
+            }
+        };
+        let monitor = match (pid, connection) {
+            (Some(pid), Some(Ok(c))) => Monitor::spawn(c, pid, live.clone()),
+            (_, Some(Err(e))) => {
                 log::warn!("no progress reports for this run: {e}");
                 None
             }
-        });
+            _ => None,
+        };
         PgExecutor {
             client,
             url: Some(url.clone()),
@@ -128,6 +136,20 @@ impl<'a> PgExecutor<'a> {
             measures: true,
         }
     }
+}
+
+/// The backend pid of `client`'s session (None when it cannot be read: the run goes on
+/// unwatched).
+fn backend_pid(client: &mut Client) -> Option<i32> {
+    client
+        .simple_query("SELECT pg_backend_pid()")
+        .ok()
+        .and_then(|rows| {
+            rows.iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+                _ => None,
+            })
+        })
 }
 
 /// The observer shared by the run loop and the pump.
@@ -175,10 +197,12 @@ impl Observer for Shared<'_, '_> {
 }
 
 /// Runs `body` with a watched executor on `client` and the observer it should pass to the
-/// run loop: the watcher connection and the pump live as long as `body`.
+/// run loop: the watcher connection (`spare` when given, else a new one) and the pump live as
+/// long as `body`.
 pub fn watched_run<R>(
     client: &mut Client,
     url: &DbUrl,
+    spare: Option<(Client, i32)>,
     observer: &mut (dyn Observer + Send),
     body: impl FnOnce(&mut PgExecutor<'_>, &mut dyn Observer) -> R,
 ) -> R {
@@ -199,7 +223,7 @@ pub fn watched_run<R>(
                 }
             }
         });
-        let mut exec = PgExecutor::watched(client, url, tx, delivered.clone());
+        let mut exec = PgExecutor::watched(client, url, spare, tx, delivered.clone());
         let r = body(&mut exec, &mut Shared(&shared));
         drop(exec); // ends the watcher and, with the last sender, the pump
         r

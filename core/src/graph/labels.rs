@@ -3,7 +3,7 @@
 //! then spread to the revisions it applies to, following Alembic's rule, so that
 //! `migrate-history` and `X@...` targets agree with Alembic.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{RevisionGraph, RevisionNode};
 use crate::error::{Error, Result};
@@ -14,7 +14,7 @@ pub(super) fn index_labels(
     nodes: &[RevisionNode],
     index: &HashMap<String, usize>,
 ) -> Result<HashMap<String, usize>> {
-    let mut labels: HashMap<String, usize> = HashMap::new();
+    let mut labels: HashMap<String, usize> = HashMap::default();
     for (i, node) in nodes.iter().enumerate() {
         for label in &node.branch_labels {
             if let Some(&j) = index.get(label) {

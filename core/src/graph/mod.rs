@@ -27,7 +27,11 @@ pub mod target;
 pub use target::{Anchor, BranchTarget, Relative, Target};
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+// ids are hashed on every look-up of every command: FxHash, not SipHash (the keys are the
+// project's own revision ids, so there is no untrusted input to defend against)
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::error::{Error, Result};
 
@@ -83,6 +87,32 @@ pub struct RevisionGraph {
     /// Effective branch labels of each revision (sorted label indices).
     eff_labels: Vec<Vec<u32>>,
     heads: Vec<usize>,
+}
+
+/// What [`RevisionGraph::tagged`] says of a revision: the same answers as
+/// [`RevisionGraph::is_head`], [`RevisionGraph::is_real_head`],
+/// [`RevisionGraph::is_branch_point`], [`RevisionGraph::is_merge_point`] and
+/// [`RevisionGraph::branch_labels_of`].
+#[derive(Debug, Clone, Copy)]
+pub struct Tags<'a> {
+    pub head: bool,
+    pub real_head: bool,
+    pub branch_point: bool,
+    pub merge_point: bool,
+    labels: &'a [u32],
+    names: &'a [String],
+}
+
+impl<'a> Tags<'a> {
+    /// The effective branch labels, sorted.
+    pub fn labels(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let names = self.names;
+        self.labels.iter().map(move |&l| names[l as usize].as_str())
+    }
+
+    pub fn has_labels(&self) -> bool {
+        !self.labels.is_empty()
+    }
 }
 
 /// The edges between the nodes as given to [`RevisionGraph::new`] (indices in input order),
@@ -277,6 +307,21 @@ impl RevisionGraph {
             .is_some_and(|&i| self.succs[i].is_empty())
     }
 
+    /// The revision with exactly this id and what the one-line formats say of it, found with
+    /// one look-up (the history of a long chain asks this once per revision).
+    pub fn tagged(&self, id: &str) -> Option<(&RevisionNode, Tags<'_>)> {
+        let &i = self.index.get(id)?;
+        let tags = Tags {
+            head: self.children[i].is_empty(),
+            real_head: self.succs[i].is_empty(),
+            branch_point: self.children[i].len() > 1,
+            merge_point: self.parents[i].len() > 1,
+            labels: self.eff_labels.get(i).map_or(&[], Vec::as_slice),
+            names: &self.label_names,
+        };
+        Some((&self.nodes[i], tags))
+    }
+
     /// More than one revision names `id` as `down_revision`.
     pub fn is_branch_point(&self, id: &str) -> bool {
         self.index
@@ -378,7 +423,8 @@ impl RevisionGraph {
 
 /// Every id's input index; two nodes with one id are an error naming both files.
 fn index_ids(nodes: &[RevisionNode]) -> Result<HashMap<String, usize>> {
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(nodes.len());
+    let mut index: HashMap<String, usize> =
+        HashMap::with_capacity_and_hasher(nodes.len(), Default::default());
     for (i, node) in nodes.iter().enumerate() {
         if let Some(&j) = index.get(&node.id) {
             return Err(Error::script(format!(
@@ -504,7 +550,7 @@ fn cycle_error(nodes: &[RevisionNode], preds: &[Vec<usize>], indegree: &[usize])
     let start = (0..nodes.len())
         .find(|&i| stuck(i))
         .expect("a node in a cycle");
-    let mut at: HashMap<usize, usize> = HashMap::new();
+    let mut at: HashMap<usize, usize> = HashMap::default();
     let mut path: Vec<usize> = Vec::new();
     let mut cur = start;
     let cycle: Vec<usize> = loop {

@@ -24,6 +24,9 @@ pub struct LintConfig {
     overrides: HashMap<String, Level>,
     /// The file the overrides came from.
     pub source: Option<PathBuf>,
+    /// squawk's rules to run, worked out from the levels on the first script linted (the same
+    /// for every script of a run: 1,000 scripts used to build the set 1,000 times).
+    squawk_rules: std::sync::OnceLock<Vec<squawk_linter::Rule>>,
 }
 
 impl Default for LintConfig {
@@ -32,6 +35,7 @@ impl Default for LintConfig {
             defaults: all_rules().into_iter().collect(),
             overrides: HashMap::new(),
             source: None,
+            squawk_rules: std::sync::OnceLock::new(),
         }
     }
 }
@@ -45,6 +49,14 @@ impl LintConfig {
             .or_else(|| self.defaults.get(rule))
             .copied()
             .unwrap_or(Level::Warning)
+    }
+
+    /// squawk's rules to run under this configuration: `build`'s answer, asked once.
+    pub(crate) fn squawk_rules(
+        &self,
+        build: impl FnOnce() -> Vec<squawk_linter::Rule>,
+    ) -> &[squawk_linter::Rule] {
+        self.squawk_rules.get_or_init(build)
     }
 
     /// Rules without a default (squawk's opt-in rules) that the file switches on.

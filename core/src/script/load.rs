@@ -2,7 +2,7 @@
 //! (unreadable entry, parse error, an id defined twice) collected into one error, so that a
 //! broken directory is fixed in one pass and never half-applied.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fs::ReadDir;
 use std::path::{Path, PathBuf};
 
@@ -117,6 +117,8 @@ fn looks_like_script(name: &str) -> bool {
 /// An entry of the directory named like a script.
 pub(super) struct ScriptEntry {
     pub path: PathBuf,
+    /// The file's name in the directory (what the files are sorted by).
+    pub name: std::ffi::OsString,
     /// Why it cannot be read as a file, if it cannot.
     pub problem: Option<Error>,
     /// The directory entry, when it is a regular file itself (not a link to one): its
@@ -152,7 +154,12 @@ pub(super) fn script_files(
                 continue;
             }
         };
-        if !looks_like_script(&entry.file_name().to_string_lossy()) {
+        let name = entry.file_name();
+        let script = match name.to_str() {
+            Some(n) => looks_like_script(n),
+            None => looks_like_script(&name.to_string_lossy()),
+        };
+        if !script {
             continue;
         }
         let path = entry.path();
@@ -163,12 +170,14 @@ pub(super) fn script_files(
         };
         files.push(ScriptEntry {
             path,
+            name,
             problem,
             dirent,
         });
     }
-    // the key once per file (comparing `path.file_name()` re-parses both paths each time)
-    files.sort_by_cached_key(|f| f.path.file_name().map(|n| n.to_os_string()));
+    // by the names read from the directory (`path.file_name()` would re-parse each path);
+    // a directory holds each name once
+    files.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     files
 }
 
@@ -217,7 +226,8 @@ fn read_scripts(files: Vec<ScriptEntry>, problems: &mut Vec<Error>) -> Vec<Scrip
     let mut scripts: Vec<Script> = Vec::with_capacity(files.len());
     let mut lines: Vec<(usize, usize)> = Vec::with_capacity(files.len());
     let mut failed_ids: Vec<String> = Vec::new();
-    let mut by_id: HashMap<String, usize> = HashMap::with_capacity(files.len());
+    let mut by_id: HashMap<String, usize> =
+        HashMap::with_capacity_and_hasher(files.len(), Default::default());
     for (path, parsed) in read_and_parse(files) {
         let Parsed {
             script,

@@ -105,16 +105,21 @@ pub fn check(
     config: &LintConfig,
     stmts: &[ast::Stmt],
 ) -> Vec<Raw> {
-    let include: Vec<Rule> = config
-        .enabled_extra()
-        .iter()
-        .filter_map(|r| Rule::from_str(r).ok())
-        .collect();
-    let mut linter = Linter::with_rules(&include, &super::replaced());
-    linter.rules.remove(&Rule::UnusedIgnore);
-    linter
-        .rules
-        .retain(|r| config.level(&r.to_string()) != Level::Off);
+    let rules = config.squawk_rules(|| {
+        let include: Vec<Rule> = config
+            .enabled_extra()
+            .iter()
+            .filter_map(|r| Rule::from_str(r).ok())
+            .collect();
+        let mut linter = Linter::with_rules(&include, &super::replaced());
+        linter.rules.remove(&Rule::UnusedIgnore);
+        linter
+            .rules
+            .retain(|r| config.level(&r.to_string()) != Level::Off);
+        linter.rules.into_iter().collect()
+    });
+    // `with_rules` left no alias, so `from` adds nothing to the set
+    let mut linter = Linter::from(rules.iter().copied());
     linter.settings.assume_in_transaction = transactional;
     linter
         .lint(parse, sql)
