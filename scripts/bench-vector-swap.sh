@@ -149,7 +149,7 @@ t1=$(now)
 retort_time=$(secs "$t0" "$t1"); retort_index=$(secs "$ti" "$tj")
 read -r r50 r99 rmax rn rbad <<<"$(latency "$work/lat.retort")"
 recall=$(grep -o 'recall@10 [0-9.]*' "$work/check.log" | head -1)
-planned=$(grep -o 'maintenance_work_mem = [^ ]*' "$work/index.log" | head -1 || true)
+planned=$(grep -oE '(maintenance_work_mem|max_parallel_maintenance_workers) = [0-9.]+( [MG]B)?' "$work/index.log" | paste -sd, - || true)
 missing=$(q bench_swap_retort "SELECT count(*) FROM chunks WHERE embedding IS NULL")
 
 # 2. by hand
