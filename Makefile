@@ -37,7 +37,7 @@ else
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-backfill bench-vector-swap bench-fleet demo db-up db-down db-url deps wheel wheel-manylinux2014 test-python \
+.PHONY: help build test test-rust test-16 test-18 lint fmt bench bench-backfill bench-vector-swap bench-fleet test-histories demo db-up db-down db-url deps wheel wheel-manylinux2014 test-python \
         migrate-up migrate-down migrate-current migrate-history migrate-revision migrate-check migrate-stamp \
         migrate-import
 
@@ -70,6 +70,9 @@ test-18: deps ## The Rust tests on PostgreSQL 18.6 with pgvector 0.8.6 only
 
 test-python: deps ## Python tests (exporter, schema provider, API, wheel) against a throwaway PostgreSQL
 	scripts/pg.sh run -- $(abspath $(PYTHON)) -m pytest python/tests -q $(args)
+
+test-histories: deps ## migrate-import on every real Alembic history (python/tests/real_histories.py), the long ones too
+	RETORT_SLOW_HISTORIES=1 scripts/pg.sh run -- $(abspath $(PYTHON)) -m pytest python/tests/test_real_histories.py -q $(args)
 
 wheel: deps ## Build the Python wheel retort-migrate (migrate-* binaries + python/) into target/wheels/
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/maturin build --release --out target/wheels $(args)

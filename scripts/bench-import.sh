@@ -2,8 +2,11 @@
 # Benchmark of migrate-import (release build): a generated 100-revision Alembic history
 # (tables, columns, indexes, an HNSW index, an enum), imported with its verification (Alembic's
 # own upgrade and downgrade beside retort's, step by step, on two shadow databases), against the
-# time of Alembic's own `alembic upgrade head` on an empty database. Run under
-# `scripts/pg.sh run --` (TEST_DATABASE_URL); the figures go to stdout.
+# time of Alembic's own `alembic upgrade head` on an empty database; then the real histories of
+# python/tests/real_histories.py (HISTORIES="optuna phoenix" by default; each installed once
+# into .histories/ from PyPI), each imported with no flag: revisions imported as SQL / as
+# program steps / refused, upgrades and downgrades verified, and the time per 100 revisions.
+# Run under `scripts/pg.sh run --` (TEST_DATABASE_URL); the figures go to stdout.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
@@ -73,6 +76,7 @@ t2=$(date +%s.%N)
 DATABASE_URL=$TEST_DATABASE_URL "$BIN/migrate-import" -q --python "$PY" --no-verify --force --format json > noverify.json
 t3=$(date +%s.%N)
 admin "DROP DATABASE IF EXISTS bench_import_alembic"
+echo "load: $(uptime)"
 "$PY" - "$t0" "$t1" "$t2" "$t3" "$N" <<'PYEOF'
 import json, sys
 t0, t1, t2, t3 = map(float, sys.argv[1:5])
@@ -86,3 +90,31 @@ print("migrate-import with verification:             %6.2f s  (export %.2f s, ve
       % (t2 - t1, doc["export_seconds"], v["seconds"], v["upgrades"], v["steps"], v["downgrades"], v["steps"]))
 print("per 100 revisions, with verification:         %6.2f s" % ((t2 - t1) * 100.0 / int(sys.argv[5])))
 PYEOF
+
+# the real histories, each imported with no flag (its own Python, its own env.py)
+cd "$ROOT/python/tests"
+for name in ${HISTORIES:-optuna phoenix}; do
+  hist_py=$("$PY" real_histories.py "$name" | tail -1)
+  rm -rf "${work:?}/$name"
+  "$PY" -c 'import sys, pathlib, real_histories as r; h = r.HISTORIES[sys.argv[1]]; r.project(h, pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]))' "$name" "$hist_py" "$work/$name"
+  h0=$(date +%s.%N)
+  (cd "$work/$name" && PHOENIX_WORKING_DIR="$work/phoenix-home" DATABASE_URL=$TEST_DATABASE_URL \
+     "$BIN/migrate-import" -q --python "$hist_py" --format json > "$work/$name.json")
+  h1=$(date +%s.%N)
+  "$PY" - "$name" "$work/$name.json" "$h0" "$h1" <<'PYEOF'
+import json, sys
+name, path, h0, h1 = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+doc = json.load(open(path))
+revs, v = doc["revisions"], doc["verification"]
+n = len(revs)
+programs = sum(1 for r in revs if r["program"])
+refused = sum(1 for r in revs if r["unconverted"])
+print("%s: %d revisions: %d as SQL, %d as program steps, %d refused; verified %d of %d upgrades, "
+      "%d of %d downgrades; %.2f s (export %.2f s, verification %.2f s), %.2f s per 100 revisions"
+      % (name, n, n - programs - refused, programs, refused, v["upgrades"], v["steps"],
+         v["downgrades"], v["steps"], h1 - h0, doc["export_seconds"], v["seconds"],
+         (h1 - h0) * 100.0 / n))
+for line in v["not_verifiable"]:
+    print("  not verifiable: " + line[:200])
+PYEOF
+done

@@ -919,9 +919,8 @@ def point_at(cfg, url, script_dir=None):
     return text
 
 
-def _one_step(cfg, script, direction, rev):
-    """Applies (`up`) or removes (`down`) exactly revision `rev` through env.py, online."""
-    from alembic.runtime.environment import EnvironmentContext
+def _migration_step(script, direction, rev):
+    """Alembic's MigrationStep applying (`up`) or removing (`down`) exactly revision `rev`."""
     from alembic.runtime.migration import MigrationStep
 
     try:
@@ -933,28 +932,140 @@ def _one_step(cfg, script, direction, rev):
         raise ExportError(2, "unknown_revision", "no revision %r" % rev,
                           "pass a revision id of this project")
     if direction == "up":
-        step = MigrationStep.upgrade_from_script(script.revision_map, sc)
-    else:
-        step = MigrationStep.downgrade_from_script(script.revision_map, sc)
+        return sc, MigrationStep.upgrade_from_script(script.revision_map, sc)
+    return sc, MigrationStep.downgrade_from_script(script.revision_map, sc)
 
-    def fn(heads, context):
-        return [step]
 
+def _online_failure(script, direction, rev, sc, e):
     env_py = os.path.join(script.dir, "env.py")
-    try:
-        with EnvironmentContext(cfg, script, fn=fn, as_sql=False,
-                                destination_rev=rev if direction == "up" else None):
-            script.run_env()
-    except ExportError:
-        raise
-    except Exception as e:
-        fr = _frame_in(e.__traceback__, sc.path) or _frame_in(e.__traceback__, env_py)
-        raise ExportError(
-            3, "online_failed",
-            "Alembic's %s of %s failed: %s"
-            % ("upgrade" if direction == "up" else "downgrade", rev, _describe_exception(e)),
-            "the revision (or env.py) fails when Alembic itself runs it online",
-            file=_display_path(fr.filename) if fr else None, line=fr.lineno if fr else None)
+    fr = (_frame_in(e.__traceback__, sc.path) if sc is not None else None) or \
+        _frame_in(e.__traceback__, env_py)
+    return ExportError(
+        3, "online_failed",
+        "Alembic's %s of %s failed: %s"
+        % ("upgrade" if direction == "up" else "downgrade", rev, _describe_exception(e)),
+        "the revision (or env.py) fails when Alembic itself runs it online",
+        file=_display_path(fr.filename) if fr else None, line=fr.lineno if fr else None)
+
+
+def _request(line):
+    """('up'|'down', REV) from a request line; None for `quit`; ExportError when malformed;
+    False for a blank line."""
+    words = line.split()
+    if not words:
+        return False
+    if words == ["quit"]:
+        return None
+    if len(words) != 2 or words[0] not in ("up", "down"):
+        raise ExportError(2, "usage", "expected 'up REV' or 'down REV', got %r" % line.strip())
+    return words[0], words[1]
+
+
+def serve_steps(cfg, script, lines, reply):
+    """Applies the requests of `lines` (`up REV`, `down REV`, `quit`), answering each through
+    `reply(doc)` once its step is committed.
+
+    One run of env.py serves each sequence of steps in one direction, as `alembic upgrade heads`
+    or `alembic downgrade base` would: its `run_migrations()` gets the steps one at a
+    time, each in a transaction of its own (`transaction_per_migration`, so the caller sees the
+    database between two steps), so env.py's engine, its connection and the project's imports
+    are set up once, not once per revision. When env.py opened a transaction of its own around
+    the migrations (they would commit only at its end), each step gets a run of env.py instead.
+    After a step fails, its transaction is rolled back, the error answered, and the next request
+    starts a new run of env.py."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    def environment(fn):
+        env = EnvironmentContext(cfg, script, fn=fn, as_sql=False)
+        configure = env.configure
+
+        def configure_per_migration(*args, **kw):
+            kw["transaction_per_migration"] = True
+            return configure(*args, **kw)
+
+        # `context.configure` of env.py reaches the instance's attribute
+        env.configure = configure_per_migration
+        return env
+
+    it = iter(lines)
+    state = {"current": None, "quit": False}
+
+    def next_request():
+        """The next valid request (answering malformed ones), or None at quit or the end."""
+        for line in it:
+            try:
+                req = _request(line)
+                if req is False:
+                    continue
+                if req is None:
+                    return None
+                sc, step = _migration_step(script, *req)
+                return req, sc, step
+            except ExportError as e:
+                reply(e.document())
+        return None
+
+    def ok(req):
+        reply({"version": FORMAT_VERSION, "ok": True, "direction": req[0], "revision": req[1]})
+
+    while True:
+        current = state["current"] or next_request()
+        state["current"] = None
+        if current is None:
+            return
+        runs = {"started": False, "streamed": False}
+
+        def fn(heads, context, first=current):
+            if runs["started"]:  # env.py migrating a second database: nothing more to run there
+                return
+            runs["started"] = True
+            streamed = not getattr(context, "_in_external_transaction", True)
+            runs["streamed"] = streamed
+            req, sc, step = first
+            state["running"] = first
+            while True:
+                yield step
+                if not streamed:
+                    return
+                ok(req)  # its transaction is committed: Alembic asks for the next step
+                nxt = next_request()
+                if nxt is None:
+                    state["quit"] = True
+                    return
+                if nxt[0][0] != req[0]:
+                    # `alembic upgrade` and `alembic downgrade` are two runs: a run remembers the
+                    # named types (enums) it created or dropped and touches each once
+                    state["current"] = nxt
+                    return
+                state["running"] = nxt
+                req, sc, step = nxt
+
+        state["running"] = current
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                with environment(fn):
+                    script.run_env()
+        except ExportError as e:
+            reply(e.document())
+            continue
+        except Exception as e:
+            (direction, rev), sc, _ = state["running"]
+            reply(_online_failure(script, direction, rev, sc, e).document())
+            continue
+        if not runs["started"]:
+            (direction, rev), _, _ = current
+            reply(ExportError(3, "online_failed",
+                              "env.py did not run the migrations (context.run_migrations() was "
+                              "not called) for the %s of %s"
+                              % ("upgrade" if direction == "up" else "downgrade", rev),
+                              "the project's env.py must call context.run_migrations() online"
+                              ).document())
+            continue
+        if not runs["streamed"]:
+            ok(state["running"][0])
+            continue
+        if state["quit"]:
+            return
 
 
 def run_online(args, real_stdout):
@@ -972,38 +1083,31 @@ def run_online(args, real_stdout):
         real_stdout.write(json.dumps(e.document(), sort_keys=True) + "\n")
         real_stdout.flush()
         return e.exit_code
-    if not args.steps:
-        direction, rev = ("up", args.upgrade) if args.upgrade else ("down", args.downgrade)
-        requests = ["%s %s" % (direction, rev)]
-    else:
-        requests = sys.stdin
-    code = 0
-    for line in requests:
-        words = line.split()
-        if not words:
-            continue
-        if words == ["quit"]:
-            break
-        try:
-            if len(words) != 2 or words[0] not in ("up", "down"):
-                raise ExportError(2, "usage", "expected 'up REV' or 'down REV', got %r"
-                                  % line.strip())
-            with contextlib.redirect_stdout(sys.stderr):
-                _one_step(cfg, script, words[0], words[1])
-            doc = {"version": FORMAT_VERSION, "ok": True, "direction": words[0],
-                   "revision": words[1]}
-        except ExportError as e:
-            doc, code = e.document(), e.exit_code
-        except Exception as e:
-            traceback.print_exc(file=sys.stderr)
-            doc = ExportError(4, "internal", "the helper failed: %s"
-                              % _describe_exception(e)).document()
-            code = 4
+    answers = []
+
+    def reply(doc):
+        answers.append(doc)
         real_stdout.write(json.dumps(doc, sort_keys=True) + "\n")
         real_stdout.flush()
-        if not args.steps and code:
-            return code
-    return code if not args.steps else 0
+
+    if args.steps:
+        requests = sys.stdin
+    else:
+        requests = ["%s %s" % (("up", args.upgrade) if args.upgrade else ("down", args.downgrade))]
+    try:
+        serve_steps(cfg, script, requests, reply)
+    except Exception as e:
+        traceback.print_exc(file=sys.stderr)
+        reply(ExportError(4, "internal", "the helper failed: %s" % _describe_exception(e))
+              .document())
+        return 4
+    if args.steps:
+        return 0
+    bad = [a for a in answers if not a.get("ok")]
+    if bad:
+        code = bad[0].get("error", {}).get("code")
+        return 2 if code in ("usage", "unknown_revision") else 3
+    return 0
 
 
 class _Parser(argparse.ArgumentParser):

@@ -176,6 +176,7 @@ def run_step(path, direction, url, context_file=None, engines=None):
         if d not in sys.path:
             sys.path.insert(0, d)
     _lowercase_pgvector_types()
+    _named_types_once()
     module = _load_module(path)
     revision = os.environ.get("RETORT_REVISION")
     if revision and getattr(module, "revision", revision) != revision:
@@ -211,6 +212,37 @@ def _engine(url):
 
         return create_async_engine(u, poolclass=sa.pool.NullPool), True
     return sa.create_engine(u, poolclass=sa.pool.NullPool), False
+
+
+def _named_types_once():
+    """PostgreSQL named types (enums) created or dropped with a table, as a whole Alembic run
+    does them.
+
+    `op.create_table()` with an `sa.Enum` column emits `CREATE TYPE`, and `op.drop_table()`
+    `DROP TYPE`, unless the same run already did (SQLAlchemy remembers the names per run), so a
+    history whose later revision creates another table with the same enum upgrades in one
+    `alembic upgrade heads`. A program step runs one revision alone: here the type is created
+    only when the database lacks it, and dropped only when it has it, which is what that run
+    leaves (the import's verification compares the two after every step)."""
+    try:
+        from sqlalchemy.dialects.postgresql.named_types import NamedType as cls
+    except ImportError:  # SQLAlchemy 1.4: the hooks are the ENUM's own
+        try:
+            from sqlalchemy.dialects.postgresql.base import ENUM as cls
+        except ImportError:
+            return
+    if getattr(cls, "_retort_once", False):
+        return
+    create, drop = cls._on_table_create, cls._on_table_drop
+
+    def on_table_create(self, target, bind, checkfirst=False, **kw):
+        return create(self, target, bind, checkfirst=True, **kw)
+
+    def on_table_drop(self, target, bind, checkfirst=False, **kw):
+        return drop(self, target, bind, checkfirst=True, **kw)
+
+    cls._on_table_create, cls._on_table_drop = on_table_create, on_table_drop
+    cls._retort_once = True
 
 
 def _lowercase_pgvector_types():

@@ -51,14 +51,12 @@ def psql_bin() -> str:
     return found
 
 
-@pytest.fixture
-def database(request) -> str:
-    """A new, empty database on the test server; its URL (dropped after the test)."""
+def _new_database(request, suffix=""):
     import psycopg2
 
     server = _server_url()
     name = "py_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + "_" + \
-        uuid.uuid4().hex[:6]
+        uuid.uuid4().hex[:6] + suffix
     conn = psycopg2.connect(server)
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -70,6 +68,43 @@ def database(request) -> str:
     with conn.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     conn.close()
+
+
+@pytest.fixture
+def database(request) -> str:
+    """A new, empty database on the test server; its URL (dropped after the test)."""
+    yield from _new_database(request)
+
+
+@pytest.fixture
+def fresh_database(request) -> str:
+    """A second new, empty database on the test server, beside `database`."""
+    yield from _new_database(request, "_b")
+
+
+def catalog(url: str) -> tuple[str, str]:
+    """The database as pg_dump prints it: its schema, and its rows (timestamps masked), without
+    the version tables (retort's `alembic_version*` bookkeeping beside Alembic's own), to
+    compare two databases."""
+    parts = urlsplit(url)
+    pg_dump = str(Path(psql_bin()).with_name("pg_dump"))
+    env = dict(os.environ, PGPASSWORD=parts.password or "")
+    dsn = urlunsplit(parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port}"))
+
+    def dump(what):
+        out = subprocess.run([pg_dump, "--no-owner", "--no-privileges",
+                              "--exclude-table=alembic_version*", what, "-d", dsn],
+                             capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        # comments, blank lines and the dump's random \restrict key are not the database
+        return "\n".join(ln for ln in out.stdout.splitlines()
+                         if ln.strip() and not ln.startswith("--")
+                         and not ln.startswith(("\\restrict", "\\unrestrict")))
+
+    # a row's time of insertion (a `DEFAULT now()` column) is the only thing two runs of the same
+    # history may not share
+    stamp = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}(:\d{2})?)?")
+    return dump("--schema-only"), stamp.sub("<timestamp>", dump("--data-only"))
 
 
 def query(url: str, sql: str, *args):

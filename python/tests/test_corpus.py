@@ -2,7 +2,8 @@
 every kind of history real projects have — revisions that inspect the live schema to be
 idempotent, ORM-session data migrations, batch_alter_table with render_as_batch and a merge, an
 async env.py on asyncpg — imports with no flag, is verified through the whole history, and a
-database Alembic migrated is then where retort expects it."""
+database Alembic migrated is then where retort expects it, and retort's replay of the imported
+scripts on a fresh database is that database (schema and rows)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from conftest import query
 from test_import import run
+from test_real_histories import replay_and_compare
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -60,6 +62,7 @@ def alembic_upgrade(root: Path, url: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_corpus_history_imports_with_no_flag_and_is_verified_whole(name, bins, database,
+                                                                          fresh_database,
                                                                           tmp_path):
     total, sql, programs, downgrades, heads = EXPECTED[name]
     root = copy_project(name, tmp_path)
@@ -82,6 +85,10 @@ def test_every_corpus_history_imports_with_no_flag_and_is_verified_whole(name, b
     assert len(kept) == programs
     for r in revs:
         assert "OfflineBind" not in (r["program"] or "")
+    # retort's replay, base to the heads, on a fresh database is Alembic's database
+    replay_and_compare(bins, root, database, fresh_database,
+                       env={"RETORT_PYTHON": sys.executable,
+                            "PYTHONPATH": str(Path(__file__).parents[1])})
     # Alembic's database is where retort expects it: nothing to apply, no problem reported
     out = run(bins, "migrate-check", cwd=root, url=database)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -110,3 +117,36 @@ def test_a_baseline_import_carries_the_schema_and_the_reference_rows(bins, datab
     assert query(database, "SELECT name FROM roles ORDER BY id") == [("admin",), ("member",),
                                                                      ("viewer",)]
     assert query(database, "SELECT version_num FROM alembic_version") == [("0b1c2d3e4f05",)]
+
+
+def test_a_baseline_of_a_history_with_two_heads_records_both(bins, database, fresh_database,
+                                                             tmp_path):
+    """--baseline on two branches never merged: the first head's script carries the schema of
+    both, the second head's is empty; a database Alembic migrated to both heads needs nothing,
+    a fresh one gets Alembic's schema and both ids."""
+    root = copy_project("batch_history", tmp_path)
+    versions = root / "migrations" / "versions"
+    (versions / "c0ffee000004_merge.py").unlink()
+    (versions / "c0ffee000005_unique_names.py").unlink()
+    alembic_upgrade(root, database)
+    assert sorted(query(database, "SELECT version_num FROM alembic_version")) == \
+        [("c0ffee000002",), ("c0ffee000003",)]
+    out = run(bins, "migrate-import", "--baseline", "--format", "json", cwd=root, url=database)
+    assert out.returncode == 0, out.stdout + out.stderr
+    b = json.loads(out.stdout)["baseline"]
+    assert sorted(b["heads"]) == ["c0ffee000002", "c0ffee000003"]
+    assert b["differences"] == [] and b["revisions"] == 3
+    first, other = b["heads"]
+    scripts = {p.name: p.read_text() for p in (root / "migrations").glob("*.sql")}
+    assert len(scripts) == 2
+    (other_text,) = [t for t in scripts.values() if t.startswith(f"-- revision: {other}\n")]
+    assert "-- down_revision" not in other_text and "-- depends_on" not in other_text
+    assert f"rows of all of them are in {first}'s script" in other_text
+    assert "CREATE TABLE" not in other_text
+    # Alembic's database: nothing to apply; the one problem is the history's own two heads
+    out = run(bins, "migrate-check", cwd=root, url=database)
+    problems = [ln for ln in out.stdout.splitlines() if ln.startswith("problem")]
+    assert len(problems) == 1 and problems[0].startswith("problem [multiple_heads]"), out.stdout
+    assert "pending" not in out.stdout, out.stdout
+    # a fresh database: both heads recorded, Alembic's schema
+    replay_and_compare(bins, root, database, fresh_database)

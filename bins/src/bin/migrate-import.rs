@@ -58,7 +58,8 @@ struct Args {
     #[arg(long)]
     allow_unconverted: bool,
     /// Import the whole history as one baseline script under the head's revision id: the
-    /// schema and rows Alembic's upgrade leaves on a shadow database, verified like a squash.
+    /// schema and rows Alembic's upgrade leaves on a shadow database, verified like a squash
+    /// (several heads: the other heads' ids in empty scripts beside it).
     #[arg(long, conflicts_with_all = ["verify_only", "no_verify", "strict", "allow_unconverted"])]
     baseline: bool,
     /// Overwrite existing files (and replace scripts of the same revisions).

@@ -80,9 +80,17 @@ fn offline_sql_for_the_branchy_graph_matches_alembic() {
     );
     assert!(r.stdout.starts_with("BEGIN;\n\nCREATE TABLE alembic_version (\n    version_num VARCHAR(32) NOT NULL,\n    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n);\n\n-- Running upgrade  -> 1a2b3c4d5e6f, rev 1a2b3c4d5e6f\n\nCREATE TABLE users"), "{}", r.stdout);
     assert!(r.stdout.ends_with(&expected_tail), "{}", r.stdout);
+    // Alembic's order (`alembic upgrade heads --sql` on these ids): D's branch first, then C's
     assert!(
         r.stdout.contains(&format!(
-            "INSERT INTO alembic_version (version_num) VALUES ('{D}');"
+            "UPDATE alembic_version SET version_num='{D}' WHERE alembic_version.version_num = '{B}';"
+        )),
+        "first branch updates the row: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "INSERT INTO alembic_version (version_num) VALUES ('{C}');"
         )),
         "second branch opens with an INSERT: {}",
         r.stdout

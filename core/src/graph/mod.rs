@@ -10,7 +10,8 @@
 //!
 //! Nodes are stored in a `Vec` in a deterministic topological order (parents and dependencies
 //! before children, ties broken by the order given to [`RevisionGraph::new`], which is file-name
-//! order); every walk works on indices into it, so the index order *is* the upgrade order. All
+//! order); every walk works on indices into it. An upgrade runs in the reverse of the walk
+//! down from the heads (`newest_first`), which is Alembic's order for branches. All
 //! operations are linear (or `n log n`) in the number of revisions: 10,000 revisions are
 //! handled in a few milliseconds (see the `graph::bench` test).
 //!

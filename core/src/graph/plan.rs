@@ -13,7 +13,8 @@ use crate::plan::{Direction, Plan, Step, VersionOp};
 impl RevisionGraph {
     /// The steps that take the database from `current` (the version table rows; empty = base)
     /// to `target`: the ancestors-including-self of the target (through `down_revision` and
-    /// `depends_on`) minus those of `current`, parents and dependencies first.
+    /// `depends_on`) minus those of `current`, parents and dependencies first, branches in
+    /// Alembic's order (the reverse of its walk down from the heads).
     /// A target behind the current rows gives an empty plan. Relative targets (`+N`) count
     /// from `current`.
     pub fn upgrade_plan(&self, current: &[String], target: &Target) -> Result<Plan> {
@@ -25,7 +26,16 @@ impl RevisionGraph {
         };
         let have = self.closure(&cur, &self.preds);
         let want = self.closure(&targets, &self.preds);
-        let order: Vec<usize> = (0..self.len()).filter(|&i| want[i] && !have[i]).collect();
+        // Alembic's order: its walk from the heads down (`newest_first`), reversed. Branches
+        // come in the order Alembic runs them, so columns two branches add to one table land
+        // in the same positions as Alembic's.
+        let order: Vec<usize> = self
+            .newest_first
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&i| want[i] && !have[i])
+            .collect();
         Ok(self.simulate_up(current, &cur, &order))
     }
 

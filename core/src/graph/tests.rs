@@ -392,8 +392,9 @@ fn upgrade_heads_from_base_follows_the_doc() {
         vec![
             format!("{A}: INSERT {A} => {{{A}}}"),
             format!("{B}: UPDATE {A}->{B} => {{{B}}}"),
-            format!("{C}: UPDATE {B}->{C} => {{{C}}}"),
-            format!("{D}: INSERT {D} => {{{C}, {D}}}"),
+            // Alembic's order (`alembic upgrade heads --sql` on these ids): D's branch first
+            format!("{D}: UPDATE {B}->{D} => {{{D}}}"),
+            format!("{C}: INSERT {C} => {{{C}, {D}}}"),
             format!("{E}: DELETE {C}; UPDATE {D}->{E} => {{{E}}}"),
         ]
     );
@@ -592,7 +593,7 @@ fn relative_targets() {
     assert_eq!(revs(&dg.upgrade_to(&s(&[A]), "1a2b+1").unwrap()), [B]);
     assert_eq!(
         revs(&dg.upgrade_to(&[], "3c4d+1").unwrap()),
-        [A, B, C, D, E]
+        [A, B, D, C, E]
     );
     assert_eq!(revs(&dg.upgrade_to(&[], "3c4d-2").unwrap()), [A]);
     // through a fork: ambiguous

@@ -41,6 +41,18 @@ pub fn text(r: &ImportReport, verify_only: bool) -> String {
             b.tables,
             crate::words::plural(b.tables)
         );
+        if !b.others.is_empty() {
+            say!(
+                "The other head{} of the history, recorded beside it by empty script{}: {}",
+                crate::words::plural(b.others.len()),
+                crate::words::plural(b.others.len()),
+                b.others
+                    .iter()
+                    .map(|(rev, path, _)| format!("{rev} ({})", path.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         if b.differences.is_empty() {
             say!(
                 "Verified on shadow databases: the baseline gives the schema and rows Alembic's \
@@ -228,6 +240,9 @@ pub fn json(r: &ImportReport) -> Value {
         "baseline": r.baseline.as_ref().map(|b| json!({
             "revision": b.revision,
             "path": b.path.display().to_string(),
+            "heads": std::iter::once(&b.revision).chain(b.others.iter().map(|o| &o.0)).collect::<Vec<_>>(),
+            "paths": std::iter::once(&b.path).chain(b.others.iter().map(|o| &o.1))
+                .map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "revisions": b.revisions,
             "tables": b.tables,
             "rows": b.rows,

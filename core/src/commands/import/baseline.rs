@@ -6,6 +6,12 @@
 //! sequences' positions. The script carries the head's revision id, so a database Alembic
 //! already migrated to the head needs nothing, and a new one starts in one step.
 //!
+//! A history with several heads (branches never merged) gets one script per head, so that the
+//! version table holds the heads' ids as Alembic's does: the first head's script carries the
+//! whole schema and rows; each other head's is empty and, like the first, has no parent (a
+//! `depends_on` would make Alembic's bookkeeping replace the first head's row), so a new
+//! database records every head beside the others.
+//!
 //! Verified like a squash: the script runs on a second shadow, whose schema (the one-query
 //! digest, then the full diff to describe a difference) and rows (a digest per table) must be
 //! Alembic's. Only then is it written.
@@ -34,9 +40,12 @@ use std::path::Path;
 /// The baseline script, rendered and verified (or not).
 #[derive(Debug, Clone, Default)]
 pub struct BaselineScript {
+    /// The first head's id: its script carries the schema and rows.
     pub revision: String,
     pub path: std::path::PathBuf,
     pub text: String,
+    /// The other heads' scripts (empty, without parents): id, path, text.
+    pub others: Vec<(String, std::path::PathBuf, String)>,
     /// The Alembic revisions it stands for.
     pub revisions: usize,
     /// Tables whose rows it carries, and how many rows.
@@ -56,15 +65,11 @@ pub fn baseline(
     export: &Export,
     dir: &Path,
 ) -> Result<BaselineScript> {
-    if export.heads.len() != 1 {
-        return Err(Error::usage(format!(
-            "--baseline needs a history with one head; this one has {}: {}",
-            export.heads.len(),
-            export.heads.join(", ")
-        ))
-        .with_hint(
-            "merge the heads in Alembic (alembic merge heads), or import without --baseline",
-        ));
+    if export.heads.is_empty() {
+        return Err(
+            Error::usage("--baseline needs a history with a revision; this one has none")
+                .with_hint("import a history that has revisions"),
+        );
     }
     after_shadows(inner(project, settings, server, helper, export, dir))
 }
@@ -111,10 +116,12 @@ fn inner(
         );
         up_sql.push_str(&data.sql);
     }
+    let others: Vec<String> = export.heads[1..].to_vec();
     let message = format!(
-        "baseline: the Alembic history ({} revision{}) to {head}",
+        "baseline: the Alembic history ({} revision{}) to {}",
         up.steps.len(),
-        crate::words::plural(up.steps.len())
+        crate::words::plural(up.steps.len()),
+        export.heads.join(", ")
     );
     let mut text = render_script(&NewScript {
         revision: head.clone(),
@@ -145,9 +152,18 @@ fn inner(
         text = format!("{h}\n{note}\n-- migrate:up\n{b}");
     }
     let path = dir.join(file_name_for(&head, &message));
-    let script = parse_script(&path, text.as_bytes())
-        .map_err(|e| Error::script(format!("the baseline script does not parse: {}", e.message)))?;
-    let ours_project = Project::from_scripts(dir, vec![script])?;
+    let mut scripts = vec![parse_script(&path, text.as_bytes()).map_err(|e| {
+        Error::script(format!("the baseline script does not parse: {}", e.message))
+    })?];
+    let mut other_scripts = Vec::new();
+    for other in &others {
+        let (p, t) = other_head_script(dir, other, &head)?;
+        scripts.push(parse_script(&p, t.as_bytes()).map_err(|e| {
+            Error::script(format!("the baseline script does not parse: {}", e.message))
+        })?);
+        other_scripts.push((other.clone(), p, t));
+    }
+    let ours_project = Project::from_scripts(dir, scripts)?;
 
     // verified like a squash: run it on a fresh shadow, compare schema and rows
     let ours_db = server.create()?;
@@ -158,7 +174,17 @@ fn inner(
     let mut differences = Vec::new();
     match execute(&mut ours, &ours_project, &table, &plan, None) {
         Err(e) => differences.push(format!("the baseline fails: {}", e.message)),
-        Ok(_) => {
+        Ok(mut heads) => {
+            heads.sort();
+            let mut want = export.heads.clone();
+            want.sort();
+            if heads != want {
+                differences.push(format!(
+                    "the baseline records {} in the version table, not the heads {}",
+                    heads.join(", "),
+                    want.join(", ")
+                ));
+            }
             let a = catalog_digest(&mut theirs, &excl)?;
             let b = catalog_digest(&mut ours, &ours_excl)?;
             if a != b {
@@ -184,11 +210,45 @@ fn inner(
         revision: head,
         path,
         text,
+        others: other_scripts,
         revisions: up.steps.len(),
         tables: data.tables.len(),
         rows: data.rows,
         differences,
     })
+}
+
+/// The script of another head of a baseline: empty (the first head's script carries the schema
+/// of every branch) and without a parent, so that its id is recorded beside the first's.
+fn other_head_script(
+    dir: &Path,
+    revision: &str,
+    first: &str,
+) -> Result<(std::path::PathBuf, String)> {
+    let message = format!("baseline: head {revision} of the Alembic history");
+    let mut text = render_script(&NewScript {
+        revision: revision.to_string(),
+        down_revisions: Vec::new(),
+        depends_on: Vec::new(),
+        branch_labels: Vec::new(),
+        message: message.clone(),
+        created: String::new(),
+        transactional: true,
+        up_sql: String::new(),
+        down_sql: String::new(),
+    });
+    if let Some(t) = text.strip_suffix("\n-- migrate:down\n") {
+        text = format!("{t}\n");
+    }
+    let note = format!(
+        "-- Imported by migrate-import --baseline: the history has several heads; the schema and\n\
+         -- rows of all of them are in {first}'s script. This one records {revision} in the version\n\
+         -- table, as Alembic does.\n"
+    );
+    if let Some((h, b)) = text.split_once("\n-- migrate:up\n") {
+        text = format!("{h}\n{note}\n-- migrate:up\n{b}");
+    }
+    Ok((dir.join(file_name_for(revision, &message)), text))
 }
 
 /// The baseline's differences as the verification reports them.

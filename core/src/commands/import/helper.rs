@@ -228,6 +228,7 @@ pub struct Session {
 impl Session {
     /// Alembic applies (`up`) or removes (`down`) exactly `revision`.
     pub fn step(&mut self, direction: &str, revision: &str) -> Result<()> {
+        let before = self.stderr_text().len();
         let sent = self
             .stdin
             .as_mut()
@@ -237,7 +238,9 @@ impl Session {
             Some(Ok(())) => self.stdout.read_line(&mut line).ok(),
             _ => None,
         };
-        let stderr = self.stderr_text();
+        // what this step printed (the session's earlier steps' lines are not its error)
+        let all = self.stderr_text();
+        let stderr = all.get(before..).unwrap_or(&all).to_string();
         let doc: Option<Value> = match read {
             Some(n) if n > 0 => serde_json::from_str(&line).ok(),
             _ => None,
@@ -276,7 +279,12 @@ impl Drop for Session {
 
 /// The last lines of a child's stderr, redacted, for a message (empty when there are none).
 fn tail(what: &str, text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    // Alembic's own progress lines ("INFO  [alembic.runtime.migration] Running upgrade ...")
+    // say nothing about an error
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("INFO  [alembic"))
+        .collect();
     if lines.is_empty() {
         return String::new();
     }

@@ -280,12 +280,20 @@ fn import_baseline(
     let t1 = Instant::now();
     let b = baseline::baseline(&project, settings, &server, helper, export, dir)?;
     report.verify_time = t1.elapsed();
-    let written = Rendered {
+    let mut written = vec![Rendered {
         revision: b.revision.clone(),
         path: b.path.clone(),
         text: b.text.clone(),
         program: None,
-    };
+    }];
+    for (revision, path, text) in &b.others {
+        written.push(Rendered {
+            revision: revision.clone(),
+            path: path.clone(),
+            text: text.clone(),
+            program: None,
+        });
+    }
     let mut v = Verification {
         steps: 1,
         upgrades: usize::from(b.differences.is_empty()),
@@ -300,7 +308,6 @@ fn import_baseline(
     if !ok {
         return Ok(report);
     }
-    let written = [written];
     let replaced = check_existing(dir, &written, opts.force)?;
     write_all(dir, &written, &replaced, opts.force, export)?;
     report.replaced = replaced;
@@ -447,6 +454,8 @@ fn in_memory_project(dir: &Path, rendered: &[Rendered]) -> Result<Project> {
         })?;
         scripts.push(s);
     }
+    // in file-name order, as the written directory is read: it breaks ties between branches
+    scripts.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
     Project::from_scripts(dir, scripts)
 }
 
