@@ -234,6 +234,7 @@ fn other_head_script(
         message: message.clone(),
         created: String::new(),
         transactional: true,
+        headers: Vec::new(),
         up_sql: String::new(),
         down_sql: String::new(),
     });
