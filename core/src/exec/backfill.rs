@@ -26,7 +26,7 @@
 //!
 //! A backfill whose up section is a program (`-- run:`) runs the same way, except that each
 //! range's writes and its checkpoint are the program's, over a line protocol
-//! ([`super::backfill_worker`]).
+//! (`backfill_worker`).
 
 use super::failure::{
     interrupted_error, is_lock_timeout, lock_timeout_exhausted, plain_failure, statement_failure,

@@ -127,7 +127,7 @@ pub trait Executor {
         Err(cannot_run_programs(call))
     }
     /// Where this executor's programs run (the database URL and directory they get), for a
-    /// backfill's worker program ([`backfill_worker`]); None when it runs no programs.
+    /// backfill's worker program (`backfill_worker`); None when it runs no programs.
     fn program_env(&self) -> Option<program::ProgramEnv> {
         None
     }

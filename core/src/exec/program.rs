@@ -19,7 +19,7 @@
 //!   group, then SIGKILL after [`KILL_GRACE`], and fails the step.
 //!
 //! This module knows nothing of the run loop: it spawns, streams, forwards and times out.
-//! A backfill's worker program ([`super::backfill_worker`]) is started with [`spawn`] too, with
+//! A backfill's worker program (`exec::backfill_worker`) is started with [`spawn`] too, with
 //! a pipe on its standard input, and driven by that module's line protocol.
 
 use crate::config::DbUrl;
@@ -240,7 +240,7 @@ pub fn spawn(
 }
 
 /// After the program exited: the rest of its output, until its streams end, a silence of
-/// [`DRAIN`] (a background child it left may hold the pipes open), or [`DRAIN_AT_MOST`].
+/// `DRAIN` (a background child it left may hold the pipes open), or `DRAIN_AT_MOST`.
 pub fn drain(s: &mut Spawned, on_line: &mut dyn FnMut(Stream, &str)) {
     let draining = Instant::now();
     while s.open > 0 && draining.elapsed() < DRAIN_AT_MOST {
