@@ -1,8 +1,10 @@
 //! The catalog digest (`retort::schema::catalog_digest`) against the real test server: the same
 //! schema built again (new oids, a dropped column's gap) has the same digest; anything the
 //! schema comparison would see — an index left behind, another default, a comment, an enum
-//! value — changes it; and the relations left out of the comparison are left out of it.
-use retort::schema::{catalog_digest, introspect, IntrospectOptions};
+//! value — changes it; and the relations left out of the comparison are left out of it. The
+//! prepared digest (`Digester`, planned once per connection) agrees with the plain one at
+//! every step, DDL between its calls included.
+use retort::schema::{catalog_digest, introspect, Digester, IntrospectOptions};
 
 struct Db {
     name: String,
@@ -49,9 +51,27 @@ fn equal_digests_are_equal_schemas_and_every_difference_shows() {
         exclude_relations: vec!["alembic_version".into()],
         ..Default::default()
     };
-    let digest = |c: &mut postgres::Client| catalog_digest(c, &opts).unwrap();
+    let mut digester = Digester::new();
+    let mut digest = |c: &mut postgres::Client| {
+        let plain = catalog_digest(c, &opts).unwrap();
+        let prepared = digester.digest(c, &opts).unwrap();
+        assert_eq!(
+            prepared, plain,
+            "the prepared digest differs from the plain one"
+        );
+        plain
+    };
     let empty = digest(&mut c);
     assert_eq!(empty.len(), 32, "an md5: {empty}");
+    // the Digester prepared its query on this connection once
+    let prepared: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name = 'retort_catalog_digest'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(prepared, 1);
 
     c.batch_execute(SCHEMA).unwrap();
     let built = digest(&mut c);
