@@ -166,7 +166,9 @@ const PREPARED: &str = "retort_catalog_digest";
 /// protocol's several statements in one message). The query is planned anew on each call: a
 /// caller that digests one connection many times uses a [`Digester`].
 pub fn catalog_digest(client: &mut Client, opts: &IntrospectOptions) -> Result<String> {
-    run(client, opts, &digest_sql())
+    let m = send(client, opts, &digest_sql())
+        .map_err(|e| db_error("cannot compute the catalog digest", &e))?;
+    last_row(&m)
 }
 
 /// Digests of ONE connection, many times (the round trip's shadow, twice per revision): the
@@ -176,9 +178,22 @@ pub fn catalog_digest(client: &mut Client, opts: &IntrospectOptions) -> Result<S
 /// parameters here, so the server keeps one generic plan; the excluded relations are read
 /// from settings made in each call's transaction, as with [`catalog_digest`]. The digest is
 /// the same text either way.
+///
+/// Behind a pooler in transaction mode the next transaction may run on another server
+/// session, where the statement does not exist (or already does): the digester then falls
+/// back to [`catalog_digest`] for the rest of its calls.
 #[derive(Debug, Default)]
 pub struct Digester {
-    prepared: bool,
+    state: Prepared,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum Prepared {
+    #[default]
+    NotYet,
+    Yes,
+    /// A session without the statement, or with one of an earlier call: plain queries only.
+    Never,
 }
 
 impl Digester {
@@ -188,35 +203,47 @@ impl Digester {
 
     /// [`catalog_digest`] of `client`, which must be the connection of every earlier call.
     pub fn digest(&mut self, client: &mut Client, opts: &IntrospectOptions) -> Result<String> {
-        let query = if self.prepared {
-            format!("EXECUTE {PREPARED}")
-        } else {
+        let query = match self.state {
+            Prepared::Never => return catalog_digest(client, opts),
+            Prepared::Yes => format!("EXECUTE {PREPARED}"),
             // prepared after `search_path = ''` (as the plain query is analysed); a prepared
             // statement outlives the transaction it was made in
-            format!(
+            Prepared::NotYet => format!(
                 "PREPARE {PREPARED} AS {};\n         EXECUTE {PREPARED}",
                 digest_sql()
-            )
+            ),
         };
-        match run(client, opts, &query) {
-            Ok(digest) => {
-                self.prepared = true;
-                Ok(digest)
+        match send(client, opts, &query) {
+            Ok(m) => {
+                self.state = Prepared::Yes;
+                last_row(&m)
             }
             Err(e) => {
-                if !self.prepared {
+                use postgres::error::SqlState;
+                let code = e.code();
+                if code == Some(&SqlState::INVALID_SQL_STATEMENT_NAME)
+                    || code == Some(&SqlState::DUPLICATE_PSTATEMENT)
+                {
+                    self.state = Prepared::Never;
+                    return catalog_digest(client, opts);
+                }
+                if self.state == Prepared::NotYet {
                     // PREPARE is not undone by the ROLLBACK: the next call prepares it again
                     let _ = client.batch_execute(&format!("DEALLOCATE {PREPARED}"));
                 }
-                Err(e)
+                Err(db_error("cannot compute the catalog digest", &e))
             }
         }
     }
 }
 
 /// Runs `query` (the digest, or its prepared statement's EXECUTE) in its read-only
-/// transaction with the settings it reads.
-fn run(client: &mut Client, opts: &IntrospectOptions, query: &str) -> Result<String> {
+/// transaction with the settings it reads; on an error, ends that transaction.
+fn send(
+    client: &mut Client,
+    opts: &IntrospectOptions,
+    query: &str,
+) -> std::result::Result<Vec<SimpleQueryMessage>, postgres::Error> {
     let excluded: Vec<String> = opts
         .exclude_relations
         .iter()
@@ -236,14 +263,14 @@ fn run(client: &mut Client, opts: &IntrospectOptions, query: &str) -> Result<Str
         quote_literal(only),
         query
     );
-    let messages = match client.simple_query(&sql) {
-        Ok(m) => m,
-        Err(e) => {
-            // the transaction is left open by a failed statement: end it
-            let _ = client.batch_execute("ROLLBACK");
-            return Err(db_error("cannot compute the catalog digest", &e));
-        }
-    };
+    client.simple_query(&sql).inspect_err(|_| {
+        // the transaction is left open by a failed statement: end it
+        let _ = client.batch_execute("ROLLBACK");
+    })
+}
+
+/// The digest: the last row of the messages (the set_config row comes first).
+fn last_row(messages: &[SimpleQueryMessage]) -> Result<String> {
     // the rows of the last SELECT: the set_config row first, then the digest
     let digest = messages
         .iter()
