@@ -16,9 +16,11 @@
 #      retort's own `--sql --transaction-per-migration` output vs `migrate-up
 #      --transaction-per-migration`, alternating, median of paired ratios; then migrate-current
 #      and migrate-history on it (mean of 20, the header index warm).
-#   4. migrate-check --round-trip on the first 100 revisions vs one migrate-up of them.
+#   4. migrate-check --round-trip on the first 100 revisions vs one migrate-up of them, taking
+#      turns for BENCH_RT_ROUNDS rounds (3); the figure is the median of the paired ratios.
 #
-# BENCH_REVISIONS (1000), BENCH_ROUNDS (5), BENCH_LONG (10000), BENCH_LONG_ROUNDS (3).
+# BENCH_REVISIONS (1000), BENCH_ROUNDS (5), BENCH_LONG (10000), BENCH_LONG_ROUNDS (3),
+# BENCH_RT_ROUNDS (3).
 # BEFORE_BIN=<dir of other migrate-* binaries>: their figures beside these (e.g. a build of the
 # previous commit), in the same rounds.
 set -euo pipefail
@@ -27,6 +29,7 @@ N=${BENCH_REVISIONS:-1000}
 ROUNDS=${BENCH_ROUNDS:-5}
 LONG=${BENCH_LONG:-10000}
 LONG_ROUNDS=${BENCH_LONG_ROUNDS:-3}
+RT_ROUNDS=${BENCH_RT_ROUNDS:-3}
 BIN=${BIN:-$ROOT/target/release}
 BEFORE_BIN=${BEFORE_BIN:-}
 VENV=${RETORT_VENV:-$ROOT/.venv}
@@ -197,21 +200,24 @@ echo
 
 # 4. round trip of 100 revisions vs one upgrade of them
 mkdir m100; find m -maxdepth 1 -name '*.sql' | sort | head -n 100 | while read -r f; do cp "$f" m100/; done
-roundtrip() { # roundtrip BIN: ms of migrate-check --round-trip, then of one migrate-up (mean of 3)
-  local s rt up=0
-  fresh bench_rt; s=$(now_ns); DATABASE_URL=$(db_url bench_rt) "$1/migrate-check" --dir m100 --round-trip -q >/dev/null || true; rt=$(ms_since "$s")
-  for _ in 1 2 3; do fresh bench_up100; s=$(now_ns); DATABASE_URL=$(db_url bench_up100) "$1/migrate-up" --dir m100 -q; up=$((up + $(ms_since "$s"))); done
-  echo "$rt $((up / 3))"
+roundtrip() { # roundtrip BIN: medians over RT_ROUNDS of migrate-check --round-trip ms, of one migrate-up ms, of their paired ratios
+  local s rt up rts=() ups=() rs=()
+  for _ in $(seq 1 "$RT_ROUNDS"); do
+    fresh bench_rt; s=$(now_ns); DATABASE_URL=$(db_url bench_rt) "$1/migrate-check" --dir m100 --round-trip -q >/dev/null || true; rt=$(ms_since "$s")
+    fresh bench_up100; s=$(now_ns); DATABASE_URL=$(db_url bench_up100) "$1/migrate-up" --dir m100 -q; up=$(ms_since "$s")
+    rts+=("$rt"); ups+=("$up"); rs+=("$(ratio "$rt" "$up")")
+  done
+  echo "$(median "${rts[@]}") $(median "${ups[@]}") $(median "${rs[@]}")"
 }
-read -r rt up100 < <(roundtrip "$BIN")
-echo "| \`migrate-check --round-trip\`, 100 revisions | figure | target |"
+read -r rt up100 rtratio < <(roundtrip "$BIN")
+echo "| \`migrate-check --round-trip\`, 100 revisions, $RT_ROUNDS rounds | figure | target |"
 echo "|---|---|---|"
-echo "| round trip (shadow database) | ${rt} ms | |"
-echo "| one \`migrate-up\` of the same 100 revisions (mean of 3) | ${up100} ms | |"
-echo "| ratio | **$(ratio "$rt" "$up100")x** | ≤ 2x |"
+echo "| round trip (shadow database), median | ${rt} ms | |"
+echo "| one \`migrate-up\` of the same 100 revisions, median | ${up100} ms | |"
+echo "| median of the paired ratios (round trip, then upgrade, each round) | **${rtratio}x** | ≤ 2x |"
 if [ -n "$BEFORE_BIN" ]; then
-  read -r brt bup < <(roundtrip "$BEFORE_BIN")
-  echo "| BEFORE_BIN: round trip / upgrade | ${brt} ms / ${bup} ms = $(ratio "$brt" "$bup")x | |"
+  read -r brt bup bratio < <(roundtrip "$BEFORE_BIN")
+  echo "| BEFORE_BIN: round trip / upgrade (medians), paired ratio | ${brt} ms / ${bup} ms, ${bratio}x | |"
 fi
 echo
 

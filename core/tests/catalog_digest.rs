@@ -1,8 +1,10 @@
 //! The catalog digest (`retort::schema::catalog_digest`) against the real test server: the same
 //! schema built again (new oids, a dropped column's gap) has the same digest; anything the
 //! schema comparison would see — an index left behind, another default, a comment, an enum
-//! value — changes it; and the relations left out of the comparison are left out of it.
-use retort::schema::{catalog_digest, introspect, IntrospectOptions};
+//! value — changes it; and the relations left out of the comparison are left out of it. The
+//! prepared digest (`Digester`, planned once per connection) agrees with the plain one at
+//! every step, DDL between its calls included.
+use retort::schema::{catalog_digest, introspect, Digester, IntrospectOptions};
 
 struct Db {
     name: String,
@@ -41,6 +43,19 @@ const SCHEMA: &str = "CREATE TYPE mood AS ENUM ('ok', 'sad');
     CREATE VIEW v AS SELECT id, name FROM t;";
 const DROP: &str = "DROP VIEW v; DROP TABLE t; DROP TYPE mood;";
 
+/// How many digest statements the connection's session has prepared.
+fn prepared_digests(c: &mut postgres::Client) -> String {
+    let rows = c
+        .simple_query(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name = 'retort_catalog_digest'",
+        )
+        .unwrap();
+    match &rows[1] {
+        postgres::SimpleQueryMessage::Row(r) => r.get(0).unwrap().to_string(),
+        other => panic!("no row: {other:?}"),
+    }
+}
+
 #[test]
 fn equal_digests_are_equal_schemas_and_every_difference_shows() {
     let db = Db::new("eq");
@@ -49,9 +64,20 @@ fn equal_digests_are_equal_schemas_and_every_difference_shows() {
         exclude_relations: vec!["alembic_version".into()],
         ..Default::default()
     };
-    let digest = |c: &mut postgres::Client| catalog_digest(c, &opts).unwrap();
+    let mut digester = Digester::new();
+    let mut digest = |c: &mut postgres::Client| {
+        let plain = catalog_digest(c, &opts).unwrap();
+        let prepared = digester.digest(c, &opts).unwrap();
+        assert_eq!(
+            prepared, plain,
+            "the prepared digest differs from the plain one"
+        );
+        plain
+    };
     let empty = digest(&mut c);
     assert_eq!(empty.len(), 32, "an md5: {empty}");
+    // the Digester prepared its query on this connection once
+    assert_eq!(prepared_digests(&mut c), "1");
 
     c.batch_execute(SCHEMA).unwrap();
     let built = digest(&mut c);
@@ -132,4 +158,39 @@ fn equal_digests_are_equal_schemas_and_every_difference_shows() {
     // an enum value cannot be dropped: the digest tells the two enums apart
     c.batch_execute("ALTER TYPE mood ADD VALUE 'glad'").unwrap();
     assert_ne!(digest(&mut c), built);
+}
+
+/// Behind a pooler in transaction mode a digester's next transaction may run on a server
+/// session without its statement, or with one made by an earlier session: it then computes the
+/// digest without preparing, and the digest is the same.
+#[test]
+fn a_session_without_the_prepared_digest_or_with_another_gets_the_plain_digest() {
+    let db = Db::new("pool");
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let opts = IntrospectOptions::default();
+    c.batch_execute(SCHEMA).unwrap();
+    let plain = catalog_digest(&mut c, &opts).unwrap();
+
+    // the statement vanished between two calls (another server session)
+    let mut digester = Digester::new();
+    assert_eq!(digester.digest(&mut c, &opts).unwrap(), plain);
+    c.batch_execute("DEALLOCATE retort_catalog_digest").unwrap();
+    assert_eq!(digester.digest(&mut c, &opts).unwrap(), plain);
+    assert_eq!(digester.digest(&mut c, &opts).unwrap(), plain);
+    assert_eq!(
+        prepared_digests(&mut c),
+        "0",
+        "the digester stopped preparing"
+    );
+
+    // a session that has a statement of that name already (made by another digester)
+    c.batch_execute("PREPARE retort_catalog_digest AS SELECT 'not a digest'")
+        .unwrap();
+    let mut digester = Digester::new();
+    assert_eq!(digester.digest(&mut c, &opts).unwrap(), plain);
+    assert_eq!(digester.digest(&mut c, &opts).unwrap(), plain);
+    // the session is usable: no transaction left open
+    c.batch_execute("CREATE TABLE after_the_digests (id int)")
+        .unwrap();
+    assert_ne!(catalog_digest(&mut c, &opts).unwrap(), plain);
 }

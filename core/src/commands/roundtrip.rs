@@ -2,7 +2,8 @@
 //! database, for every revision in upgrade order from base: upgrade, read the catalog,
 //! downgrade, require the catalog equal to the one before the upgrade ("downgrade leaves no
 //! trace"), upgrade again. "Equal" is first asked of catalog digests computed on the server
-//! ([`crate::schema::catalog_digest`], one query each): only when two differ are the catalogs
+//! ([`crate::schema::catalog_digest`], one query each, planned once for the shadow's
+//! connection by a [`Digester`]): only when two differ are the catalogs
 //! read in full, to accept what a script keeps and to describe what differs — the catalog
 //! before the upgrade then comes from a second shadow database upgraded to the same revisions.
 //! The catalog is read by the same introspection autogenerate uses
@@ -18,6 +19,7 @@ use crate::error::{ErrorKind, Result};
 use crate::graph::Target;
 use crate::plan::{stamp_ops, Direction, Plan, Step};
 use crate::project::Project;
+use crate::schema::digest::Digester;
 use crate::schema::model::{QName, Schema};
 use crate::schema::workspace::{after_shadows, execute, Workspace};
 use crate::script::Script;
@@ -211,9 +213,12 @@ fn run(
     let order = project.graph.upgrade_plan(&[], &Target::Heads)?;
     let mut report = RoundTripReport::default();
     let mut heads: Vec<String> = Vec::new();
+    // one connection digested twice per revision: the query is planned once
+    let mut digester = Digester::new();
+    let mut digest = |c: &mut postgres::Client| digester.digest(c, &ws.excl);
     let mut before = Before {
         ws: &ws,
-        digest: ws.digest(&mut client)?,
+        digest: digest(&mut client)?,
         heads: Vec::new(),
         shadow: None,
     };
@@ -250,7 +255,7 @@ fn run(
                 break;
             }
         };
-        let after = ws.digest(&mut client)?;
+        let after = digest(&mut client)?;
         let down = Plan {
             steps: up.steps.iter().rev().map(inverse).collect(),
             start_heads: after_heads.clone(),
@@ -262,7 +267,7 @@ fn run(
         }
         // the same digest: the same schema. Another: read both in full, accept what the
         // script keeps, and compare (the digest also sees details the comparison leaves out)
-        if ws.digest(&mut client)? != before.digest {
+        if digest(&mut client)? != before.digest {
             let mut back = ws.read(&mut client)?;
             let full_before = before.read()?;
             report.accepted.extend(accept_what_is_kept(

@@ -19,7 +19,7 @@ pub mod workspace;
 
 pub use change::{Change, Hazard, HazardKind};
 pub use diff::{changes, diff, DiffOptions};
-pub use digest::catalog_digest;
+pub use digest::{catalog_digest, Digester};
 pub use introspect::{introspect, IntrospectOptions};
 pub use model::{QName, Schema};
 pub use render::{render_changes, render_ops, Op};
