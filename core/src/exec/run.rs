@@ -411,7 +411,7 @@ fn run_check_step(
         step.revision
     ))
     .with_hint(format!(
-        "rebuild the index with a larger m / ef_construction (HNSW) or lists (IVFFlat), or set a larger {} for the run (PGOPTIONS); then run migrate-up again (the check runs again)",
+        "rebuild the index with a larger m / ef_construction (HNSW) or lists (IVFFlat), or set a larger {} for the run (the URL's options=-c%20name%3Dvalue, or ALTER DATABASE ... SET); then run migrate-up again (the check runs again)",
         if r.method == "hnsw" { "hnsw.ef_search" } else { "ivfflat.probes" }
     )))
 }
