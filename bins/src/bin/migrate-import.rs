@@ -21,8 +21,6 @@ use retort_cli::cli::{self, CommonArgs};
   migrate-import --dir migrations
   # another interpreter, another ini file, no verification
   migrate-import --config deploy/alembic.ini --python .venv/bin/python --no-verify
-  # refuse revisions that are not SQL (no program steps)
-  migrate-import --strict
   # no Python left: the whole history as one baseline script (schema and reference rows)
   migrate-import --baseline
   # after editing the scripts: compare them with Alembic again, write nothing

@@ -16,8 +16,6 @@ use retort_cli::cli::{self, CommonArgs};
   migrate-revision -m \"chunks index\" --autogenerate
   # join every head
   migrate-revision -m merge --merge heads
-  # print instead of writing
-  migrate-revision -m x --autogenerate --dry-run
   # a new embedding model on a live table, as a chain of revisions
   migrate-revision --vector-swap chunks.embedding --to 'vector(256)' --run 'python embed.py'"
 )]
