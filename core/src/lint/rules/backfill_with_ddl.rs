@@ -5,9 +5,8 @@
 
 use super::{Concern, Meta, Raw, Rule, ScriptCx, StmtCx};
 use crate::lint::facts::group;
-use crate::lint::text::normalize_name;
 use crate::lint::Level;
-use squawk_syntax::ast::{self, AstNode};
+use squawk_syntax::ast;
 
 pub static META: Meta = Meta::new("backfill-with-ddl", Level::Warning, Concern::Data);
 
@@ -21,37 +20,24 @@ pub struct BackfillWithDdl {
     updates: Vec<(String, bool, usize)>,
 }
 
-fn table_of(n: &impl AstNode) -> String {
-    normalize_name(&n.syntax().text().to_string())
-}
-
 impl Rule for BackfillWithDdl {
     fn meta(&self) -> &'static Meta {
         &META
     }
 
     fn statement(&mut self, cx: &StmtCx, _out: &mut Vec<Raw>) {
-        match cx.stmt {
-            ast::Stmt::AlterTable(a) => {
-                if let Some(t) = a.table_relation_name().and_then(|r| r.table_name_ref()) {
-                    self.ddl.push(table_of(&t));
-                }
+        if let Some(t) = super::ddl_table(cx.stmt) {
+            self.ddl.push(t);
+            return;
+        }
+        if let ast::Stmt::Update(u) = cx.stmt {
+            if let Some(r) = u.relation_name().and_then(|r| r.relation_name_ref()) {
+                self.updates.push((
+                    super::relation_name(&r),
+                    u.where_clause_or_current_of().is_some(),
+                    cx.at,
+                ));
             }
-            ast::Stmt::CreateIndex(ci) => {
-                if let Some(t) = ci.table_relation_name().and_then(|r| r.table_name_ref()) {
-                    self.ddl.push(table_of(&t));
-                }
-            }
-            ast::Stmt::Update(u) => {
-                if let Some(r) = u.relation_name().and_then(|r| r.relation_name_ref()) {
-                    self.updates.push((
-                        table_of(&r),
-                        u.where_clause_or_current_of().is_some(),
-                        cx.at,
-                    ));
-                }
-            }
-            _ => {}
         }
     }
 

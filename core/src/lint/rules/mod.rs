@@ -180,6 +180,22 @@ pub trait Rule {
     fn finish(&mut self, _cx: &ScriptCx, _out: &mut Vec<Raw>) {}
 }
 
+/// A relation's name as the data rules compare it (quotes and case as PostgreSQL folds them).
+fn relation_name(n: &impl squawk_syntax::ast::AstNode) -> String {
+    super::text::normalize_name(&n.syntax().text().to_string())
+}
+
+/// The table an `ALTER TABLE` or `CREATE INDEX` changes: what the data rules (a backfill beside
+/// DDL, a whole-table update) count as the script's DDL.
+fn ddl_table(stmt: &ast::Stmt) -> Option<String> {
+    let t = match stmt {
+        ast::Stmt::AlterTable(a) => a.table_relation_name()?.table_name_ref()?,
+        ast::Stmt::CreateIndex(ci) => ci.table_relation_name()?.table_name_ref()?,
+        _ => return None,
+    };
+    Some(relation_name(&t))
+}
+
 /// retort's rules, fresh for one script.
 pub fn retort() -> Vec<Box<dyn Rule>> {
     vec![

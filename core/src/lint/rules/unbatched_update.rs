@@ -12,9 +12,8 @@
 use super::backfill_with_ddl::LARGE_TABLE_ROWS;
 use super::{Concern, Meta, Raw, Rule, ScriptCx, StmtCx};
 use crate::lint::facts::group;
-use crate::lint::text::normalize_name;
 use crate::lint::Level;
-use squawk_syntax::ast::{self, AstNode};
+use squawk_syntax::ast;
 
 pub static META: Meta = Meta {
     scopes_itself: true,
@@ -28,35 +27,25 @@ pub struct UnbatchedUpdate {
     whole: Vec<(&'static str, String, usize)>,
 }
 
-fn name_of(n: &impl AstNode) -> String {
-    normalize_name(&n.syntax().text().to_string())
-}
-
 impl Rule for UnbatchedUpdate {
     fn meta(&self) -> &'static Meta {
         &META
     }
 
     fn statement(&mut self, cx: &StmtCx, _out: &mut Vec<Raw>) {
+        if let Some(t) = super::ddl_table(cx.stmt) {
+            self.ddl.push(t);
+            return;
+        }
         match cx.stmt {
-            ast::Stmt::AlterTable(a) => {
-                if let Some(t) = a.table_relation_name().and_then(|r| r.table_name_ref()) {
-                    self.ddl.push(name_of(&t));
-                }
-            }
-            ast::Stmt::CreateIndex(ci) => {
-                if let Some(t) = ci.table_relation_name().and_then(|r| r.table_name_ref()) {
-                    self.ddl.push(name_of(&t));
-                }
-            }
             ast::Stmt::Update(u) if u.where_clause_or_current_of().is_none() => {
                 if let Some(r) = u.relation_name().and_then(|r| r.relation_name_ref()) {
-                    self.whole.push(("UPDATE", name_of(&r), cx.at));
+                    self.whole.push(("UPDATE", super::relation_name(&r), cx.at));
                 }
             }
             ast::Stmt::Delete(d) if d.where_clause_or_current_of().is_none() => {
                 if let Some(r) = d.relation_name().and_then(|r| r.relation_name_ref()) {
-                    self.whole.push(("DELETE", name_of(&r), cx.at));
+                    self.whole.push(("DELETE", super::relation_name(&r), cx.at));
                 }
             }
             _ => {}
